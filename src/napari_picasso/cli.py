@@ -1,0 +1,38 @@
+"""The ``napari-picasso`` command line."""
+
+import argparse
+import sys
+
+from . import __version__
+
+
+def build_parser():
+    from .commands import COMMAND_MODULES
+
+    parser = argparse.ArgumentParser(
+        prog="napari-picasso",
+        description="Single-molecule localization microscopy: localize movies, check quality, "
+        "watch folders.",
+    )
+    parser.add_argument("--version", action="version", version=f"napari-picasso {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

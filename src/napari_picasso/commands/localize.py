@@ -1,0 +1,93 @@
+"""``napari-picasso localize MOVIE...``: localize movies into ``_locs.hdf5`` files."""
+
+import sys
+from pathlib import Path
+
+from ..io.errors import InputFileError, ParameterError
+from ..pipeline import FIT_METHODS, LocalizeParameters, LocalizationCancelled, localize_file
+from ._progress import ProgressBar
+
+
+def add_localize_options(parser):
+    """The localization options, shared by every command that localizes."""
+    defaults = LocalizeParameters()
+    parser.add_argument("--box", "-b", type=int, default=defaults.box, help="odd box side, px (default %(default)s)")
+    parser.add_argument("--gradient", "-g", type=float, default=defaults.min_net_gradient,
+                        help="minimum net gradient, Picasso's scale (default %(default)s)")
+    parser.add_argument("--fit", "-f", choices=FIT_METHODS, default=defaults.fit_method,
+                        help="mle: maximum likelihood integrated Gaussian; lq: least squares; "
+                        "avg: average of ROI (default %(default)s)")
+    parser.add_argument("--shared-sigma", action="store_true", help="fit one sigma instead of sx, sy")
+    parser.add_argument("--max-iterations", type=int, default=defaults.max_iterations)
+    parser.add_argument("--tolerance", type=float, default=defaults.tolerance_px,
+                        help="convergence: step in x and y below this, px (default %(default)s)")
+    parser.add_argument("--baseline", type=float, default=defaults.baseline, help="camera offset, counts")
+    parser.add_argument("--sensitivity", type=float, default=defaults.sensitivity, help="electrons per count")
+    parser.add_argument("--gain", type=float, default=defaults.em_gain, help="EM gain (1: none)")
+    parser.add_argument("--qe", type=float, default=defaults.qe, help="quantum efficiency (metadata only)")
+    parser.add_argument("--pixelsize", type=float, default=defaults.pixelsize_nm, help="nm per camera pixel")
+    parser.add_argument("--roi", type=int, nargs=4, metavar=("Y0", "X0", "Y1", "X1"),
+                        help="region of interest, camera pixels, end exclusive")
+    parser.add_argument("--frames", type=int, nargs=2, metavar=("FIRST", "STOP"),
+                        help="frames FIRST..STOP-1")
+
+
+def parameters_from_args(args):
+    return LocalizeParameters(
+        box=args.box, min_net_gradient=args.gradient, fit_method=args.fit,
+        shared_sigma=args.shared_sigma, max_iterations=args.max_iterations,
+        tolerance_px=args.tolerance, baseline=args.baseline, sensitivity=args.sensitivity,
+        em_gain=args.gain, qe=args.qe, pixelsize_nm=args.pixelsize,
+        roi=tuple(args.roi) if args.roi else None,
+        frame_range=tuple(args.frames) if args.frames else None,
+    )
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("localize", help="localize movies into _locs.hdf5 files",
+                                   description=__doc__)
+    parser.add_argument("movies", nargs="+", type=Path, metavar="MOVIE")
+    parser.add_argument("--out", type=Path, help="folder for the outputs (default: beside each movie)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_localize_options(parser)
+    parser.set_defaults(func=run)
+
+
+def summary_line(result, pixelsize_nm):
+    import numpy as np
+
+    from ..io.locs import load_locs
+
+    locs = load_locs(result.locs_path, with_info=False)
+    if len(locs) == 0:
+        return f"{result.locs_path}: 0 localizations in {result.n_frames} frames ({result.seconds:.1f} s)"
+    return (
+        f"{result.locs_path}: {len(locs)} localizations in {result.n_frames} frames "
+        f"({len(locs) / result.n_frames:.1f}/frame), median photons {np.median(locs['photons']):.0f}, "
+        f"median precision {np.median(locs['lpx']) * pixelsize_nm:.1f} nm, "
+        f"{result.seconds:.1f} s ({result.n_frames / max(result.seconds, 1e-9):,.0f} frames/s)"
+    )
+
+
+def run(args):
+    parameters = parameters_from_args(args)
+    failures = 0
+    for movie in args.movies:
+        out = None
+        if args.out is not None:
+            from ..io.locs import locs_path_for
+
+            out = locs_path_for(movie, folder=args.out)
+        progress = None if args.quiet else ProgressBar(movie.name)
+        try:
+            result = localize_file(movie, parameters, out, progress=progress)
+        except (InputFileError, ParameterError) as error:
+            print(f"error: {movie}: {error}" if isinstance(error, ParameterError) else f"error: {error}",
+                  file=sys.stderr)
+            failures += 1
+            continue
+        except LocalizationCancelled:
+            print(f"{movie}: cancelled, nothing written", file=sys.stderr)
+            return 130
+        print(summary_line(result, parameters.pixelsize_nm))
+    return 1 if failures else 0

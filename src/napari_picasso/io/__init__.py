@@ -1,0 +1,10 @@
+"""Files: movie readers, localization files and camera configuration.
+
+Every movie reader returns a :class:`~napari_picasso.io.movies.Movie`: a lazy
+``(frames, height, width)`` array-like of camera counts plus a metadata dictionary.
+"""
+
+from .errors import InputFileError, ParameterError
+from .movies import Movie, open_movie
+
+__all__ = ["InputFileError", "ParameterError", "Movie", "open_movie"]

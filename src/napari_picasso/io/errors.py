@@ -1,0 +1,22 @@
+"""Errors about input files that a user can act on."""
+
+
+class InputFileError(ValueError):
+    """A file that cannot be used, with the path, what is wrong and, where known, the fix.
+
+    The message reads ``"<path>: <problem>"`` followed by ``" Fix: <fix>"`` when a fix
+    is given, so a command line or a dialog can show it as it is.
+    """
+
+    def __init__(self, path, problem, fix=None):
+        self.path = str(path)
+        self.problem = problem
+        self.fix = fix
+        message = f"{self.path}: {problem}"
+        if fix:
+            message += f" Fix: {fix}"
+        super().__init__(message)
+
+
+class ParameterError(ValueError):
+    """A parameter value that cannot be used with this movie (box, ROI, frame bounds)."""

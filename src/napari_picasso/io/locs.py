@@ -1,0 +1,196 @@
+"""Localization files: ``<movie>_locs.hdf5`` with its multi-document ``_locs.yaml``.
+
+The HDF5 file holds one dataset ``locs`` (a 1-D structured array sorted by frame); the
+YAML file holds one mapping per processing step, oldest first (the movie document with
+``Width``/``Height``/``Frames`` first). Both are written to temporary names and renamed
+when complete, so a crash or a cancelled run leaves no partial file behind.
+"""
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import yaml
+
+from .errors import InputFileError
+
+LOCS_DATASET = "locs"
+
+
+def locs_path_for(movie_path, suffix="_locs", folder=None):
+    """``<movie stem><suffix>.hdf5`` beside the movie (or in ``folder``).
+
+    ``.ome.tif`` and ``.ome.tiff`` lose both endings, as in Picasso.
+    """
+    movie_path = Path(movie_path)
+    name = movie_path.name
+    for ending in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(ending):
+            stem = name[: -len(ending)]
+            break
+    else:
+        stem = movie_path.stem if movie_path.suffix else name
+    parent = Path(folder) if folder is not None else movie_path.parent
+    return parent / f"{stem}{suffix}.hdf5"
+
+
+def yaml_path_for(locs_path):
+    """The ``.yaml`` beside a ``.hdf5`` localization file."""
+    return Path(locs_path).with_suffix(".yaml")
+
+
+def _plain(value):
+    """Convert numpy scalars/arrays and paths for ``yaml.safe_dump``."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return str(value)
+    return value
+
+
+def _partial_name(path):
+    return path.with_name(path.name + ".part")
+
+
+class LocsWriter:
+    """Stream localizations into ``<name>.hdf5`` and write ``<name>.yaml`` at the end.
+
+    Use as a context manager. Rows are appended with :meth:`append`; :meth:`commit`
+    writes the YAML and renames both files into place. Leaving the ``with`` block without
+    committing (an error, a cancel) deletes the partial files.
+
+    Parameters
+    ----------
+    path : path-like
+        Target ``.hdf5`` path.
+    dtype : numpy.dtype
+        Record dtype of the rows.
+    info : list of dict
+        The YAML documents (movie document first).
+    """
+
+    def __init__(self, path, dtype, info):
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype)
+        self.info = list(info)
+        self.n_rows = 0
+        self._part = _partial_name(self.path)
+        self._file = None
+        self._dataset = None
+        self._committed = False
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = h5py.File(self._part, "w")
+        self._dataset = self._file.create_dataset(
+            LOCS_DATASET,
+            shape=(0,),
+            maxshape=(None,),
+            dtype=self.dtype,
+            chunks=(max(1, min(65536, 2**20 // self.dtype.itemsize)),),
+        )
+        return self
+
+    def append(self, rows):
+        """Append rows (a structured array of this writer's dtype)."""
+        rows = np.asarray(rows)
+        if rows.dtype != self.dtype:
+            raise TypeError(f"rows have dtype {rows.dtype}, the file {self.dtype}")
+        if len(rows) == 0:
+            return
+        start = self.n_rows
+        self._dataset.resize((start + len(rows),))
+        self._dataset[start:] = rows
+        self.n_rows += len(rows)
+
+    def commit(self, extra_info=None):
+        """Finish: write the YAML (adding ``extra_info`` to the last document), rename."""
+        if extra_info:
+            self.info[-1] = {**self.info[-1], **extra_info}
+        self._file.close()
+        yaml_target = yaml_path_for(self.path)
+        yaml_part = _partial_name(yaml_target)
+        with open(yaml_part, "w") as f:
+            yaml.safe_dump_all(_plain(self.info), f, sort_keys=False, default_flow_style=False)
+        os.replace(self._part, self.path)
+        os.replace(yaml_part, yaml_target)
+        self._committed = True
+
+    def __exit__(self, exc_type, exc, tb):
+        if not self._committed:
+            if self._file is not None and self._file.id.valid:
+                self._file.close()
+            for part in (self._part, _partial_name(yaml_path_for(self.path))):
+                if part.exists():
+                    part.unlink()
+        return False
+
+
+def save_locs(path, locs, info):
+    """Write ``locs`` and the YAML documents ``info`` as ``path`` (+ ``.yaml``)."""
+    with LocsWriter(path, locs.dtype, info) as writer:
+        writer.append(locs)
+        writer.commit()
+    return Path(path)
+
+
+def load_info(path):
+    """The YAML documents of a localization (or ``.raw``) file, oldest first."""
+    path = Path(path)
+    yaml_path = yaml_path_for(path) if path.suffix != ".yaml" else path
+    if not yaml_path.exists():
+        raise InputFileError(
+            path, f"has no {yaml_path.name} beside it (the metadata Picasso needs).",
+            fix="copy the .yaml that was written with it next to the file.",
+        )
+    try:
+        with open(yaml_path) as f:
+            docs = [d for d in yaml.load_all(f, Loader=yaml.SafeLoader)]
+    except yaml.YAMLError as error:
+        raise InputFileError(yaml_path, f"is not valid YAML ({error}).") from None
+    return [d if d is not None else {} for d in docs]
+
+
+def load_locs(path, with_info=True):
+    """Read a localization file (ours or Picasso's).
+
+    Returns
+    -------
+    locs : numpy.ndarray
+        Structured array of the ``locs`` dataset.
+    info : list of dict
+        Its YAML documents (only when ``with_info``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(path, "no such file.")
+    try:
+        with h5py.File(path, "r") as f:
+            if LOCS_DATASET not in f:
+                raise InputFileError(
+                    path, f"has no '{LOCS_DATASET}' dataset; it is not a localization file "
+                    f"(datasets: {', '.join(f.keys()) or 'none'})."
+                )
+            dataset = f[LOCS_DATASET]
+            if dataset.dtype.names is None or not {"frame", "x", "y"} <= set(dataset.dtype.names):
+                raise InputFileError(path, "its 'locs' dataset lacks the frame/x/y fields.")
+            locs = dataset[...]
+    except OSError as error:
+        raise InputFileError(path, f"is not a readable HDF5 file ({error}).") from None
+    if not with_info:
+        return locs
+    return locs, load_info(path)
+
+
+def movie_document(info):
+    """The first document (Width/Height/Frames) of a localization file's info."""
+    if not info or not all(k in info[0] for k in ("Width", "Height", "Frames")):
+        raise ValueError("the first YAML document must hold Width, Height and Frames")
+    return info[0]

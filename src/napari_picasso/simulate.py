@@ -1,0 +1,276 @@
+"""Simulated SMLM movies with ground truth, for tests, benchmarks and the sample data.
+
+The image model is the one the fitters assume, drawn with real noise: each emitter adds
+a pixel-integrated Gaussian (erf differences) of ``photons`` to its frame, on top of a
+uniform background; detected photons are Poisson; an EM register multiplies them with
+gamma-distributed gain (excess-noise factor 2); read noise is Gaussian (electrons);
+counts = electrons / sensitivity + baseline, rounded and clipped to uint16.
+
+Ground truth is a structured array (``TRUTH_DTYPE``): frame, x, y (px, pixel centres at
+integers, as in the locs format), photons, sx, sy, z (nm) and the binding site index.
+"""
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numba
+import numpy as np
+from numba import prange
+
+from .core import _parallel  # noqa: F401
+from .io.locs import save_locs
+from .io.movies import write_raw_info
+
+TRUTH_DTYPE = np.dtype(
+    [("frame", "u4"), ("x", "f4"), ("y", "f4"), ("photons", "f4"),
+     ("sx", "f4"), ("sy", "f4"), ("z", "f4"), ("site", "i4")]
+)
+
+
+@dataclasses.dataclass
+class CameraModel:
+    """How detected photons become counts.
+
+    Attributes
+    ----------
+    baseline : float
+        Offset, counts.
+    sensitivity : float
+        Electrons per count.
+    em_gain : float
+        EM gain; > 1 draws the gain register's gamma noise.
+    read_noise_e : float
+        Gaussian read noise, electrons (after the gain register).
+    """
+
+    baseline: float = 100.0
+    sensitivity: float = 1.0
+    em_gain: float = 1.0
+    read_noise_e: float = 1.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_emitter(image, x, y, photons, sx, sy):
+    height, width = image.shape
+    rx = int(math.ceil(5 * sx)) + 1
+    ry = int(math.ceil(5 * sy)) + 1
+    xc = int(round(x))
+    yc = int(round(y))
+    x0 = max(0, xc - rx)
+    x1 = min(width, xc + rx + 1)
+    y0 = max(0, yc - ry)
+    y1 = min(height, yc + ry + 1)
+    if x0 >= x1 or y0 >= y1:
+        return
+    ex = np.empty(x1 - x0)
+    ey = np.empty(y1 - y0)
+    kx = 1.0 / (math.sqrt(2.0) * sx)
+    ky = 1.0 / (math.sqrt(2.0) * sy)
+    for i in range(x0, x1):
+        ex[i - x0] = 0.5 * (math.erf((i + 0.5 - x) * kx) - math.erf((i - 0.5 - x) * kx))
+    for j in range(y0, y1):
+        ey[j - y0] = 0.5 * (math.erf((j + 0.5 - y) * ky) - math.erf((j - 0.5 - y) * ky))
+    for j in range(y0, y1):
+        for i in range(x0, x1):
+            image[j, i] += photons * ey[j - y0] * ex[i - x0]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _expected_photons(n_frames, height, width, frame_starts, xs, ys, photons, sxs, sys, bg):
+    out = np.empty((n_frames, height, width), dtype=np.float64)
+    for f in prange(n_frames):
+        out[f] = bg
+        for k in range(frame_starts[f], frame_starts[f + 1]):
+            _add_emitter(out[f], xs[k], ys[k], photons[k], sxs[k], sys[k])
+    return out
+
+
+def expected_photons(truth, n_frames, height, width, bg_photons, first_frame=0):
+    """Noise-free photons per pixel of frames ``first_frame .. first_frame + n_frames``."""
+    truth = np.sort(truth, order="frame", kind="stable")
+    frames = truth["frame"].astype(np.int64) - first_frame
+    starts = np.searchsorted(frames, np.arange(n_frames + 1))
+    bg = np.broadcast_to(np.asarray(bg_photons, dtype=np.float64), (height, width))
+    return _expected_photons(
+        n_frames, height, width, starts.astype(np.int64),
+        truth["x"].astype(np.float64), truth["y"].astype(np.float64),
+        truth["photons"].astype(np.float64), truth["sx"].astype(np.float64),
+        truth["sy"].astype(np.float64), np.ascontiguousarray(bg),
+    )
+
+
+def camera_counts(expected, camera, rng):
+    """Draw shot noise, EM gain and read noise; return uint16 counts."""
+    electrons = rng.poisson(expected).astype(np.float64)
+    if camera.em_gain > 1:
+        positive = electrons > 0
+        electrons[positive] = rng.gamma(electrons[positive], camera.em_gain)
+    if camera.read_noise_e > 0:
+        electrons += rng.normal(0.0, camera.read_noise_e, electrons.shape)
+    counts = electrons / camera.sensitivity + camera.baseline
+    return np.clip(np.rint(counts), 0, 65535).astype(np.uint16)
+
+
+def photons_to_signal(photons, camera):
+    """Mean counts above baseline that ``photons`` produce (for threshold choices)."""
+    return photons * camera.em_gain / camera.sensitivity
+
+
+# -- scenes ------------------------------------------------------------------------
+def isolated_spots(n_frames, height=128, width=128, spacing_px=12, photons=1500.0,
+                   sigma_px=1.0, margin_px=8, seed=0):
+    """Ground truth of isolated emitters, all on in every frame, new sub-pixel positions.
+
+    Emitters sit on a grid of ``spacing_px`` with a uniform random offset of +-0.5 px
+    per frame, so every frame gives independent samples; neighbouring boxes never overlap
+    for box <= spacing_px - 2.
+    """
+    rng = np.random.default_rng(seed)
+    gy, gx = np.mgrid[margin_px : height - margin_px : spacing_px, margin_px : width - margin_px : spacing_px]
+    sites_x = gx.ravel().astype(float)
+    sites_y = gy.ravel().astype(float)
+    n_sites = len(sites_x)
+    truth = np.zeros(n_frames * n_sites, dtype=TRUTH_DTYPE)
+    truth["frame"] = np.repeat(np.arange(n_frames), n_sites)
+    truth["site"] = np.tile(np.arange(n_sites), n_frames)
+    truth["x"] = np.tile(sites_x, n_frames) + rng.uniform(-0.5, 0.5, len(truth))
+    truth["y"] = np.tile(sites_y, n_frames) + rng.uniform(-0.5, 0.5, len(truth))
+    truth["photons"] = photons
+    truth["sx"] = sigma_px
+    truth["sy"] = sigma_px
+    return truth
+
+
+def blinking_sites(n_frames, height=64, width=64, n_sites=60, photons=1500.0, photon_spread=0.2,
+                   sigma_px=1.0, mean_on_frames=3.0, mean_off_frames=60.0, margin_px=5,
+                   min_distance_px=0.0, seed=0, sites=None):
+    """Ground truth of blinking binding sites (two-state kinetics, DNA-PAINT-like).
+
+    Each site switches on with probability ``1 / mean_off_frames`` per frame and stays on
+    for a geometric number of frames with mean ``mean_on_frames``. Photons per on-frame
+    are drawn from a normal distribution with relative spread ``photon_spread``.
+
+    ``sites`` ((n, 2) array of x, y in px) replaces the random placement.
+    """
+    rng = np.random.default_rng(seed)
+    if sites is None:
+        sites = _random_sites(rng, n_sites, height, width, margin_px, min_distance_px)
+    sites = np.asarray(sites, dtype=float)
+    p_on = 1.0 / mean_off_frames
+    p_off = 1.0 / mean_on_frames
+    state = rng.random(len(sites)) < mean_on_frames / (mean_on_frames + mean_off_frames)
+    rows = []
+    for f in range(n_frames):
+        switch = rng.random(len(sites))
+        state = np.where(state, switch >= p_off, switch < p_on)
+        on = np.flatnonzero(state)
+        if len(on):
+            rows.append((np.full(len(on), f), on))
+    if not rows:
+        return np.zeros(0, dtype=TRUTH_DTYPE)
+    frames = np.concatenate([r[0] for r in rows])
+    site_ids = np.concatenate([r[1] for r in rows])
+    truth = np.zeros(len(frames), dtype=TRUTH_DTYPE)
+    truth["frame"] = frames
+    truth["site"] = site_ids
+    truth["x"] = sites[site_ids, 0]
+    truth["y"] = sites[site_ids, 1]
+    truth["photons"] = np.maximum(photons * (1 + photon_spread * rng.standard_normal(len(frames))), photons * 0.2)
+    truth["sx"] = sigma_px
+    truth["sy"] = sigma_px
+    return truth
+
+
+def _random_sites(rng, n_sites, height, width, margin_px, min_distance_px):
+    sites = []
+    attempts = 0
+    while len(sites) < n_sites and attempts < 100 * n_sites:
+        attempts += 1
+        p = (rng.uniform(margin_px, width - margin_px), rng.uniform(margin_px, height - margin_px))
+        if min_distance_px <= 0 or all(math.dist(p, q) >= min_distance_px for q in sites):
+            sites.append(p)
+    return np.array(sites, dtype=float).reshape(-1, 2)
+
+
+def render_movie(truth, n_frames, height, width, bg_photons=50.0, camera=None, seed=0, first_frame=0):
+    """Camera counts (uint16, ``(n_frames, height, width)``) of a ground-truth scene."""
+    camera = camera or CameraModel()
+    rng = np.random.default_rng([seed, first_frame])
+    in_range = (truth["frame"] >= first_frame) & (truth["frame"] < first_frame + n_frames)
+    expected = expected_photons(truth[in_range], n_frames, height, width, bg_photons, first_frame)
+    return camera_counts(expected, camera, rng)
+
+
+def simulate_movie(n_frames=200, height=64, width=64, bg_photons=50.0, camera=None, seed=0, **scene):
+    """A blinking movie in memory: ``(movie, truth)``. ``scene`` goes to :func:`blinking_sites`."""
+    truth = blinking_sites(n_frames, height, width, seed=seed, **scene)
+    return render_movie(truth, n_frames, height, width, bg_photons, camera, seed), truth
+
+
+def movie_metadata(camera, bg_photons, pixelsize_nm=130.0, **extra):
+    """The movie document written beside simulated movies (Picasso's keys + simulation)."""
+    return {
+        "Camera": "Simulation",
+        "Generated by": "napari-picasso simulate",
+        "Simulation": {
+            "Baseline": float(camera.baseline),
+            "Sensitivity": float(camera.sensitivity),
+            "EM Gain": float(camera.em_gain),
+            "Read noise (e-)": float(camera.read_noise_e),
+            "Background (photons/px)": float(bg_photons),
+            "Pixelsize": float(pixelsize_nm),
+            **extra,
+        },
+    }
+
+
+def write_movie(path, truth, n_frames, height, width, bg_photons=50.0, camera=None, seed=0,
+                chunk_frames=500, pixelsize_nm=130.0):
+    """Render a scene to a ``.raw`` (+ ``.yaml``) or ``.tif`` file, chunk by chunk.
+
+    Memory stays bounded by ``chunk_frames`` whatever the movie's length. The ground truth
+    is written beside it as ``<stem>_truth.hdf5`` (+ ``.yaml``) in the locs layout.
+
+    Returns
+    -------
+    pathlib.Path
+        The movie path.
+    """
+    path = Path(path)
+    camera = camera or CameraModel()
+    metadata = movie_metadata(camera, bg_photons, pixelsize_nm)
+    suffix = path.suffix.lower()
+    part = path.with_name(path.name + ".part")
+    if suffix == ".raw":
+        with open(part, "wb") as f:
+            for start in range(0, n_frames, chunk_frames):
+                stop = min(n_frames, start + chunk_frames)
+                render_movie(truth, stop - start, height, width, bg_photons, camera, seed, start).astype("<u2").tofile(f)
+        write_raw_info(path, width, height, n_frames, "uint16", "<", **metadata)
+    elif suffix in (".tif", ".tiff"):
+        import tifffile
+
+        with tifffile.TiffWriter(part, bigtiff=n_frames * height * width * 2 > 2**31) as tif:
+            for start in range(0, n_frames, chunk_frames):
+                stop = min(n_frames, start + chunk_frames)
+                frames = render_movie(truth, stop - start, height, width, bg_photons, camera, seed, start)
+                for frame in frames:
+                    tif.write(frame, contiguous=True, photometric="minisblack")
+    else:
+        raise ValueError(f"{path}: simulated movies are written as .raw or .tif")
+    part.replace(path)
+    write_truth(path, truth, n_frames, height, width, metadata)
+    return path
+
+
+def truth_path_for(movie_path):
+    movie_path = Path(movie_path)
+    return movie_path.with_name(movie_path.stem + "_truth.hdf5")
+
+
+def write_truth(movie_path, truth, n_frames, height, width, metadata=None):
+    """Save ground truth as ``<stem>_truth.hdf5`` + ``.yaml`` (opens like a locs file)."""
+    info = [{"Width": int(width), "Height": int(height), "Frames": int(n_frames), **(metadata or {})},
+            {"Generated by": "napari-picasso simulate", "Ground truth": True}]
+    return save_locs(truth_path_for(movie_path), np.sort(truth, order=["frame", "site"]), info)
