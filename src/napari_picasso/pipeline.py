@@ -358,7 +358,7 @@ class LocalizeResult:
 
     locs_path: Path
     n_locs: int
-    n_frames: int
+    n_frames: int  # frames processed (the frame range), not the movie's length
     seconds: float
     info: list
 
@@ -391,11 +391,11 @@ def localize_file(movie, parameters, locs_path=None, progress=None, cancel=None,
         with open_movie(movie, **choices) as opened:
             return localize_file(opened, parameters, locs_path, progress, cancel, extra_info)
     locs_path = Path(locs_path) if locs_path is not None else locs_path_for(movie.path)
-    validate_parameters(parameters, movie.shape, movie.path.name)
+    _, (first, stop) = validate_parameters(parameters, movie.shape, movie.path.name)
     info = [movie_info(movie), parameters.to_info()]
     started = time.perf_counter()
     with LocsWriter(locs_path, L.locs_dtype(parameters.fit_method), info) as writer:
         n_locs = localize(movie, parameters, progress=progress, cancel=cancel, sink=writer.append)
         seconds = time.perf_counter() - started
         writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
-    return LocalizeResult(locs_path, int(n_locs), movie.shape[0], seconds, writer.info)
+    return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info)
