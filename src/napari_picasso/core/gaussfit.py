@@ -36,20 +36,35 @@ _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @numba.njit(cache=True, nogil=True, inline="always", fastmath=_FASTMATH)
+def _erf_given_exp(z, exp_minus_z2):
+    """erf(z) from exp(-z^2), which the derivatives need anyway.
+
+    Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, i.e. below 2e-4 photons per pixel for
+    a 1500-photon spot, far under its shot noise, at a fraction of the cost of erf.
+    """
+    a = abs(z)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    value = 1.0 - poly * exp_minus_z2
+    return value if z >= 0 else -value
+
+
+@numba.njit(cache=True, nogil=True, inline="always", fastmath=_FASTMATH)
 def _axis_terms(box, mu, sigma, E, dE_dmu, dE_dsigma):
     """Pixel integrals of a unit Gaussian along one axis and their derivatives."""
     r = box // 2
     inv = _INV_SQRT2 / sigma
-    two_var = 2.0 * sigma * sigma
     u_prev = -r - 0.5 - mu
-    erf_prev = math.erf(u_prev * inv)
-    exp_prev = math.exp(-u_prev * u_prev / two_var)
+    z = u_prev * inv
+    exp_prev = math.exp(-z * z)
+    erf_prev = _erf_given_exp(z, exp_prev)
     c_mu = -_INV_SQRT_2PI / sigma
     c_sigma = -_INV_SQRT_2PI / (sigma * sigma)
     for i in range(box):
         u = i - r + 0.5 - mu
-        erf_u = math.erf(u * inv)
-        exp_u = math.exp(-u * u / two_var)
+        z = u * inv
+        exp_u = math.exp(-z * z)
+        erf_u = _erf_given_exp(z, exp_u)
         E[i] = 0.5 * (erf_u - erf_prev)
         dE_dmu[i] = c_mu * (exp_u - exp_prev)
         dE_dsigma[i] = c_sigma * (u * exp_u - u_prev * exp_prev)
