@@ -49,7 +49,6 @@ def test_subset_metrics_agree_with_full(table):
 
 
 def test_quality_metrics_drift_and_link_figures():
-    from napari_picasso.core.localizations import locs_dtype  # noqa: F401
     from napari_picasso.simulate import blinking_sites
 
     from _simulated_locs import noisy_locs

@@ -9,8 +9,8 @@ pairs whose residual is an outlier are dropped and the system solved again. A cu
 smoothing spline (:mod:`napari_picasso.core.spline`) through the segment drifts at the
 segments' mean frames gives the drift of every frame.
 
-The drift is returned relative to its mean over the frames (a constant offset is not
-observable); :func:`undrift` subtracts it.
+The drift is returned relative to frame 0 (a constant offset is not observable), so
+:func:`undrift` moves every localization to where it would have been at the start.
 """
 
 import dataclasses
@@ -219,7 +219,7 @@ def rcc_drift(locs, n_frames, segment_frames=1000, oversampling=None, max_shift_
     per_frame = np.empty((n_frames, 2))
     for axis in range(2):
         per_frame[:, axis] = SmoothingSpline(frame_means, drift[:, axis], spline_smoothing)(t)
-    offset = per_frame.mean(axis=0)
+    offset = per_frame[0].copy()
     per_frame -= offset
     return DriftResult(
         drift_px=per_frame,
