@@ -18,14 +18,14 @@ from ._grid import FrameGrid, cell_of, row_range
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _count_neighbours(keys, x, y, x0, y0, cell, n_x, n_cells, r2):
+def _count_neighbours(keys, starts, x, y, x0, y0, cell, n_x, n_cells, r2):
     n = len(x)
     counts = np.zeros(n, dtype=np.int64)
     for i in prange(n):
         cx, cy = cell_of(x[i], y[i], x0, y0, cell, n_x)
         c = 0
         for dy in range(-1, 2):
-            lo, hi = row_range(keys, 0, cx, cy + dy, n_x, n_cells)
+            lo, hi = row_range(keys, starts, 0, cx, cy + dy, n_x, n_cells)
             for j in range(lo, hi):
                 if (x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2 <= r2:
                     c += 1
@@ -46,7 +46,7 @@ def _find(parent, i):
 
 
 @numba.njit(cache=True, nogil=True)
-def _cluster(keys, x, y, x0, y0, cell, n_x, n_cells, r2, core):
+def _cluster(keys, starts, x, y, x0, y0, cell, n_x, n_cells, r2, core):
     n = len(x)
     parent = np.arange(n)
     for i in range(n):
@@ -54,7 +54,7 @@ def _cluster(keys, x, y, x0, y0, cell, n_x, n_cells, r2, core):
             continue
         cx, cy = cell_of(x[i], y[i], x0, y0, cell, n_x)
         for dy in range(-1, 2):
-            lo, hi = row_range(keys, 0, cx, cy + dy, n_x, n_cells)
+            lo, hi = row_range(keys, starts, 0, cx, cy + dy, n_x, n_cells)
             for j in range(lo, hi):
                 if j <= i or not core[j]:
                     continue
@@ -74,7 +74,7 @@ def _cluster(keys, x, y, x0, y0, cell, n_x, n_cells, r2, core):
         cx, cy = cell_of(x[i], y[i], x0, y0, cell, n_x)
         best = r2
         for dy in range(-1, 2):
-            lo, hi = row_range(keys, 0, cx, cy + dy, n_x, n_cells)
+            lo, hi = row_range(keys, starts, 0, cx, cy + dy, n_x, n_cells)
             for j in range(lo, hi):
                 if core[j]:
                     d2 = (x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2
@@ -170,7 +170,7 @@ def dbscan(locs, radius_px, min_samples):
         return DbscanResult(np.zeros(0, dtype=np.int32), cluster_summary(locs, np.zeros(0, dtype=np.int32)))
     grid = FrameGrid(np.zeros(n, dtype=np.int64), locs["x"], locs["y"], radius_px)
     r2 = float(radius_px) ** 2
-    args = (grid.keys, grid.x, grid.y, grid.x0, grid.y0, grid.cell_px, grid.n_cells_x, grid.n_cells, r2)
+    args = (grid.keys, grid.frame_starts, grid.x, grid.y, grid.x0, grid.y0, grid.cell_px, grid.n_cells_x, grid.n_cells, r2)
     core = _count_neighbours(*args) >= min_samples
     root_sorted = _cluster(*args, core)
     root = np.full(n, -1, dtype=np.int64)

@@ -23,7 +23,7 @@ from .localizations import LINK_FIELDS
 
 
 @numba.njit(cache=True, nogil=True)
-def _link(keys, frame, x, y, x0, y0, cell, n_x, n_cells, r_max, max_dark):
+def _link(keys, starts, frame, x, y, x0, y0, cell, n_x, n_cells, r_max, max_dark):
     # Sorted by (frame, cell), i.e. by frame first: one pass in frame order.
     n = len(x)
     event = np.empty(n, dtype=np.int64)
@@ -37,7 +37,7 @@ def _link(keys, frame, x, y, x0, y0, cell, n_x, n_cells, r_max, max_dark):
         for g in range(f - 1, max(f - 2 - max_dark, -1), -1):
             best_d2 = r2
             for dy in range(-1, 2):
-                lo, hi = row_range(keys, g, cx, cy + dy, n_x, n_cells)
+                lo, hi = row_range(keys, starts, g, cx, cy + dy, n_x, n_cells)
                 for j in range(lo, hi):
                     if has_next[j]:
                         continue
@@ -179,7 +179,7 @@ def link(locs, max_distance_px=1.0, max_dark_frames=1):
     if len(locs) == 0:
         return LinkResult(np.zeros(0, dtype=out_dtype), np.zeros(0, dtype=np.int64), math.nan)
     grid = FrameGrid(locs["frame"], locs["x"], locs["y"], max_distance_px)
-    event_sorted, n_events = _link(grid.keys, grid.frame, grid.x, grid.y, grid.x0, grid.y0,
+    event_sorted, n_events = _link(grid.keys, grid.frame_starts, grid.frame, grid.x, grid.y, grid.x0, grid.y0,
                                    grid.cell_px, grid.n_cells_x, grid.n_cells,
                                    float(max_distance_px), int(max_dark_frames))
     event = np.empty(len(locs), dtype=np.int64)
