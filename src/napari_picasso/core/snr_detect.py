@@ -5,26 +5,28 @@ photons_per_count``. The local signal is a difference of uniform filters,
 ``f = mean_small(p) - mean_large(p)`` (``small_px`` and ``large_px`` square windows
 centred on the pixel; the large one is clipped at the frame's border), which keeps a
 spot and removes a background that varies slowly in space. When a background estimate
-from other frames is given (:mod:`~napari_picasso.core.background`) it is subtracted
-from ``p`` first, which also removes structure the spatial filter cannot.
+from other frames is given (:mod:`~napari_picasso.core.background`) it replaces the
+large filter: ``f = mean_small(p - b)``, which also removes structure the spatial
+filter cannot.
 
-The noise is the standard deviation of one pixel's photons expected at that place,
+Each pixel's variance (photons^2) comes from the camera model,
 
-    noise^2 = mean_small(read_variance) + excess * b,
+    v_k = read_variance_k + excess * b_k,
 
-with ``read_variance`` the camera's readout variance in photons^2 (sCMOS variance map /
+with ``read_variance`` the readout variance in photons^2 (sCMOS variance map /
 (gain * em_gain)^2, or (read noise / em_gain)^2 for a uniform camera), ``excess`` the
-excess-noise factor of the EM register (2 with EM gain, else 1) and ``b`` the local
-background in photons (the background estimate when given, else ``mean_large(p)``,
-clipped at zero). The small window's mean makes a single noisy (hot) pixel raise the
-threshold of its neighbours too.
+excess-noise factor of the EM register (2 with EM gain, else 1) and ``b`` the background
+in photons (the background estimate when given, else ``mean_large(p)`` clipped at zero).
+The standard deviation of ``f`` follows exactly from the filter weights,
+``sd_f^2 = sum_k w_k^2 v_k``, so a hot pixel raises the threshold wherever it is in the
+window. The noise is ``SIGMAS_PER_FACTOR`` (5) times ``sd_f``.
 
 A pixel is a candidate when ``f > threshold_factor * noise``, ``f`` is the maximum of
 its 3 x 3 neighbourhood (ties: the first in row-major order wins) and the fitting box
-centred on it lies inside the region of interest. Because the small filter averages
-``small_px^2`` pixels, ``threshold_factor = 1`` asks for about ``small_px`` (3) standard
-deviations of the filtered noise on any camera. Debounce: of two candidates closer than
-``debounce_px`` (Euclidean), the one with the larger ``f`` is kept.
+centred on it lies inside the region of interest: ``threshold_factor = 1`` asks for five
+standard deviations of the filtered noise on any camera, whatever its gain, offset or
+read noise. Debounce: of two candidates closer than ``debounce_px`` (Euclidean), the one
+with the larger ``f`` is kept.
 
 The score returned is ``f / noise`` (in units of the threshold factor).
 """
@@ -35,6 +37,9 @@ from numba import prange
 
 from . import _parallel  # noqa: F401
 from .identify import _net_gradient, check_box, unit_vectors_to_centre
+
+# Standard deviations of the filtered noise that threshold factor 1 asks for.
+SIGMAS_PER_FACTOR = 5.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -50,18 +55,18 @@ def _integral(image):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _window_mean(integral, y, x, r, height, width):
+def _window_sum(integral, y, x, r, height, width):
     ya = max(0, y - r)
     yb = min(height, y + r + 1)
     xa = max(0, x - r)
     xb = min(width, x + r + 1)
     total = integral[yb, xb] - integral[ya, xb] - integral[yb, xa] + integral[ya, xa]
-    return total / ((yb - ya) * (xb - xa))
+    return total, (yb - ya) * (xb - xa)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _snr_frames(frames, offset, photons_per_count, read_integral, excess, background, has_background,
-                threshold_factor, r_small, r_large, debounce_px, box, y0, x0, y1, x1):
+                threshold_factor, r_small, r_large, debounce_px, box, y0, x0, y1, x1, sigmas):
     n_frames, height, width = frames.shape
     r_box = box // 2
     capacity = ((height // 2) + 1) * ((width // 2) + 1)
@@ -97,15 +102,28 @@ def _snr_frames(frames, offset, photons_per_count, read_integral, excess, backgr
         cx1 = min(width, x1 - r_box + 1)
         for y in range(cy0, cy1):
             for x in range(cx0, cx1):
-                small = _window_mean(integral, y, x, r_small, height, width)
-                large = _window_mean(integral, y, x, r_large, height, width)
-                signal[y, x] = small - large
+                sum_s, n_s = _window_sum(integral, y, x, r_small, height, width)
+                var_s, _ = _window_sum(read_integral, y, x, r_small, height, width)
                 if has_background:
-                    b = _window_mean(bg_integral, y, x, r_small, height, width)
+                    # The estimate is the local background: no spatial filter, which
+                    # would turn a site that is on in the background frames but off
+                    # now (a dip) into a ring of false candidates.
+                    signal[y, x] = sum_s / n_s
+                    b_s, _ = _window_sum(bg_integral, y, x, r_small, height, width)
+                    var = (var_s + excess * b_s) / (n_s * n_s)
                 else:
+                    sum_l, n_l = _window_sum(integral, y, x, r_large, height, width)
+                    large = sum_l / n_l
+                    signal[y, x] = sum_s / n_s - large
+                    # Variance of the filter output: sum of weight^2 * pixel variance,
+                    # weight 1/n_s - 1/n_l inside the small window, -1/n_l outside it.
+                    var_l, _ = _window_sum(read_integral, y, x, r_large, height, width)
                     b = large if large > 0.0 else 0.0
-                var = _window_mean(read_integral, y, x, r_small, height, width) + excess * b
-                noise[y, x] = np.sqrt(var) if var > 0.0 else 1e-12
+                    var_s += excess * b * n_s
+                    var_l += excess * b * n_l
+                    w_in = 1.0 / n_s - 1.0 / n_l
+                    var = w_in * w_in * var_s + (var_l - var_s) / (n_l * n_l)
+                noise[y, x] = sigmas * np.sqrt(var) if var > 0.0 else 1e-12
         n = 0
         for y in range(y0 + r_box, y1 - r_box):
             for x in range(x0 + r_box, x1 - r_box):
@@ -249,7 +267,7 @@ def snr_identify(frames, threshold_factor=1.0, offset=100.0, photons_per_count=1
     return _snr_frames(
         frames, offset, photons_per_count, _integral(read_variance.astype(np.float64)), float(excess),
         background, has_background, float(threshold_factor), int(small_px) // 2, int(large_px) // 2,
-        float(debounce_px), int(box), int(y0), int(x0), int(y1), int(x1),
+        float(debounce_px), int(box), int(y0), int(x0), int(y1), int(x1), float(SIGMAS_PER_FACTOR),
     )
 
 
