@@ -5,6 +5,6 @@ Each module defines ``add_parser(subparsers)``, which registers the sub-command 
 code).
 """
 
-from . import demo, localize
+from . import camera_calibrate, demo, localize
 
-COMMAND_MODULES = [localize, demo]
+COMMAND_MODULES = [localize, demo, camera_calibrate]
