@@ -1,5 +1,6 @@
 """``napari-picasso localize MOVIE...``: localize movies into ``_locs.hdf5`` files."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -43,7 +44,9 @@ def add_localize_options(parser):
                         "(default %(default)s)")
     parser.add_argument("--background-frames", metavar="SLICE",
                         help="background = median of these frames relative to each frame, Python slice "
-                        "notation, e.g. -30:0 (the 30 frames before); used for detection")
+                        "notation, e.g. -30:0 (the 30 frames before; --background-frames=-30:0 also "
+                        "works); used for detection")
+    _accept_negative_slices(parser)
     parser.add_argument("--background-statistic", choices=("median", "mean"), default=defaults.background_statistic)
     parser.add_argument("--subtract-background", action="store_true",
                         help="subtract the --background-frames estimate before fitting")
@@ -52,6 +55,14 @@ def add_localize_options(parser):
     parser.add_argument("--camera-maps", metavar="PATH",
                         help="sCMOS offset/variance(/gain) maps (.hdf5 from camera-calibrate or Picasso, "
                         ".npz, .npy, .tif): per-pixel photon conversion and sCMOS MLE")
+
+
+def _accept_negative_slices(parser):
+    # argparse reads "-30:0" as an unknown option; let it pass as a value like "-30".
+    # Without the (private) matcher, users write --background-frames=-30:0.
+    matcher = getattr(parser, "_negative_number_matcher", None)
+    if matcher is not None:
+        parser._negative_number_matcher = re.compile(rf"{matcher.pattern}|^-\d+:-?\d*(:\d+)?$")
 
 
 def parameters_from_args(args):
