@@ -14,7 +14,7 @@ from napari_picasso.io.camera_maps import load_camera_maps, save_camera_maps
 from napari_picasso.io.errors import InputFileError
 from napari_picasso.io.locs import load_locs
 from napari_picasso.pipeline import LocalizeParameters, localize
-from napari_picasso.simulate import CameraModel, isolated_spots, render_movie, scmos_camera, write_movie
+from napari_picasso.simulate import isolated_spots, render_movie, scmos_camera, write_movie
 
 
 @pytest.fixture(scope="module")

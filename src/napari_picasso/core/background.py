@@ -69,34 +69,66 @@ def frames_needed(first_target, stop_target, start, stop, step, n_frames):
     return lo, hi
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _insert(buffer, n, v):
+    i = n
+    while i > 0 and buffer[i - 1] > v:
+        buffer[i] = buffer[i - 1]
+        i -= 1
+    buffer[i] = v
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _remove(buffer, n, v):
+    i = 0
+    while i < n - 1 and buffer[i] != v:
+        i += 1
+    while i < n - 1:
+        buffer[i] = buffer[i + 1]
+        i += 1
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _background(frames, firsts, k, step, use_median):
     n_targets = len(firsts)
     _, height, width = frames.shape
     out = np.empty((n_targets, height, width), dtype=np.float32)
     for y in prange(height):
-        buffer = np.empty(k, dtype=np.float32)
+        # One sorted window (median) or running sum (mean) per pixel of the row; the
+        # inner loop runs along x so that frames are read row by row.
+        buffers = np.empty((width, k), dtype=np.float32)
+        totals = np.zeros(width, dtype=np.float64)
         for t in range(n_targets):
             f0 = firsts[t]
+            slide = t > 0 and step == 1 and f0 == firsts[t - 1] + 1
+            same = t > 0 and f0 == firsts[t - 1]
             for x in range(width):
-                if use_median:
-                    # Insertion sort: windows are tens of frames.
+                buffer = buffers[x]
+                if slide:
+                    # Consecutive targets: one frame leaves the window, one enters.
+                    old = frames[f0 - 1, y, x]
+                    new = frames[f0 + k - 1, y, x]
+                    if use_median:
+                        _remove(buffer, k, old)
+                        _insert(buffer, k - 1, new)
+                    else:
+                        totals[x] += new - old
+                elif not same:
+                    total = 0.0
                     for j in range(k):
                         v = frames[f0 + j * step, y, x]
-                        i = j
-                        while i > 0 and buffer[i - 1] > v:
-                            buffer[i] = buffer[i - 1]
-                            i -= 1
-                        buffer[i] = v
+                        if use_median:
+                            _insert(buffer, j, v)
+                        else:
+                            total += v
+                    totals[x] = total
+                if use_median:
                     if k % 2 == 1:
                         out[t, y, x] = buffer[k // 2]
                     else:
                         out[t, y, x] = 0.5 * (buffer[k // 2 - 1] + buffer[k // 2])
                 else:
-                    s = 0.0
-                    for j in range(k):
-                        s += frames[f0 + j * step, y, x]
-                    out[t, y, x] = s / k
+                    out[t, y, x] = totals[x] / k
     return out
 
 
