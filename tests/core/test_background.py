@@ -12,7 +12,8 @@ from napari_picasso.detection import detect_frame, parse_background_frames
 from napari_picasso.io.errors import ParameterError
 from napari_picasso.io.movies import ArrayMovie
 from napari_picasso.pipeline import LocalizeParameters, localize
-from napari_picasso.simulate import CameraModel, blinking_sites, camera_counts, expected_photons, write_movie
+from napari_picasso.simulate import (CameraModel, blinking_sites, camera_counts, expected_photons, render_movie,
+                                     write_movie)
 
 CAMERA = CameraModel(baseline=100.0, sensitivity=0.5, em_gain=1.0, read_noise_e=1.5)
 
@@ -171,3 +172,17 @@ def test_reads_stay_bounded_by_chunk_plus_window():
     for start, stop in movie.reads:
         covered[start:stop] = True
     assert covered.all()
+
+
+def test_subtracted_background_keeps_the_mle_at_its_crlb():
+    truth = blinking_sites(300, 64, 64, n_sites=40, photons=1500, photon_spread=0, mean_on_frames=2,
+                           mean_off_frames=60, min_distance_px=9, seed=7)
+    movie = render_movie(truth, 300, 64, 64, 50.0, CAMERA, seed=7)
+    base = LocalizeParameters(min_net_gradient=1500, baseline=100, sensitivity=0.5)
+    subtracted = localize(movie, base.replace(background_frames="-15:16", subtract_background=True))
+    scores = detection_scores(subtracted, truth)
+    matched = subtracted[scores["locs_index"]]
+    assert scores["recall"] > 0.99
+    assert abs(scores["rmse_x_px"] / np.sqrt(np.mean(matched["lpx"] ** 2)) - 1) < 0.10
+    assert abs(np.median(matched["photons"]) / 1500 - 1) < 0.04
+    assert abs(np.median(matched["bg"]) / 50 - 1) < 0.04
