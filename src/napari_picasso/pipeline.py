@@ -20,9 +20,11 @@ from .core import localizations as L
 from .core.average import average_of_roi
 from .core.camera import excess_noise_factor
 from .core.gaussfit import fit_lq, fit_mle
-from .core.identify import check_box, identify
+from .core.identify import check_box
 from .core.precision import mortensen_lq_variance
-from .core.spots import extract_spots
+from .core.spots import extract_spots, extract_spots_per_pixel, map_windows
+from .detection import (DETECTORS, check_background_frames, detect, load_maps, noise_model,
+                        read_with_background)
 from .io.errors import ParameterError
 from .io.locs import LocsWriter, locs_path_for
 from .io.movies import Movie, open_movie
@@ -77,6 +79,30 @@ class LocalizeParameters:
         ``(first, stop)`` frames to process, stop exclusive; ``None`` for all.
     camera : str or None
         Name of the camera configuration used (recorded in the metadata).
+    detector : str
+        ``"gradient"`` (net gradient, Picasso) or ``"snr"`` (signal-to-noise threshold,
+        see :mod:`napari_picasso.core.snr_detect`).
+    snr_threshold : float
+        SNR detector: multiple of the per-pixel noise the filtered signal must exceed.
+    debounce_px : float
+        SNR detector: of two candidates closer than this, the stronger is kept.
+    read_noise_e : float
+        Readout noise, electrons rms (SNR detector's noise model without camera maps).
+    background_frames : str or None
+        Frames whose median/mean is each frame's background, as a slice relative to it
+        (``"-30:0"``: the 30 frames before; see :mod:`napari_picasso.detection`); used
+        for detection; ``None``: no background estimate.
+    background_statistic : str
+        ``"median"`` or ``"mean"`` of the background frames.
+    subtract_background : bool
+        Subtract the background estimate from the spots before fitting (the MLE adds it
+        back to model and data, so the Poisson statistics stay right); ``bg`` reports
+        the fitted residual plus the box's mean estimate.
+    start_frame : int
+        Localize from this frame on (frames before it still feed background windows).
+    camera_maps : str or None
+        sCMOS per-pixel maps file (:mod:`napari_picasso.io.camera_maps`): per-pixel photon
+        conversion and the sCMOS MLE.
     """
 
     box: int = 7
@@ -93,6 +119,15 @@ class LocalizeParameters:
     roi: tuple | None = None
     frame_range: tuple | None = None
     camera: str | None = None
+    detector: str = "gradient"
+    snr_threshold: float = 1.0
+    debounce_px: float = 4.0
+    read_noise_e: float = 1.5
+    background_frames: str | None = None
+    background_statistic: str = "median"
+    subtract_background: bool = False
+    start_frame: int = 0
+    camera_maps: str | None = None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -119,6 +154,17 @@ class LocalizeParameters:
             info["Max. Iterations"] = int(self.max_iterations)
         if self.camera:
             info["Camera"] = self.camera
+        info.update({
+            "Detector": self.detector,
+            "SNR threshold": float(self.snr_threshold),
+            "Debounce (px)": float(self.debounce_px),
+            "Read noise (e-)": float(self.read_noise_e),
+            "Background frames": self.background_frames,
+            "Background statistic": self.background_statistic,
+            "Subtract background": bool(self.subtract_background),
+            "Start frame": int(self.start_frame),
+            "Camera maps": str(self.camera_maps) if self.camera_maps else None,
+        })
         return info
 
     @classmethod
@@ -139,6 +185,15 @@ class LocalizeParameters:
             roi=tuple(info["ROI"]) if info.get("ROI") else None,
             frame_range=tuple(info["Frame Bounds"]) if info.get("Frame Bounds") else None,
             camera=info.get("Camera"),
+            detector=info.get("Detector", "gradient"),
+            snr_threshold=info.get("SNR threshold", 1.0),
+            debounce_px=info.get("Debounce (px)", 4.0),
+            read_noise_e=info.get("Read noise (e-)", 1.5),
+            background_frames=info.get("Background frames"),
+            background_statistic=info.get("Background statistic", "median"),
+            subtract_background=info.get("Subtract background", False),
+            start_frame=info.get("Start frame", 0),
+            camera_maps=info.get("Camera maps"),
         )
         return cls(**kwargs)
 
@@ -169,6 +224,11 @@ def validate_parameters(parameters, shape, name="movie"):
         )
     if parameters.em_gain <= 0 or parameters.sensitivity <= 0:
         raise ParameterError("EM gain and sensitivity must be positive.")
+    if parameters.detector not in DETECTORS:
+        raise ParameterError(f"unknown detector {parameters.detector!r}; choose {' or '.join(DETECTORS)}.")
+    if not parameters.snr_threshold >= 0 or not parameters.debounce_px >= 0 or not parameters.read_noise_e >= 0:
+        raise ParameterError("the SNR threshold, debounce radius and read noise must be >= 0.")
+    check_background_frames(parameters, n_frames, name)
     roi = parameters.roi
     if roi is None:
         roi = (0, 0, height, width)
@@ -195,20 +255,34 @@ def validate_parameters(parameters, shape, name="movie"):
                 f"use 0 <= first < stop <= {n_frames}."
             )
         frames = (first, stop)
+    start_frame = int(parameters.start_frame or 0)
+    if start_frame:
+        if not 0 <= start_frame < frames[1]:
+            raise ParameterError(
+                f"start frame {start_frame} lies outside the {frames[1]} frames to process; "
+                f"use 0 <= start frame < {frames[1]}."
+            )
+        frames = (max(frames[0], start_frame), frames[1])
     return tuple(int(v) for v in roi), frames
 
 
-def fit_spots(spots, parameters):
-    """Fit spots (photons) with the parameters' method; a dict of per-spot arrays."""
+def fit_spots(spots, parameters, extra_variance=None):
+    """Fit spots (photons) with the parameters' method; a dict of per-spot arrays.
+
+    ``extra_variance`` (photons^2 per pixel, sCMOS / subtracted background) enters the MLE
+    only.
+    """
     method = parameters.fit_method.removesuffix("-3d")
     if method == "mle":
-        return fit_mle(spots, parameters.max_iterations, parameters.tolerance_px, parameters.shared_sigma)
+        return fit_mle(spots, parameters.max_iterations, parameters.tolerance_px, parameters.shared_sigma,
+                       extra_variance=extra_variance)
     if method == "lq":
         return fit_lq(spots, parameters.max_iterations, parameters.tolerance_px, parameters.shared_sigma)
     return average_of_roi(spots)
 
 
-def localize_frames(frames, parameters, first_frame=0, roi=None, width=None, height=None):
+def localize_frames(frames, parameters, first_frame=0, roi=None, width=None, height=None,
+                    background=None, camera_maps=None):
     """Identify and fit spots in a block of frames: the pipeline's per-block step.
 
     Parameters
@@ -220,6 +294,11 @@ def localize_frames(frames, parameters, first_frame=0, roi=None, width=None, hei
         Movie frame index of ``frames[0]`` (added to the ``frame`` field).
     roi : tuple of int, optional
         ``(y0, x0, y1, x1)``; defaults to ``parameters.roi`` or the whole frame.
+    background : numpy.ndarray, optional
+        Background of each frame in counts (``parameters.background_frames``), used for
+        detection and, with ``parameters.subtract_background``, before fitting.
+    camera_maps : CameraMaps, optional
+        sCMOS maps (loaded from ``parameters.camera_maps`` when not given).
 
     Returns
     -------
@@ -236,14 +315,29 @@ def localize_frames(frames, parameters, first_frame=0, roi=None, width=None, hei
     if roi is None:
         roi = parameters.roi if parameters.roi is not None else (0, 0, frame_height, frame_width)
     frames32 = np.ascontiguousarray(frames, dtype=np.float32)
-    frame_index, y_px, x_px, net_gradient = identify(
-        frames32, parameters.min_net_gradient, parameters.box, roi
-    )
-    spots = extract_spots(
-        frames32, frame_index, y_px, x_px, parameters.box,
-        parameters.baseline, parameters.sensitivity, parameters.em_gain,
-    )
-    fit = fit_spots(spots, parameters)
+    if camera_maps is None and parameters.camera_maps:
+        camera_maps = load_maps(parameters, frames32.shape, roi)
+    noise = noise_model(parameters, (frame_height, frame_width), camera_maps)
+    frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
+    box = parameters.box
+    if noise.per_pixel:
+        spots = extract_spots_per_pixel(frames32, frame_index, y_px, x_px, box, noise.offset,
+                                        noise.photons_per_count)
+        extra = map_windows(noise.read_variance, y_px, x_px, box)
+    else:
+        spots = extract_spots(frames32, frame_index, y_px, x_px, box,
+                              parameters.baseline, parameters.sensitivity, parameters.em_gain)
+        extra = None
+    subtracted = None
+    if parameters.subtract_background and background is not None:
+        subtracted = extract_spots_per_pixel(background, frame_index, y_px, x_px, box, noise.offset,
+                                             noise.photons_per_count)
+        spots = spots - subtracted
+        positive = np.maximum(subtracted, 0.0)
+        extra = positive if extra is None else extra + positive
+    fit = fit_spots(spots, parameters, extra)
+    if subtracted is not None:
+        fit["bg"] = fit["bg"] + subtracted.mean(axis=(1, 2))
     return assemble_locs(fit, frame_index + first_frame, y_px, x_px, net_gradient, parameters, width, height)
 
 
@@ -322,6 +416,8 @@ def localize(movie, parameters, progress=None, cancel=None, sink=None, chunk_fra
             return localize(opened, parameters, progress, cancel, sink, chunk_frames)
     name = movie.path.name if isinstance(movie, Movie) else "movie"
     roi, (first, stop) = validate_parameters(parameters, movie.shape, name)
+    window = check_background_frames(parameters, movie.shape[0], name)
+    camera_maps = load_maps(parameters, movie.shape, roi, name)
     n_frames, height, width = movie.shape
     step = chunk_frames or chunk_frames_for(movie.shape)
     collected = [] if sink is None else None
@@ -333,11 +429,8 @@ def localize(movie, parameters, progress=None, cancel=None, sink=None, chunk_fra
         if _should_cancel(cancel):
             raise LocalizationCancelled(f"cancelled at frame {start}")
         end = min(stop, start + step)
-        if isinstance(movie, Movie):
-            frames = movie.read_frames(start, end)
-        else:
-            frames = np.asarray(movie[start:end])
-        locs = localize_frames(frames, parameters, start, roi, width, height)
+        frames, background = read_with_background(movie, start, end, parameters, window, n_frames)
+        locs = localize_frames(frames, parameters, start, roi, width, height, background, camera_maps)
         n_rows += len(locs)
         if sink is None:
             collected.append(locs)

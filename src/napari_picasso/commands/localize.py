@@ -1,5 +1,6 @@
 """``napari-picasso localize MOVIE...``: localize movies into ``_locs.hdf5`` files."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +31,38 @@ def add_localize_options(parser):
                         help="region of interest, camera pixels, end exclusive")
     parser.add_argument("--frames", type=int, nargs=2, metavar=("FIRST", "STOP"),
                         help="frames FIRST..STOP-1")
+    parser.add_argument("--detector", choices=("gradient", "snr"), default=defaults.detector,
+                        help="gradient: net gradient (Picasso); snr: signal-to-noise threshold from the "
+                        "camera noise model (default %(default)s)")
+    parser.add_argument("--snr-threshold", type=float, default=defaults.snr_threshold, metavar="FACTOR",
+                        help="snr detector: filtered signal above FACTOR x noise (default %(default)s)")
+    parser.add_argument("--debounce-px", type=float, default=defaults.debounce_px, metavar="R",
+                        help="snr detector: of two candidates closer than R px the stronger is kept "
+                        "(default %(default)s)")
+    parser.add_argument("--read-noise", type=float, default=defaults.read_noise_e, metavar="E",
+                        help="read noise, electrons rms, for the snr detector without camera maps "
+                        "(default %(default)s)")
+    parser.add_argument("--background-frames", metavar="SLICE",
+                        help="background = median of these frames relative to each frame, Python slice "
+                        "notation, e.g. -30:0 (the 30 frames before; --background-frames=-30:0 also "
+                        "works); used for detection")
+    _accept_negative_slices(parser)
+    parser.add_argument("--background-statistic", choices=("median", "mean"), default=defaults.background_statistic)
+    parser.add_argument("--subtract-background", action="store_true",
+                        help="subtract the --background-frames estimate before fitting")
+    parser.add_argument("--start-frame", type=int, default=defaults.start_frame, metavar="N",
+                        help="localize from frame N on (earlier frames still feed the background)")
+    parser.add_argument("--camera-maps", metavar="PATH",
+                        help="sCMOS offset/variance(/gain) maps (.hdf5 from camera-calibrate or Picasso, "
+                        ".npz, .npy, .tif): per-pixel photon conversion and sCMOS MLE")
+
+
+def _accept_negative_slices(parser):
+    # argparse reads "-30:0" as an unknown option; let it pass as a value like "-30".
+    # Without the (private) matcher, users write --background-frames=-30:0.
+    matcher = getattr(parser, "_negative_number_matcher", None)
+    if matcher is not None:
+        parser._negative_number_matcher = re.compile(rf"{matcher.pattern}|^-\d+:-?\d*(:\d+)?$")
 
 
 def parameters_from_args(args):
@@ -40,6 +73,10 @@ def parameters_from_args(args):
         em_gain=args.gain, qe=args.qe, pixelsize_nm=args.pixelsize,
         roi=tuple(args.roi) if args.roi else None,
         frame_range=tuple(args.frames) if args.frames else None,
+        detector=args.detector, snr_threshold=args.snr_threshold, debounce_px=args.debounce_px,
+        read_noise_e=args.read_noise, background_frames=args.background_frames,
+        background_statistic=args.background_statistic, subtract_background=args.subtract_background,
+        start_frame=args.start_frame, camera_maps=str(args.camera_maps) if args.camera_maps else None,
     )
 
 

@@ -15,6 +15,12 @@ log-likelihood with Fisher scoring (curvature = Fisher information, sum J J^T / 
 it improves the objective, otherwise the damping grows. Iteration stops when an
 accepted step moves x and y by less than ``tolerance_px`` or after ``max_iterations``.
 Spots are fitted in parallel (numba ``prange``).
+
+sCMOS (Huang et al. 2013): ``fit_mle(..., extra_variance=v)`` takes a per-pixel variance
+``v`` (photons^2) of noise outside the Poisson model (readout variance / gain^2) and adds
+it to both model and data, mu_k + v_k against d_k + v_k, so that noisy pixels weigh
+less; the Fisher information (and so the CRLB) uses mu_k + v_k. Without it the kernel
+runs the plain path.
 """
 
 import math
@@ -74,7 +80,7 @@ def _axis_terms(box, mu, sigma, E, dE_dmu, dE_dsigma):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _evaluate(spot, box, theta, n_params, poisson, work, grad, curv):
+def _evaluate(spot, box, theta, n_params, poisson, work, grad, curv, extra, has_extra):
     """Objective at theta (log-likelihood or minus the squared residuals).
 
     Fills ``grad`` (ascent direction) and ``curv`` (Fisher information or J^T J). The
@@ -111,6 +117,9 @@ def _evaluate(spot, box, theta, n_params, poisson, work, grad, curv):
             g = ex * ey
             mu = N * g + bg
             d = spot[j, i]
+            if has_extra:
+                mu += extra[j, i]
+                d += extra[j, i]
             if poisson:
                 if mu < _MU_MIN:
                     mu = _MU_MIN
@@ -325,9 +334,10 @@ def _evaluate_lsq(spot, box, theta, n_params, work, grad, curv):
 
 
 @numba.njit(cache=True, nogil=True)
-def _objective(spot, box, theta, n_params, poisson, work, grad, curv):
+def _objective(spot, box, theta, n_params, poisson, work, grad, curv, extra, has_extra):
     if poisson:
-        return _evaluate(spot, box, theta, n_params, True, work, grad, curv)
+        return _evaluate(spot, box, theta, n_params, True, work, grad, curv, extra, has_extra)
+    # Least squares is unchanged by an additive variance term (it shifts model and data).
     return _evaluate_lsq(spot, box, theta, n_params, work, grad, curv)
 
 
@@ -416,7 +426,7 @@ def _initial_theta(spot, box, theta, n_params):
 
 
 @numba.njit(cache=True, nogil=True)
-def _constrain(theta, n_params, box, poisson):
+def _constrain(theta, n_params, box, poisson, bg_min):
     limit = box // 2 + 0.5
     for a in range(2):
         if theta[a] < -limit:
@@ -425,8 +435,8 @@ def _constrain(theta, n_params, box, poisson):
             theta[a] = limit
     if theta[2] < 1e-3:
         theta[2] = 1e-3
-    if poisson and theta[3] < _BG_MIN_MLE:
-        theta[3] = _BG_MIN_MLE
+    if poisson and theta[3] < bg_min:
+        theta[3] = bg_min
     for a in range(4, n_params):
         if theta[a] < _SIGMA_MIN_PX:
             theta[a] = _SIGMA_MIN_PX
@@ -435,7 +445,7 @@ def _constrain(theta, n_params, box, poisson):
 
 
 @numba.njit(cache=True, nogil=True)
-def _fit_one(spot, box, n_params, poisson, max_iterations, tolerance, theta_out, crlb_out):
+def _fit_one(spot, box, n_params, poisson, max_iterations, tolerance, theta_out, crlb_out, extra, has_extra):
     work = np.empty((6, box), dtype=np.float64)
     theta = np.empty(n_params, dtype=np.float64)
     trial = np.empty(n_params, dtype=np.float64)
@@ -447,7 +457,14 @@ def _fit_one(spot, box, n_params, poisson, max_iterations, tolerance, theta_out,
     L = np.zeros((n_params, n_params), dtype=np.float64)
     delta = np.empty(n_params, dtype=np.float64)
     _initial_theta(spot, box, theta, n_params)
-    objective = _objective(spot, box, theta, n_params, poisson, work, grad, curv)
+    bg_min = _BG_MIN_MLE
+    if has_extra:
+        # mu + extra must stay positive, not bg itself: a subtracted background or
+        # readout variance lets the fitted background go below zero.
+        bg_min = _BG_MIN_MLE - extra.min()
+        if theta[3] < bg_min:
+            theta[3] = bg_min
+    objective = _objective(spot, box, theta, n_params, poisson, work, grad, curv, extra, has_extra)
     lam = 1e-3
     iterations = 0
     while iterations < max_iterations:
@@ -469,7 +486,7 @@ def _fit_one(spot, box, n_params, poisson, max_iterations, tolerance, theta_out,
                 delta[a] = -1.0
         for a in range(n_params):
             trial[a] = theta[a] + delta[a]
-        _constrain(trial, n_params, box, poisson)
+        _constrain(trial, n_params, box, poisson, bg_min)
         if lam <= 1e-3 and abs(trial[0] - theta[0]) < tolerance and abs(trial[1] - theta[1]) < tolerance:
             # Converged: the step is below tolerance, so the objective and the curvature
             # at the trial point equal the current ones to second order; take the step
@@ -477,7 +494,7 @@ def _fit_one(spot, box, n_params, poisson, max_iterations, tolerance, theta_out,
             for a in range(n_params):
                 theta[a] = trial[a]
             break
-        objective_t = _objective(spot, box, trial, n_params, poisson, work, grad_t, curv_t)
+        objective_t = _objective(spot, box, trial, n_params, poisson, work, grad_t, curv_t, extra, has_extra)
         if objective_t >= objective:
             step_x = abs(trial[0] - theta[0])
             step_y = abs(trial[1] - theta[1])
@@ -511,28 +528,35 @@ def _fit_one(spot, box, n_params, poisson, max_iterations, tolerance, theta_out,
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _fit_spots(spots, n_params, poisson, max_iterations, tolerance):
+def _fit_spots(spots, n_params, poisson, max_iterations, tolerance, extras, has_extra):
     n, box, _ = spots.shape
     theta = np.empty((n, n_params), dtype=np.float64)
     crlb = np.empty((n, n_params), dtype=np.float64)
     iterations = np.empty(n, dtype=np.int32)
     objective = np.empty(n, dtype=np.float64)
     for s in prange(n):
-        it, obj = _fit_one(spots[s], box, n_params, poisson, max_iterations, tolerance, theta[s], crlb[s])
+        extra = extras[s] if has_extra else extras[0]
+        it, obj = _fit_one(
+            spots[s], box, n_params, poisson, max_iterations, tolerance, theta[s], crlb[s], extra, has_extra
+        )
         iterations[s] = it
         objective[s] = obj
     return theta, crlb, iterations, objective
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _log_factorial_sums(spots):
-    n = spots.shape[0]
+def _log_factorial_sums(spots, extras, has_extra):
+    n, box, _ = spots.shape
     out = np.empty(n, dtype=np.float64)
     for s in prange(n):
         t = 0.0
-        for v in spots[s].ravel():
-            if v > 0:
-                t += math.lgamma(v + 1.0)
+        for j in range(box):
+            for i in range(box):
+                v = spots[s, j, i]
+                if has_extra:
+                    v += extras[s, j, i]
+                if v > 0:
+                    t += math.lgamma(v + 1.0)
         out[s] = t
     return out
 
@@ -544,7 +568,7 @@ def _as_full_theta(theta):
     return np.column_stack([theta, theta[:, 4]])
 
 
-def fit_mle(spots, max_iterations=100, tolerance_px=1e-3, shared_sigma=False):
+def fit_mle(spots, max_iterations=100, tolerance_px=1e-3, shared_sigma=False, extra_variance=None):
     """Maximum-likelihood fit of the integrated Gaussian under Poisson noise.
 
     Parameters
@@ -557,6 +581,10 @@ def fit_mle(spots, max_iterations=100, tolerance_px=1e-3, shared_sigma=False):
         Converged when an accepted step moves x and y by less than this (px).
     shared_sigma : bool
         Fit one sigma for both axes instead of free sx, sy.
+    extra_variance : numpy.ndarray, optional
+        ``(n, box, box)`` per-pixel variance (photons^2) added to model and data (sCMOS
+        readout variance / gain^2; a subtracted background's photons): see the module
+        docstring. Non-negative; ``None`` for the plain Poisson fit.
 
     Returns
     -------
@@ -567,7 +595,7 @@ def fit_mle(spots, max_iterations=100, tolerance_px=1e-3, shared_sigma=False):
         log-likelihood at the optimum, data clipped at zero for the factorial term) and
         ``iterations``.
     """
-    return _fit(spots, max_iterations, tolerance_px, shared_sigma, poisson=True)
+    return _fit(spots, max_iterations, tolerance_px, shared_sigma, poisson=True, extra_variance=extra_variance)
 
 
 def fit_lq(spots, max_iterations=100, tolerance_px=1e-3, shared_sigma=False):
@@ -580,10 +608,19 @@ def fit_lq(spots, max_iterations=100, tolerance_px=1e-3, shared_sigma=False):
     return _fit(spots, max_iterations, tolerance_px, shared_sigma, poisson=False)
 
 
-def _fit(spots, max_iterations, tolerance_px, shared_sigma, poisson):
+def _fit(spots, max_iterations, tolerance_px, shared_sigma, poisson, extra_variance=None):
     spots = np.ascontiguousarray(spots, dtype=np.float32)
     if spots.ndim != 3 or spots.shape[1] != spots.shape[2]:
         raise ValueError(f"spots must be (n, box, box); got {spots.shape}")
+    has_extra = extra_variance is not None
+    if has_extra:
+        extras = np.ascontiguousarray(extra_variance, dtype=np.float32)
+        if extras.shape != spots.shape:
+            raise ValueError(f"extra_variance must be shaped like the spots {spots.shape}; got {extras.shape}")
+        if not np.all(extras >= 0):
+            raise ValueError("extra_variance must be finite and non-negative (photons^2)")
+    else:
+        extras = np.zeros((1, spots.shape[1], spots.shape[2]), dtype=np.float32)
     n_params = 5 if shared_sigma else 6
     if len(spots) == 0:
         theta = np.zeros((0, n_params))
@@ -592,7 +629,7 @@ def _fit(spots, max_iterations, tolerance_px, shared_sigma, poisson):
         objective = np.zeros(0)
     else:
         theta, crlb, iterations, objective = _fit_spots(
-            spots, n_params, poisson, int(max_iterations), float(tolerance_px)
+            spots, n_params, poisson, int(max_iterations), float(tolerance_px), extras, has_extra
         )
     theta = _as_full_theta(theta)
     crlb = _as_full_theta(crlb)
@@ -602,6 +639,6 @@ def _fit(spots, max_iterations, tolerance_px, shared_sigma, poisson):
     if poisson:
         for i, name in enumerate(names):
             out["crlb_" + name] = crlb[:, i]
-        logfact = _log_factorial_sums(spots) if len(spots) else np.zeros(0)
+        logfact = _log_factorial_sums(spots, extras, has_extra) if len(spots) else np.zeros(0)
         out["log_likelihood"] = objective - logfact
     return out
