@@ -79,6 +79,50 @@ def _axis_terms(box, mu, sigma, E, dE_dmu, dE_dsigma):
         exp_prev = exp_u
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _store_normal_equations(g, c, n_params, grad, curv):
+    """Write the 6-parameter gradient ``g`` and the upper triangle ``c`` (row-major:
+    00, 01 .. 05, 11 .. 55) into ``grad``/``curv``; with a shared sigma (5 parameters)
+    the sx and sy columns are summed."""
+    g0, g1, g2, g3, g4, g5 = g
+    c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55 = c
+    if n_params == 5:
+        g4 += g5
+        c04 += c05
+        c14 += c15
+        c24 += c25
+        c34 += c35
+        c44 += 2.0 * c45 + c55
+    grad[0] = g0
+    grad[1] = g1
+    grad[2] = g2
+    grad[3] = g3
+    grad[4] = g4
+    curv[0, 0] = c00
+    curv[0, 1] = curv[1, 0] = c01
+    curv[0, 2] = curv[2, 0] = c02
+    curv[0, 3] = curv[3, 0] = c03
+    curv[0, 4] = curv[4, 0] = c04
+    curv[1, 1] = c11
+    curv[1, 2] = curv[2, 1] = c12
+    curv[1, 3] = curv[3, 1] = c13
+    curv[1, 4] = curv[4, 1] = c14
+    curv[2, 2] = c22
+    curv[2, 3] = curv[3, 2] = c23
+    curv[2, 4] = curv[4, 2] = c24
+    curv[3, 3] = c33
+    curv[3, 4] = curv[4, 3] = c34
+    curv[4, 4] = c44
+    if n_params == 6:
+        grad[5] = g5
+        curv[0, 5] = curv[5, 0] = c05
+        curv[1, 5] = curv[5, 1] = c15
+        curv[2, 5] = curv[5, 2] = c25
+        curv[3, 5] = curv[5, 3] = c35
+        curv[4, 5] = curv[5, 4] = c45
+        curv[5, 5] = c55
+
+
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _evaluate(spot, box, theta, n_params, poisson, work, grad, curv, extra, has_extra):
     """Objective at theta (log-likelihood or minus the squared residuals).
@@ -167,41 +211,11 @@ def _evaluate(spot, box, theta, n_params, poisson, work, grad, curv, extra, has_
             c44 += w4 * j4
             c45 += w4 * j5
             c55 += w * j5 * j5
-    if n_params == 5:
-        g4 += g5
-        c04 += c05
-        c14 += c15
-        c24 += c25
-        c34 += c35
-        c44 += 2.0 * c45 + c55
-    grad[0] = g0
-    grad[1] = g1
-    grad[2] = g2
-    grad[3] = g3
-    grad[4] = g4
-    curv[0, 0] = c00
-    curv[0, 1] = curv[1, 0] = c01
-    curv[0, 2] = curv[2, 0] = c02
-    curv[0, 3] = curv[3, 0] = c03
-    curv[0, 4] = curv[4, 0] = c04
-    curv[1, 1] = c11
-    curv[1, 2] = curv[2, 1] = c12
-    curv[1, 3] = curv[3, 1] = c13
-    curv[1, 4] = curv[4, 1] = c14
-    curv[2, 2] = c22
-    curv[2, 3] = curv[3, 2] = c23
-    curv[2, 4] = curv[4, 2] = c24
-    curv[3, 3] = c33
-    curv[3, 4] = curv[4, 3] = c34
-    curv[4, 4] = c44
-    if n_params == 6:
-        grad[5] = g5
-        curv[0, 5] = curv[5, 0] = c05
-        curv[1, 5] = curv[5, 1] = c15
-        curv[2, 5] = curv[5, 2] = c25
-        curv[3, 5] = curv[5, 3] = c35
-        curv[4, 5] = curv[5, 4] = c45
-        curv[5, 5] = c55
+    _store_normal_equations(
+        (g0, g1, g2, g3, g4, g5),
+        (c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55),
+        n_params, grad, curv,
+    )
     return objective
 
 
@@ -295,41 +309,11 @@ def _evaluate_lsq(spot, box, theta, n_params, work, grad, curv):
     c44 = n2 * a_ss * b_ee
     c45 = n2 * a_es * b_es
     c55 = n2 * a_ee * b_ss
-    if n_params == 5:
-        g4 += g5
-        c04 += c05
-        c14 += c15
-        c24 += c25
-        c34 += c35
-        c44 += 2.0 * c45 + c55
-    grad[0] = g0
-    grad[1] = g1
-    grad[2] = g2
-    grad[3] = g3
-    grad[4] = g4
-    curv[0, 0] = c00
-    curv[0, 1] = curv[1, 0] = c01
-    curv[0, 2] = curv[2, 0] = c02
-    curv[0, 3] = curv[3, 0] = c03
-    curv[0, 4] = curv[4, 0] = c04
-    curv[1, 1] = c11
-    curv[1, 2] = curv[2, 1] = c12
-    curv[1, 3] = curv[3, 1] = c13
-    curv[1, 4] = curv[4, 1] = c14
-    curv[2, 2] = c22
-    curv[2, 3] = curv[3, 2] = c23
-    curv[2, 4] = curv[4, 2] = c24
-    curv[3, 3] = c33
-    curv[3, 4] = curv[4, 3] = c34
-    curv[4, 4] = c44
-    if n_params == 6:
-        grad[5] = g5
-        curv[0, 5] = curv[5, 0] = c05
-        curv[1, 5] = curv[5, 1] = c15
-        curv[2, 5] = curv[5, 2] = c25
-        curv[3, 5] = curv[5, 3] = c35
-        curv[4, 5] = curv[5, 4] = c45
-        curv[5, 5] = c55
+    _store_normal_equations(
+        (g0, g1, g2, g3, g4, g5),
+        (c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55),
+        n_params, grad, curv,
+    )
     return objective
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from numba import prange
 
 from . import _parallel  # noqa: F401
-from .identify import _net_gradient, check_box, unit_vectors_to_centre
+from .identify import _net_gradient, check_box, compact_candidates, unit_vectors_to_centre
 
 # Standard deviations of the filtered noise that threshold factor 1 asks for.
 SIGMAS_PER_FACTOR = 5.0
@@ -169,22 +169,7 @@ def _snr_frames(frames, offset, photons_per_count, read_integral, excess, backgr
         for i in range(n):
             scores[f, i] = scores[f, i] / noise[ys[f, i], xs[f, i]]
         counts[f] = n
-    total = 0
-    for f in range(n_frames):
-        total += counts[f]
-    out_frame = np.empty(total, dtype=np.int64)
-    out_y = np.empty(total, dtype=np.int32)
-    out_x = np.empty(total, dtype=np.int32)
-    out_score = np.empty(total, dtype=np.float32)
-    i = 0
-    for f in range(n_frames):
-        for k in range(counts[f]):
-            out_frame[i] = f
-            out_y[i] = ys[f, k]
-            out_x[i] = xs[f, k]
-            out_score[i] = scores[f, k]
-            i += 1
-    return out_frame, out_y, out_x, out_score
+    return compact_candidates(counts, ys, xs, scores)
 
 
 def _as_map(value, shape, name):
