@@ -40,7 +40,7 @@ import numpy as np
 from numba import prange
 
 from . import _parallel  # noqa: F401
-from .gaussfit import _cholesky, _cholesky_solve, _evaluate
+from .gaussfit import _axis_terms, _cholesky, _cholesky_solve
 
 DEGREE = 6
 DEFAULT_MAGNIFICATION = 0.79
@@ -380,20 +380,45 @@ def filter_z(locs, max_rms_factor=2.0):
 
 
 # -- width uncertainties for fits without a Fisher information (least squares) ------
+@numba.njit(cache=True, nogil=True)
+def _fisher_2d(theta, box, work, J, info):
+    """Poisson Fisher information of the integrated Gaussian (x, y, N, bg, sx, sy)."""
+    x, y, N, bg, sx, sy = theta[0], theta[1], theta[2], theta[3], theta[4], theta[5]
+    _axis_terms(box, x, sx, work[0], work[1], work[2])
+    _axis_terms(box, y, sy, work[3], work[4], work[5])
+    for a in range(6):
+        for b in range(6):
+            info[a, b] = 0.0
+    for j in range(box):
+        for i in range(box):
+            g = work[0, i] * work[3, j]
+            mu = max(N * g + bg, 1e-9)
+            J[0] = N * work[1, i] * work[3, j]
+            J[1] = N * work[0, i] * work[4, j]
+            J[2] = g
+            J[3] = 1.0
+            J[4] = N * work[2, i] * work[3, j]
+            J[5] = N * work[0, i] * work[5, j]
+            for a in range(6):
+                for b in range(a, 6):
+                    info[a, b] += J[a] * J[b] / mu
+    for a in range(6):
+        for b in range(a):
+            info[a, b] = info[b, a]
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _sigma_crlb_kernel(theta, box, out):
     n = theta.shape[0]
     for s in prange(n):
-        spot = np.zeros((box, box), dtype=np.float32)
-        work = np.empty((7, box), dtype=np.float64)
-        grad = np.empty(6, dtype=np.float64)
-        curv = np.empty((6, 6), dtype=np.float64)
+        work = np.empty((6, box), dtype=np.float64)
+        J = np.empty(6, dtype=np.float64)
+        info = np.empty((6, 6), dtype=np.float64)
         L = np.zeros((6, 6), dtype=np.float64)
         e = np.empty(6, dtype=np.float64)
         x = np.empty(6, dtype=np.float64)
-        t = theta[s].copy()
-        _evaluate(spot, box, t, 6, True, work, grad, curv)
-        if not _cholesky(curv, 6, L):
+        _fisher_2d(theta[s], box, work, J, info)
+        if not _cholesky(info, 6, L):
             out[s, 0] = np.nan
             out[s, 1] = np.nan
             continue
