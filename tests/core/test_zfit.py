@@ -106,6 +106,24 @@ def test_fit_z_inverts_the_calibration(bead_calibration):
     assert np.all(np.isnan(z)) and np.all(np.isnan(d))
 
 
+def test_fit_z_finds_the_global_minimum(bead_calibration):
+    """Against brute force on a 0.5 nm grid, for noisy and far-off-curve widths."""
+    calibration, _ = bead_calibration
+    lo, hi = zfit.calibrated_range(calibration)
+    rng = np.random.default_rng(4)
+    wx, wy = zfit.calibration_widths(calibration, rng.uniform(lo, hi, 1500))
+    sx = np.concatenate([wx * (1 + 0.08 * rng.standard_normal(1500)), rng.uniform(0.6, 3.0, 500)])
+    sy = np.concatenate([wy * (1 + 0.08 * rng.standard_normal(1500)), rng.uniform(0.6, 3.0, 500)])
+    _, d, z_stage = zfit.fit_z(sx, sy, calibration)
+    grid = np.linspace(lo, hi, int((hi - lo) / 0.5) + 1)
+    gx, gy = (np.sqrt(w) for w in zfit.calibration_widths(calibration, grid))
+    d2 = (np.sqrt(sx)[:, None] - gx) ** 2 + (np.sqrt(sy)[:, None] - gy) ** 2
+    best = d2.min(axis=1)
+    assert np.all(d ** 2 <= best + 1e-9)
+    near = np.abs(z_stage - grid[d2.argmin(axis=1)]) < 1.0
+    assert near.mean() > 0.99  # the rest: two minima of (nearly) equal depth
+
+
 def test_filter_z_drops_off_curve_localizations():
     locs = np.zeros(100, dtype=[("d_zcalib", "f4")])
     locs["d_zcalib"] = 0.01

@@ -46,7 +46,7 @@ DEGREE = 6
 DEFAULT_MAGNIFICATION = 0.79
 # Picasso fits z in [-1000, 1000] stage nm when the calibration does not say more.
 DEFAULT_RANGE_NM = (-1000.0, 1000.0)
-GRID_STEP_NM = 5.0
+GRID_STEP_NM = 20.0
 _W_MIN = 1e-6
 
 CALIBRATION_KEYS = ("X Coefficients", "Y Coefficients", "Number of frames", "Step size in nm",
@@ -239,6 +239,29 @@ def _slope(a, b, cx, cy, z):
     return f, f1, f2
 
 
+@numba.njit(cache=True, nogil=True)
+def _golden(a, b, cx, cy, lo, hi):
+    ratio = 0.6180339887498949
+    x1 = hi - ratio * (hi - lo)
+    x2 = lo + ratio * (hi - lo)
+    f1 = _slope(a, b, cx, cy, x1)[0]
+    f2 = _slope(a, b, cx, cy, x2)[0]
+    while hi - lo > 1e-3:
+        if f1 < f2:
+            hi = x2
+            x2 = x1
+            f2 = f1
+            x1 = hi - ratio * (hi - lo)
+            f1 = _slope(a, b, cx, cy, x1)[0]
+        else:
+            lo = x1
+            x1 = x2
+            f1 = f2
+            x2 = lo + ratio * (hi - lo)
+            f2 = _slope(a, b, cx, cy, x2)[0]
+    return 0.5 * (lo + hi)
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _fit_z_kernel(sx, sy, cx, cy, grid_z, grid_rx, grid_ry, z_out, d_out):
     n = sx.shape[0]
@@ -290,6 +313,10 @@ def _fit_z_kernel(sx, sy, cx, cy, grid_z, grid_rx, grid_ry, z_out, d_out):
                 z = z_new
                 if step < 1e-4:
                     break
+        else:
+            # No sign change of the slope across the bracket (a non-convex stretch):
+            # golden-section search of D^2 itself.
+            z = _golden(a, b, cx, cy, lo, hi)
         f, _, _ = _slope(a, b, cx, cy, z)
         z_out[i] = z
         d_out[i] = math.sqrt(max(f, 0.0))
