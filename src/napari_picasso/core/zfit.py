@@ -263,7 +263,7 @@ def _golden(a, b, cx, cy, lo, hi):
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _fit_z_kernel(sx, sy, cx, cy, grid_z, grid_rx, grid_ry, z_out, d_out):
+def _fit_z_kernel(sx, sy, sx_unc, sy_unc, with_lpz, cx, cy, grid_z, grid_rx, grid_ry, z_out, d_out, lpz_out):
     n = sx.shape[0]
     g = grid_z.shape[0]
     lo_range = grid_z[0]
@@ -273,6 +273,7 @@ def _fit_z_kernel(sx, sy, cx, cy, grid_z, grid_rx, grid_ry, z_out, d_out):
         if not (sx[i] > 0.0 and sy[i] > 0.0):
             z_out[i] = np.nan
             d_out[i] = np.nan
+            lpz_out[i] = np.nan
             continue
         a = math.sqrt(sx[i])
         b = math.sqrt(sy[i])
@@ -320,6 +321,13 @@ def _fit_z_kernel(sx, sy, cx, cy, grid_z, grid_rx, grid_ry, z_out, d_out):
         f, _, _ = _slope(a, b, cx, cy, z)
         z_out[i] = z
         d_out[i] = math.sqrt(max(f, 0.0))
+        if with_lpz:
+            # error propagation of the widths' uncertainties (module docstring)
+            _, tx, _ = _root_width(cx, z)
+            _, ty, _ = _root_width(cy, z)
+            ex = sx_unc[i] / (2.0 * a)
+            ey = sy_unc[i] / (2.0 * b)
+            lpz_out[i] = math.sqrt(tx * tx * ex * ex + ty * ty * ey * ey) / (tx * tx + ty * ty)
 
 
 def fit_z(sx, sy, calibration, z_range_nm=None, grid_step_nm=GRID_STEP_NM):
@@ -345,6 +353,12 @@ def fit_z(sx, sy, calibration, z_range_nm=None, grid_step_nm=GRID_STEP_NM):
     z_stage_nm : numpy.ndarray
         The minimiser on the calibration's own axis.
     """
+    z, d, _ = _fit(sx, sy, None, None, calibration, z_range_nm, grid_step_nm)
+    return z * magnification_of(calibration), d, z
+
+
+def _fit(sx, sy, sx_unc, sy_unc, calibration, z_range_nm=None, grid_step_nm=GRID_STEP_NM):
+    """Stage z, d_zcalib and (with uncertainties) stage lpz, in one parallel kernel."""
     cx, cy = coefficients(calibration)
     lo, hi = z_range_nm if z_range_nm is not None else calibrated_range(calibration)
     n_grid = max(3, int(math.ceil((hi - lo) / grid_step_nm)) + 1)
@@ -353,11 +367,18 @@ def fit_z(sx, sy, calibration, z_range_nm=None, grid_step_nm=GRID_STEP_NM):
     wy = np.maximum(np.polyval(cy, grid_z), _W_MIN)
     sx = np.ascontiguousarray(sx, dtype=np.float64).ravel()
     sy = np.ascontiguousarray(sy, dtype=np.float64).ravel()
+    with_lpz = sx_unc is not None
+    if with_lpz:
+        sx_unc = np.ascontiguousarray(np.broadcast_to(sx_unc, sx.shape), dtype=np.float64)
+        sy_unc = np.ascontiguousarray(np.broadcast_to(sy_unc, sy.shape), dtype=np.float64)
+    else:
+        sx_unc = sy_unc = sx
     z = np.empty(len(sx))
     d = np.empty(len(sx))
+    lpz = np.full(len(sx), np.nan)
     if len(sx):
-        _fit_z_kernel(sx, sy, cx, cy, grid_z, np.sqrt(wx), np.sqrt(wy), z, d)
-    return z * magnification_of(calibration), d, z
+        _fit_z_kernel(sx, sy, sx_unc, sy_unc, with_lpz, cx, cy, grid_z, np.sqrt(wx), np.sqrt(wy), z, d, lpz)
+    return z, d, lpz
 
 
 def z_precision(z_stage_nm, sx, sy, sx_unc, sy_unc, calibration):
@@ -384,12 +405,13 @@ def add_z(locs, calibration, sx_unc=None, sy_unc=None):
     ``sx_unc``/``sy_unc`` default to the table's fields of those names (MLE fits).
     Returns ``locs``.
     """
-    z, d, z_stage = fit_z(locs["sx"], locs["sy"], calibration)
-    locs["z"] = z
-    locs["d_zcalib"] = d
     sx_unc = locs["sx_unc"] if sx_unc is None else sx_unc
     sy_unc = locs["sy_unc"] if sy_unc is None else sy_unc
-    locs["lpz"] = z_precision(z_stage, locs["sx"], locs["sy"], sx_unc, sy_unc, calibration)
+    z, d, lpz = _fit(locs["sx"], locs["sy"], sx_unc, sy_unc, calibration)
+    magnification = magnification_of(calibration)
+    locs["z"] = z * magnification
+    locs["d_zcalib"] = d
+    locs["lpz"] = lpz * magnification
     return locs
 
 
