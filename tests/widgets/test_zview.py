@@ -76,3 +76,39 @@ def test_calibration_plot_docks(make_napari_viewer, tmp_path):
     assert len(axes.collections) == 2  # the +-1 std bands
     canvas.draw()
     viewer.screenshot(tmp_path / "calib.png", canvas_only=False)
+
+
+def test_calibration_widget_calibrates_a_bead_movie(make_napari_viewer, qtbot, tmp_path):
+    from napari_picasso._widgets.zcalib import CalibrateZWidget
+    from napari_picasso.io.zcalib import load_calibration
+    from napari_picasso.simulate import CameraModel, bead_stack, write_movie
+
+    camera = CameraModel(baseline=100.0, sensitivity=0.5, read_noise_e=1.5)
+    truth = bead_stack(25.0, 57, 40, 40, spacing_px=14, photons=20000, seed=3)
+    movie = write_movie(tmp_path / "beads.tif", truth, 57, 40, 40, bg_photons=50, camera=camera, seed=3)
+    viewer = make_napari_viewer()
+    widget = CalibrateZWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="3D calibration")
+    widget.movie.value = movie
+    widget.step_nm.value = 25.0
+    widget.gradient.value = 3000
+    widget.sensitivity.value = 0.5
+    widget.button.clicked.emit()
+    qtbot.waitUntil(lambda: widget.calibration is not None or widget.status.value.startswith("Error"),
+                    timeout=120_000)
+    assert widget.calibration is not None, widget.status.value
+    saved = tmp_path / "beads_3d_calib.yaml"
+    assert widget.calibration_path == saved and load_calibration(saved)["Step size in nm"] == 25.0
+    assert int(widget.status.value.split(" z steps")[0].split()[-1]) >= 50  # of 57
+    assert widget.canvas is not None and widget.canvas.figure.axes[0].get_lines()
+    qtbot.waitUntil(lambda: widget.button.enabled, timeout=10_000)
+    viewer.screenshot(tmp_path / "widget.png", canvas_only=False)
+
+
+def test_calibration_widget_asks_for_a_movie(make_napari_viewer):
+    from napari_picasso._widgets.zcalib import CalibrateZWidget
+
+    widget = CalibrateZWidget(make_napari_viewer())
+    widget.movie.value = "/nonexistent/beads.tif"
+    widget.run()
+    assert "Choose the bead z-stack" in widget.status.value and widget.calibration is None
