@@ -10,7 +10,7 @@ from napari_picasso.core.gaussfit import fit_mle
 from napari_picasso.core.matching import match_to_truth
 from napari_picasso.pipeline import LocalizeParameters, localize_frames
 from napari_picasso.simulate import (
-    AstigmaticPSF, CameraModel, astigmatic_spots, bead_stack, expected_photons, render_movie,
+    AstigmaticPSF, CameraModel, astigmatic_crlb, astigmatic_spots, bead_stack, expected_photons, render_movie,
 )
 
 PSF = AstigmaticPSF()
@@ -164,40 +164,16 @@ def test_sigma_crlb_equals_the_mle_fisher_bound():
     np.testing.assert_allclose(crlb[:, 1], fit["crlb_sy"], rtol=0.02)
 
 
-# -- the z CRLB of the 3D model ------------------------------------------------------
-_erf = np.frompyfunc(math.erf, 1, 1)
+def z_crlb_nm(z_nm, photons, bg):
+    return astigmatic_crlb(z_nm, photons, bg, PSF, MAGNIFICATION, BOX)["z"]
 
 
-def _expected_spot(theta, box):
-    """Pixel-integrated astigmatic Gaussian: theta = x, y (px from the centre), z (nm), N, bg."""
-    x, y, z, n, bg = theta
-    sx, sy = PSF.widths(z / MAGNIFICATION)
-    edges = np.arange(-(box // 2), box // 2 + 2) - 0.5
-    ex = 0.5 * np.diff(_erf((edges - x) / (math.sqrt(2) * sx)).astype(float))
-    ey = 0.5 * np.diff(_erf((edges - y) / (math.sqrt(2) * sy)).astype(float))
-    return n * np.outer(ey, ex) + bg
-
-
-def z_crlb_nm(z_nm, photons, bg, box=BOX):
-    """sqrt of the z entry of the inverse Fisher information (Poisson, 5 parameters).
-
-    Derivatives by central differences; averaged (in variance) over sub-pixel positions
-    because the simulated emitters sit anywhere within +-0.5 px of a pixel centre.
-    """
-    variances = []
-    for dx, dy in ((0.0, 0.0), (0.25, 0.25), (0.5, 0.0), (0.0, 0.5), (-0.25, 0.4), (0.45, -0.45)):
-        theta = np.array([dx, dy, z_nm, photons, bg], dtype=float)
-        steps = np.array([1e-4, 1e-4, 1e-2, 1e-3 * photons, 1e-3 * bg])
-        mu = _expected_spot(theta, box).ravel()
-        jac = np.empty((5, mu.size))
-        for a in range(5):
-            up, down = theta.copy(), theta.copy()
-            up[a] += steps[a]
-            down[a] -= steps[a]
-            jac[a] = (_expected_spot(up, box) - _expected_spot(down, box)).ravel() / (2 * steps[a])
-        fisher = (jac / mu) @ jac.T
-        variances.append(np.linalg.inv(fisher)[2, 2])
-    return math.sqrt(np.mean(variances))
+def test_crlb_of_the_3d_model_is_sane():
+    # More photons, tighter bound (1 / sqrt(N) at low background); z worst far from focus.
+    low, high = z_crlb_nm(0.0, 1500, 0.01), z_crlb_nm(0.0, 6000, 0.01)
+    assert high == pytest.approx(low / 2, rel=0.05)
+    assert z_crlb_nm(400.0, 1500, 20) > z_crlb_nm(0.0, 1500, 20)
+    assert 10 < z_crlb_nm(0.0, 1500, 20) < 40
 
 
 def test_z_precision_reaches_the_crlb_and_bias_is_small(bead_calibration):
