@@ -17,6 +17,7 @@ import numpy as np
 
 from . import __version__
 from .core import localizations as L
+from .core import zfit
 from .core.average import average_of_roi
 from .core.camera import excess_noise_factor
 from .core.gaussfit import fit_lq, fit_mle
@@ -29,11 +30,13 @@ from .io.errors import ParameterError
 from .io.locs import LocsWriter, locs_path_for
 from .io.movies import Movie, open_movie
 
-FIT_METHODS = ("mle", "lq", "avg")
+FIT_METHODS = ("mle", "lq", "avg", "mle-3d", "lq-3d")
 FIT_METHOD_NAMES = {
     "mle": "MLE, integrated Gaussian",
     "lq": "LQ, Gaussian",
     "avg": "Average of ROI",
+    "mle-3d": "MLE, integrated Gaussian, 3D astigmatism",
+    "lq-3d": "LQ, Gaussian, 3D astigmatism",
 }
 
 # Frames read and processed together: enough to keep both cores busy, bounded in bytes.
@@ -103,6 +106,9 @@ class LocalizeParameters:
     camera_maps : str or None
         sCMOS per-pixel maps file (:mod:`napari_picasso.io.camera_maps`): per-pixel photon
         conversion and the sCMOS MLE.
+    z_calibration : dict or None
+        3D astigmatism calibration (Picasso's keys, see
+        :mod:`napari_picasso.core.zfit`); required by the ``-3d`` fit methods.
     """
 
     box: int = 7
@@ -128,6 +134,7 @@ class LocalizeParameters:
     subtract_background: bool = False
     start_frame: int = 0
     camera_maps: str | None = None
+    z_calibration: dict | None = None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -165,6 +172,10 @@ class LocalizeParameters:
             "Start frame": int(self.start_frame),
             "Camera maps": str(self.camera_maps) if self.camera_maps else None,
         })
+        if self.fit_method.endswith("-3d") and self.z_calibration:
+            # Picasso's 3D fit merges the calibration's keys into its document.
+            info["Calibration path"] = self.z_calibration.get("Path", "N/A")
+            info.update(self.z_calibration)
         return info
 
     @classmethod
@@ -195,6 +206,10 @@ class LocalizeParameters:
             start_frame=info.get("Start frame", 0),
             camera_maps=info.get("Camera maps"),
         )
+        if "X Coefficients" in info:
+            kwargs["z_calibration"] = {
+                k: info[k] for k in (*zfit.CALIBRATION_KEYS, zfit.RANGE_KEY) if k in info
+            }
         return cls(**kwargs)
 
 
@@ -222,6 +237,8 @@ def validate_parameters(parameters, shape, name="movie"):
         raise ParameterError(
             f"unknown fit method {parameters.fit_method!r}; choose one of {', '.join(FIT_METHODS)}."
         )
+    if parameters.fit_method.endswith("-3d"):
+        _validate_z_calibration(parameters)
     if parameters.em_gain <= 0 or parameters.sensitivity <= 0:
         raise ParameterError("EM gain and sensitivity must be positive.")
     if parameters.detector not in DETECTORS:
@@ -264,6 +281,30 @@ def validate_parameters(parameters, shape, name="movie"):
             )
         frames = (max(frames[0], start_frame), frames[1])
     return tuple(int(v) for v in roi), frames
+
+
+def _validate_z_calibration(parameters):
+    if not parameters.z_calibration:
+        raise ParameterError(
+            f"fit method {parameters.fit_method!r} needs a 3D calibration; load a _3d_calib.yaml "
+            "(command line: --zcalib CALIB.yaml; make one with 'napari-picasso calibrate-z')."
+        )
+    if parameters.shared_sigma:
+        raise ParameterError("3D fits need free sx and sy; turn shared sigma off.")
+    try:
+        zfit.coefficients(parameters.z_calibration)
+    except ValueError as error:
+        raise ParameterError(f"invalid 3D calibration: {error}.") from None
+
+
+def _add_z(locs, fit, parameters, excess):
+    """z, d_zcalib and lpz of a 3D fit (widths' uncertainties: CRLB of the 2D fit)."""
+    if "crlb_sx" in fit:
+        return zfit.add_z(locs, parameters.z_calibration)
+    crlb = zfit.sigma_crlb(fit["x"], fit["y"], fit["photons"], fit["bg"], fit["sx"], fit["sy"], parameters.box)
+    with np.errstate(invalid="ignore"):
+        unc = np.sqrt(excess * crlb)
+    return zfit.add_z(locs, parameters.z_calibration, unc[:, 0], unc[:, 1])
 
 
 def fit_spots(spots, parameters, extra_variance=None):
@@ -369,6 +410,8 @@ def assemble_locs(fit, frame, y_px, x_px, net_gradient, parameters, width, heigh
         with np.errstate(invalid="ignore", divide="ignore"):
             locs["lpx"] = np.sqrt(mortensen_lq_variance(fit["sx"], fit["photons"], fit["bg"], 1.0, excess))
             locs["lpy"] = np.sqrt(mortensen_lq_variance(fit["sy"], fit["photons"], fit["bg"], 1.0, excess))
+    if parameters.fit_method.endswith("-3d"):
+        _add_z(locs, fit, parameters, excess)
     return locs[L.valid_rows(locs, width, height)]
 
 

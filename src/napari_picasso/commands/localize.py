@@ -17,7 +17,8 @@ def add_localize_options(parser):
                         help="minimum net gradient, Picasso's scale (default %(default)s)")
     parser.add_argument("--fit", "-f", choices=FIT_METHODS, default=defaults.fit_method,
                         help="mle: maximum likelihood integrated Gaussian; lq: least squares; "
-                        "avg: average of ROI (default %(default)s)")
+                        "avg: average of ROI; mle-3d, lq-3d: 3D astigmatism, need --zcalib "
+                        "(default %(default)s)")
     parser.add_argument("--shared-sigma", action="store_true", help="fit one sigma instead of sx, sy")
     parser.add_argument("--max-iterations", type=int, default=defaults.max_iterations)
     parser.add_argument("--tolerance", type=float, default=defaults.tolerance_px,
@@ -55,6 +56,8 @@ def add_localize_options(parser):
     parser.add_argument("--camera-maps", metavar="PATH",
                         help="sCMOS offset/variance(/gain) maps (.hdf5 from camera-calibrate or Picasso, "
                         ".npz, .npy, .tif): per-pixel photon conversion and sCMOS MLE")
+    parser.add_argument("--zcalib", type=Path, metavar="CALIB.yaml",
+                        help="3D calibration (_3d_calib.yaml) for --fit mle-3d / lq-3d")
 
 
 def _accept_negative_slices(parser):
@@ -66,6 +69,11 @@ def _accept_negative_slices(parser):
 
 
 def parameters_from_args(args):
+    z_calibration = None
+    if getattr(args, "zcalib", None) is not None:
+        from ..io.zcalib import load_calibration
+
+        z_calibration = load_calibration(args.zcalib)
     return LocalizeParameters(
         box=args.box, min_net_gradient=args.gradient, fit_method=args.fit,
         shared_sigma=args.shared_sigma, max_iterations=args.max_iterations,
@@ -77,6 +85,7 @@ def parameters_from_args(args):
         read_noise_e=args.read_noise, background_frames=args.background_frames,
         background_statistic=args.background_statistic, subtract_background=args.subtract_background,
         start_frame=args.start_frame, camera_maps=str(args.camera_maps) if args.camera_maps else None,
+        z_calibration=z_calibration,
     )
 
 
@@ -107,7 +116,11 @@ def summary_line(result, pixelsize_nm):
 
 
 def run(args):
-    parameters = parameters_from_args(args)
+    try:
+        parameters = parameters_from_args(args)
+    except InputFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     failures = 0
     for movie in args.movies:
         out = None
