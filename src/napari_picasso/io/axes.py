@@ -7,7 +7,7 @@ Nothing is dropped silently: an axis left open raises :class:`InputFileError` li
 choices.
 """
 
-from .errors import InputFileError
+from .errors import AxisChoiceError, InputFileError
 
 FRAME_AXIS_CHOICE = "frame_axis"
 # Axes that are a movie's frames when present, in order of preference.
@@ -137,7 +137,7 @@ def resolve_axes(path, axes, choices, frame_axis=None):
                 f"it has {describe_axes(unresolved)}."
             )
             fix = "choose one of each when opening it: " + ", ".join(f"{n}=..." for n in unresolved) + "."
-        raise InputFileError(path, problem, fix=fix)
+        raise AxisChoiceError(path, problem, fix=fix, axes=unresolved, frame_axis=frame)
     return frame, fixed
 
 

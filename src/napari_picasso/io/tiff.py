@@ -25,7 +25,7 @@ import numpy as np
 import tifffile
 
 from .axes import choose_index, describe_axes, frame_planes, resolve_axes
-from .errors import InputFileError
+from .errors import AxisChoiceError, InputFileError
 from .metadata import micromanager_metadata, plain
 from .movies import Movie, register_opener
 
@@ -371,10 +371,12 @@ class TiffMovie(Movie):
             series_choice = choices.pop("position", choices.pop("series", None))
             if series_choice is None:
                 tif.close()
-                raise InputFileError(
+                raise AxisChoiceError(
                     path,
                     f"holds {len(same)} image series (positions: {describe_axes({'position': labels})}).",
                     fix="choose one with position=.",
+                    axes={"position": labels},
+                    frame_axis="time",
                 )
 
             series = same[choose_index(path, "position", labels, series_choice)]
