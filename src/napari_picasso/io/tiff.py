@@ -157,10 +157,21 @@ class _SeriesPart:
         keep = [(a, n) for a, n in zip(axes, shape) if a not in "YXS"]
         self.height = shape[axes.index("Y")]
         self.width = shape[axes.index("X")]
-        self.sizes = {}
+        # Unnamed axes ('Q', 'I': e.g. a shaped TIFF written in chunks is QQYX) are plain
+        # page sequences: adjacent ones merge into one (the flat page order is unchanged).
+        merged = []
         for code, n in keep:
+            if code in "QI" and merged and merged[-1][0] == "I":
+                merged[-1] = ("I", merged[-1][1] * n)
+            else:
+                merged.append(("I" if code in "QI" else code, n))
+        self.sizes = {}
+        for code, n in merged:
             name = AXIS_NAMES.get(code, code.lower())
-            self.sizes[name] = n
+            unique, k = name, 2
+            while unique in self.sizes:
+                unique, k = f"{name}{k}", k + 1
+            self.sizes[unique] = n
         key = series.keyframe
         if int(np.prod(key.shape)) != self.height * self.width:
             raise InputFileError(path, f"stores planes of shape {key.shape}, not single images.")
@@ -188,17 +199,18 @@ class _SeriesPart:
             fh = self.handles[filename] = open(filename, "rb")
         return fh
 
-    def _read_bytes(self, filename, offset, count, what):
+    def _read_into(self, filename, offset, dest, what):
+        """Fill the contiguous array ``dest`` with the file's bytes at ``offset`` (no copy)."""
         fh = self._handle(filename)
         fh.seek(offset)
-        data = np.fromfile(fh, dtype=self.file_dtype, count=count)
-        if data.size != count:
+        view = memoryview(dest.reshape(-1).view(np.uint8))
+        if fh.readinto(view) != view.nbytes:
             raise InputFileError(filename, f"ends inside {what}: the file is truncated.")
-        return data
+        if not self.file_dtype.isnative:
+            dest.byteswap(inplace=True)
 
-    def read(self, planes):
-        """Planes (flat series indices) as an ``(n, height, width)`` native array."""
-        out = np.empty((len(planes), self.height, self.width), dtype=self.file_dtype.newbyteorder("="))
+    def read_into(self, planes, out):
+        """Read planes (flat series indices) into ``out`` (``(n, height, width)``, native)."""
         if len(planes) == 0:
             return out
         plane_bytes = self.plane_items * self.file_dtype.itemsize
@@ -208,15 +220,14 @@ class _SeriesPart:
                 breaks = np.flatnonzero(np.diff(planes) != 1) + 1
                 for run in np.split(np.arange(len(planes)), breaks):
                     first = int(planes[run[0]])
-                    data = self._read_bytes(filename, self.offset + first * plane_bytes,
-                                            len(run) * self.plane_items, f"images {first}-{first + len(run) - 1}")
-                    out[run[0]:run[-1] + 1] = data.reshape(len(run), self.height, self.width)
+                    self._read_into(filename, self.offset + first * plane_bytes, out[run[0]:run[-1] + 1],
+                                    f"images {first}-{first + len(run) - 1}")
                 return out
             for i, plane in enumerate(planes):
-                out[i] = self._read_plane(int(plane))
+                self._read_plane(int(plane), out[i])
         return out
 
-    def _read_plane(self, plane):
+    def _read_plane(self, plane, dest):
         try:
             page = self.series[plane]
         except Exception as error:
@@ -224,11 +235,10 @@ class _SeriesPart:
         if page is None or not page.dataoffsets or page.dataoffsets[0] == 0:
             raise InputFileError(self.path, f"image {plane} is missing: the file set is truncated or incomplete.")
         if self.final:
-            filename = page.parent.filehandle.path
-            data = self._read_bytes(filename, page.dataoffsets[0], self.plane_items, f"image {plane}")
-            return data.reshape(self.height, self.width)
+            self._read_into(page.parent.filehandle.path, page.dataoffsets[0], dest, f"image {plane}")
+            return
         try:
-            return np.asarray(self.series.asarray(key=plane)).reshape(self.height, self.width)
+            dest[...] = np.asarray(self.series.asarray(key=plane)).reshape(self.height, self.width)
         except Exception as error:
             raise InputFileError(self.path, f"image {plane} is unreadable ({error}).") from None
 
@@ -470,7 +480,7 @@ class TiffMovie(Movie):
             n = len(planes)
             lo, hi = max(start, offset), min(stop, offset + n)
             if lo < hi:
-                out[lo - start:hi - start] = part.read(planes[lo - offset:hi - offset])
+                part.read_into(planes[lo - offset:hi - offset], out[lo - start:hi - start])
             offset += n
             if offset >= stop:
                 break
