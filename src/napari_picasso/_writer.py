@@ -77,7 +77,9 @@ def write_locs(path, data, meta):
     info = _movie_document(locs, layer_meta.get("info") or [])
     source = layer_meta.get("locs_path")
     if source is not None and Path(source).resolve() == path.resolve():
-        raise ParameterError(f"{path}: inputs are never overwritten; save under a new name.")
+        # not a ValueError: napari would report that as "no writer" and hide the reason
+        raise FileExistsError(f"{path}: this layer was read from it and inputs are never "
+                              "overwritten; save under a new name.")
     keep = valid_rows(locs, info[0]["Width"], info[0]["Height"])
     if not keep.all():
         warnings.warn(f"{path.name}: {int((~keep).sum())} points outside the image or with invalid "

@@ -117,5 +117,11 @@ class ND2Movie(Movie):
     def close(self):
         self._file.close()
 
+    def __del__(self):
+        # napari drops layers without closing their data; nd2 warns about open files
+        file = getattr(self, "_file", None)
+        if file is not None and not file.closed:
+            file.close()
+
 
 register_opener(_is_nd2, lambda path, **choices: ND2Movie(path, **choices))
