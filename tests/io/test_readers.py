@@ -248,7 +248,7 @@ def test_tiff_flavours(tmp_path, flavour):
     if flavour == "pages":  # one IFD per frame, not contiguous (as many acquisition programs write)
         with tifffile.TiffWriter(path) as tif:
             for frame in frames:
-                tif.write(frame, metadata=None, description=f"frame", photometric="minisblack")
+                tif.write(frame, metadata=None, description="frame", photometric="minisblack")
     else:
         tifffile.imwrite(path, frames, imagej=flavour == "imagej", ome=flavour == "ome",
                          bigtiff=flavour == "bigtiff", photometric="minisblack")
