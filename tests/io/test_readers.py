@@ -374,3 +374,23 @@ def test_unknown_format(tmp_path):
     path.write_bytes(b"RIFF")
     with pytest.raises(InputFileError, match="movie.avi.*not a movie format"):
         open_movie(path)
+
+
+@pytest.mark.parametrize("axes", ["TZCYX", "TCZYX", "ZTCYX"])
+def test_ome_tiff_dimension_orders(tmp_path, axes):
+    """OME planes map to (time, z, channel) as tifffile maps them, whatever the order."""
+    sizes = {"T": 5, "Z": 3, "C": 2}
+    shape = tuple(sizes[a] for a in axes[:3]) + (12, 10)
+    data = np.random.default_rng(5).integers(0, 60000, shape, dtype=np.uint16)
+    path = tmp_path / "stack.ome.tif"
+    tifffile.imwrite(path, data, ome=True, metadata={"axes": axes}, photometric="minisblack")
+    with tifffile.TiffFile(path) as tif:
+        reference = tif.series[0].asarray()
+        ref_axes = tif.series[0].axes
+    reference = np.moveaxis(reference, [ref_axes.index(a) for a in "TZC"], [0, 1, 2])
+    with pytest.raises(AxisChoiceError):
+        open_movie(path)
+    for z, c in ((0, 0), (2, 1), (1, 0)):
+        with open_movie(path, z=z, channel=c) as movie:
+            assert movie.shape == (5, 12, 10)
+            np.testing.assert_array_equal(movie[:], reference[:, z, c])

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from ._tiff_pages import fast_page_table
 from .axes import choose_index, describe_axes, frame_planes, resolve_axes
 from .errors import AxisChoiceError, InputFileError
 from .metadata import micromanager_metadata, plain
@@ -248,6 +249,38 @@ class _SeriesPart:
         self.handles.clear()
 
 
+class _OffsetPart(_SeriesPart):
+    """Planes at known file offsets (from :func:`fast_page_table`), read in runs."""
+
+    def __init__(self, tif, path, sizes, offsets, height, width, dtype):
+        self.tif = tif
+        self.series = None
+        self.path = path
+        self.sizes = dict(sizes)
+        self.height, self.width = int(height), int(width)
+        self.file_dtype = np.dtype(dtype).newbyteorder(tif.byteorder)
+        self.plane_items = self.height * self.width
+        self.final = True
+        self.offset = None
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.handles = {}
+        self.lock = threading.Lock()
+
+    def read_into(self, planes, out):
+        if len(planes) == 0:
+            return out
+        plane_bytes = self.plane_items * self.file_dtype.itemsize
+        offsets = self.offsets[np.asarray(planes, dtype=np.int64)]
+        filename = self.tif.filehandle.path
+        # consecutive planes stored back to back are one read
+        breaks = np.flatnonzero(np.diff(offsets) != plane_bytes) + 1
+        with self.lock:
+            for run in np.split(np.arange(len(planes)), breaks):
+                self._read_into(filename, int(offsets[run[0]]), out[run[0]:run[-1] + 1],
+                                f"images {int(planes[run[0]])}-{int(planes[run[-1]])}")
+        return out
+
+
 # -- Micro-Manager file sets -------------------------------------------------------------
 def _split_ending(name):
     lower = name.lower()
@@ -359,6 +392,22 @@ class TiffMovie(Movie):
 
     def _open(self, path, choices):
         tif = _open_tiff(path)
+        if "_MMStack" in path.name and not tif.is_mmstack:
+            return self._open_by_name(path, tif, choices)
+        try:
+            fast = fast_page_table(tif, path)
+        except BaseException:
+            tif.close()
+            raise
+        if fast is not None:
+            part = _OffsetPart(tif, path, *fast)
+            self._parts.append([part, None])
+            axes = _series_axes(tif, None, part)
+            frame, fixed = resolve_axes(path, axes, choices, frame_axis="time")
+            self._parts[0][1] = frame_planes(part.sizes, frame, fixed)
+            metadata = _movie_metadata(tif)
+            metadata.update(self._axes_metadata(axes, frame, fixed))
+            return metadata, (len(self._parts[0][1]), part.height, part.width), part.file_dtype
         try:
             series_list = tif.series
         except Exception as error:
@@ -368,8 +417,6 @@ class TiffMovie(Movie):
             tif.close()
             raise InputFileError(path, "holds no images.")
         first = series_list[0]
-        if first.kind != "mmstack" and "_MMStack" in path.name:
-            return self._open_by_name(path, tif, choices)
         # one file (or one tifffile multi-file series); several equal series are positions
         same = [s for s in series_list if s.shape == first.shape and s.dtype == first.dtype]
         position_files = None
@@ -426,15 +473,23 @@ class TiffMovie(Movie):
         if start != path:
             tif.close()
             tif = _open_tiff(start)
+        fast = fast_page_table(tif, start)
         # a file whose OME-XML already spans the rollover files is one series
-        files = [start] if tif.series[0].is_multifile else rollover_files(start)
+        multifile = fast is None and tif.series[0].is_multifile
+        files = [start] if multifile else rollover_files(start)
         frame_axis = None
         metadata = None
         for i, filename in enumerate(files):
             if i > 0:
                 tif = _open_tiff(filename)
-            series = tif.series[0]
-            part = self._add_part(tif, series, filename)
+                fast = fast_page_table(tif, filename)
+            if fast is not None:
+                part = _OffsetPart(tif, filename, *fast)
+                self._parts.append([part, None])
+                series = None
+            else:
+                series = tif.series[0]
+                part = self._add_part(tif, series, filename)
             axes = _series_axes(tif, series, part)
             part_choices = dict(choices)
             if frame_axis is not None and frame_axis in axes:
@@ -455,7 +510,7 @@ class TiffMovie(Movie):
         if own_label is not None and len(positions) > 1:
             metadata["Position"] = own_label
             metadata["Positions"] = list(positions)
-        if tif.series[0].is_multifile:
+        if multifile:
             files = sorted({Path(p.parent.filehandle.path) for p in tif.series[0] if p is not None})
         metadata["Files"] = [f.name for f in files]
         n_frames = sum(len(planes) for _, planes in self._parts)
