@@ -18,6 +18,7 @@ The files are deleted afterwards. Usage::
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -185,6 +186,10 @@ def main(argv=None):
         folder = Path(tempfile.mkdtemp(prefix=f"bench_{flavour}_", dir=args.folder))
         try:
             path = write_flavour(flavour, folder, n_frames)
+            for f in _files_of(path):
+                if f.is_file():  # flush before measuring: writeback would slow the reads
+                    with open(f, "rb+") as fh:
+                        os.fsync(fh.fileno())
             r = measure(path, args.chunk)
             print(f"{flavour:<14}{r['open_s']:>8.3f}{r['read_mb_s']:>11.0f}{r['fromfile_mb_s']:>15.0f}"
                   f"{r['read_mb_s'] / r['fromfile_mb_s']:>7.2f}{r['open_peak_mb']:>14.1f}"

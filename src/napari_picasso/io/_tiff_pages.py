@@ -35,6 +35,7 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
     entry_size = struct.calcsize(bo + entry_fmt)
     short_shift = (value_size - 2) * 8 if bo == ">" else 0  # inline SHORT in a wider field
     entry_structs = {}
+    layouts = {}
     size = Path(path).stat().st_size
     offsets, nbytes, widths, heights = [], [], [], []
     seen = set()
@@ -74,24 +75,28 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
                 parse = entry_structs[n_tags] = struct.Struct(bo + entry_fmt * n_tags)
             fields = parse.unpack_from(block, count_struct.size)
             next_ifd = next_struct.unpack_from(block, count_struct.size + n_tags * entry_size)[0]
-            strip_offsets = strip_counts = None
-            width = height = 0
-            for k in range(0, 4 * n_tags, 4):
-                code, kind, count, field = fields[k], fields[k + 1], fields[k + 2], fields[k + 3]
-                if code == _STRIP_OFFSETS:
-                    strip_offsets = (scalar(kind, field),) if count == 1 else array_values(kind, count, field)
-                elif code == _STRIP_BYTECOUNTS:
-                    strip_counts = (scalar(kind, field),) if count == 1 else array_values(kind, count, field)
-                elif code == _WIDTH:
-                    width = scalar(kind, field)
-                elif code == _LENGTH:
-                    height = scalar(kind, field)
-                elif code == _TILE_WIDTH:
-                    return None  # tiled pages: tifffile handles them
+            codes = fields[0::4]
+            # pages of one writer share their tag layout: find the entries once per layout
+            where = layouts.get(codes)
+            if where is None:
+                if _TILE_WIDTH in codes or _STRIP_OFFSETS not in codes or _STRIP_BYTECOUNTS not in codes:
+                    return None  # tiled or odd pages: tifffile handles them
+                where = layouts[codes] = tuple(
+                    4 * codes.index(c) if c in codes else -1
+                    for c in (_STRIP_OFFSETS, _STRIP_BYTECOUNTS, _WIDTH, _LENGTH))
+            k_off, k_count, k_width, k_length = where
+            count = fields[k_off + 2]
+            strip_offsets = ((scalar(fields[k_off + 1], fields[k_off + 3]),) if count == 1
+                             else array_values(fields[k_off + 1], count, fields[k_off + 3]))
+            count = fields[k_count + 2]
+            strip_counts = ((scalar(fields[k_count + 1], fields[k_count + 3]),) if count == 1
+                            else array_values(fields[k_count + 1], count, fields[k_count + 3]))
+            width = scalar(fields[k_width + 1], fields[k_width + 3]) if k_width >= 0 else 0
+            height = scalar(fields[k_length + 1], fields[k_length + 3]) if k_length >= 0 else 0
             if strip_offsets is None or strip_counts is None:
                 return None
-            contiguous = all(strip_offsets[i] + strip_counts[i] == strip_offsets[i + 1]
-                             for i in range(len(strip_offsets) - 1))
+            contiguous = len(strip_offsets) == 1 or all(
+                strip_offsets[i] + strip_counts[i] == strip_offsets[i + 1] for i in range(len(strip_offsets) - 1))
             offsets.append(strip_offsets[0] if contiguous else -1)
             nbytes.append(sum(strip_counts))
             widths.append(width)
@@ -145,17 +150,23 @@ def _ome_plane_pages(tif, n_pages):
     tiffdata = [e for e in pixels if local(e) == "TiffData"]
     if not tiffdata:
         plane_pages[:] = np.arange(n_planes)
+    stride_z, stride_c, stride_t = strides["Z"], strides["C"], strides["T"]
     for element in tiffdata:
-        uuid = next((e for e in element if local(e) == "UUID"), None)
-        if uuid is not None and uuid.attrib.get("FileName", own_name) != own_name:
-            return None  # planes in other files: tifffile's multi-file series
+        for child in element:  # a UUID child names the file holding the planes
+            if child.attrib.get("FileName", own_name) != own_name:
+                return None  # planes in other files: tifffile's multi-file series
         a = element.attrib
         try:
             ifd = int(a.get("IFD", 0))
-            first = sum(int(a.get(f"First{d}", 0)) * strides[d] for d in "ZCT")
-            count = int(a.get("PlaneCount", 1 if ("IFD" in a or "PlaneCount" in a) else n_planes))
+            first = (int(a.get("FirstZ", 0)) * stride_z + int(a.get("FirstC", 0)) * stride_c
+                     + int(a.get("FirstT", 0)) * stride_t)
+            count = int(a.get("PlaneCount", 1 if "IFD" in a else n_planes))
         except ValueError:
             return None
+        if count == 1:
+            if first < n_planes:
+                plane_pages[first] = ifd
+            continue
         count = max(0, min(count, n_planes - first))
         plane_pages[first:first + count] = np.arange(ifd, ifd + count)
     # storage order, outermost first (the flat plane index is C-order over these)

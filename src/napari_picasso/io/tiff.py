@@ -18,7 +18,6 @@ import json
 import logging
 import re
 import threading
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
@@ -109,28 +108,35 @@ def _summary(tif):
     return None
 
 
+_OME_PIXEL_SIZE = re.compile(r'<(?:\w+:)?Pixels\b[^>]*?\bPhysicalSizeX="([^"]+)"(?:[^>]*?\bPhysicalSizeXUnit="([^"]+)")?')
+_OME_DETECTOR = re.compile(r"<(?:\w+:)?Detector\b([^>]*)>")
+_XML_ATTRIBUTE = re.compile(r'(\w+)="([^"]*)"')
+
+
 def _ome_metadata(tif):
-    """Pixel size and detector from OME-XML, where present."""
+    """Pixel size and detector from OME-XML, where present.
+
+    Read with regular expressions: a Micro-Manager OME-XML lists every plane, and parsing
+    all of it for two attributes would cost as much as opening the movie.
+    """
     if not tif.is_ome:
         return {}
     try:
-        root = ElementTree.fromstring(tif.ome_metadata)
+        text = tif.ome_metadata or ""
     except Exception:
         return {}
     metadata = {}
-    for element in root.iter():
-        tag = element.tag.rsplit("}", 1)[-1]
-        if tag == "Pixels" and "PhysicalSizeX" in element.attrib and "Pixel Size (um)" not in metadata:
-            try:
-                size = float(element.attrib["PhysicalSizeX"])
-            except ValueError:
-                continue
-            unit = element.attrib.get("PhysicalSizeXUnit", "µm")
-            scale = {"µm": 1.0, "um": 1.0, "nm": 1e-3, "mm": 1e3}.get(unit)
+    match = _OME_PIXEL_SIZE.search(text)
+    if match:
+        scale = {"µm": 1.0, "um": 1.0, "nm": 1e-3, "mm": 1e3}.get(match.group(2) or "µm")
+        try:
             if scale:
-                metadata["Pixel Size (um)"] = size * scale
-        elif tag == "Detector" and "OME Detector" not in metadata:
-            metadata["OME Detector"] = {k: v for k, v in element.attrib.items()}
+                metadata["Pixel Size (um)"] = float(match.group(1)) * scale
+        except ValueError:
+            pass
+    match = _OME_DETECTOR.search(text)
+    if match:
+        metadata["OME Detector"] = dict(_XML_ATTRIBUTE.findall(match.group(1)))
     return metadata
 
 
