@@ -9,7 +9,8 @@ noise), then measured in this process:
   sizes, run right after it (the baseline; both read from the page cache once the file
   has just been written, so the ratio compares the readers, not the disk);
 - peak memory: the largest Python/numpy allocation (tracemalloc) while opening and while
-  reading, and the process RSS growth.
+  reading, and the process RSS growth (a second open and read: tracemalloc would slow
+  the timed pass).
 
 The files are deleted afterwards. Usage::
 
@@ -122,29 +123,39 @@ def _files_of(path):
     return sorted(path.rglob("*")) if path.is_dir() else [path]
 
 
-def measure(path, chunk):
-    process = psutil.Process()
-    rss0 = process.memory_info().rss
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    movie = open_movie(path)
-    open_s = time.perf_counter() - t0
-    _, open_peak = tracemalloc.get_traced_memory()
-    tracemalloc.reset_peak()
-    t0 = time.perf_counter()
+def _read_all(movie, chunk):
     check = 0
     for start in range(0, movie.shape[0], chunk):
         frames = movie.read_frames(start, start + chunk)
         check += int(frames[:, 0, 0].astype(np.int64).sum())
+    return check
+
+
+def measure(path, chunk):
+    # timings without tracemalloc (it slows allocation-heavy Python several-fold) ...
+    t0 = time.perf_counter()
+    movie = open_movie(path)
+    open_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    check = _read_all(movie, chunk)
     read_s = time.perf_counter() - t0
-    _, read_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    rss_growth = process.memory_info().rss - rss0
     n_bytes = movie.nbytes
     shape = movie.shape
     movie.close()
     expected = int((np.arange(shape[0]) % 65536).sum())
     assert check == expected, "frames out of order"
+    # ... then memory, in a second pass
+    process = psutil.Process()
+    rss0 = process.memory_info().rss
+    tracemalloc.start()
+    movie = open_movie(path)
+    _, open_peak = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    _read_all(movie, chunk)
+    _, read_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_growth = process.memory_info().rss - rss0
+    movie.close()
     # baseline: numpy.fromfile of as many bytes, same chunk sizes, from the same file(s)
     files = [f for f in _files_of(path) if f.is_file() and f.suffix in (".tif", ".raw")]
     chunk_items = chunk * HEIGHT * WIDTH

@@ -136,7 +136,9 @@ def resolve_axes(path, axes, choices, frame_axis=None):
                 f"holds more than a movie: besides its {frame} axis ({len(axes[frame])} frames) "
                 f"it has {describe_axes(unresolved)}."
             )
-            fix = "choose one of each when opening it: " + ", ".join(f"{n}=..." for n in unresolved) + "."
+            fix = ("choose one of each: " + ", ".join(f"{n}=..." for n in unresolved)
+                   + " (open_movie keywords; on the command line --choose "
+                   + " --choose ".join(f"{n}=..." for n in unresolved) + ").")
         raise AxisChoiceError(path, problem, fix=fix, axes=unresolved, frame_axis=frame)
     return frame, fixed
 
