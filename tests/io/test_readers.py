@@ -394,3 +394,22 @@ def test_ome_tiff_dimension_orders(tmp_path, axes):
         with open_movie(path, z=z, channel=c) as movie:
             assert movie.shape == (5, 12, 10)
             np.testing.assert_array_equal(movie[:], reference[:, z, c])
+
+
+def test_concurrent_reads_from_threads(tmp_path, shared_data):
+    """napari slicing and a localization worker read the same Movie from two threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = _frames(60, 32, 32, seed=9)
+    paths = write_mmstack(tmp_path, frames, frames_per_file=25)
+    raw = shared_data / "raw-picasso" / "testdata.raw"
+    raw_frames = np.fromfile(raw, "<u2").reshape(100, 32, 32)
+    for path, reference in ((paths[0], frames), (raw, raw_frames)):
+        with open_movie(path) as movie:
+            def read(i):
+                start = (i * 7) % (len(reference) - 5)
+                return start, movie[start:start + 5]
+
+            with ThreadPoolExecutor(4) as pool:
+                for start, chunk in pool.map(read, range(200)):
+                    np.testing.assert_array_equal(chunk, reference[start:start + 5])

@@ -469,7 +469,6 @@ class TiffMovie(Movie):
         position = choices.pop("position", None)
         own_label = next((label for label, p in positions.items() if p == start), None)
         if position is not None and len(positions) > 0:
-
             labels = list(positions)
             label = labels[choose_index(path, "position", labels, position)]
             start = positions[label]
@@ -479,24 +478,32 @@ class TiffMovie(Movie):
         if start != path:
             tif.close()
             tif = _open_tiff(start)
-        fast = fast_page_table(tif, start)
-        # a file whose OME-XML already spans the rollover files is one series
-        multifile = fast is None and tif.series[0].is_multifile
+        try:
+            fast = fast_page_table(tif, start)
+            # a file whose OME-XML already spans the rollover files is one series
+            multifile = fast is None and tif.series[0].is_multifile
+        except BaseException:
+            tif.close()
+            raise
         files = [start] if multifile else rollover_files(start)
         frame_axis = None
         metadata = None
         for i, filename in enumerate(files):
             if i > 0:
                 tif = _open_tiff(filename)
-                fast = fast_page_table(tif, filename)
-            if fast is not None:
-                part = _OffsetPart(tif, filename, *fast)
-                self._parts.append([part, None])
-                series = None
-            else:
-                series = tif.series[0]
-                part = self._add_part(tif, series, filename)
-            axes = _series_axes(tif, series, part)
+            try:
+                if i > 0:
+                    fast = fast_page_table(tif, filename)
+                if fast is not None:
+                    part = _OffsetPart(tif, filename, *fast)
+                    self._parts.append([part, None])
+                else:
+                    part = self._add_part(tif, tif.series[0], filename)
+            except BaseException:
+                if not self._parts or self._parts[-1][0].tif is not tif:
+                    tif.close()  # not yet owned by a part (close() closes the parts)
+                raise
+            axes = _series_axes(tif, None, part)
             part_choices = dict(choices)
             if frame_axis is not None and frame_axis in axes:
                 part_choices["frame_axis"] = frame_axis
