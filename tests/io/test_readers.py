@@ -413,3 +413,24 @@ def test_concurrent_reads_from_threads(tmp_path, shared_data):
             with ThreadPoolExecutor(4) as pool:
                 for start, chunk in pool.map(read, range(200)):
                     np.testing.assert_array_equal(chunk, reference[start:start + 5])
+
+
+def test_metadata_choices_reopen_the_same_movie(shared_data, mmstack_folder, tmp_path):
+    """``metadata["Choices"]`` is what a widget or the watcher passes to reopen a movie."""
+    paths = write_mmstack(tmp_path, _frames(12), position="Pos1", frames_per_file=5)
+    write_mmstack(tmp_path, _frames(12, seed=1), position="Pos0")
+    cases = [
+        (sorted(mmstack_folder.glob("*.ome.tif"))[2], {"channel": "DAPI", "z": 1}),
+        (shared_data / "nd2" / "cluster.nd2", {"frame_axis": "z", "time": 1, "channel": 0}),
+        (shared_data / "ndtiff" / "v2" / "ndtiffv2.0_test", {"channel": 1}),
+        (paths[0], {}),
+    ]
+    for path, choices in cases:
+        with open_movie(path, **choices) as movie:
+            frames = movie[:]
+            reopen = movie.metadata["Choices"]
+        for key, value in choices.items():
+            assert key in reopen
+        with open_movie(path, **reopen) as again:
+            np.testing.assert_array_equal(again[:], frames)
+    assert reopen == {"position": "Pos1"}

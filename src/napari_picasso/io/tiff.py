@@ -24,7 +24,7 @@ import numpy as np
 import tifffile
 
 from ._tiff_pages import fast_page_table
-from .axes import choose_index, describe_axes, frame_planes, resolve_axes
+from .axes import axes_metadata, choose_index, describe_axes, frame_planes, resolve_axes
 from .errors import AxisChoiceError, InputFileError
 from .metadata import micromanager_metadata, plain
 from .movies import Movie, register_opener
@@ -457,6 +457,7 @@ class TiffMovie(Movie):
         metadata.update(self._axes_metadata(axes, frame, fixed))
         if position_files is not None:
             metadata["Position"] = plain(labels[same.index(series)])
+            metadata.setdefault("Choices", {})["position"] = metadata["Position"]
         if series.is_multifile:
             files = sorted({Path(p.parent.filehandle.path).name for p in series if p is not None})
             metadata["Files"] = files
@@ -523,6 +524,7 @@ class TiffMovie(Movie):
         if own_label is not None and len(positions) > 1:
             metadata["Position"] = own_label
             metadata["Positions"] = list(positions)
+            metadata.setdefault("Choices", {})["position"] = own_label
         if multifile:
             files = sorted({Path(p.parent.filehandle.path) for p in tif.series[0] if p is not None})
         metadata["Files"] = [f.name for f in files]
@@ -531,15 +533,7 @@ class TiffMovie(Movie):
 
     @staticmethod
     def _axes_metadata(axes, frame, fixed):
-        metadata = {"Frame Axis": frame or "none"}
-        if axes:
-            metadata["Axes"] = {name: len(labels) for name, labels in axes.items()}
-        chosen = {name: plain(axes[name][index]) for name, index in fixed.items() if len(axes[name]) > 1}
-        if chosen:
-            metadata["Choices"] = chosen
-        if "channel" in fixed and len(axes["channel"]) > 1:
-            metadata["Channel"] = plain(axes["channel"][fixed["channel"]])
-        return metadata
+        return axes_metadata(axes, frame, fixed)
 
     def _read(self, start, stop):
         out = np.empty((stop - start,) + self.shape[1:], dtype=self.dtype)
