@@ -339,7 +339,7 @@ def test_raw_without_yaml_names_the_keys(tmp_path):
 def test_tiff_that_is_not_a_tiff(tmp_path):
     path = tmp_path / "photo.tiff"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
-    with pytest.raises(InputFileError, match="photo.tiff.*not a TIFF file"):
+    with pytest.raises(InputFileError, match="photo.tiff.*not a readable TIFF file: it starts with"):
         open_movie(path)
 
 

@@ -75,7 +75,7 @@ def _open_tiff(path):
         if head[:2] not in (b"II", b"MM"):
             raise InputFileError(
                 path,
-                f"is not a TIFF file (it starts with {head!r}, a TIFF with b'II' or b'MM').",
+                f"is not a readable TIFF file: it starts with {head!r}, a TIFF with b'II' or b'MM'.",
                 fix="check the file's real format and rename it accordingly.",
             ) from None
         raise InputFileError(path, f"is not a readable TIFF file ({error}).") from None
