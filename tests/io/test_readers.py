@@ -1,8 +1,10 @@
 """Every movie format opened through ``open_movie`` against the format's own reader."""
 
 import contextlib
+import gzip
 import io
 import json
+import shutil
 import tracemalloc
 
 import h5py
@@ -16,6 +18,16 @@ from reference_readers import ndtiff_reference
 from napari_picasso.io.errors import AxisChoiceError, InputFileError
 from napari_picasso.io.movies import RawMovie, open_movie
 from napari_picasso.io.tiff import TiffMovie
+
+
+@pytest.fixture(scope="module")
+def mmstack_folder(shared_data, tmp_path_factory):
+    """The gzipped Micro-Manager 1.4 MMStack set of the shared data, unpacked."""
+    folder = tmp_path_factory.mktemp("mmstack-1.4")
+    for packed in sorted((shared_data / "mmstack-1.4").glob("*.gz")):
+        with gzip.open(packed, "rb") as src, open(folder / packed.name[:-3], "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return folder
 
 
 # -- real files from ../shared/data ----------------------------------------------------------
