@@ -59,6 +59,9 @@ def _check_movie_layer(layer, path, reference):
     assert meta["path"] == str(path)
     assert meta["movie_metadata"]["Frames"] == reference.shape[0]
     assert meta["movie_metadata"] is layer.data.metadata
+    with open_movie(meta["path"], **meta["choices"]) as again:  # how a worker reopens it
+        assert again.shape == reference.shape
+        np.testing.assert_array_equal(again[-1], reference[-1])
     low, high = layer.contrast_limits
     assert low < high and reference.min() <= high and low <= reference.max()
 

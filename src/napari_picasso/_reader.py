@@ -4,8 +4,9 @@ Layer contract (the dock widgets rely on it):
 
 - movies: an image layer whose data is the lazy :class:`~napari_picasso.io.movies.Movie`
   (frames are read on demand), named after the file, with
-  ``metadata={"napari_picasso": {"path": str(path), "movie_metadata": movie.metadata}}``
-  and contrast limits from a few sampled frames (napari never scans the movie);
+  ``metadata={"napari_picasso": {"path": str(path), "movie_metadata": movie.metadata,
+  "choices": {...}}}`` (``open_movie(path, **choices)`` reopens the same movie, e.g. in a
+  worker) and contrast limits from a few sampled frames (napari never scans the movie);
 - ``*_locs.hdf5``: a points layer with data columns (frame, y, x), every other locs field
   as a feature, and ``metadata={"napari_picasso": {"locs_path": str(path), "info": docs}}``.
 
@@ -146,7 +147,9 @@ def movie_layer(movie, path):
         {
             "name": Path(path).name,
             "contrast_limits": contrast_limits(movie),
-            "metadata": {LAYER_KEY: {"path": str(path), "movie_metadata": movie.metadata}},
+            # "choices" reopen the same movie: open_movie(path, **choices) (workers, watcher)
+            "metadata": {LAYER_KEY: {"path": str(path), "movie_metadata": movie.metadata,
+                                     "choices": dict(movie.metadata.get("Choices", {}))}},
         },
         "image",
     )
