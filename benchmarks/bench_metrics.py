@@ -127,7 +127,7 @@ def main(argv=None):
     seconds, metrics = timed(quality_metrics, locs, SIZE, SIZE, PIXELSIZE_NM, n_frames, repeats=2)
     print(f"quality_metrics: {seconds:.2f} s  (NeNA {metrics['nena_nm']:.2f} nm, true {PRECISION_PX * PIXELSIZE_NM:.1f} nm; "
           f"drift range x {metrics['drift_x_range_nm']:.0f} nm, true {np.ptp(drift[:, 0]) * PIXELSIZE_NM:.0f} nm; "
-          f"mean bright time {metrics['mean_bright_time_frames']:.2f} frames; {len(metrics)} figures)")
+          f"mean bright time {metrics['link_bright_time_frames']:.2f} frames; {len(metrics)} figures)")
     ours_nena, result = timed(nena, locs, PIXELSIZE_NM, repeats=2)
     print(f"nena: {ours_nena:.2f} s, {result.s_nm:.2f} nm")
     if picasso:
