@@ -72,7 +72,7 @@ CPU = {}
 
 def timed(function, *args, repeats=1, **kwargs):
     """Best wall time of ``repeats`` runs; that run's CPU time (all threads of this
-    process) goes to ``CPU[function name]``: on a shared machine the CPU time is the
+    process) goes to ``CPU[module.name]``: on a shared machine the CPU time is the
     fairer comparison (it does not count waiting for a core)."""
     best = float("inf")
     result = None
@@ -83,12 +83,16 @@ def timed(function, *args, repeats=1, **kwargs):
         wall = time.perf_counter() - start
         if wall < best:
             best = wall
-            CPU[getattr(function, "__name__", str(function))] = time.process_time() - cpu
+            CPU[_key(function)] = time.process_time() - cpu
     return best, result
 
 
+def _key(function):
+    return f"{function.__module__}.{function.__qualname__}"
+
+
 def cpu(function):
-    return CPU[function.__name__]
+    return CPU[_key(function)]
 
 
 def ratio_line(name, ours_wall, ours_cpu, theirs_wall, theirs_cpu):
