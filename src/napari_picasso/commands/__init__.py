@@ -5,6 +5,6 @@ Each module defines ``add_parser(subparsers)``, which registers the sub-command 
 code).
 """
 
-from . import demo, localize
+from . import demo, localize, watch
 
-COMMAND_MODULES = [localize, demo]
+COMMAND_MODULES = [localize, demo, watch]
