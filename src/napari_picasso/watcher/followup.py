@@ -7,10 +7,12 @@ stays exactly one argument, whatever it contains (spaces, quotes, ``;``, ``$(...
 no shell ever sees it.
 """
 
+import re
 import shlex
 import subprocess
 
 PLACEHOLDERS = ("$FILENAME", "$MOVIE")
+_PLACEHOLDER = re.compile(r"\$(FILENAME|MOVIE)")
 MAX_OUTPUT_CHARS = 4000
 
 
@@ -25,10 +27,9 @@ def command_arguments(template, locs_path, movie_path):
     arguments = shlex.split(template)
     if not arguments:
         raise ValueError(f"the command {template!r} is empty")
-    return [
-        arg.replace("$FILENAME", str(locs_path)).replace("$MOVIE", str(movie_path))
-        for arg in arguments
-    ]
+    values = {"FILENAME": str(locs_path), "MOVIE": str(movie_path)}
+    # One pass, so a path that itself contains "$MOVIE" is not substituted again.
+    return [_PLACEHOLDER.sub(lambda match: values[match[1]], arg) for arg in arguments]
 
 
 def check_command(template):

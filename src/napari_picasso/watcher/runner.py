@@ -112,6 +112,7 @@ class Watcher:
         self._pending = {}
         self._done = set()
         self._failed = {}
+        self._retry = set()  # failed earlier, changed since: earlier failure records are ignored
         self._thread = None
 
     # -- control ----------------------------------------------------------------------
@@ -272,6 +273,7 @@ class Watcher:
             if candidate.signature() == self._failed[key]:
                 return
             del self._failed[key]  # the file changed since it failed: try again
+            self._retry.add(key)
         else:
             todo = [i for i, locs in self._outputs(candidate)
                     if not store.localization_recorded(locs) and not store.failure_recorded(key, i)]
@@ -337,8 +339,12 @@ class Watcher:
         key = candidate.path
         n_groups = len(self.groups)
         any_failed = False
+        retry = key in self._retry
+        self._retry.discard(key)
         for (group, locs_path), parameters in zip(self._outputs(candidate), self.groups):
-            if store.localization_recorded(locs_path) or store.failure_recorded(key, group):
+            if store.localization_recorded(locs_path):
+                continue
+            if not retry and store.failure_recorded(key, group):
                 continue
             label = f"group {group}/{n_groups}" if n_groups > 1 else "localizing"
             self.log.event("started", key, f"{label} -> {locs_path.name}")
@@ -347,6 +353,8 @@ class Watcher:
                 result = localize_file(key, parameters, locs_path, cancel=self._stop)
             except LocalizationCancelled:
                 self.log.event("stopped", key, "stopped mid-file; nothing written, it restarts next time")
+                if retry:
+                    self._retry.add(key)
                 self._pending[key] = _Pending(candidate, candidate.signature(), time.monotonic())
                 return
             except Exception as error:  # a bad file must not end the watcher
