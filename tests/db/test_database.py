@@ -12,6 +12,7 @@ from napari_picasso.db import (
     mark_missing, numeric_columns, open_database, query_rows, record_failure, record_localization,
     schema_version, set_group, summary,
 )
+from napari_picasso.core.quality import quality_metrics
 from napari_picasso.db.compare import field_histograms, locs_per_frame, preview_data
 from napari_picasso.io.errors import InputFileError
 from napari_picasso.io.locs import load_locs, save_locs
@@ -180,6 +181,11 @@ def test_add_folder_with_ours_and_picassos(db, tmp_path, blinking_movie, picasso
     assert metric_columns, "no metric columns"
     assert all(isinstance(rows["blinking_locs.hdf5"][c], (float, int, type(None))) for c in metric_columns)
     assert sum(rows["blinking_locs.hdf5"][c] is not None for c in metric_columns) >= len(metric_columns) // 2
+    locs, info = load_locs(ours)
+    expected = quality_metrics(locs, 64, 64, 130.0, 300)
+    assert rows["blinking_locs.hdf5"]["nena_nm"] == pytest.approx(expected["nena_nm"])
+    assert rows["blinking_locs.hdf5"]["mean_photons"] == pytest.approx(expected["mean_photons"])
+    assert rows["blinking_locs.hdf5"]["m_n_locs"] == len(locs)  # the metric's n_locs, beside the file's
     # Our two outputs of one movie are one family (Compare shows them together).
     family = str(folder / "day1" / "blinking")
     assert (family, 2) in families(db)

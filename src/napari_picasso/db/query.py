@@ -151,7 +151,7 @@ def family_rows(db, family):
     """The ``ok`` rows of one family, by parameter group then name."""
     rows = query_rows(db, family=family, status="ok", columns=table_columns(db), order_by="filename",
                       descending=False)
-    return sorted(rows, key=lambda r: (r["parameter_group"] is None, r["parameter_group"] or 0, r["filename"]))
+    return sorted(rows, key=lambda r: (r["parameter_group"] is not None, r["parameter_group"] or 0, r["filename"]))
 
 
 def summary(db):
