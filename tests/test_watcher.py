@@ -97,11 +97,13 @@ def running(folder, groups, tmp_path, **options):
 
 
 def rows(tmp_path):
+    """``(ok rows, failed rows)`` of the test's database."""
     store = WatcherStore(tmp_path / "db.sqlite")
     try:
-        return store.localizations(), store.failures()
+        everything = store.rows()
     finally:
         store.close()
+    return ([r for r in everything if r["status"] == "ok"], [r for r in everything if r["status"] == "failed"])
 
 
 @pytest.fixture
@@ -202,6 +204,8 @@ def test_two_parameter_groups_give_two_outputs_and_rows(folder, tmp_path, frames
     localizations, _ = rows(tmp_path)
     assert sorted((r["parameter_group"], Path(r["locs_path"]).name) for r in localizations) == [
         (1, "two_pg_1_locs.hdf5"), (2, "two_pg_2_locs.hdf5")]
+    assert sorted((r["parameter_group"], r["box_size"], r["fit_method"]) for r in localizations) == [
+        (1, 7, "mle"), (2, 9, "lq")]
     # Each output was made with its own group.
     assert load_info(folder / "two_pg_1_locs.hdf5")[1]["Box Size"] == 7
     assert load_info(folder / "two_pg_2_locs.hdf5")[1]["Box Size"] == 9
@@ -321,6 +325,8 @@ def test_kill_mid_file_then_restart_leaves_no_partial_output_nor_duplicate_rows(
             process.kill()
             process.wait()
     assert events(tmp_path / "watcher.log", "cleaned", part)
+    assert len(events(tmp_path / "watcher.log", "started", folder / "a_small.raw")) == 1
+    assert len(events(tmp_path / "watcher.log", "started", folder / "b_big.raw")) == 2  # killed, redone
     assert events(tmp_path / "watcher.log", "stopped")[-1][2] == str(folder)
     localizations, failures = rows(tmp_path)
     names = sorted(Path(r["locs_path"]).name for r in localizations)

@@ -275,8 +275,7 @@ class Watcher:
             del self._failed[key]  # the file changed since it failed: try again
             self._retry.add(key)
         else:
-            todo = [i for i, locs in self._outputs(candidate)
-                    if not store.localization_recorded(locs) and not store.failure_recorded(key, i)]
+            todo = [locs for _, locs in self._outputs(candidate) if store.status(locs) is None]
             if not todo:
                 self._done.add(key)
                 return
@@ -320,8 +319,8 @@ class Watcher:
                 self._failed[key] = signature
                 self.counts["failed"] += 1
                 self.log.event("failed", key, problem)
-                for group, _ in self._outputs(state.candidate):
-                    store.record_failure(key, group, problem)
+                for (_, locs_path), parameters in zip(self._outputs(state.candidate), self.groups):
+                    store.record_failure(key, locs_path, problem, parameters)
         return None
 
     @staticmethod
@@ -342,9 +341,8 @@ class Watcher:
         retry = key in self._retry
         self._retry.discard(key)
         for (group, locs_path), parameters in zip(self._outputs(candidate), self.groups):
-            if store.localization_recorded(locs_path):
-                continue
-            if not retry and store.failure_recorded(key, group):
+            status = store.status(locs_path)
+            if status is not None and not (retry and status == "failed"):
                 continue
             label = f"group {group}/{n_groups}" if n_groups > 1 else "localizing"
             self.log.event("started", key, f"{label} -> {locs_path.name}")
@@ -362,11 +360,14 @@ class Watcher:
                 any_failed = True
                 self.counts["failed"] += 1
                 self.log.event("failed", key, f"{label}: {reason}")
-                store.record_failure(key, group, reason)
+                store.record_failure(key, locs_path, reason, parameters)
                 continue
             finally:
                 self.current = None
-            store.record_localization(key, locs_path, group, result)
+            try:
+                store.record_localization(locs_path)
+            except Exception as error:  # the output exists; say why it is not in the database
+                self.log.event("error", locs_path, f"localized but not recorded: {_reason(error)}")
             self.counts["finished"] += 1
             rate = result.n_frames / max(result.seconds, 1e-9)
             self.log.event(
