@@ -130,20 +130,21 @@ def add_parser(subparsers):
     parser.add_argument("--rescan-seconds", type=float, default=30.0,
                         help="full rescan interval, catches missed file events (default %(default)s)")
     parser.add_argument("--db", type=Path, help="database file (default: the napari-picasso database)")
-    parser.add_argument("--log", type=Path, help="log file (default: watcher.log in the first folder)")
+    parser.add_argument("--log", type=Path, help="log file (default: watcher-<UTC time>.log in the first folder)")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not print the log lines")
     parser.set_defaults(func=run)
 
 
 def run(args):
     from ..watcher import Watcher
+    from ..watcher.log import default_log_path
 
     try:
         groups = load_groups(args.groups) if args.groups else [LocalizeParameters()]
     except InputFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    log_path = args.log if args.log is not None else Path(args.folders[0]) / "watcher.log"
+    log_path = args.log if args.log is not None else default_log_path(args.folders[0])
     echo = None if args.quiet else (lambda line: print(line, flush=True))
     try:
         watcher = Watcher(args.folders, groups, args.commands, recursive=args.recursive,

@@ -84,3 +84,9 @@ def read_events(path):
     """All events of a log file as ``(time, event, path, message)`` tuples."""
     with open(path, encoding="utf-8") as f:
         return [parse_line(line) for line in f if line.strip()]
+
+
+def default_log_path(folder):
+    """``watcher-<UTC time>.log`` in ``folder``: one log file per watcher."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return Path(folder) / f"watcher-{stamp}.log"
