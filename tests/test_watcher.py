@@ -415,6 +415,16 @@ def test_recursive_watch_finds_movies_in_new_subfolders(folder, tmp_path, frames
         assert wait_for(lambda: events(tmp_path / "watcher.log", "finished", movie))
 
 
+def test_watch_without_recursion_ignores_sub_folders(folder, tmp_path, frames, params):
+    with running(folder, [params], tmp_path):
+        (folder / "sub").mkdir()
+        write_tif(folder / "sub" / "deep.tif", frames)
+        top = write_tif(folder / "top.tif", frames)
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished", top))
+        time.sleep(3 * SETTLE_S)
+    assert [e[2] for e in events(tmp_path / "watcher.log", "found")] == [str(top)]
+
+
 def test_groups_use_the_localize_option_names(tmp_path):
     parameters = parameters_from_mapping({"box": 9, "gradient": 800, "fit": "lq", "shared-sigma": True,
                                           "gain": 100, "pixelsize": 108, "roi": [0, 0, 20, 30]})

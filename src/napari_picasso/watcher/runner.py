@@ -238,25 +238,22 @@ class Watcher:
                 continue
             seen.add(raw)
             path = Path(os.fsdecode(raw))
-            if not self._inside_watched(path):
-                continue
             if path.is_dir() and self.recursive and classify(path) is None:
-                for candidate in scan(path, recursive=True):
-                    self._consider(candidate, store)
+                if self._watched(path / "x"):
+                    for candidate in scan(path, recursive=True):
+                        self._consider(candidate, store)
                 continue
             candidate = classify(path)
-            if candidate is not None:
+            if candidate is not None and self._watched(candidate.path):
                 self._consider(candidate, store)
 
-    def _inside_watched(self, path):
+    def _watched(self, movie_path):
+        """Whether a movie (file or dataset folder) lies where this watcher looks."""
         for folder in self.folders:
-            try:
-                relative = path.relative_to(folder)
-            except ValueError:
-                continue
-            parts = relative.parts
-            # Without recursion: files directly inside, or inside an NDTiff dataset folder.
-            return self.recursive or len(parts) <= 2
+            if movie_path.parent == folder:
+                return True
+            if self.recursive and folder in movie_path.parents:
+                return True
         return False
 
     # -- bookkeeping -------------------------------------------------------------------
