@@ -2,6 +2,7 @@
 
 import contextlib
 import gc
+import io
 import json
 import os
 import shlex
@@ -187,6 +188,28 @@ def test_rollover_series_is_processed_once_as_one_movie(folder, tmp_path, frames
     assert load_info(folder / "cells_MMStack_Pos0_locs.hdf5")[0]["Frames"] == len(frames)
 
 
+def test_ndtiff_dataset_written_by_ndstorage_is_one_movie(folder, tmp_path, frames, params):
+    ndstorage = pytest.importorskip("ndstorage")
+    with running(folder, [params], tmp_path) as watcher:
+        dataset = ndstorage.NDTiffDataset(str(folder), name="paint", writable=True)
+        dataset.initialize({"Core-Camera": "Simulation"})
+        with contextlib.redirect_stdout(io.StringIO()):
+            for i, frame in enumerate(frames):
+                dataset.put_image({"time": i}, np.ascontiguousarray(frame), {"Camera": "Simulation"})
+                if i % 10 == 9:
+                    time.sleep(SETTLE_S * 0.4)
+            dataset.finish()
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"))
+        time.sleep(3 * SETTLE_S)
+        assert watcher.error is None
+    dataset_folder = folder / "paint_1"
+    assert [e[2] for e in events(tmp_path / "watcher.log", "started")] == [str(dataset_folder)]
+    assert sorted(p.name for p in folder.glob("*_locs.hdf5")) == ["paint_1_locs.hdf5"]
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and len(localizations) == 1 and localizations[0]["frames"] == len(frames)
+    assert localizations[0]["n_locs"] > 0
+
+
 def test_two_parameter_groups_give_two_outputs_and_rows(folder, tmp_path, frames, camera):
     groups_file = tmp_path / "groups.yaml"
     groups_file.write_text(yaml.safe_dump([
@@ -223,7 +246,7 @@ def test_corrupt_file_is_logged_skipped_and_the_next_is_processed(folder, tmp_pa
         assert wait_for(lambda: events(tmp_path / "watcher.log", "finished", good))
         assert watcher.running and watcher.error is None
     failed = events(tmp_path / "watcher.log", "failed", bad)
-    assert len(failed) == 1 and "broken.tif" in failed[0][3] and "readable" in failed[0][3]
+    assert len(failed) == 1 and failed[0][3].startswith(f"{bad}: ")  # names the file and the problem
     localizations, failures = rows(tmp_path)
     assert [r["movie_path"] for r in failures] == [str(bad)]
     assert failures[0]["reason"] == failed[0][3]
