@@ -270,6 +270,21 @@ def test_restarted_watcher_skips_recorded_files_and_failures(folder, tmp_path, f
     assert len(failures) == 1
 
 
+def test_existing_output_is_recorded_not_overwritten(folder, tmp_path, frames, params):
+    from napari_picasso.pipeline import localize_file
+
+    movie = write_raw(folder / "earlier.raw", frames)
+    done = localize_file(movie, params.replace(box=9))  # e.g. a run before the watcher existed
+    before = (done.locs_path.stat().st_mtime_ns, done.locs_path.read_bytes())
+    with running(folder, [params], tmp_path):
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "skipped", movie))
+    assert not events(tmp_path / "watcher.log", "started")
+    assert (done.locs_path.stat().st_mtime_ns, done.locs_path.read_bytes()) == before
+    localizations, _ = rows(tmp_path)
+    assert [(r["locs_path"], r["n_locs"], r["box_size"]) for r in localizations] == [
+        (str(done.locs_path), done.n_locs, 9)]
+
+
 EVIL_NAME = """run 1 "double" 'single'; touch SENTINEL; echo $(touch SENTINEL2) $MOVIE.raw"""
 
 RECORDER = """\

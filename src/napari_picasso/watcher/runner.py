@@ -11,7 +11,8 @@ Everything found goes through the same steps:
    without changing is *failed*);
 3. *started* / *finished* per parameter group through
    :func:`~napari_picasso.pipeline.localize_file` (which writes temporary files and renames
-   them), then recorded, then the custom commands run.
+   them), then recorded, then the custom commands run. An output file that exists but is
+   not in the database is recorded as it is, never overwritten.
 
 Stopping (or killing) the watcher mid-file leaves no output for that file and no record,
 so the next watcher does it again; ``*_locs.hdf5.part`` files a killed run left behind are
@@ -340,6 +341,16 @@ class Watcher:
         for (group, locs_path), parameters in zip(self._outputs(candidate), self.groups):
             status = store.status(locs_path)
             if status is not None and not (retry and status == "failed"):
+                continue
+            if status is None and locs_path.exists():
+                # Never overwrite a finished output (an earlier Picasso run, or a watcher
+                # killed between renaming it into place and recording it): record it.
+                try:
+                    store.record_localization(locs_path)
+                except Exception as error:
+                    self.log.event("error", locs_path, f"exists but cannot be recorded: {_reason(error)}")
+                else:
+                    self.log.event("skipped", key, f"{locs_path.name} exists already; recorded it, not overwritten")
                 continue
             label = f"group {group}/{n_groups}" if n_groups > 1 else "localizing"
             self.log.event("started", key, f"{label} -> {locs_path.name}")
