@@ -122,6 +122,8 @@ class WatcherWidget(QWidget):
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
         self.destroyed.connect(self._timer.stop)
+        # Closing the viewer destroys the panel: its watchers stop with it (no Qt in the lambda).
+        self.destroyed.connect(lambda *_, watchers=self.watchers: [w.stop(wait=False) for w in watchers])
         self._update_groups_label()
 
     # -- inputs ----------------------------------------------------------------------
@@ -257,6 +259,8 @@ class WatcherWidget(QWidget):
             text = self._describe(watcher)
             if item is not None and item.text() != text:
                 item.setText(text)
+        if not self.groups_path.text().strip():
+            self._update_groups_label()  # a Localize panel may have been opened meanwhile
         watcher = self.selected_watcher()
         self.stop_button.setEnabled(watcher is not None and watcher.running and not watcher.stopping)
         if watcher is None or watcher.log_path is None or not watcher.log_path.exists():
