@@ -480,3 +480,16 @@ def test_groups_use_the_localize_option_names(tmp_path):
 def test_command_arguments_keep_paths_whole():
     assert command_arguments("tool --in '$MOVIE' $FILENAME -v", "/d/a b;c_locs.hdf5", "/d/$FILENAME x.raw") == [
         "tool", "--in", "/d/$FILENAME x.raw", "/d/a b;c_locs.hdf5", "-v"]
+
+
+def test_watch_command_line(tmp_path, capsys):
+    from napari_picasso.cli import build_parser, main
+
+    args = build_parser().parse_args(["watch", str(tmp_path), "--command", "first $FILENAME",
+                                      "--command", "second $MOVIE", "--recursive", "--settle-seconds", "2"])
+    assert args.commands == ["first $FILENAME", "second $MOVIE"] and args.recursive and args.settle_seconds == 2
+    (tmp_path / "groups.yaml").write_text("- {box: 8}\n")
+    assert main(["watch", str(tmp_path), "--groups", str(tmp_path / "groups.yaml")]) == 2
+    assert "groups.yaml: group 1:" in capsys.readouterr().err
+    assert main(["watch", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: not a folder" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from ..core.identify import check_box
 from ..io.errors import InputFileError, ParameterError
 from ..pipeline import LocalizeParameters
 from .localize import add_localize_options, parameters_from_args
@@ -77,7 +78,12 @@ def parameters_from_mapping(mapping):
         values = value if isinstance(value, (list, tuple)) else [value]
         argv.append(f"--{key}")
         argv.extend(str(v) for v in values)
-    return parameters_from_args(parser.parse_args(argv))
+    parameters = parameters_from_args(parser.parse_args(argv))
+    try:  # a wrong box would otherwise only show up on the first movie
+        check_box(parameters.box)
+    except ValueError as error:
+        raise ParameterError(str(error)) from None
+    return parameters
 
 
 def load_groups(path):
@@ -157,8 +163,13 @@ def run(args):
     def request_stop(signum, frame):
         watcher.stop(wait=False)
 
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
-    watcher.run()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, request_stop)
+    try:
+        watcher.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
