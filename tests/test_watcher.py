@@ -493,3 +493,6 @@ def test_watch_command_line(tmp_path, capsys):
     assert "groups.yaml: group 1:" in capsys.readouterr().err
     assert main(["watch", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: not a folder" in capsys.readouterr().err
+    (tmp_path / "not.db").write_text("not a database")
+    assert main(["watch", str(tmp_path), "--db", str(tmp_path / "not.db"), "--log", str(tmp_path / "w.log"), "-q"]) == 2
+    assert "not.db: is not a usable SQLite database" in capsys.readouterr().err

@@ -169,6 +169,9 @@ def run(args):
             previous[signum] = signal.signal(signum, request_stop)
     try:
         watcher.run()
+    except InputFileError as error:  # e.g. an unusable database file
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -148,7 +148,12 @@ class Watcher:
     # -- main loop --------------------------------------------------------------------
     def run(self):
         """Watch until :meth:`stop` is called (blocking)."""
-        store = WatcherStore(self.db_path)
+        try:
+            store = WatcherStore(self.db_path)
+        except Exception as error:
+            self.log.event("error", self.db_path, f"cannot open the database: {_reason(error)}")
+            self.log.close()
+            raise
         observer = None
         try:
             self.log.event("watching", self.name, self._describe())
