@@ -88,6 +88,19 @@ def local_day(iso_time):
     return moment.astimezone().date().isoformat()
 
 
+def format_time(iso_time):
+    """An ISO time (UTC in the database) as local ``YYYY-MM-DD HH:MM`` for tables."""
+    if not iso_time:
+        return ""
+    try:
+        moment = datetime.datetime.fromisoformat(str(iso_time))
+    except ValueError:
+        return str(iso_time)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
 def daily_values(rows, column, time_column="file_created"):
     """A metric's values per local day, for box plots: ``[(day, values array)]`` oldest first."""
     by_day = {}
