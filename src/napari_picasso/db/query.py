@@ -26,7 +26,9 @@ def display_columns(db):
     columns = [c for c in table_columns(db) if c not in HIDDEN_COLUMNS]
     kinds = column_kinds(db)
     leading = [c for c in LEADING_COLUMNS if c in columns]
-    metrics = [c for c in columns if kinds.get(c) == "metric"]
+    # A metric renamed for clashing with a file column repeats a file fact (n_locs, width):
+    # it goes after the other metrics.
+    metrics = sorted((c for c in columns if kinds.get(c) == "metric"), key=lambda c: c.startswith("m_"))
     parameters = [c for c in columns if kinds.get(c) == "parameter"]
     rest = [c for c in columns if c not in leading and c not in metrics and c not in parameters]
     return leading + metrics + parameters + rest
