@@ -210,3 +210,10 @@ def test_preview_opens_layers_and_missing_file_is_reported(make_napari_viewer, q
     assert widget.model.rows[0]["status"] == "missing"
     assert widget.preview(widget.model.rows[0]) == []
     assert "moved or deleted" in viewer.status
+
+
+def test_explorer_opens_from_the_plugin_menu(make_napari_viewer, db_path):
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Experiment explorer")
+    assert type(widget).__name__ == "ExplorerWidget"
+    assert str(db_path) in widget.path_label.text() and db_path.is_file()
