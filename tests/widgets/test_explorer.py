@@ -157,6 +157,10 @@ def test_each_plot_renders(make_napari_viewer, qtbot, filled_db, tmp_path):
         widget.scatter_canvas.grab().save(os.path.join(SCREENSHOTS, "explorer_scatter_canvas.png"))
     assert _color_pixels(widget.scatter_canvas, blue) > 100
 
+    widget.x_combo.setCurrentText("file_created")
+    assert len(widget.scatter_ax.collections[0].get_offsets()) == 9
+    assert "per day" in widget.scatter_ax.get_legend().get_texts()[1].get_text()
+
     widget.tabs.setCurrentIndex(2)
     widget.box_combo.setCurrentText("nena_nm")
     widget.scatter_canvas.draw()

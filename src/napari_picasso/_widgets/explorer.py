@@ -274,8 +274,9 @@ class ExplorerWidget(QWidget):
             f"{len(self.rows)} of {summary['rows']} files shown · {summary['missing']} missing · "
             f"{summary['failed']} failed")
         numeric = database.numeric_columns(self.db)
-        self._fill_combo(self.x_combo, numeric, default=_first(["locs_per_frame", "n_locs"], numeric))
-        self._fill_combo(self.y_combo, numeric, default=_first(["nena_nm", "mean_lpx"], numeric))
+        axes = database.numeric_columns(self.db, with_time=True)
+        self._fill_combo(self.x_combo, axes, default=_first(["file_created", "locs_per_frame"], axes))
+        self._fill_combo(self.y_combo, axes, default=_first(["nena_nm", "mean_lpx"], axes))
         self._fill_combo(self.box_combo, numeric, default=numeric[0] if numeric else None)
         self._fill_combo(self.family_combo, [f for f, _ in database.families(
             self.db, text=self.filter_edit.text() or None, group=self.current_group() or None)])

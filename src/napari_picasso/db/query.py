@@ -34,8 +34,11 @@ def display_columns(db):
     return leading + metrics + parameters + rest
 
 
-def numeric_columns(db):
-    """Columns holding numbers in at least one row (for plots): metrics first."""
+def numeric_columns(db, with_time=False):
+    """Columns holding numbers in at least one row (for plots): metrics first.
+
+    ``with_time`` appends the time columns (``file_created``, ``entered``) for a scatter axis.
+    """
     kinds = column_kinds(db)
     columns = [c for c in display_columns(db) if c != "id"]
     numeric = []
@@ -45,7 +48,10 @@ def numeric_columns(db):
         ).fetchone()
         if found:
             numeric.append(column)
-    return sorted(numeric, key=lambda c: (kinds.get(c) != "metric", numeric.index(c)))
+    numeric = sorted(numeric, key=lambda c: (kinds.get(c) != "metric", numeric.index(c)))
+    if with_time:
+        numeric += [c for c in ("file_created", "entered") if c in columns]
+    return numeric
 
 
 def query_rows(db, text=None, group=None, status=None, family=None, since=None, until=None,
