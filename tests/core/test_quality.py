@@ -46,3 +46,31 @@ def test_subset_metrics_agree_with_full(table):
     assert part["n_locs_used"] < full["n_locs_used"]
     assert part["nena_px"] == pytest.approx(full["nena_px"], rel=0.1)
     assert part["mean_photons"] == full["mean_photons"]
+
+
+def test_quality_metrics_drift_and_link_figures():
+    from napari_picasso.simulate import blinking_sites
+
+    from _simulated_locs import noisy_locs
+
+    n_frames = 6000
+    t = np.arange(n_frames)
+    dx = 0.5 * t / n_frames  # 65 nm linear drift in x, none in y
+    truth = blinking_sites(n_frames, 64, 64, n_sites=200, mean_on_frames=4, mean_off_frames=60,
+                           min_distance_px=2.0, seed=3)
+    locs = noisy_locs(truth, 0.1, seed=4, drift_x_px=dx, drift_y_px=np.zeros(n_frames))
+    m = quality_metrics(locs, 64, 64, 130.0, n_frames)
+    assert m["drift_x_range_nm"] == pytest.approx(65.0, abs=8.0)
+    assert m["drift_y_range_nm"] < 8.0
+    assert m["drift_residual_px"] < 0.05
+    assert m["mean_bright_time_frames"] == pytest.approx(4.0, rel=0.15)
+    assert m["n_events"] * m["mean_locs_per_event"] == pytest.approx(len(locs))
+
+
+def test_quality_metrics_of_tiny_table_gives_nan_not_errors():
+    locs, _ = blinking_table(n_frames=50, size=32, n_sites=3, precision_px=0.1, seed=1)
+    m = quality_metrics(locs, 32, 32, 130.0, 50)
+    assert np.isnan(m["nena_px"]) and np.isnan(m["drift_x_range_nm"])
+    assert m["n_locs"] == len(locs)
+    empty = quality_metrics(locs[:0], 32, 32, 130.0, 50)
+    assert empty["n_locs"] == 0 and np.isnan(empty["mean_photons"])

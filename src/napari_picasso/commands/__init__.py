@@ -5,6 +5,6 @@ Each module defines ``add_parser(subparsers)``, which registers the sub-command 
 code).
 """
 
-from . import demo, localize, watch
+from . import db, dbscan, demo, link, localize, undrift, watch
 
-COMMAND_MODULES = [localize, demo, watch]
+COMMAND_MODULES = [localize, demo, undrift, link, dbscan, db, watch]

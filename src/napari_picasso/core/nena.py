@@ -29,7 +29,7 @@ from ._grid import FrameGrid, cell_of, row_range
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _next_frame_nn(keys, frame, x, y, x0, y0, cell, n_x, n_cells, r_max):
+def _next_frame_nn(keys, starts, frame, x, y, x0, y0, cell, n_x, n_cells, r_max):
     n = len(x)
     out = np.full(n, np.inf)
     r2_max = r_max * r_max
@@ -38,7 +38,7 @@ def _next_frame_nn(keys, frame, x, y, x0, y0, cell, n_x, n_cells, r_max):
         best = r2_max
         found = False
         for dy in range(-1, 2):
-            lo, hi = row_range(keys, frame[i] + 1, cx, cy + dy, n_x, n_cells)
+            lo, hi = row_range(keys, starts, frame[i] + 1, cx, cy + dy, n_x, n_cells)
             for j in range(lo, hi):
                 d2 = (x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2
                 if d2 <= best:
@@ -65,7 +65,7 @@ def next_frame_distances(locs, max_distance_px):
         Distances (px) in the input order.
     """
     grid = FrameGrid(locs["frame"], locs["x"], locs["y"], max_distance_px)
-    d_sorted = _next_frame_nn(grid.keys, grid.frame, grid.x, grid.y, grid.x0, grid.y0,
+    d_sorted = _next_frame_nn(grid.keys, grid.frame_starts, grid.frame, grid.x, grid.y, grid.x0, grid.y0,
                               grid.cell_px, grid.n_cells_x, grid.n_cells, float(max_distance_px))
     d = np.empty_like(d_sorted)
     d[grid.order] = d_sorted
