@@ -147,6 +147,25 @@ def test_raw_written_slowly_is_processed_once_after_completion(folder, tmp_path,
     assert locs["frame"].max() >= n - 10  # the last pieces were localized too
 
 
+def test_file_failed_mid_write_is_retried_when_it_changes(folder, tmp_path, frames, params):
+    movie = folder / "paused.raw"
+    n, h, w = frames.shape
+    write_raw_info(movie, w, h, n, "uint16", "<")
+    data = frames.astype("<u2").tobytes()
+    with running(folder, [params], tmp_path):
+        with open(movie, "wb") as f:
+            f.write(data[: len(data) // 2])
+        # The acquisition pauses far longer than the settle time: truncated, so it fails.
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "failed", movie))
+        assert rows(tmp_path)[1][0]["status"] == "failed"
+        with open(movie, "ab") as f:
+            f.write(data[len(data) // 2:])
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished", movie))
+    assert "truncated" in events(tmp_path / "watcher.log", "failed", movie)[0][3]
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and len(localizations) == 1 and localizations[0]["frames"] == n
+
+
 def _write_mmstack_series(folder, stem, parts, pause_s):
     """A Micro-Manager style rollover series (OME-TIFF over several files), file by file."""
     names = [f"{stem}.ome.tif"] + [f"{stem}_{i}.ome.tif" for i in range(1, len(parts))]
