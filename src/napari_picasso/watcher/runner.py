@@ -161,17 +161,21 @@ class Watcher:
             observer = self._start_observer()
             next_rescan = 0.0
             while not self._stop.is_set():
-                now = time.monotonic()
-                if now >= next_rescan:
-                    for folder in self.folders:
-                        for candidate in scan(folder, self.recursive):
-                            self._consider(candidate, store)
-                    next_rescan = now + self.rescan_seconds
-                self._drain_events(store)
-                ready = self._next_ready(store)
-                if ready is not None:
-                    self._process(ready, store)
-                    continue
+                try:
+                    now = time.monotonic()
+                    if now >= next_rescan:
+                        next_rescan = now + self.rescan_seconds
+                        for folder in self.folders:
+                            for candidate in scan(folder, self.recursive):
+                                self._consider(candidate, store)
+                    self._drain_events(store)
+                    ready = self._next_ready(store)
+                    if ready is not None:
+                        self._process(ready, store)
+                        continue
+                except Exception as error:  # e.g. the database locked for a minute: go on
+                    self.log.event("error", "", f"{type(error).__name__}: {error}; continuing")
+                    self._stop.wait(self.settle_seconds)
                 self._wake.wait(self._poll_seconds())
                 self._wake.clear()
         finally:
