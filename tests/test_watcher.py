@@ -48,9 +48,7 @@ def params(camera):
 def write_raw(path, frames):
     """A complete .raw + .yaml, written elsewhere and moved in (as a finished copy would be)."""
     path = Path(path)
-    staging = path.parent.parent / "staging"
-    staging.mkdir(exist_ok=True)
-    staged = staging / path.name
+    staged = path.with_name("." + path.name)  # hidden: watchers ignore it until it is renamed
     frames.astype("<u2").tofile(staged)
     n, h, w = frames.shape
     write_raw_info(path, w, h, n, "uint16", "<")
@@ -60,8 +58,7 @@ def write_raw(path, frames):
 
 def write_tif(path, frames):
     path = Path(path)
-    staged = path.parent.parent / "staging" / path.name
-    staged.parent.mkdir(exist_ok=True)
+    staged = path.with_name("." + path.name)
     tifffile.imwrite(staged, frames, photometric="minisblack", contiguous=True)
     os.replace(staged, path)
     return path
@@ -470,6 +467,20 @@ def test_recursive_watch_finds_movies_in_new_subfolders(folder, tmp_path, frames
         (folder / "day1" / "cell2").mkdir(parents=True)
         movie = write_tif(folder / "day1" / "cell2" / "deep.tif", frames)
         assert wait_for(lambda: events(tmp_path / "watcher.log", "finished", movie))
+
+
+def test_one_watcher_watches_several_folders(folder, tmp_path, frames, params):
+    other = tmp_path / "microscope 2"
+    other.mkdir()
+    watcher = Watcher([folder, other], [params], settle_seconds=SETTLE_S, db_path=tmp_path / "db.sqlite",
+                      log_path=tmp_path / "watcher.log")
+    watcher.start()
+    try:
+        movies = [write_tif(folder / "a.tif", frames), write_tif(other / "b.tif", frames)]
+        assert wait_for(lambda: len(events(tmp_path / "watcher.log", "finished")) == 2)
+    finally:
+        watcher.stop()
+    assert sorted(r["movie_path"] for r in rows(tmp_path)[0]) == sorted(str(m) for m in movies)
 
 
 def test_watch_without_recursion_ignores_sub_folders(folder, tmp_path, frames, params):
