@@ -284,6 +284,12 @@ def test_restarted_watcher_skips_recorded_files_and_failures(folder, tmp_path, f
     localizations, failures = rows(tmp_path)
     assert sorted(Path(r["movie_path"]).name for r in localizations) == ["first.raw", "second.tif"]
     assert len(failures) == 1
+    assert len(events(tmp_path / "watcher.log", "failed")) == 1
+    # Asked to, a watcher retries the recorded failure (which fails again: still one row).
+    with running(folder, [params], tmp_path, retry_failed=True):
+        assert wait_for(lambda: len(events(tmp_path / "watcher.log", "failed")) == 2)
+    assert len(events(tmp_path / "watcher.log", "started")) == 2
+    assert len(rows(tmp_path)[1]) == 1
 
 
 def test_existing_output_is_recorded_not_overwritten(folder, tmp_path, frames, params):

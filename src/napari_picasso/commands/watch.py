@@ -135,6 +135,8 @@ def add_parser(subparsers):
                         help="start a movie once its files have not changed for this long (default %(default)s)")
     parser.add_argument("--rescan-seconds", type=float, default=30.0,
                         help="full rescan interval, catches missed file events (default %(default)s)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="also retry movies the database records as failed")
     parser.add_argument("--db", type=Path, help="database file (default: the napari-picasso database)")
     parser.add_argument("--log", type=Path, help="log file (default: watcher-<UTC time>.log in the first folder)")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not print the log lines")
@@ -155,7 +157,7 @@ def run(args):
     try:
         watcher = Watcher(args.folders, groups, args.commands, recursive=args.recursive,
                           settle_seconds=args.settle_seconds, rescan_seconds=args.rescan_seconds,
-                          db_path=args.db, log_path=log_path, echo=echo)
+                          db_path=args.db, log_path=log_path, echo=echo, retry_failed=args.retry_failed)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -80,11 +80,14 @@ class Watcher:
         A command running longer is stopped and logged.
     use_events : bool
         Use watchdog file events (the rescan alone still finds everything, later).
+    retry_failed : bool
+        Also try again movies the database records as failed (otherwise only those that
+        change while this watcher runs).
     """
 
     def __init__(self, folders, groups, commands=(), recursive=False, settle_seconds=5.0,
                  rescan_seconds=30.0, db_path=None, log_path=None, echo=None,
-                 command_timeout_s=3600.0, use_events=True, name=None):
+                 command_timeout_s=3600.0, use_events=True, name=None, retry_failed=False):
         self.folders = [Path(f).expanduser().resolve() for f in folders]
         if not self.folders:
             raise ValueError("give at least one folder to watch")
@@ -102,6 +105,7 @@ class Watcher:
         self.log_path = Path(log_path) if log_path is not None else None
         self.command_timeout_s = command_timeout_s
         self.use_events = use_events
+        self.retry_failed = bool(retry_failed)
         self.name = name or ", ".join(str(f) for f in self.folders)
         self.log = WatcherLog(self.log_path, echo=echo)
         self.counts = {"finished": 0, "failed": 0}
@@ -282,8 +286,10 @@ class Watcher:
             del self._failed[key]  # the file changed since it failed: try again
             self._retry.add(key)
         else:
-            todo = [locs for _, locs in self._outputs(candidate) if store.status(locs) is None]
-            if not todo:
+            statuses = [store.status(locs) for _, locs in self._outputs(candidate)]
+            if self.retry_failed and "failed" in statuses:
+                self._retry.add(key)
+            elif None not in statuses:
                 self._done.add(key)
                 return
         signature = candidate.signature()
