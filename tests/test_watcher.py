@@ -226,6 +226,20 @@ def test_ndtiff_dataset_written_by_ndstorage_is_one_movie(folder, tmp_path, fram
     assert localizations[0]["n_locs"] > 0
 
 
+def test_reader_choices_pick_one_movie_of_a_multichannel_file(folder, tmp_path, frames, params):
+    two_channels = np.stack([np.full_like(frames, 100), frames], axis=1)  # (T, C, Y, X)
+    staged = folder / ".two_channels.ome.tif"
+    tifffile.imwrite(staged, two_channels, metadata={"axes": "TCYX"}, ome=True)
+    os.replace(staged, folder / "two_channels.ome.tif")
+    with running(folder, [params], tmp_path):
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "failed"))
+    assert "channel=" in events(tmp_path / "watcher.log", "failed")[0][3]  # says what to choose
+    with running(folder, [params], tmp_path, choices={"channel": "1"}, retry_failed=True):
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"))
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and localizations[0]["frames"] == len(frames) and localizations[0]["n_locs"] > 0
+
+
 def test_two_parameter_groups_give_two_outputs_and_rows(folder, tmp_path, frames, camera):
     groups_file = tmp_path / "groups.yaml"
     groups_file.write_text(yaml.safe_dump([
@@ -522,8 +536,10 @@ def test_watch_command_line(tmp_path, capsys):
     from napari_picasso.cli import build_parser, main
 
     args = build_parser().parse_args(["watch", str(tmp_path), "--command", "first $FILENAME",
-                                      "--command", "second $MOVIE", "--recursive", "--settle-seconds", "2"])
+                                      "--command", "second $MOVIE", "--recursive", "--settle-seconds", "2",
+                                      "--choose", "channel=1", "--retry-failed"])
     assert args.commands == ["first $FILENAME", "second $MOVIE"] and args.recursive and args.settle_seconds == 2
+    assert args.choose == ["channel=1"] and args.retry_failed
     (tmp_path / "groups.yaml").write_text("- {box: 8}\n")
     assert main(["watch", str(tmp_path), "--groups", str(tmp_path / "groups.yaml")]) == 2
     assert "groups.yaml: group 1:" in capsys.readouterr().err

@@ -22,7 +22,7 @@ import yaml
 from ..core.identify import check_box
 from ..io.errors import InputFileError, ParameterError
 from ..pipeline import LocalizeParameters
-from .localize import add_localize_options, parameters_from_args
+from .localize import add_localize_options, movie_choices, parameters_from_args
 
 
 class _GroupParser(argparse.ArgumentParser):
@@ -135,6 +135,9 @@ def add_parser(subparsers):
                         help="start a movie once its files have not changed for this long (default %(default)s)")
     parser.add_argument("--rescan-seconds", type=float, default=30.0,
                         help="full rescan interval, catches missed file events (default %(default)s)")
+    parser.add_argument("--choose", action="append", default=[], metavar="AXIS=VALUE",
+                        help="for files holding several movies: which one (as for localize), "
+                        "e.g. --choose channel=0; applies to every movie")
     parser.add_argument("--retry-failed", action="store_true",
                         help="also retry movies the database records as failed")
     parser.add_argument("--db", type=Path, help="database file (default: the napari-picasso database)")
@@ -149,7 +152,8 @@ def run(args):
 
     try:
         groups = load_groups(args.groups) if args.groups else [LocalizeParameters()]
-    except InputFileError as error:
+        choices = movie_choices(args)
+    except (InputFileError, ParameterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     log_path = args.log if args.log is not None else default_log_path(args.folders[0])
@@ -157,7 +161,8 @@ def run(args):
     try:
         watcher = Watcher(args.folders, groups, args.commands, recursive=args.recursive,
                           settle_seconds=args.settle_seconds, rescan_seconds=args.rescan_seconds,
-                          db_path=args.db, log_path=log_path, echo=echo, retry_failed=args.retry_failed)
+                          db_path=args.db, log_path=log_path, echo=echo, retry_failed=args.retry_failed,
+                          choices=choices)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -80,6 +80,9 @@ class Watcher:
         A command running longer is stopped and logged.
     use_events : bool
         Use watchdog file events (the rescan alone still finds everything, later).
+    choices : dict, optional
+        Reader choices for files holding more than one movie (``{"channel": "DAPI"}``),
+        passed to :func:`~napari_picasso.io.movies.open_movie` for every movie.
     retry_failed : bool
         Also try again movies the database records as failed (otherwise only those that
         change while this watcher runs).
@@ -87,7 +90,8 @@ class Watcher:
 
     def __init__(self, folders, groups, commands=(), recursive=False, settle_seconds=5.0,
                  rescan_seconds=30.0, db_path=None, log_path=None, echo=None,
-                 command_timeout_s=3600.0, use_events=True, name=None, retry_failed=False):
+                 command_timeout_s=3600.0, use_events=True, name=None, retry_failed=False,
+                 choices=None):
         self.folders = [Path(f).expanduser().resolve() for f in folders]
         if not self.folders:
             raise ValueError("give at least one folder to watch")
@@ -106,6 +110,7 @@ class Watcher:
         self.command_timeout_s = command_timeout_s
         self.use_events = use_events
         self.retry_failed = bool(retry_failed)
+        self.choices = dict(choices or {})
         self.name = name or ", ".join(str(f) for f in self.folders)
         self.log = WatcherLog(self.log_path, echo=echo)
         self.counts = {"finished": 0, "failed": 0}
@@ -319,7 +324,7 @@ class Watcher:
                 continue
             if now - state.changed_at < self.settle_seconds:
                 continue
-            problem = self._open_problem(state.candidate)
+            problem = self._open_problem(state.candidate, self.choices)
             if problem is None:
                 del self._pending[key]
                 return state.candidate
@@ -337,13 +342,13 @@ class Watcher:
         return None
 
     @staticmethod
-    def _open_problem(candidate):
+    def _open_problem(candidate, choices):
         try:
-            with open_movie(candidate.path) as movie:
+            with open_movie(candidate.path, **choices) as movie:
                 if movie.shape[0] < 1:
                     return "holds no frames"
         except Exception as error:  # any reader error: the reason goes to the log and database
-            return _reason(error)
+            return _reason(error, candidate.path)
         return None
 
     # -- localization ------------------------------------------------------------------
@@ -371,7 +376,7 @@ class Watcher:
             self.log.event("started", key, f"{label} -> {locs_path.name}")
             self.current = key
             try:
-                result = localize_file(key, parameters, locs_path, cancel=self._stop)
+                result = localize_file(key, parameters, locs_path, cancel=self._stop, **self.choices)
             except LocalizationCancelled:
                 self.log.event("stopped", key, "stopped mid-file; nothing written, it restarts next time")
                 if retry:
@@ -379,7 +384,7 @@ class Watcher:
                 self._pending[key] = _Pending(candidate, candidate.signature(), time.monotonic())
                 return
             except Exception as error:  # a bad file must not end the watcher
-                reason = _reason(error)
+                reason = _reason(error, key)
                 any_failed = True
                 self.counts["failed"] += 1
                 self.log.event("failed", key, f"{label}: {reason}")
@@ -415,8 +420,11 @@ class Watcher:
             self.log.event("command", locs_path, f"{status}: {arguments!r}; output: {output.rstrip()}")
 
 
-def _reason(error):
+def _reason(error, path=None):
+    """The log's and database's reason: names the file, then what is wrong."""
     text = str(error)
-    if isinstance(error, (ValueError, OSError)) and text:
-        return text
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    if not (isinstance(error, (ValueError, OSError)) and text):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    if path is not None and str(path) not in text:
+        text = f"{path}: {text}"
+    return text
