@@ -42,13 +42,12 @@ def output_path(movie_path, group, n_groups):
 
 
 class _Pending:
-    __slots__ = ("candidate", "signature", "changed_at", "open_error", "open_error_since", "announced")
+    __slots__ = ("candidate", "signature", "changed_at", "open_error_since", "announced")
 
     def __init__(self, candidate, signature, now):
         self.candidate = candidate
         self.signature = signature
         self.changed_at = now
-        self.open_error = None
         self.open_error_since = None
         self.announced = False
 
@@ -330,7 +329,6 @@ class Watcher:
                 return state.candidate
             if state.open_error_since is None:
                 state.open_error_since = now
-                state.open_error = problem
                 self.log.event("waiting", key, f"complete but does not open yet: {problem}")
             elif now - state.open_error_since >= self.settle_seconds:
                 del self._pending[key]
