@@ -77,6 +77,10 @@ class LocalizeParameters:
         ``(first, stop)`` frames to process, stop exclusive; ``None`` for all.
     camera : str or None
         Name of the camera configuration used (recorded in the metadata).
+    rois : tuple of tuple of int or None
+        Several ``(y0, x0, y1, x1)`` rectangles (e.g. drawn in napari): spots are
+        identified inside their bounding box and kept when their centre pixel lies in
+        any of them. Replaces ``roi`` when set.
     """
 
     box: int = 7
@@ -93,6 +97,7 @@ class LocalizeParameters:
     roi: tuple | None = None
     frame_range: tuple | None = None
     camera: str | None = None
+    rois: tuple | None = None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -119,6 +124,9 @@ class LocalizeParameters:
             info["Max. Iterations"] = int(self.max_iterations)
         if self.camera:
             info["Camera"] = self.camera
+        if self.rois:
+            info["ROI"] = list(rois_bounding_box(self.rois))
+            info["ROIs"] = [list(r) for r in self.rois]
         return info
 
     @classmethod
@@ -139,8 +147,53 @@ class LocalizeParameters:
             roi=tuple(info["ROI"]) if info.get("ROI") else None,
             frame_range=tuple(info["Frame Bounds"]) if info.get("Frame Bounds") else None,
             camera=info.get("Camera"),
+            rois=tuple(tuple(r) for r in info["ROIs"]) if info.get("ROIs") else None,
         )
+        if kwargs["rois"]:
+            kwargs["roi"] = None
         return cls(**kwargs)
+
+
+def rois_bounding_box(rois):
+    """``(y0, x0, y1, x1)`` around several rectangles."""
+    rois = np.asarray(rois, dtype=np.int64).reshape(-1, 4)
+    return (int(rois[:, 0].min()), int(rois[:, 1].min()), int(rois[:, 2].max()), int(rois[:, 3].max()))
+
+
+def centres_in_rois(y_px, x_px, rois):
+    """True for the spots whose centre pixel lies in any rectangle (end exclusive)."""
+    y_px = np.asarray(y_px)[:, np.newaxis]
+    x_px = np.asarray(x_px)[:, np.newaxis]
+    rois = np.asarray(rois, dtype=np.int64).reshape(-1, 4)
+    inside = (y_px >= rois[:, 0]) & (y_px < rois[:, 2]) & (x_px >= rois[:, 1]) & (x_px < rois[:, 3])
+    return inside.any(axis=1)
+
+
+def identify_spots(frames, parameters, roi=None):
+    """Net-gradient identification with the parameters' ROI(s): what previews show.
+
+    With ``parameters.rois`` the spots are identified in the rectangles' bounding box
+    (or ``roi``) and kept when their centre is in any rectangle.
+
+    Returns
+    -------
+    frame_index, y_px, x_px, net_gradient : numpy.ndarray
+        As :func:`~napari_picasso.core.identify.identify`.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim == 2:
+        frames = frames[np.newaxis]
+    frames32 = np.ascontiguousarray(frames, dtype=np.float32)
+    if roi is None:
+        if parameters.rois:
+            roi = rois_bounding_box(parameters.rois)
+        elif parameters.roi is not None:
+            roi = parameters.roi
+    found = identify(frames32, parameters.min_net_gradient, parameters.box, roi)
+    if parameters.rois:
+        keep = centres_in_rois(found[1], found[2], parameters.rois)
+        found = tuple(a[keep] for a in found)
+    return found
 
 
 def validate_parameters(parameters, shape, name="movie"):
@@ -159,6 +212,16 @@ def validate_parameters(parameters, shape, name="movie"):
         With a message that says what is wrong and how to fix it.
     """
     n_frames, height, width = shape
+    if parameters.rois:
+        if parameters.roi is not None:
+            raise ParameterError("set either one ROI or several ROIs (rectangles), not both.")
+        for rect in parameters.rois:
+            if len(rect) != 4 or not (0 <= rect[0] < rect[2] <= height and 0 <= rect[1] < rect[3] <= width):
+                raise ParameterError(
+                    f"ROI rectangle (y0, x0, y1, x1) = {tuple(rect)} lies outside the {name}'s "
+                    f"{height}x{width} frame; use 0 <= y0 < y1 <= {height} and 0 <= x0 < x1 <= {width}."
+                )
+        parameters = parameters.replace(roi=rois_bounding_box(parameters.rois))
     try:
         check_box(parameters.box)
     except ValueError as error:
@@ -233,12 +296,10 @@ def localize_frames(frames, parameters, first_frame=0, roi=None, width=None, hei
     _, frame_height, frame_width = frames.shape
     width = frame_width if width is None else width
     height = frame_height if height is None else height
-    if roi is None:
-        roi = parameters.roi if parameters.roi is not None else (0, 0, frame_height, frame_width)
+    if roi is None and parameters.roi is None and not parameters.rois:
+        roi = (0, 0, frame_height, frame_width)
     frames32 = np.ascontiguousarray(frames, dtype=np.float32)
-    frame_index, y_px, x_px, net_gradient = identify(
-        frames32, parameters.min_net_gradient, parameters.box, roi
-    )
+    frame_index, y_px, x_px, net_gradient = identify_spots(frames32, parameters, roi)
     spots = extract_spots(
         frames32, frame_index, y_px, x_px, parameters.box,
         parameters.baseline, parameters.sensitivity, parameters.em_gain,
@@ -376,12 +437,16 @@ def movie_info(movie):
     return doc
 
 
-def localize_file(movie, parameters, locs_path=None, progress=None, cancel=None, extra_info=None, **choices):
+def localize_file(movie, parameters, locs_path=None, progress=None, cancel=None, extra_info=None,
+                  chunk_frames=None, **choices):
     """Localize a movie file into ``<movie>_locs.hdf5`` + ``_locs.yaml``.
 
     The outputs are written under temporary names and renamed when complete; a cancel or
     an error leaves no partial file. ``movie`` is a path (opened with ``choices``) or an
     open :class:`Movie`.
+
+    ``chunk_frames`` is passed to :func:`localize` (smaller chunks: finer progress and
+    a quicker cancel).
 
     Returns
     -------
@@ -389,13 +454,14 @@ def localize_file(movie, parameters, locs_path=None, progress=None, cancel=None,
     """
     if not isinstance(movie, Movie):
         with open_movie(movie, **choices) as opened:
-            return localize_file(opened, parameters, locs_path, progress, cancel, extra_info)
+            return localize_file(opened, parameters, locs_path, progress, cancel, extra_info, chunk_frames)
     locs_path = Path(locs_path) if locs_path is not None else locs_path_for(movie.path)
     validate_parameters(parameters, movie.shape, movie.path.name)
     info = [movie_info(movie), parameters.to_info()]
     started = time.perf_counter()
     with LocsWriter(locs_path, L.locs_dtype(parameters.fit_method), info) as writer:
-        n_locs = localize(movie, parameters, progress=progress, cancel=cancel, sink=writer.append)
+        n_locs = localize(movie, parameters, progress=progress, cancel=cancel, sink=writer.append,
+                          chunk_frames=chunk_frames)
         seconds = time.perf_counter() - started
         writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
     return LocalizeResult(locs_path, int(n_locs), movie.shape[0], seconds, writer.info)
