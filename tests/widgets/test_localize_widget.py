@@ -102,7 +102,9 @@ def _frames_with_spots_inside_and_outside(truth, rect, box):
 def test_rectangle_preview_localize_cancel_results(make_napari_viewer, qtbot, movie_copy, add_movie_layer,
                                                    tmp_path):
     path, truth, camera = movie_copy
-    viewer = make_napari_viewer()
+    # Shown, as a user has it (markers created in a never-shown window are not drawn later).
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1500, 950)
     movie_layer = add_movie_layer(viewer, path)
     widget = _dock(viewer)
     assert widget.movie_layer() is movie_layer
@@ -185,7 +187,7 @@ def test_rectangle_preview_localize_cancel_results(make_napari_viewer, qtbot, mo
     widget.fit.out_folder.value = second
     widget.chunk_frames = 1
     widget.start_localize()
-    qtbot.waitUntil(lambda: widget._progress is not None and widget._progress.n > 0, timeout=30000)
+    qtbot.waitUntil(lambda: widget.frames_done > 0, timeout=30000)
     widget.fit.cancel.native.click()
     qtbot.waitUntil(lambda: not widget.localize_busy, timeout=30000)
     assert widget.last_output["cancelled"], "the run finished before the cancel arrived"
@@ -206,8 +208,9 @@ def test_rectangle_preview_localize_cancel_results(make_napari_viewer, qtbot, mo
     viewer.dims.set_current_step(0, frame_b)
     _wait_preview(qtbot, widget, frame_b)
     viewer.layers.selection.active = widget.points_layer
-    viewer.window._qt_window.resize(1500, 950)
+    widget.collapsibles["Photon conversion"].collapse(animate=False)
     viewer.reset_view()
+    qtbot.wait(100)  # one layout pass for the collapsed section
     folder = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     shot = viewer.screenshot(folder / "localize-dock.png", canvas_only=False)

@@ -110,10 +110,11 @@ class PhotonSection(Container):
     # -- config.yaml --------------------------------------------------------------------
     def load_config(self, path=None):
         """Read the camera list; a malformed file is reported in the dock, not raised."""
-        path = config_path(path if path is not None else (str(self.config_file.value) or None))
+        chosen = path if path is not None else str(self.config_file.value)
+        path = config_path(chosen if chosen not in ("", ".") else None)
         self.cameras = []
         if not path.is_file():
-            self.message.value = f"no camera file at {path}: enter camera values by hand"
+            self.message.value = _wrap(f"no camera file at {path}: enter camera values by hand")
         else:
             try:
                 self.cameras = load_cameras(path)

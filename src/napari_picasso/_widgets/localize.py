@@ -16,10 +16,9 @@ import numpy as np
 from napari.layers import Image, Shapes
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 from superqt import QCollapsible
-from superqt.utils import ensure_main_thread
 
 from ..core.render import render
 from ..io.errors import InputFileError, ParameterError
@@ -119,15 +118,22 @@ class LocalizeWidget(QWidget):
         self._localize_worker = None
         self._cancel = None
         self._progress = None
+        self.frames_done = 0  # written by the localize worker, read by the progress timer
+        self._polling = False
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setInterval(100)
+        self._progress_timer.timeout.connect(self._poll_progress)
         self._restoring = True
 
         inner = QWidget()
         layout = QVBoxLayout(inner)
+        self.collapsibles = {}
         for title, section in (("Identification", self.identification), ("Live preview", self.preview),
                                ("Photon conversion", self.photons), ("Fit", self.fit)):
             collapsible = QCollapsible(title)
             collapsible.addWidget(section.native)
             collapsible.expand(animate=False)
+            self.collapsibles[title] = collapsible
             layout.addWidget(collapsible)
         layout.addStretch(1)
         scroll = QScrollArea()
@@ -412,17 +418,20 @@ class LocalizeWidget(QWidget):
         chunk = self.chunk_frames or gui_chunk_frames(shape, stop - first)
         self._cancel = threading.Event()
         self._progress = napari_progress(total=stop - first, desc=f"Localize {layer.name}")
-        report = ensure_main_thread(self._report_progress)
-        pbar = self._progress
+        self.frames_done = 0
 
         def progress(done, total):
-            report(pbar, done)
+            # Worker thread: only store the count; the GUI polls it (no queued calls that
+            # could pile up or re-enter while the bar repaints).
+            self.frames_done = done
 
         worker = create_worker(
             run_localization, source, parameters, locs_path, progress, self._cancel, chunk,
             self.fit.blur.value, float(self.fit.oversampling.value), choices, _start_thread=False,
         )
-        worker.returned.connect(lambda out, layer=layer: self._localized(layer, out))
+        # Bound methods of this QWidget run in the GUI thread (a lambda would run in the worker's).
+        self._localizing_layer = layer
+        worker.returned.connect(self._localized)
         worker.errored.connect(self._localize_failed)
         worker.finished.connect(self._localize_finished)
         self._localize_worker = worker
@@ -430,13 +439,23 @@ class LocalizeWidget(QWidget):
         self.fit.localize.enabled = False
         self.fit.cancel.enabled = True
         self.fit.status.value = f"localizing {layer.name} ..."
+        self._progress_timer.start()
         worker.start()
         return worker
 
-    def _report_progress(self, pbar, done):
-        if pbar is self._progress and pbar is not None:
-            pbar.update(done - pbar.n)
-            self.fit.status.value = f"localizing: {done}/{pbar.total} frames"
+    def _poll_progress(self):
+        pbar = self._progress
+        if self._polling or pbar is None:
+            return
+        self._polling = True
+        try:
+            done = self.frames_done
+            if done != pbar.n:
+                # Status first: the bar's repaint may process events, the result among them.
+                self.fit.status.value = f"localizing: {done}/{pbar.total} frames"
+                pbar.update(done - pbar.n)
+        finally:
+            self._polling = False
 
     def cancel_localize(self, *_):
         """Stop the running localization before its next chunk (nothing is written)."""
@@ -448,19 +467,26 @@ class LocalizeWidget(QWidget):
     def localize_busy(self):
         return self._localize_worker is not None
 
-    def _localize_failed(self, error):
-        self.fit.status.value = f"failed: {error}"
-
-    def _localize_finished(self):
+    def _end_progress(self):
+        self._progress_timer.stop()
         if self._progress is not None:
             self._progress.close()
         self._progress = None
+
+    def _localize_failed(self, error):
+        self._end_progress()
+        self.fit.status.value = f"failed: {error}"
+
+    def _localize_finished(self):
+        self._end_progress()
         self._localize_worker = None
         self._cancel = None
         self.fit.localize.enabled = True
         self.fit.cancel.enabled = False
 
-    def _localized(self, layer, out):
+    def _localized(self, out):
+        layer = self._localizing_layer
+        self._end_progress()
         self.last_output = out
         if out["cancelled"]:
             self.fit.status.value = f"cancelled ({out['message']}); nothing written"
@@ -478,6 +504,13 @@ class LocalizeWidget(QWidget):
         for old in (self.points_layer, self.render_layer):
             if old is not None and old in self.viewer.layers:
                 self.viewer.layers.remove(old)
+        scale = np.asarray(layer.scale[-2:], float)
+        top = float(np.percentile(image, 99.9)) if image.size else 1.0
+        self.render_layer = self.viewer.add_image(
+            image, name=f"{layer.name} render", colormap="magma", blending="additive",
+            scale=scale / oversampling, translate=np.asarray(layer.translate[-2:]) + (0.5 / oversampling - 0.5) * scale,
+            contrast_limits=(0.0, max(top, 1e-6)), metadata={PLUGIN_KEY: {"role": "render"}},
+        )
         columns = ["frame", "y", "x"] if layer.ndim == 3 else ["y", "x"]
         data = np.column_stack([locs[c] for c in columns]).astype(float)
         features = pd.DataFrame({name: locs[name] for name in locs.dtype.names})
@@ -489,13 +522,6 @@ class LocalizeWidget(QWidget):
         )
         if color_by:
             self.points_layer.face_contrast_limits = _feature_limits(features[color_by])
-        scale = np.asarray(layer.scale[-2:], float)
-        top = float(np.percentile(image, 99.9)) if image.size else 1.0
-        self.render_layer = self.viewer.add_image(
-            image, name=f"{layer.name} render", colormap="magma", blending="additive",
-            scale=scale / oversampling, translate=np.asarray(layer.translate[-2:]) + (0.5 / oversampling - 0.5) * scale,
-            contrast_limits=(0.0, max(top, 1e-6)), metadata={PLUGIN_KEY: {"role": "render"}},
-        )
         return self.points_layer, self.render_layer
 
     def _recolor(self, feature):
