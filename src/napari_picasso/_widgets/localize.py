@@ -1,10 +1,11 @@
 """The Localize dock: identification with live preview, photon conversion, fit, results.
 
 The dock only collects parameters, starts workers and shows results. Identification
-(preview) is :func:`napari_picasso.pipeline.identify_spots`, localization is
+localization is
 :func:`napari_picasso.pipeline.localize_file` (the pipeline every front end uses) and
 the super-resolution image is :func:`napari_picasso.core.render.render`; both run in napari
-thread workers, so the viewer stays responsive.
+thread workers, so the viewer stays responsive. The preview is the pipeline's test
+detection, :func:`napari_picasso.detection.detect_frame`.
 """
 
 import math
@@ -23,9 +24,10 @@ from superqt import QCollapsible
 from ..core.render import render
 from ..io.errors import InputFileError, ParameterError
 from ..io.locs import load_locs, locs_path_for
-from ..io.movies import LayerMovie, Movie
+from ..detection import detect_frame
+from ..io.movies import LayerMovie, Movie, open_movie
 from ..pipeline import (
-    LocalizationCancelled, LocalizeParameters, chunk_frames_for, identify_spots, localize_file,
+    LocalizationCancelled, LocalizeParameters, chunk_frames_for, localize_file,
     validate_parameters,
 )
 from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
@@ -36,13 +38,11 @@ PLUGIN_KEY = "napari_picasso"
 
 
 # -- work done in threads (no Qt) ----------------------------------------------------------
-def preview_spots(frame, parameters, frame_number):
-    """Spots identified on one frame (what the preview shows); runs in a worker thread."""
+def preview_spots(movie, frame_number, parameters):
+    """Spots a run would detect on one frame (what the preview shows); runs in a worker."""
     started = time.perf_counter()
-    height, width = frame.shape[-2:]
-    roi, _ = validate_parameters(parameters.replace(frame_range=None), (1, height, width))
-    _, y_px, x_px, net_gradient = identify_spots(frame, parameters, roi)
-    return {"frame": frame_number, "y": y_px, "x": x_px, "net_gradient": net_gradient,
+    rows = detect_frame(movie, frame_number, parameters)
+    return {"frame": frame_number, "y": rows["y"], "x": rows["x"], "net_gradient": rows["net_gradient"],
             "box": parameters.box, "seconds": time.perf_counter() - started}
 
 
@@ -115,6 +115,7 @@ class LocalizeWidget(QWidget):
         self._syncing_roi = False
         self._preview_worker = None
         self._preview_pending = False
+        self._preview_movie = (None, None)  # (layer, its reader used only by preview workers)
         self._localize_worker = None
         self._cancel = None
         self._progress = None
@@ -339,14 +340,29 @@ class LocalizeWidget(QWidget):
             self.preview.status.value = str(error)
             return
         frame_number = self.current_frame()
-        # One frame is read here (cheap); identification runs in the worker.
-        frame = np.asarray(layer.data[frame_number] if layer.ndim == 3 else layer.data)
-        worker = create_worker(preview_spots, frame, parameters, frame_number, _start_thread=False)
+        worker = create_worker(preview_spots, self._preview_source(layer), frame_number, parameters,
+                               _start_thread=False)
         worker.returned.connect(self._show_preview)
         worker.errored.connect(self._preview_failed)
         worker.finished.connect(self._preview_finished)
         self._preview_worker = worker
         worker.start()
+
+    def _preview_source(self, layer):
+        """What preview workers read: a reader of their own for movie files (the viewer's
+        reader is not shared across threads; one preview runs at a time), else the data."""
+        if self._preview_movie[0] is layer:
+            return self._preview_movie[1]
+        meta = (layer.metadata or {}).get(PLUGIN_KEY) or {}
+        path = meta.get("path")
+        if path is None and isinstance(layer.data, Movie) and layer.data.path.is_file():
+            path = layer.data.path
+        if path is not None:
+            source = open_movie(path, **dict(meta.get("choices") or {}))
+        else:
+            source = layer.data
+        self._preview_movie = (layer, source)
+        return source
 
     def _preview_failed(self, error):
         self.preview.status.value = str(error)

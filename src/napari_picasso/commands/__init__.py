@@ -5,6 +5,6 @@ Each module defines ``add_parser(subparsers)``, which registers the sub-command 
 code).
 """
 
-from . import demo, localize
+from . import calibrate_z, camera_calibrate, dbscan, demo, link, localize, undrift
 
-COMMAND_MODULES = [localize, demo]
+COMMAND_MODULES = [localize, demo, undrift, link, dbscan, camera_calibrate, calibrate_z]
