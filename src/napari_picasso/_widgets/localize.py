@@ -46,17 +46,43 @@ def preview_spots(movie, frame_number, parameters):
             "box": parameters.box, "seconds": time.perf_counter() - started}
 
 
+def result_display(locs, image, with_frames=True, color_by="photons"):
+    """Layer data of a result, prepared off the GUI thread (the GUI only swaps it in).
+
+    Returns
+    -------
+    dict
+        ``points`` ((frame,) y, x), ``features`` (DataFrame of every locs field),
+        ``limits`` (colour limits of ``color_by``; others are computed when chosen),
+        ``render_limits``.
+    """
+    import pandas as pd
+
+    columns = ["frame", "y", "x"] if with_frames else ["y", "x"]
+    features = pd.DataFrame({name: locs[name] for name in locs.dtype.names})
+    # A 1 % sample is plenty for the top of the render's contrast range.
+    sample = image.ravel()[:: max(1, image.size // 200_000)]
+    top = float(np.percentile(sample, 99.9)) if sample.size else 1.0
+    return {
+        "points": np.column_stack([locs[c] for c in columns]).astype(float),
+        "features": features,
+        "limits": {color_by: _feature_limits(features[color_by])} if color_by in features else {},
+        "render_limits": (0.0, max(top, 1e-6)),
+    }
+
+
 def run_localization(source, parameters, locs_path, progress, cancel, chunk_frames, blur, oversampling,
-                     choices=None):
+                     choices=None, with_frames=True, color_by="photons"):
     """Localize into ``locs_path`` and render the result; runs in a worker thread.
 
     Returns
     -------
     dict
         ``cancelled`` (True: nothing was written), else ``result``
-        (:class:`~napari_picasso.pipeline.LocalizeResult`), ``locs`` and the rendered
-        ``image``.
+        (:class:`~napari_picasso.pipeline.LocalizeResult`), ``locs``, the rendered
+        ``image`` and its ``display`` (:func:`result_display`).
     """
+    started = time.perf_counter()
     try:
         result = localize_file(source, parameters, locs_path, progress=progress, cancel=cancel,
                                chunk_frames=chunk_frames, **(choices or {}))
@@ -66,12 +92,15 @@ def run_localization(source, parameters, locs_path, progress, cancel, chunk_fram
     height, width = result.info[0]["Height"], result.info[0]["Width"]
     # The render covers the camera pixels exactly (pixel centres at integers).
     image, _ = render(locs, oversampling, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur=blur)
-    return {"cancelled": False, "result": result, "locs": locs, "image": image, "oversampling": oversampling}
+    display = result_display(locs, image, with_frames, color_by)
+    return {"cancelled": False, "result": result, "locs": locs, "image": image, "oversampling": oversampling,
+            "display": display, "worker_seconds": time.perf_counter() - started}
 
 
 def gui_chunk_frames(shape, n_frames):
-    """Frames per chunk in the dock: about 50 progress steps, at least 32 frames a chunk."""
-    return int(min(chunk_frames_for(shape), max(32, math.ceil(n_frames / 50))))
+    """Frames per chunk in the dock: about 20 progress steps (and cancel points), at
+    least 64 frames a chunk, never more than the pipeline's memory bound."""
+    return int(min(chunk_frames_for(shape), max(64, math.ceil(n_frames / 20))))
 
 
 def _movie_shape(layer):
@@ -110,6 +139,7 @@ class LocalizeWidget(QWidget):
         self.points_layer = None
         self.render_layer = None
         self.last_output = None
+        self._limits = {}  # colour limits per feature of the shown result
         self.chunk_frames = None  # None: gui_chunk_frames(); tests set small chunks
         self._roi_layer = None
         self._syncing_roi = False
@@ -443,7 +473,8 @@ class LocalizeWidget(QWidget):
 
         worker = create_worker(
             run_localization, source, parameters, locs_path, progress, self._cancel, chunk,
-            self.fit.blur.value, float(self.fit.oversampling.value), choices, _start_thread=False,
+            self.fit.blur.value, float(self.fit.oversampling.value), choices, layer.ndim == 3,
+            self.fit.color_by.value, _start_thread=False,
         )
         # Bound methods of this QWidget run in the GUI thread (a lambda would run in the worker's).
         self._localizing_layer = layer
@@ -457,6 +488,7 @@ class LocalizeWidget(QWidget):
         self.fit.status.value = f"localizing {layer.name} ..."
         self._progress_timer.start()
         worker.start()
+        self.prepare_result_layers(layer)
         return worker
 
     def _poll_progress(self):
@@ -491,6 +523,7 @@ class LocalizeWidget(QWidget):
 
     def _localize_failed(self, error):
         self._end_progress()
+        self._drop_empty_results()
         self.fit.status.value = f"failed: {error}"
 
     def _localize_finished(self):
@@ -505,46 +538,83 @@ class LocalizeWidget(QWidget):
         self._end_progress()
         self.last_output = out
         if out["cancelled"]:
+            self._drop_empty_results()
             self.fit.status.value = f"cancelled ({out['message']}); nothing written"
             return
-        self.show_results(layer, out["locs"], out["image"], out["oversampling"])
+        shown = time.perf_counter()
+        self.show_results(layer, out["image"], out["oversampling"], out["display"])
+        out["layers_seconds"] = time.perf_counter() - shown
         result = out["result"]
         self.fit.status.value = (f"{result.n_locs} localizations in {result.n_frames} frames "
                                  f"({time.perf_counter() - self._started:.1f} s)\n{result.locs_path.name}")
 
     # -- results -------------------------------------------------------------------------------
-    def show_results(self, layer, locs, image, oversampling):
-        """Points coloured by a feature and the rendered image, over the movie."""
-        import pandas as pd
+    def _find_result(self, name, role):
+        for candidate in self.viewer.layers:
+            if candidate.name == name and ((candidate.metadata or {}).get(PLUGIN_KEY) or {}).get("role") == role:
+                return candidate
+        return None
 
-        for old in (self.points_layer, self.render_layer):
-            if old is not None and old in self.viewer.layers:
-                self.viewer.layers.remove(old)
+    def prepare_result_layers(self, layer):
+        """The movie's result layers, made empty now if missing (filled by :meth:`show_results`).
+
+        Made while the worker runs, so the end of a run only swaps data: adding layers to
+        a viewer costs far more than updating them.
+        """
+        n_frames, height, width = _movie_shape(layer)
+        ndim = 3 if layer.ndim == 3 else 2
+        render = self._find_result(f"{layer.name} render", "render")
+        if render is None:
+            render = self.viewer.add_image(
+                np.zeros((height, width), np.float32), name=f"{layer.name} render", colormap="magma",
+                blending="additive", scale=layer.scale[-2:], translate=layer.translate[-2:],
+                contrast_limits=(0.0, 1.0), metadata={PLUGIN_KEY: {"role": "render"}},
+            )
+        points = self._find_result(f"{layer.name} locs", "locs")
+        if points is not None and points.ndim != ndim:
+            self.viewer.layers.remove(points)
+            points = None
+        if points is None:
+            points = self.viewer.add_points(
+                np.empty((0, ndim)), ndim=ndim, name=f"{layer.name} locs", size=0.8, face_color="white",
+                face_colormap="viridis", border_width=0, scale=layer.scale, translate=layer.translate,
+                metadata={PLUGIN_KEY: {"role": "locs"}},
+            )
+        self.viewer.layers.selection.active = layer
+        self.points_layer, self.render_layer = points, render
+        return points, render
+
+    def _drop_empty_results(self):
+        for result in (self.points_layer, self.render_layer):
+            if result is not None and result in self.viewer.layers and not np.any(result.data):
+                self.viewer.layers.remove(result)
+
+    def show_results(self, layer, image, oversampling, display):
+        """Points coloured by a feature and the rendered image, over the movie.
+
+        ``display`` is :func:`result_display` of the localizations and ``image``.
+        """
+        points, render = self.prepare_result_layers(layer)
         scale = np.asarray(layer.scale[-2:], float)
-        top = float(np.percentile(image, 99.9)) if image.size else 1.0
-        self.render_layer = self.viewer.add_image(
-            image, name=f"{layer.name} render", colormap="magma", blending="additive",
-            scale=scale / oversampling, translate=np.asarray(layer.translate[-2:]) + (0.5 / oversampling - 0.5) * scale,
-            contrast_limits=(0.0, max(top, 1e-6)), metadata={PLUGIN_KEY: {"role": "render"}},
-        )
-        columns = ["frame", "y", "x"] if layer.ndim == 3 else ["y", "x"]
-        data = np.column_stack([locs[c] for c in columns]).astype(float)
-        features = pd.DataFrame({name: locs[name] for name in locs.dtype.names})
-        color_by = self.fit.color_by.value if len(locs) and self.fit.color_by.value in features else None
-        self.points_layer = self.viewer.add_points(
-            data, ndim=len(columns), features=features, name=f"{layer.name} locs", size=0.8,
-            face_color=color_by or "white", face_colormap="viridis", border_width=0,
-            scale=layer.scale, translate=layer.translate, metadata={PLUGIN_KEY: {"role": "locs"}},
-        )
-        if color_by:
-            self.points_layer.face_contrast_limits = _feature_limits(features[color_by])
-        return self.points_layer, self.render_layer
+        render.data = image
+        render.scale = scale / oversampling
+        render.translate = np.asarray(layer.translate[-2:]) + (0.5 / oversampling - 0.5) * scale
+        render.contrast_limits = display["render_limits"]
+        points.data = display["points"]
+        points.features = display["features"]
+        self._limits = dict(display["limits"])
+        color_by = self.fit.color_by.value
+        if len(points.data) and color_by in points.features:
+            points.face_color = color_by
+            points.face_contrast_limits = self._limits.get(color_by) or _feature_limits(points.features[color_by])
+        return points, render
 
     def _recolor(self, feature):
         layer = self.points_layer
         if layer is not None and layer in self.viewer.layers and len(layer.data) and feature in layer.features:
             layer.face_color = feature
-            layer.face_contrast_limits = _feature_limits(layer.features[feature])
+            limits = self._limits.setdefault(feature, _feature_limits(layer.features[feature]))
+            layer.face_contrast_limits = limits
 
 
 def _feature_limits(values):
