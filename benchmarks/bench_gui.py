@@ -33,11 +33,7 @@ def wait(app, condition, timeout_s=600):
 
 
 def add_movie(viewer, path):
-    from napari_picasso.io.movies import open_movie
-
-    movie = open_movie(path)
-    return viewer.add_image(movie, name=path.stem, contrast_limits=(100, 600),
-                            metadata={"napari_picasso": {"path": str(path), "movie_metadata": movie.metadata}})
+    return viewer.open(path, plugin="napari-picassosr")[0]
 
 
 def bench_preview(viewer, widget, app, path, camera, gradient, n_frames):
@@ -96,7 +92,7 @@ def bench_preview(viewer, widget, app, path, camera, gradient, n_frames):
 def bench_localize(viewer, widget, app, path, camera, gradient, repeats, out):
     from napari_picasso.cli import main as cli
 
-    widget.identification.movie.value = next(layer for layer in viewer.layers if layer.name == path.stem)
+    widget.identification.movie.value = next(layer for layer in viewer.layers if layer.name == path.name)
     widget.identification.min_net_gradient.value = gradient
     widget.photons.baseline.value = camera.baseline
     widget.photons.sensitivity.value = camera.sensitivity

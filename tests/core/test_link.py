@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from napari_picasso.core._grid import FrameGrid
 from napari_picasso.core.link import link
 
 from _simulated_locs import blinking_table
@@ -74,3 +75,45 @@ def test_link_weights_by_precision():
     # a gap of 2 dark frames breaks the event with max_dark_frames=1
     locs["frame"][2] = 9
     assert len(link(locs, max_distance_px=0.5, max_dark_frames=1).linked) == 2
+
+
+def _reference_link(locs, max_distance, max_dark):
+    """Plain sequential greedy linking (frame order, most recent frame first, nearest
+    free predecessor), the rule the module docstring states; slow, for small tables.
+    Rows of one frame are visited in the order link() visits them (its search index)."""
+    order = FrameGrid(locs["frame"], locs["x"], locs["y"], max_distance).order
+    frame = locs["frame"].astype(np.int64)
+    event = np.full(len(locs), -1)
+    taken = np.zeros(len(locs), dtype=bool)
+    n_events = 0
+    for i in order:
+        best = -1
+        for g in range(frame[i] - 1, max(frame[i] - 2 - max_dark, -1), -1):
+            rows = np.flatnonzero((frame == g) & ~taken)
+            d = np.hypot(locs["x"][rows] - locs["x"][i], locs["y"][rows] - locs["y"][i])
+            if len(d) and d.min() <= max_distance:
+                best = rows[np.argmin(d)]
+                break
+        if best >= 0:
+            taken[best] = True
+            event[i] = event[best]
+        else:
+            event[i] = n_events
+            n_events += 1
+    return event, n_events
+
+
+@pytest.mark.parametrize("max_dark_frames", [0, 2])
+def test_link_matches_sequential_reference_on_crowded_data(max_dark_frames):
+    # crowded: many candidates compete for the same predecessor
+    rng = np.random.default_rng(5)
+    locs = np.zeros(1500, dtype=[("frame", "u4"), ("x", "f4"), ("y", "f4")])
+    locs["frame"] = np.sort(rng.integers(0, 60, len(locs)))
+    locs["x"] = rng.uniform(0, 6, len(locs))
+    locs["y"] = rng.uniform(0, 6, len(locs))
+    result = link(locs, max_distance_px=0.8, max_dark_frames=max_dark_frames)
+    event, n_events = _reference_link(locs, 0.8, max_dark_frames)
+    assert result.n_events == n_events
+    # same partition into events
+    pairs = set(zip(result.event.tolist(), event.tolist()))
+    assert len(pairs) == n_events

@@ -54,3 +54,9 @@ def test_nena_of_localized_movie_matches_true_error(blinking_movie):
     true_precision = np.sqrt(np.mean(errors**2))
     estimate = nena(locs, pixelsize_nm=130)
     assert estimate.s_px == pytest.approx(true_precision, rel=0.10)
+
+
+def test_nena_of_very_precise_localizations():
+    # 1 nm precision: the default search radius must follow the reported precision
+    locs, _ = blinking_table(n_frames=3000, size=128, n_sites=300, precision_px=0.01, seed=6)
+    assert nena(locs).s_px == pytest.approx(0.01, rel=0.10)

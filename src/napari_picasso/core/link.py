@@ -3,7 +3,11 @@
 Frames are processed in order; a localization joins the event whose last localization
 is nearest to it within ``max_distance_px`` and lies at most ``max_dark_frames`` frames
 before it (the most recent frame is searched first, and an event takes at most one
-localization per frame); otherwise it starts a new event. Each event becomes one row:
+localization per frame); otherwise it starts a new event. Within a frame, localizations
+are visited in raster order of radius-sized cells. The search of every localization's
+candidate runs in parallel; the sequential pass then only resolves the rare conflicts
+(two localizations wanting the same event), with the same result as a purely sequential
+search. Each event becomes one row:
 position and precision weighted by inverse variance, photons summed, the other float
 fields averaged, and the locs LINK fields ``len`` (frames from first to last
 localization), ``n`` (localizations merged) and ``photon_rate`` (photons per
@@ -23,32 +27,56 @@ from .localizations import LINK_FIELDS
 
 
 @numba.njit(cache=True, nogil=True)
-def _link(keys, starts, frame, x, y, x0, y0, cell, n_x, n_cells, r_max, max_dark):
-    # Sorted by (frame, cell), i.e. by frame first: one pass in frame order.
+def _nearest_before(i, keys, starts, frame, x, y, x0, y0, cell, n_x, n_cells, r2, max_dark, taken):
+    # Nearest localization within the radius in the most recent of the frames
+    # f-1 .. f-1-max_dark that has one (skipping rows already continued, when given).
+    f = frame[i]
+    cx, cy = cell_of(x[i], y[i], x0, y0, cell, n_x)
+    best = -1
+    for g in range(f - 1, max(f - 2 - max_dark, -1), -1):
+        best_d2 = r2
+        for dy in range(-1, 2):
+            lo, hi = row_range(keys, starts, g, cx, cy + dy, n_x, n_cells)
+            for j in range(lo, hi):
+                if len(taken) and taken[j]:
+                    continue
+                d2 = (x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2
+                if d2 <= best_d2:
+                    best_d2 = d2
+                    best = j
+        if best >= 0:
+            return best
+    return -1
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _candidates(keys, starts, frame, x, y, x0, y0, cell, n_x, n_cells, r2, max_dark):
+    # The predecessor each localization would take if nothing were taken yet
+    # (independent per row: parallel).
+    n = len(x)
+    candidate = np.empty(n, dtype=np.int64)
+    none = np.zeros(0, dtype=np.bool_)
+    for i in prange(n):
+        candidate[i] = _nearest_before(i, keys, starts, frame, x, y, x0, y0, cell, n_x, n_cells, r2, max_dark, none)
+    return candidate
+
+
+@numba.njit(cache=True, nogil=True)
+def _link(keys, starts, frame, x, y, x0, y0, cell, n_x, n_cells, r2, max_dark, candidate):
+    # Rows sorted by (frame, cell), i.e. frame first: one pass in frame order. A row
+    # continues the event of its candidate unless another row took that candidate
+    # first; then (rarely) it searches again among the rows still free, which is what
+    # the plain sequential search would have found.
     n = len(x)
     event = np.empty(n, dtype=np.int64)
-    has_next = np.zeros(n, dtype=np.bool_)
-    r2 = r_max * r_max
+    taken = np.zeros(n, dtype=np.bool_)
     n_events = 0
     for i in range(n):
-        f = frame[i]
-        cx, cy = cell_of(x[i], y[i], x0, y0, cell, n_x)
-        best = -1
-        for g in range(f - 1, max(f - 2 - max_dark, -1), -1):
-            best_d2 = r2
-            for dy in range(-1, 2):
-                lo, hi = row_range(keys, starts, g, cx, cy + dy, n_x, n_cells)
-                for j in range(lo, hi):
-                    if has_next[j]:
-                        continue
-                    d2 = (x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2
-                    if d2 <= best_d2:
-                        best_d2 = d2
-                        best = j
-            if best >= 0:
-                break
+        best = candidate[i]
+        if best >= 0 and taken[best]:
+            best = _nearest_before(i, keys, starts, frame, x, y, x0, y0, cell, n_x, n_cells, r2, max_dark, taken)
         if best >= 0:
-            has_next[best] = True
+            taken[best] = True
             event[i] = event[best]
         else:
             event[i] = n_events
@@ -96,16 +124,17 @@ def _weighted_mean(values, weights, starts, members, out_mean, out_precision):
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _reduce(values, starts, members, mode, out):
-    # mode 0: mean, 1: sum, 2: first, 3: min, 4: max
+    # mode 0: mean, 1: sum, 2: first, 3: min, 4: max; in float64 (exact for uint32).
+    # values may be a strided field of the record array (no copy).
     for e in prange(len(starts) - 1):
         a = starts[e]
         b = starts[e + 1]
         if mode == 2:
-            out[e] = values[members[a]]
+            out[e] = float(values[members[a]])
             continue
-        acc = values[members[a]]
+        acc = float(values[members[a]])
         for k in range(a + 1, b):
-            v = values[members[k]]
+            v = float(values[members[k]])
             if mode == 3:
                 acc = min(acc, v)
             elif mode == 4:
@@ -179,9 +208,9 @@ def link(locs, max_distance_px=1.0, max_dark_frames=1):
     if len(locs) == 0:
         return LinkResult(np.zeros(0, dtype=out_dtype), np.zeros(0, dtype=np.int64), math.nan)
     grid = FrameGrid(locs["frame"], locs["x"], locs["y"], max_distance_px)
-    event_sorted, n_events = _link(grid.keys, grid.frame_starts, grid.frame, grid.x, grid.y, grid.x0, grid.y0,
-                                   grid.cell_px, grid.n_cells_x, grid.n_cells,
-                                   float(max_distance_px), int(max_dark_frames))
+    args = (grid.keys, grid.frame_starts, grid.frame, grid.x, grid.y, grid.x0, grid.y0,
+            grid.cell_px, grid.n_cells_x, grid.n_cells, float(max_distance_px) ** 2, int(max_dark_frames))
+    event_sorted, n_events = _link(*args, _candidates(*args))
     event = np.empty(len(locs), dtype=np.int64)
     event[grid.order] = event_sorted
     starts, members = _event_starts(event_sorted, n_events)
@@ -194,7 +223,7 @@ def link(locs, max_distance_px=1.0, max_dark_frames=1):
     for coord, lp_name in precision_of.items():
         if coord not in names:
             continue
-        values = np.asarray(locs[coord], dtype=np.float64)
+        values = locs[coord]
         weights = _inverse_variance(locs[lp_name]) if lp_name in names else np.ones(len(locs))
         mean = np.empty(n_events)
         precision = np.empty(n_events)
@@ -212,8 +241,8 @@ def link(locs, max_distance_px=1.0, max_dark_frames=1):
         if kind not in "fiub":
             continue
         mode = modes.get(name, 0 if kind == "f" else 2)
-        out = np.empty(n_events, dtype=np.float64 if kind == "f" else np.int64)
-        _reduce(np.asarray(locs[name], dtype=out.dtype), starts, members, mode, out)
+        out = np.empty(n_events, dtype=np.float64)
+        _reduce(locs[name], starts, members, mode, out)
         linked[name] = out
     if "ellipticity" in names and "sx" in names and "sy" in names:
         sx = linked["sx"].astype(np.float64)
@@ -221,13 +250,12 @@ def link(locs, max_distance_px=1.0, max_dark_frames=1):
         larger = np.maximum(sx, sy)
         with np.errstate(divide="ignore", invalid="ignore"):
             linked["ellipticity"] = np.where(larger > 0, (larger - np.minimum(sx, sy)) / larger, 0.0)
-    first = np.empty(n_events, dtype=np.int64)
-    last = np.empty(n_events, dtype=np.int64)
-    frames = np.asarray(locs["frame"], dtype=np.int64)
-    _reduce(frames, starts, members, 3, first)
-    _reduce(frames, starts, members, 4, last)
+    first = np.empty(n_events)
+    last = np.empty(n_events)
+    _reduce(locs["frame"], starts, members, 3, first)
+    _reduce(locs["frame"], starts, members, 4, last)
     n_merged = np.diff(starts)
-    linked["len"] = last - first + 1
+    linked["len"] = (last - first + 1).astype(np.int64)
     linked["n"] = n_merged
     if "photons" in names:
         linked["photon_rate"] = linked["photons"].astype(np.float64) / n_merged

@@ -235,8 +235,8 @@ def nena(locs, pixelsize_nm=None, max_distance_px=None):
     pixelsize_nm : float, optional
         Camera pixel size; fills ``s_nm``.
     max_distance_px : float, optional
-        Search radius and histogram range. Default: 8 x the median reported precision,
-        between 0.5 and 3 px (1 px without ``lpx``).
+        Search radius and histogram range. Default: 10 x the median reported precision,
+        between 0.02 and 3 px (1 px without ``lpx``).
 
     Returns
     -------
@@ -246,7 +246,7 @@ def nena(locs, pixelsize_nm=None, max_distance_px=None):
         names = locs.dtype.names or ()
         if len(locs) and "lpx" in names and "lpy" in names:
             median_lp = float(np.median(np.concatenate([locs["lpx"], locs["lpy"]])))
-            max_distance_px = float(np.clip(8 * median_lp, 0.5, 3.0)) if np.isfinite(median_lp) else 1.0
+            max_distance_px = float(np.clip(10 * median_lp, 0.02, 3.0)) if np.isfinite(median_lp) else 1.0
         else:
             max_distance_px = 1.0
     distances = next_frame_distances(locs, max_distance_px) if len(locs) else np.zeros(0)

@@ -14,6 +14,16 @@ from .drift import rcc_drift
 from .link import link
 from .nena import nena
 
+METRIC_KEYS = (
+    "n_locs", "n_frames", "width", "height", "pixelsize_nm", "locs_per_frame", "n_locs_used",
+    "nena_px", "nena_nm",
+    "drift_x_range_px", "drift_x_range_nm", "drift_y_range_px", "drift_y_range_nm",
+    "drift_x_std_px", "drift_x_std_nm", "drift_y_std_px", "drift_y_std_nm",
+    "drift_residual_px", "drift_residual_nm",
+    "link_n_events", "link_bright_time_frames", "link_locs_per_event",
+)
+"""Keys :func:`quality_metrics` always returns (besides ``mean_<field>``/``std_<field>``)."""
+
 N_SUBSET_BLOCKS = 20
 DRIFT_SEGMENTS = 10
 DRIFT_MIN_LOCS_PER_SEGMENT = 200
@@ -154,15 +164,17 @@ def quality_metrics(locs, width, height, pixelsize_nm, n_frames, max_locs=1_000_
             at most ``DRIFT_RENDER_PX`` px a side): range (max - min) and standard
             deviation of the per-frame drift, and the RMS residual of the pairwise shifts.
             NaN with fewer than ``DRIFT_MIN_LOCS_PER_SEGMENT`` rows per segment.
-        ``n_events``, ``mean_bright_time_frames``, ``mean_locs_per_event``
+        ``link_n_events``, ``link_bright_time_frames``, ``link_locs_per_event``
             Linking (:func:`napari_picasso.core.link.link`) of the rows used, with
             ``max_dark_frames = LINK_DARK_FRAMES`` and a radius of 5 x NeNA, at most
             ``LINK_MAX_DISTANCE_PX`` (that radius when NeNA failed): binding events,
-            their mean length (frames) and mean localizations per event.
+            their mean length (mean bright time, frames) and mean localizations per
+            event.
         ``mean_<field>``, ``std_<field>``
             Mean and standard deviation of every numeric field of the table (e.g.
             ``mean_photons``, ``std_photons``, ``mean_lpx``, ``mean_frame``); the set
-            depends on the table's fields.
+            depends on the table's fields. No other key starts with ``mean_`` or
+            ``std_``; the other keys are always present (``METRIC_KEYS``).
     """
     del seed  # the subset is deterministic without it
     n = len(locs)
@@ -185,9 +197,9 @@ def quality_metrics(locs, width, height, pixelsize_nm, n_frames, max_locs=1_000_
     if math.isfinite(result.s_px):
         radius = min(LINK_MAX_DISTANCE_PX, 5.0 * result.s_px)
     linked = link(sub, max_distance_px=radius, max_dark_frames=LINK_DARK_FRAMES)
-    out["n_events"] = float(linked.n_events)
-    out["mean_bright_time_frames"] = float(linked.mean_bright_time_frames)
-    out["mean_locs_per_event"] = len(sub) / linked.n_events if linked.n_events else math.nan
+    out["link_n_events"] = float(linked.n_events)
+    out["link_bright_time_frames"] = float(linked.mean_bright_time_frames)
+    out["link_locs_per_event"] = len(sub) / linked.n_events if linked.n_events else math.nan
     out.update(field_statistics(locs))
     return out
 
