@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,7 @@ def test_rectangle_preview_localize_cancel_results(make_napari_viewer, qtbot, mo
     widget.preview.preview.value = True
     points_a = _wait_preview(qtbot, widget, frame_a)
     _check_preview_against_truth(points_a, truth, frame_a, RECT, 7)
+    assert widget.preview_result["thread"] != threading.main_thread().name  # off the GUI thread
     assert widget.preview_layer.symbol[0].value == "square" and np.all(widget.preview_layer.size == 7)
     # Change frame: the squares follow.
     viewer.dims.set_current_step(0, frame_b)
@@ -138,6 +140,7 @@ def test_rectangle_preview_localize_cancel_results(make_napari_viewer, qtbot, mo
     qtbot.waitUntil(lambda: not widget.localize_busy, timeout=60000)
     locs_path = path.with_name("blinking_locs.hdf5")
     assert widget.last_output is not None and not widget.last_output["cancelled"], widget.fit.status.value
+    assert widget.last_output["thread"] != threading.main_thread().name
     locs, info = load_locs(locs_path)
     assert locs_path.with_suffix(".yaml").exists()
     assert info[1]["ROI"] == list(RECT) and info[1]["Box Size"] == 7

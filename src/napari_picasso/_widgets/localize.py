@@ -43,7 +43,8 @@ def preview_spots(movie, frame_number, parameters):
     started = time.perf_counter()
     rows = detect_frame(movie, frame_number, parameters)
     return {"frame": frame_number, "y": rows["y"], "x": rows["x"], "net_gradient": rows["net_gradient"],
-            "box": parameters.box, "seconds": time.perf_counter() - started}
+            "box": parameters.box, "seconds": time.perf_counter() - started,
+            "thread": threading.current_thread().name}
 
 
 def result_display(locs, image, with_frames=True, color_by="photons"):
@@ -94,7 +95,8 @@ def run_localization(source, parameters, locs_path, progress, cancel, chunk_fram
     image, _ = render(locs, oversampling, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur=blur)
     display = result_display(locs, image, with_frames, color_by)
     return {"cancelled": False, "result": result, "locs": locs, "image": image, "oversampling": oversampling,
-            "display": display, "worker_seconds": time.perf_counter() - started}
+            "display": display, "worker_seconds": time.perf_counter() - started,
+            "thread": threading.current_thread().name}
 
 
 def gui_chunk_frames(shape, n_frames):
