@@ -405,6 +405,10 @@ class LocalizeWidget(QWidget):
             self._start_preview()
 
     def _show_preview(self, found):
+        if self._preview_pending:
+            # A newer frame or parameter is waiting: skip this stale result (each shown
+            # preview costs a canvas redraw, which would slow scrubbing down).
+            return
         data = np.column_stack([found["y"], found["x"]]).astype(float)
         layer = self.movie_layer()
         name = f"{layer.name} preview" if layer is not None else "preview"
