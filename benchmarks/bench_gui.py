@@ -114,7 +114,8 @@ def bench_localize(viewer, widget, app, path, camera, gradient, repeats, out):
         wait(app, lambda: not widget.localize_busy and widget.last_output is not previous)
         gui_time = time.perf_counter() - started
         out_ = widget.last_output
-        print(f"  (run {run}: worker {out_['worker_seconds']:.2f} s, layers {out_['layers_seconds']:.2f} s)")
+        print(f"  (run {run}: start {widget.start_seconds:.2f} s, worker {out_['worker_seconds']:.2f} s, "
+              f"layers {out_['layers_seconds']:.2f} s)")
         if run:
             cli_s.append(cli_time)
             gui_s.append(gui_time)

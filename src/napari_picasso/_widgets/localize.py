@@ -456,6 +456,7 @@ class LocalizeWidget(QWidget):
         """Localize the chosen movie in a worker (progress in the activity dock)."""
         if self._localize_worker is not None:
             return None
+        self._started = time.perf_counter()
         layer = self.movie_layer()
         try:
             parameters = self.parameters()
@@ -465,11 +466,9 @@ class LocalizeWidget(QWidget):
         except (ParameterError, InputFileError) as error:
             self.fit.status.value = str(error)
             return None
-        self._save_settings()
         first, stop = parameters.frame_range or (0, shape[0])
         chunk = self.chunk_frames or gui_chunk_frames(shape, stop - first)
         self._cancel = threading.Event()
-        self._progress = napari_progress(total=stop - first, desc=f"Localize {layer.name}")
         self.frames_done = 0
 
         def progress(done, total):
@@ -488,13 +487,16 @@ class LocalizeWidget(QWidget):
         worker.errored.connect(self._localize_failed)
         worker.finished.connect(self._localize_finished)
         self._localize_worker = worker
-        self._started = time.perf_counter()
+        worker.start()
+        # GUI work after the start, while the worker computes.
+        self._progress = napari_progress(total=stop - first, desc=f"Localize {layer.name}")
         self.fit.localize.enabled = False
         self.fit.cancel.enabled = True
         self.fit.status.value = f"localizing {layer.name} ..."
         self._progress_timer.start()
-        worker.start()
+        self._save_settings()
         self.prepare_result_layers(layer)
+        self.start_seconds = time.perf_counter() - self._started
         return worker
 
     def _poll_progress(self):
@@ -570,7 +572,9 @@ class LocalizeWidget(QWidget):
         n_frames, height, width = _movie_shape(layer)
         ndim = 3 if layer.ndim == 3 else 2
         render = self._find_result(f"{layer.name} render", "render")
+        added = False
         if render is None:
+            added = True
             render = self.viewer.add_image(
                 np.zeros((height, width), np.float32), name=f"{layer.name} render", colormap="magma",
                 blending="additive", scale=layer.scale[-2:], translate=layer.translate[-2:],
@@ -581,12 +585,15 @@ class LocalizeWidget(QWidget):
             self.viewer.layers.remove(points)
             points = None
         if points is None:
+            added = True
             points = self.viewer.add_points(
                 np.empty((0, ndim)), ndim=ndim, name=f"{layer.name} locs", size=0.8, face_color="white",
                 face_colormap="viridis", border_width=0, scale=layer.scale, translate=layer.translate,
                 metadata={PLUGIN_KEY: {"role": "locs"}},
             )
-        self.viewer.layers.selection.active = layer
+        if added:
+            # Keep the movie selected (its controls), as before the new layers.
+            self.viewer.layers.selection.active = layer
         self.points_layer, self.render_layer = points, render
         return points, render
 
