@@ -7,8 +7,8 @@ from napari_picasso.io.errors import ParameterError
 from napari_picasso.io.locs import load_locs
 from napari_picasso.io.movies import open_movie
 from napari_picasso.detection import detect_frame
+from napari_picasso.simulate import suggested_min_net_gradient as gradient_for
 from napari_picasso.pipeline import LocalizeParameters, localize, localize_file
-from conftest import gradient_for
 
 
 def test_rectangles_keep_spots_centred_inside_any(blinking_movie, tmp_path):

@@ -11,9 +11,9 @@ import pytest
 
 from napari_picasso.core.matching import detection_scores
 from napari_picasso.io.locs import load_locs
+from napari_picasso.simulate import suggested_min_net_gradient as gradient_for
 from napari_picasso.pipeline import LocalizeParameters, localize
 
-from conftest import gradient_for  # noqa: E402  (tests/conftest.py helper)
 
 RECT = (10, 6, 45, 41)  # y0, x0, y1, x1: what the drawn shape below covers
 RECT_VERTICES = np.array([[9.5, 5.5], [9.5, 40.5], [44.5, 40.5], [44.5, 5.5]])
@@ -136,7 +136,7 @@ def test_rectangle_preview_localize_cancel_results(make_napari_viewer, qtbot, mo
 
     # Localize in the worker, to completion.
     widget.start_localize()
-    assert widget.localize_busy
+    assert widget.localize_busy, widget.fit.status.value
     qtbot.waitUntil(lambda: not widget.localize_busy, timeout=60000)
     locs_path = path.with_name("blinking_locs.hdf5")
     assert widget.last_output is not None and not widget.last_output["cancelled"], widget.fit.status.value

@@ -153,6 +153,7 @@ class LocalizeWidget(QWidget):
         self._progress = None
         self.frames_done = 0  # written by the localize worker, read by the progress timer
         self._polling = False
+        self._end_after_poll = False
         self._progress_timer = QTimer(self)
         self._progress_timer.setInterval(250)  # 4 Hz: smooth enough, little repainting
         self._progress_timer.timeout.connect(self._poll_progress)
@@ -487,15 +488,16 @@ class LocalizeWidget(QWidget):
         worker.errored.connect(self._localize_failed)
         worker.finished.connect(self._localize_finished)
         self._localize_worker = worker
-        worker.start()
-        # GUI work after the start, while the worker computes.
+        # All GUI work before the start: creating layers or the progress bar may process
+        # events, and with them a fast worker's result, which must find everything set up.
         self._progress = napari_progress(total=stop - first, desc=f"Localize {layer.name}")
         self.fit.localize.enabled = False
         self.fit.cancel.enabled = True
         self.fit.status.value = f"localizing {layer.name} ..."
-        self._progress_timer.start()
         self._save_settings()
         self.prepare_result_layers(layer)
+        self._progress_timer.start()
+        worker.start()
         self.start_seconds = time.perf_counter() - self._started
         return worker
 
@@ -512,6 +514,9 @@ class LocalizeWidget(QWidget):
                 pbar.update(done - pbar.n)
         finally:
             self._polling = False
+            if self._end_after_poll:
+                self._end_after_poll = False
+                self._end_progress()
 
     def cancel_localize(self, *_):
         """Stop the running localization before its next chunk (nothing is written)."""
@@ -525,6 +530,10 @@ class LocalizeWidget(QWidget):
 
     def _end_progress(self):
         self._progress_timer.stop()
+        if self._polling:
+            # Called from inside the bar's own update (it processes events): close after.
+            self._end_after_poll = True
+            return
         if self._progress is not None:
             self._progress.close()
         self._progress = None

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..io.errors import InputFileError, ParameterError
 from ..pipeline import FIT_METHODS, LocalizeParameters, LocalizationCancelled, localize_file
 from ._progress import ProgressBar
+from .db import add_database_option, record_after_localization
 
 
 def add_localize_options(parser):
@@ -100,6 +101,7 @@ def add_parser(subparsers):
                         "to localize (name or index), e.g. --choose channel=DAPI --choose z=0; "
                         "--choose frame_axis=z reads a z-stack as frames")
     add_localize_options(parser)
+    add_database_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -160,4 +162,5 @@ def run(args):
             print(f"{movie}: cancelled, nothing written", file=sys.stderr)
             return 130
         print(summary_line(result, parameters.pixelsize_nm))
+        record_after_localization(args, result.locs_path)
     return 1 if failures else 0

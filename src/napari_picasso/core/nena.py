@@ -86,7 +86,14 @@ def _nnls_small(a, b):
     for mask in range(1, 2**n_cols):
         cols = [k for k in range(n_cols) if mask >> k & 1]
         sub = a[:, cols]
-        coef, *_ = np.linalg.lstsq(sub, b, rcond=None)
+        if not np.all(np.isfinite(sub)):
+            # A trial shape can under/overflow (e.g. a vanishing short-range width):
+            # such a subset cannot fit, and the optimiser then rejects that step.
+            continue
+        try:
+            coef, *_ = np.linalg.lstsq(sub, b, rcond=None)
+        except np.linalg.LinAlgError:
+            continue
         if np.any(coef < 0):
             continue
         cost = float(np.sum((sub @ coef - b) ** 2))
