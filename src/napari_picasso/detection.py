@@ -119,6 +119,24 @@ def load_maps(parameters, movie_shape, roi=None, name="movie"):
     return maps
 
 
+def centres_in_rois(y_px, x_px, rois):
+    """True for the spots whose centre pixel lies in any rectangle ``(y0, x0, y1, x1)``."""
+    y_px = np.asarray(y_px)[:, np.newaxis]
+    x_px = np.asarray(x_px)[:, np.newaxis]
+    rois = np.asarray(rois, dtype=np.int64).reshape(-1, 4)
+    inside = (y_px >= rois[:, 0]) & (y_px < rois[:, 2]) & (x_px >= rois[:, 1]) & (x_px < rois[:, 3])
+    return inside.any(axis=1)
+
+
+def _in_rois(found, parameters):
+    # Several ROI rectangles: detection ran in their bounding box; keep centres in any.
+    rois = getattr(parameters, "rois", None)
+    if not rois:
+        return found
+    keep = centres_in_rois(found[1], found[2], rois)
+    return tuple(a[keep] for a in found)
+
+
 def detect(frames, parameters, roi, background=None, noise=None):
     """Candidates of a block of frames with the parameters' detector.
 
@@ -138,6 +156,7 @@ def detect(frames, parameters, roi, background=None, noise=None):
     frame_index, y_px, x_px, score, net_gradient : numpy.ndarray
         ``score`` is the net gradient (gradient detector) or the SNR (snr detector);
         ``net_gradient`` is Picasso's net gradient of every candidate either way.
+        With ``parameters.rois`` only candidates centred in one of the rectangles.
     """
     noise = noise or noise_model(parameters, frames.shape[1:])
     if parameters.detector == "snr":
@@ -145,6 +164,7 @@ def detect(frames, parameters, roi, background=None, noise=None):
             frames, parameters.snr_threshold, noise.offset, noise.photons_per_count, noise.read_variance,
             noise.excess, background, parameters.debounce_px, parameters.box, roi,
         )
+        fi, y, x, score = _in_rois((fi, y, x, score), parameters)
         counts = frames if background is None else frames - background
         return fi, y, x, score, net_gradients(counts, fi, y, x, parameters.box)
     if parameters.detector != "gradient":
@@ -156,7 +176,7 @@ def detect(frames, parameters, roi, background=None, noise=None):
         # The fixed pattern of sCMOS offsets is not signal: remove it (net gradients do
         # not depend on a uniform offset, so Picasso's scale is kept).
         counts = frames - (noise.offset - noise.offset.mean())
-    fi, y, x, ng = identify(counts, parameters.min_net_gradient, parameters.box, roi)
+    fi, y, x, ng = _in_rois(identify(counts, parameters.min_net_gradient, parameters.box, roi), parameters)
     return fi, y, x, ng, ng
 
 

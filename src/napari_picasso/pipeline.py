@@ -109,6 +109,10 @@ class LocalizeParameters:
     z_calibration : dict or None
         3D astigmatism calibration (Picasso's keys, see
         :mod:`napari_picasso.core.zfit`); required by the ``-3d`` fit methods.
+    rois : tuple of tuple of int or None
+        Several ``(y0, x0, y1, x1)`` rectangles (e.g. drawn in napari): spots are
+        detected inside their bounding box and kept when their centre pixel lies in
+        any of them. Replaces ``roi`` when set.
     """
 
     box: int = 7
@@ -135,6 +139,7 @@ class LocalizeParameters:
     start_frame: int = 0
     camera_maps: str | None = None
     z_calibration: dict | None = None
+    rois: tuple | None = None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -176,6 +181,9 @@ class LocalizeParameters:
             # Picasso's 3D fit merges the calibration's keys into its document.
             info["Calibration path"] = self.z_calibration.get("Path", "N/A")
             info.update(self.z_calibration)
+        if self.rois:
+            info["ROI"] = list(rois_bounding_box(self.rois))
+            info["ROIs"] = [list(r) for r in self.rois]
         return info
 
     @classmethod
@@ -210,7 +218,16 @@ class LocalizeParameters:
             kwargs["z_calibration"] = {
                 k: info[k] for k in (*zfit.CALIBRATION_KEYS, zfit.RANGE_KEY) if k in info
             }
+        if info.get("ROIs"):
+            kwargs["rois"] = tuple(tuple(r) for r in info["ROIs"])
+            kwargs["roi"] = None
         return cls(**kwargs)
+
+
+def rois_bounding_box(rois):
+    """``(y0, x0, y1, x1)`` around several rectangles."""
+    rois = np.asarray(rois, dtype=np.int64).reshape(-1, 4)
+    return (int(rois[:, 0].min()), int(rois[:, 1].min()), int(rois[:, 2].max()), int(rois[:, 3].max()))
 
 
 def validate_parameters(parameters, shape, name="movie"):
@@ -229,6 +246,16 @@ def validate_parameters(parameters, shape, name="movie"):
         With a message that says what is wrong and how to fix it.
     """
     n_frames, height, width = shape
+    if parameters.rois:
+        if parameters.roi is not None:
+            raise ParameterError("set either one ROI or several ROIs (rectangles), not both.")
+        for rect in parameters.rois:
+            if len(rect) != 4 or not (0 <= rect[0] < rect[2] <= height and 0 <= rect[1] < rect[3] <= width):
+                raise ParameterError(
+                    f"ROI rectangle (y0, x0, y1, x1) = {tuple(rect)} lies outside the {name}'s "
+                    f"{height}x{width} frame; use 0 <= y0 < y1 <= {height} and 0 <= x0 < x1 <= {width}."
+                )
+        parameters = parameters.replace(roi=rois_bounding_box(parameters.rois))
     try:
         check_box(parameters.box)
     except ValueError as error:
@@ -354,7 +381,10 @@ def localize_frames(frames, parameters, first_frame=0, roi=None, width=None, hei
     width = frame_width if width is None else width
     height = frame_height if height is None else height
     if roi is None:
-        roi = parameters.roi if parameters.roi is not None else (0, 0, frame_height, frame_width)
+        if parameters.rois:
+            roi = rois_bounding_box(parameters.rois)
+        else:
+            roi = parameters.roi if parameters.roi is not None else (0, 0, frame_height, frame_width)
     frames32 = np.ascontiguousarray(frames, dtype=np.float32)
     if camera_maps is None and parameters.camera_maps:
         camera_maps = load_maps(parameters, frames32.shape, roi)
@@ -512,12 +542,14 @@ def movie_info(movie):
     return doc
 
 
-def localize_file(movie, parameters, locs_path=None, progress=None, cancel=None, extra_info=None, **choices):
+def localize_file(movie, parameters, locs_path=None, progress=None, cancel=None, extra_info=None,
+                  chunk_frames=None, **choices):
     """Localize a movie file into ``<movie>_locs.hdf5`` + ``_locs.yaml``.
 
     The outputs are written under temporary names and renamed when complete; a cancel or
     an error leaves no partial file. ``movie`` is a path (opened with ``choices``) or an
-    open :class:`Movie`.
+    open :class:`Movie`. ``chunk_frames`` goes to :func:`localize` (smaller chunks: finer
+    progress and a quicker cancel).
 
     Returns
     -------
@@ -525,13 +557,14 @@ def localize_file(movie, parameters, locs_path=None, progress=None, cancel=None,
     """
     if not isinstance(movie, Movie):
         with open_movie(movie, **choices) as opened:
-            return localize_file(opened, parameters, locs_path, progress, cancel, extra_info)
+            return localize_file(opened, parameters, locs_path, progress, cancel, extra_info, chunk_frames)
     locs_path = Path(locs_path) if locs_path is not None else locs_path_for(movie.path)
     _, (first, stop) = validate_parameters(parameters, movie.shape, movie.path.name)
     info = [movie_info(movie), parameters.to_info()]
     started = time.perf_counter()
     with LocsWriter(locs_path, L.locs_dtype(parameters.fit_method), info) as writer:
-        n_locs = localize(movie, parameters, progress=progress, cancel=cancel, sink=writer.append)
+        n_locs = localize(movie, parameters, progress=progress, cancel=cancel, sink=writer.append,
+                          chunk_frames=chunk_frames)
         seconds = time.perf_counter() - started
         writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
     return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info)

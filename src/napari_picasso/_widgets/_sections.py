@@ -1,0 +1,296 @@
+"""The Localize dock's parameter sections (magicgui containers, no logic beyond the form).
+
+Each section turns its fields into :class:`~napari_picasso.pipeline.LocalizeParameters`
+keyword arguments; :mod:`napari_picasso._widgets.localize` wires them to the viewer.
+"""
+
+from magicgui.widgets import (
+    CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, PushButton, SpinBox,
+)
+
+from ..io.camera_config import CameraConfig, camera_settings, config_path, load_cameras
+from ..io.errors import InputFileError
+from ..pipeline import FIT_METHOD_NAMES, LocalizeParameters
+
+MANUAL = "Manual"
+RESULT_FEATURES = ("photons", "net_gradient", "lpx", "lpy", "sx", "sy", "bg", "frame", "ellipticity")
+
+
+class IdentificationSection(Container):
+    """Movie layer, box, min net gradient, frame bounds, ROI (Shapes layer or typed)."""
+
+    def __init__(self, layer_choices, shapes_choices):
+        defaults = LocalizeParameters()
+        self.movie = ComboBox(label="movie", choices=layer_choices, nullable=True)
+        self.box = SpinBox(label="box (px)", value=defaults.box, min=3, max=51, step=2)
+        self.box_hint = Label(value="")
+        self.min_net_gradient = FloatSpinBox(label="min net gradient", value=defaults.min_net_gradient,
+                                             min=0, max=1e9, step=100)
+        self.first_frame = SpinBox(label="first frame", value=0, min=0, max=10**9)
+        self.last_frame = SpinBox(label="last frame", value=0, min=0, max=10**9,
+                                  tooltip="inclusive; the movie's last frame means to the end")
+        self.roi_layer = ComboBox(label="ROI layer", choices=shapes_choices, nullable=True,
+                                  tooltip="a Shapes layer of rectangles; spots centred in any are kept")
+        self.new_roi_layer = PushButton(text="Draw ROI rectangles")
+        self.roi_text = LineEdit(label="ROI (px)", value="",
+                                 tooltip="y0, x0, y1, x1; ... (end exclusive); empty: whole frame")
+        self.roi_message = Label(value="")
+        super().__init__(widgets=[
+            self.movie, self.box, self.box_hint, self.min_net_gradient, self.first_frame,
+            self.last_frame, self.roi_layer, self.new_roi_layer, self.roi_text, self.roi_message,
+        ], labels=True)
+        self.box.changed.connect(self._update_hint)
+        self._update_hint()
+
+    def _update_hint(self, *_):
+        box = int(self.box.value)
+        if box % 2 == 0:
+            self.box.value = box + 1
+            return
+        self.box_hint.value = f"box = 6\u00b7\u03c3+1 fits \u03c3 \u2248 {(box - 1) / 6:.2f} px"
+
+    def set_frame_count(self, n_frames):
+        self.first_frame.max = max(0, n_frames - 1)
+        self.last_frame.max = max(0, n_frames - 1)
+        self.first_frame.value = 0
+        self.last_frame.value = max(0, n_frames - 1)
+
+    def frame_range(self, n_frames):
+        first, last = int(self.first_frame.value), int(self.last_frame.value)
+        if first == 0 and last >= n_frames - 1:
+            return None
+        return (first, min(n_frames, last + 1))
+
+    def settings(self):
+        return {"box": int(self.box.value), "min_net_gradient": float(self.min_net_gradient.value)}
+
+    def apply_settings(self, settings):
+        if "box" in settings:
+            self.box.value = int(settings["box"])
+        if "min_net_gradient" in settings:
+            self.min_net_gradient.value = float(settings["min_net_gradient"])
+
+
+class PreviewSection(Container):
+    """The Preview switch and what the last preview found."""
+
+    def __init__(self):
+        self.preview = CheckBox(text="Preview spots on the current frame", value=False)
+        self.status = Label(value="")
+        super().__init__(widgets=[self.preview, self.status], labels=False)
+
+
+class PhotonSection(Container):
+    """Camera (from ``config.yaml``), sensitivity categories, EM gain, baseline, QE."""
+
+    def __init__(self):
+        defaults = LocalizeParameters()
+        self.config_file = FileEdit(label="config.yaml", mode="r", filter="*.yaml", value="")
+        self.camera = ComboBox(label="camera", choices=[MANUAL], value=MANUAL)
+        self.categories = Container(widgets=[], labels=True)
+        self.em_on = CheckBox(text="EM gain on", value=False)
+        self.em_gain = FloatSpinBox(label="EM gain", value=defaults.em_gain, min=1, max=10000, step=1)
+        self.baseline = FloatSpinBox(label="baseline (counts)", value=defaults.baseline, min=0, max=1e6, step=1)
+        self.sensitivity = FloatSpinBox(label="sensitivity (e-/count)", value=defaults.sensitivity,
+                                        min=1e-4, max=1e4, step=0.01)
+        self.qe = FloatSpinBox(label="quantum efficiency", value=defaults.qe, min=0, max=1, step=0.01)
+        self.message = Label(value="")
+        super().__init__(widgets=[
+            self.config_file, self.camera, self.categories, self.em_on, self.em_gain, self.baseline,
+            self.sensitivity, self.qe, self.message,
+        ], labels=True)
+        self.cameras = []
+        self.pixelsize_nm = None
+        self._movie_metadata = {}
+        self._applying = False
+        self.config_file.changed.connect(lambda *_: self.load_config())
+        self.camera.changed.connect(self._camera_chosen)
+        self.em_on.changed.connect(self._em_switched)
+
+    # -- config.yaml --------------------------------------------------------------------
+    def load_config(self, path=None):
+        """Read the camera list; a malformed file is reported in the dock, not raised."""
+        chosen = path if path is not None else str(self.config_file.value)
+        path = config_path(chosen if chosen not in ("", ".") else None)
+        self.cameras = []
+        if not path.is_file():
+            self.message.value = _wrap(f"no camera file at {path}: enter camera values by hand")
+        else:
+            try:
+                self.cameras = load_cameras(path)
+                self.message.value = f"{len(self.cameras)} camera(s) from {path.name}"
+            except InputFileError as error:
+                self.message.value = _wrap(str(error))
+        self.camera.choices = [MANUAL] + [c.name for c in self.cameras]
+        return self.cameras
+
+    def camera_config(self):
+        for camera in self.cameras:
+            if camera.name == self.camera.value:
+                return camera
+        return None
+
+    def match_movie(self, movie_metadata):
+        """Choose the camera named by the movie's Micro-Manager metadata, else the first."""
+        from ..io.camera_config import match_camera
+
+        self._movie_metadata = dict(movie_metadata or {})
+        if not self.cameras:
+            return None
+        camera, matched = match_camera(self.cameras, self._movie_metadata)
+        self.camera.value = camera.name
+        self._camera_chosen(force=True)
+        return camera, matched
+
+    def _camera_chosen(self, *_, force=False):
+        camera = self.camera_config()
+        while len(self.categories):
+            self.categories.pop()
+        for field in (self.baseline, self.sensitivity, self.qe):
+            field.enabled = camera is None
+        if camera is None:
+            return
+        settings = camera_settings(camera, self._movie_metadata)
+        chosen = settings["categories"]
+        for depth, name in enumerate(camera.categories):
+            combo = ComboBox(label=name, choices=[str(c) for c in camera.category_choices(chosen[:depth])],
+                             value=str(chosen[depth]))
+            combo.changed.connect(lambda *_, d=depth: self._category_changed(d))
+            self.categories.append(combo)
+        self.em_on.visible = bool(camera.em_switch_property or camera.gain_property)
+        self._applying = True
+        try:
+            self.em_on.value = settings["em_gain"] > 1
+        finally:
+            self._applying = False
+        self._apply(camera, settings)
+
+    def _category_changed(self, depth):
+        camera = self.camera_config()
+        if camera is None:
+            return
+        chosen = [w.value for w in list(self.categories)[: depth + 1]]
+        # Later levels depend on earlier ones: refill them.
+        for later in list(self.categories)[depth + 1:]:
+            choices = [str(c) for c in camera.category_choices(chosen)]
+            if later.value not in choices:
+                later.choices = choices
+                later.value = choices[0]
+            else:
+                later.choices = choices
+            chosen.append(later.value)
+        self._apply(camera, camera_settings(camera, self._movie_metadata, categories=chosen))
+
+    def _em_switched(self, *_):
+        if self._applying:
+            return
+        if not self.em_on.value:
+            self.em_gain.value = 1.0
+        else:
+            camera = self.camera_config()
+            if camera is not None:
+                self.em_gain.value = max(self.em_gain.value, camera.em_gain_from(
+                    self._movie_metadata.get("Micro-Manager Metadata") or {}))
+
+    def _apply(self, camera: CameraConfig, settings):
+        self.baseline.value = settings["baseline"]
+        self.sensitivity.value = settings["sensitivity"]
+        self.qe.value = settings["qe"]
+        self.em_gain.value = settings["em_gain"] if self.em_on.value else 1.0
+        self.pixelsize_nm = settings["pixelsize_nm"]
+
+    def chosen_categories(self):
+        return [w.value for w in self.categories]
+
+    def parameters(self):
+        camera = self.camera_config()
+        return {
+            "baseline": float(self.baseline.value),
+            "sensitivity": float(self.sensitivity.value),
+            "em_gain": float(self.em_gain.value) if (self.em_on.value or camera is None) else 1.0,
+            "qe": float(self.qe.value),
+            "camera": camera.name if camera is not None else None,
+        }
+
+    def settings(self):
+        return {
+            "config_file": str(self.config_file.value) if str(self.config_file.value) not in ("", ".") else "",
+            "camera": self.camera.value, "categories": self.chosen_categories(), "em_on": bool(self.em_on.value),
+            "em_gain": float(self.em_gain.value), "baseline": float(self.baseline.value),
+            "sensitivity": float(self.sensitivity.value), "qe": float(self.qe.value),
+        }
+
+    def apply_settings(self, settings):
+        if settings.get("config_file"):
+            self.config_file.value = settings["config_file"]
+        for key in ("em_gain", "baseline", "sensitivity", "qe"):
+            if key in settings:
+                getattr(self, key).value = float(settings[key])
+        self.em_on.value = bool(settings.get("em_on", self.em_gain.value > 1))
+        if settings.get("camera") in self.camera.choices and settings["camera"] != MANUAL:
+            self.camera.value = settings["camera"]
+            for widget, value in zip(self.categories, settings.get("categories", [])):
+                if value in widget.choices:
+                    widget.value = value
+
+
+class FitSection(Container):
+    """Fit method and limits, pixel size, output folder, result display, Localize/Cancel."""
+
+    def __init__(self):
+        defaults = LocalizeParameters()
+        self.method = ComboBox(label="fit", choices=[(name, key) for key, name in FIT_METHOD_NAMES.items()],
+                               value=defaults.fit_method)
+        self.shared_sigma = CheckBox(text="one sigma (symmetric PSF)", value=defaults.shared_sigma)
+        self.max_iterations = SpinBox(label="max. iterations", value=defaults.max_iterations, min=1, max=10000)
+        self.tolerance = FloatSpinBox(label="convergence (px)", value=defaults.tolerance_px, min=1e-6, max=1,
+                                      step=1e-4)
+        self.tolerance.native.setDecimals(6)
+        self.pixelsize = FloatSpinBox(label="pixel size (nm)", value=defaults.pixelsize_nm, min=1, max=10000)
+        self.out_folder = FileEdit(label="save in", mode="d", value="",
+                                   tooltip="folder for the _locs.hdf5/.yaml pair; empty: beside the movie")
+        self.color_by = ComboBox(label="colour by", choices=list(RESULT_FEATURES), value="photons")
+        self.blur = ComboBox(label="render", choices=["gaussian", "histogram"], value="gaussian")
+        self.oversampling = FloatSpinBox(label="oversampling", value=10, min=1, max=50, step=1)
+        self.localize = PushButton(text="Localize")
+        self.cancel = PushButton(text="Cancel", enabled=False)
+        self.status = Label(value="")
+        super().__init__(widgets=[
+            self.method, self.shared_sigma, self.max_iterations, self.tolerance, self.pixelsize,
+            self.out_folder, self.color_by, self.blur, self.oversampling,
+            Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status,
+        ], labels=True)
+
+    def parameters(self):
+        return {
+            "fit_method": self.method.value, "shared_sigma": bool(self.shared_sigma.value),
+            "max_iterations": int(self.max_iterations.value), "tolerance_px": float(self.tolerance.value),
+            "pixelsize_nm": float(self.pixelsize.value),
+        }
+
+    def output_folder(self):
+        value = str(self.out_folder.value)
+        return None if value in ("", ".") else value
+
+    def settings(self):
+        return {**self.parameters(), "out_folder": self.output_folder() or "", "color_by": self.color_by.value,
+                "blur": self.blur.value, "oversampling": float(self.oversampling.value)}
+
+    def apply_settings(self, settings):
+        simple = {"fit_method": self.method, "shared_sigma": self.shared_sigma, "max_iterations": self.max_iterations,
+                  "tolerance_px": self.tolerance, "pixelsize_nm": self.pixelsize, "color_by": self.color_by,
+                  "blur": self.blur, "oversampling": self.oversampling}
+        for key, widget in simple.items():
+            if key in settings:
+                try:
+                    widget.value = settings[key]
+                except (ValueError, TypeError):
+                    pass  # a remembered value this version no longer offers
+        if settings.get("out_folder"):
+            self.out_folder.value = settings["out_folder"]
+
+
+def _wrap(text, width=48):
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))

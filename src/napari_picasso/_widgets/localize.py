@@ -1,0 +1,649 @@
+"""The Localize dock: identification with live preview, photon conversion, fit, results.
+
+The dock only collects parameters, starts workers and shows results. Identification
+localization is
+:func:`napari_picasso.pipeline.localize_file` (the pipeline every front end uses) and
+the super-resolution image is :func:`napari_picasso.core.render.render`; both run in napari
+thread workers, so the viewer stays responsive. The preview is the pipeline's test
+detection, :func:`napari_picasso.detection.detect_frame`.
+"""
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from napari.layers import Image, Shapes
+from napari.qt.threading import create_worker
+from napari.utils import progress as napari_progress
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
+from superqt import QCollapsible
+
+from ..core.render import render
+from ..io.errors import InputFileError, ParameterError
+from ..io.locs import load_locs, locs_path_for
+from ..detection import detect_frame
+from ..io.movies import LayerMovie, Movie, open_movie
+from ..pipeline import (
+    LocalizationCancelled, LocalizeParameters, chunk_frames_for, localize_file,
+    validate_parameters,
+)
+from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
+from ._sections import FitSection, IdentificationSection, PhotonSection, PreviewSection
+from ._settings import load_settings, save_settings
+
+PLUGIN_KEY = "napari_picasso"
+
+
+# -- work done in threads (no Qt) ----------------------------------------------------------
+def preview_spots(movie, frame_number, parameters):
+    """Spots a run would detect on one frame (what the preview shows); runs in a worker."""
+    started = time.perf_counter()
+    rows = detect_frame(movie, frame_number, parameters)
+    return {"frame": frame_number, "y": rows["y"], "x": rows["x"], "net_gradient": rows["net_gradient"],
+            "box": parameters.box, "seconds": time.perf_counter() - started,
+            "thread": threading.current_thread().name}
+
+
+def result_display(locs, image, with_frames=True, color_by="photons"):
+    """Layer data of a result, prepared off the GUI thread (the GUI only swaps it in).
+
+    Returns
+    -------
+    dict
+        ``points`` ((frame,) y, x), ``features`` (DataFrame of every locs field),
+        ``limits`` (colour limits of ``color_by``; others are computed when chosen),
+        ``render_limits``.
+    """
+    import pandas as pd
+
+    columns = ["frame", "y", "x"] if with_frames else ["y", "x"]
+    features = pd.DataFrame({name: locs[name] for name in locs.dtype.names})
+    # A 1 % sample is plenty for the top of the render's contrast range.
+    sample = image.ravel()[:: max(1, image.size // 200_000)]
+    top = float(np.percentile(sample, 99.9)) if sample.size else 1.0
+    return {
+        "points": np.column_stack([locs[c] for c in columns]).astype(float),
+        "features": features,
+        "limits": {color_by: _feature_limits(features[color_by])} if color_by in features else {},
+        "render_limits": (0.0, max(top, 1e-6)),
+    }
+
+
+def run_localization(source, parameters, locs_path, progress, cancel, chunk_frames, blur, oversampling,
+                     choices=None, with_frames=True, color_by="photons"):
+    """Localize into ``locs_path`` and render the result; runs in a worker thread.
+
+    Returns
+    -------
+    dict
+        ``cancelled`` (True: nothing was written), else ``result``
+        (:class:`~napari_picasso.pipeline.LocalizeResult`), ``locs``, the rendered
+        ``image`` and its ``display`` (:func:`result_display`).
+    """
+    started = time.perf_counter()
+    try:
+        result = localize_file(source, parameters, locs_path, progress=progress, cancel=cancel,
+                               chunk_frames=chunk_frames, **(choices or {}))
+    except LocalizationCancelled as error:
+        return {"cancelled": True, "message": str(error)}
+    locs = load_locs(result.locs_path, with_info=False)
+    height, width = result.info[0]["Height"], result.info[0]["Width"]
+    # The render covers the camera pixels exactly (pixel centres at integers).
+    image, _ = render(locs, oversampling, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur=blur)
+    display = result_display(locs, image, with_frames, color_by)
+    return {"cancelled": False, "result": result, "locs": locs, "image": image, "oversampling": oversampling,
+            "display": display, "worker_seconds": time.perf_counter() - started,
+            "thread": threading.current_thread().name}
+
+
+def gui_chunk_frames(shape, n_frames):
+    """Frames per chunk in the dock: about 20 progress steps (and cancel points), at
+    least 64 frames a chunk, never more than the pipeline's memory bound."""
+    return int(min(chunk_frames_for(shape), max(64, math.ceil(n_frames / 20))))
+
+
+def _movie_shape(layer):
+    shape = tuple(layer.data.shape)
+    return (1,) + shape if len(shape) == 2 else shape
+
+
+def movie_metadata(layer):
+    """The movie's metadata: from the reader's layer metadata, else from a Movie's."""
+    meta = (layer.metadata or {}).get(PLUGIN_KEY) or {}
+    if meta.get("movie_metadata"):
+        return dict(meta["movie_metadata"])
+    if isinstance(layer.data, Movie):
+        return dict(layer.data.metadata)
+    return {}
+
+
+# -- the dock -------------------------------------------------------------------------------
+class LocalizeWidget(QWidget):
+    """Identification, live preview, photon conversion and fit, as one dock.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.identification = IdentificationSection(self._movie_choices, self._shapes_choices)
+        self.preview = PreviewSection()
+        self.photons = PhotonSection()
+        self.fit = FitSection()
+        self.preview_layer = None
+        self.preview_result = None
+        self.points_layer = None
+        self.render_layer = None
+        self.last_output = None
+        self._limits = {}  # colour limits per feature of the shown result
+        self.chunk_frames = None  # None: gui_chunk_frames(); tests set small chunks
+        self._roi_layer = None
+        self._syncing_roi = False
+        self._preview_worker = None
+        self._preview_pending = False
+        self._preview_movie = (None, None)  # (layer, its reader used only by preview workers)
+        self._localize_worker = None
+        self._cancel = None
+        self._progress = None
+        self.frames_done = 0  # written by the localize worker, read by the progress timer
+        self._polling = False
+        self._end_after_poll = False
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setInterval(250)  # 4 Hz: smooth enough, little repainting
+        self._progress_timer.timeout.connect(self._poll_progress)
+        self._restoring = True
+
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
+        self.collapsibles = {}
+        for title, section in (("Identification", self.identification), ("Live preview", self.preview),
+                               ("Photon conversion", self.photons), ("Fit", self.fit)):
+            collapsible = QCollapsible(title)
+            collapsible.addWidget(section.native)
+            collapsible.expand(animate=False)
+            self.collapsibles[title] = collapsible
+            layout.addWidget(collapsible)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        inner.setMinimumWidth(340)
+        self.setMinimumWidth(360)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        settings = load_settings()
+        self.photons.load_config(settings.get("config_file") or None)
+        self.identification.apply_settings(settings)
+        self.photons.apply_settings(settings)
+        self.fit.apply_settings(settings)
+        self._restoring = False
+
+        ident = self.identification
+        ident.movie.changed.connect(self._movie_changed)
+        ident.roi_layer.changed.connect(self._roi_layer_changed)
+        ident.roi_text.changed.connect(self._text_to_shapes)
+        ident.new_roi_layer.clicked.connect(self.add_roi_layer)
+        for field in (ident.box, ident.min_net_gradient):
+            field.changed.connect(self.request_preview)
+        self.preview.preview.changed.connect(self._preview_toggled)
+        self.fit.localize.clicked.connect(self.start_localize)
+        self.fit.cancel.clicked.connect(self.cancel_localize)
+        self.fit.color_by.changed.connect(self._recolor)
+        for section in (ident, self.photons, self.fit):
+            section.changed.connect(self._save_settings)
+        self.photons.camera.changed.connect(self._camera_pixelsize)
+
+        events = self.viewer.layers.events
+        for event in (events.inserted, events.removed, events.reordered):
+            event.connect(self.reset_choices)
+        self.viewer.dims.events.current_step.connect(self._frame_changed)
+        self.reset_choices()
+
+    # -- layers ------------------------------------------------------------------------------
+    def _movie_choices(self, widget=None):
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, Image) and layer.ndim in (2, 3) and not layer.rgb
+                and ((layer.metadata or {}).get(PLUGIN_KEY) or {}).get("role") is None]
+
+    def _shapes_choices(self, widget=None):
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Shapes)]
+
+    def reset_choices(self, *_):
+        for combo in (self.identification.movie, self.identification.roi_layer):
+            combo.reset_choices()
+        movie = self.identification.movie
+        if movie.value is None and movie.choices:
+            movie.value = movie.choices[-1]
+
+    def movie_layer(self):
+        return self.identification.movie.value
+
+    def current_frame(self):
+        layer = self.movie_layer()
+        if layer is None or layer.ndim < 3:
+            return 0
+        position = layer.world_to_data(self.viewer.dims.point)
+        return int(np.clip(round(float(position[0])), 0, layer.data.shape[0] - 1))
+
+    def _movie_changed(self, layer):
+        if layer is None:
+            return
+        n_frames, height, width = _movie_shape(layer)
+        self.identification.set_frame_count(n_frames)
+        if self.photons.cameras:
+            self.photons.match_movie(movie_metadata(layer))
+            self._camera_pixelsize()
+        self._text_to_shapes()
+        self.request_preview()
+
+    def _camera_pixelsize(self, *_):
+        if self.photons.camera_config() is not None and self.photons.pixelsize_nm:
+            self.fit.pixelsize.value = self.photons.pixelsize_nm
+
+    # -- ROI: Shapes layer <-> typed rectangles ---------------------------------------------
+    def add_roi_layer(self, *_):
+        """Add an empty 2D Shapes layer for ROI rectangles and start drawing."""
+        layer = self.viewer.add_shapes(ndim=2, name="ROI", face_color="transparent", edge_color="cyan",
+                                       edge_width=0.5)
+        layer.mode = "add_rectangle"
+        self.identification.roi_layer.value = layer
+        return layer
+
+    def _roi_layer_changed(self, layer):
+        if self._roi_layer is not None:
+            try:
+                self._roi_layer.events.data.disconnect(self._shapes_to_text)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        self._roi_layer = layer
+        if layer is not None:
+            layer.events.data.connect(self._shapes_to_text)
+            self._shapes_to_text()
+
+    def _frame_size(self):
+        layer = self.movie_layer()
+        if layer is None:
+            return None
+        return _movie_shape(layer)[1:]
+
+    def _shapes_to_text(self, *_):
+        if self._syncing_roi or self._roi_layer is None or self._frame_size() is None:
+            return
+        rectangles = shapes_to_rectangles(self._roi_layer.data, *self._frame_size())
+        self._syncing_roi = True
+        try:
+            self.identification.roi_text.value = format_rectangles(rectangles)
+            self.identification.roi_message.value = ""
+        finally:
+            self._syncing_roi = False
+        self.request_preview()
+
+    def _text_to_shapes(self, *_):
+        if self._syncing_roi:
+            return
+        try:
+            rectangles = parse_rectangles(self.identification.roi_text.value)
+        except ValueError as error:
+            self.identification.roi_message.value = str(error)
+            return
+        self.identification.roi_message.value = ""
+        self._syncing_roi = True
+        try:
+            layer = self._roi_layer
+            if layer is None and rectangles:
+                layer = self.add_roi_layer()
+                layer.mode = "pan_zoom"
+            if layer is not None:
+                layer.data = [rectangle_to_vertices(r) for r in rectangles]
+                layer.shape_type = ["rectangle"] * len(rectangles)
+        finally:
+            self._syncing_roi = False
+        self.request_preview()
+
+    def rectangles(self):
+        """The ROI rectangles ``(y0, x0, y1, x1)`` shown in the dock."""
+        return parse_rectangles(self.identification.roi_text.value)
+
+    # -- parameters --------------------------------------------------------------------------
+    def parameters(self):
+        """:class:`LocalizeParameters` from the dock (ROI rectangles, frame bounds included).
+
+        Raises
+        ------
+        ParameterError
+            When no movie layer is chosen or the ROI text is not rectangles.
+        """
+        layer = self.movie_layer()
+        if layer is None:
+            raise ParameterError("choose a movie layer (open a movie first).")
+        n_frames = _movie_shape(layer)[0]
+        try:
+            rectangles = self.rectangles()
+        except ValueError as error:
+            raise ParameterError(str(error)) from None
+        kwargs = {**self.identification.settings(), **self.photons.parameters(), **self.fit.parameters()}
+        kwargs["frame_range"] = self.identification.frame_range(n_frames)
+        if len(rectangles) == 1:
+            kwargs["roi"] = rectangles[0]
+        elif rectangles:
+            kwargs["rois"] = tuple(rectangles)
+        return LocalizeParameters(**kwargs)
+
+    def settings(self):
+        return {**self.identification.settings(), **self.photons.settings(), **self.fit.settings()}
+
+    def _save_settings(self, *_):
+        if not self._restoring:
+            save_settings(self.settings())
+
+    # -- live preview ------------------------------------------------------------------------
+    def _preview_toggled(self, on):
+        if self.preview_layer is not None and self.preview_layer in self.viewer.layers:
+            self.preview_layer.visible = bool(on)
+        if on:
+            self.request_preview()
+
+    def _frame_changed(self, *_):
+        self.request_preview()
+
+    def request_preview(self, *_):
+        """Preview the current frame; while a preview runs only the latest request waits."""
+        if not self.preview.preview.value or self.movie_layer() is None:
+            return
+        if self._preview_worker is not None:
+            self._preview_pending = True
+            return
+        self._start_preview()
+
+    def _start_preview(self):
+        self._preview_pending = False
+        layer = self.movie_layer()
+        try:
+            parameters = self.parameters()
+        except ParameterError as error:
+            self.preview.status.value = str(error)
+            return
+        frame_number = self.current_frame()
+        worker = create_worker(preview_spots, self._preview_source(layer), frame_number, parameters,
+                               _start_thread=False)
+        worker.returned.connect(self._show_preview)
+        worker.errored.connect(self._preview_failed)
+        worker.finished.connect(self._preview_finished)
+        self._preview_worker = worker
+        worker.start()
+
+    def _preview_source(self, layer):
+        """What preview workers read: a reader of their own for movie files (the viewer's
+        reader is not shared across threads; one preview runs at a time), else the data."""
+        if self._preview_movie[0] is layer:
+            return self._preview_movie[1]
+        meta = (layer.metadata or {}).get(PLUGIN_KEY) or {}
+        path = meta.get("path")
+        if path is None and isinstance(layer.data, Movie) and layer.data.path.is_file():
+            path = layer.data.path
+        if path is not None:
+            source = open_movie(path, **dict(meta.get("choices") or {}))
+        else:
+            source = layer.data
+        self._preview_movie = (layer, source)
+        return source
+
+    def _preview_failed(self, error):
+        self.preview.status.value = str(error)
+
+    def _preview_finished(self):
+        self._preview_worker = None
+        if self._preview_pending:
+            self._start_preview()
+
+    def _show_preview(self, found):
+        if self._preview_pending:
+            # A newer frame or parameter is waiting: skip this stale result (each shown
+            # preview costs a canvas redraw, which would slow scrubbing down).
+            return
+        data = np.column_stack([found["y"], found["x"]]).astype(float)
+        layer = self.movie_layer()
+        name = f"{layer.name} preview" if layer is not None else "preview"
+        if self.preview_layer is None or self.preview_layer not in self.viewer.layers:
+            self.preview_layer = self.viewer.add_points(
+                data, ndim=2, name=name, symbol="square", size=found["box"], face_color="transparent",
+                border_color="yellow", border_width=0.1, border_width_is_relative=True,
+                metadata={PLUGIN_KEY: {"role": "preview"}},
+            )
+            if layer is not None:
+                self.preview_layer.scale = layer.scale[-2:]
+                self.preview_layer.translate = layer.translate[-2:]
+            self.viewer.layers.selection.active = self.movie_layer() or self.preview_layer
+        else:
+            self.preview_layer.data = data
+            self.preview_layer.size = found["box"]
+            self.preview_layer.border_color = "yellow"
+        self.preview_result = found
+        self.preview.status.value = (f"frame {found['frame']}: {len(data)} spots "
+                                     f"({found['seconds'] * 1e3:.1f} ms)")
+
+    @property
+    def preview_busy(self):
+        return self._preview_worker is not None
+
+    # -- localize ----------------------------------------------------------------------------
+    def _source(self, layer):
+        """(movie source for the worker, locs path, reader choices)."""
+        meta = (layer.metadata or {}).get(PLUGIN_KEY) or {}
+        folder = self.fit.output_folder()
+        path = meta.get("path")
+        if path is None and isinstance(layer.data, Movie) and layer.data.path.is_file():
+            path = layer.data.path
+        if path is not None:
+            # The worker opens its own reader: the viewer keeps reading the layer's.
+            return str(path), locs_path_for(path, folder=folder), dict(meta.get("choices") or {})
+        if folder is None:
+            raise ParameterError(f"layer {layer.name!r} has no movie file: choose a folder ('save in') "
+                                 "for its localizations.")
+        stand_in = Path(folder) / layer.name
+        source = LayerMovie(layer.data, metadata=movie_metadata(layer), path=stand_in)
+        return source, locs_path_for(stand_in, folder=folder), {}
+
+    def start_localize(self, *_):
+        """Localize the chosen movie in a worker (progress in the activity dock)."""
+        if self._localize_worker is not None:
+            return None
+        self._started = time.perf_counter()
+        layer = self.movie_layer()
+        try:
+            parameters = self.parameters()
+            shape = _movie_shape(layer)
+            validate_parameters(parameters, shape, layer.name)
+            source, locs_path, choices = self._source(layer)
+        except (ParameterError, InputFileError) as error:
+            self.fit.status.value = str(error)
+            return None
+        first, stop = parameters.frame_range or (0, shape[0])
+        chunk = self.chunk_frames or gui_chunk_frames(shape, stop - first)
+        self._cancel = threading.Event()
+        self.frames_done = 0
+
+        def progress(done, total):
+            # Worker thread: only store the count; the GUI polls it (no queued calls that
+            # could pile up or re-enter while the bar repaints).
+            self.frames_done = done
+
+        worker = create_worker(
+            run_localization, source, parameters, locs_path, progress, self._cancel, chunk,
+            self.fit.blur.value, float(self.fit.oversampling.value), choices, layer.ndim == 3,
+            self.fit.color_by.value, _start_thread=False,
+        )
+        # Bound methods of this QWidget run in the GUI thread (a lambda would run in the worker's).
+        self._localizing_layer = layer
+        worker.returned.connect(self._localized)
+        worker.errored.connect(self._localize_failed)
+        worker.finished.connect(self._localize_finished)
+        self._localize_worker = worker
+        # All GUI work before the start: creating layers or the progress bar may process
+        # events, and with them a fast worker's result, which must find everything set up.
+        self._progress = napari_progress(total=stop - first, desc=f"Localize {layer.name}")
+        self.fit.localize.enabled = False
+        self.fit.cancel.enabled = True
+        self.fit.status.value = f"localizing {layer.name} ..."
+        self._save_settings()
+        self.prepare_result_layers(layer)
+        self._progress_timer.start()
+        worker.start()
+        self.start_seconds = time.perf_counter() - self._started
+        return worker
+
+    def _poll_progress(self):
+        pbar = self._progress
+        if self._polling or pbar is None:
+            return
+        self._polling = True
+        try:
+            done = self.frames_done
+            if done != pbar.n:
+                # Status first: the bar's repaint may process events, the result among them.
+                self.fit.status.value = f"localizing: {done}/{pbar.total} frames"
+                pbar.update(done - pbar.n)
+        finally:
+            self._polling = False
+            if self._end_after_poll:
+                self._end_after_poll = False
+                self._end_progress()
+
+    def cancel_localize(self, *_):
+        """Stop the running localization before its next chunk (nothing is written)."""
+        if self._cancel is not None:
+            self._cancel.set()
+            self.fit.status.value = "cancelling ..."
+
+    @property
+    def localize_busy(self):
+        return self._localize_worker is not None
+
+    def _end_progress(self):
+        self._progress_timer.stop()
+        if self._polling:
+            # Called from inside the bar's own update (it processes events): close after.
+            self._end_after_poll = True
+            return
+        if self._progress is not None:
+            self._progress.close()
+        self._progress = None
+
+    def _localize_failed(self, error):
+        self._end_progress()
+        self._drop_empty_results()
+        self.fit.status.value = f"failed: {error}"
+
+    def _localize_finished(self):
+        self._end_progress()
+        self._localize_worker = None
+        self._cancel = None
+        self.fit.localize.enabled = True
+        self.fit.cancel.enabled = False
+
+    def _localized(self, out):
+        layer = self._localizing_layer
+        self._end_progress()
+        self.last_output = out
+        if out["cancelled"]:
+            self._drop_empty_results()
+            self.fit.status.value = f"cancelled ({out['message']}); nothing written"
+            return
+        shown = time.perf_counter()
+        self.show_results(layer, out["image"], out["oversampling"], out["display"])
+        out["layers_seconds"] = time.perf_counter() - shown
+        result = out["result"]
+        self.fit.status.value = (f"{result.n_locs} localizations in {result.n_frames} frames "
+                                 f"({time.perf_counter() - self._started:.1f} s)\n{result.locs_path.name}")
+
+    # -- results -------------------------------------------------------------------------------
+    def _find_result(self, name, role):
+        for candidate in self.viewer.layers:
+            if candidate.name == name and ((candidate.metadata or {}).get(PLUGIN_KEY) or {}).get("role") == role:
+                return candidate
+        return None
+
+    def prepare_result_layers(self, layer):
+        """The movie's result layers, made empty now if missing (filled by :meth:`show_results`).
+
+        Made while the worker runs, so the end of a run only swaps data: adding layers to
+        a viewer costs far more than updating them.
+        """
+        n_frames, height, width = _movie_shape(layer)
+        ndim = 3 if layer.ndim == 3 else 2
+        render = self._find_result(f"{layer.name} render", "render")
+        added = False
+        if render is None:
+            added = True
+            render = self.viewer.add_image(
+                np.zeros((height, width), np.float32), name=f"{layer.name} render", colormap="magma",
+                blending="additive", scale=layer.scale[-2:], translate=layer.translate[-2:],
+                contrast_limits=(0.0, 1.0), metadata={PLUGIN_KEY: {"role": "render"}},
+            )
+        points = self._find_result(f"{layer.name} locs", "locs")
+        if points is not None and points.ndim != ndim:
+            self.viewer.layers.remove(points)
+            points = None
+        if points is None:
+            added = True
+            points = self.viewer.add_points(
+                np.empty((0, ndim)), ndim=ndim, name=f"{layer.name} locs", size=0.8, face_color="white",
+                face_colormap="viridis", border_width=0, scale=layer.scale, translate=layer.translate,
+                metadata={PLUGIN_KEY: {"role": "locs"}},
+            )
+        if added:
+            # Keep the movie selected (its controls), as before the new layers.
+            self.viewer.layers.selection.active = layer
+        self.points_layer, self.render_layer = points, render
+        return points, render
+
+    def _drop_empty_results(self):
+        for result in (self.points_layer, self.render_layer):
+            if result is not None and result in self.viewer.layers and not np.any(result.data):
+                self.viewer.layers.remove(result)
+
+    def show_results(self, layer, image, oversampling, display):
+        """Points coloured by a feature and the rendered image, over the movie.
+
+        ``display`` is :func:`result_display` of the localizations and ``image``.
+        """
+        points, render = self.prepare_result_layers(layer)
+        scale = np.asarray(layer.scale[-2:], float)
+        render.data = image
+        render.scale = scale / oversampling
+        render.translate = np.asarray(layer.translate[-2:]) + (0.5 / oversampling - 0.5) * scale
+        render.contrast_limits = display["render_limits"]
+        points.data = display["points"]
+        points.features = display["features"]
+        self._limits = dict(display["limits"])
+        color_by = self.fit.color_by.value
+        if len(points.data) and color_by in points.features:
+            points.face_color = color_by
+            points.face_contrast_limits = self._limits.get(color_by) or _feature_limits(points.features[color_by])
+        return points, render
+
+    def _recolor(self, feature):
+        layer = self.points_layer
+        if layer is not None and layer in self.viewer.layers and len(layer.data) and feature in layer.features:
+            layer.face_color = feature
+            limits = self._limits.setdefault(feature, _feature_limits(layer.features[feature]))
+            layer.face_contrast_limits = limits
+
+
+def _feature_limits(values):
+    """Colour limits of a feature: 1st to 99th percentile (a few wild fits do not flatten it)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return (0.0, 1.0)
+    low, high = np.percentile(values, [1, 99])
+    return (float(low), float(high if high > low else low + 1))
