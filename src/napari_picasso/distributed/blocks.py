@@ -1,0 +1,140 @@
+"""Blocks of frames and the task that localizes one block where the file is.
+
+A distributed run cuts the frames to process into blocks. Each task receives the movie's
+path, the reader choices, its block and the parameters (a few hundred bytes), opens the
+movie itself, runs :func:`~napari_picasso.pipeline.localize_frames` and returns the
+block's localizations. Pixels never travel between machines; only localizations do
+(tens of bytes per molecule).
+
+Nothing here imports dask: the same task runs in a thread, a process pool or a Dask
+worker.
+"""
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..io.movies import open_movie
+from ..pipeline import chunk_frames_for, localize_frames, validate_parameters
+
+# Blocks smaller than this spend more time opening the file and scheduling than fitting.
+MIN_BLOCK_FRAMES = 16
+# Blocks per worker thread: enough that a slow block or a lost worker does not leave
+# the others idle at the end, few enough that per-task overhead stays below ~1 %.
+BLOCKS_PER_THREAD = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """Frames ``start:stop`` to localize, read as ``read_start:read_stop``.
+
+    The read range is wider than the kept range by the block overlap (frames a temporal
+    background estimate needs around the block); only localizations in ``start:stop``
+    are kept, so neighbouring blocks never report the same frame twice.
+    """
+
+    index: int
+    start: int
+    stop: int
+    read_start: int
+    read_stop: int
+
+    @property
+    def n_frames(self):
+        return self.stop - self.start
+
+
+def block_overlap(parameters):
+    """Frames of context a block needs on each side for these parameters.
+
+    Identification and fitting work frame by frame today, so no context is needed and
+    the answer is 0. A temporal background estimate (a running median over frames) must
+    return its half window here: blocks then read that many extra frames on each side
+    and the distributed output stays identical to the serial one.
+    """
+    return 0
+
+
+def default_block_frames(shape, n_frames, n_threads):
+    """Frames per block for ``n_frames`` frames of a movie of ``shape`` on ``n_threads``.
+
+    At most one pipeline chunk (bounded bytes per task), at least
+    :data:`MIN_BLOCK_FRAMES`, and otherwise about :data:`BLOCKS_PER_THREAD` blocks per
+    worker thread.
+    """
+    largest = chunk_frames_for(shape)
+    balanced = math.ceil(n_frames / max(1, BLOCKS_PER_THREAD * max(1, int(n_threads))))
+    return int(max(1, min(largest, max(MIN_BLOCK_FRAMES, balanced))))
+
+
+def plan_blocks(first, stop, block_frames, overlap=0):
+    """Cut frames ``first:stop`` into blocks of ``block_frames`` (the last may be shorter).
+
+    Parameters
+    ----------
+    first, stop : int
+        The frames to localize (stop exclusive).
+    block_frames : int
+        Frames kept per block.
+    overlap : int
+        Extra frames read on each side, clipped to ``first:stop`` (the frames a serial
+        run reads).
+
+    Returns
+    -------
+    list of Block
+        In frame order, covering ``first:stop`` exactly once.
+    """
+    if block_frames < 1:
+        raise ValueError(f"block_frames must be at least 1; got {block_frames}")
+    if overlap < 0:
+        raise ValueError(f"block overlap must be 0 or more frames; got {overlap}")
+    blocks = []
+    for index, start in enumerate(range(int(first), int(stop), int(block_frames))):
+        end = min(int(stop), start + int(block_frames))
+        blocks.append(Block(index, start, end, max(int(first), start - overlap), min(int(stop), end + overlap)))
+    return blocks
+
+
+def localize_block(movie_path, choices, block, parameters):
+    """Open the movie, localize one block, return its localizations (sorted by frame).
+
+    This is the distributed task: it runs on a worker and reads the frames from the
+    file there.
+
+    Parameters
+    ----------
+    movie_path : str
+        Absolute path of the movie, as seen by the worker.
+    choices : dict
+        Reader choices for :func:`~napari_picasso.io.movies.open_movie`.
+    block : Block
+    parameters : LocalizeParameters
+
+    Returns
+    -------
+    numpy.ndarray
+        ``locs_dtype(parameters.fit_method)`` rows with ``block.start <= frame < block.stop``.
+    """
+    with open_movie(Path(movie_path), **dict(choices or {})) as movie:
+        roi, _ = validate_parameters(parameters, movie.shape, movie.path.name)
+        n_frames, height, width = movie.shape
+        frames = movie.read_frames(block.read_start, block.read_stop)
+    if len(frames) != block.read_stop - block.read_start:
+        raise ValueError(
+            f"{movie_path}: read {len(frames)} frames for {block.read_start}:{block.read_stop} "
+            f"of a {n_frames}-frame movie; the file changed since the run started."
+        )
+    locs = localize_frames(frames, parameters, block.read_start, roi, width, height)
+    if block.read_start == block.start and block.read_stop == block.stop:
+        return locs
+    keep = slice(*np.searchsorted(locs["frame"], [block.start, block.stop]))
+    return locs[keep]
+
+
+def absolute_movie_path(movie):
+    """The movie's absolute path: workers do not share the caller's working folder."""
+    return os.path.abspath(os.fspath(movie))
