@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..io.errors import InputFileError, ParameterError
 from ..pipeline import FIT_METHODS, LocalizeParameters, LocalizationCancelled, localize_file
+from ._batch import add_batch_options, run_batch_command, wants_batch
 from ._progress import ProgressBar
 
 
@@ -50,6 +51,7 @@ def add_parser(subparsers):
     parser.add_argument("--out", type=Path, help="folder for the outputs (default: beside each movie)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_localize_options(parser)
+    add_batch_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -71,6 +73,8 @@ def summary_line(result, pixelsize_nm):
 
 def run(args):
     parameters = parameters_from_args(args)
+    if wants_batch(args):
+        return run_batch_command(args, parameters)
     failures = 0
     for movie in args.movies:
         out = None

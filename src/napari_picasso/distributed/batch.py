@@ -19,7 +19,7 @@ from ..pipeline import LocalizationCancelled
 from .cluster import compute_client
 from .runner import localize_file_distributed
 
-# File endings the movie readers open (NDTiff datasets are folders, see _is_dataset_folder).
+# File endings the movie readers open (NDTiff datasets are folders, see is_dataset_folder).
 MOVIE_SUFFIXES = (".raw", ".tif", ".tiff", ".nd2", ".ims")
 ANALYSIS_FOLDER = "analysis"
 # Micro-Manager continues a long acquisition in name_MMStack_Pos0_1.ome.tif, _2 ...:
@@ -53,7 +53,7 @@ class BatchOutcome:
     note: str | None = None
 
 
-def _is_dataset_folder(path):
+def is_dataset_folder(path):
     """A folder that is one movie (NDTiff, possibly under 'Full resolution')."""
     return (path / "NDTiff.index").is_file() or (path / "Full resolution" / "NDTiff.index").is_file()
 
@@ -77,7 +77,7 @@ def _scan(folder, skip_names):
         if entry.is_dir():
             if entry.name.startswith(".") or entry.name in skip_names:
                 continue
-            if _is_dataset_folder(path):
+            if is_dataset_folder(path):
                 found.append(path)
             else:
                 found.extend(_scan(path, skip_names))
@@ -105,7 +105,7 @@ def find_movies(paths, skip_names=(ANALYSIS_FOLDER,)):
     items = []
     seen = set()
     for path in map(Path, paths):
-        if path.is_dir() and not _is_dataset_folder(path):
+        if path.is_dir() and not is_dataset_folder(path):
             root = path
             movies = _scan(path, set(skip_names))
         else:

@@ -1,0 +1,86 @@
+"""The batch and cluster options of ``napari-picasso localize`` (see napari_picasso.distributed)."""
+
+import sys
+from pathlib import Path
+
+from ..distributed.batch import find_movies, is_dataset_folder, run_batch, status_table
+from ..distributed.cluster import ALLOWED_FAILURES, ComputeChoice
+from ._progress import ProgressBar
+
+
+def add_batch_options(parser):
+    """``--workers``, ``--scheduler``, ``--analysis-folder`` and their tuning options."""
+    group = parser.add_argument_group(
+        "many cores, many machines, many files",
+        "MOVIE may also be a folder: it is scanned for movies at any depth. With several "
+        "movies or a folder a status table is printed at the end.",
+    )
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--workers", "-w", type=int, metavar="N",
+                       help="start a local Dask cluster of N worker processes (needs the "
+                       "'distributed' extra)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="use a running Dask scheduler (tcp://host:8786, or a scheduler file); "
+                       "workers must see the movies under the same paths")
+    group.add_argument("--threads-per-worker", type=int, metavar="T",
+                       help="numba threads per local worker (default: cores // N)")
+    group.add_argument("--block-frames", type=int, metavar="F",
+                       help="frames per task (default: about 4 tasks per worker, at most one 64 MB chunk)")
+    group.add_argument("--allowed-failures", type=int, default=ALLOWED_FAILURES, metavar="K",
+                       help="worker deaths a task survives on a local cluster (default %(default)s)")
+    group.add_argument("--analysis-folder", nargs="?", const=True, default=None, type=Path, metavar="DIR",
+                       help="write results into an 'analysis' folder inside each input folder "
+                       "(or into DIR), mirroring the input tree, instead of beside each movie")
+
+
+def wants_batch(args):
+    """True when the run needs the batch path (cluster, folders, several movies, analysis tree)."""
+    return (
+        args.workers is not None
+        or args.scheduler is not None
+        or args.analysis_folder is not None
+        or args.block_frames is not None
+        or len(args.movies) > 1
+        or any(Path(m).is_dir() and not is_dataset_folder(Path(m)) for m in args.movies)
+    )
+
+
+def record_in_database(item, result):
+    """INTEGRATION POINT (db branch): one database row per localized file.
+
+    ``napari_picasso.db`` is built on another branch; once it offers
+    ``record_localization``, it is called here with the result of each file.
+    """
+    try:
+        from ..db import record_localization
+    except ImportError:
+        return
+    record_localization(result)
+
+
+def run_batch_command(args, parameters):
+    try:
+        choice = ComputeChoice.from_options(args.workers, args.scheduler, args.threads_per_worker,
+                                            args.allowed_failures)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    items = find_movies(args.movies)
+    if not items:
+        print(f"error: no movies found in {', '.join(map(str, args.movies))}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"{len(items)} movie(s) on {choice.describe()}", file=sys.stderr)
+    try:
+        outcomes = run_batch(
+            items, parameters, client=choice, analysis=args.analysis_folder, out_folder=args.out,
+            progress_for=None if args.quiet else (lambda item: ProgressBar(item.movie.name)),
+            on_result=record_in_database, block_frames=args.block_frames,
+        )
+    except (ImportError, OSError) as error:  # no dask, or the scheduler cannot be reached
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(status_table(outcomes))
+    if any(o.status == "cancelled" for o in outcomes):
+        return 130
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
