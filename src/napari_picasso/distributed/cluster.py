@@ -113,12 +113,13 @@ class ComputeChoice:
 
 
 def start_local_cluster(workers=None, threads_per_worker=None, allowed_failures=ALLOWED_FAILURES,
-                        dashboard_address=None, silence_logs=logging.ERROR):
+                        dashboard_address=":0", silence_logs=logging.ERROR):
     """A ``LocalCluster`` of worker processes sized so numba does not oversubscribe.
 
     Each worker runs one task at a time (one Dask thread) and gives numba
     ``threads_per_worker`` threads through ``NUMBA_NUM_THREADS``, which numba reads when
-    the worker process starts.
+    the worker process starts. The scheduler's web server takes a free port (``":0"``),
+    so several clusters (other users, other sessions) can run on one machine.
     """
     distributed = import_distributed()
     workers = int(workers or available_cores())

@@ -1,0 +1,303 @@
+"""Localization on a Dask cluster: identical to the serial run, survives a dying worker,
+batch analysis goes on past failing files.
+
+One LocalCluster of real worker processes serves the module; it is scaled to 1, 2 and 4
+workers (one numba thread each, the machine has few cores).
+"""
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+import cloudpickle  # noqa: E402  (installed with distributed)
+
+from napari_picasso.cli import main  # noqa: E402
+from napari_picasso.distributed import (  # noqa: E402
+    BatchItem,
+    ComputeChoice,
+    compute_client,
+    find_movies,
+    localize_file_distributed,
+    numba_threads_per_worker,
+    output_path_for,
+    plan_blocks,
+    run_batch,
+    start_local_cluster,
+    status_table,
+)
+from napari_picasso.io.locs import load_locs  # noqa: E402
+from napari_picasso.io.movies import write_raw_info  # noqa: E402
+from napari_picasso.pipeline import LocalizationCancelled, LocalizeParameters, localize_file  # noqa: E402
+
+# The worker plugin below is defined here; workers cannot import this test module, so
+# it travels by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def parameters(camera):
+    peak_counts = 1500 / (2 * np.pi) * camera.em_gain / camera.sensitivity
+    return LocalizeParameters(min_net_gradient=0.25 * peak_counts * 8, baseline=camera.baseline,
+                              sensitivity=camera.sensitivity, em_gain=camera.em_gain)
+
+
+@pytest.fixture(scope="module")
+def serial(blinking_movie, parameters, tmp_path_factory):
+    """The plain in-process run: (rows, yaml documents)."""
+    path, _, _ = blinking_movie
+    result = localize_file(path, parameters, tmp_path_factory.mktemp("serial") / "serial_locs.hdf5")
+    locs, info = load_locs(result.locs_path)
+    assert len(locs) > 200  # the movie has spots: the comparison below is not of two empty tables
+    return locs, info
+
+
+@pytest.fixture(scope="module")
+def client():
+    with start_local_cluster(workers=1, threads_per_worker=1) as cluster:
+        with distributed.Client(cluster) as dask_client:
+            dask_client.cluster_ref = cluster
+            yield dask_client
+
+
+def scale(client, n_workers):
+    client.cluster_ref.scale(n_workers)
+    client.wait_for_workers(n_workers, timeout=60)
+    deadline = time.monotonic() + 60
+    while len(client.nthreads()) > n_workers and time.monotonic() < deadline:  # scaling down
+        time.sleep(0.1)
+    assert len(client.nthreads()) == n_workers
+
+
+def assert_same_output(result, serial):
+    locs, info = load_locs(result.locs_path)
+    serial_locs, serial_info = serial
+    assert locs.dtype == serial_locs.dtype
+    assert len(locs) == len(serial_locs)
+    # Same rows, same order, same bits (NaN-safe).
+    assert locs.tobytes() == serial_locs.tobytes()
+    assert info == serial_info
+    assert not list(Path(result.locs_path).parent.glob("*.part"))
+
+
+# -- blocks -----------------------------------------------------------------------------
+def test_blocks_cover_frames_once_and_clip_overlap():
+    blocks = plan_blocks(10, 105, 20, overlap=3)
+    assert [(b.start, b.stop) for b in blocks] == [(10, 30), (30, 50), (50, 70), (70, 90), (90, 105)]
+    assert (blocks[0].read_start, blocks[0].read_stop) == (10, 33)
+    assert (blocks[2].read_start, blocks[2].read_stop) == (47, 73)
+    assert (blocks[-1].read_start, blocks[-1].read_stop) == (87, 105)
+    with pytest.raises(ValueError):
+        plan_blocks(0, 10, 0)
+
+
+def test_numba_threads_fill_cores_once():
+    assert numba_threads_per_worker(1, cores=8) == 8
+    assert numba_threads_per_worker(3, cores=8) == 2
+    assert numba_threads_per_worker(16, cores=8) == 1
+
+
+def test_local_workers_get_their_numba_thread_count(client):
+    scale(client, 1)
+    assert set(client.run(lambda: __import__("numba").config.NUMBA_NUM_THREADS).values()) == {1}
+
+
+# -- identical output -------------------------------------------------------------------
+@pytest.mark.parametrize("n_workers", [1, 2, 4])
+def test_identical_to_serial_run(client, n_workers, blinking_movie, parameters, serial, tmp_path):
+    scale(client, n_workers)
+    path, _, _ = blinking_movie
+    done = []
+    with distributed.get_task_stream(client) as stream:
+        result = localize_file_distributed(path, parameters, tmp_path / "d_locs.hdf5", client=client,
+                                           block_frames=23, progress=lambda d, t: done.append((d, t)))
+    assert_same_output(result, serial)
+    # Progress per block, in frame order, ending at all frames.
+    assert done[0] == (0, 300) and done[-1] == (300, 300) and len(done) == 1 + 14
+    assert [d for d, _ in done] == sorted(d for d, _ in done)
+    # The blocks really ran on every worker.
+    workers = {task["worker"] for task in stream.data if "napari-picasso-block" in str(task["key"])}
+    assert len(workers) == n_workers
+
+
+def test_default_blocks_and_overlap_keep_the_output(client, blinking_movie, parameters, serial, tmp_path):
+    """The background-overlap hook reads extra frames but keeps each block's own rows."""
+    scale(client, 2)
+    path, _, _ = blinking_movie
+    result = localize_file_distributed(path, parameters, tmp_path / "a_locs.hdf5", client=client)
+    assert_same_output(result, serial)
+    result = localize_file_distributed(path, parameters, tmp_path / "b_locs.hdf5", client=client,
+                                       block_frames=40, overlap=5)
+    assert_same_output(result, serial)
+
+
+def test_frame_range_and_roi(client, blinking_movie, parameters, tmp_path):
+    scale(client, 2)
+    path, _, _ = blinking_movie
+    subset = parameters.replace(frame_range=(37, 251), roi=(5, 8, 60, 58))
+    serial = localize_file(path, subset, tmp_path / "s_locs.hdf5")
+    result = localize_file_distributed(path, subset, tmp_path / "d_locs.hdf5", client=client, block_frames=30)
+    assert_same_output(result, load_locs(serial.locs_path))
+    locs = load_locs(result.locs_path, with_info=False)
+    assert locs["frame"].min() >= 37 and locs["frame"].max() < 251
+
+
+def test_in_process_threads_choice_is_the_plain_pipeline(blinking_movie, parameters, serial, tmp_path):
+    path, _, _ = blinking_movie
+    result = localize_file_distributed(path, parameters, tmp_path / "t_locs.hdf5",
+                                       client=ComputeChoice("threads"))
+    assert_same_output(result, serial)
+
+
+# -- a worker dies mid-task -------------------------------------------------------------
+class DieOnceWhileExecuting(distributed.WorkerPlugin):
+    """Kill the worker process as it starts executing block ``index``, once per test."""
+
+    def __init__(self, marker, index):
+        self.marker = str(marker)
+        self.index = index
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish != "executing" or not str(key).endswith(f"-{self.index}"):
+            return
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return  # the retry, on a new or another worker: let it run
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        os._exit(1)
+
+
+def test_worker_dies_mid_task_output_complete_and_identical(client, blinking_movie, parameters, serial, tmp_path):
+    scale(client, 2)
+    path, _, _ = blinking_movie
+    pids_before = set(client.run(os.getpid).values())
+    marker = tmp_path / "died"
+    client.register_plugin(DieOnceWhileExecuting(marker, index=5), name="die-once")
+    try:
+        result = localize_file_distributed(path, parameters, tmp_path / "k_locs.hdf5", client=client, block_frames=23)
+    finally:
+        client.unregister_worker_plugin("die-once")
+    assert marker.exists(), "no worker died: the test did not test anything"
+    dead_pid = int(marker.read_text())
+    assert dead_pid in pids_before
+    assert_same_output(result, serial)
+    client.wait_for_workers(2, timeout=60)
+    assert dead_pid not in set(client.run(os.getpid).values())  # the nanny started a new process
+
+
+def test_cancel_leaves_no_file(client, blinking_movie, parameters, tmp_path):
+    scale(client, 2)
+    path, _, _ = blinking_movie
+    target = tmp_path / "c_locs.hdf5"
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(LocalizationCancelled):
+        localize_file_distributed(path, parameters, target, client=client, block_frames=10, cancel=cancel)
+    assert not list(tmp_path.iterdir())
+
+
+# -- batch ------------------------------------------------------------------------------
+@pytest.fixture()
+def movie_tree(blinking_movie, tmp_path):
+    """in/a.raw, in/day2/b.raw (good), in/day2/broken.raw (no yaml), in/late.raw (truncated later)."""
+    path, _, _ = blinking_movie
+    root = tmp_path / "in"
+    (root / "day2").mkdir(parents=True)
+    for target in (root / "a.raw", root / "day2" / "b.raw", root / "late.raw"):
+        shutil.copy(path, target)
+        shutil.copy(path.with_suffix(".yaml"), target.with_suffix(".yaml"))
+    (root / "day2" / "broken.raw").write_bytes(b"\0" * 1000)
+    (root / "notes.txt").write_text("not a movie")
+    return root
+
+
+def test_find_movies_and_mirrored_outputs(movie_tree, tmp_path):
+    (movie_tree / "analysis").mkdir()
+    shutil.copy(movie_tree / "a.raw", movie_tree / "analysis" / "old.raw")  # outputs are not inputs
+    stack = movie_tree / "mm"
+    stack.mkdir()
+    for name in ("run_MMStack_Pos0.ome.tif", "run_MMStack_Pos0_1.ome.tif"):
+        (stack / name).write_bytes(b"")
+    items = find_movies([movie_tree])
+    names = [item.movie.relative_to(movie_tree).as_posix() for item in items]
+    assert names == ["a.raw", "day2/b.raw", "day2/broken.raw", "late.raw", "mm/run_MMStack_Pos0.ome.tif"]
+    assert all(item.root == movie_tree for item in items)
+    b = items[1]
+    assert output_path_for(b) == movie_tree / "day2" / "b_locs.hdf5"
+    assert output_path_for(b, analysis=True) == movie_tree / "analysis" / "day2" / "b_locs.hdf5"
+    assert output_path_for(b, analysis=tmp_path / "out") == tmp_path / "out" / "day2" / "b_locs.hdf5"
+    single = find_movies([movie_tree / "day2" / "b.raw", movie_tree / "day2" / "b.raw"])
+    assert single == [BatchItem(movie_tree / "day2" / "b.raw", movie_tree / "day2")]
+
+
+def test_batch_reports_failing_files_and_goes_on(client, movie_tree, parameters, serial):
+    scale(client, 2)
+    items = find_movies([movie_tree])
+    late = movie_tree / "late.raw"
+
+    def progress_for(item):
+        if item.movie != late:
+            return None
+
+        def truncate_once_started(done, total):
+            # The client has opened and checked the movie; the workers open it after
+            # this: they find it truncated and raise.
+            if done == 0:
+                with open(late, "r+b") as f:
+                    f.truncate(1000)
+        return truncate_once_started
+
+    recorded = []
+    outcomes = run_batch(items, parameters, client=client, analysis=True, progress_for=progress_for,
+                         on_result=lambda item, result: recorded.append(item.movie), block_frames=50)
+    status = {o.movie.name: o for o in outcomes}
+    assert [o.movie.name for o in outcomes] == ["a.raw", "b.raw", "broken.raw", "late.raw"]
+    assert status["a.raw"].status == status["b.raw"].status == "done"
+    assert status["broken.raw"].status == "failed" and "broken.yaml" in status["broken.raw"].error
+    assert status["late.raw"].status == "failed" and "late.raw" in status["late.raw"].error
+    assert recorded == [movie_tree / "a.raw", movie_tree / "day2" / "b.raw"]
+    for name in ("a.raw", "b.raw"):
+        assert load_locs(status[name].locs_path, with_info=False).tobytes() == serial[0].tobytes()
+    assert status["b.raw"].locs_path == movie_tree / "analysis" / "day2" / "b_locs.hdf5"
+    assert not (movie_tree / "analysis" / "late_locs.hdf5").exists()
+    assert not list((movie_tree / "analysis").rglob("*.part"))
+    table = status_table(outcomes)
+    assert "2 of 4 movies localized, 2 failed" in table
+    assert table.count("failed") == 3  # two rows and the total line
+
+
+def test_cli_batch_on_local_cluster(movie_tree, parameters, serial, capsys):
+    (movie_tree / "late.raw").unlink()
+    code = main([
+        "localize", str(movie_tree), "--workers", "2", "--analysis-folder", "--quiet",
+        "--gradient", str(parameters.min_net_gradient), "--baseline", str(parameters.baseline),
+        "--sensitivity", str(parameters.sensitivity), "--gain", str(parameters.em_gain),
+    ])
+    out = capsys.readouterr().out
+    assert code == 1  # one file failed
+    assert "2 of 3 movies localized, 1 failed" in out
+    assert "broken.raw" in out
+    for name in ("a_locs.hdf5", "day2/b_locs.hdf5"):
+        locs = load_locs(movie_tree / "analysis" / name, with_info=False)
+        assert locs.tobytes() == serial[0].tobytes()
+
+
+def test_cluster_choice_validation():
+    with pytest.raises(ValueError):
+        ComputeChoice.from_options(workers=2, scheduler="tcp://x:1")
+    with pytest.raises(ValueError):
+        ComputeChoice("scheduler")
+    assert ComputeChoice.from_options().mode == "threads"
+    with compute_client(None) as nothing:
+        assert nothing is None
