@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
@@ -31,6 +32,7 @@ from napari_picasso.distributed import (  # noqa: E402
     start_local_cluster,
     status_table,
 )
+from napari_picasso.distributed.blocks import limit_numba_threads  # noqa: E402
 from napari_picasso.io.locs import load_locs  # noqa: E402
 from napari_picasso.io.movies import write_raw_info  # noqa: E402
 from napari_picasso.pipeline import LocalizationCancelled, LocalizeParameters, localize_file  # noqa: E402
@@ -104,7 +106,20 @@ def test_numba_threads_fill_cores_once():
 
 def test_local_workers_get_their_numba_thread_count(client):
     scale(client, 1)
-    assert set(client.run(lambda: __import__("numba").config.NUMBA_NUM_THREADS).values()) == {1}
+    assert client.submit(limit_numba_threads, pure=False).result() == 1
+
+
+def test_numba_limit_applies_when_numba_was_imported_first(monkeypatch):
+    """A worker whose numba started with every core still runs tasks on its share."""
+    pool = numba.config.NUMBA_NUM_THREADS
+    before = numba.get_num_threads()
+    try:
+        monkeypatch.setenv("NUMBA_NUM_THREADS", "1")
+        assert limit_numba_threads() == 1
+        monkeypatch.setenv("NUMBA_NUM_THREADS", str(pool + 5))  # cannot grow beyond the pool
+        assert limit_numba_threads() == pool
+    finally:
+        numba.set_num_threads(before)
 
 
 # -- identical output -------------------------------------------------------------------

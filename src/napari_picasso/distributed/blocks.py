@@ -15,6 +15,7 @@ import math
 import os
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from ..io.movies import open_movie
@@ -99,6 +100,27 @@ def plan_blocks(first, stop, block_frames, overlap=0):
     return blocks
 
 
+def limit_numba_threads():
+    """Hold this thread's numba kernels to ``NUMBA_NUM_THREADS`` from the environment.
+
+    A worker's environment says how many threads it may use (a local cluster sets it to
+    cores // workers; on a cluster the admin sets it for ``dask worker``). numba reads
+    the variable only when it is first imported, which may happen before the worker
+    applies its environment (e.g. when the parent's main module is re-imported in a
+    spawned worker), so the limit is applied again here, in the thread that runs the
+    task (numba's thread count is per calling thread).
+
+    Returns
+    -------
+    int
+        The numba threads this thread's kernels now use.
+    """
+    wanted = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if wanted.isdigit() and int(wanted) >= 1:
+        numba.set_num_threads(min(int(wanted), numba.config.NUMBA_NUM_THREADS))
+    return numba.get_num_threads()
+
+
 def localize_block(movie_path, choices, block, parameters):
     """Open the movie, localize one block, return its localizations (sorted by frame).
 
@@ -119,6 +141,7 @@ def localize_block(movie_path, choices, block, parameters):
     numpy.ndarray
         ``locs_dtype(parameters.fit_method)`` rows with ``block.start <= frame < block.stop``.
     """
+    limit_numba_threads()
     with open_movie(Path(movie_path), **dict(choices or {})) as movie:
         roi, _ = validate_parameters(parameters, movie.shape, movie.path.name)
         n_frames, height, width = movie.shape

@@ -117,8 +117,8 @@ def start_local_cluster(workers=None, threads_per_worker=None, allowed_failures=
     """A ``LocalCluster`` of worker processes sized so numba does not oversubscribe.
 
     Each worker runs one task at a time (one Dask thread) and gives numba
-    ``threads_per_worker`` threads through ``NUMBA_NUM_THREADS``, which numba reads when
-    the worker process starts. The scheduler's web server takes a free port (``":0"``),
+    ``threads_per_worker`` threads through ``NUMBA_NUM_THREADS`` in the worker's
+    environment (applied by each task, see :func:`~.blocks.limit_numba_threads`). The scheduler's web server takes a free port (``":0"``),
     so several clusters (other users, other sessions) can run on one machine.
     """
     distributed = import_distributed()
