@@ -49,3 +49,16 @@ def gradient_for(photons, camera, sigma_px=1.0):
     """A min net gradient that finds spots of ``photons`` well above noise (test helper)."""
     peak_counts = photons / (2 * np.pi * sigma_px**2) * camera.em_gain / camera.sensitivity
     return 0.25 * peak_counts * 8
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_database(tmp_path_factory):
+    """Point ``NAPARI_PICASSO_DB`` at a temporary file: no test writes to ~/.picasso."""
+    path = tmp_path_factory.mktemp("database") / "napari_picasso.db"
+    previous = os.environ.get("NAPARI_PICASSO_DB")
+    os.environ["NAPARI_PICASSO_DB"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("NAPARI_PICASSO_DB", None)
+    else:
+        os.environ["NAPARI_PICASSO_DB"] = previous

@@ -32,6 +32,7 @@ from napari_picasso.distributed import (  # noqa: E402
     start_local_cluster,
     status_table,
 )
+from napari_picasso.db import open_database, query_rows  # noqa: E402
 from napari_picasso.distributed.blocks import limit_numba_threads  # noqa: E402
 from napari_picasso.io.locs import load_locs  # noqa: E402
 from napari_picasso.io.movies import write_raw_info  # noqa: E402
@@ -275,13 +276,15 @@ def test_batch_reports_failing_files_and_goes_on(client, movie_tree, parameters,
 
     recorded = []
     outcomes = run_batch(items, parameters, client=client, analysis=True, progress_for=progress_for,
-                         on_result=lambda item, result: recorded.append(item.movie), block_frames=50)
+                         on_result=lambda outcome: recorded.append((outcome.movie, outcome.status)),
+                         block_frames=50)
     status = {o.movie.name: o for o in outcomes}
     assert [o.movie.name for o in outcomes] == ["a.raw", "b.raw", "broken.raw", "late.raw"]
     assert status["a.raw"].status == status["b.raw"].status == "done"
     assert status["broken.raw"].status == "failed" and "broken.yaml" in status["broken.raw"].error
     assert status["late.raw"].status == "failed" and "late.raw" in status["late.raw"].error
-    assert recorded == [movie_tree / "a.raw", movie_tree / "day2" / "b.raw"]
+    assert recorded == [(movie_tree / "a.raw", "done"), (movie_tree / "day2" / "b.raw", "done"),
+                        (movie_tree / "day2" / "broken.raw", "failed"), (movie_tree / "late.raw", "failed")]
     for name in ("a.raw", "b.raw"):
         assert load_locs(status[name].locs_path, with_info=False).tobytes() == serial[0].tobytes()
     assert status["b.raw"].locs_path == movie_tree / "analysis" / "day2" / "b_locs.hdf5"
@@ -292,10 +295,12 @@ def test_batch_reports_failing_files_and_goes_on(client, movie_tree, parameters,
     assert table.count("failed") == 3  # two rows and the total line
 
 
-def test_cli_batch_on_local_cluster(movie_tree, parameters, serial, capsys):
+def test_cli_batch_on_local_cluster(movie_tree, parameters, serial, capsys, tmp_path):
     (movie_tree / "late.raw").unlink()
+    database = tmp_path / "batch.db"
     code = main([
         "localize", str(movie_tree), "--workers", "2", "--analysis-folder", "--quiet",
+        "--db", str(database), "--group", "batch",
         "--gradient", str(parameters.min_net_gradient), "--baseline", str(parameters.baseline),
         "--sensitivity", str(parameters.sensitivity), "--gain", str(parameters.em_gain),
     ])
@@ -306,6 +311,19 @@ def test_cli_batch_on_local_cluster(movie_tree, parameters, serial, capsys):
     for name in ("a_locs.hdf5", "day2/b_locs.hdf5"):
         locs = load_locs(movie_tree / "analysis" / name, with_info=False)
         assert locs.tobytes() == serial[0].tobytes()
+    # One database row per file, the failure with its reason.
+    db = open_database(database)
+    try:
+        rows = {Path(r["locs_path"]).relative_to(movie_tree).as_posix(): r
+                for r in query_rows(db, columns=["locs_path", "status", "n_locs", "reason", "group_name"])}
+    finally:
+        db.close()
+    assert set(rows) == {"analysis/a_locs.hdf5", "analysis/day2/b_locs.hdf5", "analysis/day2/broken_locs.hdf5"}
+    assert rows["analysis/a_locs.hdf5"]["status"] == "ok"
+    assert rows["analysis/day2/b_locs.hdf5"]["n_locs"] == len(serial[0])
+    assert rows["analysis/day2/broken_locs.hdf5"]["status"] == "failed"
+    assert "broken.yaml" in rows["analysis/day2/broken_locs.hdf5"]["reason"]
+    assert {r["group_name"] for r in rows.values()} == {"batch"}
 
 
 def test_cluster_choice_validation():

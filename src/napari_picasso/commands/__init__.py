@@ -5,6 +5,6 @@ Each module defines ``add_parser(subparsers)``, which registers the sub-command 
 code).
 """
 
-from . import demo, localize
+from . import db, demo, localize
 
-COMMAND_MODULES = [localize, demo]
+COMMAND_MODULES = [localize, demo, db]

@@ -45,17 +45,32 @@ def wants_batch(args):
     )
 
 
-def record_in_database(item, result):
-    """INTEGRATION POINT (db branch): one database row per localized file.
+def database_recorder(args, stream=None):
+    """``on_result`` for :func:`run_batch`: one database row per file, done or failed.
 
-    ``napari_picasso.db`` is built on another branch; once it offers
-    ``record_localization``, it is called here with the result of each file.
+    Honours ``--db``, ``--no-db`` and ``--group`` (see ``commands.db``); a database
+    problem is reported as a warning and fails no localization.
     """
-    try:
-        from ..db import record_localization
-    except ImportError:
-        return
-    record_localization(result)
+    from .db import record_after_localization
+
+    stream = stream or sys.stderr
+
+    def record(outcome):
+        if getattr(args, "no_db", False):
+            return
+        if outcome.status == "done":
+            record_after_localization(args, outcome.locs_path, stream=stream)
+        elif outcome.status == "failed":
+            from ..db import open_database, record_failure
+
+            db = open_database(getattr(args, "db", None))
+            try:
+                record_failure(db, outcome.movie, outcome.error, outcome.locs_path,
+                               group=getattr(args, "group", None))
+            finally:
+                db.close()
+
+    return record
 
 
 def run_batch_command(args, parameters):
@@ -75,7 +90,7 @@ def run_batch_command(args, parameters):
         outcomes = run_batch(
             items, parameters, client=choice, analysis=args.analysis_folder, out_folder=args.out,
             progress_for=None if args.quiet else (lambda item: ProgressBar(item.movie.name)),
-            on_result=record_in_database, block_frames=args.block_frames,
+            on_result=database_recorder(args), block_frames=args.block_frames,
         )
     except (ImportError, OSError) as error:  # no dask, or the scheduler cannot be reached
         print(f"error: {error}", file=sys.stderr)

@@ -40,7 +40,7 @@ class BatchOutcome:
     """What happened to one movie of a batch.
 
     ``status`` is ``"done"``, ``"failed"``, ``"cancelled"`` or ``"not run"`` (after a
-    cancel).
+    cancel). ``locs_path`` is the file's output, written only when it is done.
     """
 
     movie: Path
@@ -168,8 +168,8 @@ def run_batch(items, parameters, client=None, analysis=None, out_folder=None, pr
     progress_for : callable, optional
         ``progress_for(item)`` returns the ``progress(done, total)`` callback of one file.
     on_result : callable, optional
-        ``on_result(item, result)`` after each finished file (e.g. the database row); an
-        error it raises is noted in the outcome, it does not fail the file.
+        ``on_result(outcome)`` after each file that is done or failed (e.g. its database
+        row); an error it raises is noted in the outcome, it does not fail the file.
     cancel : callable or threading.Event, optional
         Stops the current file (nothing written) and the rest of the batch.
     block_frames : int, optional
@@ -194,19 +194,19 @@ def run_batch(items, parameters, client=None, analysis=None, out_folder=None, pr
                     cancel=cancel, block_frames=block_frames, **choices,
                 )
             except LocalizationCancelled:
-                outcomes.append(BatchOutcome(item.movie, None, "cancelled",
+                outcomes.append(BatchOutcome(item.movie, locs_path, "cancelled",
                                              seconds=time.perf_counter() - started))
                 outcomes.extend(BatchOutcome(rest.movie, None, "not run") for rest in items[position + 1 :])
                 break
             except Exception as error:  # noqa: BLE001  (any failure of one file must not stop the batch)
-                outcomes.append(BatchOutcome(item.movie, None, "failed", seconds=time.perf_counter() - started,
-                                             error=describe_error(error)))
-                continue
-            outcome = BatchOutcome(item.movie, result.locs_path, "done", result.n_locs, result.n_frames,
-                                   result.seconds)
+                outcome = BatchOutcome(item.movie, locs_path, "failed", seconds=time.perf_counter() - started,
+                                       error=describe_error(error))
+            else:
+                outcome = BatchOutcome(item.movie, result.locs_path, "done", result.n_locs, result.n_frames,
+                                       result.seconds)
             if on_result is not None:
                 try:
-                    on_result(item, result)
+                    on_result(outcome)
                 except Exception as error:  # noqa: BLE001  (the localization itself is written and valid)
                     outcome.note = f"not recorded: {describe_error(error)}"
             outcomes.append(outcome)
