@@ -33,7 +33,7 @@ from pathlib import Path
 import numba
 
 from napari_picasso.distributed import default_block_frames, localize_file_distributed, start_local_cluster
-from napari_picasso.distributed.cluster import available_cores
+from napari_picasso.distributed.cluster import available_cores, close_cluster
 from napari_picasso.io.locs import load_locs
 from napari_picasso.io.movies import open_movie
 from napari_picasso.pipeline import LocalizeParameters, localize_file
@@ -121,7 +121,8 @@ def main(argv=None):
     with contextlib.ExitStack() as stack:
         for n_workers in args.workers:
             started = time.perf_counter()
-            cluster = stack.enter_context(start_local_cluster(n_workers, threads_per_worker=1))
+            cluster = start_local_cluster(n_workers, threads_per_worker=1)
+            stack.callback(close_cluster, cluster)
             client = stack.enter_context(distributed.Client(cluster))
             startup = time.perf_counter() - started
             localize_file_distributed(movie, warm_parameters, out / "warm_locs.hdf5", client=client, block_frames=25)

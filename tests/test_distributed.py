@@ -33,9 +33,9 @@ from napari_picasso.distributed import (  # noqa: E402
     status_table,
 )
 from napari_picasso.db import open_database, query_rows  # noqa: E402
-from napari_picasso.distributed.blocks import limit_numba_threads  # noqa: E402
+from napari_picasso.distributed.blocks import close_open_movies, limit_numba_threads, localize_block  # noqa: E402
+from napari_picasso.distributed.cluster import close_cluster  # noqa: E402
 from napari_picasso.io.locs import load_locs  # noqa: E402
-from napari_picasso.io.movies import write_raw_info  # noqa: E402
 from napari_picasso.pipeline import LocalizationCancelled, LocalizeParameters, localize_file  # noqa: E402
 
 # The worker plugin below is defined here; workers cannot import this test module, so
@@ -62,10 +62,13 @@ def serial(blinking_movie, parameters, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client():
-    with start_local_cluster(workers=1, threads_per_worker=1) as cluster:
+    cluster = start_local_cluster(workers=1, threads_per_worker=1)
+    try:
         with distributed.Client(cluster) as dask_client:
             dask_client.cluster_ref = cluster
             yield dask_client
+    finally:
+        close_cluster(cluster)
 
 
 def scale(client, n_workers):
@@ -97,6 +100,27 @@ def test_blocks_cover_frames_once_and_clip_overlap():
     assert (blocks[-1].read_start, blocks[-1].read_stop) == (87, 105)
     with pytest.raises(ValueError):
         plan_blocks(0, 10, 0)
+
+
+def test_block_task_reopens_a_movie_that_changed(blinking_movie, parameters, serial, tmp_path):
+    """Workers keep movies open between blocks, but never read a stale file."""
+    path, _, _ = blinking_movie
+    copy = tmp_path / "m.raw"
+    shutil.copy(path, copy)
+    shutil.copy(path.with_suffix(".yaml"), copy.with_suffix(".yaml"))
+    block = plan_blocks(0, 300, 100)[1]
+    try:
+        first = localize_block(str(copy), {}, block, parameters)
+        in_block = (serial[0]["frame"] >= 100) & (serial[0]["frame"] < 200)
+        assert first.tobytes() == serial[0][in_block].tobytes()
+        assert localize_block(str(copy), {}, block, parameters).tobytes() == first.tobytes()  # from the open reader
+        # Same size, new content (a flat background): must be read again.
+        np.full(300 * 64 * 64, 100, dtype="<u2").tofile(copy)
+        stat = copy.stat()
+        os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        assert len(localize_block(str(copy), {}, block, parameters)) == 0
+    finally:
+        close_open_movies()
 
 
 def test_numba_threads_fill_cores_once():

@@ -10,9 +10,11 @@ Nothing here imports dask: the same task runs in a thread, a process pool or a D
 worker.
 """
 
+import collections
 import dataclasses
 import math
 import os
+import threading
 from pathlib import Path
 
 import numba
@@ -100,6 +102,47 @@ def plan_blocks(first, stop, block_frames, overlap=0):
     return blocks
 
 
+class _OpenMovies(threading.local):
+    """The movies this worker thread opened last, kept open for its next blocks.
+
+    Opening can cost more than reading a block (a TIFF of 20000 pages: ~0.1 s to index),
+    and a worker usually gets many blocks of the same movie in a row. Entries are keyed
+    by the file's identity (path, choices, size, modification time), so a file that
+    changed is opened anew; each thread has its own handles, because readers seek on a
+    shared file handle. At most :attr:`size` movies stay open per thread.
+    """
+
+    size = 2
+
+    def __init__(self):
+        self.movies = collections.OrderedDict()
+
+    def get(self, path, choices):
+        path = Path(path)
+        stat = path.stat() if path.exists() else None
+        key = (str(path), tuple(sorted(choices.items())), stat and stat.st_size, stat and stat.st_mtime_ns)
+        movie = self.movies.pop(key, None)
+        if movie is None:
+            movie = open_movie(path, **choices)
+        self.movies[key] = movie
+        while len(self.movies) > self.size:
+            _, oldest = self.movies.popitem(last=False)
+            oldest.close()
+        return movie
+
+    def close(self):
+        while self.movies:
+            self.movies.popitem()[1].close()
+
+
+_open_movies = _OpenMovies()
+
+
+def close_open_movies():
+    """Close the movies the calling thread keeps open for its next blocks."""
+    _open_movies.close()
+
+
 def limit_numba_threads():
     """Hold this thread's numba kernels to ``NUMBA_NUM_THREADS`` from the environment.
 
@@ -142,10 +185,14 @@ def localize_block(movie_path, choices, block, parameters):
         ``locs_dtype(parameters.fit_method)`` rows with ``block.start <= frame < block.stop``.
     """
     limit_numba_threads()
-    with open_movie(Path(movie_path), **dict(choices or {})) as movie:
-        roi, _ = validate_parameters(parameters, movie.shape, movie.path.name)
-        n_frames, height, width = movie.shape
+    movie = _open_movies.get(movie_path, dict(choices or {}))
+    roi, _ = validate_parameters(parameters, movie.shape, movie.path.name)
+    n_frames, height, width = movie.shape
+    try:
         frames = movie.read_frames(block.read_start, block.read_stop)
+    except BaseException:
+        close_open_movies()  # a reader in an unknown state is not reused
+        raise
     if len(frames) != block.read_stop - block.read_start:
         raise ValueError(
             f"{movie_path}: read {len(frames)} frames for {block.read_start}:{block.read_stop} "

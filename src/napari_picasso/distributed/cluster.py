@@ -116,6 +116,8 @@ def start_local_cluster(workers=None, threads_per_worker=None, allowed_failures=
                         dashboard_address=":0", silence_logs=logging.ERROR):
     """A ``LocalCluster`` of worker processes sized so numba does not oversubscribe.
 
+    Close it with :func:`close_cluster`.
+
     Each worker runs one task at a time (one Dask thread) and gives numba
     ``threads_per_worker`` threads through ``NUMBA_NUM_THREADS`` in the worker's
     environment (applied by each task, see :func:`~.blocks.limit_numba_threads`). The scheduler's web server takes a free port (``":0"``),
@@ -173,9 +175,26 @@ def compute_client(choice=None):
         with connect(choice.address) as client:
             yield client
         return
-    with start_local_cluster(choice.workers, choice.threads_per_worker, choice.allowed_failures) as cluster:
+    cluster = start_local_cluster(choice.workers, choice.threads_per_worker, choice.allowed_failures)
+    try:
         with distributed.Client(cluster) as client:
             yield client
+    finally:
+        close_cluster(cluster)
+
+
+def close_cluster(cluster):
+    """Shut a local cluster down; an error in Dask's own bookkeeping on the way is logged.
+
+    After a worker process died during the run (and was replaced), ``LocalCluster.close``
+    can raise a KeyError from its worker-status watcher once every process is already
+    stopped (distributed 2026.8). The results are written by then, so this must not turn
+    a finished run into a failed one.
+    """
+    try:
+        cluster.close()
+    except Exception as error:  # noqa: BLE001  (see above: raised after the processes stopped)
+        logging.getLogger(__name__).warning("closing the local Dask cluster: %r", error)
 
 
 def total_threads(client):
