@@ -35,7 +35,9 @@ from napari_picasso.distributed import (  # noqa: E402
 from napari_picasso.db import open_database, query_rows  # noqa: E402
 from napari_picasso.distributed.blocks import close_open_movies, limit_numba_threads, localize_block  # noqa: E402
 from napari_picasso.distributed.cluster import close_cluster  # noqa: E402
+from napari_picasso.io.errors import ParameterError  # noqa: E402
 from napari_picasso.io.locs import load_locs  # noqa: E402
+from napari_picasso.io.movies import ArrayMovie  # noqa: E402
 from napari_picasso.pipeline import LocalizationCancelled, LocalizeParameters, localize_file  # noqa: E402
 
 # The worker plugin below is defined here; workers cannot import this test module, so
@@ -192,6 +194,12 @@ def test_in_process_threads_choice_is_the_plain_pipeline(blinking_movie, paramet
     result = localize_file_distributed(path, parameters, tmp_path / "t_locs.hdf5",
                                        client=ComputeChoice("threads"))
     assert_same_output(result, serial)
+
+
+def test_movie_in_memory_cannot_go_to_a_cluster(client, parameters, tmp_path):
+    movie = ArrayMovie(np.full((10, 32, 32), 100, np.uint16))
+    with pytest.raises(ParameterError, match="in memory"):
+        localize_file_distributed(movie, parameters, tmp_path / "x_locs.hdf5", client=client)
 
 
 # -- a worker dies mid-task -------------------------------------------------------------
