@@ -199,6 +199,16 @@ def main(argv=None):
         balance = (blocks / n_workers) / -(-blocks // n_workers)
         print(f"CPU {n_workers} worker(s) vs in-process: {100 * (cpu_used[name] / serial_cpu - 1):+5.1f} %; "
               f"{blocks} blocks, speed-up on {n_workers} free cores <= {n_workers * balance * serial_cpu / cpu_used[name]:.2f}x")
+    if one and two:
+        one_cpu = cpu_used["local cluster, 1 worker(s) x 1 numba thread"]
+        two_cpu = cpu_used["local cluster, 2 worker(s) x 1 numba thread"]
+        blocks = -(-n_frames // default_block_frames(shape, n_frames, 2))
+        balance = (blocks / 2) / -(-blocks // 2)
+        print(f"speed-up 2 workers vs 1 worker on 2 free cores, from CPU seconds: "
+              f"{2 * balance * one_cpu / two_cpu:5.2f}x")
+        if default_threads == 2:
+            print(f"(control: in-process 2 threads vs 1 thread, same rounds: "
+                  f"{serial_one / serial_all:.2f}x; below 2 when other programs hold the cores)")
     frames_per_s, bytes_per_s = read_rate(movie)
     block = default_block_frames(shape, n_frames, 2)
     print(f"\nscheduler round trip per task:  {per_task * 1e3:.2f} ms "
