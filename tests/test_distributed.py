@@ -358,6 +358,22 @@ def test_cli_batch_on_local_cluster(movie_tree, parameters, serial, capsys, tmp_
     assert {r["group_name"] for r in rows.values()} == {"batch"}
 
 
+def test_cli_on_a_running_scheduler(client, blinking_movie, parameters, serial, tmp_path, capsys):
+    """--scheduler takes an address or a scheduler file (as `dask scheduler --scheduler-file` writes)."""
+    scale(client, 2)
+    path, _, _ = blinking_movie
+    scheduler_file = tmp_path / "scheduler.json"
+    client.write_scheduler_file(str(scheduler_file))
+    options = ["--gradient", str(parameters.min_net_gradient), "--baseline", str(parameters.baseline),
+               "--sensitivity", str(parameters.sensitivity), "--gain", str(parameters.em_gain), "--no-db", "--quiet"]
+    for name, where in (("by_address", client.scheduler.address), ("by_file", str(scheduler_file))):
+        code = main(["localize", str(path), "--scheduler", where, "--out", str(tmp_path / name), *options])
+        assert code == 0
+        assert "1 of 1 movies localized, 0 failed" in capsys.readouterr().out
+        assert load_locs(tmp_path / name / "blinking_locs.hdf5", with_info=False).tobytes() == serial[0].tobytes()
+    assert len(client.nthreads()) == 2  # the CLI only disconnected from the cluster it did not start
+
+
 def test_cluster_choice_validation():
     with pytest.raises(ValueError):
         ComputeChoice.from_options(workers=2, scheduler="tcp://x:1")
