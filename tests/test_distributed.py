@@ -22,6 +22,7 @@ from napari_picasso.cli import main  # noqa: E402
 from napari_picasso.distributed import (  # noqa: E402
     BatchItem,
     ComputeChoice,
+    ComputeSession,
     compute_client,
     find_movies,
     localize_file_distributed,
@@ -372,6 +373,23 @@ def test_cli_on_a_running_scheduler(client, blinking_movie, parameters, serial, 
         assert "1 of 1 movies localized, 0 failed" in capsys.readouterr().out
         assert load_locs(tmp_path / name / "blinking_locs.hdf5", with_info=False).tobytes() == serial[0].tobytes()
     assert len(client.nthreads()) == 2  # the CLI only disconnected from the cluster it did not start
+
+
+def test_compute_session_keeps_one_cluster_per_choice(blinking_movie, parameters, serial, tmp_path):
+    """What the widget and the watcher hold: one cluster while the choice stays the same."""
+    path, _, _ = blinking_movie
+    local = ComputeChoice("local-cluster", workers=1, threads_per_worker=1)
+    with ComputeSession() as session:
+        assert session.client_for(ComputeChoice("threads")) is None
+        first = session.client_for(local)
+        assert session.client_for(ComputeChoice("local-cluster", workers=1, threads_per_worker=1)) is first
+        done = []
+        result = localize_file_distributed(path, parameters, tmp_path / "s_locs.hdf5", client=first,
+                                           progress=lambda d, t: done.append(d))
+        assert load_locs(result.locs_path, with_info=False).tobytes() == serial[0].tobytes()
+        assert done[-1] == 300 and len(done) > 2  # per block
+        assert session.client_for(None) is None
+        assert first.status == "closed"
 
 
 def test_cluster_choice_validation():

@@ -6,7 +6,7 @@ localizations, which are merged in frame order into the same files a serial run 
 
 - :class:`ComputeChoice` / :func:`compute_client`: in-process threads, a local cluster
   of worker processes, or an existing scheduler (what the CLI, the widget and the
-  watcher offer).
+  watcher offer); :class:`ComputeSession` keeps the client open from file to file.
 - :func:`localize_file_distributed`: one movie, with a per-block progress callback.
 - :func:`find_movies`, :func:`run_batch`, :func:`status_table`: many movies and folders.
 
@@ -17,6 +17,7 @@ from .batch import BatchItem, BatchOutcome, find_movies, output_path_for, run_ba
 from .blocks import Block, block_overlap, default_block_frames, localize_block, plan_blocks
 from .cluster import (
     ComputeChoice,
+    ComputeSession,
     available_cores,
     close_cluster,
     compute_client,
@@ -30,6 +31,7 @@ __all__ = [
     "BatchOutcome",
     "Block",
     "ComputeChoice",
+    "ComputeSession",
     "available_cores",
     "block_overlap",
     "close_cluster",

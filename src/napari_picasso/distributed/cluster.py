@@ -217,6 +217,48 @@ def close_cluster(cluster):
         logging.getLogger(__name__).warning("closing the local Dask cluster: %r", error)
 
 
+class ComputeSession:
+    """A client kept open across runs, for long-lived front ends (widget, watcher).
+
+    Starting a local cluster takes seconds; a widget or a watcher localizing file after
+    file asks :meth:`client_for` each time and gets the same client while the user's
+    choice stays the same; a new choice closes the old cluster first.
+
+    Examples
+    --------
+    >>> session = ComputeSession()
+    >>> client = session.client_for(ComputeChoice("local-cluster", workers=2))  # doctest: +SKIP
+    >>> localize_file_distributed(path, parameters, client=client, progress=bar)  # doctest: +SKIP
+    >>> session.close()  # doctest: +SKIP
+    """
+
+    def __init__(self):
+        self.choice = None
+        self.client = None
+        self._stack = contextlib.ExitStack()
+
+    def client_for(self, choice):
+        """The client for ``choice`` (``None`` for in-process threads)."""
+        if choice != self.choice:
+            self.close()
+            self.client = self._stack.enter_context(compute_client(choice))
+            self.choice = choice
+        return self.client
+
+    def close(self):
+        """Shut down what this session started (a local cluster) or disconnect."""
+        self._stack.close()
+        self._stack = contextlib.ExitStack()
+        self.choice = None
+        self.client = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def total_threads(client):
     """Task slots (Dask threads) of all workers the client's scheduler knows."""
     return max(1, sum(client.nthreads().values()))
