@@ -168,6 +168,15 @@ def test_identical_to_serial_run(client, n_workers, blinking_movie, parameters, 
     assert len(workers) == n_workers
 
 
+def test_tiff_movie_identical_to_serial_run(client, isolated_movie, parameters, tmp_path):
+    scale(client, 2)
+    path, _, _ = isolated_movie
+    serial_result = localize_file(path, parameters, tmp_path / "s_locs.hdf5")
+    result = localize_file_distributed(path, parameters, tmp_path / "d_locs.hdf5", client=client, block_frames=7)
+    assert serial_result.n_locs > 100
+    assert_same_output(result, load_locs(serial_result.locs_path))
+
+
 def test_default_blocks_and_overlap_keep_the_output(client, blinking_movie, parameters, serial, tmp_path):
     """The background-overlap hook reads extra frames but keeps each block's own rows."""
     scale(client, 2)
