@@ -8,6 +8,7 @@ workers (one numba thread each, the machine has few cores).
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -335,6 +336,40 @@ def test_batch_reports_failing_files_and_goes_on(client, movie_tree, parameters,
     table = status_table(outcomes)
     assert "2 of 4 movies localized, 2 failed" in table
     assert table.count("failed") == 3  # two rows and the total line
+
+
+@pytest.mark.parametrize("files_at_once", [1, 3])
+def test_batch_files_at_once_and_cancel(client, movie_tree, parameters, serial, files_at_once):
+    scale(client, 2)
+    items = [item for item in find_movies([movie_tree]) if item.movie.name != "broken.raw"]
+    outcomes = run_batch(items, parameters, client=client, files_at_once=files_at_once, block_frames=40)
+    assert [o.status for o in outcomes] == ["done"] * 3
+    for outcome in outcomes:
+        assert load_locs(outcome.locs_path, with_info=False).tobytes() == serial[0].tobytes()
+    # A cancel during the second movie: nothing more is written, the rest does not run.
+    stop = threading.Event()
+
+    def progress_for(item):
+        if item.movie.name == "b.raw":
+            return lambda done, total: stop.set() if done > 0 else None
+        return None
+
+    for outcome in outcomes:
+        outcome.locs_path.unlink()
+    outcomes = run_batch(items, parameters, client=client, files_at_once=1, block_frames=40, cancel=stop,
+                         progress_for=progress_for)
+    assert [o.status for o in outcomes] == ["done", "cancelled", "not run"]
+    assert not (movie_tree / "day2" / "b_locs.hdf5").exists() and not (movie_tree / "late_locs.hdf5").exists()
+
+
+def test_batch_refuses_two_movies_writing_one_file(client, movie_tree, parameters, tmp_path):
+    scale(client, 2)
+    shutil.copy(movie_tree / "a.raw", movie_tree / "day2" / "a.raw")
+    shutil.copy(movie_tree / "a.yaml", movie_tree / "day2" / "a.yaml")
+    items = find_movies([movie_tree / "a.raw", movie_tree / "day2" / "a.raw"])
+    outcomes = run_batch(items, parameters, client=client, out_folder=tmp_path / "flat")
+    assert [o.status for o in outcomes] == ["done", "failed"]
+    assert "also the output of" in outcomes[1].error
 
 
 def test_cli_batch_on_local_cluster(movie_tree, parameters, serial, capsys, tmp_path):

@@ -1,6 +1,7 @@
 """The batch and cluster options of ``napari-picasso localize`` (see napari_picasso.distributed)."""
 
 import sys
+import threading
 from pathlib import Path
 
 from ..distributed.batch import find_movies, is_dataset_folder, run_batch, status_table
@@ -73,6 +74,24 @@ def database_recorder(args, stream=None):
     return record
 
 
+class BatchProgress:
+    """One progress line for a batch, summed over its files (several may run at once)."""
+
+    def __init__(self, n_files, stream=None):
+        self.bar = ProgressBar(f"{n_files} movie(s)", stream=stream)
+        self.done = {}
+        self.total = {}
+        self.lock = threading.Lock()
+
+    def for_item(self, item):
+        def progress(done, total):
+            with self.lock:
+                self.done[item.movie] = done
+                self.total[item.movie] = total
+                self.bar(sum(self.done.values()), sum(self.total.values()))
+        return progress
+
+
 def run_batch_command(args, parameters):
     try:
         choice = ComputeChoice.from_options(args.workers, args.scheduler, args.threads_per_worker,
@@ -89,7 +108,7 @@ def run_batch_command(args, parameters):
     try:
         outcomes = run_batch(
             items, parameters, client=choice, analysis=args.analysis_folder, out_folder=args.out,
-            progress_for=None if args.quiet else (lambda item: ProgressBar(item.movie.name)),
+            progress_for=None if args.quiet else BatchProgress(len(items)).for_item,
             on_result=database_recorder(args), block_frames=args.block_frames,
         )
     except (ImportError, OSError) as error:  # no dask, or the scheduler cannot be reached

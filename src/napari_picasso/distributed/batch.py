@@ -7,15 +7,18 @@ results beside each movie or into an ``analysis/`` tree that mirrors the input f
 and goes on when a file fails; :func:`status_table` prints the outcome.
 """
 
+import concurrent.futures
+import contextlib
 import dataclasses
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
 from ..io.errors import InputFileError, ParameterError
 from ..io.locs import locs_path_for
-from ..pipeline import LocalizationCancelled
+from ..pipeline import LocalizationCancelled, _should_cancel
 from .cluster import compute_client
 from .runner import localize_file_distributed
 
@@ -151,8 +154,14 @@ def describe_error(error):
     return f"{type(error).__name__}: {error}"
 
 
+# Movies localized at once on a cluster: the next movie's first blocks take the task slots
+# the current movie's last blocks leave idle (and the client opens it meanwhile), which
+# matters for short movies on many workers. Two are enough to close that gap.
+FILES_AT_ONCE = 2
+
+
 def run_batch(items, parameters, client=None, analysis=None, out_folder=None, progress_for=None,
-              on_result=None, cancel=None, block_frames=None, **choices):
+              on_result=None, cancel=None, block_frames=None, files_at_once=None, **choices):
     """Localize every item; a file that fails is reported and the batch goes on.
 
     Parameters
@@ -166,14 +175,19 @@ def run_batch(items, parameters, client=None, analysis=None, out_folder=None, pr
     analysis, out_folder
         Output placement, see :func:`output_path_for`.
     progress_for : callable, optional
-        ``progress_for(item)`` returns the ``progress(done, total)`` callback of one file.
+        ``progress_for(item)`` returns the ``progress(done, total)`` callback of one file
+        (called from a worker thread when files run at once).
     on_result : callable, optional
-        ``on_result(outcome)`` after each file that is done or failed (e.g. its database
-        row); an error it raises is noted in the outcome, it does not fail the file.
+        ``on_result(outcome)`` for each file that is done or failed, in item order, in the
+        calling thread (e.g. its database row); an error it raises is noted in the
+        outcome, it does not fail the file.
     cancel : callable or threading.Event, optional
-        Stops the current file (nothing written) and the rest of the batch.
+        Stops the running files (nothing written) and the rest of the batch.
     block_frames : int, optional
         Frames per task.
+    files_at_once : int, optional
+        Movies in progress at the same time on a cluster (default :data:`FILES_AT_ONCE`);
+        always 1 in this process, where one movie already uses every core.
     **choices
         Reader choices applied to every movie.
 
@@ -182,29 +196,47 @@ def run_batch(items, parameters, client=None, analysis=None, out_folder=None, pr
     list of BatchOutcome
         One per item, in order.
     """
+    stopped = threading.Event()
+    targets = {}
+
+    def localize_one(item):
+        locs_path = output_path_for(item, analysis, out_folder)
+        if stopped.is_set():
+            return BatchOutcome(item.movie, None, "not run")
+        if targets[locs_path] != item.movie:
+            return BatchOutcome(item.movie, locs_path, "failed", error=(
+                f"{locs_path} is also the output of {targets[locs_path]}; give each movie its own "
+                "output (--analysis-folder mirrors the input folders)."))
+        started = time.perf_counter()
+        try:
+            result = localize_file_distributed(
+                item.movie, parameters, locs_path, client=dask_client,
+                progress=progress_for(item) if progress_for is not None else None,
+                cancel=lambda: stopped.is_set() or _should_cancel(cancel), block_frames=block_frames, **choices,
+            )
+        except LocalizationCancelled:
+            stopped.set()
+            return BatchOutcome(item.movie, locs_path, "cancelled", seconds=time.perf_counter() - started)
+        except Exception as error:  # noqa: BLE001  (any failure of one file must not stop the batch)
+            return BatchOutcome(item.movie, locs_path, "failed", seconds=time.perf_counter() - started,
+                                error=describe_error(error))
+        return BatchOutcome(item.movie, result.locs_path, "done", result.n_locs, result.n_frames, result.seconds)
+
+    for item in items:
+        targets.setdefault(output_path_for(item, analysis, out_folder), item.movie)
     outcomes = []
-    with compute_client(client) as dask_client:
-        for position, item in enumerate(items):
-            locs_path = output_path_for(item, analysis, out_folder)
-            progress = progress_for(item) if progress_for is not None else None
-            started = time.perf_counter()
-            try:
-                result = localize_file_distributed(
-                    item.movie, parameters, locs_path, client=dask_client, progress=progress,
-                    cancel=cancel, block_frames=block_frames, **choices,
-                )
-            except LocalizationCancelled:
-                outcomes.append(BatchOutcome(item.movie, locs_path, "cancelled",
-                                             seconds=time.perf_counter() - started))
-                outcomes.extend(BatchOutcome(rest.movie, None, "not run") for rest in items[position + 1 :])
-                break
-            except Exception as error:  # noqa: BLE001  (any failure of one file must not stop the batch)
-                outcome = BatchOutcome(item.movie, locs_path, "failed", seconds=time.perf_counter() - started,
-                                       error=describe_error(error))
-            else:
-                outcome = BatchOutcome(item.movie, result.locs_path, "done", result.n_locs, result.n_frames,
-                                       result.seconds)
-            if on_result is not None:
+    with compute_client(client) as dask_client, contextlib.ExitStack() as stack:
+        at_once = 1 if dask_client is None else max(1, int(files_at_once or FILES_AT_ONCE))
+        if at_once == 1:
+            results = map(localize_one, items)
+        else:
+            pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(at_once, "napari-picasso-batch"))
+            # Leaving early (an error, Ctrl-C): the running files stop at their next block
+            # and the queued ones do not start, so the pool's shutdown does not wait long.
+            stack.callback(stopped.set)
+            results = (future.result() for future in [pool.submit(localize_one, item) for item in items])
+        for outcome in results:
+            if on_result is not None and outcome.status in ("done", "failed"):
                 try:
                     on_result(outcome)
                 except Exception as error:  # noqa: BLE001  (the localization itself is written and valid)
