@@ -139,9 +139,21 @@ def main(argv=None):
                     numba.set_num_threads(default_threads)
             return run
 
+        busy = {}
+
         def on_cluster(n_workers):
-            return lambda: localize_file_distributed(movie, PARAMETERS, out / f"cluster{n_workers}_locs.hdf5",
-                                                     client=clusters[n_workers])
+            def run():
+                client = clusters[n_workers]
+                with distributed.get_task_stream(client) as stream:
+                    started = time.perf_counter()
+                    result = localize_file_distributed(movie, PARAMETERS, out / f"cluster{n_workers}_locs.hdf5",
+                                                       client=client)
+                    wall = time.perf_counter() - started
+                computing = sum(s["stop"] - s["start"] for task in stream.data for s in task["startstops"]
+                                if s["action"] == "compute")
+                busy.setdefault(n_workers, []).append(computing / (wall * n_workers))
+                return result
+            return run
 
         runs = {f"in-process, {default_threads} numba threads": in_process(default_threads)}
         if default_threads > 1:
@@ -209,6 +221,9 @@ def main(argv=None):
         if default_threads == 2:
             print(f"(control: in-process 2 threads vs 1 thread, same rounds: "
                   f"{serial_one / serial_all:.2f}x; below 2 when other programs hold the cores)")
+    for n_workers, fractions in busy.items():
+        print(f"{n_workers} worker(s) busy computing blocks: {100 * min(fractions):.0f}-{100 * max(fractions):.0f} % "
+              "of the wall time (the rest: scheduling, the first and last block)")
     frames_per_s, bytes_per_s = read_rate(movie)
     block = default_block_frames(shape, n_frames, 2)
     print(f"\nscheduler round trip per task:  {per_task * 1e3:.2f} ms "
