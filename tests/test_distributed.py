@@ -25,6 +25,7 @@ from napari_picasso.distributed import (  # noqa: E402
     ComputeChoice,
     ComputeSession,
     compute_client,
+    default_block_frames,
     find_movies,
     localize_file_distributed,
     numba_threads_per_worker,
@@ -125,6 +126,14 @@ def test_block_task_reopens_a_movie_that_changed(blinking_movie, parameters, ser
         assert len(localize_block(str(copy), {}, block, parameters)) == 0
     finally:
         close_open_movies()
+
+
+def test_default_blocks_balance_workers_and_spare_the_scheduler():
+    shape = (20000, 128, 128)
+    assert default_block_frames(shape, 20000, 2) == 1024  # one 64 MB chunk at most
+    assert default_block_frames(shape, 2000, 2) == 250  # four blocks per worker
+    assert default_block_frames(shape, 300, 2) == 64  # not smaller than this
+    assert default_block_frames(shape, 20000, 100) == 560  # <= 500 tasks/s on 100 cores
 
 
 def test_numba_threads_fill_cores_once():

@@ -27,6 +27,9 @@ def add_batch_options(parser):
                        help="numba threads per local worker (default: cores // N)")
     group.add_argument("--block-frames", type=int, metavar="F",
                        help="frames per task (default: about 4 tasks per worker, at most one 64 MB chunk)")
+    group.add_argument("--files-at-once", type=int, metavar="M",
+                       help="movies in progress at the same time on a cluster (default 2; more for "
+                       "short movies on many workers)")
     group.add_argument("--allowed-failures", type=int, default=ALLOWED_FAILURES, metavar="K",
                        help="worker deaths a task survives on a local cluster (default %(default)s)")
     group.add_argument("--analysis-folder", nargs="?", const=True, default=None, type=Path, metavar="DIR",
@@ -110,6 +113,7 @@ def run_batch_command(args, parameters):
             items, parameters, client=choice, analysis=args.analysis_folder, out_folder=args.out,
             progress_for=None if args.quiet else BatchProgress(len(items)).for_item,
             on_result=database_recorder(args), block_frames=args.block_frames,
+            files_at_once=args.files_at_once,
         )
     except (ImportError, OSError) as error:  # no dask, or the scheduler cannot be reached
         print(f"error: {error}", file=sys.stderr)

@@ -62,16 +62,26 @@ def block_overlap(parameters):
     return 0
 
 
+# One Dask scheduler handles about 1000 tasks/s (~1 ms each); blocks are made large
+# enough that a cluster of n threads, each fitting ~FRAMES_PER_CORE_S frames/s (128x128,
+# ~9 spots per frame, measured), asks for at most half of that.
+SCHEDULER_TASKS_PER_S = 500
+FRAMES_PER_CORE_S = 2800
+
+
 def default_block_frames(shape, n_frames, n_threads):
     """Frames per block for ``n_frames`` frames of a movie of ``shape`` on ``n_threads``.
 
-    At most one pipeline chunk (bounded bytes per task), at least
-    :data:`MIN_BLOCK_FRAMES`, and otherwise about :data:`BLOCKS_PER_THREAD` blocks per
-    worker thread.
+    At most one pipeline chunk (bounded bytes per task); at least
+    :data:`MIN_BLOCK_FRAMES`, and enough frames that the scheduler is not the limit
+    on a large cluster; otherwise about :data:`BLOCKS_PER_THREAD` blocks per worker
+    thread.
     """
+    n_threads = max(1, int(n_threads))
     largest = chunk_frames_for(shape)
-    balanced = math.ceil(n_frames / max(1, BLOCKS_PER_THREAD * max(1, int(n_threads))))
-    return int(max(1, min(largest, max(MIN_BLOCK_FRAMES, balanced))))
+    balanced = math.ceil(n_frames / (BLOCKS_PER_THREAD * n_threads))
+    scheduler_floor = math.ceil(n_threads * FRAMES_PER_CORE_S / SCHEDULER_TASKS_PER_S)
+    return int(max(1, min(largest, max(MIN_BLOCK_FRAMES, scheduler_floor, balanced))))
 
 
 def plan_blocks(first, stop, block_frames, overlap=0):
