@@ -17,7 +17,7 @@ def add_batch_options(parser):
         "movies or a folder a status table is printed at the end.",
     )
     where = group.add_mutually_exclusive_group()
-    where.add_argument("--workers", "-w", type=int, metavar="N",
+    where.add_argument("--workers", type=int, metavar="N",
                        help="start a local Dask cluster of N worker processes (needs the "
                        "'distributed' extra)")
     where.add_argument("--scheduler", metavar="ADDRESS",
