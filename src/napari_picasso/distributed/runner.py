@@ -66,27 +66,35 @@ def localize_blocks(client, movie_path, choices, blocks, parameters, sink, progr
     if not blocks:
         return 0
     run = uuid.uuid4().hex[:12]
-    window = max(2, WINDOW_PER_THREAD * total_threads(client))
     queue = iter(blocks)
-    index_of = {}
+    index_of = {}  # key -> block index of the tasks submitted and not yet collected
     finished = distributed.as_completed()
+    window = {"size": 2, "checked": -float("inf")}
+    ready = {}  # block index -> localizations collected and waiting for an earlier block
 
-    def submit_next():
-        block = next(queue, None)
-        if block is None:
-            return
-        # Worker deaths are retried by the scheduler (allowed-failures); an exception
-        # raised by the task is a property of the file or the parameters and is not.
-        future = client.submit(
-            localize_block, movie_path, choices, block, parameters,
-            key=f"napari-picasso-block-{run}-{block.index}", pure=False,
-        )
-        index_of[future.key] = block.index
-        finished.add(future)
+    def top_up():
+        # The window follows the cluster's size (workers of a batch system arrive after
+        # the run has started), asking the scheduler at most once a second.
+        now = time.monotonic()
+        if now - window["checked"] > 1.0:
+            window["size"] = max(2, WINDOW_PER_THREAD * total_threads(client))
+            window["checked"] = now
+        # Results held out of order are bounded too (a block retried after a worker
+        # died holds up the writing of every later block).
+        while len(index_of) < window["size"] and len(index_of) + len(ready) < 4 * window["size"]:
+            block = next(queue, None)
+            if block is None:
+                return
+            # Worker deaths are retried by the scheduler (allowed-failures); an exception
+            # raised by the task is a property of the file or the parameters and is not.
+            future = client.submit(
+                localize_block, movie_path, choices, block, parameters,
+                key=f"napari-picasso-block-{run}-{block.index}", pure=False,
+            )
+            index_of[future.key] = block.index
+            finished.add(future)
 
-    for _ in range(window):
-        submit_next()
-    ready = {}
+    top_up()
     next_index = 0
     n_rows = 0
     done = 0
@@ -94,9 +102,9 @@ def localize_blocks(client, movie_path, choices, blocks, parameters, sink, progr
         for future in finished:
             if _should_cancel(cancel):
                 raise LocalizationCancelled(f"cancelled at frame {blocks[next_index].start}")
-            ready[index_of.pop(future.key)] = future.result()
+            ready[index_of[future.key]] = future.result()
+            del index_of[future.key]
             future.release()
-            submit_next()
             while next_index in ready:
                 rows = ready.pop(next_index)
                 sink(rows)
@@ -105,6 +113,7 @@ def localize_blocks(client, movie_path, choices, blocks, parameters, sink, progr
                 next_index += 1
                 if progress is not None:
                     progress(done, total)
+            top_up()
     finally:
         # On an error or a cancel: drop whatever is still queued or running.
         pending = list(finished.futures)
