@@ -209,6 +209,20 @@ def test_frame_range_and_roi(client, blinking_movie, parameters, tmp_path):
     assert locs["frame"].min() >= 37 and locs["frame"].max() < 251
 
 
+@pytest.mark.parametrize("background", [("-15:0", False), ("-10:11:2", True)])
+def test_background_windows_across_blocks(client, blinking_movie, parameters, tmp_path, background):
+    """Each block reads its frames' background windows beyond its edges, as serial chunks do."""
+    scale(client, 2)
+    path, _, _ = blinking_movie
+    frames, subtract = background
+    subset = parameters.replace(background_frames=frames, subtract_background=subtract, start_frame=20,
+                                frame_range=(0, 280))
+    serial_result = localize_file(path, subset, tmp_path / "s_locs.hdf5")
+    result = localize_file_distributed(path, subset, tmp_path / "d_locs.hdf5", client=client, block_frames=17)
+    assert serial_result.n_locs > 100 and result.n_frames == serial_result.n_frames == 260
+    assert_same_output(result, load_locs(serial_result.locs_path))
+
+
 def test_in_process_threads_choice_is_the_plain_pipeline(blinking_movie, parameters, serial, tmp_path):
     path, _, _ = blinking_movie
     result = localize_file_distributed(path, parameters, tmp_path / "t_locs.hdf5",

@@ -17,21 +17,26 @@ import numpy as np
 
 from . import __version__
 from .core import localizations as L
+from .core import zfit
 from .core.average import average_of_roi
 from .core.camera import excess_noise_factor
 from .core.gaussfit import fit_lq, fit_mle
-from .core.identify import check_box, identify
+from .core.identify import check_box
 from .core.precision import mortensen_lq_variance
-from .core.spots import extract_spots
+from .core.spots import extract_spots, extract_spots_per_pixel, map_windows
+from .detection import (DETECTORS, check_background_frames, detect, load_maps, noise_model,
+                        read_with_background)
 from .io.errors import ParameterError
 from .io.locs import LocsWriter, locs_path_for
 from .io.movies import Movie, open_movie
 
-FIT_METHODS = ("mle", "lq", "avg")
+FIT_METHODS = ("mle", "lq", "avg", "mle-3d", "lq-3d")
 FIT_METHOD_NAMES = {
     "mle": "MLE, integrated Gaussian",
     "lq": "LQ, Gaussian",
     "avg": "Average of ROI",
+    "mle-3d": "MLE, integrated Gaussian, 3D astigmatism",
+    "lq-3d": "LQ, Gaussian, 3D astigmatism",
 }
 
 # Frames read and processed together: enough to keep both cores busy, bounded in bytes.
@@ -77,6 +82,33 @@ class LocalizeParameters:
         ``(first, stop)`` frames to process, stop exclusive; ``None`` for all.
     camera : str or None
         Name of the camera configuration used (recorded in the metadata).
+    detector : str
+        ``"gradient"`` (net gradient, Picasso) or ``"snr"`` (signal-to-noise threshold,
+        see :mod:`napari_picasso.core.snr_detect`).
+    snr_threshold : float
+        SNR detector: multiple of the per-pixel noise the filtered signal must exceed.
+    debounce_px : float
+        SNR detector: of two candidates closer than this, the stronger is kept.
+    read_noise_e : float
+        Readout noise, electrons rms (SNR detector's noise model without camera maps).
+    background_frames : str or None
+        Frames whose median/mean is each frame's background, as a slice relative to it
+        (``"-30:0"``: the 30 frames before; see :mod:`napari_picasso.detection`); used
+        for detection; ``None``: no background estimate.
+    background_statistic : str
+        ``"median"`` or ``"mean"`` of the background frames.
+    subtract_background : bool
+        Subtract the background estimate from the spots before fitting (the MLE adds it
+        back to model and data, so the Poisson statistics stay right); ``bg`` reports
+        the fitted residual plus the box's mean estimate.
+    start_frame : int
+        Localize from this frame on (frames before it still feed background windows).
+    camera_maps : str or None
+        sCMOS per-pixel maps file (:mod:`napari_picasso.io.camera_maps`): per-pixel photon
+        conversion and the sCMOS MLE.
+    z_calibration : dict or None
+        3D astigmatism calibration (Picasso's keys, see
+        :mod:`napari_picasso.core.zfit`); required by the ``-3d`` fit methods.
     """
 
     box: int = 7
@@ -93,6 +125,16 @@ class LocalizeParameters:
     roi: tuple | None = None
     frame_range: tuple | None = None
     camera: str | None = None
+    detector: str = "gradient"
+    snr_threshold: float = 1.0
+    debounce_px: float = 4.0
+    read_noise_e: float = 1.5
+    background_frames: str | None = None
+    background_statistic: str = "median"
+    subtract_background: bool = False
+    start_frame: int = 0
+    camera_maps: str | None = None
+    z_calibration: dict | None = None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -119,6 +161,21 @@ class LocalizeParameters:
             info["Max. Iterations"] = int(self.max_iterations)
         if self.camera:
             info["Camera"] = self.camera
+        info.update({
+            "Detector": self.detector,
+            "SNR threshold": float(self.snr_threshold),
+            "Debounce (px)": float(self.debounce_px),
+            "Read noise (e-)": float(self.read_noise_e),
+            "Background frames": self.background_frames,
+            "Background statistic": self.background_statistic,
+            "Subtract background": bool(self.subtract_background),
+            "Start frame": int(self.start_frame),
+            "Camera maps": str(self.camera_maps) if self.camera_maps else None,
+        })
+        if self.fit_method.endswith("-3d") and self.z_calibration:
+            # Picasso's 3D fit merges the calibration's keys into its document.
+            info["Calibration path"] = self.z_calibration.get("Path", "N/A")
+            info.update(self.z_calibration)
         return info
 
     @classmethod
@@ -139,7 +196,20 @@ class LocalizeParameters:
             roi=tuple(info["ROI"]) if info.get("ROI") else None,
             frame_range=tuple(info["Frame Bounds"]) if info.get("Frame Bounds") else None,
             camera=info.get("Camera"),
+            detector=info.get("Detector", "gradient"),
+            snr_threshold=info.get("SNR threshold", 1.0),
+            debounce_px=info.get("Debounce (px)", 4.0),
+            read_noise_e=info.get("Read noise (e-)", 1.5),
+            background_frames=info.get("Background frames"),
+            background_statistic=info.get("Background statistic", "median"),
+            subtract_background=info.get("Subtract background", False),
+            start_frame=info.get("Start frame", 0),
+            camera_maps=info.get("Camera maps"),
         )
+        if "X Coefficients" in info:
+            kwargs["z_calibration"] = {
+                k: info[k] for k in (*zfit.CALIBRATION_KEYS, zfit.RANGE_KEY) if k in info
+            }
         return cls(**kwargs)
 
 
@@ -167,8 +237,15 @@ def validate_parameters(parameters, shape, name="movie"):
         raise ParameterError(
             f"unknown fit method {parameters.fit_method!r}; choose one of {', '.join(FIT_METHODS)}."
         )
+    if parameters.fit_method.endswith("-3d"):
+        _validate_z_calibration(parameters)
     if parameters.em_gain <= 0 or parameters.sensitivity <= 0:
         raise ParameterError("EM gain and sensitivity must be positive.")
+    if parameters.detector not in DETECTORS:
+        raise ParameterError(f"unknown detector {parameters.detector!r}; choose {' or '.join(DETECTORS)}.")
+    if not parameters.snr_threshold >= 0 or not parameters.debounce_px >= 0 or not parameters.read_noise_e >= 0:
+        raise ParameterError("the SNR threshold, debounce radius and read noise must be >= 0.")
+    check_background_frames(parameters, n_frames, name)
     roi = parameters.roi
     if roi is None:
         roi = (0, 0, height, width)
@@ -195,20 +272,58 @@ def validate_parameters(parameters, shape, name="movie"):
                 f"use 0 <= first < stop <= {n_frames}."
             )
         frames = (first, stop)
+    start_frame = int(parameters.start_frame or 0)
+    if start_frame:
+        if not 0 <= start_frame < frames[1]:
+            raise ParameterError(
+                f"start frame {start_frame} lies outside the {frames[1]} frames to process; "
+                f"use 0 <= start frame < {frames[1]}."
+            )
+        frames = (max(frames[0], start_frame), frames[1])
     return tuple(int(v) for v in roi), frames
 
 
-def fit_spots(spots, parameters):
-    """Fit spots (photons) with the parameters' method; a dict of per-spot arrays."""
+def _validate_z_calibration(parameters):
+    if not parameters.z_calibration:
+        raise ParameterError(
+            f"fit method {parameters.fit_method!r} needs a 3D calibration; load a _3d_calib.yaml "
+            "(command line: --zcalib CALIB.yaml; make one with 'napari-picasso calibrate-z')."
+        )
+    if parameters.shared_sigma:
+        raise ParameterError("3D fits need free sx and sy; turn shared sigma off.")
+    try:
+        zfit.coefficients(parameters.z_calibration)
+    except ValueError as error:
+        raise ParameterError(f"invalid 3D calibration: {error}.") from None
+
+
+def _add_z(locs, fit, parameters, excess):
+    """z, d_zcalib and lpz of a 3D fit (widths' uncertainties: CRLB of the 2D fit)."""
+    if "crlb_sx" in fit:
+        return zfit.add_z(locs, parameters.z_calibration)
+    crlb = zfit.sigma_crlb(fit["x"], fit["y"], fit["photons"], fit["bg"], fit["sx"], fit["sy"], parameters.box)
+    with np.errstate(invalid="ignore"):
+        unc = np.sqrt(excess * crlb)
+    return zfit.add_z(locs, parameters.z_calibration, unc[:, 0], unc[:, 1])
+
+
+def fit_spots(spots, parameters, extra_variance=None):
+    """Fit spots (photons) with the parameters' method; a dict of per-spot arrays.
+
+    ``extra_variance`` (photons^2 per pixel, sCMOS / subtracted background) enters the MLE
+    only.
+    """
     method = parameters.fit_method.removesuffix("-3d")
     if method == "mle":
-        return fit_mle(spots, parameters.max_iterations, parameters.tolerance_px, parameters.shared_sigma)
+        return fit_mle(spots, parameters.max_iterations, parameters.tolerance_px, parameters.shared_sigma,
+                       extra_variance=extra_variance)
     if method == "lq":
         return fit_lq(spots, parameters.max_iterations, parameters.tolerance_px, parameters.shared_sigma)
     return average_of_roi(spots)
 
 
-def localize_frames(frames, parameters, first_frame=0, roi=None, width=None, height=None):
+def localize_frames(frames, parameters, first_frame=0, roi=None, width=None, height=None,
+                    background=None, camera_maps=None):
     """Identify and fit spots in a block of frames: the pipeline's per-block step.
 
     Parameters
@@ -220,6 +335,11 @@ def localize_frames(frames, parameters, first_frame=0, roi=None, width=None, hei
         Movie frame index of ``frames[0]`` (added to the ``frame`` field).
     roi : tuple of int, optional
         ``(y0, x0, y1, x1)``; defaults to ``parameters.roi`` or the whole frame.
+    background : numpy.ndarray, optional
+        Background of each frame in counts (``parameters.background_frames``), used for
+        detection and, with ``parameters.subtract_background``, before fitting.
+    camera_maps : CameraMaps, optional
+        sCMOS maps (loaded from ``parameters.camera_maps`` when not given).
 
     Returns
     -------
@@ -236,14 +356,29 @@ def localize_frames(frames, parameters, first_frame=0, roi=None, width=None, hei
     if roi is None:
         roi = parameters.roi if parameters.roi is not None else (0, 0, frame_height, frame_width)
     frames32 = np.ascontiguousarray(frames, dtype=np.float32)
-    frame_index, y_px, x_px, net_gradient = identify(
-        frames32, parameters.min_net_gradient, parameters.box, roi
-    )
-    spots = extract_spots(
-        frames32, frame_index, y_px, x_px, parameters.box,
-        parameters.baseline, parameters.sensitivity, parameters.em_gain,
-    )
-    fit = fit_spots(spots, parameters)
+    if camera_maps is None and parameters.camera_maps:
+        camera_maps = load_maps(parameters, frames32.shape, roi)
+    noise = noise_model(parameters, (frame_height, frame_width), camera_maps)
+    frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
+    box = parameters.box
+    if noise.per_pixel:
+        spots = extract_spots_per_pixel(frames32, frame_index, y_px, x_px, box, noise.offset,
+                                        noise.photons_per_count)
+        extra = map_windows(noise.read_variance, y_px, x_px, box)
+    else:
+        spots = extract_spots(frames32, frame_index, y_px, x_px, box,
+                              parameters.baseline, parameters.sensitivity, parameters.em_gain)
+        extra = None
+    subtracted = None
+    if parameters.subtract_background and background is not None:
+        subtracted = extract_spots_per_pixel(background, frame_index, y_px, x_px, box, noise.offset,
+                                             noise.photons_per_count)
+        spots = spots - subtracted
+        positive = np.maximum(subtracted, 0.0)
+        extra = positive if extra is None else extra + positive
+    fit = fit_spots(spots, parameters, extra)
+    if subtracted is not None:
+        fit["bg"] = fit["bg"] + subtracted.mean(axis=(1, 2))
     return assemble_locs(fit, frame_index + first_frame, y_px, x_px, net_gradient, parameters, width, height)
 
 
@@ -275,6 +410,8 @@ def assemble_locs(fit, frame, y_px, x_px, net_gradient, parameters, width, heigh
         with np.errstate(invalid="ignore", divide="ignore"):
             locs["lpx"] = np.sqrt(mortensen_lq_variance(fit["sx"], fit["photons"], fit["bg"], 1.0, excess))
             locs["lpy"] = np.sqrt(mortensen_lq_variance(fit["sy"], fit["photons"], fit["bg"], 1.0, excess))
+    if parameters.fit_method.endswith("-3d"):
+        _add_z(locs, fit, parameters, excess)
     return locs[L.valid_rows(locs, width, height)]
 
 
@@ -322,6 +459,8 @@ def localize(movie, parameters, progress=None, cancel=None, sink=None, chunk_fra
             return localize(opened, parameters, progress, cancel, sink, chunk_frames)
     name = movie.path.name if isinstance(movie, Movie) else "movie"
     roi, (first, stop) = validate_parameters(parameters, movie.shape, name)
+    window = check_background_frames(parameters, movie.shape[0], name)
+    camera_maps = load_maps(parameters, movie.shape, roi, name)
     n_frames, height, width = movie.shape
     step = chunk_frames or chunk_frames_for(movie.shape)
     collected = [] if sink is None else None
@@ -333,11 +472,8 @@ def localize(movie, parameters, progress=None, cancel=None, sink=None, chunk_fra
         if _should_cancel(cancel):
             raise LocalizationCancelled(f"cancelled at frame {start}")
         end = min(stop, start + step)
-        if isinstance(movie, Movie):
-            frames = movie.read_frames(start, end)
-        else:
-            frames = np.asarray(movie[start:end])
-        locs = localize_frames(frames, parameters, start, roi, width, height)
+        frames, background = read_with_background(movie, start, end, parameters, window, n_frames)
+        locs = localize_frames(frames, parameters, start, roi, width, height, background, camera_maps)
         n_rows += len(locs)
         if sink is None:
             collected.append(locs)
@@ -358,7 +494,7 @@ class LocalizeResult:
 
     locs_path: Path
     n_locs: int
-    n_frames: int
+    n_frames: int  # frames processed (the frame range), not the movie's length
     seconds: float
     info: list
 
@@ -391,11 +527,11 @@ def localize_file(movie, parameters, locs_path=None, progress=None, cancel=None,
         with open_movie(movie, **choices) as opened:
             return localize_file(opened, parameters, locs_path, progress, cancel, extra_info)
     locs_path = Path(locs_path) if locs_path is not None else locs_path_for(movie.path)
-    validate_parameters(parameters, movie.shape, movie.path.name)
+    _, (first, stop) = validate_parameters(parameters, movie.shape, movie.path.name)
     info = [movie_info(movie), parameters.to_info()]
     started = time.perf_counter()
     with LocsWriter(locs_path, L.locs_dtype(parameters.fit_method), info) as writer:
         n_locs = localize(movie, parameters, progress=progress, cancel=cancel, sink=writer.append)
         seconds = time.perf_counter() - started
         writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
-    return LocalizeResult(locs_path, int(n_locs), movie.shape[0], seconds, writer.info)
+    return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info)

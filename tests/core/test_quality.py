@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_picasso.core.quality import metrics_subset, quality_metrics
+from napari_picasso.core.quality import METRIC_KEYS, metrics_subset, quality_metrics
 
 from _simulated_locs import blinking_table
 
@@ -25,6 +25,10 @@ def test_quality_metrics_figures(table):
     assert m["std_x"] == pytest.approx(float(np.std(locs["x"].astype(np.float64))), rel=1e-6)
     for name in locs.dtype.names:
         assert f"mean_{name}" in m and f"std_{name}" in m
+    # exactly the documented fixed keys plus the per-field statistics
+    fixed = {k for k in m if not k.startswith(("mean_", "std_"))}
+    assert fixed == set(METRIC_KEYS)
+    assert len(m) == len(METRIC_KEYS) + 2 * len(locs.dtype.names)
 
 
 def test_subset_is_whole_frames_spread_over_time(table):
@@ -46,3 +50,32 @@ def test_subset_metrics_agree_with_full(table):
     assert part["n_locs_used"] < full["n_locs_used"]
     assert part["nena_px"] == pytest.approx(full["nena_px"], rel=0.1)
     assert part["mean_photons"] == full["mean_photons"]
+
+
+def test_quality_metrics_drift_and_link_figures():
+    from napari_picasso.simulate import blinking_sites
+
+    from _simulated_locs import noisy_locs
+
+    n_frames = 6000
+    t = np.arange(n_frames)
+    dx = 0.5 * t / n_frames  # 65 nm linear drift in x, none in y
+    truth = blinking_sites(n_frames, 64, 64, n_sites=200, mean_on_frames=4, mean_off_frames=60,
+                           min_distance_px=2.0, seed=3)
+    locs = noisy_locs(truth, 0.1, seed=4, drift_x_px=dx, drift_y_px=np.zeros(n_frames))
+    m = quality_metrics(locs, 64, 64, 130.0, n_frames)
+    assert m["drift_x_range_nm"] == pytest.approx(65.0, abs=8.0)
+    assert m["drift_y_range_nm"] < 8.0
+    assert m["drift_residual_px"] < 0.05
+    assert m["link_bright_time_frames"] == pytest.approx(4.0, rel=0.15)
+    assert m["link_n_events"] * m["link_locs_per_event"] == pytest.approx(len(locs))
+
+
+def test_quality_metrics_of_tiny_table_gives_nan_not_errors():
+    locs, _ = blinking_table(n_frames=50, size=32, n_sites=3, precision_px=0.1, seed=1)
+    m = quality_metrics(locs, 32, 32, 130.0, 50)
+    assert np.isnan(m["nena_px"]) and np.isnan(m["drift_x_range_nm"])
+    assert m["n_locs"] == len(locs)
+    empty = quality_metrics(locs[:0], 32, 32, 130.0, 50)
+    assert empty["n_locs"] == 0 and np.isnan(empty["mean_photons"])
+    assert set(METRIC_KEYS) <= set(m) and set(METRIC_KEYS) <= set(empty)

@@ -232,3 +232,23 @@ def test_compare_and_preview_data_from_a_file(picasso_locs, tmp_path):
     assert preview["image"].shape == (128, 128) and preview["points_yx"].shape == (564, 2)
     assert np.isclose(preview["image"].sum(), len(locs), rtol=0.05)
     assert preview["pixelsize_nm"] == 130
+
+
+def test_views_shape_rows_for_plots(tmp_path):
+    from napari_picasso.db import views
+
+    rows = [{"id": i, "a": float(i), "b": 2.0 * i + 1.0, "t": None, "s": "text",
+             "file_created": f"2024-05-0{1 + i % 3}T12:00:00+00:00"} for i in range(6)]
+    rows.append({"id": 99, "a": None, "b": 5.0, "s": None, "file_created": None})
+    data = views.scatter_with_trend(rows, "a", "b")
+    assert len(data["x"]) == 6 and data["slope"] == pytest.approx(2.0) and data["intercept"] == pytest.approx(1.0)
+    assert data["r"] == pytest.approx(1.0)
+    assert views.scatter_with_trend(rows, "a", "t")["slope"] is None
+    over_time = views.scatter_with_trend(rows, "file_created", "a")
+    assert len(over_time["x"]) == 6 and over_time["x"].min() == views.posix_seconds("2024-05-01T12:00:00+00:00")
+    daily = views.daily_values(rows, "b")
+    assert [len(v) for _, v in daily] == [2, 2, 2] and daily[0][0] < daily[1][0] < daily[2][0]
+    assert views.column_maxima(rows, ["a", "b", "s"]) == {"a": 5.0, "b": 11.0}
+    assert views.bar_fraction(5.5, 11.0) == 0.5 and views.bar_fraction("x", 11.0) == 0.0
+    text = views.rows_to_csv(rows, ["id", "a", "s"])
+    assert text.splitlines()[0] == "id,a,s" and text.splitlines()[-1] == "99,,"

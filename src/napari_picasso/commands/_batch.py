@@ -95,7 +95,7 @@ class BatchProgress:
         return progress
 
 
-def run_batch_command(args, parameters):
+def run_batch_command(args, parameters, choices=None):
     try:
         choice = ComputeChoice.from_options(args.workers, args.scheduler, args.threads_per_worker,
                                             args.allowed_failures)
@@ -113,7 +113,7 @@ def run_batch_command(args, parameters):
             items, parameters, client=choice, analysis=args.analysis_folder, out_folder=args.out,
             progress_for=None if args.quiet else BatchProgress(len(items)).for_item,
             on_result=database_recorder(args), block_frames=args.block_frames,
-            files_at_once=args.files_at_once,
+            files_at_once=args.files_at_once, **(choices or {}),
         )
     except (ImportError, OSError) as error:  # no dask, or the scheduler cannot be reached
         print(f"error: {error}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """``napari-picasso localize MOVIE...``: localize movies into ``_locs.hdf5`` files."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -18,7 +19,8 @@ def add_localize_options(parser):
                         help="minimum net gradient, Picasso's scale (default %(default)s)")
     parser.add_argument("--fit", "-f", choices=FIT_METHODS, default=defaults.fit_method,
                         help="mle: maximum likelihood integrated Gaussian; lq: least squares; "
-                        "avg: average of ROI (default %(default)s)")
+                        "avg: average of ROI; mle-3d, lq-3d: 3D astigmatism, need --zcalib "
+                        "(default %(default)s)")
     parser.add_argument("--shared-sigma", action="store_true", help="fit one sigma instead of sx, sy")
     parser.add_argument("--max-iterations", type=int, default=defaults.max_iterations)
     parser.add_argument("--tolerance", type=float, default=defaults.tolerance_px,
@@ -32,9 +34,48 @@ def add_localize_options(parser):
                         help="region of interest, camera pixels, end exclusive")
     parser.add_argument("--frames", type=int, nargs=2, metavar=("FIRST", "STOP"),
                         help="frames FIRST..STOP-1")
+    parser.add_argument("--detector", choices=("gradient", "snr"), default=defaults.detector,
+                        help="gradient: net gradient (Picasso); snr: signal-to-noise threshold from the "
+                        "camera noise model (default %(default)s)")
+    parser.add_argument("--snr-threshold", type=float, default=defaults.snr_threshold, metavar="FACTOR",
+                        help="snr detector: filtered signal above FACTOR x noise (default %(default)s)")
+    parser.add_argument("--debounce-px", type=float, default=defaults.debounce_px, metavar="R",
+                        help="snr detector: of two candidates closer than R px the stronger is kept "
+                        "(default %(default)s)")
+    parser.add_argument("--read-noise", type=float, default=defaults.read_noise_e, metavar="E",
+                        help="read noise, electrons rms, for the snr detector without camera maps "
+                        "(default %(default)s)")
+    parser.add_argument("--background-frames", metavar="SLICE",
+                        help="background = median of these frames relative to each frame, Python slice "
+                        "notation, e.g. -30:0 (the 30 frames before; --background-frames=-30:0 also "
+                        "works); used for detection")
+    _accept_negative_slices(parser)
+    parser.add_argument("--background-statistic", choices=("median", "mean"), default=defaults.background_statistic)
+    parser.add_argument("--subtract-background", action="store_true",
+                        help="subtract the --background-frames estimate before fitting")
+    parser.add_argument("--start-frame", type=int, default=defaults.start_frame, metavar="N",
+                        help="localize from frame N on (earlier frames still feed the background)")
+    parser.add_argument("--camera-maps", metavar="PATH",
+                        help="sCMOS offset/variance(/gain) maps (.hdf5 from camera-calibrate or Picasso, "
+                        ".npz, .npy, .tif): per-pixel photon conversion and sCMOS MLE")
+    parser.add_argument("--zcalib", type=Path, metavar="CALIB.yaml",
+                        help="3D calibration (_3d_calib.yaml) for --fit mle-3d / lq-3d")
+
+
+def _accept_negative_slices(parser):
+    # argparse reads "-30:0" as an unknown option; let it pass as a value like "-30".
+    # Without the (private) matcher, users write --background-frames=-30:0.
+    matcher = getattr(parser, "_negative_number_matcher", None)
+    if matcher is not None:
+        parser._negative_number_matcher = re.compile(rf"{matcher.pattern}|^-\d+:-?\d*(:\d+)?$")
 
 
 def parameters_from_args(args):
+    z_calibration = None
+    if getattr(args, "zcalib", None) is not None:
+        from ..io.zcalib import load_calibration
+
+        z_calibration = load_calibration(args.zcalib)
     return LocalizeParameters(
         box=args.box, min_net_gradient=args.gradient, fit_method=args.fit,
         shared_sigma=args.shared_sigma, max_iterations=args.max_iterations,
@@ -42,6 +83,11 @@ def parameters_from_args(args):
         em_gain=args.gain, qe=args.qe, pixelsize_nm=args.pixelsize,
         roi=tuple(args.roi) if args.roi else None,
         frame_range=tuple(args.frames) if args.frames else None,
+        detector=args.detector, snr_threshold=args.snr_threshold, debounce_px=args.debounce_px,
+        read_noise_e=args.read_noise, background_frames=args.background_frames,
+        background_statistic=args.background_statistic, subtract_background=args.subtract_background,
+        start_frame=args.start_frame, camera_maps=str(args.camera_maps) if args.camera_maps else None,
+        z_calibration=z_calibration,
     )
 
 
@@ -51,10 +97,25 @@ def add_parser(subparsers):
     parser.add_argument("movies", nargs="+", type=Path, metavar="MOVIE")
     parser.add_argument("--out", type=Path, help="folder for the outputs (default: beside each movie)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--choose", action="append", default=[], metavar="AXIS=VALUE",
+                        help="for files holding more than one movie: the channel, position, z ... "
+                        "to localize (name or index), e.g. --choose channel=DAPI --choose z=0; "
+                        "--choose frame_axis=z reads a z-stack as frames")
     add_localize_options(parser)
     add_database_option(parser)
     add_batch_options(parser)
     parser.set_defaults(func=run)
+
+
+def movie_choices(args):
+    """``{"channel": "DAPI", ...}`` from the ``--choose AXIS=VALUE`` options."""
+    choices = {}
+    for item in getattr(args, "choose", None) or []:
+        axis, sep, value = item.partition("=")
+        if not sep or not axis.strip():
+            raise ParameterError(f"--choose {item!r}: write AXIS=VALUE, e.g. channel=0")
+        choices[axis.strip()] = value.strip()
+    return choices
 
 
 def summary_line(result, pixelsize_nm):
@@ -74,9 +135,18 @@ def summary_line(result, pixelsize_nm):
 
 
 def run(args):
-    parameters = parameters_from_args(args)
+    try:
+        parameters = parameters_from_args(args)
+    except InputFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    try:
+        choices = movie_choices(args)
+    except ParameterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if wants_batch(args):
-        return run_batch_command(args, parameters)
+        return run_batch_command(args, parameters, choices)
     failures = 0
     for movie in args.movies:
         out = None
@@ -86,7 +156,7 @@ def run(args):
             out = locs_path_for(movie, folder=args.out)
         progress = None if args.quiet else ProgressBar(movie.name)
         try:
-            result = localize_file(movie, parameters, out, progress=progress)
+            result = localize_file(movie, parameters, out, progress=progress, **choices)
         except (InputFileError, ParameterError) as error:
             print(f"error: {movie}: {error}" if isinstance(error, ParameterError) else f"error: {error}",
                   file=sys.stderr)

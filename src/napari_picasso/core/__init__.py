@@ -6,6 +6,10 @@ camera
     Conversion of camera counts to photons and the noise factors of the camera model.
 identify
     Spot identification by net gradient (Picasso's scale).
+snr_detect
+    Spot identification by a signal-to-noise threshold from the camera noise model.
+background
+    Per-pixel background of each frame from a range of frames around it.
 spots
     Extraction of box-sized spots around identified candidates.
 gaussfit

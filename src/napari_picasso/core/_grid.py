@@ -28,6 +28,9 @@ class FrameGrid:
         Cell side and origin.
     n_cells_x, n_cells : int
         Cells per row, cells per frame.
+    frame_starts : numpy.ndarray of int64
+        Sorted rows of frame ``f`` are ``frame_starts[f] : frame_starts[f + 1]`` (so a
+        search only bisects one frame's rows, which stay in cache).
     """
 
     def __init__(self, frame, x, y, cell_px):
@@ -55,6 +58,8 @@ class FrameGrid:
         self.frame = frame[self.order]
         self.x = x[self.order]
         self.y = y[self.order]
+        n_frame_slots = (int(frame.max()) + 2) if len(frame) else 1
+        self.frame_starts = np.searchsorted(self.frame, np.arange(n_frame_slots + 1)).astype(np.int64)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -74,9 +79,17 @@ def cell_of(x, y, x0, y0, cell, n_x):
 
 
 @numba.njit(cache=True, nogil=True)
-def row_range(keys, frame, cx, cy, n_x, n_cells):
-    """Sorted-index range of cells ``(cx-1 .. cx+1, cy)`` in ``frame`` (cy may be any row)."""
+def row_range(keys, frame_starts, frame, cx, cy, n_x, n_cells):
+    """Sorted-index range of cells ``(cx-1 .. cx+1, cy)`` in ``frame`` (empty when the
+    frame is outside the index)."""
+    if frame < 0 or frame + 1 >= len(frame_starts):
+        return 0, 0
+    start = frame_starts[frame]
+    stop = frame_starts[frame + 1]
+    if start == stop:
+        return start, start
     base = frame * n_cells + cy * n_x
-    lo = np.searchsorted(keys, base + cx - 1)
-    hi = np.searchsorted(keys, base + cx + 2)
+    part = keys[start:stop]
+    lo = start + np.searchsorted(part, base + cx - 1)
+    hi = start + np.searchsorted(part, base + cx + 2)
     return lo, hi

@@ -99,22 +99,31 @@ def _identify_frames(frames, box, min_net_gradient, y0, x0, y1, x1, uy, ux):
                         ngs[f, n] = ng
                         n += 1
         counts[f] = n
+    return compact_candidates(counts, ys, xs, ngs)
+
+
+@numba.njit(cache=True, nogil=True)
+def compact_candidates(counts, ys, xs, scores):
+    """Flatten per-frame candidate buffers (``counts[f]`` valid entries in row ``f``).
+
+    Returns frame index (int64), y, x (int32) and score (float32), in frame order.
+    """
     total = 0
-    for f in range(n_frames):
+    for f in range(len(counts)):
         total += counts[f]
     out_frame = np.empty(total, dtype=np.int64)
     out_y = np.empty(total, dtype=np.int32)
     out_x = np.empty(total, dtype=np.int32)
-    out_ng = np.empty(total, dtype=np.float32)
+    out_score = np.empty(total, dtype=np.float32)
     i = 0
-    for f in range(n_frames):
+    for f in range(len(counts)):
         for k in range(counts[f]):
             out_frame[i] = f
             out_y[i] = ys[f, k]
             out_x[i] = xs[f, k]
-            out_ng[i] = ngs[f, k]
+            out_score[i] = scores[f, k]
             i += 1
-    return out_frame, out_y, out_x, out_ng
+    return out_frame, out_y, out_x, out_score
 
 
 def identify(frames, min_net_gradient, box=7, roi=None):

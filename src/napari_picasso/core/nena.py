@@ -29,7 +29,7 @@ from ._grid import FrameGrid, cell_of, row_range
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _next_frame_nn(keys, frame, x, y, x0, y0, cell, n_x, n_cells, r_max):
+def _next_frame_nn(keys, starts, frame, x, y, x0, y0, cell, n_x, n_cells, r_max):
     n = len(x)
     out = np.full(n, np.inf)
     r2_max = r_max * r_max
@@ -38,7 +38,7 @@ def _next_frame_nn(keys, frame, x, y, x0, y0, cell, n_x, n_cells, r_max):
         best = r2_max
         found = False
         for dy in range(-1, 2):
-            lo, hi = row_range(keys, frame[i] + 1, cx, cy + dy, n_x, n_cells)
+            lo, hi = row_range(keys, starts, frame[i] + 1, cx, cy + dy, n_x, n_cells)
             for j in range(lo, hi):
                 d2 = (x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2
                 if d2 <= best:
@@ -65,7 +65,7 @@ def next_frame_distances(locs, max_distance_px):
         Distances (px) in the input order.
     """
     grid = FrameGrid(locs["frame"], locs["x"], locs["y"], max_distance_px)
-    d_sorted = _next_frame_nn(grid.keys, grid.frame, grid.x, grid.y, grid.x0, grid.y0,
+    d_sorted = _next_frame_nn(grid.keys, grid.frame_starts, grid.frame, grid.x, grid.y, grid.x0, grid.y0,
                               grid.cell_px, grid.n_cells_x, grid.n_cells, float(max_distance_px))
     d = np.empty_like(d_sorted)
     d[grid.order] = d_sorted
@@ -86,7 +86,14 @@ def _nnls_small(a, b):
     for mask in range(1, 2**n_cols):
         cols = [k for k in range(n_cols) if mask >> k & 1]
         sub = a[:, cols]
-        coef, *_ = np.linalg.lstsq(sub, b, rcond=None)
+        if not np.all(np.isfinite(sub)):
+            # A trial shape can under/overflow (e.g. a vanishing short-range width):
+            # such a subset cannot fit, and the optimiser then rejects that step.
+            continue
+        try:
+            coef, *_ = np.linalg.lstsq(sub, b, rcond=None)
+        except np.linalg.LinAlgError:
+            continue
         if np.any(coef < 0):
             continue
         cost = float(np.sum((sub @ coef - b) ** 2))
@@ -235,8 +242,8 @@ def nena(locs, pixelsize_nm=None, max_distance_px=None):
     pixelsize_nm : float, optional
         Camera pixel size; fills ``s_nm``.
     max_distance_px : float, optional
-        Search radius and histogram range. Default: 8 x the median reported precision,
-        between 0.5 and 3 px (1 px without ``lpx``).
+        Search radius and histogram range. Default: 10 x the median reported precision,
+        between 0.02 and 3 px (1 px without ``lpx``).
 
     Returns
     -------
@@ -246,7 +253,7 @@ def nena(locs, pixelsize_nm=None, max_distance_px=None):
         names = locs.dtype.names or ()
         if len(locs) and "lpx" in names and "lpy" in names:
             median_lp = float(np.median(np.concatenate([locs["lpx"], locs["lpy"]])))
-            max_distance_px = float(np.clip(8 * median_lp, 0.5, 3.0)) if np.isfinite(median_lp) else 1.0
+            max_distance_px = float(np.clip(10 * median_lp, 0.02, 3.0)) if np.isfinite(median_lp) else 1.0
         else:
             max_distance_px = 1.0
     distances = next_frame_distances(locs, max_distance_px) if len(locs) else np.zeros(0)

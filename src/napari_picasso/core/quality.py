@@ -6,12 +6,30 @@ interface (the database builds its columns from them). See its docstring for the
 
 import math
 
+import numba
 import numpy as np
 
 from . import _parallel  # noqa: F401
+from .drift import rcc_drift
+from .link import link
 from .nena import nena
 
+METRIC_KEYS = (
+    "n_locs", "n_frames", "width", "height", "pixelsize_nm", "locs_per_frame", "n_locs_used",
+    "nena_px", "nena_nm",
+    "drift_x_range_px", "drift_x_range_nm", "drift_y_range_px", "drift_y_range_nm",
+    "drift_x_std_px", "drift_x_std_nm", "drift_y_std_px", "drift_y_std_nm",
+    "drift_residual_px", "drift_residual_nm",
+    "link_n_events", "link_bright_time_frames", "link_locs_per_event",
+)
+"""Keys :func:`quality_metrics` always returns (besides ``mean_<field>``/``std_<field>``)."""
+
 N_SUBSET_BLOCKS = 20
+DRIFT_SEGMENTS = 10
+DRIFT_MIN_LOCS_PER_SEGMENT = 200
+DRIFT_RENDER_PX = 512
+LINK_DARK_FRAMES = 1
+LINK_MAX_DISTANCE_PX = 1.0
 
 
 def metrics_subset(locs, max_locs=1_000_000, n_blocks=N_SUBSET_BLOCKS):
@@ -56,24 +74,52 @@ def metrics_subset(locs, max_locs=1_000_000, n_blocks=N_SUBSET_BLOCKS):
     return rows if order is None else order[rows]
 
 
+@numba.njit(cache=True, nogil=True)
+def _accumulate(values, shift, sums):
+    # sums: count, sum and sum of squares of (value - shift) over finite values
+    for i in range(len(values)):
+        v = float(values[i])
+        if math.isfinite(v):
+            d = v - shift
+            sums[0] += 1.0
+            sums[1] += d
+            sums[2] += d * d
+
+
+STATS_CHUNK_ROWS = 1 << 15
+
+
 def field_statistics(locs):
-    """``mean_<field>`` and ``std_<field>`` of every numeric field (finite values only)."""
+    """``mean_<field>`` and ``std_<field>`` of every numeric field (finite values only).
+
+    Rows are visited in chunks that stay in cache while every field of the chunk is
+    summed (a field of a record array is strided: field by field over the whole table
+    would read it from memory once per field). Sums are in float64, shifted by the
+    field's first value so that the variance stays accurate.
+    """
+    names = [name for name in locs.dtype.names or ()
+             if locs.dtype[name].kind in "fiu" and not locs.dtype[name].shape]
+    sums = {name: np.zeros(3) for name in names}
+    shifts = {}
+    for start in range(0, len(locs), STATS_CHUNK_ROWS):
+        chunk = locs[start : start + STATS_CHUNK_ROWS]
+        for name in names:
+            values = chunk[name]
+            if name not in shifts:
+                finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+                if len(finite) == 0:
+                    continue
+                shifts[name] = float(finite[0])
+            _accumulate(values, shifts[name], sums[name])
     out = {}
-    for name in locs.dtype.names or ():
-        if locs.dtype[name].kind not in "fiub":
+    for name in names:
+        count, total, total2 = sums[name]
+        if count == 0:
+            out[f"mean_{name}"] = out[f"std_{name}"] = math.nan
             continue
-        values = np.asarray(locs[name])
-        if values.dtype.kind == "f":
-            finite = np.isfinite(values)
-            if not finite.all():
-                values = values[finite]
-        if len(values) == 0:
-            out[f"mean_{name}"] = math.nan
-            out[f"std_{name}"] = math.nan
-            continue
-        values = values.astype(np.float64)
-        out[f"mean_{name}"] = float(values.mean())
-        out[f"std_{name}"] = float(values.std())
+        mean = total / count
+        out[f"mean_{name}"] = float(shifts[name] + mean)
+        out[f"std_{name}"] = float(math.sqrt(max(total2 / count - mean * mean, 0.0)))
     return out
 
 
@@ -112,10 +158,23 @@ def quality_metrics(locs, width, height, pixelsize_nm, n_frames, max_locs=1_000_
             ``n_locs / n_frames``.
         ``nena_px``, ``nena_nm``
             NeNA localization precision (:func:`napari_picasso.core.nena.nena`).
+        ``drift_x_range_px``, ``drift_y_range_px``, ``drift_x_std_px``, ``drift_y_std_px``, ``drift_residual_px`` and the same with ``_nm``
+            RCC drift (:func:`napari_picasso.core.drift.rcc_drift`) with
+            ``DRIFT_SEGMENTS`` segments of ``n_frames / DRIFT_SEGMENTS`` frames (render
+            at most ``DRIFT_RENDER_PX`` px a side): range (max - min) and standard
+            deviation of the per-frame drift, and the RMS residual of the pairwise shifts.
+            NaN with fewer than ``DRIFT_MIN_LOCS_PER_SEGMENT`` rows per segment.
+        ``link_n_events``, ``link_bright_time_frames``, ``link_locs_per_event``
+            Linking (:func:`napari_picasso.core.link.link`) of the rows used, with
+            ``max_dark_frames = LINK_DARK_FRAMES`` and a radius of 5 x NeNA, at most
+            ``LINK_MAX_DISTANCE_PX`` (that radius when NeNA failed): binding events,
+            their mean length (mean bright time, frames) and mean localizations per
+            event.
         ``mean_<field>``, ``std_<field>``
             Mean and standard deviation of every numeric field of the table (e.g.
             ``mean_photons``, ``std_photons``, ``mean_lpx``, ``mean_frame``); the set
-            depends on the table's fields.
+            depends on the table's fields. No other key starts with ``mean_`` or
+            ``std_``; the other keys are always present (``METRIC_KEYS``).
     """
     del seed  # the subset is deterministic without it
     n = len(locs)
@@ -133,5 +192,30 @@ def quality_metrics(locs, width, height, pixelsize_nm, n_frames, max_locs=1_000_
     result = nena(sub, pixelsize_nm)
     out["nena_px"] = float(result.s_px)
     out["nena_nm"] = float(result.s_nm)
+    out.update(_drift_figures(sub, n_frames, pixelsize_nm, (0.0, 0.0, float(height), float(width))))
+    radius = LINK_MAX_DISTANCE_PX
+    if math.isfinite(result.s_px):
+        radius = min(LINK_MAX_DISTANCE_PX, 5.0 * result.s_px)
+    linked = link(sub, max_distance_px=radius, max_dark_frames=LINK_DARK_FRAMES)
+    out["link_n_events"] = float(linked.n_events)
+    out["link_bright_time_frames"] = float(linked.mean_bright_time_frames)
+    out["link_locs_per_event"] = len(sub) / linked.n_events if linked.n_events else math.nan
     out.update(field_statistics(locs))
     return out
+
+
+DRIFT_KEYS = ("drift_x_range", "drift_y_range", "drift_x_std", "drift_y_std", "drift_residual")
+
+
+def _drift_figures(locs, n_frames, pixelsize_nm, viewport):
+    nan = {f"{key}_{unit}": math.nan for key in DRIFT_KEYS for unit in ("px", "nm")}
+    segment_frames = int(n_frames) // DRIFT_SEGMENTS
+    if segment_frames < 1 or len(locs) < DRIFT_SEGMENTS * DRIFT_MIN_LOCS_PER_SEGMENT:
+        return nan
+    counts = np.bincount(np.minimum(np.asarray(locs["frame"], dtype=np.int64) // segment_frames,
+                                    DRIFT_SEGMENTS - 1), minlength=DRIFT_SEGMENTS)
+    if counts.min() < DRIFT_MIN_LOCS_PER_SEGMENT:
+        return nan
+    result = rcc_drift(locs, n_frames, segment_frames=segment_frames, max_render_px=DRIFT_RENDER_PX,
+                         viewport=viewport)
+    return {**nan, **result.summary(pixelsize_nm)}

@@ -26,14 +26,19 @@ def display_columns(db):
     columns = [c for c in table_columns(db) if c not in HIDDEN_COLUMNS]
     kinds = column_kinds(db)
     leading = [c for c in LEADING_COLUMNS if c in columns]
-    metrics = [c for c in columns if kinds.get(c) == "metric"]
+    # A metric renamed for clashing with a file column repeats a file fact (n_locs, width):
+    # it goes after the other metrics.
+    metrics = sorted((c for c in columns if kinds.get(c) == "metric"), key=lambda c: c.startswith("m_"))
     parameters = [c for c in columns if kinds.get(c) == "parameter"]
     rest = [c for c in columns if c not in leading and c not in metrics and c not in parameters]
     return leading + metrics + parameters + rest
 
 
-def numeric_columns(db):
-    """Columns holding numbers in at least one row (for plots): metrics first."""
+def numeric_columns(db, with_time=False):
+    """Columns holding numbers in at least one row (for plots): metrics first.
+
+    ``with_time`` appends the time columns (``file_created``, ``entered``) for a scatter axis.
+    """
     kinds = column_kinds(db)
     columns = [c for c in display_columns(db) if c != "id"]
     numeric = []
@@ -43,7 +48,10 @@ def numeric_columns(db):
         ).fetchone()
         if found:
             numeric.append(column)
-    return sorted(numeric, key=lambda c: (kinds.get(c) != "metric", numeric.index(c)))
+    numeric = sorted(numeric, key=lambda c: (kinds.get(c) != "metric", numeric.index(c)))
+    if with_time:
+        numeric += [c for c in ("file_created", "entered") if c in columns]
+    return numeric
 
 
 def query_rows(db, text=None, group=None, status=None, family=None, since=None, until=None,

@@ -12,12 +12,29 @@ import math
 import numpy as np
 
 
+TIME_COLUMNS = ("file_created", "entered")
+"""ISO-time columns; as plot axes they become POSIX seconds (see :func:`numeric_values`)."""
+
+
+def posix_seconds(iso_time):
+    """An ISO time as POSIX seconds (NaN when it is not one)."""
+    try:
+        moment = datetime.datetime.fromisoformat(str(iso_time))
+    except (TypeError, ValueError):
+        return math.nan
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()
+
+
 def is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def numeric_values(rows, column):
-    """A column as float64, NaN where a row has no number."""
+    """A column as float64, NaN where a row has no number; time columns as POSIX seconds."""
+    if column in TIME_COLUMNS:
+        return np.array([posix_seconds(r.get(column)) if r.get(column) else np.nan for r in rows], dtype=np.float64)
     return np.array([float(r.get(column)) if is_number(r.get(column)) else np.nan for r in rows], dtype=np.float64)
 
 
@@ -86,6 +103,19 @@ def local_day(iso_time):
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return moment.astimezone().date().isoformat()
+
+
+def format_time(iso_time):
+    """An ISO time (UTC in the database) as local ``YYYY-MM-DD HH:MM`` for tables."""
+    if not iso_time:
+        return ""
+    try:
+        moment = datetime.datetime.fromisoformat(str(iso_time))
+    except ValueError:
+        return str(iso_time)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def daily_values(rows, column, time_column="file_created"):

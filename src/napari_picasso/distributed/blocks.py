@@ -20,6 +20,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from ..detection import check_background_frames, load_maps, read_with_background
 from ..io.movies import open_movie
 from ..pipeline import chunk_frames_for, localize_frames, validate_parameters
 
@@ -52,12 +53,13 @@ class Block:
 
 
 def block_overlap(parameters):
-    """Frames of context a block needs on each side for these parameters.
+    """Frames a block localizes beyond its own on each side (and then drops).
 
-    Identification and fitting work frame by frame today, so no context is needed and
-    the answer is 0. A temporal background estimate (a running median over frames) must
-    return its half window here: blocks then read that many extra frames on each side
-    and the distributed output stays identical to the serial one.
+    0: every frame's result depends only on that frame and, with
+    ``parameters.background_frames``, on its background window, which
+    :func:`~napari_picasso.detection.read_with_background` reads around any block exactly
+    as around a serial chunk. A future per-frame step that needs its neighbours'
+    *results* (not pixels) returns its reach here.
     """
     return 0
 
@@ -197,10 +199,16 @@ def localize_block(movie_path, choices, block, parameters):
     """
     limit_numba_threads()
     movie = _open_movies.get(movie_path, dict(choices or {}))
-    roi, _ = validate_parameters(parameters, movie.shape, movie.path.name)
+    name = movie.path.name
+    roi, _ = validate_parameters(parameters, movie.shape, name)
+    window = check_background_frames(parameters, movie.shape[0], name)
+    camera_maps = load_maps(parameters, movie.shape, roi, name)
     n_frames, height, width = movie.shape
     try:
-        frames = movie.read_frames(block.read_start, block.read_stop)
+        # The same read as a serial chunk: the frames, plus those the background windows
+        # of these frames need around them.
+        frames, background = read_with_background(movie, block.read_start, block.read_stop, parameters,
+                                                  window, n_frames)
     except BaseException:
         close_open_movies()  # a reader in an unknown state is not reused
         raise
@@ -209,7 +217,7 @@ def localize_block(movie_path, choices, block, parameters):
             f"{movie_path}: read {len(frames)} frames for {block.read_start}:{block.read_stop} "
             f"of a {n_frames}-frame movie; the file changed since the run started."
         )
-    locs = localize_frames(frames, parameters, block.read_start, roi, width, height)
+    locs = localize_frames(frames, parameters, block.read_start, roi, width, height, background, camera_maps)
     if block.read_start == block.start and block.read_stop == block.stop:
         return locs
     keep = slice(*np.searchsorted(locs["frame"], [block.start, block.stop]))

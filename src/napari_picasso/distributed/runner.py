@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from ..core import localizations as L
+from ..detection import check_background_frames, load_maps
 from ..io.errors import ParameterError
 from ..io.locs import LocsWriter, locs_path_for
 from ..io.movies import Movie, open_movie
@@ -133,7 +134,8 @@ def _movie_path_and_choices(movie, choices):
                 f"{movie.path} is held in memory, not in a file, so cluster workers cannot read "
                 "it. Fix: localize it in this process, or save it as a movie file first."
             )
-        choices = {**getattr(movie, "choices", {}), **choices}
+        # The reader records how to reopen the same movie of a multi-movie file.
+        choices = {**(movie.metadata.get("Choices") or {}), **choices}
         movie = movie.path
     return Path(movie), dict(choices)
 
@@ -184,7 +186,10 @@ def localize_file_distributed(movie, parameters, locs_path=None, client=None, pr
             return localize_file(movie_path, parameters, locs_path, progress, cancel, extra_info, **choices)
         started = time.perf_counter()
         with open_movie(movie_path, **choices) as opened:  # here: shape, metadata, checks
-            _, (first, stop) = validate_parameters(parameters, opened.shape, opened.path.name)
+            roi, (first, stop) = validate_parameters(parameters, opened.shape, opened.path.name)
+            # Fail here, once, with the serial run's messages rather than in every task.
+            check_background_frames(parameters, opened.shape[0], opened.path.name)
+            load_maps(parameters, opened.shape, roi, opened.path.name)
             info = [movie_info(opened), parameters.to_info()]
             shape = opened.shape
             path = opened.path
@@ -197,4 +202,4 @@ def localize_file_distributed(movie, parameters, locs_path=None, client=None, pr
                                      writer.append, progress, cancel)
             seconds = time.perf_counter() - started
             writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
-        return LocalizeResult(locs_path, int(n_locs), shape[0], seconds, writer.info)
+        return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info)

@@ -8,6 +8,7 @@ all read movies through it.
 """
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -241,13 +242,16 @@ class RawMovie(Movie):
         self._file_dtype = file_dtype
         self._frame_items = width * height
         self._file = open(path, "rb")
+        # napari's slicing and a localization worker may read from different threads
+        self._lock = threading.Lock()
 
     def _read(self, start, stop):
         # pread-style reads keep memory flat (a memmap would leave every touched page
         # resident in this process).
         count = (stop - start) * self._frame_items
-        self._file.seek(start * self._frame_items * self._file_dtype.itemsize)
-        data = np.fromfile(self._file, dtype=self._file_dtype, count=count)
+        with self._lock:
+            self._file.seek(start * self._frame_items * self._file_dtype.itemsize)
+            data = np.fromfile(self._file, dtype=self._file_dtype, count=count)
         return data.astype(self.dtype, copy=False)
 
     def memmap(self):
@@ -271,7 +275,14 @@ def _is_raw(path):
     return path.suffix.lower() == ".raw"
 
 
-register_opener(_is_raw, lambda path, **choices: RawMovie(path))
+def _open_raw(path, **choices):
+    from .axes import resolve_axes
+
+    resolve_axes(path, {}, choices)  # a .raw movie has no axes to choose from
+    return RawMovie(path)
+
+
+register_opener(_is_raw, _open_raw)
 
 
 def open_movie(path, **choices):
@@ -309,4 +320,9 @@ def open_movie(path, **choices):
     )
 
 
-from . import tiff as _tiff  # noqa: E402,F401  (registers the TIFF opener)
+# Format modules register their openers on import; later registrations are tried first
+# (NDTiff stack files are TIFF files, so NDTiff comes after TIFF).
+from . import tiff as _tiff  # noqa: E402,F401
+from . import ndtiff as _ndtiff  # noqa: E402,F401
+from . import ims as _ims  # noqa: E402,F401
+from . import nd2 as _nd2  # noqa: E402,F401

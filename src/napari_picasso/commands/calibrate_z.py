@@ -1,0 +1,88 @@
+"""``napari-picasso calibrate-z BEADS_MOVIE --step-nm STEP``: 3D astigmatism calibration.
+
+Localizes a bead z-stack (one frame per z step, the first frame at the top of the scan as
+in Picasso) with free sx, sy, fits degree-6 polynomials to the mean widths per step and
+writes ``<movie>_3d_calib.yaml`` (Picasso's keys) and the calibration plot
+``<movie>_3d_calib.png`` beside the movie.
+"""
+
+import sys
+from pathlib import Path
+
+from ..core import zfit
+from ..io.errors import InputFileError, ParameterError
+from ..io.movies import open_movie
+from ..io.zcalib import calibration_path_for, save_calibration
+from ..pipeline import localize
+from ._progress import ProgressBar
+from .localize import add_localize_options, parameters_from_args
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("calibrate-z", help="3D astigmatism calibration from a bead z-stack",
+                                   description=__doc__)
+    parser.add_argument("movie", type=Path, metavar="BEADS_MOVIE")
+    parser.add_argument("--step-nm", type=float, required=True, help="stage step between frames, nm")
+    parser.add_argument("--magnification", type=float, default=zfit.DEFAULT_MAGNIFICATION,
+                        help="magnification factor (refractive-index mismatch; default %(default)s)")
+    parser.add_argument("--out", type=Path, help="folder for the outputs (default: beside the movie)")
+    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_localize_options(parser)
+    parser.set_defaults(func=run)
+
+
+def calibrate_movie(movie_path, parameters, step_nm, magnification=zfit.DEFAULT_MAGNIFICATION,
+                    calibration_path=None, progress=None):
+    """Localize a bead z-stack and compute its calibration.
+
+    Returns
+    -------
+    calibration : dict
+    curves : dict
+        See :func:`napari_picasso.core.zfit.calibrate`.
+    """
+    if parameters.fit_method not in ("mle", "lq") or parameters.shared_sigma:
+        raise ParameterError("calibrate with a 2D fit (mle or lq) with free sx and sy.")
+    if step_nm <= 0:
+        raise ParameterError(f"--step-nm must be positive; got {step_nm}.")
+    if magnification <= 0:
+        raise ParameterError(f"--magnification must be positive; got {magnification}.")
+    with open_movie(movie_path) as movie:
+        n_frames = movie.shape[0]
+        locs = localize(movie, parameters, progress=progress)
+    bounds = None
+    if parameters.frame_range is not None:
+        bounds = (parameters.frame_range[0], parameters.frame_range[1] - 1)
+    try:
+        return zfit.calibrate(locs["frame"], locs["sx"], locs["sy"], n_frames, step_nm, magnification,
+                              bounds, path=calibration_path)
+    except ValueError as error:
+        raise InputFileError(movie_path, f"no calibration: {error}.") from None
+
+
+def run(args):
+    parameters = parameters_from_args(args)
+    path = calibration_path_for(args.movie, folder=args.out)
+    progress = None if args.quiet else ProgressBar(args.movie.name)
+    try:
+        calibration, curves = calibrate_movie(args.movie, parameters, args.step_nm, args.magnification,
+                                              path.resolve(), progress)
+    except (InputFileError, ParameterError) as error:
+        print(f"error: {args.movie}: {error}" if isinstance(error, ParameterError) else f"error: {error}",
+              file=sys.stderr)
+        return 1
+    save_calibration(path, calibration)
+    lo, hi = calibration[zfit.RANGE_KEY]
+    print(f"{path}: {len(curves['z_nm'])} z steps with beads ({int(curves['n_locs'].sum())} "
+          f"localizations kept), calibrated range {lo:.0f} .. {hi:.0f} nm (stage), "
+          f"magnification factor {calibration['Magnification factor']:g}")
+    if not args.no_plot:
+        from ..zplot import calibration_figure
+
+        png = path.with_suffix(".png")
+        part = png.with_name(png.name + ".part")
+        calibration_figure(calibration, curves, parameters.pixelsize_nm).savefig(part, dpi=100, format="png")
+        part.replace(png)
+        print(f"{png}: calibration plot")
+    return 0

@@ -1,0 +1,234 @@
+"""The detection stage of the pipeline: detector choice, camera noise model, background.
+
+:mod:`napari_picasso.pipeline` calls these; the preview widget calls
+:func:`detect_frame` ("Test detection") so that it shows exactly what a run would find.
+
+Background range (``LocalizeParameters.background_frames``): Python slice notation,
+relative to the current frame, as the user writes it: ``"START:STOP"`` or
+``"START:STOP:STEP"`` with integers, START < STOP. For frame ``i`` the background is
+the median (or mean) of frames ``i+START, i+START+STEP, ... < i+STOP``: ``"-30:0"`` is the
+30 frames before each frame, ``"-15:16"`` the 31 frames centred on it. Near the movie's
+ends the window is shifted inside the movie, keeping its length (see
+:mod:`napari_picasso.core.background`).
+"""
+
+import dataclasses
+
+import numpy as np
+
+from .core.background import STATISTICS, check_window, estimate_background, frames_needed
+from .core.camera import excess_noise_factor
+from .core.identify import identify
+from .core.snr_detect import net_gradients, snr_identify
+from .io.camera_maps import check_against_movie, load_camera_maps
+from .io.errors import ParameterError
+
+DETECTORS = ("gradient", "snr")
+
+
+def parse_background_frames(text):
+    """``"-30:0"`` -> ``(-30, 0, 1)``; ``None`` or ``""`` -> ``None``.
+
+    Raises
+    ------
+    ParameterError
+        When the text is not ``START:STOP[:STEP]`` with integers, START < STOP, STEP >= 1.
+    """
+    if text is None or str(text).strip() == "":
+        return None
+    if isinstance(text, (tuple, list)):
+        parts = [str(v) for v in text]
+    else:
+        parts = str(text).strip().split(":")
+    example = "write START:STOP relative to each frame, e.g. -30:0 for the 30 frames before it"
+    if len(parts) not in (2, 3):
+        raise ParameterError(f"background frames {text!r} is not a slice START:STOP[:STEP]; {example}.")
+    try:
+        values = [int(p.strip()) for p in parts]
+    except ValueError:
+        raise ParameterError(
+            f"background frames {text!r}: START and STOP must both be integers (frame offsets); {example}."
+        ) from None
+    start, stop = values[0], values[1]
+    step = values[2] if len(values) == 3 else 1
+    if step < 1:
+        raise ParameterError(f"background frames {text!r}: the step must be >= 1.")
+    if start >= stop:
+        raise ParameterError(f"background frames {text!r} is empty (START >= STOP); {example}.")
+    return start, stop, step
+
+
+def check_background_frames(parameters, n_frames, name="movie"):
+    """The parsed window, checked against a movie of ``n_frames`` frames (or None)."""
+    window = parse_background_frames(parameters.background_frames)
+    if window is None:
+        return None
+    if parameters.background_statistic not in STATISTICS:
+        raise ParameterError(
+            f"unknown background statistic {parameters.background_statistic!r}; choose {' or '.join(STATISTICS)}."
+        )
+    try:
+        check_window(*window, n_frames)
+    except ValueError as error:
+        raise ParameterError(f"{name}: {error}") from None
+    return window
+
+
+@dataclasses.dataclass
+class NoiseModel:
+    """Per-pixel camera model: counts -> photons and readout variance (photons^2)."""
+
+    offset: np.ndarray
+    photons_per_count: np.ndarray
+    read_variance: np.ndarray
+    excess: float
+    per_pixel: bool
+
+
+def noise_model(parameters, frame_shape, camera_maps=None):
+    """The camera model of a run, as ``(height, width)`` maps.
+
+    With sCMOS maps: their offset, gain (or the scalar sensitivity) and variance;
+    otherwise the scalar baseline, sensitivity / EM gain and (read noise / EM gain)^2.
+    """
+    height, width = frame_shape
+    excess = excess_noise_factor(parameters.em_gain)
+    if camera_maps is not None:
+        return NoiseModel(
+            camera_maps.offset,
+            camera_maps.photons_per_count(parameters.sensitivity, parameters.em_gain),
+            camera_maps.read_variance_photons(parameters.sensitivity, parameters.em_gain),
+            excess, True,
+        )
+    shape = (height, width)
+    read_sd_photons = parameters.read_noise_e / parameters.em_gain
+    return NoiseModel(
+        np.full(shape, parameters.baseline, dtype=np.float32),
+        np.full(shape, parameters.sensitivity / parameters.em_gain, dtype=np.float32),
+        np.full(shape, read_sd_photons**2, dtype=np.float32),
+        excess, False,
+    )
+
+
+def load_maps(parameters, movie_shape, roi=None, name="movie"):
+    """Load and check the run's camera maps (``None`` without ``parameters.camera_maps``)."""
+    if not parameters.camera_maps:
+        return None
+    maps = load_camera_maps(parameters.camera_maps)
+    check_against_movie(maps, movie_shape, roi, name)
+    return maps
+
+
+def detect(frames, parameters, roi, background=None, noise=None):
+    """Candidates of a block of frames with the parameters' detector.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        ``(n, height, width)`` float32 camera counts.
+    roi : tuple of int
+        ``(y0, x0, y1, x1)``.
+    background : numpy.ndarray, optional
+        Background of each frame in counts (same shape as ``frames``).
+    noise : NoiseModel, optional
+        Defaults to :func:`noise_model` without maps.
+
+    Returns
+    -------
+    frame_index, y_px, x_px, score, net_gradient : numpy.ndarray
+        ``score`` is the net gradient (gradient detector) or the SNR (snr detector);
+        ``net_gradient`` is Picasso's net gradient of every candidate either way.
+    """
+    noise = noise or noise_model(parameters, frames.shape[1:])
+    if parameters.detector == "snr":
+        fi, y, x, score = snr_identify(
+            frames, parameters.snr_threshold, noise.offset, noise.photons_per_count, noise.read_variance,
+            noise.excess, background, parameters.debounce_px, parameters.box, roi,
+        )
+        counts = frames if background is None else frames - background
+        return fi, y, x, score, net_gradients(counts, fi, y, x, parameters.box)
+    if parameters.detector != "gradient":
+        raise ParameterError(f"unknown detector {parameters.detector!r}; choose {' or '.join(DETECTORS)}.")
+    counts = frames
+    if background is not None:
+        counts = frames - background
+    elif noise.per_pixel:
+        # The fixed pattern of sCMOS offsets is not signal: remove it (net gradients do
+        # not depend on a uniform offset, so Picasso's scale is kept).
+        counts = frames - (noise.offset - noise.offset.mean())
+    fi, y, x, ng = identify(counts, parameters.min_net_gradient, parameters.box, roi)
+    return fi, y, x, ng, ng
+
+
+def read_with_background(movie, start, stop, parameters, window, n_frames):
+    """Frames ``start:stop`` (float32) and their background (counts, or None).
+
+    Reads only the frames the chunk's background windows need beyond the chunk.
+    """
+    if window is None:
+        return _read(movie, start, stop), None
+    lo, hi = frames_needed(start, stop, *window, n_frames)
+    lo_read, hi_read = min(lo, start), max(hi, stop)
+    block = _read(movie, lo_read, hi_read)
+    frames = block[start - lo_read : stop - lo_read]
+    background = estimate_background(block, lo_read, np.arange(start, stop), *window, n_frames,
+                                     parameters.background_statistic)
+    return np.ascontiguousarray(frames), background
+
+
+def _read(movie, start, stop):
+    if hasattr(movie, "read_frames"):
+        frames = movie.read_frames(start, stop)
+    else:
+        frames = np.asarray(movie[start:stop])
+    return np.ascontiguousarray(frames, dtype=np.float32)
+
+
+DETECTION_DTYPE = np.dtype([("frame", "u4"), ("x", "i4"), ("y", "i4"), ("score", "f4"), ("net_gradient", "f4")])
+
+
+def detect_frame(movie, frame, parameters, camera_maps=None):
+    """"Test detection": the candidates a run with ``parameters`` finds in one frame.
+
+    Parameters
+    ----------
+    movie : Movie or array_like
+        ``(frames, height, width)`` camera counts (frames of the background window are
+        read from it as needed).
+    frame : int
+        Movie frame index.
+    parameters : LocalizeParameters
+    camera_maps : CameraMaps, optional
+        Already loaded maps; otherwise ``parameters.camera_maps`` is loaded.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``DETECTION_DTYPE`` rows: frame, x, y (box centres, px), score (net gradient or
+        SNR), net_gradient.
+    """
+    from .pipeline import validate_parameters  # the pipeline imports this module
+
+    shape = tuple(movie.shape)
+    if len(shape) == 2:
+        movie = np.asarray(movie)[np.newaxis]
+        shape = movie.shape
+    n_frames = shape[0]
+    frame = int(frame)
+    if not 0 <= frame < n_frames:
+        raise ParameterError(f"frame {frame} is outside the movie's {n_frames} frames.")
+    roi, _ = validate_parameters(parameters.replace(frame_range=None, start_frame=0), shape)
+    window = check_background_frames(parameters, n_frames)
+    maps = camera_maps if camera_maps is not None else load_maps(parameters, shape, roi)
+    if maps is not None:
+        check_against_movie(maps, shape, roi)
+    frames, background = read_with_background(movie, frame, frame + 1, parameters, window, n_frames)
+    noise = noise_model(parameters, shape[1:], maps)
+    _, y, x, score, ng = detect(frames, parameters, roi, background, noise)
+    out = np.zeros(len(y), dtype=DETECTION_DTYPE)
+    out["frame"] = frame
+    out["x"] = x
+    out["y"] = y
+    out["score"] = score
+    out["net_gradient"] = ng
+    return out

@@ -1,0 +1,264 @@
+"""Per-pixel camera maps of an sCMOS camera: offset, readout variance and gain.
+
+Units (the camera's own, as Picasso 0.11 stores them, so a calibration does not depend
+on any analysis setting):
+
+- ``offset``: counts (ADU), the dark level of each pixel;
+- ``variance``: counts^2 (ADU^2), the readout variance of each pixel (a dark movie's
+  temporal variance);
+- ``gain``: counts per photoelectron (ADU/e-), optional; without it the scalar
+  ``sensitivity`` (electrons per count) applies to every pixel. A flat-field (relative
+  response) correction can be folded into it.
+
+Files:
+
+- HDF5 (``.hdf5``, ``.h5``; Picasso 0.11's camera-calibration layout, conventionally
+  ``*_scmos_calib.hdf5``): float32 datasets ``offset``, ``variance`` and optionally
+  ``gain`` at the root, and a JSON string of metadata in the file attribute ``metadata``;
+- ``.npz``: arrays named ``offset``, ``variance`` and optionally ``gain``;
+- ``.npy`` or ``.tif``/``.tiff``: one stack of 2 or 3 planes ``(planes, height, width)``
+  in the order offset, variance, gain.
+
+Maps cover the whole movie frame (same height and width as the movie); they are checked
+against it (and against the ROI) before any spot is cut.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputFileError
+
+MAP_NAMES = ("offset", "variance", "gain")
+HDF5_SUFFIXES = (".hdf5", ".h5")
+
+
+@dataclasses.dataclass
+class CameraMaps:
+    """Per-pixel maps, float32 ``(height, width)``; see the module docstring for units."""
+
+    offset: np.ndarray
+    variance: np.ndarray
+    gain: np.ndarray | None = None
+    path: Path | None = None
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def shape(self):
+        return self.offset.shape
+
+    def photons_per_count(self, sensitivity=1.0, em_gain=1.0):
+        """Per-pixel factor from counts above offset to photons."""
+        if self.gain is not None:
+            return (1.0 / (self.gain * np.float32(em_gain))).astype(np.float32)
+        return np.full(self.shape, sensitivity / em_gain, dtype=np.float32)
+
+    def read_variance_photons(self, sensitivity=1.0, em_gain=1.0):
+        """Readout variance in photons^2: variance (counts^2) times photons_per_count^2."""
+        return (self.variance * self.photons_per_count(sensitivity, em_gain) ** 2).astype(np.float32)
+
+
+def _from_stack(path, stack):
+    stack = np.asarray(stack)
+    if stack.ndim != 3 or stack.shape[0] not in (2, 3):
+        raise InputFileError(
+            path, f"holds an array shaped {stack.shape}, not a stack of 2 or 3 maps.",
+            fix="save a (2 or 3, height, width) stack in the order offset, variance, gain, "
+            "or use an .npz or HDF5 file with named maps.",
+        )
+    return {name: stack[i] for i, name in enumerate(MAP_NAMES[: stack.shape[0]])}, {}
+
+
+def _read(path):
+    suffix = path.suffix.lower()
+    if suffix in HDF5_SUFFIXES:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            maps = {name: f[name][()] for name in MAP_NAMES if name in f}
+            raw = f.attrs.get("metadata")
+        metadata = {}
+        if raw is not None:
+            try:
+                metadata = json.loads(raw)
+            except (TypeError, ValueError):
+                metadata = {}
+        return maps, metadata if isinstance(metadata, dict) else {}
+    if suffix == ".npz":
+        with np.load(path) as data:
+            return {name: data[name] for name in MAP_NAMES if name in data.files}, {}
+    if suffix == ".npy":
+        return _from_stack(path, np.load(path, allow_pickle=False))
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        return _from_stack(path, tifffile.imread(path))
+    raise InputFileError(
+        path, f"is not a camera-map file I can read (suffix {suffix!r}).",
+        fix="use .hdf5/.h5 (Picasso's camera calibration), .npz, .npy or .tif.",
+    )
+
+
+def load_camera_maps(path):
+    """Read and check camera maps from a file (see the module docstring for formats).
+
+    Raises
+    ------
+    InputFileError
+        When the file is missing or unreadable, lacks the offset or variance map, or a map
+        has the wrong shape, NaN or infinite values, a negative variance or a gain <= 0.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(path, "camera-map file not found.",
+                             fix="give the file written by 'napari-picasso camera-calibrate'.")
+    try:
+        maps, metadata = _read(path)
+    except InputFileError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any reader failure is a bad file for the user
+        raise InputFileError(path, f"cannot be read as camera maps ({error}).") from None
+    missing = [name for name in ("offset", "variance") if name not in maps]
+    if missing:
+        raise InputFileError(
+            path, f"has no {' and no '.join(missing)} map.",
+            fix="a calibration needs an offset and a variance map; make one from a dark movie with "
+            "'napari-picasso camera-calibrate DARK_MOVIE'.",
+        )
+    shape = np.shape(maps["offset"])
+    arrays = {}
+    for name, values in maps.items():
+        values = np.asarray(values)
+        if values.ndim != 2:
+            raise InputFileError(path, f"the {name} map has {values.ndim} dimensions, not 2.")
+        if values.shape != shape:
+            raise InputFileError(path, f"the {name} map is {values.shape[0]}x{values.shape[1]} but the offset "
+                                 f"map is {shape[0]}x{shape[1]}.", fix="all maps must cover the same pixels.")
+        arrays[name] = np.ascontiguousarray(values, dtype=np.float32)
+    maps = CameraMaps(arrays["offset"], arrays["variance"], arrays.get("gain"), path, metadata)
+    check_values(maps)
+    return maps
+
+
+def check_values(maps):
+    """Raise InputFileError for NaN/infinite maps, negative variances or gains <= 0."""
+    path = maps.path or "<camera maps>"
+    for name in MAP_NAMES:
+        values = getattr(maps, name)
+        if values is None:
+            continue
+        bad = ~np.isfinite(values)
+        if bad.any():
+            y, x = np.argwhere(bad)[0]
+            raise InputFileError(
+                path, f"the {name} map has {int(bad.sum())} NaN or infinite values (first at y={y}, x={x}).",
+                fix="recompute the calibration from a dark movie with 'napari-picasso camera-calibrate'.",
+            )
+    negative = maps.variance < 0
+    if negative.any():
+        y, x = np.argwhere(negative)[0]
+        raise InputFileError(
+            path, f"the variance map has {int(negative.sum())} negative values (first at y={y}, x={x}); "
+            "a variance is never negative.",
+            fix="recompute it from a dark movie with 'napari-picasso camera-calibrate'.",
+        )
+    if maps.gain is not None and (maps.gain <= 0).any():
+        raise InputFileError(path, f"the gain map has {int((maps.gain <= 0).sum())} values <= 0.",
+                             fix="gains are counts per photoelectron and must be positive.")
+
+
+def check_against_movie(maps, movie_shape, roi=None, movie_name="movie"):
+    """Raise InputFileError unless the maps cover the movie's frames (and the ROI).
+
+    ``movie_shape`` is ``(frames, height, width)`` or ``(height, width)``.
+    """
+    height, width = movie_shape[-2:]
+    map_height, map_width = maps.shape
+    if (map_height, map_width) != (height, width):
+        raise InputFileError(
+            maps.path or "<camera maps>",
+            f"the maps are {map_height}x{map_width} pixels but {movie_name}'s frames are {height}x{width}.",
+            fix="use maps calibrated with the same camera ROI and binning as the movie "
+            "('napari-picasso camera-calibrate' on a dark movie recorded with those settings).",
+        )
+    if roi is not None:
+        y0, x0, y1, x1 = roi
+        if not (0 <= y0 < y1 <= map_height and 0 <= x0 < x1 <= map_width):
+            raise InputFileError(maps.path or "<camera maps>",
+                                 f"the ROI {tuple(roi)} lies outside the {map_height}x{map_width} maps.")
+
+
+def save_camera_maps(path, offset, variance, gain=None, metadata=None):
+    """Write maps as HDF5 in Picasso 0.11's camera-calibration layout (temp name, then rename).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import h5py
+
+    path = Path(path)
+    part = path.with_name(path.name + ".part")
+    try:
+        with h5py.File(part, "w") as f:
+            for name, values in (("offset", offset), ("variance", variance), ("gain", gain)):
+                if values is not None:
+                    f.create_dataset(name, data=np.ascontiguousarray(values, dtype=np.float32))
+            f.attrs["metadata"] = json.dumps(metadata or {}, default=_json_default)
+        part.replace(path)
+    finally:
+        if part.exists():
+            part.unlink()
+    return path
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def calibration_path_for(movie_path, folder=None):
+    """``<stem>_scmos_calib.hdf5`` beside the dark movie (or in ``folder``)."""
+    movie_path = Path(movie_path)
+    folder = Path(folder) if folder is not None else movie_path.parent
+    return folder / f"{movie_path.stem}_scmos_calib.hdf5"
+
+
+def dark_movie_maps(movie, chunk_frames=256, progress=None):
+    """Offset (temporal mean, counts) and readout variance (temporal variance, counts^2).
+
+    Streams the movie in chunks (memory bounded by ``chunk_frames``), merging the
+    chunks' means and sums of squared deviations (Chan et al.'s pairwise update), which
+    stays accurate for large offsets.
+
+    Returns
+    -------
+    offset, variance : numpy.ndarray
+        float32 ``(height, width)``.
+    """
+    n_frames, height, width = movie.shape
+    if n_frames < 2:
+        raise InputFileError(getattr(movie, "path", "<movie>"), f"has {n_frames} frame; a dark movie "
+                             "needs at least 2 (hundreds or more for a good variance map).")
+    count = 0
+    mean = np.zeros((height, width), dtype=np.float64)
+    m2 = np.zeros((height, width), dtype=np.float64)
+    for start in range(0, n_frames, chunk_frames):
+        stop = min(n_frames, start + chunk_frames)
+        block = np.asarray(movie[start:stop], dtype=np.float64)
+        n_b = len(block)
+        mean_b = block.mean(axis=0)
+        m2_b = ((block - mean_b) ** 2).sum(axis=0)
+        delta = mean_b - mean
+        total = count + n_b
+        mean += delta * (n_b / total)
+        m2 += m2_b + delta**2 * (count * n_b / total)
+        count = total
+        if progress is not None:
+            progress(stop, n_frames)
+    return mean.astype(np.float32), (m2 / (count - 1)).astype(np.float32)
