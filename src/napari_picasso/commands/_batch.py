@@ -13,8 +13,8 @@ def add_batch_options(parser):
     """``--workers``, ``--scheduler``, ``--analysis-folder`` and their tuning options."""
     group = parser.add_argument_group(
         "many cores, many machines, many files",
-        "MOVIE may also be a folder: it is scanned for movies at any depth. With several "
-        "movies or a folder a status table is printed at the end.",
+        "MOVIE may also be a folder: it is scanned for movies at any depth. With a folder or "
+        "any of these options a status table is printed at the end.",
     )
     where = group.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N",
@@ -38,13 +38,17 @@ def add_batch_options(parser):
 
 
 def wants_batch(args):
-    """True when the run needs the batch path (cluster, folders, several movies, analysis tree)."""
+    """True when the run needs the batch path (a cluster, a folder, the analysis tree).
+
+    Plain movie files without these options keep the one-by-one path (a summary line per
+    movie, errors on stderr).
+    """
     return (
         args.workers is not None
         or args.scheduler is not None
         or args.analysis_folder is not None
         or args.block_frames is not None
-        or len(args.movies) > 1
+        or args.files_at_once is not None
         or any(Path(m).is_dir() and not is_dataset_folder(Path(m)) for m in args.movies)
     )
 
@@ -118,6 +122,9 @@ def run_batch_command(args, parameters, choices=None):
     except (ImportError, OSError) as error:  # no dask, or the scheduler cannot be reached
         print(f"error: {error}", file=sys.stderr)
         return 1
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            print(f"error: {outcome.error}", file=sys.stderr)
     print(status_table(outcomes))
     if any(o.status == "cancelled" for o in outcomes):
         return 130
