@@ -133,7 +133,7 @@ def test_default_blocks_balance_workers_and_spare_the_scheduler():
     assert default_block_frames(shape, 20000, 2) == 1024  # one 64 MB chunk at most
     assert default_block_frames(shape, 2000, 2) == 250  # four blocks per worker
     assert default_block_frames(shape, 300, 2) == 64  # not smaller than this
-    assert default_block_frames(shape, 20000, 100) == 560  # <= 500 tasks/s on 100 cores
+    assert default_block_frames(shape, 20000, 100) == 640  # <= 500 tasks/s on 100 cores
 
 
 def test_numba_threads_fill_cores_once():

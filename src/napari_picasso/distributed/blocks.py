@@ -68,7 +68,7 @@ def block_overlap(parameters):
 # enough that a cluster of n threads, each fitting ~FRAMES_PER_CORE_S frames/s (128x128,
 # ~9 spots per frame, measured), asks for at most half of that.
 SCHEDULER_TASKS_PER_S = 500
-FRAMES_PER_CORE_S = 2800
+FRAMES_PER_CORE_S = 3200
 
 
 def default_block_frames(shape, n_frames, n_threads):
