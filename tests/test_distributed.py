@@ -187,6 +187,26 @@ def test_tiff_movie_identical_to_serial_run(client, isolated_movie, parameters, 
     assert_same_output(result, load_locs(serial_result.locs_path))
 
 
+def test_workers_joining_mid_run_get_blocks(client, blinking_movie, parameters, serial, tmp_path):
+    """A batch system's workers arrive after the run started: they take part, output unchanged."""
+    scale(client, 1)
+    path, _, _ = blinking_movie
+    joined = []
+
+    def progress(done, total):
+        if done > 0 and not joined:
+            joined.append(done)
+            client.cluster_ref.scale(3)
+            client.wait_for_workers(3, timeout=60)
+
+    with distributed.get_task_stream(client) as stream:
+        result = localize_file_distributed(path, parameters, tmp_path / "j_locs.hdf5", client=client,
+                                           block_frames=5, progress=progress)
+    assert_same_output(result, serial)
+    workers = {task["worker"] for task in stream.data if "napari-picasso-block" in str(task["key"])}
+    assert len(workers) == 3
+
+
 def test_default_blocks_and_overlap_keep_the_output(client, blinking_movie, parameters, serial, tmp_path):
     """The background-overlap hook reads extra frames but keeps each block's own rows."""
     scale(client, 2)
