@@ -294,6 +294,40 @@ def test_worker_dies_mid_task_output_complete_and_identical(client, blinking_mov
     assert dead_pid not in set(client.run(os.getpid).values())  # the nanny started a new process
 
 
+class DieOnPoison(distributed.WorkerPlugin):
+    """Kill the worker whenever it starts a block of a movie whose path holds 'poison'."""
+
+    def setup(self, worker):
+        self.worker = worker
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing":
+            task = self.worker.state.tasks.get(key)
+            if task is not None and "poison" in repr(getattr(task.run_spec, "args", task.run_spec)):
+                os._exit(1)
+
+
+def test_batch_goes_on_when_a_movie_kills_its_workers(blinking_movie, parameters, serial, tmp_path):
+    """A task that kills every worker it runs on fails its file after allowed-failures; the rest is done."""
+    path, _, _ = blinking_movie
+    for name in ("ok1.raw", "poison.raw", "ok2.raw"):
+        shutil.copy(path, tmp_path / name)
+        shutil.copy(path.with_suffix(".yaml"), (tmp_path / name).with_suffix(".yaml"))
+    cluster = start_local_cluster(workers=2, threads_per_worker=1, allowed_failures=1)
+    try:
+        with distributed.Client(cluster) as dask_client:
+            dask_client.register_plugin(DieOnPoison(), name="die-on-poison")
+            outcomes = run_batch(find_movies([tmp_path]), parameters, client=dask_client, block_frames=100,
+                                 files_at_once=1)
+    finally:
+        close_cluster(cluster)
+    status = {o.movie.name: o for o in outcomes}
+    assert [status[n].status for n in ("ok1.raw", "ok2.raw", "poison.raw")] == ["done", "done", "failed"]
+    assert "died" in status["poison.raw"].error and not (tmp_path / "poison_locs.hdf5").exists()
+    for name in ("ok1", "ok2"):
+        assert load_locs(tmp_path / f"{name}_locs.hdf5", with_info=False).tobytes() == serial[0].tobytes()
+
+
 def test_cancel_leaves_no_file(client, blinking_movie, parameters, tmp_path):
     scale(client, 2)
     path, _, _ = blinking_movie
