@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..io.errors import InputFileError, ParameterError
 from ..pipeline import FIT_METHODS, LocalizeParameters, LocalizationCancelled, localize_file
+from ._batch import add_batch_options, run_batch_command, wants_batch
 from ._progress import ProgressBar
 from .db import add_database_option, record_after_localization
 
@@ -102,6 +103,7 @@ def add_parser(subparsers):
                         "--choose frame_axis=z reads a z-stack as frames")
     add_localize_options(parser)
     add_database_option(parser)
+    add_batch_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -143,6 +145,8 @@ def run(args):
     except ParameterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if wants_batch(args):
+        return run_batch_command(args, parameters, choices)
     failures = 0
     for movie in args.movies:
         out = None

@@ -17,6 +17,11 @@ class InputFileError(ValueError):
             message += f" Fix: {fix}"
         super().__init__(message)
 
+    def __reduce__(self):
+        # Errors raised in worker processes (dask, multiprocessing) travel back pickled;
+        # the default reduction would call __init__ with the message alone.
+        return (type(self), (self.path, self.problem, self.fix))
+
 
 class ParameterError(ValueError):
     """A parameter value that cannot be used with this movie (box, ROI, frame bounds)."""
