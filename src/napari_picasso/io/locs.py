@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from .errors import InputFileError
+from .metadata import plain
 
 LOCS_DATASET = "locs"
 
@@ -38,21 +39,6 @@ def locs_path_for(movie_path, suffix="_locs", folder=None):
 def yaml_path_for(locs_path):
     """The ``.yaml`` beside a ``.hdf5`` localization file."""
     return Path(locs_path).with_suffix(".yaml")
-
-
-def _plain(value):
-    """Convert numpy scalars/arrays and paths for ``yaml.safe_dump``."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return str(value)
-    return value
 
 
 def _partial_name(path):
@@ -118,7 +104,7 @@ class LocsWriter:
         yaml_target = yaml_path_for(self.path)
         yaml_part = _partial_name(yaml_target)
         with open(yaml_part, "w") as f:
-            yaml.safe_dump_all(_plain(self.info), f, sort_keys=False, default_flow_style=False)
+            yaml.safe_dump_all(plain(self.info), f, sort_keys=False, default_flow_style=False)
         os.replace(self._part, self.path)
         os.replace(yaml_part, yaml_target)
         self._committed = True

@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from .errors import InputFileError
+from .metadata import plain
 
 CALIBRATION_SUFFIX = "_3d_calib.yaml"
 
@@ -26,25 +27,13 @@ def calibration_path_for(movie_path, folder=None):
     return locs_path_for(movie_path, suffix=CALIBRATION_SUFFIX[:-5], folder=folder).with_suffix(".yaml")
 
 
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return str(value)
-    return value
-
-
 def save_calibration(path, calibration):
     """Write a calibration dict (see :mod:`napari_picasso.core.zfit`) to ``path``."""
     path = Path(path)
     part = path.with_name(path.name + ".part")
     try:
         with open(part, "w", encoding="utf-8") as f:
-            yaml.safe_dump(_plain(calibration), f, default_flow_style=False, sort_keys=False)
+            yaml.safe_dump(plain(calibration), f, default_flow_style=False, sort_keys=False)
         part.replace(path)
     finally:
         if part.exists():
