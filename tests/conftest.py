@@ -48,3 +48,15 @@ def isolated_movie(tmp_path_factory, camera):
 
 # Kept for tests that imported it from here.
 gradient_for = suggested_min_net_gradient
+
+@pytest.fixture(scope="session", autouse=True)
+def private_database(tmp_path_factory):
+    """Point ``NAPARI_PICASSO_DB`` at a temporary file: no test writes to ~/.picasso."""
+    path = tmp_path_factory.mktemp("database") / "napari_picasso.db"
+    previous = os.environ.get("NAPARI_PICASSO_DB")
+    os.environ["NAPARI_PICASSO_DB"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("NAPARI_PICASSO_DB", None)
+    else:
+        os.environ["NAPARI_PICASSO_DB"] = previous

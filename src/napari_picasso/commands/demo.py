@@ -1,4 +1,4 @@
-"""``napari-picasso demo``: simulate a blinking movie, localize it, print a summary."""
+"""``napari-picasso demo``: simulate a blinking movie, localize it, write its database row, print a summary."""
 
 import tempfile
 from pathlib import Path
@@ -10,6 +10,7 @@ from ..io.locs import load_locs
 from ..pipeline import LocalizeParameters, localize_file
 from ..simulate import CameraModel, blinking_sites, write_movie
 from ._progress import ProgressBar
+from .db import add_database_option, record_after_localization
 from .localize import summary_line
 
 
@@ -20,6 +21,7 @@ def add_parser(subparsers):
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--size", type=int, default=64, help="frame side, px")
     parser.add_argument("--seed", type=int, default=0)
+    add_database_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -44,4 +46,20 @@ def run(args):
         f"RMSE x {scores['rmse_x_px'] * 130:.1f} nm, y {scores['rmse_y_px'] * 130:.1f} nm, "
         f"median reported precision {np.median(locs['lpx']) * 130:.1f} nm"
     )
+    row = record_after_localization(args, result.locs_path)
+    if row is not None:
+        print(database_summary(row))
     return 0
+
+
+def database_summary(row):
+    """The key figures of a database row, one line each."""
+    figures = [("localizations per frame", "locs_per_frame", ".2f"), ("NeNA precision", "nena_nm", ".1f", "nm"),
+               ("mean photons", "mean_photons", ".0f"), ("mean sigma", "mean_sx", ".2f", "px"),
+               ("mean background", "mean_bg", ".1f", "photons/px")]
+    lines = [f"database row {row['id']} ({row['status']}) in {row['database']}"]
+    for label, column, spec, *unit in figures:
+        value = row.get(column)
+        if value is not None:
+            lines.append(f"  {label:<24} {value:{spec}} {unit[0] if unit else ''}".rstrip())
+    return "\n".join(lines)

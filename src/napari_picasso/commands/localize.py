@@ -7,6 +7,7 @@ from pathlib import Path
 from ..io.errors import InputFileError, ParameterError
 from ..pipeline import FIT_METHODS, LocalizeParameters, LocalizationCancelled, localize_file
 from ._progress import ProgressBar
+from .db import add_database_option, record_after_localization
 
 
 def add_localize_options(parser):
@@ -87,6 +88,7 @@ def add_parser(subparsers):
     parser.add_argument("--out", type=Path, help="folder for the outputs (default: beside each movie)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_localize_options(parser)
+    add_database_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -127,4 +129,5 @@ def run(args):
             print(f"{movie}: cancelled, nothing written", file=sys.stderr)
             return 130
         print(summary_line(result, parameters.pixelsize_nm))
+        record_after_localization(args, result.locs_path)
     return 1 if failures else 0

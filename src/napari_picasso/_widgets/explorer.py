@@ -1,0 +1,448 @@
+"""The experiment explorer dock widget: the database's History, Compare and Preview in napari.
+
+Thin by design: every query is a :mod:`napari_picasso.db` function, every plot's data a
+:mod:`napari_picasso.db.views` / :mod:`~napari_picasso.db.compare` function and every
+drawing a :mod:`napari_picasso.plots` function, shared with the browser app.
+"""
+
+from pathlib import Path
+
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (
+    QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+    QListWidgetItem, QMessageBox, QPushButton, QStyledItemDelegate, QTableView, QTabWidget,
+    QVBoxLayout, QWidget,
+)
+
+from .. import db as database
+from .. import plots
+from ..db import compare, views
+from ..io.errors import InputFileError
+
+BAR_ROLE = Qt.ItemDataRole.UserRole + 1
+VALUE_ROLE = Qt.ItemDataRole.UserRole + 2
+ALL_GROUPS = "All groups"
+NO_GROUP = "(no group)"
+POLL_MS = 1500
+TIME_COLUMNS = ("entered", "file_created")
+
+
+class RowsModel(QAbstractTableModel):
+    """Database rows for a table view: text, the raw value and the bar fraction per cell."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows = []
+        self.columns = []
+        self.maxima = {}
+
+    def set_rows(self, rows, columns):
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.columns = list(columns)
+        self.maxima = views.column_maxima(self.rows, [c for c in self.columns if c != "id"])
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()):  # noqa: N802 (Qt API)
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()):  # noqa: N802
+        return 0 if parent.isValid() else len(self.columns)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        column = self.columns[index.column()]
+        value = self.rows[index.row()].get(column)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return views.format_time(value) if column in TIME_COLUMNS else views.format_value(value)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return None if value is None else str(value)
+        if role == Qt.ItemDataRole.TextAlignmentRole and views.is_number(value):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == BAR_ROLE:
+            return views.bar_fraction(value, self.maxima.get(column))
+        if role == VALUE_ROLE:
+            return value
+        return None
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal:
+            return self.columns[section]
+        return str(section + 1)
+
+    def sort(self, column, order=Qt.SortOrder.AscendingOrder):
+        if not 0 <= column < len(self.columns):
+            return
+        name = self.columns[column]
+
+        def key(row):
+            value = row.get(name)
+            if value is None:
+                return (2, 0, "")
+            if views.is_number(value):
+                return (0, value, "")
+            return (1, 0, str(value))
+
+        self.layoutAboutToBeChanged.emit()
+        missing = [r for r in self.rows if r.get(name) is None]
+        present = sorted((r for r in self.rows if r.get(name) is not None), key=key,
+                         reverse=order == Qt.SortOrder.DescendingOrder)
+        self.rows = present + missing  # empty cells last either way
+        self.layoutChanged.emit()
+
+
+class BarDelegate(QStyledItemDelegate):
+    """Draws a bar under each numeric cell, its length relative to the column's maximum."""
+
+    color = QColor(60, 140, 230, 110)
+
+    def paint(self, painter, option, index):
+        fraction = index.data(BAR_ROLE) or 0.0
+        if fraction > 0:
+            rect = option.rect.adjusted(1, 2, -1, -2)
+            rect.setWidth(max(1, int(rect.width() * fraction)))
+            painter.fillRect(rect, self.color)
+        super().paint(painter, option, index)
+
+
+def _canvas(n_axes=1):
+    figure = Figure(figsize=(5, 3.2 * n_axes), layout="constrained")
+    axes = [figure.add_subplot(n_axes, 1, i + 1) for i in range(n_axes)]
+    canvas = FigureCanvasQTAgg(figure)
+    canvas.setMinimumHeight(260 * n_axes)
+    return canvas, axes
+
+
+class ExplorerWidget(QWidget):
+    """History (table, scatter, daily boxes), Compare and Preview of the experiment database.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    db_path : path-like, optional
+        Database file; default :func:`napari_picasso.db.default_database_path`.
+    """
+
+    def __init__(self, napari_viewer, db_path=None):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.db = None
+        self._version = None
+        self.rows = []
+
+        self.path_label = QLabel()
+        self.path_label.setWordWrap(True)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_button = QPushButton("Database…")
+        self.add_files_button = QPushButton("Add files…")
+        self.add_folder_button = QPushButton("Add folder…")
+        self.check_button = QPushButton("Check files")
+        self.check_button.setToolTip("mark rows whose file was moved or deleted as missing")
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("filter by file name or folder")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.group_combo = QComboBox()
+        self.count_label = QLabel()
+
+        # Table
+        self.model = RowsModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setItemDelegate(BarDelegate(self.table))
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
+        self.export_button = QPushButton("Export CSV…")
+        self.preview_button = QPushButton("Preview selected")
+        self.preview_button.setToolTip("open the localizations of the selected rows as layers")
+
+        # Scatter, Box
+        self.x_combo, self.y_combo, self.box_combo = QComboBox(), QComboBox(), QComboBox()
+        self.scatter_canvas, (self.scatter_ax,) = _canvas()
+        self.box_canvas, (self.box_ax,) = _canvas()
+
+        # Compare
+        self.family_combo = QComboBox()
+        self.family_files = QListWidget()
+        self.field_combo = QComboBox()
+        self.field_combo.addItems(["photons", "lpx", "sx", "bg", "net_gradient", "ellipticity"])
+        self.compare_button = QPushButton("Compare")
+        self.compare_canvas, (self.frames_ax, self.hist_ax) = _canvas(2)
+        self.compare_message = QLabel()
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._page(self.table, _row(self.export_button, self.preview_button)), "Table")
+        self.tabs.addTab(self._page(_row(QLabel("x"), self.x_combo, QLabel("y"), self.y_combo),
+                                    self.scatter_canvas), "Scatter")
+        self.tabs.addTab(self._page(_row(QLabel("metric"), self.box_combo), self.box_canvas), "Box")
+        self.tabs.addTab(self._page(_row(QLabel("movie"), self.family_combo), self.family_files,
+                                    _row(QLabel("histogram of"), self.field_combo, self.compare_button),
+                                    self.compare_message, self.compare_canvas), "Compare")
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.path_label)
+        layout.addLayout(_row(self.open_button, self.add_files_button, self.add_folder_button, self.check_button))
+        layout.addLayout(_row(self.filter_edit, self.group_combo))
+        layout.addWidget(self.count_label)
+        layout.addWidget(self.tabs)
+
+        self.open_button.clicked.connect(self._choose_database)
+        self.add_files_button.clicked.connect(self._choose_files)
+        self.add_folder_button.clicked.connect(self._choose_folder)
+        self.check_button.clicked.connect(self.check_files)
+        self.filter_edit.textChanged.connect(lambda _: self.refresh())
+        self.group_combo.currentIndexChanged.connect(lambda _: self.refresh())
+        self.export_button.clicked.connect(self._choose_csv)
+        self.preview_button.clicked.connect(self.preview_selected)
+        self.x_combo.currentIndexChanged.connect(lambda _: self.draw_scatter())
+        self.y_combo.currentIndexChanged.connect(lambda _: self.draw_scatter())
+        self.box_combo.currentIndexChanged.connect(lambda _: self.draw_boxes())
+        self.family_combo.currentIndexChanged.connect(lambda _: self._fill_family_files())
+        self.compare_button.clicked.connect(self.draw_compare)
+        self.field_combo.currentIndexChanged.connect(lambda _: self.draw_compare())
+
+        self.set_database(db_path)
+        # Rows written by other widgets, the command line or a watcher process appear by polling
+        # SQLite's change counter (cheap: no query when nothing changed).
+        self.timer = QTimer(self)
+        self.timer.setInterval(POLL_MS)
+        self.timer.timeout.connect(self.poll)
+        self.timer.start()
+
+    @staticmethod
+    def _page(*items):
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        for item in items:
+            (layout.addLayout if isinstance(item, QHBoxLayout) else layout.addWidget)(item)
+        return page
+
+    # --- database ------------------------------------------------------------------------
+    def set_database(self, path=None):
+        """Open another database file (default: the environment variable or ~/.picasso)."""
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+        try:
+            self.db = database.open_database(path)
+        except InputFileError as error:
+            self.path_label.setText(f"Database: {error}")
+            return
+        self.path_label.setText(f"Database: {self.db.path}")
+        self._version = None
+        self.poll()
+
+    def poll(self):
+        """Refresh when the database changed since the last look."""
+        if self.db is None:
+            return
+        version = database.data_version(self.db)
+        if version != self._version:
+            self._version = version
+            self.refresh()
+
+    def current_group(self):
+        text = self.group_combo.currentText()
+        return None if text in ("", ALL_GROUPS) else ("" if text == NO_GROUP else text)
+
+    def refresh(self):
+        """Re-read the rows with the current filters and redraw every view."""
+        if self.db is None:
+            return
+        self._fill_combo(self.group_combo, [ALL_GROUPS, NO_GROUP] + database.groups(self.db))
+        self.rows = database.query_rows(self.db, text=self.filter_edit.text() or None, group=self.current_group())
+        columns = database.display_columns(self.db)
+        header = self.table.horizontalHeader()
+        sort_column, sort_order = header.sortIndicatorSection(), header.sortIndicatorOrder()
+        sort_name = self.model.columns[sort_column] if 0 <= sort_column < len(self.model.columns) else None
+        self.model.set_rows(self.rows, columns)
+        if sort_name in columns:
+            self.model.sort(columns.index(sort_name), sort_order)
+        if len(self.rows) <= 2000:  # sizing to contents reads every cell
+            self.table.resizeColumnsToContents()
+        summary = database.summary(self.db)
+        self.count_label.setText(
+            f"{len(self.rows)} of {summary['rows']} files shown · {summary['missing']} missing · "
+            f"{summary['failed']} failed")
+        numeric = database.numeric_columns(self.db)
+        axes = database.numeric_columns(self.db, with_time=True)
+        self._fill_combo(self.x_combo, axes, default=_first(["file_created", "locs_per_frame"], axes))
+        self._fill_combo(self.y_combo, axes, default=_first(["nena_nm", "mean_lpx"], axes))
+        self._fill_combo(self.box_combo, numeric, default=numeric[0] if numeric else None)
+        self._fill_combo(self.family_combo, [f for f, _ in database.families(
+            self.db, text=self.filter_edit.text() or None, group=self.current_group() or None)])
+        self.draw_scatter()
+        self.draw_boxes()
+
+    @staticmethod
+    def _fill_combo(combo, items, default=None):
+        current = combo.currentText()
+        if [combo.itemText(i) for i in range(combo.count())] == list(items):
+            return
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems(list(items))
+        keep = current if current in items else default
+        if keep in items:
+            combo.setCurrentIndex(list(items).index(keep))
+        combo.blockSignals(False)
+
+    def add_paths(self, paths, group=None):
+        """Import files or folders (``Add files…``/``Add folder…``); returns the AddResult."""
+        result = database.add_paths(self.db, paths, group=group)
+        if result.skipped:
+            self.viewer.status = f"skipped {len(result.skipped)}: {result.skipped[0][1]}"
+        self.poll()
+        return result
+
+    def check_files(self):
+        """Mark moved files missing."""
+        result = database.mark_missing(self.db)
+        self.poll()
+        return result
+
+    def export_csv(self, path):
+        """Write the rows shown (filters and sort applied) as CSV."""
+        return views.rows_to_csv(self.model.rows, self.model.columns, path)
+
+    # --- plots ---------------------------------------------------------------------------
+    def draw_scatter(self):
+        x, y = self.x_combo.currentText(), self.y_combo.currentText()
+        if x and y:
+            plots.draw_scatter(self.scatter_ax, views.scatter_with_trend(self.rows, x, y), x, y)
+        else:
+            self.scatter_ax.clear()
+        self.scatter_canvas.draw_idle()
+
+    def draw_boxes(self):
+        metric = self.box_combo.currentText()
+        if metric:
+            plots.draw_daily_boxes(self.box_ax, views.daily_values(self.rows, metric), metric)
+        else:
+            self.box_ax.clear()
+        self.box_canvas.draw_idle()
+
+    def _fill_family_files(self):
+        self.family_files.clear()
+        family = self.family_combo.currentText()
+        if not family or self.db is None:
+            return
+        for row in database.family_rows(self.db, family):
+            item = QListWidgetItem(row["filename"])
+            item.setData(Qt.ItemDataRole.UserRole, row["locs_path"])
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            self.family_files.addItem(item)
+
+    def checked_files(self):
+        items = [self.family_files.item(i) for i in range(self.family_files.count())]
+        return [(i.text(), i.data(Qt.ItemDataRole.UserRole)) for i in items
+                if i.checkState() == Qt.CheckState.Checked]
+
+    def draw_compare(self):
+        """Localizations per frame and the chosen field's histograms of the checked files."""
+        if self.family_files.count() == 0:
+            self._fill_family_files()
+        files = self.checked_files()
+        names, paths = [n for n, _ in files], [p for _, p in files]
+        field = self.field_combo.currentText()
+        try:
+            series = [compare.locs_per_frame(p) for p in paths]
+            histograms = compare.field_histograms(paths, field) if paths else None
+        except InputFileError as error:
+            self.compare_message.setText(str(error))
+            return
+        self.compare_message.setText("")
+        plots.draw_locs_per_frame(self.frames_ax, series, names)
+        plots.draw_histograms(self.hist_ax, histograms, names if histograms else [], field)
+        self.compare_canvas.draw_idle()
+
+    # --- preview -------------------------------------------------------------------------
+    def selected_rows(self):
+        indexes = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        return [self.model.rows[i.row()] for i in indexes]
+
+    def preview(self, row):
+        """Add a row's localizations as layers: a rendered image and the points."""
+        try:
+            data = compare.preview_data(row["locs_path"])
+        except InputFileError as error:
+            self.viewer.status = str(error)
+            return []
+        name = data["name"]
+        image = self.viewer.add_image(data["image"], name=f"{name} render", scale=data["image_scale"],
+                                      translate=data["image_translate"], colormap="magma", blending="additive",
+                                      contrast_limits=_contrast(data["image"]))
+        points = self.viewer.add_points(data["points_yx"], name=f"{name} localizations", size=0.3,
+                                        face_color="cyan", border_width=0, opacity=0.6, visible=False)
+        return [image, points]
+
+    def preview_selected(self):
+        layers = []
+        for row in self.selected_rows():
+            layers += self.preview(row)
+        return layers
+
+    # --- dialogs (thin wrappers the tests bypass) ----------------------------------------
+    def _choose_database(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Experiment database", str(getattr(self.db, "path", "")),
+                                              "SQLite (*.db *.sqlite);;All files (*)",
+                                              options=QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self.set_database(path)
+
+    def _choose_files(self):
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add localization files", "", "Localizations (*.hdf5)")
+        if paths:
+            self._report(self.add_paths(paths))
+
+    def _choose_folder(self):
+        folder = QFileDialog.getExistingDirectory(self, "Add every *_locs*.hdf5 in a folder")
+        if folder:
+            self._report(self.add_paths([folder]))
+
+    def _report(self, result):
+        text = f"{len(result.added)} files added, {len(result.unchanged)} unchanged, {len(result.skipped)} skipped"
+        if result.skipped:
+            text += "\n\n" + "\n".join(f"{p}: {r}" for p, r in result.skipped[:20])
+        QMessageBox.information(self, "Add to database", text)
+
+    def _choose_csv(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Export rows", "experiments.csv", "CSV (*.csv)")
+        if path:
+            self.export_csv(path)
+
+    def closeEvent(self, event):  # noqa: N802
+        self.timer.stop()
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+        super().closeEvent(event)
+
+
+def _row(*widgets):
+    layout = QHBoxLayout()
+    for widget in widgets:
+        (layout.addLayout if isinstance(widget, QHBoxLayout) else layout.addWidget)(widget)
+    return layout
+
+
+def _first(preferred, available):
+    return next((c for c in preferred if c in available), available[0] if available else None)
+
+
+def _contrast(image):
+    import numpy as np
+
+    positive = image[image > 0]
+    high = float(np.percentile(positive, 99.5)) if len(positive) else 1.0
+    return (0.0, high if high > 0 else 1.0)

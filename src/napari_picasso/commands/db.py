@@ -1,0 +1,182 @@
+"""``napari-picasso db``: the experiment database from the command line.
+
+``db add PATH...`` imports localization files or folders (recursive, ours and Picasso's),
+``db list`` prints the rows as a table, ``db check`` marks moved files missing,
+``db path`` prints the database file in use.
+"""
+
+import shutil
+import sys
+from pathlib import Path
+
+from ..io.errors import InputFileError
+
+DEFAULT_LIST_COLUMNS = ["id", "filename", "group_name", "status", "n_locs", "locs_per_frame",
+                        "nena_nm", "mean_photons", "mean_lpx", "entered"]
+
+
+def add_database_option(parser):
+    """``--db PATH`` and ``--no-db``, for every command that writes rows."""
+    parser.add_argument("--db", type=Path, metavar="PATH",
+                        help="experiment database file (default: $NAPARI_PICASSO_DB or ~/.picasso/napari_picasso.db)")
+    parser.add_argument("--no-db", action="store_true", help="do not write a row to the experiment database")
+    parser.add_argument("--group", help="group/tag of the database rows")
+
+
+def record_after_localization(args, locs_path, stream=None):
+    """Write the database row of a new file unless ``--no-db``; returns the row or None.
+
+    A database problem is reported and does not fail the localization that succeeded.
+    """
+    if getattr(args, "no_db", False):
+        return None
+    from ..db import get_row, open_database, record_localization
+
+    stream = stream or sys.stderr
+    try:
+        db = open_database(getattr(args, "db", None))
+    except InputFileError as error:
+        print(f"warning: no database row written: {error}", file=stream)
+        return None
+    try:
+        row = get_row(db, record_localization(db, locs_path, group=getattr(args, "group", None)))
+        row["database"] = str(db.path)
+        return row
+    except Exception as error:  # noqa: BLE001  the localization itself succeeded
+        print(f"warning: no database row written for {locs_path}: {error}", file=stream)
+        return None
+    finally:
+        db.close()
+
+
+def format_table(rows, columns, max_width=None):
+    """Rows as an aligned text table (numbers right-aligned, long text cut with '...')."""
+    from ..db.views import format_value, is_number
+
+    max_width = max_width or max(80, shutil.get_terminal_size((120, 20)).columns)
+    cells = [[format_value(r.get(c)) for c in columns] for r in rows]
+    cap = 40
+    widths = [min(cap, max([len(c)] + [len(row[i]) for row in cells])) for i, c in enumerate(columns)]
+
+    def cut(text, width):
+        return text if len(text) <= width else text[: width - 3] + "..."
+
+    numeric = [any(is_number(r.get(c)) for r in rows) for c in columns]
+    lines = ["  ".join(cut(c, w).rjust(w) if n else cut(c, w).ljust(w) for c, w, n in zip(columns, widths, numeric))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in cells:
+        lines.append("  ".join(cut(v, w).rjust(w) if n else cut(v, w).ljust(w)
+                               for v, w, n in zip(row, widths, numeric)))
+    return "\n".join(line[:max_width] if max_width else line for line in lines)
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("db", help="the experiment database: add files, list rows",
+                                   description=__doc__)
+    commands = parser.add_subparsers(dest="db_command", metavar="ACTION")
+
+    def common(sub):
+        sub.add_argument("--db", type=Path, metavar="PATH",
+                         help="database file (default: $NAPARI_PICASSO_DB or ~/.picasso/napari_picasso.db)")
+
+    add = commands.add_parser("add", help="import _locs.hdf5 files or folders (recursive)")
+    add.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    add.add_argument("--group", help="group/tag for the imported rows")
+    add.add_argument("--refresh", action="store_true", help="re-read files whose row is up to date")
+    common(add)
+    add.set_defaults(func=run_add)
+
+    listing = commands.add_parser("list", help="print the rows as a table")
+    listing.add_argument("--filter", metavar="TEXT", help="only files whose path contains TEXT")
+    listing.add_argument("--group", help="only this group/tag")
+    listing.add_argument("--status", choices=("ok", "missing", "failed"))
+    listing.add_argument("--columns", nargs="+", metavar="COLUMN",
+                         help="columns to show (default: the main figures; 'all' for every column)")
+    listing.add_argument("--sort", default="entered", help="column to sort by (default: entered, newest first)")
+    listing.add_argument("--ascending", action="store_true")
+    listing.add_argument("--limit", type=int)
+    listing.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows as CSV")
+    common(listing)
+    listing.set_defaults(func=run_list)
+
+    check = commands.add_parser("check", help="mark rows whose file was moved or deleted as missing")
+    common(check)
+    check.set_defaults(func=run_check)
+
+    where = commands.add_parser("path", help="print the database file in use")
+    common(where)
+    where.set_defaults(func=run_path)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def _open(args, readonly=False):
+    from ..db import open_database
+
+    return open_database(args.db, readonly=readonly)
+
+
+def run_add(args):
+    from ..db import add_paths
+
+    try:
+        db = _open(args)
+    except InputFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    with db:
+        def progress(done, total):
+            sys.stderr.write(f"\radding files: {done}/{total}" + ("\n" if done == total else ""))
+            sys.stderr.flush()
+
+        result = add_paths(db, args.paths, group=args.group, refresh=args.refresh, progress=progress)
+        for path, reason in result.skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+        print(f"{db.path}: {len(result.added)} rows written, {len(result.unchanged)} unchanged, "
+              f"{len(result.skipped)} skipped")
+    return 1 if result.skipped and not (result.added or result.unchanged) else 0
+
+
+def run_list(args):
+    from ..db import display_columns, query_rows, table_columns
+    from ..db.views import rows_to_csv
+
+    try:
+        db = _open(args, readonly=True)
+    except InputFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    with db:
+        known = table_columns(db)
+        if args.columns == ["all"]:
+            columns = display_columns(db)
+        elif args.columns:
+            columns = args.columns
+        else:
+            columns = [c for c in DEFAULT_LIST_COLUMNS if c in known]
+        try:
+            rows = query_rows(db, text=args.filter, group=args.group, status=args.status, columns=columns,
+                              order_by=args.sort, descending=not args.ascending, limit=args.limit)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        if args.csv:
+            rows_to_csv(rows, columns, args.csv)
+        print(format_table(rows, columns))
+        print(f"{len(rows)} rows ({db.path})")
+    return 0
+
+
+def run_check(args):
+    from ..db import mark_missing
+
+    with _open(args) as db:
+        result = mark_missing(db)
+        print(f"{db.path}: {len(result['missing'])} newly missing, {len(result['found'])} found again")
+    return 0
+
+
+def run_path(args):
+    from ..db import default_database_path
+
+    print(Path(args.db).expanduser().absolute() if args.db else default_database_path())
+    return 0

@@ -1,0 +1,152 @@
+"""Data for Compare and Preview, read from a row's localization file.
+
+Fields are read one at a time in blocks of rows (never the whole table), so a
+10-million-localization file costs one float array per field. A moved file raises
+:class:`~napari_picasso.io.errors.InputFileError` naming it.
+"""
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..core.render import render
+from ..io.errors import InputFileError
+from ..io.locs import LOCS_DATASET, load_info
+
+BLOCK_ROWS = 1 << 20
+
+
+def _open_locs(path):
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "no such file (moved or deleted?).",
+                             fix="add it again from its new place, or run 'napari-picasso db check'.")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise InputFileError(path, f"is not a readable HDF5 file ({error}).") from None
+    if LOCS_DATASET not in handle:
+        handle.close()
+        raise InputFileError(path, f"has no '{LOCS_DATASET}' dataset.")
+    return handle
+
+
+def locs_fields(path):
+    """The field names of a localization file."""
+    with _open_locs(path) as handle:
+        return list(handle[LOCS_DATASET].dtype.names)
+
+
+def read_fields(path, fields, progress=None):
+    """Selected fields of a localization file, read in blocks: ``{field: array}``."""
+    fields = list(fields)
+    with _open_locs(path) as handle:
+        dataset = handle[LOCS_DATASET]
+        missing = [f for f in fields if f not in dataset.dtype.names]
+        if missing:
+            raise InputFileError(path, f"has no field(s) {', '.join(missing)} "
+                                       f"(it has {', '.join(dataset.dtype.names)}).")
+        n = dataset.shape[0]
+        out = {f: np.empty(n, dtype=dataset.dtype[f]) for f in fields}
+        for start in range(0, n, BLOCK_ROWS):
+            stop = min(n, start + BLOCK_ROWS)
+            block = dataset.fields(fields)[start:stop] if len(fields) > 1 else None
+            for f in fields:
+                out[f][start:stop] = block[f] if block is not None else dataset.fields(f)[start:stop]
+            if progress is not None:
+                progress(stop, n)
+    return out
+
+
+def n_frames_of(path, frames=None):
+    """Frames of the movie a file came from (its YAML), or 1 + the largest frame."""
+    try:
+        return int(load_info(path)[0]["Frames"])
+    except (InputFileError, KeyError, IndexError, TypeError, ValueError):
+        return int(frames.max()) + 1 if frames is not None and len(frames) else 0
+
+
+def locs_per_frame(path, bin_frames=None, max_points=500):
+    """Localizations per frame over time, averaged in bins of frames.
+
+    Parameters
+    ----------
+    bin_frames : int, optional
+        Frames per bin (default: enough for at most ``max_points`` bins).
+
+    Returns
+    -------
+    dict
+        ``frame`` (bin centres), ``locs_per_frame`` (mean per frame in each bin), ``bin_frames``.
+    """
+    frame = read_fields(path, ["frame"])["frame"]
+    n_frames = max(n_frames_of(path, frame), int(frame.max()) + 1 if len(frame) else 0)
+    counts = np.bincount(frame.astype(np.int64), minlength=n_frames)[:max(n_frames, 1)] if n_frames else np.zeros(1)
+    if bin_frames is None:
+        bin_frames = max(1, int(np.ceil(len(counts) / max_points)))
+    n_bins = int(np.ceil(len(counts) / bin_frames))
+    padded = np.zeros(n_bins * bin_frames)
+    padded[: len(counts)] = counts
+    sums = padded.reshape(n_bins, bin_frames).sum(axis=1)
+    widths = np.minimum(bin_frames, len(counts) - np.arange(n_bins) * bin_frames)
+    centres = np.arange(n_bins) * bin_frames + (widths - 1) / 2.0
+    return {"frame": centres, "locs_per_frame": sums / widths, "bin_frames": bin_frames}
+
+
+def field_histograms(paths, field, bins=60, value_range=None, percentile=99.5):
+    """Histograms of one field for several files on common bins.
+
+    ``value_range`` defaults to 0..the ``percentile`` of all files (non-negative fields) or
+    the percentile range, so a few outliers don't squash the plot.
+
+    Returns
+    -------
+    dict
+        ``edges`` and ``counts`` (one array per path, in order), ``density`` (counts / n).
+    """
+    values = [read_fields(p, [field])[field].astype(np.float64) for p in paths]
+    values = [v[np.isfinite(v)] for v in values]
+    if value_range is None:
+        everything = np.concatenate(values) if values else np.zeros(0)
+        if len(everything) == 0:
+            value_range = (0.0, 1.0)
+        else:
+            low = 0.0 if everything.min() >= 0 else float(np.percentile(everything, 100 - percentile))
+            high = float(np.percentile(everything, percentile))
+            value_range = (low, high if high > low else low + 1.0)
+    edges = np.linspace(value_range[0], value_range[1], int(bins) + 1)
+    counts = [np.histogram(v, bins=edges)[0] for v in values]
+    density = [c / max(1, len(v)) for c, v in zip(counts, values)]
+    return {"edges": edges, "counts": counts, "density": density}
+
+
+def preview_data(path, oversampling=8.0, max_points=100_000, seed=0):
+    """Layers' data for a file: points (a deterministic subset) and a rendered image.
+
+    Returns
+    -------
+    dict
+        ``points_yx`` (n, 2) camera px, ``image`` (Gaussian render of all localizations),
+        ``image_scale`` and ``image_translate`` (put the image on camera px),
+        ``pixelsize_nm``, ``n_locs``, ``name``.
+    """
+    fields = read_fields(path, ["x", "y", "lpx", "lpy"])
+    info = load_info(path)
+    width = int(info[0].get("Width") or np.ceil(fields["x"].max() + 1))
+    height = int(info[0].get("Height") or np.ceil(fields["y"].max() + 1))
+    pixelsize = next((float(d["Pixelsize"]) for d in info[1:] if isinstance(d, dict) and d.get("Pixelsize")), None)
+    n = len(fields["x"])
+    image, _ = render(fields, oversampling=oversampling, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur="gaussian",
+                      min_blur_px=1.0 / oversampling)
+    keep = np.arange(n)
+    if n > max_points:
+        keep = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+    points = np.column_stack([fields["y"][keep], fields["x"][keep]]).astype(np.float64)
+    # The viewport starts at the camera frame's edge (-0.5: pixel centres are integers);
+    # output pixel j starts at -0.5 + j / oversampling, its centre half a pixel later.
+    offset = -0.5 + 0.5 / oversampling
+    return {
+        "points_yx": points, "image": image, "image_scale": (1.0 / oversampling, 1.0 / oversampling),
+        "image_translate": (offset, offset), "pixelsize_nm": pixelsize, "n_locs": n, "name": Path(path).stem,
+    }

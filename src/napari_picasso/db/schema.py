@@ -1,0 +1,236 @@
+"""Database connection, transactions, schema version and migrations.
+
+The schema is documented in :mod:`napari_picasso.db` (and the README). Each entry of
+:data:`MIGRATIONS` takes the database from version ``i`` to ``i + 1``; :func:`migrate`
+applies the missing ones in order inside one ``BEGIN IMMEDIATE`` transaction, so a
+crash during a migration leaves the old version intact and two processes opening an old
+file at once migrate it once.
+"""
+
+import contextlib
+import datetime
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from ..io.errors import InputFileError
+
+DB_ENV_VAR = "NAPARI_PICASSO_DB"
+DEFAULT_DB_PATH = Path("~") / ".picasso" / "napari_picasso.db"
+# A watcher and a viewer write at the same time: a writer waits this long for the other's
+# transaction (they last milliseconds) before giving up.
+BUSY_TIMEOUT_S = 60.0
+
+TABLE = "localizations"
+COLUMNS_TABLE = "columns"
+META_TABLE = "meta"
+
+
+def default_database_path():
+    """``$NAPARI_PICASSO_DB`` if set, else ``~/.picasso/napari_picasso.db``."""
+    value = os.environ.get(DB_ENV_VAR)
+    return Path(value).expanduser() if value else DEFAULT_DB_PATH.expanduser()
+
+
+def now_iso():
+    """The current time, UTC, ISO 8601 to the second (sorts as text)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def timestamp_iso(seconds):
+    """A POSIX timestamp as UTC ISO 8601 text."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+@contextlib.contextmanager
+def transaction(db):
+    """One write transaction (``BEGIN IMMEDIATE``): all of it is written or none.
+
+    IMMEDIATE takes the write lock at the start, so two writers queue on the busy timeout
+    instead of one failing when it upgrades a read lock. Nested use joins the outer one.
+    """
+    if db.conn.in_transaction:
+        yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
+
+
+# --- migrations ------------------------------------------------------------------------
+
+# Columns every version-2 row has; the columns registry lists them with kind "file".
+FILE_COLUMNS = {
+    "id": "INTEGER", "locs_path": "TEXT", "filename": "TEXT", "movie_path": "TEXT",
+    "family": "TEXT", "parameter_group": "INTEGER", "group_name": "TEXT", "status": "TEXT",
+    "reason": "TEXT", "file_created": "TEXT", "entered": "TEXT", "file_size": "INTEGER",
+    "file_mtime": "REAL", "n_locs": "INTEGER", "width": "INTEGER", "height": "INTEGER",
+    "frames": "INTEGER", "info_json": "TEXT",
+}
+
+_PG = re.compile(r"^(?P<base>.*)_pg_(?P<index>\d+)$")
+
+
+def family_of(locs_path):
+    """The family key and parameter-group index of a localization file.
+
+    Files of one movie share a family: ``<folder>/<movie>`` for ``<movie>_locs.hdf5``,
+    ``<movie>_pg_<i>_locs.hdf5`` (parameter group ``i``) and later steps such as
+    ``<movie>_locs_undrift.hdf5``.
+    """
+    path = Path(locs_path)
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    cut = stem.find("_locs")
+    base = stem[:cut] if cut > 0 else stem
+    match = _PG.match(base)
+    group = None
+    if match:
+        base, group = match["base"], int(match["index"])
+    return str(path.parent / base), group
+
+
+def _v0_to_v1(db):
+    """Version 1: the ``meta`` table and one row per localized file."""
+    db.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key TEXT PRIMARY KEY, value TEXT)")
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+            id INTEGER PRIMARY KEY,
+            locs_path TEXT NOT NULL UNIQUE,
+            movie_path TEXT,
+            file_created TEXT,
+            entered TEXT NOT NULL,
+            group_name TEXT,
+            status TEXT NOT NULL DEFAULT 'ok',
+            reason TEXT,
+            n_locs INTEGER,
+            width INTEGER,
+            height INTEGER,
+            frames INTEGER,
+            info_json TEXT
+        )"""
+    )
+
+
+def _v1_to_v2(db):
+    """Version 2: families (Compare), file identity, and a registry of dynamic columns.
+
+    Adds ``filename``, ``family``, ``parameter_group``, ``file_size``, ``file_mtime`` (the
+    first three back-filled from ``locs_path``), the ``columns`` table naming every column
+    and its kind (file / parameter / metric), and indexes for the explorer's filters.
+    """
+    table = db[TABLE]
+    existing = set(table.columns_dict)
+    for name in ("filename", "family", "parameter_group", "file_size", "file_mtime"):
+        if name not in existing:
+            table.add_column(name, {"INTEGER": int, "REAL": float, "TEXT": str}[FILE_COLUMNS[name]])
+    for row_id, locs_path in db.execute(f"SELECT id, locs_path FROM {TABLE}").fetchall():
+        family, group = family_of(locs_path)
+        db.execute(
+            f"UPDATE {TABLE} SET filename = ?, family = ?, parameter_group = ? WHERE id = ?",
+            [Path(locs_path).name, family, group, row_id],
+        )
+    db.execute(
+        f"""CREATE TABLE IF NOT EXISTS {COLUMNS_TABLE} (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            UNIQUE (kind, source)
+        )"""
+    )
+    for name in FILE_COLUMNS:
+        db.execute(f"INSERT OR IGNORE INTO {COLUMNS_TABLE} (name, kind, source) VALUES (?, 'file', ?)",
+                   [name, name])
+    for column in ("family", "group_name", "entered", "status"):
+        db.execute(f"CREATE INDEX IF NOT EXISTS idx_{TABLE}_{column} ON {TABLE} ({column})")
+
+
+MIGRATIONS = [_v0_to_v1, _v1_to_v2]
+"""Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(db):
+    """The version stored in ``meta`` (0 for an empty file)."""
+    if META_TABLE not in db.table_names():
+        return 0
+    row = db.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db, path="database"):
+    """Bring the schema up to :data:`SCHEMA_VERSION` (one transaction). Returns the old version."""
+    with transaction(db):
+        version = schema_version(db)
+        if version > SCHEMA_VERSION:
+            raise InputFileError(
+                path, f"has schema version {version}; this napari-picasso knows up to {SCHEMA_VERSION}.",
+                fix="upgrade napari-picasso, or choose another database file.",
+            )
+        for step in MIGRATIONS[version:]:
+            step(db)
+        if version < SCHEMA_VERSION:
+            if version == 0:
+                db.execute(f"INSERT OR REPLACE INTO {META_TABLE} (key, value) VALUES ('created', ?)", [now_iso()])
+            db.execute(f"INSERT OR REPLACE INTO {META_TABLE} (key, value) VALUES ('schema_version', ?)",
+                       [str(SCHEMA_VERSION)])
+            db.execute(f"INSERT OR REPLACE INTO {META_TABLE} (key, value) VALUES ('migrated', ?)", [now_iso()])
+    return version
+
+
+def open_database(path=None, readonly=False):
+    """Open (and create or migrate) the experiment database.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The SQLite file; default :func:`default_database_path` (``$NAPARI_PICASSO_DB`` or
+        ``~/.picasso/napari_picasso.db``). Its folder is created when missing.
+    readonly : bool
+        Open for reading only (the file must exist; no migration is run, an older schema
+        is read as it is).
+
+    Returns
+    -------
+    sqlite_utils.Database
+        With ``.path`` set to the resolved file path. Close it with ``db.close()``.
+    """
+    path = Path(path).expanduser() if path is not None else default_database_path()
+    path = path.absolute()
+    if readonly:
+        if not path.is_file():
+            raise InputFileError(path, "no such database file.", fix="check the path or add files to create it.")
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
+                               check_same_thread=False, isolation_level=None)
+    else:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputFileError(path.parent, f"cannot create the database folder ({error}).") from None
+        # isolation_level=None: no implicit transactions; every write goes through
+        # transaction(), which says BEGIN IMMEDIATE ... COMMIT itself.
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False,
+                               isolation_level=None)
+    db = sqlite_utils.Database(conn)
+    db.path = path
+    try:
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        if not readonly:
+            # WAL: readers never block the writer and a killed writer leaves a log that the
+            # next opener rolls back; the mode is stored in the file.
+            db.enable_wal()
+            migrate(db, path)
+    except sqlite3.DatabaseError as error:
+        db.close()
+        raise InputFileError(path, f"is not a usable SQLite database ({error}).",
+                             fix="choose another file or move this one away.") from None
+    return db

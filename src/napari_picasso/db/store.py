@@ -1,0 +1,294 @@
+"""Writing rows: a localized file, a failed movie, imported files, moved files.
+
+Every function writes in one transaction (:func:`~napari_picasso.db.schema.transaction`).
+Parameters and metrics become columns on first sight: their names are derived from the
+YAML key or metric name and recorded in the ``columns`` table, so the table stays
+readable and a new metric needs no migration.
+"""
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+from ..io.errors import InputFileError
+from ..io.locs import load_locs
+from .schema import COLUMNS_TABLE, FILE_COLUMNS, TABLE, family_of, now_iso, timestamp_iso, transaction
+
+# Keys of the localization document (the first YAML document after the movie's that has
+# one of these) are stored as parameter columns.
+LOCALIZATION_KEYS = ("Box Size", "Min. Net Gradient", "Fit method")
+# Fallback when a file's YAML has no pixel size (Picasso's default camera).
+DEFAULT_PIXELSIZE_NM = 130.0
+
+
+def _column_name(source):
+    name = re.sub(r"[^0-9a-zA-Z]+", "_", str(source)).strip("_").lower()
+    if not name or name[0].isdigit():
+        name = "c_" + name
+    return name
+
+
+def _sql_type(value):
+    if isinstance(value, bool) or isinstance(value, int):
+        return "INTEGER"
+    if isinstance(value, float):
+        return "REAL"
+    return "TEXT"
+
+
+def _sql_value(value):
+    """Numbers and text as they are; lists, mappings and the rest as JSON text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
+        return value.item()
+    return json.dumps(value, default=str)
+
+
+def _dynamic_columns(db, kind, values):
+    """Column names for ``{source key: value}`` of ``kind``, adding missing columns.
+
+    Must run inside the write transaction (it reads the registry and alters the table,
+    and another process may have added the same column a moment before).
+    """
+    known = {source: name for name, source in
+             db.execute(f"SELECT name, source FROM {COLUMNS_TABLE} WHERE kind = ?", [kind]).fetchall()}
+    taken = {name for (name,) in db.execute(f"SELECT name FROM {COLUMNS_TABLE}").fetchall()}
+    taken |= set(db[TABLE].columns_dict)
+    names = {}
+    for source, value in values.items():
+        if source in known:
+            names[source] = known[source]
+            continue
+        base = _column_name(source)
+        name = base if base not in taken else f"{kind[0]}_{base}"
+        n = 2
+        while name in taken:
+            name, n = f"{kind[0]}_{base}_{n}", n + 1
+        db.execute(f'ALTER TABLE {TABLE} ADD COLUMN "{name}" {_sql_type(value)}')
+        db.execute(f"INSERT INTO {COLUMNS_TABLE} (name, kind, source) VALUES (?, ?, ?)", [name, kind, str(source)])
+        taken.add(name)
+        names[source] = name
+    return names
+
+
+def localization_document(info):
+    """The localization step's YAML document (Box Size, gradient, fit...), or ``{}``."""
+    for doc in info[1:]:
+        if isinstance(doc, dict) and any(key in doc for key in LOCALIZATION_KEYS):
+            return doc
+    return info[1] if len(info) > 1 and isinstance(info[1], dict) else {}
+
+
+def _upsert(db, row, keep_group):
+    columns = list(row)
+    placeholders = ", ".join("?" for _ in columns)
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    updates = ", ".join(
+        f'"{c}" = excluded."{c}"' if not (c == "group_name" and keep_group)
+        else '"group_name" = COALESCE(excluded."group_name", group_name)'
+        for c in columns if c != "locs_path"
+    )
+    db.execute(
+        f"INSERT INTO {TABLE} ({quoted}) VALUES ({placeholders}) "
+        f"ON CONFLICT(locs_path) DO UPDATE SET {updates}",
+        [_sql_value(row[c]) for c in columns],
+    )
+    return db.execute(f"SELECT id FROM {TABLE} WHERE locs_path = ?", [row["locs_path"]]).fetchone()[0]
+
+
+def compute_metrics(locs, info):
+    """Quality metrics of a file's localizations (:func:`core.quality.quality_metrics`)."""
+    from ..core.quality import quality_metrics
+
+    movie = info[0] if info else {}
+    loc_doc = localization_document(info)
+    return quality_metrics(
+        locs, int(movie.get("Width", 0)), int(movie.get("Height", 0)),
+        float(loc_doc.get("Pixelsize") or DEFAULT_PIXELSIZE_NM), int(movie.get("Frames", 0)),
+    )
+
+
+def record_localization(db, locs_path, metrics=None, group=None, locs=None, info=None):
+    """Write (or update) the row of one localization file.
+
+    Parameters
+    ----------
+    db : sqlite_utils.Database
+        From :func:`open_database`.
+    locs_path : path-like
+        The ``_locs.hdf5`` (ours or Picasso's); read with its YAML unless ``locs`` and
+        ``info`` are given.
+    metrics : dict of str to float, optional
+        Quality figures; computed with :func:`core.quality.quality_metrics` when omitted.
+    group : str, optional
+        Group/tag; an existing row keeps its group when this is None.
+
+    Returns
+    -------
+    int
+        The row's id.
+    """
+    path = Path(locs_path).absolute()
+    if locs is None or info is None:
+        locs, info = load_locs(path)
+    if metrics is None:
+        metrics = compute_metrics(locs, info)
+    movie = info[0] if info and isinstance(info[0], dict) else {}
+    stat = path.stat()
+    family, parameter_group = family_of(path)
+    row = {
+        "locs_path": str(path),
+        "filename": path.name,
+        "movie_path": movie.get("File") or None,
+        "family": family,
+        "parameter_group": parameter_group,
+        "status": "ok",
+        "reason": None,
+        "file_created": timestamp_iso(stat.st_mtime),
+        "entered": now_iso(),
+        "file_size": stat.st_size,
+        "file_mtime": stat.st_mtime,
+        "n_locs": len(locs),
+        "width": movie.get("Width"),
+        "height": movie.get("Height"),
+        "frames": movie.get("Frames"),
+        "info_json": json.dumps(info, default=str),
+    }
+    if group is not None:
+        row["group_name"] = group
+    parameters = {k: v for k, v in localization_document(info).items() if k not in ("Width", "Height", "Frames")}
+    with transaction(db):
+        for kind, values in (("parameter", parameters), ("metric", dict(metrics))):
+            names = _dynamic_columns(db, kind, values)
+            row.update({names[key]: value for key, value in values.items()})
+        return _upsert(db, row, keep_group=True)
+
+
+def record_failure(db, movie_path, reason, locs_path=None, group=None, parameters=None):
+    """Record a movie that could not be localized (status ``failed`` with ``reason``).
+
+    The row is keyed by the output it would have had (``locs_path``, default
+    ``<movie>_locs.hdf5``); a later success overwrites it. Returns the row's id.
+    """
+    from ..io.locs import locs_path_for
+
+    movie_path = Path(movie_path).absolute()
+    locs_path = Path(locs_path).absolute() if locs_path is not None else locs_path_for(movie_path)
+    family, parameter_group = family_of(locs_path)
+    row = {
+        "locs_path": str(locs_path), "filename": locs_path.name, "movie_path": str(movie_path),
+        "family": family, "parameter_group": parameter_group, "status": "failed",
+        "reason": str(reason), "entered": now_iso(),
+    }
+    if group is not None:
+        row["group_name"] = group
+    with transaction(db):
+        if parameters:
+            names = _dynamic_columns(db, "parameter", parameters)
+            row.update({names[key]: value for key, value in parameters.items()})
+        return _upsert(db, row, keep_group=True)
+
+
+@dataclasses.dataclass
+class AddResult:
+    """What :func:`add_paths` did: row ids written, files unchanged since their row, skipped files."""
+
+    added: list = dataclasses.field(default_factory=list)
+    unchanged: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)  # (path, reason)
+
+
+def localization_files(folder):
+    """``*_locs*.hdf5`` under ``folder``, recursively, sorted (ours and Picasso's names)."""
+    return sorted(p for p in Path(folder).rglob("*.hdf5") if "_locs" in p.name and p.is_file())
+
+
+def add_paths(db, paths, group=None, refresh=False, progress=None):
+    """Import existing localization files, or every ``*_locs*.hdf5`` in folders (recursive).
+
+    A file whose row exists with the same size and modification time is left as it is
+    (unless ``refresh``); a file that cannot be read is skipped with its reason, never
+    raised. ``progress(done, total)`` is called after each file.
+
+    Returns
+    -------
+    AddResult
+    """
+    files = []
+    result = AddResult()
+    for path in paths:
+        path = Path(path).expanduser()
+        if path.is_dir():
+            files.extend(localization_files(path))
+        elif path.is_file():
+            files.append(path)
+        else:
+            result.skipped.append((str(path), "no such file or folder"))
+    for done, path in enumerate(files, 1):
+        absolute = path.absolute()
+        existing = db.execute(
+            f"SELECT id, file_size, file_mtime, status FROM {TABLE} WHERE locs_path = ?", [str(absolute)]
+        ).fetchone()
+        try:
+            stat = absolute.stat()
+        except OSError as error:
+            result.skipped.append((str(absolute), f"cannot read it ({error})"))
+            continue
+        if (existing and not refresh and existing[3] == "ok" and existing[1] == stat.st_size
+                and existing[2] == stat.st_mtime):
+            result.unchanged.append(existing[0])
+            if group is not None:
+                with transaction(db):
+                    db.execute(f"UPDATE {TABLE} SET group_name = ? WHERE id = ?", [group, existing[0]])
+        else:
+            try:
+                result.added.append(record_localization(db, absolute, group=group))
+            except (InputFileError, ValueError, OSError) as error:
+                result.skipped.append((str(absolute), str(error)))
+        if progress is not None:
+            progress(done, len(files))
+    return result
+
+
+def mark_missing(db):
+    """Mark rows whose file is gone as ``missing`` (and found again as ``ok``).
+
+    Never raises for a file it cannot check (a vanished network drive counts as missing).
+
+    Returns
+    -------
+    dict
+        ``{"missing": [ids newly missing], "found": [ids back]}``.
+    """
+    rows = db.execute(f"SELECT id, locs_path, status FROM {TABLE} WHERE status IN ('ok', 'missing')").fetchall()
+    missing, found = [], []
+    for row_id, locs_path, status in rows:
+        try:
+            exists = Path(locs_path).is_file()
+        except OSError:
+            exists = False
+        if status == "ok" and not exists:
+            missing.append(row_id)
+        elif status == "missing" and exists:
+            found.append(row_id)
+    if missing or found:
+        with transaction(db):
+            for row_id in missing:
+                db.execute(f"UPDATE {TABLE} SET status = 'missing', reason = ? WHERE id = ?",
+                           [f"file not found (moved or deleted), checked {now_iso()}", row_id])
+            for row_id in found:
+                db.execute(f"UPDATE {TABLE} SET status = 'ok', reason = NULL WHERE id = ?", [row_id])
+    return {"missing": missing, "found": found}
+
+
+def set_group(db, row_ids, group):
+    """Set the group/tag of rows (``None`` clears it)."""
+    with transaction(db):
+        for row_id in row_ids:
+            db.execute(f"UPDATE {TABLE} SET group_name = ? WHERE id = ?", [group, int(row_id)])
+
+
+__all__ = ["AddResult", "FILE_COLUMNS", "add_paths", "compute_metrics", "localization_document",
+           "localization_files", "mark_missing", "record_failure", "record_localization", "set_group"]

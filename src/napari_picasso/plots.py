@@ -1,0 +1,96 @@
+"""Explorer plots drawn on a matplotlib ``Axes`` (no pyplot, no Qt).
+
+The napari explorer puts them on a Qt canvas, the browser app on a ``Figure`` of its own;
+the data come from :mod:`napari_picasso.db.views` and :mod:`napari_picasso.db.compare`.
+"""
+
+import numpy as np
+
+from .db.views import TIME_COLUMNS
+
+
+def _axis_values(values, column):
+    """Time columns (POSIX seconds in the data) as dates on the axis."""
+    return (np.asarray(values) * 1e6).astype("datetime64[us]") if column in TIME_COLUMNS else values
+
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+
+def _empty(ax, message):
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def draw_scatter(ax, data, x_label, y_label):
+    """Points of :func:`~napari_picasso.db.views.scatter_with_trend` and its trend line."""
+    ax.clear()
+    if len(data["x"]) == 0:
+        _empty(ax, f"no rows with both {x_label} and {y_label}")
+        return ax
+    ax.scatter(_axis_values(data["x"], x_label), _axis_values(data["y"], y_label), s=18, color=COLORS[0], alpha=0.8, label=f"{len(data['x'])} files")
+    if data["slope"] is not None:
+        x = np.array([data["x"].min(), data["x"].max()])
+        y = data["intercept"] + data["slope"] * x
+        if x_label in TIME_COLUMNS:
+            trend = f"trend: {data['slope'] * 86400:.3g} per day"
+        else:
+            trend = f"trend: y = {data['slope']:.3g} x + {data['intercept']:.3g}"
+        ax.plot(_axis_values(x, x_label), _axis_values(y, y_label), color=COLORS[3], lw=1.5,
+                label=f"{trend} (r = {data['r']:.2f})")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    if x_label in TIME_COLUMNS:
+        ax.tick_params(axis="x", labelrotation=30)
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def draw_daily_boxes(ax, daily, label):
+    """Box plots of :func:`~napari_picasso.db.views.daily_values`, one box per day."""
+    ax.clear()
+    if not daily:
+        _empty(ax, f"no rows with {label}")
+        return ax
+    days = [day for day, _ in daily]
+    ax.boxplot([values for _, values in daily], tick_labels=days, showfliers=True)
+    for i, (_, values) in enumerate(daily, 1):
+        jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else np.zeros(1)
+        ax.plot(i + jitter, values, "o", ms=3, color=COLORS[0], alpha=0.6)
+    ax.set_ylabel(label)
+    ax.set_xlabel("day")
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.grid(alpha=0.3, axis="y")
+    return ax
+
+
+def draw_locs_per_frame(ax, series, names):
+    """Localizations per frame over time (:func:`~napari_picasso.db.compare.locs_per_frame`), one line per file."""
+    ax.clear()
+    if not series:
+        _empty(ax, "no files selected")
+        return ax
+    for i, (data, name) in enumerate(zip(series, names)):
+        ax.plot(data["frame"], data["locs_per_frame"], color=COLORS[i % len(COLORS)], lw=1.2, label=name)
+    ax.set_xlabel("frame")
+    ax.set_ylabel("localizations per frame")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def draw_histograms(ax, histograms, names, field):
+    """Normalised histograms of one field (:func:`~napari_picasso.db.compare.field_histograms`)."""
+    ax.clear()
+    if not names:
+        _empty(ax, "no files selected")
+        return ax
+    edges = histograms["edges"]
+    for i, (density, name) in enumerate(zip(histograms["density"], names)):
+        ax.stairs(density, edges, color=COLORS[i % len(COLORS)], lw=1.5, label=name)
+    ax.set_xlabel(field)
+    ax.set_ylabel("fraction of localizations")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    return ax

@@ -1,0 +1,66 @@
+"""``napari-picasso db add/list/check`` and the database rows written by ``localize`` and ``demo``."""
+
+import shutil
+
+from napari_picasso.cli import main
+from napari_picasso.db import open_database, query_rows
+
+
+def test_db_add_and_list(tmp_path, picasso_locs, copy_locs, capsys):
+    db_file = tmp_path / "lab.db"
+    copy_locs(tmp_path / "data" / "run1" / "first_locs.hdf5")
+    copy_locs(tmp_path / "data" / "run2" / "second_locs.hdf5")
+    assert main(["db", "add", str(tmp_path / "data"), str(picasso_locs), "--group", "lab", "--db", str(db_file)]) == 0
+    out = capsys.readouterr().out
+    assert "3 rows written, 0 unchanged, 0 skipped" in out
+    assert main(["db", "list", "--db", str(db_file)]) == 0
+    out = capsys.readouterr().out
+    for name in ("first_locs.hdf5", "second_locs.hdf5", "testdata_locs.hdf5", "nena_nm", "lab"):
+        assert name in out
+    assert "3 rows" in out
+    assert main(["db", "list", "--db", str(db_file), "--filter", "second", "--columns", "filename", "nena_nm",
+                 "--csv", str(tmp_path / "rows.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "second_locs.hdf5" in out and "first_locs.hdf5" not in out and "1 rows" in out
+    assert (tmp_path / "rows.csv").read_text().splitlines()[0] == "filename,nena_nm"
+    assert main(["db", "list", "--db", str(db_file), "--group", "other"]) == 0
+    assert "0 rows" in capsys.readouterr().out
+    # A moved file: check marks it, list shows it.
+    shutil.rmtree(tmp_path / "data" / "run1")
+    assert main(["db", "check", "--db", str(db_file)]) == 0
+    assert "1 newly missing" in capsys.readouterr().out
+    main(["db", "list", "--db", str(db_file), "--status", "missing", "--columns", "filename", "status"])
+    out = capsys.readouterr().out
+    assert "first_locs.hdf5" in out and "missing" in out and "1 rows" in out
+    assert main(["db", "list", "--db", str(tmp_path / "absent.db")]) == 1
+    assert "no such database file" in capsys.readouterr().err
+
+
+def test_localize_writes_a_row_unless_no_db(blinking_movie, tmp_path, capsys):
+    movie, truth, camera = blinking_movie
+    db_file = tmp_path / "rows.db"
+    common = ["localize", str(movie), "--quiet", "--gradient", "1500", "--baseline", "100",
+              "--sensitivity", "0.5", "--db", str(db_file)]
+    assert main(common + ["--out", str(tmp_path / "a"), "--group", "cli"]) == 0
+    assert main(common + ["--out", str(tmp_path / "b"), "--no-db"]) == 0
+    capsys.readouterr()
+    with open_database(db_file) as db:
+        (row,) = query_rows(db, columns=["locs_path", "group_name", "min_net_gradient", "nena_nm", "n_locs"])
+    assert row["locs_path"] == str(tmp_path / "a" / "blinking_locs.hdf5")
+    assert row["group_name"] == "cli" and row["min_net_gradient"] == 1500 and row["n_locs"] > 100
+    assert 0 < row["nena_nm"] < 30
+
+
+def test_demo_ends_with_the_database_row(tmp_path, capsys):
+    db_file = tmp_path / "demo.db"
+    assert main(["demo", "--frames", "400", "--size", "48", "--folder", str(tmp_path / "demo"),
+                 "--db", str(db_file)]) == 0
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("simulated")
+    assert any(line.startswith("database row 1 (ok) in " + str(db_file)) for line in lines)
+    assert "NeNA precision" in out and "localizations per frame" in out
+    with open_database(db_file) as db:
+        (row,) = query_rows(db, columns=["filename", "locs_per_frame", "nena_nm"])
+    assert row["filename"] == "demo_locs.hdf5"
+    assert f"{row['locs_per_frame']:.2f}" in out and f"{row['nena_nm']:.1f} nm" in out

@@ -1,0 +1,223 @@
+"""The experiment explorer in a real napari viewer, on a real database file."""
+
+import csv
+import datetime
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from napari_picasso.cli import main
+from napari_picasso.db import open_database, record_localization
+
+SCREENSHOTS = os.environ.get("NAPARI_PICASSO_SCREENSHOTS")
+
+
+@pytest.fixture
+def db_path(tmp_path, monkeypatch):
+    path = tmp_path / "explorer.db"
+    monkeypatch.setenv("NAPARI_PICASSO_DB", str(path))
+    return path
+
+
+@pytest.fixture
+def picasso_locs(shared_data):
+    return shared_data / "raw-picasso" / "testdata_locs.hdf5"
+
+
+@pytest.fixture
+def filled_db(db_path, tmp_path, picasso_locs):
+    """Nine files over three days in two groups; one movie localized with two parameter groups."""
+    from napari_picasso.io.locs import load_locs, save_locs
+
+    locs, info = load_locs(picasso_locs)
+    rng = np.random.default_rng(0)
+    today = datetime.datetime.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    db = open_database(db_path)
+    names = []
+    for i in range(9):
+        day = i % 3
+        name = f"run{i}_pg_{i % 2 + 1}_locs.hdf5" if i < 2 else f"exp{day}_{i}_locs.hdf5"
+        folder = tmp_path / "data" / ("movieA" if i < 2 else f"day{day}")
+        keep = np.sort(rng.choice(len(locs), size=200 + 40 * i, replace=False))
+        path = save_locs(folder / name.replace("run0", "movie").replace("run1", "movie"), locs[keep], info)
+        moment = (today - datetime.timedelta(days=2 - day)).timestamp()
+        os.utime(path, (moment, moment))
+        record_localization(db, path, group="monday" if i % 3 == 0 else "tuesday")
+        names.append(path.name)
+    db.close()
+    return db_path, names
+
+
+def _explorer(make_napari_viewer, db_path, show=False):
+    from napari_picasso._widgets.explorer import ExplorerWidget
+
+    viewer = make_napari_viewer(show=show)
+    widget = ExplorerWidget(viewer, db_path)
+    viewer.window.add_dock_widget(widget, area="right", name="Experiment explorer")
+    return viewer, widget
+
+
+def _shown(widget):
+    return sorted(row["filename"] for row in widget.model.rows)
+
+
+def _color_pixels(widget, rgb, tolerance=40):
+    """Pixels of a widget's rendering close to a colour (proof that data were drawn)."""
+    from qtpy.QtGui import QImage
+
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_ARGB32)
+    ptr = image.constBits()
+    ptr.setsize(image.sizeInBytes())
+    pixels = np.frombuffer(ptr, np.uint8).reshape(image.height(), image.bytesPerLine())[:, : image.width() * 4]
+    bgra = pixels.reshape(image.height(), image.width(), 4).astype(int)
+    r, g, b = bgra[..., 2], bgra[..., 1], bgra[..., 0]
+    if rgb == "blue":  # matplotlib's C0, also where semi-transparent over white
+        return int(((b - r > 60) & (b > g + 20)).sum())
+    if rgb == "orange":  # C1
+        return int(((r > 200) & (g > 90) & (g < 180) & (b < 100)).sum())
+    distance = np.abs(r - rgb[0]) + np.abs(g - rgb[1]) + np.abs(b - rgb[2])
+    return int((distance < tolerance).sum())
+
+
+def test_rows_appear_after_a_localization(make_napari_viewer, qtbot, db_path, blinking_movie, tmp_path,
+                                          shared_data):
+    viewer, widget = _explorer(make_napari_viewer, db_path)
+    assert str(db_path) in widget.path_label.text()
+    assert widget.model.rowCount() == 0
+    movie, truth, camera = blinking_movie
+    # The command line writes the row (a separate connection, like a watcher would).
+    assert main(["localize", str(movie), "--quiet", "--gradient", "1500", "--baseline", "100",
+                 "--sensitivity", "0.5", "--out", str(tmp_path / "out"), "--db", str(db_path)]) == 0
+    qtbot.waitUntil(lambda: widget.model.rowCount() == 1, timeout=10_000)
+    row = widget.model.rows[0]
+    assert row["filename"] == "blinking_locs.hdf5" and row["status"] == "ok" and row["n_locs"] > 100
+    assert widget.count_label.text().startswith("1 of 1 files shown")
+    # "Add folder…" imports Picasso's files as well.
+    result = widget.add_paths([shared_data / "raw-picasso"], group="picasso")
+    assert len(result.added) == 1 and widget.model.rowCount() == 2
+    assert "picasso" in [widget.group_combo.itemText(i) for i in range(widget.group_combo.count())]
+
+
+def test_filters_table_and_csv(make_napari_viewer, filled_db, tmp_path):
+    db_path, names = filled_db
+    viewer, widget = _explorer(make_napari_viewer, db_path)
+    assert widget.model.rowCount() == 9
+    widget.filter_edit.setText("exp1")
+    assert _shown(widget) == ["exp1_4_locs.hdf5", "exp1_7_locs.hdf5"]
+    widget.filter_edit.setText("")
+    widget.group_combo.setCurrentText("monday")
+    assert _shown(widget) == sorted(n for i, n in enumerate(names) if i % 3 == 0)
+    widget.filter_edit.setText("movie")
+    assert _shown(widget) == ["movie_pg_1_locs.hdf5"]
+    widget.group_combo.setCurrentText("All groups")
+    widget.filter_edit.setText("")
+    assert widget.model.rowCount() == 9
+
+    # Sort by a column: numbers in order; the bar of the largest value fills its cell.
+    column = widget.model.columns.index("n_locs")
+    widget.table.sortByColumn(column, widget.table.horizontalHeader().sortIndicatorOrder().AscendingOrder)
+    values = [row["n_locs"] for row in widget.model.rows]
+    assert values == sorted(values) and values[-1] == 200 + 40 * 8
+    from napari_picasso._widgets.explorer import BAR_ROLE
+
+    bars = [widget.model.data(widget.model.index(r, column), BAR_ROLE) for r in range(9)]
+    assert bars[-1] == 1.0 and bars[0] == pytest.approx(200 / 520)
+    assert widget.model.data(widget.model.index(0, widget.model.columns.index("filename")), BAR_ROLE) == 0.0
+
+    widget.export_csv(tmp_path / "rows.csv")
+    with open(tmp_path / "rows.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["n_locs"]) for r in rows] == values and "nena_nm" in rows[0]
+
+
+def test_each_plot_renders(make_napari_viewer, qtbot, filled_db, tmp_path):
+    db_path, names = filled_db
+    viewer, widget = _explorer(make_napari_viewer, db_path)
+    widget.resize(700, 900)
+    blue, orange = "blue", "orange"
+
+    widget.tabs.setCurrentIndex(0)
+    bar = widget.table.horizontalScrollBar()
+    bar.setValue(bar.value() + widget.table.columnViewportPosition(widget.model.columns.index("n_locs")))
+    qtbot.wait(50)
+    if SCREENSHOTS:
+        widget.table.viewport().grab().save(os.path.join(SCREENSHOTS, "explorer_table_cells.png"))
+    assert _color_pixels(widget.table.viewport(), (47, 84, 128), tolerance=40) > 2000  # the bars (blended)
+
+    widget.tabs.setCurrentIndex(1)
+    widget.x_combo.setCurrentText("n_locs")
+    widget.y_combo.setCurrentText("mean_photons")
+    qtbot.wait(50)
+    assert widget.scatter_ax.collections[0].get_offsets().shape == (9, 2)
+    assert "trend" in widget.scatter_ax.get_legend().get_texts()[1].get_text()
+    widget.scatter_canvas.draw()
+    if SCREENSHOTS:
+        widget.scatter_canvas.grab().save(os.path.join(SCREENSHOTS, "explorer_scatter_canvas.png"))
+    assert _color_pixels(widget.scatter_canvas, blue) > 100
+
+    widget.x_combo.setCurrentText("file_created")
+    assert len(widget.scatter_ax.collections[0].get_offsets()) == 9
+    assert "per day" in widget.scatter_ax.get_legend().get_texts()[1].get_text()
+
+    widget.tabs.setCurrentIndex(2)
+    widget.box_combo.setCurrentText("nena_nm")
+    widget.scatter_canvas.draw()
+    qtbot.wait(50)
+    assert [t.get_text() for t in widget.box_ax.get_xticklabels()] == sorted(
+        {(datetime.date.today() - datetime.timedelta(days=d)).isoformat() for d in range(3)})
+    widget.box_canvas.draw()
+    assert _color_pixels(widget.box_canvas, blue) > 50
+
+    widget.tabs.setCurrentIndex(3)
+    families = [widget.family_combo.itemText(i) for i in range(widget.family_combo.count())]
+    assert str(tmp_path / "data" / "movieA" / "movie") in families
+    widget.family_combo.setCurrentText(str(tmp_path / "data" / "movieA" / "movie"))
+    assert [n for n, _ in widget.checked_files()] == ["movie_pg_1_locs.hdf5", "movie_pg_2_locs.hdf5"]
+    widget.field_combo.setCurrentText("photons")
+    widget.draw_compare()
+    assert len(widget.frames_ax.get_lines()) == 2 and len(widget.hist_ax.patches) == 2
+    widget.compare_canvas.draw()
+    assert _color_pixels(widget.compare_canvas, blue) > 100 and _color_pixels(widget.compare_canvas, orange) > 100
+    if SCREENSHOTS:
+        for index, name in enumerate(["table", "scatter", "box", "compare"]):
+            widget.tabs.setCurrentIndex(index)
+            qtbot.wait(100)
+            widget.grab().save(os.path.join(SCREENSHOTS, f"explorer_{name}.png"))
+
+
+def test_preview_opens_layers_and_missing_file_is_reported(make_napari_viewer, qtbot, filled_db, tmp_path):
+    db_path, names = filled_db
+    viewer, widget = _explorer(make_napari_viewer, db_path, show=True)
+    widget.filter_edit.setText("exp2_8")
+    widget.table.selectRow(0)
+    layers = widget.preview_selected()
+    assert [layer.name for layer in layers] == ["exp2_8_locs render", "exp2_8_locs localizations"]
+    image, points = layers
+    assert len(points.data) == 520 and image.data.sum() == pytest.approx(520, rel=0.05)
+    # The render lies on the camera pixel grid: its extent is the 32 x 32 frame.
+    assert np.allclose(image.extent.world[:, -2:], [[-0.5, -0.5], [31.5, 31.5]], atol=0.2)
+    screenshot = viewer.screenshot(canvas_only=True)
+    assert screenshot[..., :3].std() > 5
+    if SCREENSHOTS:
+        viewer.screenshot(os.path.join(SCREENSHOTS, "explorer_preview_render.png"), canvas_only=True)
+    points.visible = True
+    with_points = viewer.screenshot(canvas_only=True)
+    assert np.abs(with_points.astype(int) - screenshot).sum() > 0
+    if SCREENSHOTS:
+        viewer.screenshot(os.path.join(SCREENSHOTS, "explorer_preview.png"), canvas_only=False)
+
+    # A moved file: marked missing on "Check files", preview reports instead of crashing.
+    shutil.move(tmp_path / "data" / "day2", tmp_path / "moved")
+    widget.check_files()
+    assert widget.model.rows[0]["status"] == "missing"
+    assert widget.preview(widget.model.rows[0]) == []
+    assert "moved or deleted" in viewer.status
+
+
+def test_explorer_opens_from_the_plugin_menu(make_napari_viewer, db_path):
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Experiment explorer")
+    assert type(widget).__name__ == "ExplorerWidget"
+    assert str(db_path) in widget.path_label.text() and db_path.is_file()
