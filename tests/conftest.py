@@ -49,6 +49,7 @@ def isolated_movie(tmp_path_factory, camera):
 # Kept for tests that imported it from here.
 gradient_for = suggested_min_net_gradient
 
+
 @pytest.fixture(scope="session", autouse=True)
 def private_database(tmp_path_factory):
     """Point ``NAPARI_PICASSO_DB`` at a temporary file: no test writes to ~/.picasso."""

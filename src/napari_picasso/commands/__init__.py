@@ -5,12 +5,6 @@ Each module defines ``add_parser(subparsers)``, which registers the sub-command 
 code).
 """
 
-<<<<<<< HEAD
-from . import camera_calibrate, dbscan, demo, link, localize, undrift
+from . import camera_calibrate, db, dbscan, demo, link, localize, undrift
 
-COMMAND_MODULES = [localize, demo, undrift, link, dbscan, camera_calibrate]
-=======
-from . import db, dbscan, demo, link, localize, undrift
-
-COMMAND_MODULES = [localize, demo, undrift, link, dbscan, db]
->>>>>>> db
+COMMAND_MODULES = [localize, demo, undrift, link, dbscan, camera_calibrate, db]
