@@ -5,6 +5,6 @@ Each module defines ``add_parser(subparsers)``, which registers the sub-command 
 code).
 """
 
-from . import camera_calibrate, db, dbscan, demo, link, localize, undrift
+from . import camera_calibrate, db, dbscan, demo, link, localize, undrift, watch
 
-COMMAND_MODULES = [localize, demo, undrift, link, dbscan, camera_calibrate, db]
+COMMAND_MODULES = [localize, demo, undrift, link, dbscan, camera_calibrate, db, watch]

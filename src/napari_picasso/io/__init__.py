@@ -4,7 +4,7 @@ Every movie reader returns a :class:`~napari_picasso.io.movies.Movie`: a lazy
 ``(frames, height, width)`` array-like of camera counts plus a metadata dictionary.
 """
 
-from .errors import InputFileError, ParameterError
+from .errors import AxisChoiceError, InputFileError, ParameterError
 from .movies import Movie, open_movie
 
-__all__ = ["InputFileError", "ParameterError", "Movie", "open_movie"]
+__all__ = ["AxisChoiceError", "InputFileError", "ParameterError", "Movie", "open_movie"]

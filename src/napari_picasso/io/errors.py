@@ -20,3 +20,21 @@ class InputFileError(ValueError):
 
 class ParameterError(ValueError):
     """A parameter value that cannot be used with this movie (box, ROI, frame bounds)."""
+
+
+class AxisChoiceError(InputFileError):
+    """A file holds more than one movie: some axes need a choice (``channel=``, ``z=`` ...).
+
+    Attributes
+    ----------
+    axes : dict
+        ``{axis name: labels}`` of the axes left open (a dialog offers these).
+    frame_axis : str or None
+        The frame axis chosen so far (None: the file has no time axis; ``frame_axis=``
+        must name one of ``axes``).
+    """
+
+    def __init__(self, path, problem, fix=None, axes=None, frame_axis=None):
+        super().__init__(path, problem, fix)
+        self.axes = dict(axes or {})
+        self.frame_axis = frame_axis

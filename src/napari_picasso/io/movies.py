@@ -271,7 +271,14 @@ def _is_raw(path):
     return path.suffix.lower() == ".raw"
 
 
-register_opener(_is_raw, lambda path, **choices: RawMovie(path))
+def _open_raw(path, **choices):
+    from .axes import resolve_axes
+
+    resolve_axes(path, {}, choices)  # a .raw movie has no axes to choose from
+    return RawMovie(path)
+
+
+register_opener(_is_raw, _open_raw)
 
 
 def open_movie(path, **choices):
@@ -309,4 +316,9 @@ def open_movie(path, **choices):
     )
 
 
-from . import tiff as _tiff  # noqa: E402,F401  (registers the TIFF opener)
+# Format modules register their openers on import; later registrations are tried first
+# (NDTiff stack files are TIFF files, so NDTiff comes after TIFF).
+from . import tiff as _tiff  # noqa: E402,F401
+from . import ndtiff as _ndtiff  # noqa: E402,F401
+from . import ims as _ims  # noqa: E402,F401
+from . import nd2 as _nd2  # noqa: E402,F401

@@ -1,133 +1,496 @@
-"""TIFF movies: plain, ImageJ, OME-TIFF, BigTIFF and Micro-Manager stacks (tifffile)."""
+"""TIFF movies: plain, ImageJ, OME-TIFF, BigTIFF and Micro-Manager MMStack (tifffile).
 
+tifffile parses the structure (series, axes, OME-XML, Micro-Manager index maps, multi-file
+series); pixels are then read by direct file reads at the planes' offsets wherever the data
+are stored uncompressed, so opening is cheap and memory stays flat whatever the length.
+
+Micro-Manager specifics:
+
+- MMStack files with their index map (what Micro-Manager writes) are one series across all
+  rollover files and positions (tifffile joins them); the position of the file that was
+  opened is the default, ``position=`` picks another.
+- MMStack files without an index map (written by other tools) are joined by name: opening
+  ``name_MMStack_Pos0.ome.tif`` reads ``name_MMStack_Pos0_1.ome.tif``, ``..._2`` ... after
+  it, in order; sibling ``name_MMStack_<label>.ome.tif`` files are the positions.
+"""
+
+import json
+import logging
+import re
+import threading
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
-from .errors import InputFileError
+from .axes import choose_index, describe_axes, frame_planes, resolve_axes
+from .errors import AxisChoiceError, InputFileError
+from .metadata import micromanager_metadata, plain
 from .movies import Movie, register_opener
 
 TIFF_SUFFIXES = (".tif", ".tiff")
+MM_FRAME_TAG = 51123  # Micro-Manager's per-frame JSON metadata
+AXIS_NAMES = {
+    "T": "time",
+    "Z": "z",
+    "C": "channel",
+    "R": "position",
+    "I": "sequence",
+    "Q": "other",
+    "P": "phase",
+    "A": "angle",
+    "H": "lifetime",
+    "E": "lambda",
+    "L": "exposure",
+    "V": "event",
+    "M": "mosaic",
+}
 
 
 def _is_tiff(path):
     return path.is_file() and path.suffix.lower() in TIFF_SUFFIXES
 
 
-def _micromanager_metadata(tif):
-    """Micro-Manager's summary and first-frame metadata, flattened for camera matching."""
-    metadata = {}
+class _QuietMicroManagerProbe(logging.Filter):
+    """Drop tifffile's warnings about a missing Micro-Manager header.
+
+    Files with Micro-Manager's per-frame tag but without its file header (written by
+    other tools) are valid; tifffile warns each time it looks for the header.
+    """
+
+    def filter(self, record):
+        return "read_micromanager_metadata" not in record.getMessage()
+
+
+logging.getLogger("tifffile").addFilter(_QuietMicroManagerProbe())
+
+
+def _open_tiff(path):
+    try:
+        return tifffile.TiffFile(path)
+    except Exception as error:  # tifffile raises many kinds for a broken header
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head[:2] not in (b"II", b"MM"):
+            raise InputFileError(
+                path,
+                f"is not a TIFF file (it starts with {head!r}, a TIFF with b'II' or b'MM').",
+                fix="check the file's real format and rename it accordingly.",
+            ) from None
+        raise InputFileError(path, f"is not a readable TIFF file ({error}).") from None
+
+
+def _frame_metadata(tif):
+    """Micro-Manager's per-frame JSON of the first page, as a dict (or None)."""
+    try:
+        tag = tif.pages.first.tags.get(MM_FRAME_TAG)
+    except Exception:
+        return None
+    if tag is None:
+        return None
+    value = tag.value
+    if isinstance(value, (bytes, str)):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def _summary(tif):
     try:
         mm = tif.micromanager_metadata
     except Exception:  # a damaged Micro-Manager header is not fatal for reading pixels
         mm = None
-    if mm:
-        summary = mm.get("Summary", {}) if isinstance(mm, dict) else {}
-        metadata["Micro-Manager Metadata"] = _plain(summary)
-        camera = summary.get("Camera") if isinstance(summary, dict) else None
-        if camera:
-            metadata["Camera"] = camera
+    if isinstance(mm, dict) and isinstance(mm.get("Summary"), dict):
+        return mm["Summary"]
+    return None
+
+
+def _ome_metadata(tif):
+    """Pixel size and detector from OME-XML, where present."""
+    if not tif.is_ome:
+        return {}
     try:
-        frame_tags = tif.pages.first.tags.get(51123)  # Micro-Manager per-frame metadata
+        root = ElementTree.fromstring(tif.ome_metadata)
     except Exception:
-        frame_tags = None
-    if frame_tags is not None and isinstance(frame_tags.value, dict):
-        frame = _plain(frame_tags.value)
-        metadata.setdefault("Micro-Manager Metadata", {}).update(frame)
-        if "Camera" in frame and "Camera" not in metadata:
-            metadata["Camera"] = frame["Camera"]
+        return {}
+    metadata = {}
+    for element in root.iter():
+        tag = element.tag.rsplit("}", 1)[-1]
+        if tag == "Pixels" and "PhysicalSizeX" in element.attrib and "Pixel Size (um)" not in metadata:
+            try:
+                size = float(element.attrib["PhysicalSizeX"])
+            except ValueError:
+                continue
+            unit = element.attrib.get("PhysicalSizeXUnit", "µm")
+            scale = {"µm": 1.0, "um": 1.0, "nm": 1e-3, "mm": 1e3}.get(unit)
+            if scale:
+                metadata["Pixel Size (um)"] = size * scale
+        elif tag == "Detector" and "OME Detector" not in metadata:
+            metadata["OME Detector"] = {k: v for k, v in element.attrib.items()}
     return metadata
 
 
-def _plain(value):
-    """YAML-safe copy of metadata (numbers, strings, lists, dicts)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.generic,)):
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
+def _movie_metadata(tif):
+    metadata = {"Byte Order": tif.byteorder.replace("=", "<")}
+    metadata.update(_ome_metadata(tif))
+    metadata.update(micromanager_metadata(_summary(tif), _frame_metadata(tif)))
+    return metadata
+
+
+# -- one tifffile series -------------------------------------------------------------
+class _SeriesPart:
+    """The planes of one tifffile series, read by direct file reads where possible."""
+
+    def __init__(self, tif, series, path):
+        self.tif = tif
+        self.series = series
+        self.path = path
+        axes, shape = series.axes, tuple(series.shape)
+        if "S" in axes and shape[axes.index("S")] > 1:
+            raise InputFileError(
+                path,
+                f"holds colour images (axes {axes}, shape {shape}); a camera movie is grayscale.",
+            )
+        keep = [(a, n) for a, n in zip(axes, shape) if a not in "YXS"]
+        self.height = shape[axes.index("Y")]
+        self.width = shape[axes.index("X")]
+        # Unnamed axes ('Q', 'I': e.g. a shaped TIFF written in chunks is QQYX) are plain
+        # page sequences: adjacent ones merge into one (the flat page order is unchanged).
+        merged = []
+        for code, n in keep:
+            if code in "QI" and merged and merged[-1][0] == "I":
+                merged[-1] = ("I", merged[-1][1] * n)
+            else:
+                merged.append(("I" if code in "QI" else code, n))
+        self.sizes = {}
+        for code, n in merged:
+            name = AXIS_NAMES.get(code, code.lower())
+            unique, k = name, 2
+            while unique in self.sizes:
+                unique, k = f"{name}{k}", k + 1
+            self.sizes[unique] = n
+        key = series.keyframe
+        if int(np.prod(key.shape)) != self.height * self.width:
+            raise InputFileError(path, f"stores planes of shape {key.shape}, not single images.")
+        self.file_dtype = np.dtype(series.dtype).newbyteorder(tif.byteorder)
+        self.plane_items = self.height * self.width
+        self.final = bool(key.is_final)
+        self.offset = series.dataoffset if (self.final and not series.is_multifile) else None
+        self.handles = {}
+        self.lock = threading.Lock()
+        if self.offset is not None:
+            n_planes = int(np.prod(list(self.sizes.values()) or [1]))
+            needed = self.offset + n_planes * self.plane_items * self.file_dtype.itemsize
+            size = Path(tif.filehandle.path).stat().st_size
+            if size < needed:
+                raise InputFileError(
+                    path,
+                    f"is truncated: its header describes {n_planes} images ({needed} bytes) "
+                    f"but the file holds {size} bytes.",
+                    fix="re-export the movie or wait until the acquisition has finished writing.",
+                )
+
+    def _handle(self, filename):
+        fh = self.handles.get(filename)
+        if fh is None:
+            fh = self.handles[filename] = open(filename, "rb")
+        return fh
+
+    def _read_into(self, filename, offset, dest, what):
+        """Fill the contiguous array ``dest`` with the file's bytes at ``offset`` (no copy)."""
+        fh = self._handle(filename)
+        fh.seek(offset)
+        view = memoryview(dest.reshape(-1).view(np.uint8))
+        if fh.readinto(view) != view.nbytes:
+            raise InputFileError(filename, f"ends inside {what}: the file is truncated.")
+        if not self.file_dtype.isnative:
+            dest.byteswap(inplace=True)
+
+    def read_into(self, planes, out):
+        """Read planes (flat series indices) into ``out`` (``(n, height, width)``, native)."""
+        if len(planes) == 0:
+            return out
+        plane_bytes = self.plane_items * self.file_dtype.itemsize
+        with self.lock:
+            if self.offset is not None:
+                filename = self.tif.filehandle.path
+                breaks = np.flatnonzero(np.diff(planes) != 1) + 1
+                for run in np.split(np.arange(len(planes)), breaks):
+                    first = int(planes[run[0]])
+                    self._read_into(filename, self.offset + first * plane_bytes, out[run[0]:run[-1] + 1],
+                                    f"images {first}-{first + len(run) - 1}")
+                return out
+            for i, plane in enumerate(planes):
+                self._read_plane(int(plane), out[i])
+        return out
+
+    def _read_plane(self, plane, dest):
+        try:
+            page = self.series[plane]
+        except Exception as error:
+            raise InputFileError(self.path, f"image {plane} is unreadable ({error}).") from None
+        if page is None or not page.dataoffsets or page.dataoffsets[0] == 0:
+            raise InputFileError(self.path, f"image {plane} is missing: the file set is truncated or incomplete.")
+        if self.final:
+            self._read_into(page.parent.filehandle.path, page.dataoffsets[0], dest, f"image {plane}")
+            return
+        try:
+            dest[...] = np.asarray(self.series.asarray(key=plane)).reshape(self.height, self.width)
+        except Exception as error:
+            raise InputFileError(self.path, f"image {plane} is unreadable ({error}).") from None
+
+    def close(self):
+        for fh in self.handles.values():
+            fh.close()
+        self.handles.clear()
+
+
+# -- Micro-Manager file sets -------------------------------------------------------------
+def _split_ending(name):
+    lower = name.lower()
+    for ending in (".ome.tiff", ".ome.tif", ".tiff", ".tif"):
+        if lower.endswith(ending):
+            return name[: -len(ending)], name[-len(ending):]
+    return name, ""
+
+
+def rollover_files(path):
+    """``name.ome.tif`` followed by ``name_1.ome.tif``, ``name_2.ome.tif`` ... that exist."""
+    path = Path(path)
+    stem, ending = _split_ending(path.name)
+    files = [path]
+    n = 1
+    while (path.parent / f"{stem}_{n}{ending}").is_file():
+        files.append(path.parent / f"{stem}_{n}{ending}")
+        n += 1
+    return files
+
+
+def _rollover_start(path):
+    """The first file of the rollover series ``path`` belongs to (itself if it is first)."""
+    stem, ending = _split_ending(path.name)
+    match = re.fullmatch(r"(.*)_(\d+)", stem)
+    if match:
+        first = path.parent / f"{match.group(1)}{ending}"
+        if first.is_file() and path in rollover_files(first):
+            return first
+    return path
+
+
+def mmstack_positions(path):
+    """``{label: first file}`` of the positions of a Micro-Manager set (by file name)."""
+    path = Path(path)
+    if "_MMStack" not in path.name:
+        return {}
+    prefix = path.name.split("_MMStack")[0] + "_MMStack"
+    candidates = sorted(p for p in path.parent.glob(f"{glob_escape(prefix)}*") if _is_tiff(p))
+    continuations = {f for p in candidates for f in rollover_files(p)[1:]}
+    positions = {}
+    for p in candidates:
+        if p in continuations:
+            continue
+        stem, _ = _split_ending(p.name)
+        label = stem[len(prefix):].lstrip("_") or "0"
+        positions[label] = p
+    return positions
+
+
+def glob_escape(text):
+    return re.sub(r"([*?[])", r"[\1]", text)
+
+
+# -- the movie ---------------------------------------------------------------------------
+def _series_axes(tif, series, part):
+    """Axis labels of a series: channel names and position labels where the file has them."""
+    axes = {name: list(range(n)) for name, n in part.sizes.items()}
+    summary = _summary(tif) or {}
+    names = summary.get("ChNames")
+    if "channel" in axes and isinstance(names, list) and len(names) == len(axes["channel"]):
+        axes["channel"] = [str(n) for n in names]
+    if "position" in axes:
+        labels = [p.get("Label") for p in summary.get("InitialPositionList") or summary.get("StagePositions") or []
+                  if isinstance(p, dict)]
+        if len(labels) == len(axes["position"]) and all(isinstance(x, str) for x in labels):
+            axes["position"] = labels
+    return axes
+
+
+def _own_position(tif, series):
+    """The MMStack position index the opened file holds, if it holds exactly one."""
+    if series.kind != "mmstack":
+        return None
+    try:
+        index_map = tif.micromanager_metadata["IndexMap"]
+    except Exception:
+        return None
+    positions = np.unique(np.asarray(index_map)[:, 3])
+    return int(positions[0]) if len(positions) == 1 else None
 
 
 class TiffMovie(Movie):
-    """A TIFF movie read frame by frame with tifffile.
+    """A TIFF movie (plain, ImageJ, OME, BigTIFF, MMStack) read frame by frame.
 
-    Uncompressed, contiguous series (the usual camera output) are read with direct file
-    reads at the series offset; anything else page by page through tifffile.
+    Parameters
+    ----------
+    path : path-like
+        The TIFF file (for a rollover series, its first file or any of them).
+    **choices
+        ``position=``, ``channel=``, ``z=``, ``time=`` ... fix the axes besides the frame
+        axis (labels or indices); ``frame_axis=`` names the frame axis.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, **choices):
         path = Path(path)
+        self._parts = []
         try:
-            self._tif = tifffile.TiffFile(path)
-        except tifffile.TiffFileError as error:
-            raise InputFileError(path, f"is not a readable TIFF file ({error}).") from None
-        except (OSError, ValueError, EOFError, IndexError, KeyError) as error:
-            raise InputFileError(path, f"is not a readable TIFF file ({error}).") from None
-        try:
-            series = self._tif.series[0]
-            shape = tuple(series.shape)
-            dtype = series.dtype
-        except Exception as error:
-            self._tif.close()
-            raise InputFileError(path, f"holds no readable image series ({error}).") from None
-        axes = series.axes
-        if len(shape) == 2:
-            shape = (1,) + shape
-        elif len(shape) > 3:
-            squeezed = tuple(n for n in shape[:-2] if n > 1)
-            if len(squeezed) > 1:
-                self._tif.close()
-                raise InputFileError(
-                    path,
-                    f"holds a {len(shape)}-dimensional series (axes {axes}, shape {shape}); "
-                    "a movie has one time axis.",
-                    fix="choose a position/channel/z when opening it.",
-                )
-            shape = (int(np.prod(shape[:-2])),) + shape[-2:]
-        self._series = series
-        self._n_pages = int(np.prod(shape[:-2]))
-        self._offset = series.dataoffset
-        self._file_dtype = np.dtype(dtype)
-        frame_bytes = shape[1] * shape[2] * self._file_dtype.itemsize
-        if self._offset is not None:
-            needed = self._offset + shape[0] * frame_bytes
-            size = path.stat().st_size
-            if size < needed:
-                self._tif.close()
-                raise InputFileError(
-                    path,
-                    f"is truncated: its header describes {shape[0]} frames "
-                    f"({needed} bytes) but the file holds {size} bytes.",
-                    fix="re-export the movie or wait until the acquisition has finished.",
-                )
-        metadata = {"Byte Order": self._tif.byteorder.replace("=", "<")}
-        metadata.update(_micromanager_metadata(self._tif))
+            metadata, shape, dtype = self._open(path, dict(choices))
+        except BaseException:
+            self.close()
+            raise
         super().__init__(path, shape, dtype, metadata)
-        self._fh = open(path, "rb") if self._offset is not None else None
+
+    def _add_part(self, tif, series, path):
+        part = _SeriesPart(tif, series, path)
+        self._parts.append([part, None])
+        return part
+
+    def _open(self, path, choices):
+        tif = _open_tiff(path)
+        try:
+            series_list = tif.series
+        except Exception as error:
+            tif.close()
+            raise InputFileError(path, f"holds no readable image series ({error}).") from None
+        if not series_list:
+            tif.close()
+            raise InputFileError(path, "holds no images.")
+        first = series_list[0]
+        if first.kind != "mmstack" and "_MMStack" in path.name:
+            return self._open_by_name(path, tif, choices)
+        # one file (or one tifffile multi-file series); several equal series are positions
+        same = [s for s in series_list if s.shape == first.shape and s.dtype == first.dtype]
+        position_files = None
+        if len(same) > 1 and "R" not in first.axes:
+            labels = [s.name or str(i) for i, s in enumerate(same)]
+            if len(set(labels)) != len(labels):
+                labels = list(range(len(same)))
+            position_files = labels
+            series_choice = choices.pop("position", choices.pop("series", None))
+            if series_choice is None:
+                tif.close()
+                raise AxisChoiceError(
+                    path,
+                    f"holds {len(same)} image series (positions: {describe_axes({'position': labels})}).",
+                    fix="choose one with position=.",
+                    axes={"position": labels},
+                    frame_axis="time",
+                )
+
+            series = same[choose_index(path, "position", labels, series_choice)]
+        else:
+            series = first
+            if "position" not in choices:
+                own = _own_position(tif, series)
+                if own is not None:
+                    choices["position"] = own
+        part = self._add_part(tif, series, path)
+        axes = _series_axes(tif, series, part)
+        frame, fixed = resolve_axes(path, axes, choices, frame_axis="time")
+        self._parts[0][1] = frame_planes(part.sizes, frame, fixed)
+        metadata = _movie_metadata(tif)
+        metadata.update(self._axes_metadata(axes, frame, fixed))
+        if position_files is not None:
+            metadata["Position"] = plain(labels[same.index(series)])
+        if series.is_multifile:
+            files = sorted({Path(p.parent.filehandle.path).name for p in series if p is not None})
+            metadata["Files"] = files
+        n_frames = len(self._parts[0][1])
+        return metadata, (n_frames, part.height, part.width), part.file_dtype
+
+    def _open_by_name(self, path, tif, choices):
+        positions = mmstack_positions(path)
+        start = _rollover_start(path)
+        position = choices.pop("position", None)
+        own_label = next((label for label, p in positions.items() if p == start), None)
+        if position is not None and len(positions) > 0:
+
+            labels = list(positions)
+            label = labels[choose_index(path, "position", labels, position)]
+            start = positions[label]
+            own_label = label
+        elif position not in (None, 0, "0"):
+            raise InputFileError(path, f"has no position {position!r} (no other positions beside it).")
+        if start != path:
+            tif.close()
+            tif = _open_tiff(start)
+        # a file whose OME-XML already spans the rollover files is one series
+        files = [start] if tif.series[0].is_multifile else rollover_files(start)
+        frame_axis = None
+        metadata = None
+        for i, filename in enumerate(files):
+            if i > 0:
+                tif = _open_tiff(filename)
+            series = tif.series[0]
+            part = self._add_part(tif, series, filename)
+            axes = _series_axes(tif, series, part)
+            part_choices = dict(choices)
+            if frame_axis is not None and frame_axis in axes:
+                part_choices["frame_axis"] = frame_axis
+            frame, fixed = resolve_axes(filename, axes, part_choices, frame_axis="time")
+            self._parts[-1][1] = frame_planes(part.sizes, frame, fixed)
+            if i == 0:
+                frame_axis = frame
+                metadata = _movie_metadata(tif)
+                metadata.update(self._axes_metadata(axes, frame, fixed))
+                first_part = part
+            elif (part.height, part.width, part.file_dtype) != (first_part.height, first_part.width, first_part.file_dtype):
+                raise InputFileError(
+                    filename,
+                    f"holds {part.width}x{part.height} {part.file_dtype.name} images, unlike "
+                    f"{files[0].name} ({first_part.width}x{first_part.height}); it does not continue that series.",
+                )
+        if own_label is not None and len(positions) > 1:
+            metadata["Position"] = own_label
+            metadata["Positions"] = list(positions)
+        if tif.series[0].is_multifile:
+            files = sorted({Path(p.parent.filehandle.path) for p in tif.series[0] if p is not None})
+        metadata["Files"] = [f.name for f in files]
+        n_frames = sum(len(planes) for _, planes in self._parts)
+        return metadata, (n_frames, first_part.height, first_part.width), first_part.file_dtype
+
+    @staticmethod
+    def _axes_metadata(axes, frame, fixed):
+        metadata = {"Frame Axis": frame or "none"}
+        if axes:
+            metadata["Axes"] = {name: len(labels) for name, labels in axes.items()}
+        chosen = {name: plain(axes[name][index]) for name, index in fixed.items() if len(axes[name]) > 1}
+        if chosen:
+            metadata["Choices"] = chosen
+        if "channel" in fixed and len(axes["channel"]) > 1:
+            metadata["Channel"] = plain(axes["channel"][fixed["channel"]])
+        return metadata
 
     def _read(self, start, stop):
-        if self._fh is not None:
-            frame_items = self.shape[1] * self.shape[2]
-            self._fh.seek(self._offset + start * frame_items * self._file_dtype.itemsize)
-            data = np.fromfile(self._fh, dtype=self._file_dtype, count=(stop - start) * frame_items)
-            if data.size != (stop - start) * frame_items:
-                raise InputFileError(self.path, f"ends before frame {stop - 1}: the file is truncated.")
-            return data
-        try:
-            pages = self._series.pages if hasattr(self._series, "pages") else self._tif.pages
-            return np.stack([pages[i].asarray() for i in range(start, stop)])
-        except Exception as error:
-            raise InputFileError(self.path, f"frames {start}-{stop - 1} are unreadable ({error}).") from None
+        out = np.empty((stop - start,) + self.shape[1:], dtype=self.dtype)
+        offset = 0
+        for part, planes in self._parts:
+            n = len(planes)
+            lo, hi = max(start, offset), min(stop, offset + n)
+            if lo < hi:
+                part.read_into(planes[lo - offset:hi - offset], out[lo - start:hi - start])
+            offset += n
+            if offset >= stop:
+                break
+        return out
 
     def close(self):
-        if self._fh is not None:
-            self._fh.close()
-        self._tif.close()
+        for part, _ in self._parts:
+            part.close()
+            part.tif.close()
+        self._parts = []
 
 
-register_opener(_is_tiff, lambda path, **choices: TiffMovie(path))
+register_opener(_is_tiff, lambda path, **choices: TiffMovie(path, **choices))

@@ -1,0 +1,207 @@
+"""npe2 reader contributions: SMLM movies (image layer) and localization files (points).
+
+Layer contract (the dock widgets rely on it):
+
+- movies: an image layer whose data is the lazy :class:`~napari_picasso.io.movies.Movie`
+  (frames are read on demand), named after the file, with
+  ``metadata={"napari_picasso": {"path": str(path), "movie_metadata": movie.metadata}}``
+  and contrast limits from a few sampled frames (napari never scans the movie);
+- ``*_locs.hdf5``: a points layer with data columns (frame, y, x), every other locs field
+  as a feature, and ``metadata={"napari_picasso": {"locs_path": str(path), "info": docs}}``.
+
+Questions the reader must ask the user go through two module functions that tests (or
+another front end) replace: :func:`ask_raw_info` for a ``.raw`` movie without its
+``.yaml`` and :func:`ask_axis_choices` for a file holding more than one movie.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from .io.errors import AxisChoiceError, InputFileError
+from .io.locs import load_locs
+from .io.movies import RAW_KEYS, open_movie, raw_info_path, write_raw_info
+from .io.ndtiff import dataset_folder
+
+MOVIE_SUFFIXES = (".raw", ".tif", ".tiff", ".ims", ".nd2")
+LOCS_SUFFIXES = (".hdf5", ".h5")
+LAYER_KEY = "napari_picasso"
+
+
+# -- questions to the user (replaceable) ------------------------------------------------
+def ask_raw_info(path):
+    """Ask for a ``.raw`` movie's Width/Height/Frames/Data Type/Byte Order in a dialog.
+
+    Returns a dict with those keys, or None when the user cancels.
+    """
+    from magicgui.widgets import request_values
+
+    size = Path(path).stat().st_size
+    side = 256  # a common camera ROI; Frames follows from the file size for 16-bit counts
+    values = request_values(
+        title=f"Describe {Path(path).name}",
+        Width={"annotation": int, "value": side, "options": {"min": 1, "max": 100000}},
+        Height={"annotation": int, "value": side, "options": {"min": 1, "max": 100000}},
+        Frames={"annotation": int, "value": max(1, size // (2 * side * side)),
+                "options": {"min": 1, "max": 2**31 - 1}},
+        **{
+            "Data Type": {"annotation": str, "value": "uint16", "widget_type": "ComboBox",
+                          "options": {"choices": ["uint16", "uint8", "uint32", "int16", "int32", "float32"]}},
+            "Byte Order": {"annotation": str, "value": "<", "widget_type": "ComboBox",
+                           "options": {"choices": ["<", ">"]}},
+        },
+    )
+    return dict(values) if values else None
+
+
+def ask_axis_choices(path, axes, frame_axis):
+    """Ask which entry of each open axis (and which frame axis, if unknown) to open.
+
+    Parameters
+    ----------
+    axes : dict
+        ``{axis name: labels}`` of the axes that need a choice.
+    frame_axis : str or None
+        The frame axis; None asks for it among ``axes``.
+
+    Returns
+    -------
+    dict or None
+        Keyword choices for ``open_movie`` (``{"channel": "DAPI", ...}``), None on cancel.
+    """
+    from magicgui.widgets import request_values
+
+    fields = {}
+    if frame_axis is None:
+        fields["frame_axis"] = {"annotation": str, "widget_type": "ComboBox",
+                                "options": {"choices": list(axes)}}
+    for name, labels in axes.items():
+        fields[name] = {"annotation": object, "widget_type": "ComboBox",
+                        "options": {"choices": [(str(v), v) for v in labels]}}
+    values = request_values(title=f"Open one movie of {Path(path).name}", **fields)
+    if not values:
+        return None
+    values = dict(values)
+    if "frame_axis" in values:
+        values.pop(values["frame_axis"], None)  # the frame axis is not fixed
+    return values
+
+
+# -- movies -----------------------------------------------------------------------------
+def _is_movie_path(path):
+    path = Path(path)
+    if path.is_dir():
+        return dataset_folder(path) is not None
+    return path.suffix.lower() in MOVIE_SUFFIXES
+
+
+def contrast_limits(movie, n_samples=3):
+    """Display range from a few frames (never the whole movie): 0.1-99.9 percentiles."""
+    n = movie.shape[0]
+    indices = sorted({0, n // 2, n - 1})[:n_samples]
+    sample = np.stack([np.asarray(movie[i]) for i in indices])
+    low, high = (float(v) for v in np.percentile(sample, [0.1, 99.9]))
+    if high <= low:
+        low, high = float(sample.min()), float(sample.max())
+        if high <= low:
+            high = low + 1.0
+    return [low, high]
+
+
+def _open_interactively(path):
+    """open_movie, asking for a missing .raw description or for axis choices."""
+    path = Path(path)
+    choices = {}
+    if path.suffix.lower() == ".raw" and not raw_info_path(path).exists():
+        info = ask_raw_info(path)
+        if not info:
+            raise InputFileError(
+                path, f"has no {raw_info_path(path).name} and no description was given.",
+                fix=f"write it with the keys {', '.join(RAW_KEYS)}.",
+            )
+        missing = [k for k in RAW_KEYS if k not in info]
+        if missing:
+            raise InputFileError(path, f"the description lacks {', '.join(missing)}.")
+        write_raw_info(path, info["Width"], info["Height"], info["Frames"],
+                       info["Data Type"], info["Byte Order"])
+    for _ in range(4):  # at most one question per kind of axis
+        try:
+            return open_movie(path, **choices)
+        except AxisChoiceError as error:
+            answer = ask_axis_choices(path, error.axes, error.frame_axis)
+            if not answer:
+                raise
+            choices.update(answer)
+    return open_movie(path, **choices)
+
+
+def movie_layer(movie, path):
+    """The ``(data, kwargs, "image")`` tuple of a movie, per the layer contract."""
+    return (
+        movie,
+        {
+            "name": Path(path).name,
+            "contrast_limits": contrast_limits(movie),
+            "metadata": {LAYER_KEY: {"path": str(path), "movie_metadata": movie.metadata}},
+        },
+        "image",
+    )
+
+
+def read_movie(path):
+    """npe2 reader function: one image layer per movie path."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    layers = []
+    for p in paths:
+        movie = _open_interactively(p)
+        layers.append(movie_layer(movie, p))
+    return layers
+
+
+def get_movie_reader(path):
+    """npe2 ``get_reader`` for movies: ``read_movie`` when napari-picasso reads the path."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if paths and all(_is_movie_path(p) for p in paths):
+        return read_movie
+    return None
+
+
+# -- localizations -----------------------------------------------------------------------
+def locs_layer(locs, info, path):
+    """The ``(data, kwargs, "points")`` tuple of a localization table."""
+    data = np.column_stack([
+        np.asarray(locs["frame"], dtype=np.float64),
+        np.asarray(locs["y"], dtype=np.float64),
+        np.asarray(locs["x"], dtype=np.float64),
+    ]) if len(locs) else np.zeros((0, 3))
+    features = {name: np.asarray(locs[name]) for name in locs.dtype.names if name not in ("frame", "x", "y")}
+    return (
+        data,
+        {
+            "name": Path(path).name,
+            "features": features,
+            "size": 1.0,
+            "border_width": 0,
+            "face_color": "yellow",
+            "metadata": {LAYER_KEY: {"locs_path": str(path), "info": info}},
+        },
+        "points",
+    )
+
+
+def read_locs(path):
+    """npe2 reader function: one points layer per localization file."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    layers = []
+    for p in paths:
+        locs, info = load_locs(p)
+        layers.append(locs_layer(locs, info, p))
+    return layers
+
+
+def get_locs_reader(path):
+    """npe2 ``get_reader`` for ``*.hdf5`` localization files."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if paths and all(Path(p).suffix.lower() in LOCS_SUFFIXES and Path(p).is_file() for p in paths):
+        return read_locs
+    return None

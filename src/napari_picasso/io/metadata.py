@@ -1,0 +1,91 @@
+"""Movie metadata in one shape for every format, so a camera configuration can match it.
+
+Micro-Manager stores device properties as ``<device label>-<property>`` keys (e.g.
+``Andor-EMGain``), sometimes wrapped as ``{"PropVal": ..., "PropType": ...}``. Every reader
+puts them, unwrapped and flat, under ``metadata["Micro-Manager Metadata"]`` and the active
+camera's label under ``metadata["Camera"]``; a camera configuration then looks up
+``f"{camera}-{property}"`` in that mapping.
+"""
+
+import numpy as np
+
+MM_KEY = "Micro-Manager Metadata"
+
+
+def plain(value):
+    """YAML-safe copy of metadata (numbers, strings, lists, dicts)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def flatten_mm_properties(properties):
+    """Micro-Manager metadata as a flat ``{key: value}``, property wrappers unwrapped.
+
+    Nested property maps (``"PropertyValues"`` or ``{"PropVal": ...}`` wrappers, used by
+    Micro-Manager 1.4 summaries and 2.0 ``UserData``) become plain values, so
+    ``"<camera>-<property>"`` keys hold the property value itself.
+    """
+    flat = {}
+    for key, value in (properties or {}).items():
+        key = str(key)
+        if isinstance(value, dict) and "PropVal" in value:
+            flat[key] = plain(value["PropVal"])
+        elif isinstance(value, dict) and key in ("PropertyValues", "Properties", "UserData"):
+            flat.update(flatten_mm_properties(value))
+        else:
+            flat[key] = plain(value)
+    return flat
+
+
+def camera_name(properties):
+    """The active camera's device label in Micro-Manager metadata (``Camera``/``Core-Camera``)."""
+    for key in ("Camera", "Core-Camera"):
+        name = properties.get(key)
+        if isinstance(name, str) and name:
+            return name
+    return None
+
+
+def micromanager_metadata(*sources):
+    """Merge Micro-Manager summary and frame metadata (later sources win) for a Movie.
+
+    Returns ``{}`` when no source holds anything, else ``{"Micro-Manager Metadata": flat,
+    "Camera": label}`` (``Camera`` only when known) plus ``Exposure (ms)`` and
+    ``Pixel Size (um)`` where the metadata states them.
+    """
+    flat = {}
+    for source in sources:
+        if isinstance(source, dict):
+            flat.update(flatten_mm_properties(source))
+    if not flat:
+        return {}
+    metadata = {MM_KEY: flat}
+    camera = camera_name(flat)
+    if camera:
+        metadata["Camera"] = camera
+    for key in ("Exposure-ms", "Exposure"):
+        if key in flat:
+            try:
+                metadata["Exposure (ms)"] = float(flat[key])
+                break
+            except (TypeError, ValueError):
+                pass
+    for key in ("PixelSizeUm", "PixelSize_um"):
+        if key in flat:
+            try:
+                metadata["Pixel Size (um)"] = float(flat[key])
+                break
+            except (TypeError, ValueError):
+                pass
+    return metadata

@@ -1,0 +1,407 @@
+"""The watcher: localize every new movie in some folders with every parameter group.
+
+One thread does the work (:meth:`Watcher.run`); ``watchdog`` reports file events from
+its own thread, and a periodic rescan catches what events miss (network drives).
+Everything found goes through the same steps:
+
+1. *found*: a candidate movie (see :mod:`.candidates`) with an output not yet recorded
+   in the database;
+2. *waiting*: until its members' sizes and times have not changed for ``settle_seconds``
+   and it opens (a movie that still does not open after a further ``settle_seconds``
+   without changing is *failed*);
+3. *started* / *finished* per parameter group through
+   :func:`~napari_picasso.pipeline.localize_file` (which writes temporary files and renames
+   them), then recorded, then the custom commands run. An output file that exists but is
+   not in the database is recorded as it is, never overwritten.
+
+Stopping (or killing) the watcher mid-file leaves no output for that file and no record,
+so the next watcher does it again; ``*_locs.hdf5.part`` files a killed run left behind are
+removed when a watcher starts.
+"""
+
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+
+from ..io.locs import locs_path_for
+from ..io.movies import open_movie
+from ..pipeline import LocalizationCancelled, LocalizeParameters, localize_file
+from .candidates import classify, partial_outputs, scan
+from .followup import check_command, run_command
+from .log import WatcherLog
+from .store import WatcherStore, default_database_path
+
+
+def output_path(movie_path, group, n_groups):
+    """``<movie>_locs.hdf5``, or ``<movie>_pg_<group>_locs.hdf5`` with several groups (1-based)."""
+    if n_groups <= 1:
+        return locs_path_for(movie_path)
+    return locs_path_for(movie_path, suffix=f"_pg_{group}_locs")
+
+
+class _Pending:
+    __slots__ = ("candidate", "signature", "changed_at", "open_error", "open_error_since", "announced")
+
+    def __init__(self, candidate, signature, now):
+        self.candidate = candidate
+        self.signature = signature
+        self.changed_at = now
+        self.open_error = None
+        self.open_error_since = None
+        self.announced = False
+
+
+class Watcher:
+    """Watch folders and localize each new movie with each parameter group.
+
+    Parameters
+    ----------
+    folders : sequence of path-like
+        Folders to watch.
+    groups : sequence of LocalizeParameters
+        Parameter groups; each movie is localized once per group.
+    commands : sequence of str
+        Command templates run in order after each output (see :mod:`.followup`).
+    recursive : bool
+        Also watch sub-folders.
+    settle_seconds : float
+        A movie starts once its files have not changed for this long (and it opens).
+    rescan_seconds : float
+        Interval of the full rescan that catches missed file events.
+    db_path : path-like, optional
+        The database (default :func:`~.store.default_database_path`).
+    log_path : path-like, optional
+        The log file (one per watcher); None logs only to ``echo``.
+    echo : callable, optional
+        Also receives every log line.
+    command_timeout_s : float, optional
+        A command running longer is stopped and logged.
+    use_events : bool
+        Use watchdog file events (the rescan alone still finds everything, later).
+    """
+
+    def __init__(self, folders, groups, commands=(), recursive=False, settle_seconds=5.0,
+                 rescan_seconds=30.0, db_path=None, log_path=None, echo=None,
+                 command_timeout_s=3600.0, use_events=True, name=None):
+        self.folders = [Path(f).expanduser().resolve() for f in folders]
+        if not self.folders:
+            raise ValueError("give at least one folder to watch")
+        for folder in self.folders:
+            if not folder.is_dir():
+                raise ValueError(f"{folder}: not a folder; give an existing folder to watch.")
+        self.groups = list(groups) or [LocalizeParameters()]
+        self.commands = list(commands)
+        for template in self.commands:
+            check_command(template)
+        self.recursive = bool(recursive)
+        self.settle_seconds = float(settle_seconds)
+        self.rescan_seconds = float(rescan_seconds)
+        self.db_path = Path(db_path).expanduser() if db_path is not None else default_database_path()
+        self.log_path = Path(log_path) if log_path is not None else None
+        self.command_timeout_s = command_timeout_s
+        self.use_events = use_events
+        self.name = name or ", ".join(str(f) for f in self.folders)
+        self.log = WatcherLog(self.log_path, echo=echo)
+        self.counts = {"finished": 0, "failed": 0}
+        self.current = None  # the movie being localized, for front ends
+        self.error = None  # an exception that ended run(), for front ends
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._events = queue.SimpleQueue()
+        self._pending = {}
+        self._done = set()
+        self._failed = {}
+        self._retry = set()  # failed earlier, changed since: earlier failure records are ignored
+        self._thread = None
+
+    # -- control ----------------------------------------------------------------------
+    def start(self):
+        """Run the watcher in a background thread; returns the thread."""
+        self._thread = threading.Thread(target=self._run_logged, name=f"watcher {self.name}", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, wait=True, timeout=None):
+        """Ask the watcher to stop (a localization in progress is cancelled, no output)."""
+        self._stop.set()
+        self._wake.set()
+        if wait and self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self):
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def stopping(self):
+        return self._stop.is_set()
+
+    def _run_logged(self):
+        try:
+            self.run()
+        except Exception as error:  # reported in the log and to front ends
+            self.error = error
+            self.log.event("error", "", f"watcher ended: {type(error).__name__}: {error}")
+
+    # -- main loop --------------------------------------------------------------------
+    def run(self):
+        """Watch until :meth:`stop` is called (blocking)."""
+        store = WatcherStore(self.db_path)
+        observer = None
+        try:
+            self.log.event("watching", self.name, self._describe())
+            self._clean_partials()
+            observer = self._start_observer()
+            next_rescan = 0.0
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= next_rescan:
+                    for folder in self.folders:
+                        for candidate in scan(folder, self.recursive):
+                            self._consider(candidate, store)
+                    next_rescan = now + self.rescan_seconds
+                self._drain_events(store)
+                ready = self._next_ready(store)
+                if ready is not None:
+                    self._process(ready, store)
+                    continue
+                self._wake.wait(self._poll_seconds())
+                self._wake.clear()
+        finally:
+            if observer is not None:
+                observer.stop()
+                observer.join(5)
+            store.close()
+            self.log.event("stopped", self.name,
+                           f"{self.counts['finished']} outputs finished, {self.counts['failed']} failed")
+            self.log.close()
+
+    def _describe(self):
+        return (f"{len(self.groups)} parameter group(s), {len(self.commands)} command(s), "
+                f"settle {self.settle_seconds:g} s, {'recursive' if self.recursive else 'not recursive'}, "
+                f"database {self.db_path}")
+
+    def _poll_seconds(self):
+        return min(1.0, max(0.05, self.settle_seconds / 4))
+
+    def _clean_partials(self):
+        for folder in self.folders:
+            for part in partial_outputs(folder, self.recursive):
+                try:
+                    part.unlink()
+                except OSError as error:
+                    self.log.event("error", part, f"cannot remove a partial output: {error}")
+                else:
+                    self.log.event("cleaned", part, "removed a partial output of an interrupted run")
+
+    def _start_observer(self):
+        if not self.use_events:
+            return None
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:
+            self.log.event("error", "", "watchdog is not installed; finding files by rescans only")
+            return None
+
+        events, wake = self._events, self._wake
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event):
+                if event.event_type in ("deleted", "closed_no_write", "opened"):
+                    return
+                events.put(event.src_path)
+                dest = getattr(event, "dest_path", "")
+                if dest:
+                    events.put(dest)
+                wake.set()
+
+        observer = Observer()
+        try:
+            for folder in self.folders:
+                observer.schedule(Handler(), str(folder), recursive=self.recursive)
+            observer.start()
+        except OSError as error:
+            self.log.event("error", "", f"file events unavailable ({error}); finding files by rescans only")
+            return None
+        return observer
+
+    def _drain_events(self, store):
+        seen = set()
+        while True:
+            try:
+                raw = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if raw in seen:
+                continue
+            seen.add(raw)
+            path = Path(os.fsdecode(raw))
+            if path.is_dir() and self.recursive and classify(path) is None:
+                if self._watched(path / "x"):
+                    for candidate in scan(path, recursive=True):
+                        self._consider(candidate, store)
+                continue
+            candidate = classify(path)
+            if candidate is not None and self._watched(candidate.path):
+                self._consider(candidate, store)
+
+    def _watched(self, movie_path):
+        """Whether a movie (file or dataset folder) lies where this watcher looks."""
+        for folder in self.folders:
+            if movie_path.parent == folder:
+                return True
+            if self.recursive and folder in movie_path.parents:
+                return True
+        return False
+
+    # -- bookkeeping -------------------------------------------------------------------
+    def _outputs(self, candidate):
+        n = len(self.groups)
+        return [(i, output_path(candidate.path, i, n)) for i in range(1, n + 1)]
+
+    def _consider(self, candidate, store):
+        """A candidate was seen (scan or event): start tracking it if it has work left."""
+        key = candidate.path
+        if key in self._done or key in self._pending:
+            return
+        if key in self._failed:
+            if candidate.signature() == self._failed[key]:
+                return
+            del self._failed[key]  # the file changed since it failed: try again
+            self._retry.add(key)
+        else:
+            todo = [locs for _, locs in self._outputs(candidate) if store.status(locs) is None]
+            if not todo:
+                self._done.add(key)
+                return
+        signature = candidate.signature()
+        if signature is None:
+            return
+        self._pending[key] = _Pending(candidate, signature, time.monotonic())
+        self.log.event("found", key, f"{candidate.kind}, {len(candidate.members())} file(s)")
+
+    def _next_ready(self, store):
+        """The first pending candidate that is complete and opens, or None."""
+        now = time.monotonic()
+        for key in list(self._pending):
+            state = self._pending[key]
+            signature = state.candidate.signature()
+            if signature is None:
+                del self._pending[key]
+                self.log.event("vanished", key, "removed before it was localized")
+                continue
+            if signature != state.signature:
+                state.signature = signature
+                state.changed_at = now
+                state.open_error_since = None
+                if not state.announced:
+                    state.announced = True
+                    self.log.event("waiting", key, f"still being written; starts after "
+                                   f"{self.settle_seconds:g} s without changes")
+                continue
+            if now - state.changed_at < self.settle_seconds:
+                continue
+            problem = self._open_problem(state.candidate)
+            if problem is None:
+                del self._pending[key]
+                return state.candidate
+            if state.open_error_since is None:
+                state.open_error_since = now
+                state.open_error = problem
+                self.log.event("waiting", key, f"complete but does not open yet: {problem}")
+            elif now - state.open_error_since >= self.settle_seconds:
+                del self._pending[key]
+                self._failed[key] = signature
+                self.counts["failed"] += 1
+                self.log.event("failed", key, problem)
+                for (_, locs_path), parameters in zip(self._outputs(state.candidate), self.groups):
+                    store.record_failure(key, locs_path, problem, parameters)
+        return None
+
+    @staticmethod
+    def _open_problem(candidate):
+        try:
+            with open_movie(candidate.path) as movie:
+                if movie.shape[0] < 1:
+                    return "holds no frames"
+        except Exception as error:  # any reader error: the reason goes to the log and database
+            return _reason(error)
+        return None
+
+    # -- localization ------------------------------------------------------------------
+    def _process(self, candidate, store):
+        key = candidate.path
+        n_groups = len(self.groups)
+        any_failed = False
+        retry = key in self._retry
+        self._retry.discard(key)
+        for (group, locs_path), parameters in zip(self._outputs(candidate), self.groups):
+            status = store.status(locs_path)
+            if status is not None and not (retry and status == "failed"):
+                continue
+            if status is None and locs_path.exists():
+                # Never overwrite a finished output (an earlier Picasso run, or a watcher
+                # killed between renaming it into place and recording it): record it.
+                try:
+                    store.record_localization(locs_path)
+                except Exception as error:
+                    self.log.event("error", locs_path, f"exists but cannot be recorded: {_reason(error)}")
+                else:
+                    self.log.event("skipped", key, f"{locs_path.name} exists already; recorded it, not overwritten")
+                continue
+            label = f"group {group}/{n_groups}" if n_groups > 1 else "localizing"
+            self.log.event("started", key, f"{label} -> {locs_path.name}")
+            self.current = key
+            try:
+                result = localize_file(key, parameters, locs_path, cancel=self._stop)
+            except LocalizationCancelled:
+                self.log.event("stopped", key, "stopped mid-file; nothing written, it restarts next time")
+                if retry:
+                    self._retry.add(key)
+                self._pending[key] = _Pending(candidate, candidate.signature(), time.monotonic())
+                return
+            except Exception as error:  # a bad file must not end the watcher
+                reason = _reason(error)
+                any_failed = True
+                self.counts["failed"] += 1
+                self.log.event("failed", key, f"{label}: {reason}")
+                store.record_failure(key, locs_path, reason, parameters)
+                continue
+            finally:
+                self.current = None
+            try:
+                store.record_localization(locs_path)
+            except Exception as error:  # the output exists; say why it is not in the database
+                self.log.event("error", locs_path, f"localized but not recorded: {_reason(error)}")
+            self.counts["finished"] += 1
+            rate = result.n_frames / max(result.seconds, 1e-9)
+            self.log.event(
+                "finished", key,
+                f"{label}: {result.n_locs} localizations in {result.n_frames} frames, "
+                f"{result.seconds:.2f} s ({rate:,.0f} frames/s) -> {locs_path}",
+            )
+            self._run_commands(key, locs_path)
+        if any_failed:
+            self._failed[key] = candidate.signature()
+        else:
+            self._done.add(key)
+
+    def _run_commands(self, movie_path, locs_path):
+        for template in self.commands:
+            if self._stop.is_set():
+                return
+            arguments, code, output = run_command(template, locs_path, movie_path,
+                                                  cwd=Path(locs_path).parent,
+                                                  timeout_s=self.command_timeout_s)
+            status = f"exit {code}" if code is not None else "did not run to completion"
+            self.log.event("command", locs_path, f"{status}: {arguments!r}; output: {output.rstrip()}")
+
+
+def _reason(error):
+    text = str(error)
+    if isinstance(error, (ValueError, OSError)) and text:
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -1,0 +1,225 @@
+"""The npe2 reader, writer and sample-data contributions in a real napari viewer."""
+
+import gzip
+import shutil
+import sys
+from pathlib import Path
+
+import h5py
+import nd2
+import numpy as np
+import pytest
+import tifffile
+
+sys.path.insert(0, str(Path(__file__).parent / "io"))
+from mm_writers import CAMERA, write_mmstack  # noqa: E402
+from reference_readers import ndtiff_reference  # noqa: E402
+
+from napari_picasso import _reader  # noqa: E402
+from napari_picasso.io.errors import InputFileError  # noqa: E402
+from napari_picasso.io.locs import load_locs  # noqa: E402
+from napari_picasso.io.movies import Movie  # noqa: E402
+
+PLUGIN = "napari-picassosr"
+
+
+@pytest.fixture
+def answers(monkeypatch):
+    """Replace the reader's dialogs by recorded answers: ``answers(axis={...}, raw={...})``."""
+    asked = []
+
+    def set_answers(axis=None, raw=None):
+        def ask_axis_choices(path, axes, frame_axis):
+            asked.append(("axes", Path(path).name, dict(axes), frame_axis))
+            return axis
+
+        def ask_raw_info(path):
+            asked.append(("raw", Path(path).name))
+            return raw
+
+        monkeypatch.setattr(_reader, "ask_axis_choices", ask_axis_choices)
+        monkeypatch.setattr(_reader, "ask_raw_info", ask_raw_info)
+        return asked
+
+    return set_answers
+
+
+def _open_one(viewer, path):
+    layers = viewer.open(path, plugin=PLUGIN)
+    assert len(layers) == 1
+    return layers[0]
+
+
+def _check_movie_layer(layer, path, reference):
+    assert layer.name == Path(path).name
+    assert isinstance(layer.data, Movie)
+    assert layer.data.shape == reference.shape and layer.data.dtype == reference.dtype
+    np.testing.assert_array_equal(np.asarray(layer.data[:]), reference)
+    meta = layer.metadata["napari_picasso"]
+    assert meta["path"] == str(path)
+    assert meta["movie_metadata"]["Frames"] == reference.shape[0]
+    assert meta["movie_metadata"] is layer.data.metadata
+    low, high = layer.contrast_limits
+    assert low < high and reference.min() <= high and low <= reference.max()
+
+
+def test_shared_movies_in_napari(make_napari_viewer, shared_data, tmp_path, answers):
+    asked = answers(axis=None)
+    viewer = make_napari_viewer()
+    # raw + yaml, OME-TIFF with .tiff ending, ims, single-movie NDTiff v3
+    raw = shared_data / "raw-picasso" / "testdata.raw"
+    _check_movie_layer(_open_one(viewer, raw), raw, np.fromfile(raw, "<u2").reshape(100, 32, 32))
+    ome = shared_data / "ome-tiff" / "s_1_t_1_c_1_z_1.ome.tiff"
+    _check_movie_layer(_open_one(viewer, ome), ome, tifffile.imread(ome)[np.newaxis])
+    ims = shared_data / "ims" / "Minimal_IMS_File.ims"
+    with h5py.File(ims, "r") as f:
+        reference = f["DataSet/ResolutionLevel 0/TimePoint 0/Channel 0/Data"][:, :128, :128]
+    _check_movie_layer(_open_one(viewer, ims), ims, reference)
+    folder = shared_data / "ndtiff" / "v3" / "ndtiff3.2_11bit_1"
+    _check_movie_layer(_open_one(viewer, folder), folder, ndtiff_reference(folder)[0])
+    assert asked == []  # single movies open without a question
+    assert len(viewer.layers) == 4
+
+
+def test_multi_dimensional_files_ask_for_choices(make_napari_viewer, shared_data, tmp_path, answers):
+    viewer = make_napari_viewer()
+    # nd2: T3 Z10 C2 -> the dialog is asked for z and channel
+    path = shared_data / "nd2" / "cluster.nd2"
+    asked = answers(axis={"z": 3, "channel": "FM 4-64/2% CHAPS"})
+    layer = _open_one(viewer, path)
+    _check_movie_layer(layer, path, nd2.imread(path)[:, 3, 1])
+    assert asked[0][0] == "axes" and set(asked[0][2]) == {"z", "channel"} and asked[0][3] == "time"
+    # NDTiff v3 and v2 with two channels, opened from the folder and from a stack file
+    for name, channel, index in (("v3/12_bit_pycromanager_mda", "FITC", 1), ("v2/ndtiffv2.0_test", 0, 0)):
+        folder = shared_data / "ndtiff" / name
+        answers(axis={"channel": channel})
+        _check_movie_layer(_open_one(viewer, folder), folder, ndtiff_reference(folder)[0][:, index])
+        stack = sorted(folder.rglob("*_NDTiffStack.tif"))[0]
+        layer = _open_one(viewer, stack)
+        np.testing.assert_array_equal(layer.data[:], ndtiff_reference(folder)[0][:, index])
+    # Micro-Manager 1.4 MMStack, 4 positions x T2 x Z2 x C2
+    mm = tmp_path / "mm"
+    mm.mkdir()
+    for packed in sorted((shared_data / "mmstack-1.4").glob("*.ome.tif.gz")):
+        with gzip.open(packed, "rb") as src, open(mm / packed.name[:-3], "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    for path in sorted(mm.glob("*.ome.tif")):
+        with tifffile.TiffFile(path) as tif:
+            reference = tif.series[0].asarray()
+            own = int(np.unique(tif.micromanager_metadata["IndexMap"][:, 3])[0])
+        asked = answers(axis={"channel": "DAPI", "z": 1})
+        _check_movie_layer(_open_one(viewer, path), path, reference[own, :, 1, 1])
+        assert asked[-1][2] == {"z": [0, 1], "channel": ["Cy5", "DAPI"]}
+    # cancelling the dialog gives the error that lists the choices
+    answers(axis=None)
+    with pytest.raises(Exception, match="channel"):
+        viewer.open(path, plugin=PLUGIN)
+
+
+def test_rollover_mmstack_in_napari(make_napari_viewer, tmp_path):
+    rng = np.random.default_rng(4)
+    frames = rng.integers(0, 4000, (30, 16, 18), dtype=np.uint16)
+    paths = write_mmstack(tmp_path, frames, frames_per_file=12)
+    viewer = make_napari_viewer()
+    layer = _open_one(viewer, paths[0])
+    _check_movie_layer(layer, paths[0], frames)
+    assert layer.metadata["napari_picasso"]["movie_metadata"]["Camera"] == CAMERA
+    viewer.dims.set_point(0, 17)  # napari slices one frame of the lazy movie
+    np.testing.assert_array_equal(layer._slice.image.raw, frames[17])
+
+
+def test_raw_without_yaml_asks_and_writes_yaml(make_napari_viewer, shared_data, tmp_path, answers):
+    path = tmp_path / "acquisition.raw"
+    shutil.copy(shared_data / "raw-picasso" / "testdata.raw", path)
+    asked = answers(raw={"Width": 32, "Height": 32, "Frames": 100, "Data Type": "uint16", "Byte Order": "<"})
+    viewer = make_napari_viewer()
+    layer = _open_one(viewer, path)
+    assert asked == [("raw", "acquisition.raw")]
+    _check_movie_layer(layer, path, np.fromfile(path, "<u2").reshape(100, 32, 32))
+    written = (tmp_path / "acquisition.yaml").read_text()
+    for line in ("Width: 32", "Height: 32", "Frames: 100", "Data Type: uint16", "Byte Order: <"):
+        assert line in written
+    # a description longer than the file is refused, naming the file
+    other = tmp_path / "second.raw"
+    shutil.copy(path, other)
+    answers(raw={"Width": 64, "Height": 64, "Frames": 100, "Data Type": "uint16", "Byte Order": "<"})
+    with pytest.raises(Exception, match="second.raw"):
+        viewer.open(other, plugin=PLUGIN)
+    # cancelled: the error names the keys to supply
+    third = tmp_path / "third.raw"
+    shutil.copy(path, third)
+    answers(raw=None)
+    with pytest.raises(Exception, match="third.raw.*Width, Height, Frames"):
+        viewer.open(third, plugin=PLUGIN)
+
+
+def test_picasso_locs_open_as_points(make_napari_viewer, shared_data):
+    path = shared_data / "raw-picasso" / "testdata_locs.hdf5"
+    locs, info = load_locs(path)
+    viewer = make_napari_viewer()
+    layers = viewer.open(path, plugin=PLUGIN)
+    assert len(layers) == 1
+    layer = layers[0]
+    assert layer._type_string == "points" and layer.name == "testdata_locs.hdf5"
+    assert layer.data.shape == (564, 3)
+    np.testing.assert_array_equal(layer.data[:, 0], locs["frame"])
+    np.testing.assert_allclose(layer.data[:, 1], locs["y"])
+    np.testing.assert_allclose(layer.data[:, 2], locs["x"])
+    assert list(layer.features.columns) == [n for n in locs.dtype.names if n not in ("frame", "x", "y")]
+    np.testing.assert_array_equal(layer.features["photons"], locs["photons"])
+    meta = layer.metadata["napari_picasso"]
+    assert meta["locs_path"] == str(path) and meta["info"] == info
+    assert meta["info"][0]["Width"] == 32
+
+
+def test_locs_writer_round_trip(make_napari_viewer, shared_data, tmp_path):
+    source = shared_data / "raw-picasso" / "testdata_locs.hdf5"
+    locs, info = load_locs(source)
+    viewer = make_napari_viewer()
+    layer = viewer.open(source, plugin=PLUGIN)[0]
+    target = tmp_path / "edited_locs.hdf5"
+    written = layer.save(str(target), plugin=PLUGIN)
+    assert Path(written[0]) == target
+    saved, saved_info = load_locs(target)
+    assert saved.dtype == locs.dtype  # same fields, order and types as Picasso wrote
+    order = np.argsort(locs["frame"], kind="stable")
+    np.testing.assert_array_equal(saved, locs[order])
+    assert saved_info[: len(info)] == info and "napari writer" in saved_info[-1]["Generated by"]
+    assert not list(tmp_path.glob("*.part"))
+    # delete points in napari, save again: the rows are gone, the rest unchanged
+    layer.selected_data = set(range(10))
+    layer.remove_selected()
+    layer.save(str(tmp_path / "fewer_locs.hdf5"), plugin=PLUGIN)
+    fewer, _ = load_locs(tmp_path / "fewer_locs.hdf5")
+    assert len(fewer) == len(locs) - 10
+    # the file read in is never overwritten
+    reopened = viewer.open(tmp_path / "fewer_locs.hdf5", plugin=PLUGIN)[0]
+    with pytest.raises(FileExistsError, match="fewer_locs.hdf5.*never overwritten"):
+        reopened.save(str(tmp_path / "fewer_locs.hdf5"), plugin=PLUGIN)
+    np.testing.assert_array_equal(load_locs(tmp_path / "fewer_locs.hdf5")[0], fewer)
+
+
+def test_bad_locs_file_in_napari(make_napari_viewer, tmp_path):
+    path = tmp_path / "broken_locs.hdf5"
+    with h5py.File(path, "w") as f:
+        f["drift"] = np.zeros(4)
+    viewer = make_napari_viewer()
+    with pytest.raises(Exception, match="broken_locs.hdf5.*no 'locs' dataset"):
+        viewer.open(path, plugin=PLUGIN)
+    with pytest.raises(InputFileError, match="no 'locs' dataset"):
+        _reader.get_locs_reader(str(path))(str(path))
+
+
+def test_sample_data(make_napari_viewer):
+    viewer = make_napari_viewer()
+    layers = viewer.open_sample(PLUGIN, "blinking_movie")
+    movie, truth = layers
+    assert movie.data.shape == (300, 64, 64) and movie.data.dtype == np.uint16
+    assert truth._type_string == "points" and truth.data.shape[1] == 3
+    meta = movie.metadata["napari_picasso"]["movie_metadata"]
+    assert meta["Camera"] == "Simulation" and meta["Width"] == 64
+    # ground truth sits on bright spots of its frame
+    frame, y, x = truth.data[0].astype(int)
+    background = np.median(movie.data[frame])
+    assert movie.data[frame, y, x] > background + 50
+    assert set(truth.features.columns) >= {"photons", "site"}

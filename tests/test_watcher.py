@@ -1,0 +1,482 @@
+"""The watcher with real files appearing in a folder while it runs."""
+
+import contextlib
+import gc
+import io
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import tifffile
+import yaml
+
+from napari_picasso.commands.watch import load_groups, parameters_from_mapping
+from napari_picasso.io.errors import InputFileError
+from napari_picasso.io.locs import load_info, load_locs
+from napari_picasso.io.movies import write_raw_info
+from napari_picasso.pipeline import LocalizeParameters
+from napari_picasso.simulate import simulate_movie
+from napari_picasso.watcher import Watcher, WatcherStore, classify, command_arguments, read_events, scan
+from napari_picasso.watcher.candidates import Candidate
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+SETTLE_S = 0.5
+
+
+@pytest.fixture(scope="module")
+def frames(camera):
+    """40 frames of 32x32 blinking spots (uint16 camera counts)."""
+    movie, _ = simulate_movie(40, 32, 32, camera=camera, seed=3, n_sites=6, photons=1500,
+                              mean_on_frames=4, mean_off_frames=6, min_distance_px=8)
+    return movie.astype(np.uint16)
+
+
+@pytest.fixture(scope="module")
+def params(camera):
+    return LocalizeParameters(box=7, min_net_gradient=1500.0, baseline=camera.baseline,
+                              sensitivity=camera.sensitivity, em_gain=camera.em_gain)
+
+
+def write_raw(path, frames):
+    """A complete .raw + .yaml, written elsewhere and moved in (as a finished copy would be)."""
+    path = Path(path)
+    staging = path.parent.parent / "staging"
+    staging.mkdir(exist_ok=True)
+    staged = staging / path.name
+    frames.astype("<u2").tofile(staged)
+    n, h, w = frames.shape
+    write_raw_info(path, w, h, n, "uint16", "<")
+    os.replace(staged, path)
+    return path
+
+
+def write_tif(path, frames):
+    path = Path(path)
+    staged = path.parent.parent / "staging" / path.name
+    staged.parent.mkdir(exist_ok=True)
+    tifffile.imwrite(staged, frames, photometric="minisblack", contiguous=True)
+    os.replace(staged, path)
+    return path
+
+
+def wait_for(predicate, timeout_s=30.0, interval_s=0.05):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()
+
+
+def events(log_path, kind=None, path=None):
+    if not Path(log_path).exists():
+        return []
+    found = read_events(log_path)
+    return [e for e in found if (kind is None or e[1] == kind) and (path is None or e[2] == str(path))]
+
+
+@contextlib.contextmanager
+def running(folder, groups, tmp_path, **options):
+    options.setdefault("settle_seconds", SETTLE_S)
+    options.setdefault("rescan_seconds", 5.0)
+    watcher = Watcher([folder], groups, db_path=tmp_path / "db.sqlite", log_path=tmp_path / "watcher.log",
+                      **options)
+    watcher.start()
+    try:
+        yield watcher
+    finally:
+        watcher.stop(timeout=30)
+    assert not watcher.running
+
+
+def rows(tmp_path):
+    """``(ok rows, failed rows)`` of the test's database."""
+    store = WatcherStore(tmp_path / "db.sqlite")
+    try:
+        everything = store.rows()
+    finally:
+        store.close()
+    return ([r for r in everything if r["status"] == "ok"], [r for r in everything if r["status"] == "failed"])
+
+
+@pytest.fixture
+def folder(tmp_path):
+    path = tmp_path / "acquisitions"
+    path.mkdir()
+    return path
+
+
+# -- behaviour -------------------------------------------------------------------------
+def test_raw_written_slowly_is_processed_once_after_completion(folder, tmp_path, frames, params):
+    movie = folder / "slow.raw"
+    n, h, w = frames.shape
+    write_raw_info(movie, w, h, n, "uint16", "<")
+    pieces = np.array_split(frames.astype("<u2"), 5)
+    with running(folder, [params], tmp_path) as watcher:
+        with open(movie, "wb") as f:
+            for piece in pieces:
+                f.write(piece.tobytes())
+                f.flush()
+                time.sleep(SETTLE_S * 0.6)  # shorter pauses than the settle time
+                assert not (folder / "slow_locs.hdf5").exists()
+        completed = time.time()
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished", movie))
+        time.sleep(3 * SETTLE_S)  # would a second run start?
+        assert watcher.error is None
+    log = events(tmp_path / "watcher.log", path=movie)
+    kinds = [e[1] for e in log]
+    assert kinds.count("started") == 1 and kinds.count("finished") == 1
+    assert "waiting" in kinds and "failed" not in kinds
+    started = next(e for e in log if e[1] == "started")
+    started_s = time.mktime(time.strptime(started[0][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    assert started_s >= int(completed)  # not before the last piece was written
+    localizations, failures = rows(tmp_path)
+    assert failures == []
+    assert [r["locs_path"] for r in localizations] == [str(folder / "slow_locs.hdf5")]
+    assert localizations[0]["frames"] == n
+    locs = load_locs(folder / "slow_locs.hdf5", with_info=False)
+    assert len(locs) == localizations[0]["n_locs"] > 0
+    assert locs["frame"].max() >= n - 10  # the last pieces were localized too
+
+
+def _write_mmstack_series(folder, stem, parts, pause_s):
+    """A Micro-Manager style rollover series (OME-TIFF over several files), file by file."""
+    names = [f"{stem}.ome.tif"] + [f"{stem}_{i}.ome.tif" for i in range(1, len(parts))]
+    n_total = sum(len(p) for p in parts)
+    _, h, w = parts[0].shape
+    uuids = [f"urn:uuid:00000000-0000-4000-8000-{i:012d}" for i in range(len(names))]
+    blocks, first = [], 0
+    for name, uuid, part in zip(names, uuids, parts):
+        blocks.append(f'<TiffData FirstT="{first}" FirstZ="0" FirstC="0" IFD="0" PlaneCount="{len(part)}">'
+                      f'<UUID FileName="{name}">{uuid}</UUID></TiffData>')
+        first += len(part)
+    for name, uuid, part in zip(names, uuids, parts):
+        xml = ('<?xml version="1.0" encoding="UTF-8"?>'
+               f'<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" UUID="{uuid}">'
+               '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint16" '
+               f'SizeX="{w}" SizeY="{h}" SizeC="1" SizeZ="1" SizeT="{n_total}" BigEndian="false">'
+               + "".join(blocks) + "</Pixels></Image></OME>")
+        tifffile.imwrite(folder / name, part, description=xml, metadata=None, contiguous=True)
+        time.sleep(pause_s)
+    return [folder / n for n in names]
+
+
+def test_rollover_series_is_processed_once_as_one_movie(folder, tmp_path, frames, params):
+    parts = np.array_split(frames, 3)
+    with running(folder, [params], tmp_path) as watcher:
+        files = _write_mmstack_series(folder, "cells_MMStack_Pos0", parts, pause_s=SETTLE_S * 0.5)
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"))
+        time.sleep(3 * SETTLE_S)
+        assert watcher.error is None
+    assert [p.name for p in files] == ["cells_MMStack_Pos0.ome.tif", "cells_MMStack_Pos0_1.ome.tif",
+                                       "cells_MMStack_Pos0_2.ome.tif"]
+    outputs = sorted(p.name for p in folder.glob("*_locs.hdf5"))
+    assert outputs == ["cells_MMStack_Pos0_locs.hdf5"]
+    started = events(tmp_path / "watcher.log", "started")
+    assert [e[2] for e in started] == [str(files[0])]
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and len(localizations) == 1
+    assert localizations[0]["frames"] == len(frames)  # all three files, one movie
+    assert load_info(folder / "cells_MMStack_Pos0_locs.hdf5")[0]["Frames"] == len(frames)
+
+
+def test_ndtiff_dataset_written_by_ndstorage_is_one_movie(folder, tmp_path, frames, params):
+    ndstorage = pytest.importorskip("ndstorage")
+    with running(folder, [params], tmp_path) as watcher:
+        dataset = ndstorage.NDTiffDataset(str(folder), name="paint", writable=True)
+        dataset.initialize({"Core-Camera": "Simulation"})
+        with contextlib.redirect_stdout(io.StringIO()):
+            for i, frame in enumerate(frames):
+                dataset.put_image({"time": i}, np.ascontiguousarray(frame), {"Camera": "Simulation"})
+                if i % 10 == 9:
+                    time.sleep(SETTLE_S * 0.4)
+            dataset.finish()
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"))
+        time.sleep(3 * SETTLE_S)
+        assert watcher.error is None
+    dataset_folder = folder / "paint_1"
+    assert [e[2] for e in events(tmp_path / "watcher.log", "started")] == [str(dataset_folder)]
+    assert sorted(p.name for p in folder.glob("*_locs.hdf5")) == ["paint_1_locs.hdf5"]
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and len(localizations) == 1 and localizations[0]["frames"] == len(frames)
+    assert localizations[0]["n_locs"] > 0
+
+
+def test_two_parameter_groups_give_two_outputs_and_rows(folder, tmp_path, frames, camera):
+    groups_file = tmp_path / "groups.yaml"
+    groups_file.write_text(yaml.safe_dump([
+        {"box": 7, "gradient": 1500, "fit": "mle", "baseline": camera.baseline,
+         "sensitivity": camera.sensitivity},
+        {"box": 9, "gradient": 1500, "fit": "lq", "baseline": camera.baseline,
+         "sensitivity": camera.sensitivity},
+    ]))
+    groups = load_groups(groups_file)
+    assert [(g.box, g.fit_method) for g in groups] == [(7, "mle"), (9, "lq")]
+    with running(folder, groups, tmp_path):
+        write_raw(folder / "two.raw", frames)
+        assert wait_for(lambda: len(events(tmp_path / "watcher.log", "finished")) == 2)
+    assert sorted(p.name for p in folder.glob("*_locs.hdf5")) == ["two_pg_1_locs.hdf5", "two_pg_2_locs.hdf5"]
+    localizations, _ = rows(tmp_path)
+    assert sorted((r["parameter_group"], Path(r["locs_path"]).name) for r in localizations) == [
+        (1, "two_pg_1_locs.hdf5"), (2, "two_pg_2_locs.hdf5")]
+    assert sorted((r["parameter_group"], r["box_size"], r["fit_method"]) for r in localizations) == [
+        (1, 7, "mle"), (2, 9, "lq")]
+    # Each output was made with its own group.
+    assert load_info(folder / "two_pg_1_locs.hdf5")[1]["Box Size"] == 7
+    assert load_info(folder / "two_pg_2_locs.hdf5")[1]["Box Size"] == 9
+    assert load_info(folder / "two_pg_2_locs.hdf5")[1]["Fit method"] == "lq"
+
+
+def test_corrupt_file_is_logged_skipped_and_the_next_is_processed(folder, tmp_path, frames, params):
+    with running(folder, [params], tmp_path) as watcher:
+        bad = folder / "broken.tif"
+        staged = tmp_path / "broken.tif"
+        staged.write_bytes(b"II*\x00" + bytes(range(256)) * 12)  # a TIFF signature, then garbage
+        os.replace(staged, bad)
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "failed", bad))
+        good = write_tif(folder / "good.tif", frames)
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished", good))
+        assert watcher.running and watcher.error is None
+    failed = events(tmp_path / "watcher.log", "failed", bad)
+    assert len(failed) == 1 and failed[0][3].startswith(f"{bad}: ")  # names the file and the problem
+    localizations, failures = rows(tmp_path)
+    assert [r["movie_path"] for r in failures] == [str(bad)]
+    assert failures[0]["reason"] == failed[0][3]
+    assert [r["movie_path"] for r in localizations] == [str(good)]
+    assert not list(folder.glob("broken*_locs*"))
+
+
+def test_restarted_watcher_skips_recorded_files_and_failures(folder, tmp_path, frames, params):
+    write_raw(folder / "first.raw", frames)
+    (folder / "junk.tif").write_bytes(b"not a tiff at all")
+    with running(folder, [params], tmp_path):
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished")
+                        and events(tmp_path / "watcher.log", "failed"))
+    with running(folder, [params], tmp_path):
+        write_tif(folder / "second.tif", frames)
+        assert wait_for(lambda: len(events(tmp_path / "watcher.log", "finished")) == 2)
+        time.sleep(2 * SETTLE_S)
+    assert len(events(tmp_path / "watcher.log", "started")) == 2
+    localizations, failures = rows(tmp_path)
+    assert sorted(Path(r["movie_path"]).name for r in localizations) == ["first.raw", "second.tif"]
+    assert len(failures) == 1
+
+
+def test_existing_output_is_recorded_not_overwritten(folder, tmp_path, frames, params):
+    from napari_picasso.pipeline import localize_file
+
+    movie = write_raw(folder / "earlier.raw", frames)
+    done = localize_file(movie, params.replace(box=9))  # e.g. a run before the watcher existed
+    before = (done.locs_path.stat().st_mtime_ns, done.locs_path.read_bytes())
+    with running(folder, [params], tmp_path):
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "skipped", movie))
+    assert not events(tmp_path / "watcher.log", "started")
+    assert (done.locs_path.stat().st_mtime_ns, done.locs_path.read_bytes()) == before
+    localizations, _ = rows(tmp_path)
+    assert [(r["locs_path"], r["n_locs"], r["box_size"]) for r in localizations] == [
+        (str(done.locs_path), done.n_locs, 9)]
+
+
+EVIL_NAME = """run 1 "double" 'single'; touch SENTINEL; echo $(touch SENTINEL2) $MOVIE.raw"""
+
+RECORDER = """\
+import json, sys
+record, tag = sys.argv[1], sys.argv[2]
+with open(record, "a") as f:
+    f.write(json.dumps([tag] + sys.argv[3:]) + "\\n")
+print("recorded", tag)
+"""
+
+
+def test_command_receives_exactly_the_file_name_and_nothing_else_runs(folder, tmp_path, frames, params):
+    script = tmp_path / "recorder.py"
+    script.write_text(RECORDER)
+    record = tmp_path / "record.jsonl"
+    prefix = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))} {shlex.quote(str(record))}"
+    commands = [f"{prefix} first $FILENAME", f"{prefix} second $MOVIE --out=$FILENAME",
+                "false", "no-such-program-xyz $FILENAME"]
+    with running(folder, [params], tmp_path, commands=commands):
+        movie = write_raw(folder / EVIL_NAME, frames)
+        assert wait_for(lambda: len(events(tmp_path / "watcher.log", "command")) == 4)
+    locs = folder / (EVIL_NAME[: -len(".raw")] + "_locs.hdf5")
+    assert locs.exists()
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    assert calls == [["first", str(locs)], ["second", str(movie), f"--out={locs}"]]
+    # No shell ever saw the name: nothing it spells out ran, anywhere.
+    for where in (folder, tmp_path, Path.cwd()):
+        assert not (where / "SENTINEL").exists() and not (where / "SENTINEL2").exists()
+    logged = events(tmp_path / "watcher.log", "command")
+    assert logged[0][3].startswith("exit 0:") and "recorded first" in logged[0][3]
+    assert logged[2][3].startswith("exit 1:")
+    assert "program not found: no-such-program-xyz" in logged[3][3]
+
+
+def _watch_process(folder, tmp_path, groups_file):
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "napari_picasso", "watch", str(folder), "--groups", str(groups_file),
+         "--settle-seconds", "0.3", "--db", str(tmp_path / "db.sqlite"), "--log", str(tmp_path / "watcher.log"),
+         "--quiet"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def test_kill_mid_file_then_restart_leaves_no_partial_output_nor_duplicate_rows(folder, tmp_path, frames, camera):
+    groups_file = tmp_path / "groups.yaml"
+    groups_file.write_text(yaml.safe_dump([{"gradient": 1500, "baseline": camera.baseline,
+                                            "sensitivity": camera.sensitivity}]))
+    write_raw(folder / "a_small.raw", frames)
+    # A bigger movie: long enough to be caught mid-localization.
+    big, _ = simulate_movie(100, 128, 128, camera=camera, seed=4, n_sites=60, photons=1500,
+                            mean_on_frames=4, mean_off_frames=4, min_distance_px=8)
+    write_raw(folder / "b_big.raw", np.tile(big.astype(np.uint16), (12, 1, 1)))
+    part = folder / "b_big_locs.hdf5.part"
+
+    process = _watch_process(folder, tmp_path, groups_file)
+    try:
+        assert wait_for(part.exists, timeout_s=60, interval_s=0.005), process.stderr.read1().decode()
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert part.exists() and not (folder / "b_big_locs.hdf5").exists()  # killed mid-file
+    localizations, _ = rows(tmp_path)
+    assert [Path(r["locs_path"]).name for r in localizations] == ["a_small_locs.hdf5"]
+
+    process = _watch_process(folder, tmp_path, groups_file)
+    try:
+        assert wait_for(lambda: len(events(tmp_path / "watcher.log", "finished")) == 2, timeout_s=120)
+        process.send_signal(signal.SIGTERM)  # ends cleanly
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert events(tmp_path / "watcher.log", "cleaned", part)
+    assert len(events(tmp_path / "watcher.log", "started", folder / "a_small.raw")) == 1
+    assert len(events(tmp_path / "watcher.log", "started", folder / "b_big.raw")) == 2  # killed, redone
+    assert events(tmp_path / "watcher.log", "stopped")[-1][2] == str(folder)
+    localizations, failures = rows(tmp_path)
+    names = sorted(Path(r["locs_path"]).name for r in localizations)
+    assert names == ["a_small_locs.hdf5", "b_big_locs.hdf5"] and failures == []
+    assert not list(folder.glob("*.part"))
+    assert len(load_locs(folder / "b_big_locs.hdf5", with_info=False)) == next(
+        r["n_locs"] for r in localizations if r["locs_path"].endswith("b_big_locs.hdf5"))
+
+
+def test_stop_mid_file_writes_nothing_and_the_next_watcher_resumes(folder, tmp_path, frames, params, camera):
+    big, _ = simulate_movie(100, 128, 128, camera=camera, seed=5, n_sites=60, photons=1500,
+                            mean_on_frames=4, mean_off_frames=4, min_distance_px=8)
+    write_raw(folder / "big.raw", np.tile(big.astype(np.uint16), (30, 1, 1)))
+    with running(folder, [params], tmp_path) as watcher:
+        assert wait_for(lambda: watcher.current is not None, interval_s=0.005)
+    assert events(tmp_path / "watcher.log", "stopped", folder / "big.raw")
+    assert not list(folder.glob("big_locs*"))
+    assert rows(tmp_path) == ([], [])
+    with running(folder, [params], tmp_path):
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"), timeout_s=60)
+    assert len(rows(tmp_path)[0]) == 1
+
+
+def test_soak_200_movies_processed_exactly_once_memory_flat(folder, tmp_path, frames, params):
+    n_movies, groups = 200, [params, params.replace(box=5)]
+    tiny = frames[:6, :24, :24]
+    process = psutil.Process()
+    rss_mb = {}
+    with running(folder, groups, tmp_path, settle_seconds=0.2) as watcher:
+        for i in range(n_movies):
+            write_tif(folder / f"m{i:03d}.tif", tiny) if i % 2 else write_raw(folder / f"m{i:03d}.raw", tiny)
+            if i == 49:
+                assert wait_for(lambda: watcher.counts["finished"] == 100, timeout_s=60)
+                gc.collect()
+                rss_mb["after 50"] = process.memory_info().rss / 2**20
+        assert wait_for(lambda: watcher.counts["finished"] == n_movies * len(groups), timeout_s=120)
+        gc.collect()
+        rss_mb["after 200"] = process.memory_info().rss / 2**20
+        time.sleep(0.5)
+    localizations, failures = rows(tmp_path)
+    assert failures == []
+    assert len(localizations) == n_movies * len(groups)
+    assert len({r["locs_path"] for r in localizations}) == n_movies * len(groups)
+    assert len(events(tmp_path / "watcher.log", "started")) == n_movies * len(groups)
+    assert len(list(folder.glob("*_locs.hdf5"))) == n_movies * len(groups)
+    growth = rss_mb["after 200"] - rss_mb["after 50"]
+    print(f"soak: RSS {rss_mb}, growth over 150 movies {growth:.1f} MB")
+    assert growth < 20, rss_mb
+
+
+# -- pieces ------------------------------------------------------------------------------
+def test_classify_series_ndtiff_and_outputs(tmp_path):
+    (tmp_path / "x_MMStack_Pos0.ome.tif").write_bytes(b"")
+    (tmp_path / "x_MMStack_Pos0_1.ome.tif").write_bytes(b"")
+    (tmp_path / "x_MMStack_Pos0_2.ome.tif").write_bytes(b"")
+    (tmp_path / "movie_locs.hdf5").write_bytes(b"")
+    (tmp_path / "movie_locs_render.tif").write_bytes(b"")
+    (tmp_path / "movie.raw").write_bytes(b"")
+    (tmp_path / "movie.yaml").write_text("Width: 1")
+    (tmp_path / "notes.txt").write_text("")
+    dataset = tmp_path / "run_1"
+    dataset.mkdir()
+    (dataset / "NDTiff.index").write_bytes(b"")
+    (dataset / "run_NDTiffStack.tif").write_bytes(b"")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "deep.nd2").write_bytes(b"")
+
+    first = tmp_path / "x_MMStack_Pos0.ome.tif"
+    assert classify(tmp_path / "x_MMStack_Pos0_2.ome.tif") == Candidate(first, "mmstack")
+    assert Candidate(first, "mmstack").members() == [first, tmp_path / "x_MMStack_Pos0_1.ome.tif",
+                                                    tmp_path / "x_MMStack_Pos0_2.ome.tif"]
+    assert classify(dataset / "run_NDTiffStack.tif") == Candidate(dataset, "ndtiff")
+    assert classify(tmp_path / "movie_locs_render.tif") is None
+    assert Candidate(tmp_path / "movie.raw").members() == [tmp_path / "movie.raw", tmp_path / "movie.yaml"]
+    flat = {(c.path.name, c.kind) for c in scan(tmp_path)}
+    assert flat == {("x_MMStack_Pos0.ome.tif", "mmstack"), ("movie.raw", "file"), ("run_1", "ndtiff")}
+    deep = {(c.path.name, c.kind) for c in scan(tmp_path, recursive=True)}
+    assert deep == flat | {("deep.nd2", "file")}
+
+
+def test_recursive_watch_finds_movies_in_new_subfolders(folder, tmp_path, frames, params):
+    with running(folder, [params], tmp_path, recursive=True):
+        (folder / "day1" / "cell2").mkdir(parents=True)
+        movie = write_tif(folder / "day1" / "cell2" / "deep.tif", frames)
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished", movie))
+
+
+def test_watch_without_recursion_ignores_sub_folders(folder, tmp_path, frames, params):
+    with running(folder, [params], tmp_path):
+        (folder / "sub").mkdir()
+        write_tif(folder / "sub" / "deep.tif", frames)
+        top = write_tif(folder / "top.tif", frames)
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished", top))
+        time.sleep(3 * SETTLE_S)
+    assert [e[2] for e in events(tmp_path / "watcher.log", "found")] == [str(top)]
+
+
+def test_groups_use_the_localize_option_names(tmp_path):
+    parameters = parameters_from_mapping({"box": 9, "gradient": 800, "fit": "lq", "shared-sigma": True,
+                                          "gain": 100, "pixelsize": 108, "roi": [0, 0, 20, 30]})
+    assert parameters == LocalizeParameters(box=9, min_net_gradient=800.0, fit_method="lq", shared_sigma=True,
+                                            em_gain=100.0, pixelsize_nm=108.0, roi=(0, 0, 20, 30))
+    bad = tmp_path / "groups.yaml"
+    bad.write_text("- {box: 7}\n- {boxsize: 9}\n")
+    with pytest.raises(InputFileError, match=r"groups.yaml: group 2: unknown option 'boxsize'"):
+        load_groups(bad)
+    bad.write_text("- {fit: gauss}\n")
+    with pytest.raises(InputFileError, match=r"group 1: .*invalid choice: 'gauss'"):
+        load_groups(bad)
+
+
+def test_command_arguments_keep_paths_whole():
+    assert command_arguments("tool --in '$MOVIE' $FILENAME -v", "/d/a b;c_locs.hdf5", "/d/$FILENAME x.raw") == [
+        "tool", "--in", "/d/$FILENAME x.raw", "/d/a b;c_locs.hdf5", "-v"]

@@ -1,0 +1,82 @@
+"""The Watcher dock widget in a real napari viewer."""
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import yaml
+
+from napari_picasso.simulate import simulate_movie
+from napari_picasso.watcher import WatcherStore
+
+
+def _drop_tif(folder, name, frames):
+    staged = folder.parent / name
+    tifffile.imwrite(staged, frames, photometric="minisblack", contiguous=True)
+    os.replace(staged, folder / name)
+    return folder / name
+
+
+def test_watcher_widget_runs_in_background_shows_log_and_stops(make_napari_viewer, qtbot, tmp_path, camera):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Watcher")
+    folder = tmp_path / "acquisitions"
+    folder.mkdir()
+    groups = tmp_path / "groups.yaml"
+    groups.write_text(yaml.safe_dump([
+        {"gradient": 1500, "baseline": camera.baseline, "sensitivity": camera.sensitivity},
+        {"gradient": 1500, "box": 9, "baseline": camera.baseline, "sensitivity": camera.sensitivity},
+    ]))
+    widget.add_folder(folder)
+    widget.groups_path.setText(str(groups))
+    widget.settle.setValue(0.3)
+    widget.db_path.setText(str(tmp_path / "db.sqlite"))
+    widget.log_path.setText(str(tmp_path / "watcher.log"))
+    assert "every group" in widget.groups_label.text()
+
+    widget.start_button.click()
+    assert len(widget.watchers) == 1
+    watcher = widget.watchers[0]
+    qtbot.waitUntil(lambda: "running" in widget.watcher_list.item(0).text(), timeout=5000)
+
+    frames, _ = simulate_movie(40, 32, 32, camera=camera, seed=7, n_sites=6, photons=1500,
+                               mean_on_frames=4, mean_off_frames=6, min_distance_px=8)
+    movie = _drop_tif(folder, "cell 1.tif", frames.astype(np.uint16))
+    # The viewer stays usable while the watcher works in its thread.
+    viewer.add_image(np.zeros((16, 16)), name="meanwhile")
+    qtbot.waitUntil(lambda: widget.log_view.toPlainText().count("finished") == 2, timeout=30000)
+    text = widget.log_view.toPlainText()
+    assert "found" in text and movie.name in text and "cell 1_pg_2_locs.hdf5" in text
+    assert "2 done, 0 failed" in widget.watcher_list.item(0).text() and "acquisitions" in widget.watcher_list.item(0).text()
+    assert "meanwhile" in viewer.layers
+
+    viewer.screenshot(str(tmp_path / "watcher_widget.png"), canvas_only=False)
+
+    widget.stop_button.click()
+    qtbot.waitUntil(lambda: not watcher.running, timeout=10000)
+    qtbot.waitUntil(lambda: "stopped" in widget.watcher_list.item(0).text(), timeout=5000)
+    qtbot.waitUntil(lambda: "outputs finished" in widget.log_view.toPlainText(), timeout=5000)
+    assert not widget.stop_button.isEnabled()
+
+    store = WatcherStore(tmp_path / "db.sqlite")
+    try:
+        rows = store.rows()
+    finally:
+        store.close()
+    assert sorted(Path(r["locs_path"]).name for r in rows) == ["cell 1_pg_1_locs.hdf5", "cell 1_pg_2_locs.hdf5"]
+    assert all(r["status"] == "ok" for r in rows)
+
+
+def test_watcher_widget_reports_a_bad_groups_file(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Watcher")
+    widget.add_folder(tmp_path)
+    groups = tmp_path / "groups.yaml"
+    groups.write_text("- {box: 7, threshold: 3}\n")
+    widget.groups_path.setText(str(groups))
+    widget.start_button.click()
+    assert widget.watchers == []
+    assert "groups.yaml" in widget.message.text() and "unknown option 'threshold'" in widget.message.text()
+    time.sleep(0.1)
