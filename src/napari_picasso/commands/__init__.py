@@ -5,6 +5,6 @@ Each module defines ``add_parser(subparsers)``, which registers the sub-command 
 code).
 """
 
-from . import camera_calibrate, db, dbscan, demo, link, localize, undrift, watch
+from . import camera_calibrate, db, dbscan, demo, link, localize, server, undrift, watch
 
-COMMAND_MODULES = [localize, demo, undrift, link, dbscan, camera_calibrate, db, watch]
+COMMAND_MODULES = [localize, demo, undrift, link, dbscan, camera_calibrate, db, watch, server]
