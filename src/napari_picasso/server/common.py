@@ -4,7 +4,9 @@ Cached reads are keyed by the file's path, size and modification time, so a file
 in place is read again and one read serves every browser looking at it.
 """
 
+import collections
 import dataclasses
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -92,23 +94,57 @@ def progress_callback(bar, label):
     return progress
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def locs_per_frame(key, _progress=None):
-    return compare.locs_per_frame(key[0], progress=_progress)
+class FileCache:
+    """A small LRU of results keyed by file identity, shared by every session of the server.
+
+    Not ``st.cache_data``: that replays the elements a cached function touched, and the
+    progress bar it updates belongs to the page that asked first.
+    """
+
+    def __init__(self, size):
+        self.size = size
+        self._items = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, compute):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def field_histograms(keys, field, _progress=None):
-    return compare.field_histograms([k[0] for k in keys], field, progress=_progress)
+@st.cache_resource
+def _cache(name, size):
+    return FileCache(size)
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
+def locs_per_frame(key, progress=None):
+    """:func:`~napari_picasso.db.compare.locs_per_frame` of a file (``key``: :func:`file_key`), cached."""
+    return _cache("locs_per_frame", 32).get(key, lambda: compare.locs_per_frame(key[0], progress=progress))
+
+
+def field_histograms(keys, field, progress=None):
+    """:func:`~napari_picasso.db.compare.field_histograms` of files, cached."""
+    return _cache("field_histograms", 32).get(
+        (tuple(keys), field), lambda: compare.field_histograms([k[0] for k in keys], field, progress=progress))
+
+
 def locs_fields(key):
-    return compare.locs_fields(key[0])
+    return _cache("locs_fields", 64).get(key, lambda: compare.locs_fields(key[0]))
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def preview_data(key, oversampling, _progress=None):
-    data = compare.preview_data(key[0], oversampling=oversampling, progress=_progress)
-    data.pop("points_yx")  # the napari layer's points; the browser shows the image only
-    return data
+def preview_data(key, oversampling, progress=None):
+    """:func:`~napari_picasso.db.compare.preview_data`'s image of a file (the points are left out), cached."""
+
+    def compute():
+        data = compare.preview_data(key[0], oversampling=oversampling, progress=progress)
+        data.pop("points_yx")  # the napari layer's points; the browser shows the image only
+        return data
+
+    return _cache("preview_data", 4).get((key, oversampling), compute)

@@ -56,7 +56,7 @@ def render(db, path, filters, problem):
     for i, (row, key) in enumerate(present, 1):
         try:
             series.append(common.locs_per_frame(
-                key, _progress=common.progress_callback(bar, f"frames of {row['filename']} ({i}/{len(present)})")))
+                key, progress=common.progress_callback(bar, f"frames of {row['filename']} ({i}/{len(present)})")))
         except InputFileError as error:
             st.error(str(error))
             continue
@@ -71,7 +71,7 @@ def render(db, path, filters, problem):
                          text=f"{field} of {names_by_path.get(str(file), file)}: {done:,} of {total:,} localizations")
 
         try:
-            histograms = common.field_histograms(tuple(keys), field, _progress=progress)
+            histograms = common.field_histograms(tuple(keys), field, progress=progress)
         except InputFileError as error:
             st.error(str(error))
     bar.empty()

@@ -40,7 +40,7 @@ def render(db, path, filters, problem):
     try:
         with st.spinner("rendering"):
             data = common.preview_data(key, float(oversampling),
-                                       _progress=common.progress_callback(bar, f"reading {row['filename']}"))
+                                       progress=common.progress_callback(bar, f"reading {row['filename']}"))
     except InputFileError as error:
         bar.empty()
         st.error(str(error))
@@ -49,5 +49,5 @@ def render(db, path, filters, problem):
     image = data["image"]
     pixel_nm = data["pixelsize_nm"]
     scale = f", {pixel_nm / oversampling:.3g} nm per output pixel" if pixel_nm else ""
-    st.image(plots.colorize(image), clamp=True,
+    st.image(plots.colorize(image), output_format="PNG",
              caption=f"{data['n_locs']:,} localizations, Gaussian render, {image.shape[1]}×{image.shape[0]} px{scale}")
