@@ -43,7 +43,7 @@ def lab(tmp_path_factory, camera, picasso_locs):
     db = open_database(db_path)
     files = {}
     try:
-        for group, factor in ((1, 1.0), (2, 2.0)):
+        for group, factor in ((1, 1.0), (2, 4.0)):
             params = LocalizeParameters(box=7, min_net_gradient=gradient * factor, baseline=camera.baseline,
                                         sensitivity=camera.sensitivity, em_gain=camera.em_gain)
             locs_path = day / f"cell1_pg_{group}_locs.hdf5"
