@@ -176,8 +176,12 @@ def test_each_plot_renders(make_napari_viewer, qtbot, filled_db, tmp_path):
     widget.family_combo.setCurrentText(str(tmp_path / "data" / "movieA" / "movie"))
     assert [n for n, _ in widget.checked_files()] == ["movie_pg_1_locs.hdf5", "movie_pg_2_locs.hdf5"]
     widget.field_combo.setCurrentText("photons")
-    widget.draw_compare()
-    assert len(widget.frames_ax.get_lines()) == 2 and len(widget.hist_ax.patches) == 2
+    widget.draw_compare()  # files are read in a worker thread
+    qtbot.waitUntil(lambda: len(widget.frames_ax.get_lines()) == 2 and len(widget.hist_ax.patches) == 2,
+                    timeout=10_000)
+    assert widget.hist_ax.get_xlabel() == "photons"
+    widget.field_combo.setCurrentText("lpx")  # a new field redraws
+    qtbot.waitUntil(lambda: widget.hist_ax.get_xlabel() == "lpx", timeout=10_000)
     widget.compare_canvas.draw()
     assert _color_pixels(widget.compare_canvas, blue) > 100 and _color_pixels(widget.compare_canvas, orange) > 100
     if SCREENSHOTS:
@@ -190,16 +194,19 @@ def test_each_plot_renders(make_napari_viewer, qtbot, filled_db, tmp_path):
 def test_preview_opens_layers_and_missing_file_is_reported(make_napari_viewer, qtbot, filled_db, tmp_path):
     db_path, names = filled_db
     viewer, widget = _explorer(make_napari_viewer, db_path, show=True)
+    viewer.window.resize(1600, 900)
     widget.filter_edit.setText("exp2_8")
     widget.table.selectRow(0)
-    layers = widget.preview_selected()
-    assert [layer.name for layer in layers] == ["exp2_8_locs render", "exp2_8_locs localizations"]
-    image, points = layers
+    widget.preview_selected()  # read in a worker thread, layers added on return
+    qtbot.waitUntil(lambda: len(viewer.layers) == 2, timeout=10_000)
+    assert [layer.name for layer in viewer.layers] == ["exp2_8_locs render", "exp2_8_locs localizations"]
+    image, points = viewer.layers
     assert len(points.data) == 520 and image.data.sum() == pytest.approx(520, rel=0.05)
     # The render lies on the camera pixel grid: its extent is the 32 x 32 frame.
     assert np.allclose(image.extent.world[:, -2:], [[-0.5, -0.5], [31.5, 31.5]], atol=0.2)
     screenshot = viewer.screenshot(canvas_only=True)
-    assert screenshot[..., :3].std() > 5
+    assert screenshot.shape[1] > 600
+    assert (screenshot[..., :3].max(axis=-1) > 100).sum() > 20  # the nine rendered sites
     if SCREENSHOTS:
         viewer.screenshot(os.path.join(SCREENSHOTS, "explorer_preview_render.png"), canvas_only=True)
     points.visible = True

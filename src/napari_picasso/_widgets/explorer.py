@@ -22,6 +22,11 @@ from .. import plots
 from ..db import compare, views
 from ..io.errors import InputFileError
 
+try:
+    from napari.qt.threading import create_worker
+except ImportError:  # napari without Qt: the widget cannot exist anyway
+    create_worker = None
+
 BAR_ROLE = Qt.ItemDataRole.UserRole + 1
 VALUE_ROLE = Qt.ItemDataRole.UserRole + 2
 ALL_GROUPS = "All groups"
@@ -135,6 +140,8 @@ class ExplorerWidget(QWidget):
         self.db = None
         self._version = None
         self.rows = []
+        self._workers = []
+        self._compare_request = 0
 
         self.path_label = QLabel()
         self.path_label.setWordWrap(True)
@@ -202,12 +209,12 @@ class ExplorerWidget(QWidget):
         self.filter_edit.textChanged.connect(lambda _: self.refresh())
         self.group_combo.currentIndexChanged.connect(lambda _: self.refresh())
         self.export_button.clicked.connect(self._choose_csv)
-        self.preview_button.clicked.connect(self.preview_selected)
+        self.preview_button.clicked.connect(lambda: self.preview_selected())
         self.x_combo.currentIndexChanged.connect(lambda _: self.draw_scatter())
         self.y_combo.currentIndexChanged.connect(lambda _: self.draw_scatter())
         self.box_combo.currentIndexChanged.connect(lambda _: self.draw_boxes())
         self.family_combo.currentIndexChanged.connect(lambda _: self._fill_family_files())
-        self.compare_button.clicked.connect(self.draw_compare)
+        self.compare_button.clicked.connect(lambda: self.draw_compare())
         self.field_combo.currentIndexChanged.connect(lambda _: self.draw_compare())
 
         self.set_database(db_path)
@@ -348,19 +355,44 @@ class ExplorerWidget(QWidget):
         return [(i.text(), i.data(Qt.ItemDataRole.UserRole)) for i in items
                 if i.checkState() == Qt.CheckState.Checked]
 
-    def draw_compare(self):
-        """Localizations per frame and the chosen field's histograms of the checked files."""
+    def draw_compare(self, block=False):
+        """Localizations per frame and the chosen field's histograms of the checked files.
+
+        The files are read in a worker thread (a 10-million-localization file takes a
+        moment); ``block=True`` reads them here. Returns the worker (or None).
+        """
         if self.family_files.count() == 0:
             self._fill_family_files()
         files = self.checked_files()
         names, paths = [n for n, _ in files], [p for _, p in files]
         field = self.field_combo.currentText()
-        try:
+        self._compare_request += 1
+        request = self._compare_request
+
+        def load():
             series = [compare.locs_per_frame(p) for p in paths]
             histograms = compare.field_histograms(paths, field) if paths else None
-        except InputFileError as error:
-            self.compare_message.setText(str(error))
-            return
+            return request, names, field, series, histograms
+
+        if block:
+            try:
+                self._show_compare(load())
+            except InputFileError as error:
+                self.compare_message.setText(str(error))
+            return None
+        self.compare_message.setText(f"reading {len(paths)} files…")
+        worker = create_worker(load)
+        worker.returned.connect(self._show_compare)
+        worker.errored.connect(lambda error: self.compare_message.setText(str(error)))
+        worker.start()
+        self._workers.append(worker)
+        worker.finished.connect(lambda: self._workers.remove(worker))
+        return worker
+
+    def _show_compare(self, result):
+        request, names, field, series, histograms = result
+        if request != self._compare_request:
+            return  # a newer choice is being read
         self.compare_message.setText("")
         plots.draw_locs_per_frame(self.frames_ax, series, names)
         plots.draw_histograms(self.hist_ax, histograms, names if histograms else [], field)
@@ -372,12 +404,15 @@ class ExplorerWidget(QWidget):
         return [self.model.rows[i.row()] for i in indexes]
 
     def preview(self, row):
-        """Add a row's localizations as layers: a rendered image and the points."""
+        """Add a row's localizations as layers (read here): a rendered image and the points."""
         try:
             data = compare.preview_data(row["locs_path"])
         except InputFileError as error:
             self.viewer.status = str(error)
             return []
+        return self._add_preview_layers(data)
+
+    def _add_preview_layers(self, data):
         name = data["name"]
         image = self.viewer.add_image(data["image"], name=f"{name} render", scale=data["image_scale"],
                                       translate=data["image_translate"], colormap="magma", blending="additive",
@@ -387,10 +422,30 @@ class ExplorerWidget(QWidget):
         return [image, points]
 
     def preview_selected(self):
-        layers = []
-        for row in self.selected_rows():
-            layers += self.preview(row)
-        return layers
+        """Read the selected rows' files in a worker thread, then add their layers. Returns the worker."""
+        paths = [row["locs_path"] for row in self.selected_rows()]
+        if not paths:
+            return None
+
+        def load():
+            for path in paths:
+                try:
+                    yield compare.preview_data(path)
+                except InputFileError as error:
+                    yield error
+
+        def show(item):
+            if isinstance(item, Exception):
+                self.viewer.status = str(item)
+            else:
+                self._add_preview_layers(item)
+
+        worker = create_worker(load)
+        worker.yielded.connect(show)
+        worker.start()
+        self._workers.append(worker)
+        worker.finished.connect(lambda: self._workers.remove(worker))
+        return worker
 
     # --- dialogs (thin wrappers the tests bypass) ----------------------------------------
     def _choose_database(self):
