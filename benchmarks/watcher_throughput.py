@@ -16,7 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 from napari_picasso import db as database
 from napari_picasso.io.movies import write_raw_info

@@ -18,7 +18,7 @@ from reference_readers import ndtiff_reference  # noqa: E402
 from napari_picasso import _reader  # noqa: E402
 from napari_picasso.io.errors import InputFileError  # noqa: E402
 from napari_picasso.io.locs import load_locs  # noqa: E402
-from napari_picasso.io.movies import Movie  # noqa: E402
+from napari_picasso.io.movies import Movie, open_movie  # noqa: E402
 
 PLUGIN = "napari-picassosr"
 
@@ -59,6 +59,9 @@ def _check_movie_layer(layer, path, reference):
     assert meta["path"] == str(path)
     assert meta["movie_metadata"]["Frames"] == reference.shape[0]
     assert meta["movie_metadata"] is layer.data.metadata
+    with open_movie(meta["path"], **meta["choices"]) as again:  # how a worker reopens it
+        assert again.shape == reference.shape
+        np.testing.assert_array_equal(again[-1], reference[-1])
     low, high = layer.contrast_limits
     assert low < high and reference.min() <= high and low <= reference.max()
 
@@ -223,3 +226,28 @@ def test_sample_data(make_napari_viewer):
     background = np.median(movie.data[frame])
     assert movie.data[frame, y, x] > background + 50
     assert set(truth.features.columns) >= {"photons", "site"}
+
+
+def test_default_dialogs_build_and_answer(qtbot, monkeypatch, shared_data, tmp_path):
+    """The real magicgui dialogs, accepted as filled in (their exec is the only stand-in)."""
+    from magicgui.widgets import Dialog
+
+    shown = []
+
+    def accept(dialog):
+        shown.append([w.name for w in dialog])
+        return True
+
+    monkeypatch.setattr(Dialog, "exec", accept)
+    path = tmp_path / "movie.raw"
+    np.zeros(3 * 256 * 256, dtype="<u2").tofile(path)
+    info = _reader.ask_raw_info(path)
+    assert info == {"Width": 256, "Height": 256, "Frames": 3, "Data Type": "uint16", "Byte Order": "<"}
+    choices = _reader.ask_axis_choices(path, {"z": [0, 1], "channel": ["Cy5", "DAPI"]}, "time")
+    assert choices == {"z": 0, "channel": "Cy5"}
+    choices = _reader.ask_axis_choices(path, {"z": [0, 1, 2], "channel": ["Cy5", "DAPI"]}, None)
+    assert choices == {"frame_axis": "z", "channel": "Cy5"}
+    # the answers open the movie: nd2 with the first z and channel
+    with open_movie(shared_data / "nd2" / "cluster.nd2", z=0, channel="5-FAM/pH 9.0") as movie:
+        np.testing.assert_array_equal(movie[:], nd2.imread(shared_data / "nd2" / "cluster.nd2")[:, 0, 0])
+    assert len(shown) == 3

@@ -48,9 +48,7 @@ def params(camera):
 def write_raw(path, frames):
     """A complete .raw + .yaml, written elsewhere and moved in (as a finished copy would be)."""
     path = Path(path)
-    staging = path.parent.parent / "staging"
-    staging.mkdir(exist_ok=True)
-    staged = staging / path.name
+    staged = path.with_name("." + path.name)  # hidden: watchers ignore it until it is renamed
     frames.astype("<u2").tofile(staged)
     n, h, w = frames.shape
     write_raw_info(path, w, h, n, "uint16", "<")
@@ -60,8 +58,7 @@ def write_raw(path, frames):
 
 def write_tif(path, frames):
     path = Path(path)
-    staged = path.parent.parent / "staging" / path.name
-    staged.parent.mkdir(exist_ok=True)
+    staged = path.with_name("." + path.name)
     tifffile.imwrite(staged, frames, photometric="minisblack", contiguous=True)
     os.replace(staged, path)
     return path
@@ -147,6 +144,25 @@ def test_raw_written_slowly_is_processed_once_after_completion(folder, tmp_path,
     assert locs["frame"].max() >= n - 10  # the last pieces were localized too
 
 
+def test_file_failed_mid_write_is_retried_when_it_changes(folder, tmp_path, frames, params):
+    movie = folder / "paused.raw"
+    n, h, w = frames.shape
+    write_raw_info(movie, w, h, n, "uint16", "<")
+    data = frames.astype("<u2").tobytes()
+    with running(folder, [params], tmp_path):
+        with open(movie, "wb") as f:
+            f.write(data[: len(data) // 2])
+        # The acquisition pauses far longer than the settle time: truncated, so it fails.
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "failed", movie))
+        assert rows(tmp_path)[1][0]["status"] == "failed"
+        with open(movie, "ab") as f:
+            f.write(data[len(data) // 2:])
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished", movie))
+    assert "truncated" in events(tmp_path / "watcher.log", "failed", movie)[0][3]
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and len(localizations) == 1 and localizations[0]["frames"] == n
+
+
 def _write_mmstack_series(folder, stem, parts, pause_s):
     """A Micro-Manager style rollover series (OME-TIFF over several files), file by file."""
     names = [f"{stem}.ome.tif"] + [f"{stem}_{i}.ome.tif" for i in range(1, len(parts))]
@@ -210,6 +226,20 @@ def test_ndtiff_dataset_written_by_ndstorage_is_one_movie(folder, tmp_path, fram
     assert localizations[0]["n_locs"] > 0
 
 
+def test_reader_choices_pick_one_movie_of_a_multichannel_file(folder, tmp_path, frames, params):
+    two_channels = np.stack([np.full_like(frames, 100), frames], axis=1)  # (T, C, Y, X)
+    staged = folder / ".two_channels.ome.tif"
+    tifffile.imwrite(staged, two_channels, metadata={"axes": "TCYX"}, ome=True)
+    os.replace(staged, folder / "two_channels.ome.tif")
+    with running(folder, [params], tmp_path):
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "failed"))
+    assert "channel=" in events(tmp_path / "watcher.log", "failed")[0][3]  # says what to choose
+    with running(folder, [params], tmp_path, choices={"channel": "1"}, retry_failed=True):
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"))
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and localizations[0]["frames"] == len(frames) and localizations[0]["n_locs"] > 0
+
+
 def test_two_parameter_groups_give_two_outputs_and_rows(folder, tmp_path, frames, camera):
     groups_file = tmp_path / "groups.yaml"
     groups_file.write_text(yaml.safe_dump([
@@ -268,6 +298,12 @@ def test_restarted_watcher_skips_recorded_files_and_failures(folder, tmp_path, f
     localizations, failures = rows(tmp_path)
     assert sorted(Path(r["movie_path"]).name for r in localizations) == ["first.raw", "second.tif"]
     assert len(failures) == 1
+    assert len(events(tmp_path / "watcher.log", "failed")) == 1
+    # Asked to, a watcher retries the recorded failure (which fails again: still one row).
+    with running(folder, [params], tmp_path, retry_failed=True):
+        assert wait_for(lambda: len(events(tmp_path / "watcher.log", "failed")) == 2)
+    assert len(events(tmp_path / "watcher.log", "started")) == 2
+    assert len(rows(tmp_path)[1]) == 1
 
 
 def test_existing_output_is_recorded_not_overwritten(folder, tmp_path, frames, params):
@@ -453,6 +489,20 @@ def test_recursive_watch_finds_movies_in_new_subfolders(folder, tmp_path, frames
         assert wait_for(lambda: events(tmp_path / "watcher.log", "finished", movie))
 
 
+def test_one_watcher_watches_several_folders(folder, tmp_path, frames, params):
+    other = tmp_path / "microscope 2"
+    other.mkdir()
+    watcher = Watcher([folder, other], [params], settle_seconds=SETTLE_S, db_path=tmp_path / "db.sqlite",
+                      log_path=tmp_path / "watcher.log")
+    watcher.start()
+    try:
+        movies = [write_tif(folder / "a.tif", frames), write_tif(other / "b.tif", frames)]
+        assert wait_for(lambda: len(events(tmp_path / "watcher.log", "finished")) == 2)
+    finally:
+        watcher.stop()
+    assert sorted(r["movie_path"] for r in rows(tmp_path)[0]) == sorted(str(m) for m in movies)
+
+
 def test_watch_without_recursion_ignores_sub_folders(folder, tmp_path, frames, params):
     with running(folder, [params], tmp_path):
         (folder / "sub").mkdir()
@@ -480,3 +530,21 @@ def test_groups_use_the_localize_option_names(tmp_path):
 def test_command_arguments_keep_paths_whole():
     assert command_arguments("tool --in '$MOVIE' $FILENAME -v", "/d/a b;c_locs.hdf5", "/d/$FILENAME x.raw") == [
         "tool", "--in", "/d/$FILENAME x.raw", "/d/a b;c_locs.hdf5", "-v"]
+
+
+def test_watch_command_line(tmp_path, capsys):
+    from napari_picasso.cli import build_parser, main
+
+    args = build_parser().parse_args(["watch", str(tmp_path), "--command", "first $FILENAME",
+                                      "--command", "second $MOVIE", "--recursive", "--settle-seconds", "2",
+                                      "--choose", "channel=1", "--retry-failed"])
+    assert args.commands == ["first $FILENAME", "second $MOVIE"] and args.recursive and args.settle_seconds == 2
+    assert args.choose == ["channel=1"] and args.retry_failed
+    (tmp_path / "groups.yaml").write_text("- {box: 8}\n")
+    assert main(["watch", str(tmp_path), "--groups", str(tmp_path / "groups.yaml")]) == 2
+    assert "groups.yaml: group 1:" in capsys.readouterr().err
+    assert main(["watch", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: not a folder" in capsys.readouterr().err
+    (tmp_path / "not.db").write_text("not a database")
+    assert main(["watch", str(tmp_path), "--db", str(tmp_path / "not.db"), "--log", str(tmp_path / "w.log"), "-q"]) == 2
+    assert "not.db: is not a usable SQLite database" in capsys.readouterr().err

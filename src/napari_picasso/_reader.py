@@ -4,8 +4,9 @@ Layer contract (the dock widgets rely on it):
 
 - movies: an image layer whose data is the lazy :class:`~napari_picasso.io.movies.Movie`
   (frames are read on demand), named after the file, with
-  ``metadata={"napari_picasso": {"path": str(path), "movie_metadata": movie.metadata}}``
-  and contrast limits from a few sampled frames (napari never scans the movie);
+  ``metadata={"napari_picasso": {"path": str(path), "movie_metadata": movie.metadata,
+  "choices": {...}}}`` (``open_movie(path, **choices)`` reopens the same movie, e.g. in a
+  worker) and contrast limits from a few sampled frames (napari never scans the movie);
 - ``*_locs.hdf5``: a points layer with data columns (frame, y, x), every other locs field
   as a feature, and ``metadata={"napari_picasso": {"locs_path": str(path), "info": docs}}``.
 
@@ -95,12 +96,16 @@ def _is_movie_path(path):
     return path.suffix.lower() in MOVIE_SUFFIXES
 
 
-def contrast_limits(movie, n_samples=3):
-    """Display range from a few frames (never the whole movie): 0.1-99.9 percentiles."""
+def contrast_limits(movie, n_samples=5):
+    """Display range from a few frames (never the whole movie): 0.1-99.5 percentiles.
+
+    Blinking spots cover a small fraction of an SMLM frame; the 99.5th percentile keeps
+    the background's texture visible and saturates only the brightest spot pixels.
+    """
     n = movie.shape[0]
-    indices = sorted({0, n // 2, n - 1})[:n_samples]
+    indices = sorted({int(i) for i in np.linspace(0, n - 1, n_samples)})
     sample = np.stack([np.asarray(movie[i]) for i in indices])
-    low, high = (float(v) for v in np.percentile(sample, [0.1, 99.9]))
+    low, high = (float(v) for v in np.percentile(sample, [0.1, 99.5]))
     if high <= low:
         low, high = float(sample.min()), float(sample.max())
         if high <= low:
@@ -142,7 +147,9 @@ def movie_layer(movie, path):
         {
             "name": Path(path).name,
             "contrast_limits": contrast_limits(movie),
-            "metadata": {LAYER_KEY: {"path": str(path), "movie_metadata": movie.metadata}},
+            # "choices" reopen the same movie: open_movie(path, **choices) (workers, watcher)
+            "metadata": {LAYER_KEY: {"path": str(path), "movie_metadata": movie.metadata,
+                                     "choices": dict(movie.metadata.get("Choices", {}))}},
         },
         "image",
     )
@@ -180,9 +187,12 @@ def locs_layer(locs, info, path):
         {
             "name": Path(path).name,
             "features": features,
-            "size": 1.0,
-            "border_width": 0,
-            "face_color": "yellow",
+            # rings around the spots, so the movie stays visible beneath them
+            "size": 3.0,
+            "face_color": "transparent",
+            "border_color": "yellow",
+            "border_width": 0.12,
+            "border_width_is_relative": True,
             "metadata": {LAYER_KEY: {"locs_path": str(path), "info": info}},
         },
         "points",

@@ -34,8 +34,8 @@ def blinking_movie():
     return [
         (movie, {"name": "simulated blinking movie", "contrast_limits": [float(low), float(high)],
                  "metadata": {LAYER_KEY: {"path": None, "movie_metadata": metadata}}}, "image"),
-        (points, {"name": "ground truth", "features": features, "size": 1.0, "border_width": 0,
-                  "face_color": "cyan",
+        (points, {"name": "ground truth", "features": features, "size": 3.0, "face_color": "transparent",
+                  "border_color": "cyan", "border_width": 0.12, "border_width_is_relative": True,
                   "metadata": {LAYER_KEY: {"locs_path": None, "info": [metadata, {"Ground truth": True}]}}},
          "points"),
     ]

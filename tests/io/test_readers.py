@@ -1,8 +1,10 @@
 """Every movie format opened through ``open_movie`` against the format's own reader."""
 
 import contextlib
+import gzip
 import io
 import json
+import shutil
 import tracemalloc
 
 import h5py
@@ -16,6 +18,16 @@ from reference_readers import ndtiff_reference
 from napari_picasso.io.errors import AxisChoiceError, InputFileError
 from napari_picasso.io.movies import RawMovie, open_movie
 from napari_picasso.io.tiff import TiffMovie
+
+
+@pytest.fixture(scope="module")
+def mmstack_folder(shared_data, tmp_path_factory):
+    """The gzipped Micro-Manager 1.4 MMStack set of the shared data, unpacked."""
+    folder = tmp_path_factory.mktemp("mmstack-1.4")
+    for packed in sorted((shared_data / "mmstack-1.4").glob("*.gz")):
+        with gzip.open(packed, "rb") as src, open(folder / packed.name[:-3], "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return folder
 
 
 # -- real files from ../shared/data ----------------------------------------------------------
@@ -248,7 +260,7 @@ def test_tiff_flavours(tmp_path, flavour):
     if flavour == "pages":  # one IFD per frame, not contiguous (as many acquisition programs write)
         with tifffile.TiffWriter(path) as tif:
             for frame in frames:
-                tif.write(frame, metadata=None, description=f"frame", photometric="minisblack")
+                tif.write(frame, metadata=None, description="frame", photometric="minisblack")
     else:
         tifffile.imwrite(path, frames, imagej=flavour == "imagej", ome=flavour == "ome",
                          bigtiff=flavour == "bigtiff", photometric="minisblack")
@@ -339,7 +351,7 @@ def test_raw_without_yaml_names_the_keys(tmp_path):
 def test_tiff_that_is_not_a_tiff(tmp_path):
     path = tmp_path / "photo.tiff"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
-    with pytest.raises(InputFileError, match="photo.tiff.*not a TIFF file"):
+    with pytest.raises(InputFileError, match="photo.tiff.*not a readable TIFF file: it starts with"):
         open_movie(path)
 
 
@@ -374,3 +386,63 @@ def test_unknown_format(tmp_path):
     path.write_bytes(b"RIFF")
     with pytest.raises(InputFileError, match="movie.avi.*not a movie format"):
         open_movie(path)
+
+
+@pytest.mark.parametrize("axes", ["TZCYX", "TCZYX", "ZTCYX"])
+def test_ome_tiff_dimension_orders(tmp_path, axes):
+    """OME planes map to (time, z, channel) as tifffile maps them, whatever the order."""
+    sizes = {"T": 5, "Z": 3, "C": 2}
+    shape = tuple(sizes[a] for a in axes[:3]) + (12, 10)
+    data = np.random.default_rng(5).integers(0, 60000, shape, dtype=np.uint16)
+    path = tmp_path / "stack.ome.tif"
+    tifffile.imwrite(path, data, ome=True, metadata={"axes": axes}, photometric="minisblack")
+    with tifffile.TiffFile(path) as tif:
+        reference = tif.series[0].asarray()
+        ref_axes = tif.series[0].axes
+    reference = np.moveaxis(reference, [ref_axes.index(a) for a in "TZC"], [0, 1, 2])
+    with pytest.raises(AxisChoiceError):
+        open_movie(path)
+    for z, c in ((0, 0), (2, 1), (1, 0)):
+        with open_movie(path, z=z, channel=c) as movie:
+            assert movie.shape == (5, 12, 10)
+            np.testing.assert_array_equal(movie[:], reference[:, z, c])
+
+
+def test_concurrent_reads_from_threads(tmp_path, shared_data):
+    """napari slicing and a localization worker read the same Movie from two threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = _frames(60, 32, 32, seed=9)
+    paths = write_mmstack(tmp_path, frames, frames_per_file=25)
+    raw = shared_data / "raw-picasso" / "testdata.raw"
+    raw_frames = np.fromfile(raw, "<u2").reshape(100, 32, 32)
+    for path, reference in ((paths[0], frames), (raw, raw_frames)):
+        with open_movie(path) as movie:
+            def read(i):
+                start = (i * 7) % (len(reference) - 5)
+                return start, movie[start:start + 5]
+
+            with ThreadPoolExecutor(4) as pool:
+                for start, chunk in pool.map(read, range(200)):
+                    np.testing.assert_array_equal(chunk, reference[start:start + 5])
+
+
+def test_metadata_choices_reopen_the_same_movie(shared_data, mmstack_folder, tmp_path):
+    """``metadata["Choices"]`` is what a widget or the watcher passes to reopen a movie."""
+    paths = write_mmstack(tmp_path, _frames(12), position="Pos1", frames_per_file=5)
+    write_mmstack(tmp_path, _frames(12, seed=1), position="Pos0")
+    cases = [
+        (sorted(mmstack_folder.glob("*.ome.tif"))[2], {"channel": "DAPI", "z": 1}),
+        (shared_data / "nd2" / "cluster.nd2", {"frame_axis": "z", "time": 1, "channel": 0}),
+        (shared_data / "ndtiff" / "v2" / "ndtiffv2.0_test", {"channel": 1}),
+        (paths[0], {}),
+    ]
+    for path, choices in cases:
+        with open_movie(path, **choices) as movie:
+            frames = movie[:]
+            reopen = movie.metadata["Choices"]
+        for key, value in choices.items():
+            assert key in reopen
+        with open_movie(path, **reopen) as again:
+            np.testing.assert_array_equal(again[:], frames)
+    assert reopen == {"position": "Pos1"}

@@ -87,9 +87,24 @@ def add_parser(subparsers):
     parser.add_argument("movies", nargs="+", type=Path, metavar="MOVIE")
     parser.add_argument("--out", type=Path, help="folder for the outputs (default: beside each movie)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--choose", action="append", default=[], metavar="AXIS=VALUE",
+                        help="for files holding more than one movie: the channel, position, z ... "
+                        "to localize (name or index), e.g. --choose channel=DAPI --choose z=0; "
+                        "--choose frame_axis=z reads a z-stack as frames")
     add_localize_options(parser)
     add_database_option(parser)
     parser.set_defaults(func=run)
+
+
+def movie_choices(args):
+    """``{"channel": "DAPI", ...}`` from the ``--choose AXIS=VALUE`` options."""
+    choices = {}
+    for item in getattr(args, "choose", None) or []:
+        axis, sep, value = item.partition("=")
+        if not sep or not axis.strip():
+            raise ParameterError(f"--choose {item!r}: write AXIS=VALUE, e.g. channel=0")
+        choices[axis.strip()] = value.strip()
+    return choices
 
 
 def summary_line(result, pixelsize_nm):
@@ -110,6 +125,11 @@ def summary_line(result, pixelsize_nm):
 
 def run(args):
     parameters = parameters_from_args(args)
+    try:
+        choices = movie_choices(args)
+    except ParameterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     failures = 0
     for movie in args.movies:
         out = None
@@ -119,7 +139,7 @@ def run(args):
             out = locs_path_for(movie, folder=args.out)
         progress = None if args.quiet else ProgressBar(movie.name)
         try:
-            result = localize_file(movie, parameters, out, progress=progress)
+            result = localize_file(movie, parameters, out, progress=progress, **choices)
         except (InputFileError, ParameterError) as error:
             print(f"error: {movie}: {error}" if isinstance(error, ParameterError) else f"error: {error}",
                   file=sys.stderr)

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import yaml
 
+from ..core.identify import check_box
 from ..io.errors import InputFileError, ParameterError
 from ..pipeline import LocalizeParameters
-from .localize import add_localize_options, parameters_from_args
+from .localize import add_localize_options, movie_choices, parameters_from_args
 
 
 class _GroupParser(argparse.ArgumentParser):
@@ -77,7 +78,12 @@ def parameters_from_mapping(mapping):
         values = value if isinstance(value, (list, tuple)) else [value]
         argv.append(f"--{key}")
         argv.extend(str(v) for v in values)
-    return parameters_from_args(parser.parse_args(argv))
+    parameters = parameters_from_args(parser.parse_args(argv))
+    try:  # a wrong box would otherwise only show up on the first movie
+        check_box(parameters.box)
+    except ValueError as error:
+        raise ParameterError(str(error)) from None
+    return parameters
 
 
 def load_groups(path):
@@ -129,6 +135,11 @@ def add_parser(subparsers):
                         help="start a movie once its files have not changed for this long (default %(default)s)")
     parser.add_argument("--rescan-seconds", type=float, default=30.0,
                         help="full rescan interval, catches missed file events (default %(default)s)")
+    parser.add_argument("--choose", action="append", default=[], metavar="AXIS=VALUE",
+                        help="for files holding several movies: which one (as for localize), "
+                        "e.g. --choose channel=0; applies to every movie")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="also retry movies the database records as failed")
     parser.add_argument("--db", type=Path, help="database file (default: the napari-picasso database)")
     parser.add_argument("--log", type=Path, help="log file (default: watcher-<UTC time>.log in the first folder)")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not print the log lines")
@@ -141,7 +152,8 @@ def run(args):
 
     try:
         groups = load_groups(args.groups) if args.groups else [LocalizeParameters()]
-    except InputFileError as error:
+        choices = movie_choices(args)
+    except (InputFileError, ParameterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     log_path = args.log if args.log is not None else default_log_path(args.folders[0])
@@ -149,7 +161,8 @@ def run(args):
     try:
         watcher = Watcher(args.folders, groups, args.commands, recursive=args.recursive,
                           settle_seconds=args.settle_seconds, rescan_seconds=args.rescan_seconds,
-                          db_path=args.db, log_path=log_path, echo=echo)
+                          db_path=args.db, log_path=log_path, echo=echo, retry_failed=args.retry_failed,
+                          choices=choices)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -157,8 +170,16 @@ def run(args):
     def request_stop(signum, frame):
         watcher.stop(wait=False)
 
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
-    watcher.run()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, request_stop)
+    try:
+        watcher.run()
+    except InputFileError as error:  # e.g. an unusable database file
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0

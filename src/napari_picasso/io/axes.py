@@ -136,7 +136,9 @@ def resolve_axes(path, axes, choices, frame_axis=None):
                 f"holds more than a movie: besides its {frame} axis ({len(axes[frame])} frames) "
                 f"it has {describe_axes(unresolved)}."
             )
-            fix = "choose one of each when opening it: " + ", ".join(f"{n}=..." for n in unresolved) + "."
+            fix = ("choose one of each: " + ", ".join(f"{n}=..." for n in unresolved)
+                   + " (open_movie keywords; on the command line --choose "
+                   + " --choose ".join(f"{n}=..." for n in unresolved) + ").")
         raise AxisChoiceError(path, problem, fix=fix, axes=unresolved, frame_axis=frame)
     return frame, fixed
 
@@ -171,3 +173,25 @@ def frame_planes(sizes, frame_axis, fixed):
         else:
             coords.append(np.full(n_frames, fixed.get(name, 0), dtype=np.int64))
     return np.ravel_multi_index(coords, shape).astype(np.int64)
+
+
+def axes_metadata(axes, frame, fixed):
+    """Movie metadata describing the reduction: ``Frame Axis``, ``Axes``, ``Choices``.
+
+    ``Choices`` holds the keyword choices that reopen the same movie
+    (``open_movie(path, **metadata["Choices"])``), by label; ``Channel`` names the chosen
+    channel where there were several.
+    """
+    from .metadata import plain
+
+    metadata = {"Frame Axis": frame or "none"}
+    if axes:
+        metadata["Axes"] = {name: len(labels) for name, labels in axes.items()}
+    chosen = {name: plain(axes[name][index]) for name, index in fixed.items() if len(axes[name]) > 1}
+    if frame and frame not in FRAME_AXES:
+        chosen[FRAME_AXIS_CHOICE] = frame
+    if chosen:
+        metadata["Choices"] = chosen
+    if "channel" in fixed and len(axes["channel"]) > 1:
+        metadata["Channel"] = plain(axes["channel"][fixed["channel"]])
+    return metadata

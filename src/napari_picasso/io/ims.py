@@ -15,9 +15,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .axes import choose_index, resolve_axes
+from .axes import axes_metadata, choose_index, resolve_axes
 from .errors import InputFileError
-from .metadata import plain
 from .movies import Movie, register_opener
 
 
@@ -127,19 +126,13 @@ class ImsMovie(Movie):
         metadata = {
             "Imaris": {k: attribute_text(v) for k, v in info_attrs.items()},
             "Resolution Level": level_index,
-            "Frame Axis": frame or "none",
-            "Axes": {name: len(v) for name, v in axes.items()},
+            **axes_metadata(axes, frame, fixed),
         }
         try:
             extent = float(metadata["Imaris"]["ExtMax0"]) - float(metadata["Imaris"]["ExtMin0"])
             metadata["Pixel Size (um)"] = extent / width
         except (KeyError, ValueError):
             pass
-        chosen = {name: plain(axes[name][index]) for name, index in fixed.items() if len(axes[name]) > 1}
-        if chosen:
-            metadata["Choices"] = chosen
-        if len(channel_labels) > 1:
-            metadata["Channel"] = plain(channel_labels[fixed.get("channel", 0)])
         return metadata, (n_frames, height, width), data.dtype
 
     def _read(self, start, stop):

@@ -8,6 +8,7 @@ all read movies through it.
 """
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -241,13 +242,16 @@ class RawMovie(Movie):
         self._file_dtype = file_dtype
         self._frame_items = width * height
         self._file = open(path, "rb")
+        # napari's slicing and a localization worker may read from different threads
+        self._lock = threading.Lock()
 
     def _read(self, start, stop):
         # pread-style reads keep memory flat (a memmap would leave every touched page
         # resident in this process).
         count = (stop - start) * self._frame_items
-        self._file.seek(start * self._frame_items * self._file_dtype.itemsize)
-        data = np.fromfile(self._file, dtype=self._file_dtype, count=count)
+        with self._lock:
+            self._file.seek(start * self._frame_items * self._file_dtype.itemsize)
+            data = np.fromfile(self._file, dtype=self._file_dtype, count=count)
         return data.astype(self.dtype, copy=False)
 
     def memmap(self):

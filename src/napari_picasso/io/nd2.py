@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .axes import resolve_axes
+from .axes import axes_metadata, resolve_axes
 from .errors import InputFileError
 from .metadata import plain
 from .movies import Movie, register_opener
@@ -81,8 +81,7 @@ class ND2Movie(Movie):
             key = tuple(index.get(ND2_AXES.get(code, code.lower()), 0) for code in loop_codes)
             self._frames.append((sequence[key], index.get("channel", 0)))
         metadata = {
-            "Frame Axis": frame or "none",
-            "Axes": {name: len(v) for name, v in axes.items()},
+            **axes_metadata(axes, frame, fixed),
             "ND2 Text Info": plain(dict(f.text_info or {})),
         }
         description = (f.text_info or {}).get("description", "")
@@ -93,11 +92,6 @@ class ND2Movie(Movie):
             metadata["Pixel Size (um)"] = float(f.voxel_size().x)
         except Exception:
             pass
-        chosen = {name: plain(axes[name][index]) for name, index in fixed.items() if len(axes[name]) > 1}
-        if chosen:
-            metadata["Choices"] = chosen
-        if "channel" in fixed and len(axes["channel"]) > 1:
-            metadata["Channel"] = plain(axes["channel"][fixed["channel"]])
         return metadata, (n_frames, height, width), f.dtype
 
     def _read(self, start, stop):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .axes import resolve_axes
+from .axes import axes_metadata, resolve_axes
 from .errors import InputFileError
-from .metadata import micromanager_metadata, plain
+from .metadata import micromanager_metadata
 from .movies import Movie, register_opener
 
 INDEX_NAME = "NDTiff.index"
@@ -112,13 +112,7 @@ class NDTiffMovie(Movie):
         metadata = micromanager_metadata(getattr(dataset, "summary_metadata", None), image_md)
         metadata["NDTiff Version"] = f"{dataset.major_version}.{dataset.minor_version}" if hasattr(
             dataset, "major_version") else "2"
-        metadata["Frame Axis"] = frame or "none"
-        metadata["Axes"] = {name: len(v) for name, v in values.items()}
-        chosen = {name: plain(labels[name][index]) for name, index in fixed.items() if len(labels[name]) > 1}
-        if chosen:
-            metadata["Choices"] = chosen
-        if "channel" in fixed and len(labels["channel"]) > 1:
-            metadata["Channel"] = plain(labels["channel"][fixed["channel"]])
+        metadata.update(axes_metadata(labels, frame, fixed))
         return metadata, (n_frames, height, width), dtype
 
     def _kwargs(self, coords):

@@ -18,13 +18,13 @@ import json
 import logging
 import re
 import threading
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
-from .axes import choose_index, describe_axes, frame_planes, resolve_axes
+from ._tiff_pages import fast_page_table
+from .axes import axes_metadata, choose_index, describe_axes, frame_planes, resolve_axes
 from .errors import AxisChoiceError, InputFileError
 from .metadata import micromanager_metadata, plain
 from .movies import Movie, register_opener
@@ -75,7 +75,7 @@ def _open_tiff(path):
         if head[:2] not in (b"II", b"MM"):
             raise InputFileError(
                 path,
-                f"is not a TIFF file (it starts with {head!r}, a TIFF with b'II' or b'MM').",
+                f"is not a readable TIFF file: it starts with {head!r}, a TIFF with b'II' or b'MM'.",
                 fix="check the file's real format and rename it accordingly.",
             ) from None
         raise InputFileError(path, f"is not a readable TIFF file ({error}).") from None
@@ -108,28 +108,35 @@ def _summary(tif):
     return None
 
 
+_OME_PIXEL_SIZE = re.compile(r'<(?:\w+:)?Pixels\b[^>]*?\bPhysicalSizeX="([^"]+)"(?:[^>]*?\bPhysicalSizeXUnit="([^"]+)")?')
+_OME_DETECTOR = re.compile(r"<(?:\w+:)?Detector\b([^>]*)>")
+_XML_ATTRIBUTE = re.compile(r'(\w+)="([^"]*)"')
+
+
 def _ome_metadata(tif):
-    """Pixel size and detector from OME-XML, where present."""
+    """Pixel size and detector from OME-XML, where present.
+
+    Read with regular expressions: a Micro-Manager OME-XML lists every plane, and parsing
+    all of it for two attributes would cost as much as opening the movie.
+    """
     if not tif.is_ome:
         return {}
     try:
-        root = ElementTree.fromstring(tif.ome_metadata)
+        text = tif.ome_metadata or ""
     except Exception:
         return {}
     metadata = {}
-    for element in root.iter():
-        tag = element.tag.rsplit("}", 1)[-1]
-        if tag == "Pixels" and "PhysicalSizeX" in element.attrib and "Pixel Size (um)" not in metadata:
-            try:
-                size = float(element.attrib["PhysicalSizeX"])
-            except ValueError:
-                continue
-            unit = element.attrib.get("PhysicalSizeXUnit", "µm")
-            scale = {"µm": 1.0, "um": 1.0, "nm": 1e-3, "mm": 1e3}.get(unit)
+    match = _OME_PIXEL_SIZE.search(text)
+    if match:
+        scale = {"µm": 1.0, "um": 1.0, "nm": 1e-3, "mm": 1e3}.get(match.group(2) or "µm")
+        try:
             if scale:
-                metadata["Pixel Size (um)"] = size * scale
-        elif tag == "Detector" and "OME Detector" not in metadata:
-            metadata["OME Detector"] = {k: v for k, v in element.attrib.items()}
+                metadata["Pixel Size (um)"] = float(match.group(1)) * scale
+        except ValueError:
+            pass
+    match = _OME_DETECTOR.search(text)
+    if match:
+        metadata["OME Detector"] = dict(_XML_ATTRIBUTE.findall(match.group(1)))
     return metadata
 
 
@@ -248,6 +255,38 @@ class _SeriesPart:
         self.handles.clear()
 
 
+class _OffsetPart(_SeriesPart):
+    """Planes at known file offsets (from :func:`fast_page_table`), read in runs."""
+
+    def __init__(self, tif, path, sizes, offsets, height, width, dtype):
+        self.tif = tif
+        self.series = None
+        self.path = path
+        self.sizes = dict(sizes)
+        self.height, self.width = int(height), int(width)
+        self.file_dtype = np.dtype(dtype).newbyteorder(tif.byteorder)
+        self.plane_items = self.height * self.width
+        self.final = True
+        self.offset = None
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.handles = {}
+        self.lock = threading.Lock()
+
+    def read_into(self, planes, out):
+        if len(planes) == 0:
+            return out
+        plane_bytes = self.plane_items * self.file_dtype.itemsize
+        offsets = self.offsets[np.asarray(planes, dtype=np.int64)]
+        filename = self.tif.filehandle.path
+        # consecutive planes stored back to back are one read
+        breaks = np.flatnonzero(np.diff(offsets) != plane_bytes) + 1
+        with self.lock:
+            for run in np.split(np.arange(len(planes)), breaks):
+                self._read_into(filename, int(offsets[run[0]]), out[run[0]:run[-1] + 1],
+                                f"images {int(planes[run[0]])}-{int(planes[run[-1]])}")
+        return out
+
+
 # -- Micro-Manager file sets -------------------------------------------------------------
 def _split_ending(name):
     lower = name.lower()
@@ -359,6 +398,22 @@ class TiffMovie(Movie):
 
     def _open(self, path, choices):
         tif = _open_tiff(path)
+        if "_MMStack" in path.name and not tif.is_mmstack:
+            return self._open_by_name(path, tif, choices)
+        try:
+            fast = fast_page_table(tif, path)
+        except BaseException:
+            tif.close()
+            raise
+        if fast is not None:
+            part = _OffsetPart(tif, path, *fast)
+            self._parts.append([part, None])
+            axes = _series_axes(tif, None, part)
+            frame, fixed = resolve_axes(path, axes, choices, frame_axis="time")
+            self._parts[0][1] = frame_planes(part.sizes, frame, fixed)
+            metadata = _movie_metadata(tif)
+            metadata.update(self._axes_metadata(axes, frame, fixed))
+            return metadata, (len(self._parts[0][1]), part.height, part.width), part.file_dtype
         try:
             series_list = tif.series
         except Exception as error:
@@ -368,8 +423,6 @@ class TiffMovie(Movie):
             tif.close()
             raise InputFileError(path, "holds no images.")
         first = series_list[0]
-        if first.kind != "mmstack" and "_MMStack" in path.name:
-            return self._open_by_name(path, tif, choices)
         # one file (or one tifffile multi-file series); several equal series are positions
         same = [s for s in series_list if s.shape == first.shape and s.dtype == first.dtype]
         position_files = None
@@ -404,6 +457,7 @@ class TiffMovie(Movie):
         metadata.update(self._axes_metadata(axes, frame, fixed))
         if position_files is not None:
             metadata["Position"] = plain(labels[same.index(series)])
+            metadata.setdefault("Choices", {})["position"] = metadata["Position"]
         if series.is_multifile:
             files = sorted({Path(p.parent.filehandle.path).name for p in series if p is not None})
             metadata["Files"] = files
@@ -416,7 +470,6 @@ class TiffMovie(Movie):
         position = choices.pop("position", None)
         own_label = next((label for label, p in positions.items() if p == start), None)
         if position is not None and len(positions) > 0:
-
             labels = list(positions)
             label = labels[choose_index(path, "position", labels, position)]
             start = positions[label]
@@ -426,16 +479,32 @@ class TiffMovie(Movie):
         if start != path:
             tif.close()
             tif = _open_tiff(start)
-        # a file whose OME-XML already spans the rollover files is one series
-        files = [start] if tif.series[0].is_multifile else rollover_files(start)
+        try:
+            fast = fast_page_table(tif, start)
+            # a file whose OME-XML already spans the rollover files is one series
+            multifile = fast is None and tif.series[0].is_multifile
+        except BaseException:
+            tif.close()
+            raise
+        files = [start] if multifile else rollover_files(start)
         frame_axis = None
         metadata = None
         for i, filename in enumerate(files):
             if i > 0:
                 tif = _open_tiff(filename)
-            series = tif.series[0]
-            part = self._add_part(tif, series, filename)
-            axes = _series_axes(tif, series, part)
+            try:
+                if i > 0:
+                    fast = fast_page_table(tif, filename)
+                if fast is not None:
+                    part = _OffsetPart(tif, filename, *fast)
+                    self._parts.append([part, None])
+                else:
+                    part = self._add_part(tif, tif.series[0], filename)
+            except BaseException:
+                if not self._parts or self._parts[-1][0].tif is not tif:
+                    tif.close()  # not yet owned by a part (close() closes the parts)
+                raise
+            axes = _series_axes(tif, None, part)
             part_choices = dict(choices)
             if frame_axis is not None and frame_axis in axes:
                 part_choices["frame_axis"] = frame_axis
@@ -455,7 +524,8 @@ class TiffMovie(Movie):
         if own_label is not None and len(positions) > 1:
             metadata["Position"] = own_label
             metadata["Positions"] = list(positions)
-        if tif.series[0].is_multifile:
+            metadata.setdefault("Choices", {})["position"] = own_label
+        if multifile:
             files = sorted({Path(p.parent.filehandle.path) for p in tif.series[0] if p is not None})
         metadata["Files"] = [f.name for f in files]
         n_frames = sum(len(planes) for _, planes in self._parts)
@@ -463,15 +533,7 @@ class TiffMovie(Movie):
 
     @staticmethod
     def _axes_metadata(axes, frame, fixed):
-        metadata = {"Frame Axis": frame or "none"}
-        if axes:
-            metadata["Axes"] = {name: len(labels) for name, labels in axes.items()}
-        chosen = {name: plain(axes[name][index]) for name, index in fixed.items() if len(axes[name]) > 1}
-        if chosen:
-            metadata["Choices"] = chosen
-        if "channel" in fixed and len(axes["channel"]) > 1:
-            metadata["Channel"] = plain(axes["channel"][fixed["channel"]])
-        return metadata
+        return axes_metadata(axes, frame, fixed)
 
     def _read(self, start, stop):
         out = np.empty((stop - start,) + self.shape[1:], dtype=self.dtype)

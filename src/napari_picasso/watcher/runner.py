@@ -42,13 +42,12 @@ def output_path(movie_path, group, n_groups):
 
 
 class _Pending:
-    __slots__ = ("candidate", "signature", "changed_at", "open_error", "open_error_since", "announced")
+    __slots__ = ("candidate", "signature", "changed_at", "open_error_since", "announced")
 
     def __init__(self, candidate, signature, now):
         self.candidate = candidate
         self.signature = signature
         self.changed_at = now
-        self.open_error = None
         self.open_error_since = None
         self.announced = False
 
@@ -80,11 +79,18 @@ class Watcher:
         A command running longer is stopped and logged.
     use_events : bool
         Use watchdog file events (the rescan alone still finds everything, later).
+    choices : dict, optional
+        Reader choices for files holding more than one movie (``{"channel": "DAPI"}``),
+        passed to :func:`~napari_picasso.io.movies.open_movie` for every movie.
+    retry_failed : bool
+        Also try again movies the database records as failed (otherwise only those that
+        change while this watcher runs).
     """
 
     def __init__(self, folders, groups, commands=(), recursive=False, settle_seconds=5.0,
                  rescan_seconds=30.0, db_path=None, log_path=None, echo=None,
-                 command_timeout_s=3600.0, use_events=True, name=None):
+                 command_timeout_s=3600.0, use_events=True, name=None, retry_failed=False,
+                 choices=None):
         self.folders = [Path(f).expanduser().resolve() for f in folders]
         if not self.folders:
             raise ValueError("give at least one folder to watch")
@@ -102,6 +108,8 @@ class Watcher:
         self.log_path = Path(log_path) if log_path is not None else None
         self.command_timeout_s = command_timeout_s
         self.use_events = use_events
+        self.retry_failed = bool(retry_failed)
+        self.choices = dict(choices or {})
         self.name = name or ", ".join(str(f) for f in self.folders)
         self.log = WatcherLog(self.log_path, echo=echo)
         self.counts = {"finished": 0, "failed": 0}
@@ -148,7 +156,12 @@ class Watcher:
     # -- main loop --------------------------------------------------------------------
     def run(self):
         """Watch until :meth:`stop` is called (blocking)."""
-        store = WatcherStore(self.db_path)
+        try:
+            store = WatcherStore(self.db_path)
+        except Exception as error:
+            self.log.event("error", self.db_path, f"cannot open the database: {_reason(error)}")
+            self.log.close()
+            raise
         observer = None
         try:
             self.log.event("watching", self.name, self._describe())
@@ -156,17 +169,21 @@ class Watcher:
             observer = self._start_observer()
             next_rescan = 0.0
             while not self._stop.is_set():
-                now = time.monotonic()
-                if now >= next_rescan:
-                    for folder in self.folders:
-                        for candidate in scan(folder, self.recursive):
-                            self._consider(candidate, store)
-                    next_rescan = now + self.rescan_seconds
-                self._drain_events(store)
-                ready = self._next_ready(store)
-                if ready is not None:
-                    self._process(ready, store)
-                    continue
+                try:
+                    now = time.monotonic()
+                    if now >= next_rescan:
+                        next_rescan = now + self.rescan_seconds
+                        for folder in self.folders:
+                            for candidate in scan(folder, self.recursive):
+                                self._consider(candidate, store)
+                    self._drain_events(store)
+                    ready = self._next_ready(store)
+                    if ready is not None:
+                        self._process(ready, store)
+                        continue
+                except Exception as error:  # e.g. the database locked for a minute: go on
+                    self.log.event("error", "", f"{type(error).__name__}: {error}; continuing")
+                    self._stop.wait(self.settle_seconds)
                 self._wake.wait(self._poll_seconds())
                 self._wake.clear()
         finally:
@@ -273,8 +290,10 @@ class Watcher:
             del self._failed[key]  # the file changed since it failed: try again
             self._retry.add(key)
         else:
-            todo = [locs for _, locs in self._outputs(candidate) if store.status(locs) is None]
-            if not todo:
+            statuses = [store.status(locs) for _, locs in self._outputs(candidate)]
+            if self.retry_failed and "failed" in statuses:
+                self._retry.add(key)
+            elif None not in statuses:
                 self._done.add(key)
                 return
         signature = candidate.signature()
@@ -304,13 +323,12 @@ class Watcher:
                 continue
             if now - state.changed_at < self.settle_seconds:
                 continue
-            problem = self._open_problem(state.candidate)
+            problem = self._open_problem(state.candidate, self.choices)
             if problem is None:
                 del self._pending[key]
                 return state.candidate
             if state.open_error_since is None:
                 state.open_error_since = now
-                state.open_error = problem
                 self.log.event("waiting", key, f"complete but does not open yet: {problem}")
             elif now - state.open_error_since >= self.settle_seconds:
                 del self._pending[key]
@@ -322,13 +340,13 @@ class Watcher:
         return None
 
     @staticmethod
-    def _open_problem(candidate):
+    def _open_problem(candidate, choices):
         try:
-            with open_movie(candidate.path) as movie:
+            with open_movie(candidate.path, **choices) as movie:
                 if movie.shape[0] < 1:
                     return "holds no frames"
         except Exception as error:  # any reader error: the reason goes to the log and database
-            return _reason(error)
+            return _reason(error, candidate.path)
         return None
 
     # -- localization ------------------------------------------------------------------
@@ -356,7 +374,7 @@ class Watcher:
             self.log.event("started", key, f"{label} -> {locs_path.name}")
             self.current = key
             try:
-                result = localize_file(key, parameters, locs_path, cancel=self._stop)
+                result = localize_file(key, parameters, locs_path, cancel=self._stop, **self.choices)
             except LocalizationCancelled:
                 self.log.event("stopped", key, "stopped mid-file; nothing written, it restarts next time")
                 if retry:
@@ -364,7 +382,7 @@ class Watcher:
                 self._pending[key] = _Pending(candidate, candidate.signature(), time.monotonic())
                 return
             except Exception as error:  # a bad file must not end the watcher
-                reason = _reason(error)
+                reason = _reason(error, key)
                 any_failed = True
                 self.counts["failed"] += 1
                 self.log.event("failed", key, f"{label}: {reason}")
@@ -400,8 +418,11 @@ class Watcher:
             self.log.event("command", locs_path, f"{status}: {arguments!r}; output: {output.rstrip()}")
 
 
-def _reason(error):
+def _reason(error, path=None):
+    """The log's and database's reason: names the file, then what is wrong."""
     text = str(error)
-    if isinstance(error, (ValueError, OSError)) and text:
-        return text
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    if not (isinstance(error, (ValueError, OSError)) and text):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    if path is not None and str(path) not in text:
+        text = f"{path}: {text}"
+    return text
