@@ -70,12 +70,12 @@ class RunningServer:
     def output(self):
         return "\n".join(self.lines)
 
-    def stop(self):
+    def stop(self, signal_number=None):
         import signal
         import subprocess
 
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signal.SIGTERM if signal_number is None else signal_number)
             try:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:

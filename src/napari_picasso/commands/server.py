@@ -122,7 +122,10 @@ def run(args):
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, request_stop)
+        # SIGINT too: a shell starting us in the background sets it to "ignore".
+        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    else:
+        previous = {}
     try:
         if not wait_until_ready(args.port, process):
             code = process.poll()
@@ -158,3 +161,5 @@ def run(args):
                 process.kill()
                 process.wait()
         print("server stopped", file=sys.stderr)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
