@@ -223,3 +223,26 @@ def test_reads_stream_in_blocks_with_progress(picasso_locs, monkeypatch):
     seen.clear()
     compare.preview_data(picasso_locs, oversampling=2, progress=lambda done, n: seen.append(done))
     assert seen == [100, 200, 300, 400, 500, 564]
+
+
+def test_unusable_or_old_database_is_explained(tmp_path, use_db):
+    import sqlite3
+
+    import sqlite_utils
+
+    from napari_picasso.db.schema import MIGRATIONS, transaction
+
+    use_db(tmp_path / "broken.db").write_bytes(b"this is not SQLite" * 100)
+    for name in PAGES:
+        open_page(name)  # asserts no exception
+    assert any("not a usable SQLite database" in i for i in texts(open_page("History").info))
+
+    # A version-1 file (as an older napari-picasso wrote it): read-only pages do not migrate it.
+    old = use_db(tmp_path / "old.db")
+    plain = sqlite_utils.Database(sqlite3.connect(old, isolation_level=None))
+    with transaction(plain):
+        MIGRATIONS[0](plain)
+        plain.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+    plain.close()
+    assert any("schema version 1" in i for i in texts(open_page("Compare").info))
+    open_page("Status")

@@ -6,6 +6,7 @@ in place is read again and one read serves every browser looking at it.
 
 import collections
 import dataclasses
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -28,9 +29,20 @@ def database_path():
 def open_readonly(path):
     """``(db, None)`` opened read-only, or ``(None, reason)`` when there is no usable file yet."""
     try:
-        return database.open_database(path, readonly=True), None
+        db = database.open_database(path, readonly=True)
     except InputFileError as error:
         return None, str(error)
+    try:
+        version = database.schema_version(db)
+    except sqlite3.DatabaseError as error:
+        db.close()
+        return None, f"{path}: is not a usable SQLite database ({error})."
+    if version < database.SCHEMA_VERSION:
+        # Read-only: no migration here; the Status page's "add" (a write) migrates it.
+        db.close()
+        return None, (f"{path}: has schema version {version}, this napari-picasso reads version "
+                      f"{database.SCHEMA_VERSION}; adding files (or 'napari-picasso db check') upgrades it.")
+    return db, None
 
 
 @dataclasses.dataclass
