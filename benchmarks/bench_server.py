@@ -62,7 +62,8 @@ def _measure(task, path, queue):
     elif task == "preview_data x5":
         compare.preview_data(path, oversampling=5, progress=progress)
     seconds = time.perf_counter() - start
-    queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before_mib, len(calls)))
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put((seconds, peak_mib - before_mib, len(calls), peak_mib))
 
 
 def main():
@@ -88,11 +89,12 @@ def main():
             process.start()
             results[task] = queue.get()
             process.join()
-            seconds, peak_mib, calls = results[task]
-            print(f"{task:26s} {seconds:6.2f} s   peak RSS above imports {peak_mib:7.0f} MiB   progress calls {calls}")
-        base_s, base_mib, _ = results["load_locs (baseline)"]
+            seconds, peak_mib, calls, total_mib = results[task]
+            print(f"{task:26s} {seconds:6.2f} s   peak RSS {total_mib:6.0f} MiB, above the imports' peak "
+                  f"{peak_mib:5.0f} MiB   progress calls {calls}")
+        base_s, base_mib, _, _ = results["load_locs (baseline)"]
         for task in ("locs_per_frame", "field_histograms photons", "preview_data x5"):
-            seconds, peak_mib, _ = results[task]
+            seconds, peak_mib, _, _ = results[task]
             print(f"{task}: {base_mib / peak_mib:.1f}x less peak memory, {base_s / seconds:.2f}x the baseline's speed")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
