@@ -6,7 +6,6 @@ Reading those files is how another process (the browser app) lists the watchers 
 database without talking to them.
 """
 
-import datetime
 from pathlib import Path
 
 from .log import read_events
@@ -78,12 +77,3 @@ def watcher_state(log_path, tail=TAIL_EVENTS):
     state["events"] = events[-tail:] if tail else events
     return state
 
-
-def age_seconds(iso_time, now=None):
-    """Seconds since a log time (``...Z``), or None."""
-    try:
-        moment = datetime.datetime.fromisoformat(str(iso_time).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    return (now - moment).total_seconds()
