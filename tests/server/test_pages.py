@@ -246,3 +246,23 @@ def test_unusable_or_old_database_is_explained(tmp_path, use_db):
     plain.close()
     assert any("schema version 1" in i for i in texts(open_page("Compare").info))
     open_page("Status")
+
+
+def test_scatter_trend_and_daily_boxes(lab, use_db):
+    from napari_picasso.db.views import scatter_with_trend
+
+    use_db(lab["db"])
+    at = open_page("History")
+    at.selectbox(key="scatter_x").select("n_locs")
+    at.selectbox(key="scatter_y").select("mean_photons").run()
+    assert not at.exception
+    db = open_database(lab["db"], readonly=True)
+    try:
+        expected = scatter_with_trend(query_rows(db), "n_locs", "mean_photons")
+    finally:
+        db.close()
+    caption = [c for c in texts(at.caption) if "trend" in c]
+    assert caption == [f"{len(expected['x'])} files · trend: slope {expected['slope']:.4g}, "
+                       f"intercept {expected['intercept']:.4g}, r = {expected['r']:.3f}"]
+    at.selectbox(key="box_metric").select("nena_nm").run()
+    assert not at.exception and not at.error
