@@ -94,3 +94,21 @@ def draw_histograms(ax, histograms, names, field):
     ax.legend(loc="best", fontsize="small")
     ax.grid(alpha=0.3)
     return ax
+
+
+def contrast_limits(image, percentile=99.5):
+    """Display range of a rendered image: 0 to the ``percentile`` of its non-zero pixels."""
+    positive = image[image > 0]
+    high = float(np.percentile(positive, percentile)) if len(positive) else 1.0
+    return (0.0, high if high > 0 else 1.0)
+
+
+def colorize(image, limits=None, colormap="magma"):
+    """A rendered image as 8-bit RGB through a matplotlib colormap (for the browser app)."""
+    from matplotlib import colormaps
+
+    low, high = contrast_limits(image) if limits is None else limits
+    scaled = np.clip((np.asarray(image, dtype=np.float32) - low) / max(high - low, 1e-12), 0.0, 1.0)
+    # A 256-entry lookup table: a float RGBA copy of a large render would cost 32 bytes/pixel.
+    table = (colormaps[colormap](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
+    return table[(scaled * 255).round().astype(np.uint8)]

@@ -416,7 +416,7 @@ class ExplorerWidget(QWidget):
         name = data["name"]
         image = self.viewer.add_image(data["image"], name=f"{name} render", scale=data["image_scale"],
                                       translate=data["image_translate"], colormap="magma", blending="additive",
-                                      contrast_limits=_contrast(data["image"]))
+                                      contrast_limits=plots.contrast_limits(data["image"]))
         points = self.viewer.add_points(data["points_yx"], name=f"{name} localizations", size=0.3,
                                         face_color="cyan", border_width=0, opacity=0.6, visible=False)
         return [image, points]
@@ -494,10 +494,3 @@ def _row(*widgets):
 def _first(preferred, available):
     return next((c for c in preferred if c in available), available[0] if available else None)
 
-
-def _contrast(image):
-    import numpy as np
-
-    positive = image[image > 0]
-    high = float(np.percentile(positive, 99.5)) if len(positive) else 1.0
-    return (0.0, high if high > 0 else 1.0)

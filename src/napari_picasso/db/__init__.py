@@ -70,14 +70,14 @@ from .schema import (
     open_database, schema_version, transaction,
 )
 from .store import (
-    AddResult, add_paths, compute_metrics, localization_files, mark_missing, record_failure,
-    record_localization, set_group,
+    AddResult, add_paths, compute_metrics, file_present, localization_files, mark_missing, missing_now,
+    record_failure, record_localization, set_group,
 )
 
 __all__ = [
     "AddResult", "DB_ENV_VAR", "MIGRATIONS", "SCHEMA_VERSION", "add_paths", "column_kinds",
     "compute_metrics", "data_version", "default_database_path", "display_columns", "families",
-    "family_of", "family_rows", "get_row", "groups", "localization_files", "mark_missing", "migrate",
-    "numeric_columns", "open_database", "query_rows", "record_failure", "record_localization",
+    "family_of", "family_rows", "file_present", "get_row", "groups", "localization_files", "mark_missing", "migrate",
+    "missing_now", "numeric_columns", "open_database", "query_rows", "record_failure", "record_localization",
     "schema_version", "set_group", "summary", "table_columns", "transaction",
 ]

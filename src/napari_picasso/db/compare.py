@@ -67,20 +67,22 @@ def n_frames_of(path, frames=None):
         return int(frames.max()) + 1 if frames is not None and len(frames) else 0
 
 
-def locs_per_frame(path, bin_frames=None, max_points=500):
+def locs_per_frame(path, bin_frames=None, max_points=500, progress=None):
     """Localizations per frame over time, averaged in bins of frames.
 
     Parameters
     ----------
     bin_frames : int, optional
         Frames per bin (default: enough for at most ``max_points`` bins).
+    progress : callable, optional
+        ``progress(rows read, rows)`` after each block read.
 
     Returns
     -------
     dict
         ``frame`` (bin centres), ``locs_per_frame`` (mean per frame in each bin), ``bin_frames``.
     """
-    frame = read_fields(path, ["frame"])["frame"]
+    frame = read_fields(path, ["frame"], progress)["frame"]
     n_frames = max(n_frames_of(path, frame), int(frame.max()) + 1 if len(frame) else 0)
     counts = np.bincount(frame.astype(np.int64), minlength=n_frames)[:max(n_frames, 1)] if n_frames else np.zeros(1)
     if bin_frames is None:
@@ -94,18 +96,20 @@ def locs_per_frame(path, bin_frames=None, max_points=500):
     return {"frame": centres, "locs_per_frame": sums / widths, "bin_frames": bin_frames}
 
 
-def field_histograms(paths, field, bins=60, value_range=None, percentile=99.5):
+def field_histograms(paths, field, bins=60, value_range=None, percentile=99.5, progress=None):
     """Histograms of one field for several files on common bins.
 
     ``value_range`` defaults to 0..the ``percentile`` of all files (non-negative fields) or
-    the percentile range, so a few outliers don't squash the plot.
+    the percentile range, so a few outliers don't squash the plot. ``progress(path, rows
+    read, rows)`` is called after each block read.
 
     Returns
     -------
     dict
         ``edges`` and ``counts`` (one array per path, in order), ``density`` (counts / n).
     """
-    values = [read_fields(p, [field])[field].astype(np.float64) for p in paths]
+    values = [read_fields(p, [field], None if progress is None else (lambda done, n, p=p: progress(p, done, n)))[field]
+              .astype(np.float64) for p in paths]
     values = [v[np.isfinite(v)] for v in values]
     if value_range is None:
         everything = np.concatenate(values) if values else np.zeros(0)
@@ -121,8 +125,10 @@ def field_histograms(paths, field, bins=60, value_range=None, percentile=99.5):
     return {"edges": edges, "counts": counts, "density": density}
 
 
-def preview_data(path, oversampling=8.0, max_points=100_000, seed=0):
+def preview_data(path, oversampling=8.0, max_points=100_000, seed=0, progress=None):
     """Layers' data for a file: points (a deterministic subset) and a rendered image.
+
+    ``progress(rows read, rows)`` is called after each block read.
 
     Returns
     -------
@@ -131,7 +137,7 @@ def preview_data(path, oversampling=8.0, max_points=100_000, seed=0):
         ``image_scale`` and ``image_translate`` (put the image on camera px),
         ``pixelsize_nm``, ``n_locs``, ``name``.
     """
-    fields = read_fields(path, ["x", "y", "lpx", "lpy"])
+    fields = read_fields(path, ["x", "y", "lpx", "lpy"], progress)
     info = load_info(path)
     width = int(info[0].get("Width") or np.ceil(fields["x"].max() + 1))
     height = int(info[0].get("Height") or np.ceil(fields["y"].max() + 1))

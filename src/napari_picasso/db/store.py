@@ -252,6 +252,19 @@ def add_paths(db, paths, group=None, refresh=False, progress=None):
     return result
 
 
+def file_present(locs_path):
+    """Whether a row's file is there (a vanished network drive counts as absent, never raises)."""
+    try:
+        return Path(locs_path).is_file()
+    except OSError:
+        return False
+
+
+def missing_now(rows):
+    """Ids of ``ok`` rows whose file is gone, without writing (read-only front ends show them)."""
+    return [r["id"] for r in rows if r.get("status") == "ok" and r.get("locs_path") and not file_present(r["locs_path"])]
+
+
 def mark_missing(db):
     """Mark rows whose file is gone as ``missing`` (and found again as ``ok``).
 
@@ -265,10 +278,7 @@ def mark_missing(db):
     rows = db.execute(f"SELECT id, locs_path, status FROM {TABLE} WHERE status IN ('ok', 'missing')").fetchall()
     missing, found = [], []
     for row_id, locs_path, status in rows:
-        try:
-            exists = Path(locs_path).is_file()
-        except OSError:
-            exists = False
+        exists = file_present(locs_path)
         if status == "ok" and not exists:
             missing.append(row_id)
         elif status == "missing" and exists:
@@ -290,5 +300,5 @@ def set_group(db, row_ids, group):
             db.execute(f"UPDATE {TABLE} SET group_name = ? WHERE id = ?", [group, int(row_id)])
 
 
-__all__ = ["AddResult", "FILE_COLUMNS", "add_paths", "compute_metrics", "localization_document",
-           "localization_files", "mark_missing", "record_failure", "record_localization", "set_group"]
+__all__ = ["AddResult", "FILE_COLUMNS", "add_paths", "compute_metrics", "file_present", "localization_document",
+           "localization_files", "mark_missing", "missing_now", "record_failure", "record_localization", "set_group"]
