@@ -88,8 +88,10 @@ def render(locs, oversampling=10.0, viewport=None, blur="gaussian", min_blur_px=
         The viewport used; output pixel (j, i) covers camera
         ``(y0 + j / oversampling, x0 + i / oversampling)`` onwards.
     """
-    x = np.asarray(locs["x"], dtype=np.float64)
-    y = np.asarray(locs["y"], dtype=np.float64)
+    # The stored float32 fields are used as they are: a float64 copy of a 10-million-row
+    # table would double the memory a render needs.
+    x = np.ascontiguousarray(locs["x"], dtype=np.float32)
+    y = np.ascontiguousarray(locs["y"], dtype=np.float32)
     if viewport is None:
         y1 = float(np.ceil(y.max() + 1)) if len(y) else 1.0
         x1 = float(np.ceil(x.max() + 1)) if len(x) else 1.0
@@ -97,12 +99,12 @@ def render(locs, oversampling=10.0, viewport=None, blur="gaussian", min_blur_px=
     y0, x0, y1, x1 = (float(v) for v in viewport)
     out_height = max(1, int(round((y1 - y0) * oversampling)))
     out_width = max(1, int(round((x1 - x0) * oversampling)))
-    w = np.ones(len(x), dtype=np.float64) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = np.ones(len(x), dtype=np.float32) if weights is None else np.ascontiguousarray(weights, dtype=np.float32)
     if blur == "histogram":
         image = _histogram(x, y, w, float(oversampling), x0, y0, out_height, out_width)
     elif blur == "gaussian":
-        sx = np.maximum(np.asarray(locs["lpx"], dtype=np.float64), min_blur_px)
-        sy = np.maximum(np.asarray(locs["lpy"], dtype=np.float64), min_blur_px)
+        sx = np.maximum(np.asarray(locs["lpx"], dtype=np.float32), np.float32(min_blur_px))
+        sy = np.maximum(np.asarray(locs["lpy"], dtype=np.float32), np.float32(min_blur_px))
         n_bands = max(1, min(out_height, 4 * numba.get_num_threads()))
         image = _gaussian(x, y, sx, sy, w, float(oversampling), x0, y0, out_height, out_width, n_bands)
     else:
