@@ -41,7 +41,14 @@ PLUGIN_KEY = "napari_picasso"
 def preview_spots(movie, frame_number, parameters):
     """Spots a run would detect on one frame (what the preview shows); runs in a worker."""
     started = time.perf_counter()
-    rows = detect_frame(movie, frame_number, parameters)
+    if parameters.fit_method.endswith("-3d"):
+        # Detection does not use the z calibration: preview before one is chosen.
+        parameters = parameters.replace(fit_method=parameters.fit_method[:-3], z_calibration=None)
+    try:
+        rows = detect_frame(movie, frame_number, parameters)
+    except (ParameterError, InputFileError) as error:
+        # Bad input (a background slice being typed, a camera-maps file): said in the dock.
+        return {"frame": frame_number, "error": str(error)}
     return {"frame": frame_number, "y": rows["y"], "x": rows["x"], "net_gradient": rows["net_gradient"],
             "box": parameters.box, "seconds": time.perf_counter() - started,
             "thread": threading.current_thread().name}
@@ -192,7 +199,9 @@ class LocalizeWidget(QWidget):
         ident.roi_layer.changed.connect(self._roi_layer_changed)
         ident.roi_text.changed.connect(self._text_to_shapes)
         ident.new_roi_layer.clicked.connect(self.add_roi_layer)
-        for field in (ident.box, ident.min_net_gradient):
+        for field in (ident.box, ident.min_net_gradient, ident.detector, ident.snr_threshold, ident.debounce,
+                      ident.background_frames, ident.background_statistic, self.photons.read_noise,
+                      self.photons.camera_maps):
             field.changed.connect(self.request_preview)
         self.preview.preview.changed.connect(self._preview_toggled)
         self.fit.localize.clicked.connect(self.start_localize)
@@ -409,6 +418,10 @@ class LocalizeWidget(QWidget):
         if self._preview_pending:
             # A newer frame or parameter is waiting: skip this stale result (each shown
             # preview costs a canvas redraw, which would slow scrubbing down).
+            return
+        if "error" in found:
+            self.preview_result = found
+            self.preview.status.value = found["error"]
             return
         data = np.column_stack([found["y"], found["x"]]).astype(float)
         layer = self.movie_layer()
