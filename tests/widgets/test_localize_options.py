@@ -5,11 +5,15 @@ import numpy as np
 import pytest
 import yaml
 
-from napari_picasso.core.matching import detection_scores
+from napari_picasso.core import zfit
+from napari_picasso.core.matching import detection_scores, match_to_truth
 from napari_picasso.io.camera_maps import save_camera_maps
 from napari_picasso.io.locs import load_locs
-from napari_picasso.pipeline import localize
-from napari_picasso.simulate import isolated_spots, scmos_camera, write_movie
+from napari_picasso.io.zcalib import save_calibration
+from napari_picasso.pipeline import LocalizeParameters, localize, localize_frames
+from napari_picasso.simulate import (
+    CameraModel, astigmatic_spots, bead_stack, isolated_spots, render_movie, scmos_camera, write_movie,
+)
 
 from test_localize_widget import _dock, _private_settings, movie_layer  # noqa: F401 (autouse fixture)
 
@@ -91,3 +95,65 @@ def test_snr_detector_preview_and_localize_with_camera_maps(make_napari_viewer, 
     assert doc["Subtract background"] is True
     expected = localize(str(path), widget.parameters())
     assert len(locs) == len(expected) and np.allclose(locs["x"], expected["x"], equal_nan=True)
+
+
+# -- 3D -----------------------------------------------------------------------------------
+ZCAMERA = CameraModel(baseline=100.0, sensitivity=0.5, em_gain=1.0, read_noise_e=1.5)
+
+
+@pytest.fixture(scope="module")
+def astigmatic_movie(tmp_path_factory):
+    """A simulated astigmatic movie with ground-truth z, and a calibration made from a bead stack."""
+    folder = tmp_path_factory.mktemp("zdock")
+    beads = bead_stack(20.0, 71, 48, 48, spacing_px=14, photons=20000, seed=1)
+    bead_movie = render_movie(beads, 71, 48, 48, bg_photons=50, camera=ZCAMERA, seed=1)
+    found = localize_frames(bead_movie, LocalizeParameters(box=9, min_net_gradient=3000, baseline=100,
+                                                            sensitivity=0.5))
+    calibration, _ = zfit.calibrate(found["frame"], found["sx"], found["sy"], 71, 20.0, 0.79)
+    calib_path = save_calibration(folder / "beads_3d_calib.yaml", calibration)
+    truth = astigmatic_spots(20, 48, 48, spacing_px=12, photons=1500, seed=2)
+    path = write_movie(folder / "cells.tif", truth, 20, 48, 48, bg_photons=30, camera=ZCAMERA, seed=2)
+    return path, calib_path, truth
+
+
+def test_3d_fit_in_the_dock_shows_z_layers(make_napari_viewer, qtbot, astigmatic_movie, tmp_path):
+    path, calib_path, truth = astigmatic_movie
+    viewer = make_napari_viewer()
+    layer = movie_layer(viewer, path)
+    widget = _dock(viewer)
+    fit = widget.fit
+    assert not fit.zcalib.enabled  # 2D fit by default
+    widget.identification.box.value = 9
+    widget.identification.min_net_gradient.value = 800
+    widget.photons.baseline.value = 100
+    widget.photons.sensitivity.value = 0.5
+    fit.out_folder.value = str(tmp_path)
+    fit.method.value = "mle-3d"
+    assert fit.zcalib.enabled and "calibration" in fit.zcalib_message.value
+    # Without a calibration: a clear message, nothing runs.
+    assert widget.start_localize() is None
+    assert "needs a 3D calibration" in fit.status.value
+    fit.zcalib.value = str(tmp_path / "absent_3d_calib.yaml")
+    assert widget.start_localize() is None and "does not exist" in fit.status.value
+    fit.zcalib.value = str(calib_path)
+    assert fit.zcalib_message.value == ""
+
+    widget.start_localize()
+    assert widget.localize_busy, fit.status.value
+    qtbot.waitUntil(lambda: not widget.localize_busy, timeout=60000)
+    assert not widget.last_output["cancelled"], fit.status.value
+    locs, info = load_locs(tmp_path / "cells_locs.hdf5")
+    assert "z" in locs.dtype.names and info[1]["Fit method"] == "mle-3d"
+    li, ti = match_to_truth(locs, truth, 1.0)
+    assert len(ti) > 0.95 * len(truth)
+    assert np.sqrt(np.mean((locs["z"][li] - truth["z"][ti]).astype(float) ** 2)) < 60  # nm
+    # The 3D views: points (z / pixel size, y, x) coloured by z, and the z-coloured render.
+    image, points = widget.z_layers
+    assert image in viewer.layers and points in viewer.layers
+    assert image.rgb and points.ndim == 3 and len(points.data) == len(locs)
+    np.testing.assert_allclose(points.data[:, 0], locs["z"] / fit.pixelsize.value, rtol=1e-5)
+    assert "z" in points.features and points.face_colormap.name == "turbo"
+    # Localizing again replaces the 3D layers instead of piling them up.
+    widget.start_localize()
+    qtbot.waitUntil(lambda: not widget.localize_busy, timeout=60000)
+    assert len([c for c in viewer.layers if c.name.endswith((" z render", " 3D"))]) == 2

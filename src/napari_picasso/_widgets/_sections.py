@@ -301,6 +301,10 @@ class FitSection(Container):
         defaults = LocalizeParameters()
         self.method = ComboBox(label="fit", choices=[(name, key) for key, name in FIT_METHOD_NAMES.items()],
                                value=defaults.fit_method)
+        self.zcalib = FileEdit(label="3D calibration", mode="r", filter="*.yaml", value="",
+                               tooltip="_3d_calib.yaml (napari-picasso calibrate-z or Picasso); "
+                                       "for the 3D astigmatism fits")
+        self.zcalib_message = Label(value="")
         self.shared_sigma = CheckBox(text="one sigma (symmetric PSF)", value=defaults.shared_sigma)
         self.max_iterations = SpinBox(label="max. iterations", value=defaults.max_iterations, min=1, max=10000)
         self.tolerance = FloatSpinBox(label="convergence (px)", value=defaults.tolerance_px, min=1e-6, max=1,
@@ -316,10 +320,29 @@ class FitSection(Container):
         self.cancel = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
         super().__init__(widgets=[
-            self.method, self.shared_sigma, self.max_iterations, self.tolerance, self.pixelsize,
+            self.method, self.zcalib, self.zcalib_message, self.shared_sigma, self.max_iterations, self.tolerance, self.pixelsize,
             self.out_folder, self.color_by, self.blur, self.oversampling,
             Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status,
         ], labels=True)
+        self.method.changed.connect(self._method_changed)
+        self.zcalib.changed.connect(self._method_changed)
+        self._method_changed()
+
+    def is_3d(self):
+        return str(self.method.value).endswith("-3d")
+
+    def zcalib_file(self):
+        value = str(self.zcalib.value)
+        return None if value in ("", ".") else value
+
+    def _method_changed(self, *_):
+        three_d = self.is_3d()
+        self.zcalib.enabled = three_d
+        if three_d:
+            self.shared_sigma.value = False  # 3D fits need free sx and sy
+        self.shared_sigma.enabled = not three_d
+        self.zcalib_message.value = ("choose a 3D calibration (_3d_calib.yaml) for this fit"
+                                     if three_d and self.zcalib_file() is None else "")
 
     def parameters(self):
         return {
@@ -333,7 +356,8 @@ class FitSection(Container):
         return None if value in ("", ".") else value
 
     def settings(self):
-        return {**self.parameters(), "out_folder": self.output_folder() or "", "color_by": self.color_by.value,
+        return {**self.parameters(), "out_folder": self.output_folder() or "", "zcalib": self.zcalib_file() or "",
+                "color_by": self.color_by.value,
                 "blur": self.blur.value, "oversampling": float(self.oversampling.value)}
 
     def apply_settings(self, settings):
@@ -348,6 +372,8 @@ class FitSection(Container):
                     pass  # a remembered value this version no longer offers
         if settings.get("out_folder"):
             self.out_folder.value = settings["out_folder"]
+        if settings.get("zcalib"):
+            self.zcalib.value = settings["zcalib"]
 
 
 def _wrap(text, width=48):

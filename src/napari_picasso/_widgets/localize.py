@@ -24,6 +24,7 @@ from superqt import QCollapsible
 from ..core.render import render
 from ..io.errors import InputFileError, ParameterError
 from ..io.locs import load_locs, locs_path_for
+from ..io.zcalib import load_calibration
 from ..detection import detect_frame
 from ..io.movies import LayerMovie, Movie, open_movie
 from ..pipeline import (
@@ -33,6 +34,7 @@ from ..pipeline import (
 from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
 from ._sections import FitSection, IdentificationSection, PhotonSection, PreviewSection
 from ._settings import load_settings, save_settings
+from .zview import z_layer_data
 
 PLUGIN_KEY = "napari_picasso"
 
@@ -101,8 +103,11 @@ def run_localization(source, parameters, locs_path, progress, cancel, chunk_fram
     # The render covers the camera pixels exactly (pixel centres at integers).
     image, _ = render(locs, oversampling, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur=blur)
     display = result_display(locs, image, with_frames, color_by)
+    # 3D fits: the z views (3D points, z-coloured render) are prepared here, off the GUI thread.
+    z_layers = (z_layer_data(locs, parameters.pixelsize_nm, name=Path(str(result.locs_path)).stem)
+                if "z" in locs.dtype.names and len(locs) else None)
     return {"cancelled": False, "result": result, "locs": locs, "image": image, "oversampling": oversampling,
-            "display": display, "worker_seconds": time.perf_counter() - started,
+            "display": display, "z_layers": z_layers, "worker_seconds": time.perf_counter() - started,
             "thread": threading.current_thread().name}
 
 
@@ -148,6 +153,7 @@ class LocalizeWidget(QWidget):
         self.points_layer = None
         self.render_layer = None
         self.last_output = None
+        self.z_layers = []
         self._limits = {}  # colour limits per feature of the shown result
         self.chunk_frames = None  # None: gui_chunk_frames(); tests set small chunks
         self._roi_layer = None
@@ -341,6 +347,11 @@ class LocalizeWidget(QWidget):
             raise ParameterError(str(error)) from None
         kwargs = {**self.identification.settings(), **self.photons.parameters(), **self.fit.parameters()}
         kwargs["frame_range"] = self.identification.frame_range(n_frames)
+        if self.fit.is_3d() and self.fit.zcalib_file() is not None:
+            try:
+                kwargs["z_calibration"] = load_calibration(self.fit.zcalib_file())
+            except InputFileError as error:
+                raise ParameterError(str(error)) from None
         if len(rectangles) == 1:
             kwargs["roi"] = rectangles[0]
         elif rectangles:
@@ -573,6 +584,8 @@ class LocalizeWidget(QWidget):
             return
         shown = time.perf_counter()
         self.show_results(layer, out["image"], out["oversampling"], out["display"])
+        if out.get("z_layers"):
+            self.z_layers = self.show_z_layers(layer, out["z_layers"])
         out["layers_seconds"] = time.perf_counter() - shown
         result = out["result"]
         self.fit.status.value = (f"{result.n_locs} localizations in {result.n_frames} frames "
@@ -643,6 +656,20 @@ class LocalizeWidget(QWidget):
             points.face_color = color_by
             points.face_contrast_limits = self._limits.get(color_by) or _feature_limits(points.features[color_by])
         return points, render
+
+    def show_z_layers(self, layer, layer_data):
+        """The 3D results (:func:`~napari_picasso._widgets.zview.z_layer_data`): replace the
+        movie's previous ones, add the new ones on the movie's pixel grid."""
+        for old in [c for c in self.viewer.layers
+                    if ((c.metadata or {}).get(PLUGIN_KEY) or {}).get("z_of") == layer.name]:
+            self.viewer.layers.remove(old)
+        added = []
+        for data, kwargs, kind in layer_data:
+            kwargs = dict(kwargs)
+            kwargs["metadata"] = {**kwargs.get("metadata", {}), PLUGIN_KEY: {"role": "z", "z_of": layer.name}}
+            added.append(getattr(self.viewer, f"add_{kind}")(data, **kwargs))
+        self.viewer.layers.selection.active = layer
+        return added
 
     def _recolor(self, feature):
         layer = self.points_layer
