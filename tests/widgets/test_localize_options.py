@@ -157,3 +157,55 @@ def test_3d_fit_in_the_dock_shows_z_layers(make_napari_viewer, qtbot, astigmatic
     widget.start_localize()
     qtbot.waitUntil(lambda: not widget.localize_busy, timeout=60000)
     assert len([c for c in viewer.layers if c.name.endswith((" z render", " 3D"))]) == 2
+
+
+# -- compute choice -----------------------------------------------------------------------
+def test_local_cluster_in_the_dock_writes_the_in_process_file(make_napari_viewer, qtbot, scmos_movie):
+    pytest.importorskip("distributed")
+    path, maps_path, _ = scmos_movie
+    viewer = make_napari_viewer()
+    movie_layer(viewer, path)
+    widget = _dock(viewer)
+    widget.identification.detector.value = "snr"
+    widget.identification.background_frames.value = "-5:0"
+    widget.photons.camera_maps.value = str(maps_path)
+    assert widget.compute.choice().mode == "threads"  # the default: in this process
+    widget.start_localize()
+    qtbot.waitUntil(lambda: not widget.localize_busy, timeout=60000)
+    locs_path = path.with_name("scmos_locs.hdf5")
+    serial_locs, serial_info = load_locs(locs_path)
+    assert len(serial_locs) > 0
+
+    widget.compute.mode.value = "local-cluster"
+    widget.compute.workers.value = 2
+    choice = widget.compute.choice()
+    assert (choice.mode, choice.workers) == ("local-cluster", 2)
+    frames_seen = []
+    widget.chunk_frames = None
+    try:
+        worker = widget.start_localize()
+        assert worker is not None, widget.fit.status.value
+        qtbot.waitUntil(lambda: (frames_seen.append(widget.frames_done) or not widget.localize_busy), timeout=120000)
+        assert not widget.last_output["cancelled"], widget.fit.status.value
+        client = widget.compute_session.client
+        assert client is not None and len(client.nthreads()) == 2
+        locs, info = load_locs(locs_path)
+        assert locs.tobytes() == serial_locs.tobytes() and info == serial_info
+        assert widget.frames_done == 24  # per-block progress reached the end
+        # Same choice again: the session keeps the cluster.
+        widget.start_localize()
+        qtbot.waitUntil(lambda: not widget.localize_busy, timeout=120000)
+        assert widget.compute_session.client is client
+    finally:
+        widget.compute_session.close()
+    assert widget.compute_session.client is None
+
+
+def test_scheduler_without_address_is_refused_in_the_dock(make_napari_viewer, scmos_movie):
+    path, _, _ = scmos_movie
+    viewer = make_napari_viewer()
+    movie_layer(viewer, path)
+    widget = _dock(viewer)
+    widget.compute.mode.value = "scheduler"
+    assert widget.start_localize() is None
+    assert "scheduler address" in widget.fit.status.value

@@ -32,6 +32,8 @@ from ..pipeline import (
     validate_parameters,
 )
 from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
+from ..distributed.cluster import ComputeSession
+from ._compute import ComputeSection
 from ._sections import FitSection, IdentificationSection, PhotonSection, PreviewSection
 from ._settings import load_settings, save_settings
 from .zview import z_layer_data
@@ -82,8 +84,14 @@ def result_display(locs, image, with_frames=True, color_by="photons"):
 
 
 def run_localization(source, parameters, locs_path, progress, cancel, chunk_frames, blur, oversampling,
-                     choices=None, with_frames=True, color_by="photons"):
+                     choices=None, with_frames=True, color_by="photons", compute=None, session=None):
     """Localize into ``locs_path`` and render the result; runs in a worker thread.
+
+    ``compute`` (a :class:`~napari_picasso.distributed.ComputeChoice`) other than threads
+    runs on Dask with :func:`~napari_picasso.distributed.localize_file_distributed`
+    (progress per block), through ``session`` (a
+    :class:`~napari_picasso.distributed.ComputeSession`, which keeps the cluster for the
+    next run); otherwise the in-process :func:`~napari_picasso.pipeline.localize_file`.
 
     Returns
     -------
@@ -94,8 +102,15 @@ def run_localization(source, parameters, locs_path, progress, cancel, chunk_fram
     """
     started = time.perf_counter()
     try:
-        result = localize_file(source, parameters, locs_path, progress=progress, cancel=cancel,
-                               chunk_frames=chunk_frames, **(choices or {}))
+        if compute is None or compute.mode == "threads":
+            result = localize_file(source, parameters, locs_path, progress=progress, cancel=cancel,
+                                   chunk_frames=chunk_frames, **(choices or {}))
+        else:
+            from ..distributed import localize_file_distributed
+
+            client = session.client_for(compute)  # starts or connects once, kept for later runs
+            result = localize_file_distributed(source, parameters, locs_path, client=client, progress=progress,
+                                               cancel=cancel, **(choices or {}))
     except LocalizationCancelled as error:
         return {"cancelled": True, "message": str(error)}
     locs = load_locs(result.locs_path, with_info=False)
@@ -148,6 +163,11 @@ class LocalizeWidget(QWidget):
         self.preview = PreviewSection()
         self.photons = PhotonSection()
         self.fit = FitSection()
+        self.compute = ComputeSection()
+        # One cluster (or scheduler connection) kept across runs while the choice stays.
+        self.compute_session = ComputeSession()
+        session = self.compute_session
+        self.destroyed.connect(lambda *_: session.close())
         self.preview_layer = None
         self.preview_result = None
         self.points_layer = None
@@ -176,10 +196,12 @@ class LocalizeWidget(QWidget):
         layout = QVBoxLayout(inner)
         self.collapsibles = {}
         for title, section in (("Identification", self.identification), ("Live preview", self.preview),
-                               ("Photon conversion", self.photons), ("Fit", self.fit)):
+                               ("Photon conversion", self.photons), ("Fit", self.fit),
+                               ("Compute", self.compute)):
             collapsible = QCollapsible(title)
             collapsible.addWidget(section.native)
-            collapsible.expand(animate=False)
+            if section is not self.compute:  # threads by default: nothing to set
+                collapsible.expand(animate=False)
             self.collapsibles[title] = collapsible
             layout.addWidget(collapsible)
         layout.addStretch(1)
@@ -198,6 +220,7 @@ class LocalizeWidget(QWidget):
         self.identification.apply_settings(settings)
         self.photons.apply_settings(settings)
         self.fit.apply_settings(settings)
+        self.compute.apply_settings(settings)
         self._restoring = False
 
         ident = self.identification
@@ -213,7 +236,7 @@ class LocalizeWidget(QWidget):
         self.fit.localize.clicked.connect(self.start_localize)
         self.fit.cancel.clicked.connect(self.cancel_localize)
         self.fit.color_by.changed.connect(self._recolor)
-        for section in (ident, self.photons, self.fit):
+        for section in (ident, self.photons, self.fit, self.compute):
             section.changed.connect(self._save_settings)
         self.photons.camera.changed.connect(self._camera_pixelsize)
 
@@ -359,7 +382,8 @@ class LocalizeWidget(QWidget):
         return LocalizeParameters(**kwargs)
 
     def settings(self):
-        return {**self.identification.settings(), **self.photons.settings(), **self.fit.settings()}
+        return {**self.identification.settings(), **self.photons.settings(), **self.fit.settings(),
+                **self.compute.settings()}
 
     def _save_settings(self, *_):
         if not self._restoring:
@@ -488,6 +512,10 @@ class LocalizeWidget(QWidget):
             shape = _movie_shape(layer)
             validate_parameters(parameters, shape, layer.name)
             source, locs_path, choices = self._source(layer)
+            compute = self.compute.choice()
+            if compute.mode != "threads" and not isinstance(source, str):
+                raise ParameterError(f"layer {layer.name!r} is not a movie file: a Dask cluster reads the "
+                                     "movie from its file; open the file, or compute in this process.")
         except (ParameterError, InputFileError) as error:
             self.fit.status.value = str(error)
             return None
@@ -504,7 +532,7 @@ class LocalizeWidget(QWidget):
         worker = create_worker(
             run_localization, source, parameters, locs_path, progress, self._cancel, chunk,
             self.fit.blur.value, float(self.fit.oversampling.value), choices, layer.ndim == 3,
-            self.fit.color_by.value, _start_thread=False,
+            self.fit.color_by.value, compute, self.compute_session, _start_thread=False,
         )
         # Bound methods of this QWidget run in the GUI thread (a lambda would run in the worker's).
         self._localizing_layer = layer
