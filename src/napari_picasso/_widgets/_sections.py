@@ -46,6 +46,7 @@ class IdentificationSection(Container):
         self.background_frames = LineEdit(label="background frames", value="",
                                           tooltip="slice relative to each frame, e.g. -30:0 (the 30 frames "
                                                   "before); empty: no background estimate")
+        self.background_frames.native.setPlaceholderText("e.g. -30:0 (empty: none)")
         self.background_statistic = ComboBox(label="background statistic", choices=["median", "mean"],
                                              value=defaults.background_statistic)
         self.subtract_background = CheckBox(text="subtract background before fitting",
@@ -341,7 +342,7 @@ class FitSection(Container):
         if three_d:
             self.shared_sigma.value = False  # 3D fits need free sx and sy
         self.shared_sigma.enabled = not three_d
-        self.zcalib_message.value = ("choose a 3D calibration (_3d_calib.yaml) for this fit"
+        self.zcalib_message.value = ("3D fits need a calibration (_3d_calib.yaml)"
                                      if three_d and self.zcalib_file() is None else "")
 
     def parameters(self):
