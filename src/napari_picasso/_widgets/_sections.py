@@ -35,12 +35,41 @@ class IdentificationSection(Container):
         self.roi_text = LineEdit(label="ROI (px)", value="",
                                  tooltip="y0, x0, y1, x1; ... (end exclusive); empty: whole frame")
         self.roi_message = Label(value="")
+        self.detector = ComboBox(label="detector", choices=[("net gradient", "gradient"), ("SNR", "snr")],
+                                 value=defaults.detector,
+                                 tooltip="net gradient (Picasso) or signal-to-noise threshold")
+        self.snr_threshold = FloatSpinBox(label="SNR threshold", value=defaults.snr_threshold, min=0.01,
+                                          max=1000, step=0.1,
+                                          tooltip="multiple of the per-pixel noise the filtered signal must exceed")
+        self.debounce = FloatSpinBox(label="debounce (px)", value=defaults.debounce_px, min=0, max=100, step=0.5,
+                                     tooltip="of two candidates closer than this, the stronger is kept")
+        self.background_frames = LineEdit(label="background frames", value="",
+                                          tooltip="slice relative to each frame, e.g. -30:0 (the 30 frames "
+                                                  "before); empty: no background estimate")
+        self.background_frames.native.setPlaceholderText("e.g. -30:0 (empty: none)")
+        self.background_statistic = ComboBox(label="background statistic", choices=["median", "mean"],
+                                             value=defaults.background_statistic)
+        self.subtract_background = CheckBox(text="subtract background before fitting",
+                                            value=defaults.subtract_background)
+        self.start_frame = SpinBox(label="start frame", value=defaults.start_frame, min=0, max=10**9,
+                                   tooltip="localize from this frame on; earlier frames still feed "
+                                           "background windows")
         super().__init__(widgets=[
-            self.movie, self.box, self.box_hint, self.min_net_gradient, self.first_frame,
-            self.last_frame, self.roi_layer, self.new_roi_layer, self.roi_text, self.roi_message,
+            self.movie, self.box, self.box_hint, self.detector, self.min_net_gradient, self.snr_threshold,
+            self.debounce, self.background_frames, self.background_statistic, self.subtract_background,
+            self.first_frame, self.last_frame, self.start_frame, self.roi_layer, self.new_roi_layer,
+            self.roi_text, self.roi_message,
         ], labels=True)
         self.box.changed.connect(self._update_hint)
         self._update_hint()
+        self.detector.changed.connect(self._detector_changed)
+        self._detector_changed()
+
+    def _detector_changed(self, *_):
+        snr = self.detector.value == "snr"
+        self.min_net_gradient.enabled = not snr
+        self.snr_threshold.enabled = snr
+        self.debounce.enabled = snr
 
     def _update_hint(self, *_):
         box = int(self.box.value)
@@ -62,13 +91,30 @@ class IdentificationSection(Container):
         return (first, min(n_frames, last + 1))
 
     def settings(self):
-        return {"box": int(self.box.value), "min_net_gradient": float(self.min_net_gradient.value)}
+        return {"box": int(self.box.value), "min_net_gradient": float(self.min_net_gradient.value),
+                "detector": self.detector.value, "snr_threshold": float(self.snr_threshold.value),
+                "debounce_px": float(self.debounce.value),
+                "background_frames": self.background_frames.value.strip() or None,
+                "background_statistic": self.background_statistic.value,
+                "subtract_background": bool(self.subtract_background.value),
+                "start_frame": int(self.start_frame.value)}
 
     def apply_settings(self, settings):
         if "box" in settings:
             self.box.value = int(settings["box"])
         if "min_net_gradient" in settings:
             self.min_net_gradient.value = float(settings["min_net_gradient"])
+        simple = {"detector": self.detector, "snr_threshold": self.snr_threshold, "debounce_px": self.debounce,
+                  "background_statistic": self.background_statistic,
+                  "subtract_background": self.subtract_background}
+        for key, widget in simple.items():
+            if key in settings:
+                try:
+                    widget.value = settings[key]
+                except (ValueError, TypeError):
+                    pass  # a remembered value this version no longer offers
+        if settings.get("background_frames"):
+            self.background_frames.value = str(settings["background_frames"])
 
 
 class PreviewSection(Container):
@@ -94,10 +140,14 @@ class PhotonSection(Container):
         self.sensitivity = FloatSpinBox(label="sensitivity (e-/count)", value=defaults.sensitivity,
                                         min=1e-4, max=1e4, step=0.01)
         self.qe = FloatSpinBox(label="quantum efficiency", value=defaults.qe, min=0, max=1, step=0.01)
+        self.read_noise = FloatSpinBox(label="read noise (e- rms)", value=defaults.read_noise_e, min=0, max=1000,
+                                       step=0.1, tooltip="SNR detector's noise model without camera maps")
+        self.camera_maps = FileEdit(label="sCMOS maps", mode="r", filter="*.hdf5 *.h5 *.npz *.npy *.tif *.tiff",
+                                    value="", tooltip="per-pixel offset/gain/variance maps; empty: none")
         self.message = Label(value="")
         super().__init__(widgets=[
             self.config_file, self.camera, self.categories, self.em_on, self.em_gain, self.baseline,
-            self.sensitivity, self.qe, self.message,
+            self.sensitivity, self.qe, self.read_noise, self.camera_maps, self.message,
         ], labels=True)
         self.cameras = []
         self.pixelsize_nm = None
@@ -210,7 +260,13 @@ class PhotonSection(Container):
             "em_gain": float(self.em_gain.value) if (self.em_on.value or camera is None) else 1.0,
             "qe": float(self.qe.value),
             "camera": camera.name if camera is not None else None,
+            "read_noise_e": float(self.read_noise.value),
+            "camera_maps": self.maps_file(),
         }
+
+    def maps_file(self):
+        value = str(self.camera_maps.value)
+        return None if value in ("", ".") else value
 
     def settings(self):
         return {
@@ -218,6 +274,7 @@ class PhotonSection(Container):
             "camera": self.camera.value, "categories": self.chosen_categories(), "em_on": bool(self.em_on.value),
             "em_gain": float(self.em_gain.value), "baseline": float(self.baseline.value),
             "sensitivity": float(self.sensitivity.value), "qe": float(self.qe.value),
+            "read_noise_e": float(self.read_noise.value), "camera_maps": self.maps_file() or "",
         }
 
     def apply_settings(self, settings):
@@ -226,6 +283,10 @@ class PhotonSection(Container):
         for key in ("em_gain", "baseline", "sensitivity", "qe"):
             if key in settings:
                 getattr(self, key).value = float(settings[key])
+        if "read_noise_e" in settings:
+            self.read_noise.value = float(settings["read_noise_e"])
+        if settings.get("camera_maps"):
+            self.camera_maps.value = settings["camera_maps"]
         self.em_on.value = bool(settings.get("em_on", self.em_gain.value > 1))
         if settings.get("camera") in self.camera.choices and settings["camera"] != MANUAL:
             self.camera.value = settings["camera"]
@@ -241,6 +302,10 @@ class FitSection(Container):
         defaults = LocalizeParameters()
         self.method = ComboBox(label="fit", choices=[(name, key) for key, name in FIT_METHOD_NAMES.items()],
                                value=defaults.fit_method)
+        self.zcalib = FileEdit(label="3D calibration", mode="r", filter="*.yaml", value="",
+                               tooltip="_3d_calib.yaml (napari-picasso calibrate-z or Picasso); "
+                                       "for the 3D astigmatism fits")
+        self.zcalib_message = Label(value="")
         self.shared_sigma = CheckBox(text="one sigma (symmetric PSF)", value=defaults.shared_sigma)
         self.max_iterations = SpinBox(label="max. iterations", value=defaults.max_iterations, min=1, max=10000)
         self.tolerance = FloatSpinBox(label="convergence (px)", value=defaults.tolerance_px, min=1e-6, max=1,
@@ -256,10 +321,29 @@ class FitSection(Container):
         self.cancel = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
         super().__init__(widgets=[
-            self.method, self.shared_sigma, self.max_iterations, self.tolerance, self.pixelsize,
+            self.method, self.zcalib, self.zcalib_message, self.shared_sigma, self.max_iterations, self.tolerance, self.pixelsize,
             self.out_folder, self.color_by, self.blur, self.oversampling,
             Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status,
         ], labels=True)
+        self.method.changed.connect(self._method_changed)
+        self.zcalib.changed.connect(self._method_changed)
+        self._method_changed()
+
+    def is_3d(self):
+        return str(self.method.value).endswith("-3d")
+
+    def zcalib_file(self):
+        value = str(self.zcalib.value)
+        return None if value in ("", ".") else value
+
+    def _method_changed(self, *_):
+        three_d = self.is_3d()
+        self.zcalib.enabled = three_d
+        if three_d:
+            self.shared_sigma.value = False  # 3D fits need free sx and sy
+        self.shared_sigma.enabled = not three_d
+        self.zcalib_message.value = ("3D fits need a calibration (_3d_calib.yaml)"
+                                     if three_d and self.zcalib_file() is None else "")
 
     def parameters(self):
         return {
@@ -273,7 +357,8 @@ class FitSection(Container):
         return None if value in ("", ".") else value
 
     def settings(self):
-        return {**self.parameters(), "out_folder": self.output_folder() or "", "color_by": self.color_by.value,
+        return {**self.parameters(), "out_folder": self.output_folder() or "", "zcalib": self.zcalib_file() or "",
+                "color_by": self.color_by.value,
                 "blur": self.blur.value, "oversampling": float(self.oversampling.value)}
 
     def apply_settings(self, settings):
@@ -288,6 +373,8 @@ class FitSection(Container):
                     pass  # a remembered value this version no longer offers
         if settings.get("out_folder"):
             self.out_folder.value = settings["out_folder"]
+        if settings.get("zcalib"):
+            self.zcalib.value = settings["zcalib"]
 
 
 def _wrap(text, width=48):

@@ -24,6 +24,7 @@ from superqt import QCollapsible
 from ..core.render import render
 from ..io.errors import InputFileError, ParameterError
 from ..io.locs import load_locs, locs_path_for
+from ..io.zcalib import load_calibration
 from ..detection import detect_frame
 from ..io.movies import LayerMovie, Movie, open_movie
 from ..pipeline import (
@@ -31,8 +32,11 @@ from ..pipeline import (
     validate_parameters,
 )
 from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
+from ..distributed.cluster import ComputeSession
+from ._compute import ComputeSection
 from ._sections import FitSection, IdentificationSection, PhotonSection, PreviewSection
 from ._settings import load_settings, save_settings
+from .zview import z_layer_data
 
 PLUGIN_KEY = "napari_picasso"
 
@@ -41,7 +45,14 @@ PLUGIN_KEY = "napari_picasso"
 def preview_spots(movie, frame_number, parameters):
     """Spots a run would detect on one frame (what the preview shows); runs in a worker."""
     started = time.perf_counter()
-    rows = detect_frame(movie, frame_number, parameters)
+    if parameters.fit_method.endswith("-3d"):
+        # Detection does not use the z calibration: preview before one is chosen.
+        parameters = parameters.replace(fit_method=parameters.fit_method[:-3], z_calibration=None)
+    try:
+        rows = detect_frame(movie, frame_number, parameters)
+    except (ParameterError, InputFileError) as error:
+        # Bad input (a background slice being typed, a camera-maps file): said in the dock.
+        return {"frame": frame_number, "error": str(error)}
     return {"frame": frame_number, "y": rows["y"], "x": rows["x"], "net_gradient": rows["net_gradient"],
             "box": parameters.box, "seconds": time.perf_counter() - started,
             "thread": threading.current_thread().name}
@@ -73,8 +84,14 @@ def result_display(locs, image, with_frames=True, color_by="photons"):
 
 
 def run_localization(source, parameters, locs_path, progress, cancel, chunk_frames, blur, oversampling,
-                     choices=None, with_frames=True, color_by="photons"):
+                     choices=None, with_frames=True, color_by="photons", compute=None, session=None):
     """Localize into ``locs_path`` and render the result; runs in a worker thread.
+
+    ``compute`` (a :class:`~napari_picasso.distributed.ComputeChoice`) other than threads
+    runs on Dask with :func:`~napari_picasso.distributed.localize_file_distributed`
+    (progress per block), through ``session`` (a
+    :class:`~napari_picasso.distributed.ComputeSession`, which keeps the cluster for the
+    next run); otherwise the in-process :func:`~napari_picasso.pipeline.localize_file`.
 
     Returns
     -------
@@ -85,8 +102,15 @@ def run_localization(source, parameters, locs_path, progress, cancel, chunk_fram
     """
     started = time.perf_counter()
     try:
-        result = localize_file(source, parameters, locs_path, progress=progress, cancel=cancel,
-                               chunk_frames=chunk_frames, **(choices or {}))
+        if compute is None or compute.mode == "threads":
+            result = localize_file(source, parameters, locs_path, progress=progress, cancel=cancel,
+                                   chunk_frames=chunk_frames, **(choices or {}))
+        else:
+            from ..distributed import localize_file_distributed
+
+            client = session.client_for(compute)  # starts or connects once, kept for later runs
+            result = localize_file_distributed(source, parameters, locs_path, client=client, progress=progress,
+                                               cancel=cancel, **(choices or {}))
     except LocalizationCancelled as error:
         return {"cancelled": True, "message": str(error)}
     locs = load_locs(result.locs_path, with_info=False)
@@ -94,8 +118,11 @@ def run_localization(source, parameters, locs_path, progress, cancel, chunk_fram
     # The render covers the camera pixels exactly (pixel centres at integers).
     image, _ = render(locs, oversampling, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur=blur)
     display = result_display(locs, image, with_frames, color_by)
+    # 3D fits: the z views (3D points, z-coloured render) are prepared here, off the GUI thread.
+    z_layers = (z_layer_data(locs, parameters.pixelsize_nm, name=Path(str(result.locs_path)).stem)
+                if "z" in locs.dtype.names and len(locs) else None)
     return {"cancelled": False, "result": result, "locs": locs, "image": image, "oversampling": oversampling,
-            "display": display, "worker_seconds": time.perf_counter() - started,
+            "display": display, "z_layers": z_layers, "worker_seconds": time.perf_counter() - started,
             "thread": threading.current_thread().name}
 
 
@@ -136,11 +163,17 @@ class LocalizeWidget(QWidget):
         self.preview = PreviewSection()
         self.photons = PhotonSection()
         self.fit = FitSection()
+        self.compute = ComputeSection()
+        # One cluster (or scheduler connection) kept across runs while the choice stays.
+        self.compute_session = ComputeSession()
+        session = self.compute_session
+        self.destroyed.connect(lambda *_: session.close())
         self.preview_layer = None
         self.preview_result = None
         self.points_layer = None
         self.render_layer = None
         self.last_output = None
+        self.z_layers = []
         self._limits = {}  # colour limits per feature of the shown result
         self.chunk_frames = None  # None: gui_chunk_frames(); tests set small chunks
         self._roi_layer = None
@@ -163,10 +196,12 @@ class LocalizeWidget(QWidget):
         layout = QVBoxLayout(inner)
         self.collapsibles = {}
         for title, section in (("Identification", self.identification), ("Live preview", self.preview),
-                               ("Photon conversion", self.photons), ("Fit", self.fit)):
+                               ("Photon conversion", self.photons), ("Fit", self.fit),
+                               ("Compute", self.compute)):
             collapsible = QCollapsible(title)
             collapsible.addWidget(section.native)
-            collapsible.expand(animate=False)
+            if section is not self.compute:  # threads by default: nothing to set
+                collapsible.expand(animate=False)
             self.collapsibles[title] = collapsible
             layout.addWidget(collapsible)
         layout.addStretch(1)
@@ -185,6 +220,7 @@ class LocalizeWidget(QWidget):
         self.identification.apply_settings(settings)
         self.photons.apply_settings(settings)
         self.fit.apply_settings(settings)
+        self.compute.apply_settings(settings)
         self._restoring = False
 
         ident = self.identification
@@ -192,13 +228,15 @@ class LocalizeWidget(QWidget):
         ident.roi_layer.changed.connect(self._roi_layer_changed)
         ident.roi_text.changed.connect(self._text_to_shapes)
         ident.new_roi_layer.clicked.connect(self.add_roi_layer)
-        for field in (ident.box, ident.min_net_gradient):
+        for field in (ident.box, ident.min_net_gradient, ident.detector, ident.snr_threshold, ident.debounce,
+                      ident.background_frames, ident.background_statistic, self.photons.read_noise,
+                      self.photons.camera_maps):
             field.changed.connect(self.request_preview)
         self.preview.preview.changed.connect(self._preview_toggled)
         self.fit.localize.clicked.connect(self.start_localize)
         self.fit.cancel.clicked.connect(self.cancel_localize)
         self.fit.color_by.changed.connect(self._recolor)
-        for section in (ident, self.photons, self.fit):
+        for section in (ident, self.photons, self.fit, self.compute):
             section.changed.connect(self._save_settings)
         self.photons.camera.changed.connect(self._camera_pixelsize)
 
@@ -332,6 +370,11 @@ class LocalizeWidget(QWidget):
             raise ParameterError(str(error)) from None
         kwargs = {**self.identification.settings(), **self.photons.parameters(), **self.fit.parameters()}
         kwargs["frame_range"] = self.identification.frame_range(n_frames)
+        if self.fit.is_3d() and self.fit.zcalib_file() is not None:
+            try:
+                kwargs["z_calibration"] = load_calibration(self.fit.zcalib_file())
+            except InputFileError as error:
+                raise ParameterError(str(error)) from None
         if len(rectangles) == 1:
             kwargs["roi"] = rectangles[0]
         elif rectangles:
@@ -339,7 +382,8 @@ class LocalizeWidget(QWidget):
         return LocalizeParameters(**kwargs)
 
     def settings(self):
-        return {**self.identification.settings(), **self.photons.settings(), **self.fit.settings()}
+        return {**self.identification.settings(), **self.photons.settings(), **self.fit.settings(),
+                **self.compute.settings()}
 
     def _save_settings(self, *_):
         if not self._restoring:
@@ -410,6 +454,10 @@ class LocalizeWidget(QWidget):
             # A newer frame or parameter is waiting: skip this stale result (each shown
             # preview costs a canvas redraw, which would slow scrubbing down).
             return
+        if "error" in found:
+            self.preview_result = found
+            self.preview.status.value = found["error"]
+            return
         data = np.column_stack([found["y"], found["x"]]).astype(float)
         layer = self.movie_layer()
         name = f"{layer.name} preview" if layer is not None else "preview"
@@ -464,6 +512,10 @@ class LocalizeWidget(QWidget):
             shape = _movie_shape(layer)
             validate_parameters(parameters, shape, layer.name)
             source, locs_path, choices = self._source(layer)
+            compute = self.compute.choice()
+            if compute.mode != "threads" and not isinstance(source, str):
+                raise ParameterError(f"layer {layer.name!r} is not a movie file: a Dask cluster reads the "
+                                     "movie from its file; open the file, or compute in this process.")
         except (ParameterError, InputFileError) as error:
             self.fit.status.value = str(error)
             return None
@@ -480,7 +532,7 @@ class LocalizeWidget(QWidget):
         worker = create_worker(
             run_localization, source, parameters, locs_path, progress, self._cancel, chunk,
             self.fit.blur.value, float(self.fit.oversampling.value), choices, layer.ndim == 3,
-            self.fit.color_by.value, _start_thread=False,
+            self.fit.color_by.value, compute, self.compute_session, _start_thread=False,
         )
         # Bound methods of this QWidget run in the GUI thread (a lambda would run in the worker's).
         self._localizing_layer = layer
@@ -560,6 +612,8 @@ class LocalizeWidget(QWidget):
             return
         shown = time.perf_counter()
         self.show_results(layer, out["image"], out["oversampling"], out["display"])
+        if out.get("z_layers"):
+            self.z_layers = self.show_z_layers(layer, out["z_layers"])
         out["layers_seconds"] = time.perf_counter() - shown
         result = out["result"]
         self.fit.status.value = (f"{result.n_locs} localizations in {result.n_frames} frames "
@@ -630,6 +684,20 @@ class LocalizeWidget(QWidget):
             points.face_color = color_by
             points.face_contrast_limits = self._limits.get(color_by) or _feature_limits(points.features[color_by])
         return points, render
+
+    def show_z_layers(self, layer, layer_data):
+        """The 3D results (:func:`~napari_picasso._widgets.zview.z_layer_data`): replace the
+        movie's previous ones, add the new ones on the movie's pixel grid."""
+        for old in [c for c in self.viewer.layers
+                    if ((c.metadata or {}).get(PLUGIN_KEY) or {}).get("z_of") == layer.name]:
+            self.viewer.layers.remove(old)
+        added = []
+        for data, kwargs, kind in layer_data:
+            kwargs = dict(kwargs)
+            kwargs["metadata"] = {**kwargs.get("metadata", {}), PLUGIN_KEY: {"role": "z", "z_of": layer.name}}
+            added.append(getattr(self.viewer, f"add_{kind}")(data, **kwargs))
+        self.viewer.layers.selection.active = layer
+        return added
 
     def _recolor(self, feature):
         layer = self.points_layer

@@ -15,6 +15,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..commands.watch import load_groups
+from ._compute import ComputeSection
 from ..pipeline import LocalizeParameters
 from ..watcher import Watcher
 from ..watcher.log import default_log_path, parse_line
@@ -76,6 +77,8 @@ class WatcherWidget(QWidget):
         form.addRow("Commands", self.commands)
         form.addRow("Database", self.db_path)
         form.addRow("Log file", self.log_path)
+        # Where movies are localized; each watcher keeps its cluster until it stops.
+        self.compute = ComputeSection()
 
         self.start_button = QPushButton("Start watching")
         self.start_button.clicked.connect(self._start_clicked)
@@ -89,6 +92,7 @@ class WatcherWidget(QWidget):
         setup_layout.addLayout(folder_buttons)
         setup_layout.addWidget(self.recursive)
         setup_layout.addLayout(form)
+        setup_layout.addWidget(self.compute.native)
         setup_layout.addWidget(self.start_button)
         setup_layout.addWidget(self.message)
         setup_layout.addStretch(1)
@@ -193,6 +197,7 @@ class WatcherWidget(QWidget):
             settle_seconds=self.settle.value(),
             db_path=Path(db_text).expanduser() if db_text else None,
             log_path=Path(log_text).expanduser() if log_text else default_log_path(folders[0]),
+            compute=self.compute.choice(),
         )
         watcher.start()
         self.watchers.append(watcher)
@@ -242,6 +247,9 @@ class WatcherWidget(QWidget):
             state = "ended with an error" if watcher.error else "stopped"
         counts = watcher.counts
         current = f", now: {watcher.current.name}" if watcher.current is not None else ""
+        progress = watcher.progress
+        if current and progress is not None:
+            current += f" ({progress[0]}/{progress[1]} frames)"
         folders = ", ".join(f.name for f in watcher.folders)
         return f"{state}, {counts['finished']} done, {counts['failed']} failed{current}: {folders}"
 

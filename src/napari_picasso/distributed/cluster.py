@@ -191,14 +191,23 @@ def compute_client(choice=None):
         yield choice  # an open client, owned by the caller
         return
     distributed = import_distributed()
+    # Clients are closed explicitly rather than used as context managers: a client's
+    # ``with`` sets a context variable that only the entering thread can reset, and the
+    # widget and the watcher open a session in one worker thread and close it in another.
     if choice.mode == "scheduler":
-        with connect(choice.address) as client:
+        client = connect(choice.address)
+        try:
             yield client
+        finally:
+            client.close()
         return
     cluster = start_local_cluster(choice.workers, choice.threads_per_worker, choice.allowed_failures)
     try:
-        with distributed.Client(cluster) as client:
+        client = distributed.Client(cluster)
+        try:
             yield client
+        finally:
+            client.close()
     finally:
         close_cluster(cluster)
 

@@ -10,7 +10,8 @@ Everything found goes through the same steps:
    and it opens (a movie that still does not open after a further ``settle_seconds``
    without changing is *failed*);
 3. *started* / *finished* per parameter group through
-   :func:`~napari_picasso.pipeline.localize_file` (which writes temporary files and renames
+   :func:`~napari_picasso.distributed.localize_file_distributed` (in this process by default,
+   the plain :func:`~napari_picasso.pipeline.localize_file`, which writes temporary files and renames
    them), then recorded, then the custom commands run. An output file that exists but is
    not in the database is recorded as it is, never overwritten.
 
@@ -27,7 +28,9 @@ from pathlib import Path
 
 from ..io.locs import locs_path_for
 from ..io.movies import open_movie
-from ..pipeline import LocalizationCancelled, LocalizeParameters, localize_file
+from ..distributed.cluster import ComputeSession
+from ..distributed.runner import localize_file_distributed
+from ..pipeline import LocalizationCancelled, LocalizeParameters
 from .candidates import classify, partial_outputs, scan
 from .followup import check_command, run_command
 from .log import WatcherLog
@@ -85,12 +88,15 @@ class Watcher:
     retry_failed : bool
         Also try again movies the database records as failed (otherwise only those that
         change while this watcher runs).
+    compute : napari_picasso.distributed.ComputeChoice, optional
+        Where movies are localized (default: this process, the plain pipeline); a local
+        cluster or scheduler is opened once by the watcher's thread and kept until it stops.
     """
 
     def __init__(self, folders, groups, commands=(), recursive=False, settle_seconds=5.0,
                  rescan_seconds=30.0, db_path=None, log_path=None, echo=None,
                  command_timeout_s=3600.0, use_events=True, name=None, retry_failed=False,
-                 choices=None):
+                 choices=None, compute=None):
         self.folders = [Path(f).expanduser().resolve() for f in folders]
         if not self.folders:
             raise ValueError("give at least one folder to watch")
@@ -110,6 +116,8 @@ class Watcher:
         self.use_events = use_events
         self.retry_failed = bool(retry_failed)
         self.choices = dict(choices or {})
+        self.compute = compute
+        self.progress = None  # (frames done, frames total) of the movie being localized
         self.name = name or ", ".join(str(f) for f in self.folders)
         self.log = WatcherLog(self.log_path, echo=echo)
         self.counts = {"finished": 0, "failed": 0}
@@ -163,6 +171,7 @@ class Watcher:
             self.log.close()
             raise
         observer = None
+        self._session = ComputeSession()  # opened and closed in this thread
         try:
             self.log.event("watching", self.name, self._describe())
             self._clean_partials()
@@ -191,6 +200,7 @@ class Watcher:
                 observer.stop()
                 observer.join(5)
             store.close()
+            self._session.close()
             self.log.event("stopped", self.name,
                            f"{self.counts['finished']} outputs finished, {self.counts['failed']} failed")
             self.log.close()
@@ -198,7 +208,8 @@ class Watcher:
     def _describe(self):
         return (f"{len(self.groups)} parameter group(s), {len(self.commands)} command(s), "
                 f"settle {self.settle_seconds:g} s, {'recursive' if self.recursive else 'not recursive'}, "
-                f"database {self.db_path}")
+                f"database {self.db_path}"
+                + (f", compute on {self.compute.describe()}" if self.compute is not None else ""))
 
     def _poll_seconds(self):
         return min(1.0, max(0.05, self.settle_seconds / 4))
@@ -374,7 +385,9 @@ class Watcher:
             self.log.event("started", key, f"{label} -> {locs_path.name}")
             self.current = key
             try:
-                result = localize_file(key, parameters, locs_path, cancel=self._stop, **self.choices)
+                client = self._session.client_for(self.compute)  # None: in this process
+                result = localize_file_distributed(key, parameters, locs_path, client=client, cancel=self._stop,
+                                                   progress=self._progressed, **self.choices)
             except LocalizationCancelled:
                 self.log.event("stopped", key, "stopped mid-file; nothing written, it restarts next time")
                 if retry:
@@ -390,6 +403,7 @@ class Watcher:
                 continue
             finally:
                 self.current = None
+                self.progress = None
             try:
                 store.record_localization(locs_path)
             except Exception as error:  # the output exists; say why it is not in the database
@@ -406,6 +420,9 @@ class Watcher:
             self._failed[key] = candidate.signature()
         else:
             self._done.add(key)
+
+    def _progressed(self, done, total):
+        self.progress = (done, total)
 
     def _run_commands(self, movie_path, locs_path):
         for template in self.commands:
