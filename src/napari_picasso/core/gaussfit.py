@@ -79,6 +79,15 @@ def _axis_terms(box, mu, sigma, E, dE_dmu, dE_dsigma):
         exp_prev = exp_u
 
 
+@numba.njit(cache=True, nogil=True, inline="always", fastmath=_FASTMATH)
+def _model_terms(box, theta, n_params, work):
+    """Fill ``work`` rows with Ex, dEx/dx, dEx/dsx, Ey, dEy/dy, dEy/dsy at ``theta``."""
+    sx = theta[4]
+    sy = theta[4] if n_params == 5 else theta[5]
+    _axis_terms(box, theta[0], sx, work[0], work[1], work[2])
+    _axis_terms(box, theta[1], sy, work[3], work[4], work[5])
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _store_normal_equations(g, c, n_params, grad, curv):
     """Write the 6-parameter gradient ``g`` and the upper triangle ``c`` (row-major:
@@ -131,18 +140,10 @@ def _evaluate(spot, box, theta, n_params, poisson, work, grad, curv, extra, has_
     sums run over scalar accumulators (kept in registers) for the six parameters
     x, y, N, bg, sx, sy; a shared sigma is the sum of the sx and sy columns.
     """
-    Ex = work[0]
-    dEx = work[1]
-    dSx = work[2]
-    Ey = work[3]
-    dEy = work[4]
-    dSy = work[5]
+    _model_terms(box, theta, n_params, work)
+    Ex, dEx, dSx, Ey, dEy, dSy = work[0], work[1], work[2], work[3], work[4], work[5]
     N = theta[2]
     bg = theta[3]
-    sx = theta[4]
-    sy = theta[4] if n_params == 5 else theta[5]
-    _axis_terms(box, theta[0], sx, Ex, dEx, dSx)
-    _axis_terms(box, theta[1], sy, Ey, dEy, dSy)
     objective = 0.0
     g0 = g1 = g2 = g3 = g4 = g5 = 0.0
     c00 = c01 = c02 = c03 = c04 = c05 = 0.0
@@ -227,18 +228,10 @@ def _evaluate_lsq(spot, box, theta, n_params, work, grad, curv):
     weights each entry of J^T J is a product of two 1-D sums (O(box) instead of
     O(box^2)); only the residual sums need the whole spot.
     """
-    Ex = work[0]
-    dEx = work[1]
-    dSx = work[2]
-    Ey = work[3]
-    dEy = work[4]
-    dSy = work[5]
+    _model_terms(box, theta, n_params, work)
+    Ex, dEx, dSx, Ey, dEy, dSy = work[0], work[1], work[2], work[3], work[4], work[5]
     N = theta[2]
     bg = theta[3]
-    sx = theta[4]
-    sy = theta[4] if n_params == 5 else theta[5]
-    _axis_terms(box, theta[0], sx, Ex, dEx, dSx)
-    _axis_terms(box, theta[1], sy, Ey, dEy, dSy)
     objective = 0.0
     g0 = g1 = g2 = g3 = g4 = g5 = 0.0
     for j in range(box):
