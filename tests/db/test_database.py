@@ -57,6 +57,14 @@ def test_picasso_file_row_holds_parameters_and_metrics(db, picasso_locs):
     assert info[0]["Width"] == 32 and info[1]["Box Size"] == 7
 
 
+def test_family_of_names():
+    assert family_of("/d/movie_locs.hdf5") == ("/d/movie", None)
+    assert family_of("/d/movie_pg_3_locs.hdf5") == ("/d/movie", 3)
+    assert family_of("/d/movie_pg_3_locs_undrift.hdf5") == ("/d/movie", 3)
+    assert family_of("/d/movie_locs_render_link.hdf5") == ("/d/movie", None)
+    assert family_of("/d/plain.hdf5") == ("/d/plain", None)
+
+
 def test_migration_from_version_1(tmp_path, copy_locs):
     """A file written by schema version 1 (built here with plain sqlite3) is migrated on open."""
     path = tmp_path / "old.db"
@@ -213,8 +221,8 @@ def test_queries_filter_rows(db, tmp_path, copy_locs):
     ordered = query_rows(db, order_by="nena_px", descending=False, columns=["filename", "nena_px"])
     assert [r["nena_px"] for r in ordered] == sorted(r["nena_px"] for r in ordered)
     assert numeric_columns(db)[0] == "nena_px"
-    set_group(db, [ordered[0]["id"]] if "id" in ordered[0] else [query_rows(db, text="gamma")[0]["id"]], "g3")
-    assert "g3" in groups(db)
+    set_group(db, [query_rows(db, text="gamma")[0]["id"]], "g3")
+    assert groups(db) == ["g1", "g2", "g3"]
     with pytest.raises(ValueError, match="unknown column"):
         query_rows(db, order_by="nena_px; DROP TABLE localizations")
 

@@ -5,8 +5,6 @@ Thin by design: every query is a :mod:`napari_picasso.db` function, every plot's
 drawing a :mod:`napari_picasso.plots` function, shared with the browser app.
 """
 
-from pathlib import Path
-
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from qtpy.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer
