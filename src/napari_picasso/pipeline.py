@@ -9,6 +9,7 @@ distributed tasks call it on their frames).
 """
 
 import dataclasses
+import math
 import threading
 import time
 from pathlib import Path
@@ -109,6 +110,21 @@ class LocalizeParameters:
     z_calibration : dict or None
         3D astigmatism calibration (Picasso's keys, see
         :mod:`napari_picasso.core.zfit`); required by the ``-3d`` fit methods.
+    max_d_zcalib : float or None
+        3D fits: keep only localizations with ``d_zcalib <= max_d_zcalib``; ``None``: keep
+        all. ``d_zcalib`` is the distance of the fitted widths from the calibration curve
+        in the z fit's space of square-root widths (units sqrt(px), the ``d_zcalib``
+        column); off-curve widths come from overlapping emitters, emitters beyond the
+        calibrated range and fits gone astray. The rule is absolute, applied to each
+        localization on its own, so chunked, watched and distributed runs keep the same
+        rows. Picasso instead removes ``d_zcalib > 2 * rms(d_zcalib)`` of the whole file,
+        which a streaming pipeline cannot know in advance: to reproduce it, use twice the
+        rms ``d_zcalib`` of a run without the filter (printed by ``napari-picasso
+        localize``), or :func:`napari_picasso.core.zfit.filter_z` on a loaded table.
+    z_magnification : float or None
+        3D fits: magnification factor (refractive-index mismatch) replacing the
+        calibration's ``Magnification factor``; z and lpz are the stage values times this
+        factor. ``None``: the calibration's value.
     rois : tuple of tuple of int or None
         Several ``(y0, x0, y1, x1)`` rectangles (e.g. drawn in napari): spots are
         detected inside their bounding box and kept when their centre pixel lies in
@@ -140,6 +156,8 @@ class LocalizeParameters:
     camera_maps: str | None = None
     z_calibration: dict | None = None
     rois: tuple | None = None
+    max_d_zcalib: float | None = None
+    z_magnification: float | None = None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -181,6 +199,11 @@ class LocalizeParameters:
             # Picasso's 3D fit merges the calibration's keys into its document.
             info["Calibration path"] = self.z_calibration.get("Path", "N/A")
             info.update(self.z_calibration)
+            if self.z_magnification is not None:
+                # "Magnification factor" is the one applied (as in Picasso when overridden).
+                info["Calibration magnification factor"] = zfit.magnification_of(self.z_calibration)
+                info["Magnification factor"] = float(self.z_magnification)
+            info["Max. d_zcalib"] = None if self.max_d_zcalib is None else float(self.max_d_zcalib)
         if self.rois:
             info["ROI"] = list(rois_bounding_box(self.rois))
             info["ROIs"] = [list(r) for r in self.rois]
@@ -218,6 +241,10 @@ class LocalizeParameters:
             kwargs["z_calibration"] = {
                 k: info[k] for k in (*zfit.CALIBRATION_KEYS, zfit.RANGE_KEY) if k in info
             }
+            if "Calibration magnification factor" in info:
+                kwargs["z_magnification"] = info["Magnification factor"]
+                kwargs["z_calibration"]["Magnification factor"] = info["Calibration magnification factor"]
+            kwargs["max_d_zcalib"] = info.get("Max. d_zcalib")
         if info.get("ROIs"):
             kwargs["rois"] = tuple(tuple(r) for r in info["ROIs"])
             kwargs["roi"] = None
@@ -264,6 +291,7 @@ def validate_parameters(parameters, shape, name="movie"):
         raise ParameterError(
             f"unknown fit method {parameters.fit_method!r}; choose one of {', '.join(FIT_METHODS)}."
         )
+    _validate_z_options(parameters)
     if parameters.fit_method.endswith("-3d"):
         _validate_z_calibration(parameters)
     if parameters.em_gain <= 0 or parameters.sensitivity <= 0:
@@ -310,6 +338,32 @@ def validate_parameters(parameters, shape, name="movie"):
     return tuple(int(v) for v in roi), frames
 
 
+def _validate_z_options(parameters):
+    options = {"max. d_zcalib (--max-d-zcalib)": parameters.max_d_zcalib,
+               "magnification factor (--magnification)": parameters.z_magnification}
+    for name, value in options.items():
+        if value is None:
+            continue
+        if not parameters.fit_method.endswith("-3d"):
+            raise ParameterError(
+                f"the {name} applies to 3D fits only; choose fit method mle-3d or lq-3d "
+                f"(with a 3D calibration) or leave it unset."
+            )
+        try:
+            good = math.isfinite(value) and value > 0
+        except TypeError:
+            good = False
+        if not good:
+            raise ParameterError(f"the {name} must be a positive number; got {value!r}.")
+
+
+def z_calibration_in_use(parameters):
+    """The 3D calibration the z fit applies: ``z_magnification`` replaces the file's factor."""
+    if parameters.z_magnification is None:
+        return parameters.z_calibration
+    return {**parameters.z_calibration, "Magnification factor": float(parameters.z_magnification)}
+
+
 def _validate_z_calibration(parameters):
     if not parameters.z_calibration:
         raise ParameterError(
@@ -326,12 +380,13 @@ def _validate_z_calibration(parameters):
 
 def _add_z(locs, fit, parameters, excess):
     """z, d_zcalib and lpz of a 3D fit (widths' uncertainties: CRLB of the 2D fit)."""
+    calibration = z_calibration_in_use(parameters)
     if "crlb_sx" in fit:
-        return zfit.add_z(locs, parameters.z_calibration)
+        return zfit.add_z(locs, calibration)
     crlb = zfit.sigma_crlb(fit["x"], fit["y"], fit["photons"], fit["bg"], fit["sx"], fit["sy"], parameters.box)
     with np.errstate(invalid="ignore"):
         unc = np.sqrt(excess * crlb)
-    return zfit.add_z(locs, parameters.z_calibration, unc[:, 0], unc[:, 1])
+    return zfit.add_z(locs, calibration, unc[:, 0], unc[:, 1])
 
 
 def fit_spots(spots, parameters, extra_variance=None):
@@ -440,9 +495,14 @@ def assemble_locs(fit, frame, y_px, x_px, net_gradient, parameters, width, heigh
         with np.errstate(invalid="ignore", divide="ignore"):
             locs["lpx"] = np.sqrt(mortensen_lq_variance(fit["sx"], fit["photons"], fit["bg"], 1.0, excess))
             locs["lpy"] = np.sqrt(mortensen_lq_variance(fit["sy"], fit["photons"], fit["bg"], 1.0, excess))
+    keep = None
     if parameters.fit_method.endswith("-3d"):
         _add_z(locs, fit, parameters, excess)
-    return locs[L.valid_rows(locs, width, height)]
+        if parameters.max_d_zcalib is not None:
+            # Per localization, so every chunking of the movie keeps the same rows.
+            keep = locs["d_zcalib"].astype(np.float64) <= float(parameters.max_d_zcalib)
+    valid = L.valid_rows(locs, width, height)
+    return locs[valid if keep is None else valid & keep]
 
 
 def chunk_frames_for(shape, chunk_bytes=CHUNK_BYTES):

@@ -306,6 +306,18 @@ class FitSection(Container):
                                tooltip="_3d_calib.yaml (napari-picasso calibrate-z or Picasso); "
                                        "for the 3D astigmatism fits")
         self.zcalib_message = Label(value="")
+        # 0 shows as "off" / "from calibration": the parameter is None then.
+        self.max_d_zcalib = FloatSpinBox(
+            label="max. d_zcalib", value=0.0, min=0.0, max=10.0, step=0.005,
+            tooltip="keep localizations with d_zcalib (distance from the calibration curve, sqrt(px)) "
+                    "up to this; Picasso keeps up to 2 x the rms d_zcalib of the file; off: keep all")
+        self.max_d_zcalib.native.setDecimals(4)
+        self.max_d_zcalib.native.setSpecialValueText("off")
+        self.magnification = FloatSpinBox(
+            label="magnification", value=0.0, min=0.0, max=10.0, step=0.01,
+            tooltip="magnification factor (refractive-index mismatch) replacing the calibration's")
+        self.magnification.native.setDecimals(4)
+        self.magnification.native.setSpecialValueText("from calibration")
         self.shared_sigma = CheckBox(text="one sigma (symmetric PSF)", value=defaults.shared_sigma)
         self.max_iterations = SpinBox(label="max. iterations", value=defaults.max_iterations, min=1, max=10000)
         self.tolerance = FloatSpinBox(label="convergence (px)", value=defaults.tolerance_px, min=1e-6, max=1,
@@ -321,7 +333,8 @@ class FitSection(Container):
         self.cancel = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
         super().__init__(widgets=[
-            self.method, self.zcalib, self.zcalib_message, self.shared_sigma, self.max_iterations, self.tolerance, self.pixelsize,
+            self.method, self.zcalib, self.zcalib_message, self.max_d_zcalib, self.magnification,
+            self.shared_sigma, self.max_iterations, self.tolerance, self.pixelsize,
             self.out_folder, self.color_by, self.blur, self.oversampling,
             Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status,
         ], labels=True)
@@ -339,6 +352,8 @@ class FitSection(Container):
     def _method_changed(self, *_):
         three_d = self.is_3d()
         self.zcalib.enabled = three_d
+        self.max_d_zcalib.visible = three_d
+        self.magnification.visible = three_d
         if three_d:
             self.shared_sigma.value = False  # 3D fits need free sx and sy
         self.shared_sigma.enabled = not three_d
@@ -350,6 +365,8 @@ class FitSection(Container):
             "fit_method": self.method.value, "shared_sigma": bool(self.shared_sigma.value),
             "max_iterations": int(self.max_iterations.value), "tolerance_px": float(self.tolerance.value),
             "pixelsize_nm": float(self.pixelsize.value),
+            "max_d_zcalib": _positive_or_none(self.max_d_zcalib.value) if self.is_3d() else None,
+            "z_magnification": _positive_or_none(self.magnification.value) if self.is_3d() else None,
         }
 
     def output_folder(self):
@@ -358,13 +375,15 @@ class FitSection(Container):
 
     def settings(self):
         return {**self.parameters(), "out_folder": self.output_folder() or "", "zcalib": self.zcalib_file() or "",
+                "max_d_zcalib": float(self.max_d_zcalib.value), "z_magnification": float(self.magnification.value),
                 "color_by": self.color_by.value,
                 "blur": self.blur.value, "oversampling": float(self.oversampling.value)}
 
     def apply_settings(self, settings):
         simple = {"fit_method": self.method, "shared_sigma": self.shared_sigma, "max_iterations": self.max_iterations,
                   "tolerance_px": self.tolerance, "pixelsize_nm": self.pixelsize, "color_by": self.color_by,
-                  "blur": self.blur, "oversampling": self.oversampling}
+                  "blur": self.blur, "oversampling": self.oversampling, "max_d_zcalib": self.max_d_zcalib,
+                  "z_magnification": self.magnification}
         for key, widget in simple.items():
             if key in settings:
                 try:
@@ -375,6 +394,11 @@ class FitSection(Container):
             self.out_folder.value = settings["out_folder"]
         if settings.get("zcalib"):
             self.zcalib.value = settings["zcalib"]
+
+
+def _positive_or_none(value):
+    value = float(value)
+    return value if value > 0 else None
 
 
 def _wrap(text, width=48):

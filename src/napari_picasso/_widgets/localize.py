@@ -47,7 +47,8 @@ def preview_spots(movie, frame_number, parameters):
     started = time.perf_counter()
     if parameters.fit_method.endswith("-3d"):
         # Detection does not use the z calibration: preview before one is chosen.
-        parameters = parameters.replace(fit_method=parameters.fit_method[:-3], z_calibration=None)
+        parameters = parameters.replace(fit_method=parameters.fit_method[:-3], z_calibration=None,
+                                        max_d_zcalib=None, z_magnification=None)
     try:
         rows = detect_frame(movie, frame_number, parameters)
     except (ParameterError, InputFileError) as error:

@@ -23,12 +23,10 @@ def add_parser(subparsers):
                                    description=__doc__)
     parser.add_argument("movie", type=Path, metavar="BEADS_MOVIE")
     parser.add_argument("--step-nm", type=float, required=True, help="stage step between frames, nm")
-    parser.add_argument("--magnification", type=float, default=zfit.DEFAULT_MAGNIFICATION,
-                        help="magnification factor (refractive-index mismatch; default %(default)s)")
     parser.add_argument("--out", type=Path, help="folder for the outputs (default: beside the movie)")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    add_localize_options(parser)
+    add_localize_options(parser)  # includes --magnification (the factor stored in the calibration)
     parser.set_defaults(func=run)
 
 
@@ -62,11 +60,13 @@ def calibrate_movie(movie_path, parameters, step_nm, magnification=zfit.DEFAULT_
 
 
 def run(args):
-    parameters = parameters_from_args(args)
+    # --magnification is the calibration's factor here, not an override of the bead fit.
+    magnification = zfit.DEFAULT_MAGNIFICATION if args.z_magnification is None else args.z_magnification
+    parameters = parameters_from_args(args).replace(z_magnification=None)
     path = calibration_path_for(args.movie, folder=args.out)
     progress = None if args.quiet else ProgressBar(args.movie.name)
     try:
-        calibration, curves = calibrate_movie(args.movie, parameters, args.step_nm, args.magnification,
+        calibration, curves = calibrate_movie(args.movie, parameters, args.step_nm, magnification,
                                               path.resolve(), progress)
     except (InputFileError, ParameterError) as error:
         print(f"error: {args.movie}: {error}" if isinstance(error, ParameterError) else f"error: {error}",

@@ -4,6 +4,7 @@ import re
 import sys
 from pathlib import Path
 
+from ..core.zfit import DEFAULT_MAGNIFICATION
 from ..io.errors import InputFileError, ParameterError
 from ..pipeline import FIT_METHODS, LocalizeParameters, LocalizationCancelled, localize_file
 from ._batch import add_batch_options, run_batch_command, wants_batch
@@ -60,6 +61,14 @@ def add_localize_options(parser):
                         ".npz, .npy, .tif): per-pixel photon conversion and sCMOS MLE")
     parser.add_argument("--zcalib", type=Path, metavar="CALIB.yaml",
                         help="3D calibration (_3d_calib.yaml) for --fit mle-3d / lq-3d")
+    parser.add_argument("--max-d-zcalib", type=float, metavar="D",
+                        help="3D fits: keep localizations with d_zcalib <= D (distance from the calibration "
+                        "curve, sqrt(px), per localization; Picasso's rule is 2 x the rms d_zcalib, which "
+                        "the summary line prints); default: keep all")
+    parser.add_argument("--magnification", type=float, dest="z_magnification", metavar="FACTOR",
+                        help="magnification factor (refractive-index mismatch): 3D fits: replaces the "
+                        "calibration's (default: the calibration's value); calibrate-z: stored in the "
+                        f"calibration (default {DEFAULT_MAGNIFICATION})")
 
 
 def _accept_negative_slices(parser):
@@ -87,7 +96,8 @@ def parameters_from_args(args):
         read_noise_e=args.read_noise, background_frames=args.background_frames,
         background_statistic=args.background_statistic, subtract_background=args.subtract_background,
         start_frame=args.start_frame, camera_maps=str(args.camera_maps) if args.camera_maps else None,
-        z_calibration=z_calibration,
+        z_calibration=z_calibration, max_d_zcalib=getattr(args, "max_d_zcalib", None),
+        z_magnification=getattr(args, "z_magnification", None),
     )
 
 
@@ -130,8 +140,19 @@ def summary_line(result, pixelsize_nm):
         f"{result.locs_path}: {len(locs)} localizations in {result.n_frames} frames "
         f"({len(locs) / result.n_frames:.1f}/frame), median photons {np.median(locs['photons']):.0f}, "
         f"median precision {np.median(locs['lpx']) * pixelsize_nm:.1f} nm, "
+        f"{_z_summary(locs)}"
         f"{result.seconds:.1f} s ({result.n_frames / max(result.seconds, 1e-9):,.0f} frames/s)"
     )
+
+
+def _z_summary(locs):
+    import numpy as np
+
+    if "d_zcalib" not in locs.dtype.names:
+        return ""
+    d = locs["d_zcalib"].astype(np.float64)
+    # The rms lets users set --max-d-zcalib as Picasso's filter does (2 x rms).
+    return f"median lpz {np.median(locs['lpz']):.1f} nm, rms d_zcalib {np.sqrt(np.mean(d * d)):.4f}, "
 
 
 def run(args):
