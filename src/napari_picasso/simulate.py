@@ -460,3 +460,46 @@ def astigmatic_crlb(z_nm, photons, bg_photons, psf=None, magnification=0.79, box
         variances.append(np.diag(np.linalg.inv(fisher))[:3])
     x, y, z = np.sqrt(np.mean(variances, axis=0))
     return {"x": float(x), "y": float(y), "z": float(z)}
+
+
+def astigmatic_outliers(truth, far_fraction=0.125, pair_fraction=0.125, far_z_nm=(850.0, 1000.0),
+                        pair_distance_px=(1.3, 2.0), psf=None, magnification=0.79, seed=0):
+    """Spoil part of an astigmatic scene the way real data is spoiled, for z-fit filters.
+
+    A ``far_fraction`` of the emitters moves to depths ``far_z_nm`` (sample nm, random sign)
+    beyond a calibration's range; a ``pair_fraction`` gets a partner emitter (same frame,
+    photons, random depth in the scene's range) ``pair_distance_px`` away, so the two image
+    as one spot whose widths lie off the calibration curve.
+
+    Returns
+    -------
+    scene : numpy.ndarray
+        ``TRUTH_DTYPE`` rows (the emitters plus the partners), sorted by frame.
+    spoiled : numpy.ndarray
+        The emitters of ``truth`` (same order): ``0`` untouched, ``1`` moved out of range,
+        ``2`` with a partner; partners are not listed.
+    emitters : numpy.ndarray
+        ``truth`` with the moved emitters' new depths (the ground truth to match to).
+    """
+    psf = psf or AstigmaticPSF()
+    rng = np.random.default_rng([seed, 11])
+    order = rng.permutation(len(truth))
+    n_far = int(round(far_fraction * len(truth)))
+    n_pair = int(round(pair_fraction * len(truth)))
+    far, paired = order[:n_far], order[n_far:n_far + n_pair]
+    spoiled = np.zeros(len(truth), dtype=np.int8)
+    spoiled[far], spoiled[paired] = 1, 2
+    emitters = truth.copy()
+    z_far = rng.choice([-1.0, 1.0], n_far) * rng.uniform(far_z_nm[0], far_z_nm[1], n_far)
+    emitters[far] = set_depth(emitters[far], z_far, psf, magnification)
+    partners = emitters[paired].copy()
+    angle = rng.uniform(0.0, 2 * np.pi, n_pair)
+    distance = rng.uniform(pair_distance_px[0], pair_distance_px[1], n_pair)
+    partners["x"] += distance * np.cos(angle)
+    partners["y"] += distance * np.sin(angle)
+    z = truth["z"].astype(np.float64)
+    z_lo, z_hi = (float(z.min()), float(z.max())) if len(z) else (0.0, 0.0)
+    partners = set_depth(partners, rng.uniform(z_lo, z_hi, n_pair), psf, magnification)
+    scene = np.concatenate([emitters, partners])
+    scene = scene[np.argsort(scene["frame"], kind="stable")]
+    return scene, spoiled, emitters
