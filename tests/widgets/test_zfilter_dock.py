@@ -66,6 +66,8 @@ def test_dock_sets_the_3d_options(make_napari_viewer, qtbot, spoiled_movie, tmp_
     qtbot.waitUntil(lambda: not widget.localize_busy, timeout=60000)
     assert not widget.last_output["cancelled"], fit.status.value
     locs, info = load_locs(tmp_path / "spoiled_locs.hdf5")
+    rms = np.sqrt(np.mean(locs["d_zcalib"].astype(np.float64) ** 2))
+    assert f"rms d_zcalib {rms:.4f}" in fit.status.value  # what a threshold is set from
     assert info[1]["Max. d_zcalib"] == pytest.approx(MAX_D) and info[1]["Magnification factor"] == pytest.approx(0.7)
     # The dock ran the pipeline with these parameters: the filter removed the off-curve rows.
     d = unfiltered["d_zcalib"].astype(np.float64)

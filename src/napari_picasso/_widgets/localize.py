@@ -618,7 +618,8 @@ class LocalizeWidget(QWidget):
         out["layers_seconds"] = time.perf_counter() - shown
         result = out["result"]
         self.fit.status.value = (f"{result.n_locs} localizations in {result.n_frames} frames "
-                                 f"({time.perf_counter() - self._started:.1f} s)\n{result.locs_path.name}")
+                                 f"({time.perf_counter() - self._started:.1f} s)\n{result.locs_path.name}"
+                                 f"{_d_zcalib_note(out['locs'])}")
 
     # -- results -------------------------------------------------------------------------------
     def _find_result(self, name, role):
@@ -706,6 +707,14 @@ class LocalizeWidget(QWidget):
             layer.face_color = feature
             limits = self._limits.setdefault(feature, _feature_limits(layer.features[feature]))
             layer.face_contrast_limits = limits
+
+
+def _d_zcalib_note(locs):
+    """3D results: the rms d_zcalib, from which a max. d_zcalib is set (Picasso uses 2 x rms)."""
+    if "d_zcalib" not in locs.dtype.names or not len(locs):
+        return ""
+    d = locs["d_zcalib"].astype(np.float64)
+    return f"\nrms d_zcalib {np.sqrt(np.mean(d * d)):.4f} (Picasso's filter: 2 x rms)"
 
 
 def _feature_limits(values):
