@@ -248,6 +248,40 @@ def test_watcher_groups_take_the_options(files, tmp_path):
         load_groups(groups)
 
 
+def test_watcher_localizes_with_the_groups_options(files, tmp_path):
+    """A real watcher run on a groups.yaml with the 3D options writes what localize writes."""
+    import shutil
+    import time
+
+    from napari_picasso.watcher import Watcher
+
+    movie_path, calib_path, _ = files
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    groups = tmp_path / "groups.yaml"
+    groups.write_text(yaml.safe_dump([{"fit": "mle-3d", "zcalib": str(calib_path), "max-d-zcalib": MAX_D,
+                                       "magnification": 0.6, "box": BOX, "gradient": 400, "baseline": 100,
+                                       "sensitivity": 1}]))
+    (params,) = load_groups(groups)
+    watcher = Watcher([folder], [params], settle_seconds=0.2, db_path=tmp_path / "db.sqlite",
+                      log_path=tmp_path / "watcher.log")
+    watcher.start()
+    try:
+        for source in (movie_path, movie_path.with_suffix(".yaml")):
+            shutil.copy(source, folder / source.name)
+        output = folder / "spoiled_locs.hdf5"
+        deadline = time.monotonic() + 60
+        while not output.with_suffix(".yaml").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        watcher.stop(timeout=30)
+    locs, info = load_locs(output)
+    expected = localize(str(movie_path), params)
+    assert len(locs) > 0 and locs.tobytes() == expected.tobytes()
+    assert np.all(locs["d_zcalib"] <= MAX_D)
+    assert info[1]["Max. d_zcalib"] == MAX_D and info[1]["Magnification factor"] == 0.6
+
+
 def test_calibrate_z_keeps_its_magnification_option(tmp_path, capsys):
     beads = bead_stack(20.0, 71, 48, 48, spacing_px=14, photons=20000, psf=PSF, seed=1)
     path = write_movie(tmp_path / "beads.raw", beads, 71, 48, 48, bg_photons=50, camera=CAMERA, seed=1)
