@@ -25,7 +25,15 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
     """Data offset, byte count, width and height of every page, in file order.
 
     Returns a dict of int64 arrays ``offset``, ``nbytes``, ``width``, ``height`` (a page
-    whose strips are not contiguous gets offset -1), or None for tiled pages.
+    whose strips are not contiguous gets offset -1), or None for tiled pages. The chain
+    ends at a zero offset, at an offset outside the file, at an IFD cut by the end of the
+    file or where it loops back to an IFD already read.
+
+    Raises
+    ------
+    InputFileError
+        An IFD whose strip tags are impossible (no strips, a value list beyond the end of
+        the file): the file is damaged.
     """
     bo = "<" if byteorder == "<" else ">"
     if bigtiff:
@@ -42,13 +50,21 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
     guess = 512
     with open(path, "rb", buffering=0) as fh:
 
-        def array_values(kind, count, field):
+        def damaged(ifd, problem):
+            return InputFileError(
+                path, f"is damaged: the image directory (IFD) at byte {ifd} {problem}.",
+                fix="re-export the movie from the acquisition software, or recover the file from a backup.")
+
+        def array_values(kind, count, field, ifd, what):
             item = _TYPE_SIZES.get(kind)
             if item is None:
                 return None
             if count * item <= value_size:
                 raw = field.to_bytes(value_size, "little" if bo == "<" else "big")
             else:
+                if field + count * item > size:
+                    raise damaged(ifd, f"lists {count} {what} at byte {field}, beyond the end of the "
+                                       f"file ({size} bytes)")
                 fh.seek(field)
                 raw = fh.read(count * item)
             return struct.unpack(f"{bo}{count}{_TYPE_CODES[kind]}", raw[: count * item])
@@ -86,11 +102,13 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
                     for c in (_STRIP_OFFSETS, _STRIP_BYTECOUNTS, _WIDTH, _LENGTH))
             k_off, k_count, k_width, k_length = where
             count = fields[k_off + 2]
+            if count == 0 or count != fields[k_count + 2]:
+                raise damaged(ifd, f"lists {count} strip offsets and {fields[k_count + 2]} strip byte counts")
             strip_offsets = ((scalar(fields[k_off + 1], fields[k_off + 3]),) if count == 1
-                             else array_values(fields[k_off + 1], count, fields[k_off + 3]))
-            count = fields[k_count + 2]
+                             else array_values(fields[k_off + 1], count, fields[k_off + 3], ifd, "strip offsets"))
             strip_counts = ((scalar(fields[k_count + 1], fields[k_count + 3]),) if count == 1
-                            else array_values(fields[k_count + 1], count, fields[k_count + 3]))
+                            else array_values(fields[k_count + 1], count, fields[k_count + 3], ifd,
+                                              "strip byte counts"))
             width = scalar(fields[k_width + 1], fields[k_width + 3]) if k_width >= 0 else 0
             height = scalar(fields[k_length + 1], fields[k_length + 3]) if k_length >= 0 else 0
             if strip_offsets is None or strip_counts is None:
@@ -187,6 +205,8 @@ def fast_page_table(tif, path):
     if tif.is_mmstack or tif.is_shaped or tif.is_imagej or tif.is_micromanager and _has_index_map(tif):
         return None
     first = tif.pages.first
+    if len(first.shape) != 2 or not all(isinstance(n, (int, np.integer)) and n > 0 for n in first.shape):
+        return None  # tifffile's series (TiffMovie checks the frame size it reports)
     if not first.is_final or first.samplesperpixel != 1 or first.ndim != 2 or first.dtype is None:
         return None
     table = walk_pages(path, tif.byteorder, tif.is_bigtiff, first.offset)
