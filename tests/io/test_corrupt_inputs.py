@@ -185,6 +185,13 @@ def _micromanager_14(folder, shared_data):
     return path, {"channel": 0, "z": 0}, [path]
 
 
+def _nd2(folder, shared_data):
+    """The real NIS-Elements file of the shared data (T3 Z10 C2), z as the frame axis."""
+    path = folder / "cluster.nd2"
+    shutil.copy(shared_data / "nd2" / "cluster.nd2", path)
+    return path, {"channel": 0, "time": 0, "frame_axis": "z"}, [path]
+
+
 def _raw(folder):
     path = folder / "movie.raw"
     _frames().astype("<u2").tofile(path)
@@ -247,10 +254,14 @@ MOVIE_SOURCES = {
     "pages": _tiff_source("pages"),
     "mmstack": _mmstack,
     "micromanager-1.4": _micromanager_14,
+    "nd2": _nd2,
     "raw": _raw,
     "ims": _ims,
     "ndtiff": _ndtiff,
 }
+
+
+SHARED_SOURCES = ("micromanager-1.4", "nd2")  # real files from ../shared/data
 
 
 def corruptions_of(path, seed):
@@ -335,9 +346,9 @@ def check_napari_reader(path, choices, names, case):
 @pytest.mark.parametrize("name", sorted(MOVIE_SOURCES))
 def test_corrupted_movies(tmp_path, request, name):
     source = MOVIE_SOURCES[name]
-    if name == "micromanager-1.4":
+    if name in SHARED_SOURCES:
         shared = request.getfixturevalue("shared_data")
-        source = lambda folder: _micromanager_14(folder, shared)  # noqa: E731
+        source = lambda folder: MOVIE_SOURCES[name](folder, shared)  # noqa: E731
     seed = sorted(MOVIE_SOURCES).index(name) * 100
     failures, outcomes = run_cases(tmp_path, source, seed, check_movie)
     assert not failures, f"{len(failures)} corruptions of {name} crashed:\n" + "\n".join(failures)
@@ -376,10 +387,10 @@ def test_clean_sources_read_back(tmp_path, shared_data):
     for name, source in MOVIE_SOURCES.items():
         folder = tmp_path / name
         folder.mkdir()
-        if name == "micromanager-1.4":
-            target, choices, _ = _micromanager_14(folder, shared_data)
+        if name in SHARED_SOURCES:
+            target, choices, _ = source(folder, shared_data)
             with open_movie(target, **choices) as movie:
-                assert movie.shape == (2, 64, 64)
+                assert movie.shape == {"nd2": (10, 31, 38)}.get(name, (2, 64, 64))
             continue
         target, choices, _ = source(folder)
         with open_movie(target, **choices) as movie:
@@ -402,3 +413,22 @@ def test_damaged_tiff_in_a_napari_viewer(make_napari_viewer, tmp_path):
         viewer.open(path, plugin="napari-picassosr")
     assert not isinstance(error.value, IndexError)
     assert len(viewer.layers) == 0
+
+
+def test_damaged_files_on_the_command_line(tmp_path, capsys):
+    """The CLI reports each damaged movie in one line and goes on with the next."""
+    from napari_picasso.cli import main
+
+    tiff, _, _ = _tiff_source("bigtiff")(tmp_path)
+    data = tiff.read_bytes()
+    tiff.write_bytes(data[:8] + struct.pack("<Q", len(data) + 4096) + data[16:])  # first IFD beyond the end
+    raw, _, _ = _raw(tmp_path)
+    raw.with_suffix(".yaml").write_bytes(b"Width: \xff\xfe\n")
+    good = tmp_path / "good.tif"
+    tifffile.imwrite(good, _frames(), photometric="minisblack")
+    code = main(["localize", "-q", str(tiff), str(raw), str(good), "--gradient", "1e9"])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    assert "movie.tif: is damaged: it starts like a TIFF but its first image directory (IFD)" in captured.err
+    assert "movie.yaml: is not a text file" in captured.err
+    assert (tmp_path / "good_locs.hdf5").exists()

@@ -107,6 +107,14 @@ class NDTiffMovie(Movie):
                                  fix="wait until the acquisition has written images, or re-export the dataset.")
         height, width = int(dataset.image_height), int(dataset.image_width)
         dtype = np.dtype(dataset.dtype)
+        stacks = [p for where in (folder, folder / FULL_RESOLUTION) if where.is_dir()
+                  for p in where.glob("*_NDTiffStack*.tif")]
+        stored = sum(p.stat().st_size for p in stacks)
+        if height <= 0 or width <= 0 or height * width * dtype.itemsize > stored:
+            # NDTiff stores pixels uncompressed: an image cannot be larger than its files
+            raise InputFileError(folder, f"its {INDEX_NAME} describes {width}x{height} images but the stack "
+                                         f"files hold {stored} bytes; the index is damaged.",
+                                 fix="re-export the dataset, or recover NDTiff.index from a backup.")
         image_md = {}
         try:
             image_md = self._read_metadata(self._coords[0])
