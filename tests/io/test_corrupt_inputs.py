@@ -432,3 +432,19 @@ def test_damaged_files_on_the_command_line(tmp_path, capsys):
     assert "movie.tif: is damaged: it starts like a TIFF but its first image directory (IFD)" in captured.err
     assert "movie.yaml: is not a text file" in captured.err
     assert (tmp_path / "good_locs.hdf5").exists()
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("loop", r"movie.tif: is damaged: the image directory \(IFD\) at byte \d+ is reached again after 4 images"),
+    ("beyond", r"movie.tif: is truncated: image directory 4 would start at byte \d+, beyond the end"),
+])
+def test_page_chain_damage_is_named_not_silently_shortened(tmp_path, damage, match):
+    """A looping or cut IFD chain is an error, not a movie with fewer frames."""
+    path, _, _ = _tiff_source("pages")(tmp_path)
+    data = path.read_bytes()
+    bo, _, _, ifds = tiff_layout(data)
+    target = ifds[1]["offset"] if damage == "loop" else len(data) + 64
+    at = ifds[3]["next_at"] if damage == "loop" else ifds[2]["next_at"]
+    path.write_bytes(_put(data, at, struct.pack(bo + "I", target)))
+    with pytest.raises(InputFileError, match=match):
+        open_movie(path)

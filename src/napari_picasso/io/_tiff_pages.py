@@ -18,6 +18,7 @@ from .errors import InputFileError
 _STRIP_OFFSETS, _STRIP_BYTECOUNTS, _WIDTH, _LENGTH = 273, 279, 256, 257
 _TILE_WIDTH = 322
 _TYPE_SIZES = {1: 1, 3: 2, 4: 4, 16: 8, 13: 4, 18: 8}
+_TRUNCATED_FIX = "re-export the movie or wait until the acquisition has finished writing."
 _TYPE_CODES = {1: "B", 3: "H", 4: "I", 16: "Q", 13: "I", 18: "Q"}
 
 
@@ -26,14 +27,14 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
 
     Returns a dict of int64 arrays ``offset``, ``nbytes``, ``width``, ``height`` (a page
     whose strips are not contiguous gets offset -1), or None for tiled pages. The chain
-    ends at a zero offset, at an offset outside the file, at an IFD cut by the end of the
-    file or where it loops back to an IFD already read.
+    ends at a zero offset.
 
     Raises
     ------
     InputFileError
-        An IFD whose strip tags are impossible (no strips, a value list beyond the end of
-        the file): the file is damaged.
+        The file is truncated (an IFD offset beyond its end, an IFD cut by its end) or
+        damaged (the chain loops back to an IFD already read; impossible strip tags: no
+        strips, a value list beyond the end of the file).
     """
     bo = "<" if byteorder == "<" else ">"
     if bigtiff:
@@ -73,19 +74,26 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
             return (field >> short_shift) & 0xFFFF if kind == 3 else field
 
         ifd = first_ifd
-        while ifd and ifd not in seen and ifd + count_struct.size <= size:
+        while ifd:
+            if ifd in seen:
+                raise damaged(ifd, f"is reached again after {len(offsets)} images: the chain of image "
+                                   "directories loops")
+            if ifd + count_struct.size > size:
+                raise InputFileError(
+                    path, f"is truncated: image directory {len(offsets) + 1} would start at byte {ifd}, "
+                    f"beyond the end of the file ({size} bytes).", fix=_TRUNCATED_FIX)
             seen.add(ifd)
             fh.seek(ifd)
             block = fh.read(guess)
-            if len(block) < count_struct.size:
-                break
             n_tags = count_struct.unpack_from(block)[0]
             needed = count_struct.size + n_tags * entry_size + next_struct.size
             if len(block) < needed:
                 block += fh.read(needed - len(block))
                 guess = needed
                 if len(block) < needed:
-                    break  # truncated inside an IFD
+                    raise InputFileError(
+                        path, f"is truncated: it ends inside the image directory at byte {ifd} (which "
+                        f"lists {n_tags} tags).", fix=_TRUNCATED_FIX)
             parse = entry_structs.get(n_tags)
             if parse is None:
                 parse = entry_structs[n_tags] = struct.Struct(bo + entry_fmt * n_tags)
