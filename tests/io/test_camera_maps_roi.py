@@ -13,7 +13,6 @@ import shutil
 import numpy as np
 import pytest
 import tifffile
-import yaml
 
 from napari_picasso.cli import main
 from napari_picasso.detection import load_maps, with_maps_origin

@@ -52,8 +52,9 @@ class ND2Movie(Movie):
                 # nd2 reads its chunks lazily: damage can surface on the first attribute read
                 if isinstance(error, InputFileError) or not raised_inside(error, "nd2"):
                     raise
-                raise InputFileError(path, f"is damaged: nd2 cannot read its structure ({error}).",
-                                     fix="re-export the file from NIS-Elements, or recover it from a backup.") from error
+                raise InputFileError(
+                    path, f"is damaged: nd2 cannot read its structure ({error}).",
+                    fix="re-export the file from NIS-Elements, or recover it from a backup.") from error
             super().__init__(path, shape, dtype, metadata)
         except BaseException:
             self._file.close()
