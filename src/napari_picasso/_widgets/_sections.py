@@ -147,6 +147,7 @@ class PhotonSection(Container):
         self.maps_origin = LineEdit(label="maps origin (y x)", value="",
                                     tooltip="top-left pixel of the movie's camera ROI in full-sensor maps; "
                                     "empty: from the movie's metadata (Micro-Manager ROI)")
+        self.maps_origin.native.setPlaceholderText("empty: the movie's camera ROI")
         self.message = Label(value="")
         super().__init__(widgets=[
             self.config_file, self.camera, self.categories, self.em_on, self.em_gain, self.baseline,
