@@ -161,6 +161,9 @@ def read_movie(path):
     layers = []
     for p in paths:
         movie = _open_interactively(p)
+        if movie.shape[0] == 0:
+            movie.close()
+            raise InputFileError(p, "holds no frames.")
         layers.append(movie_layer(movie, p))
     return layers
 

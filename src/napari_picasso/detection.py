@@ -20,7 +20,7 @@ from .core.background import STATISTICS, check_window, estimate_background, fram
 from .core.camera import excess_noise_factor
 from .core.identify import identify
 from .core.snr_detect import net_gradients, snr_identify
-from .io.camera_maps import check_against_movie, load_camera_maps
+from .io.camera_maps import check_against_movie, crop_to_movie, load_camera_maps
 from .io.errors import ParameterError
 
 DETECTORS = ("gradient", "snr")
@@ -110,13 +110,31 @@ def noise_model(parameters, frame_shape, camera_maps=None):
     )
 
 
-def load_maps(parameters, movie_shape, roi=None, name="movie"):
-    """Load and check the run's camera maps (``None`` without ``parameters.camera_maps``)."""
+def load_maps(parameters, movie_shape, roi=None, name="movie", metadata=None):
+    """Load and check the run's camera maps (``None`` without ``parameters.camera_maps``).
+
+    Full-sensor maps are cut to the movie's camera ROI: at
+    ``parameters.camera_maps_origin`` when set, else where the movie ``metadata``
+    records the ROI (:func:`~napari_picasso.io.camera_maps.crop_to_movie`).
+    """
     if not parameters.camera_maps:
         return None
     maps = load_camera_maps(parameters.camera_maps)
+    maps = crop_to_movie(maps, movie_shape[-2:], getattr(parameters, "camera_maps_origin", None), metadata, name)
     check_against_movie(maps, movie_shape, roi, name)
     return maps
+
+
+def with_maps_origin(parameters, movie_shape, metadata=None, name="movie"):
+    """``parameters`` with ``camera_maps_origin`` set where full-sensor maps are cut.
+
+    The origin found in the movie's metadata becomes explicit, so the ``_locs.yaml``
+    records it and every worker of a distributed run cuts the maps identically.
+    """
+    if not parameters.camera_maps or parameters.camera_maps_origin is not None:
+        return parameters
+    maps = load_maps(parameters, movie_shape, None, name, metadata)
+    return parameters if maps.origin is None else parameters.replace(camera_maps_origin=tuple(maps.origin))
 
 
 def centres_in_rois(y_px, x_px, rois):
@@ -239,7 +257,8 @@ def detect_frame(movie, frame, parameters, camera_maps=None):
         raise ParameterError(f"frame {frame} is outside the movie's {n_frames} frames.")
     roi, _ = validate_parameters(parameters.replace(frame_range=None, start_frame=0), shape)
     window = check_background_frames(parameters, n_frames)
-    maps = camera_maps if camera_maps is not None else load_maps(parameters, shape, roi)
+    maps = camera_maps if camera_maps is not None else load_maps(parameters, shape, roi,
+                                                                   metadata=getattr(movie, "metadata", None))
     if maps is not None:
         check_against_movie(maps, shape, roi)
     frames, background = read_with_background(movie, frame, frame + 1, parameters, window, n_frames)

@@ -26,7 +26,7 @@ from .core.identify import check_box
 from .core.precision import mortensen_lq_variance
 from .core.spots import extract_spots, extract_spots_per_pixel, map_windows
 from .detection import (DETECTORS, check_background_frames, detect, load_maps, noise_model,
-                        read_with_background)
+                        read_with_background, with_maps_origin)
 from .io.errors import ParameterError
 from .io.locs import LocsWriter, locs_path_for
 from .io.movies import Movie, open_movie
@@ -107,6 +107,10 @@ class LocalizeParameters:
     camera_maps : str or None
         sCMOS per-pixel maps file (:mod:`napari_picasso.io.camera_maps`): per-pixel photon
         conversion and the sCMOS MLE.
+    camera_maps_origin : tuple of int or None
+        ``(y, x)`` of the movie's top-left pixel in larger (full-sensor) maps, which are
+        cut to the movie's frames there; ``None``: from the camera ROI the movie's
+        metadata records (where the maps are larger than the frames).
     z_calibration : dict or None
         3D astigmatism calibration (Picasso's keys, see
         :mod:`napari_picasso.core.zfit`); required by the ``-3d`` fit methods.
@@ -154,6 +158,7 @@ class LocalizeParameters:
     subtract_background: bool = False
     start_frame: int = 0
     camera_maps: str | None = None
+    camera_maps_origin: tuple | None = None
     z_calibration: dict | None = None
     rois: tuple | None = None
     max_d_zcalib: float | None = None
@@ -195,6 +200,8 @@ class LocalizeParameters:
             "Start frame": int(self.start_frame),
             "Camera maps": str(self.camera_maps) if self.camera_maps else None,
         })
+        if self.camera_maps_origin is not None:
+            info["Camera maps origin"] = [int(v) for v in self.camera_maps_origin]
         if self.fit_method.endswith("-3d") and self.z_calibration:
             # Picasso's 3D fit merges the calibration's keys into its document.
             info["Calibration path"] = self.z_calibration.get("Path", "N/A")
@@ -236,6 +243,7 @@ class LocalizeParameters:
             subtract_background=info.get("Subtract background", False),
             start_frame=info.get("Start frame", 0),
             camera_maps=info.get("Camera maps"),
+            camera_maps_origin=tuple(info["Camera maps origin"]) if info.get("Camera maps origin") else None,
         )
         if "X Coefficients" in info:
             kwargs["z_calibration"] = {
@@ -301,6 +309,14 @@ def validate_parameters(parameters, shape, name="movie"):
     if not parameters.snr_threshold >= 0 or not parameters.debounce_px >= 0 or not parameters.read_noise_e >= 0:
         raise ParameterError("the SNR threshold, debounce radius and read noise must be >= 0.")
     check_background_frames(parameters, n_frames, name)
+    origin = parameters.camera_maps_origin
+    if origin is not None:
+        try:
+            whole = len(origin) == 2 and all(int(v) == v and v >= 0 for v in origin)
+        except (TypeError, ValueError):
+            whole = False
+        if not whole:
+            raise ParameterError(f"the camera maps origin must be two whole numbers (y, x) >= 0; got {origin!r}.")
     roi = parameters.roi
     if roi is None:
         roi = (0, 0, height, width)
@@ -550,7 +566,7 @@ def localize(movie, parameters, progress=None, cancel=None, sink=None, chunk_fra
     name = movie.path.name if isinstance(movie, Movie) else "movie"
     roi, (first, stop) = validate_parameters(parameters, movie.shape, name)
     window = check_background_frames(parameters, movie.shape[0], name)
-    camera_maps = load_maps(parameters, movie.shape, roi, name)
+    camera_maps = load_maps(parameters, movie.shape, roi, name, getattr(movie, "metadata", None))
     n_frames, height, width = movie.shape
     step = chunk_frames or chunk_frames_for(movie.shape)
     collected = [] if sink is None else None
@@ -620,6 +636,7 @@ def localize_file(movie, parameters, locs_path=None, progress=None, cancel=None,
             return localize_file(opened, parameters, locs_path, progress, cancel, extra_info, chunk_frames)
     locs_path = Path(locs_path) if locs_path is not None else locs_path_for(movie.path)
     _, (first, stop) = validate_parameters(parameters, movie.shape, movie.path.name)
+    parameters = with_maps_origin(parameters, movie.shape, movie.metadata, movie.path.name)
     info = [movie_info(movie), parameters.to_info()]
     started = time.perf_counter()
     with LocsWriter(locs_path, L.locs_dtype(parameters.fit_method), info) as writer:

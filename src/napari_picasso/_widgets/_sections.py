@@ -9,7 +9,7 @@ from magicgui.widgets import (
 )
 
 from ..io.camera_config import CameraConfig, camera_settings, config_path, load_cameras
-from ..io.errors import InputFileError
+from ..io.errors import InputFileError, ParameterError
 from ..pipeline import FIT_METHOD_NAMES, LocalizeParameters
 
 MANUAL = "Manual"
@@ -144,10 +144,14 @@ class PhotonSection(Container):
                                        step=0.1, tooltip="SNR detector's noise model without camera maps")
         self.camera_maps = FileEdit(label="sCMOS maps", mode="r", filter="*.hdf5 *.h5 *.npz *.npy *.tif *.tiff",
                                     value="", tooltip="per-pixel offset/gain/variance maps; empty: none")
+        self.maps_origin = LineEdit(label="maps origin (y x)", value="",
+                                    tooltip="top-left pixel of the movie's camera ROI in full-sensor maps; "
+                                    "empty: from the movie's metadata (Micro-Manager ROI)")
+        self.maps_origin.native.setPlaceholderText("empty: the movie's camera ROI")
         self.message = Label(value="")
         super().__init__(widgets=[
             self.config_file, self.camera, self.categories, self.em_on, self.em_gain, self.baseline,
-            self.sensitivity, self.qe, self.read_noise, self.camera_maps, self.message,
+            self.sensitivity, self.qe, self.read_noise, self.camera_maps, self.maps_origin, self.message,
         ], labels=True)
         self.cameras = []
         self.pixelsize_nm = None
@@ -262,7 +266,22 @@ class PhotonSection(Container):
             "camera": camera.name if camera is not None else None,
             "read_noise_e": float(self.read_noise.value),
             "camera_maps": self.maps_file(),
+            "camera_maps_origin": self.maps_origin_value(),
         }
+
+    def maps_origin_value(self):
+        """``(y, x)`` typed in 'maps origin', or None when empty; ParameterError when unreadable."""
+        text = str(self.maps_origin.value).replace(",", " ").split()
+        if not text:
+            return None
+        try:
+            origin = tuple(int(v) for v in text)
+        except ValueError:
+            origin = ()
+        if len(origin) != 2 or min(origin) < 0:
+            raise ParameterError(f"maps origin {self.maps_origin.value!r}: type two whole numbers 'y x' "
+                                 "(the camera ROI's top-left pixel in the maps), or leave it empty.")
+        return origin
 
     def maps_file(self):
         value = str(self.camera_maps.value)
@@ -275,6 +294,7 @@ class PhotonSection(Container):
             "em_gain": float(self.em_gain.value), "baseline": float(self.baseline.value),
             "sensitivity": float(self.sensitivity.value), "qe": float(self.qe.value),
             "read_noise_e": float(self.read_noise.value), "camera_maps": self.maps_file() or "",
+            "maps_origin": str(self.maps_origin.value),
         }
 
     def apply_settings(self, settings):
@@ -287,6 +307,8 @@ class PhotonSection(Container):
             self.read_noise.value = float(settings["read_noise_e"])
         if settings.get("camera_maps"):
             self.camera_maps.value = settings["camera_maps"]
+        if settings.get("maps_origin"):
+            self.maps_origin.value = settings["maps_origin"]
         self.em_on.value = bool(settings.get("em_on", self.em_gain.value > 1))
         if settings.get("camera") in self.camera.choices and settings["camera"] != MANUAL:
             self.camera.value = settings["camera"]

@@ -25,7 +25,7 @@ from ..core.render import render
 from ..io.errors import InputFileError, ParameterError
 from ..io.locs import load_locs, locs_path_for
 from ..io.zcalib import load_calibration
-from ..detection import detect_frame
+from ..detection import detect_frame, load_maps
 from ..io.movies import LayerMovie, Movie, open_movie
 from ..pipeline import (
     LocalizationCancelled, LocalizeParameters, chunk_frames_for, localize_file,
@@ -512,6 +512,8 @@ class LocalizeWidget(QWidget):
             parameters = self.parameters()
             shape = _movie_shape(layer)
             validate_parameters(parameters, shape, layer.name)
+            # camera maps that do not fit the movie (or its camera ROI) are said here, before a run
+            load_maps(parameters, shape, None, layer.name, movie_metadata(layer))
             source, locs_path, choices = self._source(layer)
             compute = self.compute.choice()
             if compute.mode != "threads" and not isinstance(source, str):

@@ -59,6 +59,9 @@ def add_localize_options(parser):
     parser.add_argument("--camera-maps", metavar="PATH",
                         help="sCMOS offset/variance(/gain) maps (.hdf5 from camera-calibrate or Picasso, "
                         ".npz, .npy, .tif): per-pixel photon conversion and sCMOS MLE")
+    parser.add_argument("--camera-maps-origin", type=int, nargs=2, metavar=("Y", "X"),
+                        help="where the movie's camera ROI starts in full-sensor --camera-maps (top-left pixel, "
+                        "y x); default: the ROI the movie's metadata records")
     parser.add_argument("--zcalib", type=Path, metavar="CALIB.yaml",
                         help="3D calibration (_3d_calib.yaml) for --fit mle-3d / lq-3d")
     parser.add_argument("--max-d-zcalib", type=float, metavar="D",
@@ -96,6 +99,7 @@ def parameters_from_args(args):
         read_noise_e=args.read_noise, background_frames=args.background_frames,
         background_statistic=args.background_statistic, subtract_background=args.subtract_background,
         start_frame=args.start_frame, camera_maps=str(args.camera_maps) if args.camera_maps else None,
+        camera_maps_origin=tuple(args.camera_maps_origin) if args.camera_maps_origin else None,
         z_calibration=z_calibration, max_d_zcalib=getattr(args, "max_d_zcalib", None),
         z_magnification=getattr(args, "z_magnification", None),
     )

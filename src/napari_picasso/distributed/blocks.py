@@ -202,7 +202,7 @@ def localize_block(movie_path, choices, block, parameters):
     name = movie.path.name
     roi, _ = validate_parameters(parameters, movie.shape, name)
     window = check_background_frames(parameters, movie.shape[0], name)
-    camera_maps = load_maps(parameters, movie.shape, roi, name)
+    camera_maps = load_maps(parameters, movie.shape, roi, name, movie.metadata)
     n_frames, height, width = movie.shape
     try:
         # The same read as a serial chunk: the frames, plus those the background windows

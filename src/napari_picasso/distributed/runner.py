@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from ..core import localizations as L
-from ..detection import check_background_frames, load_maps
+from ..detection import check_background_frames, load_maps, with_maps_origin
 from ..io.errors import ParameterError
 from ..io.locs import LocsWriter, locs_path_for
 from ..io.movies import Movie, open_movie
@@ -189,7 +189,9 @@ def localize_file_distributed(movie, parameters, locs_path=None, client=None, pr
             roi, (first, stop) = validate_parameters(parameters, opened.shape, opened.path.name)
             # Fail here, once, with the serial run's messages rather than in every task.
             check_background_frames(parameters, opened.shape[0], opened.path.name)
-            load_maps(parameters, opened.shape, roi, opened.path.name)
+            load_maps(parameters, opened.shape, roi, opened.path.name, opened.metadata)
+            # the origin of cut full-sensor maps, made explicit: every task cuts them the same way
+            parameters = with_maps_origin(parameters, opened.shape, opened.metadata, opened.path.name)
             info = [movie_info(opened), parameters.to_info()]
             shape = opened.shape
             path = opened.path

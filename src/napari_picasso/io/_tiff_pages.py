@@ -18,6 +18,7 @@ from .errors import InputFileError
 _STRIP_OFFSETS, _STRIP_BYTECOUNTS, _WIDTH, _LENGTH = 273, 279, 256, 257
 _TILE_WIDTH = 322
 _TYPE_SIZES = {1: 1, 3: 2, 4: 4, 16: 8, 13: 4, 18: 8}
+_TRUNCATED_FIX = "re-export the movie or wait until the acquisition has finished writing."
 _TYPE_CODES = {1: "B", 3: "H", 4: "I", 16: "Q", 13: "I", 18: "Q"}
 
 
@@ -25,7 +26,15 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
     """Data offset, byte count, width and height of every page, in file order.
 
     Returns a dict of int64 arrays ``offset``, ``nbytes``, ``width``, ``height`` (a page
-    whose strips are not contiguous gets offset -1), or None for tiled pages.
+    whose strips are not contiguous gets offset -1), or None for tiled pages. The chain
+    ends at a zero offset.
+
+    Raises
+    ------
+    InputFileError
+        The file is truncated (an IFD offset beyond its end, an IFD cut by its end) or
+        damaged (the chain loops back to an IFD already read; impossible strip tags: no
+        strips, a value list beyond the end of the file).
     """
     bo = "<" if byteorder == "<" else ">"
     if bigtiff:
@@ -42,13 +51,21 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
     guess = 512
     with open(path, "rb", buffering=0) as fh:
 
-        def array_values(kind, count, field):
+        def damaged(ifd, problem):
+            return InputFileError(
+                path, f"is damaged: the image directory (IFD) at byte {ifd} {problem}.",
+                fix="re-export the movie from the acquisition software, or recover the file from a backup.")
+
+        def array_values(kind, count, field, ifd, what):
             item = _TYPE_SIZES.get(kind)
             if item is None:
                 return None
             if count * item <= value_size:
                 raw = field.to_bytes(value_size, "little" if bo == "<" else "big")
             else:
+                if field + count * item > size:
+                    raise damaged(ifd, f"lists {count} {what} at byte {field}, beyond the end of the "
+                                       f"file ({size} bytes)")
                 fh.seek(field)
                 raw = fh.read(count * item)
             return struct.unpack(f"{bo}{count}{_TYPE_CODES[kind]}", raw[: count * item])
@@ -57,19 +74,26 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
             return (field >> short_shift) & 0xFFFF if kind == 3 else field
 
         ifd = first_ifd
-        while ifd and ifd not in seen and ifd + count_struct.size <= size:
+        while ifd:
+            if ifd in seen:
+                raise damaged(ifd, f"is reached again after {len(offsets)} images: the chain of image "
+                                   "directories loops")
+            if ifd + count_struct.size > size:
+                raise InputFileError(
+                    path, f"is truncated: image directory {len(offsets) + 1} would start at byte {ifd}, "
+                    f"beyond the end of the file ({size} bytes).", fix=_TRUNCATED_FIX)
             seen.add(ifd)
             fh.seek(ifd)
             block = fh.read(guess)
-            if len(block) < count_struct.size:
-                break
             n_tags = count_struct.unpack_from(block)[0]
             needed = count_struct.size + n_tags * entry_size + next_struct.size
             if len(block) < needed:
                 block += fh.read(needed - len(block))
                 guess = needed
                 if len(block) < needed:
-                    break  # truncated inside an IFD
+                    raise InputFileError(
+                        path, f"is truncated: it ends inside the image directory at byte {ifd} (which "
+                        f"lists {n_tags} tags).", fix=_TRUNCATED_FIX)
             parse = entry_structs.get(n_tags)
             if parse is None:
                 parse = entry_structs[n_tags] = struct.Struct(bo + entry_fmt * n_tags)
@@ -86,11 +110,13 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
                     for c in (_STRIP_OFFSETS, _STRIP_BYTECOUNTS, _WIDTH, _LENGTH))
             k_off, k_count, k_width, k_length = where
             count = fields[k_off + 2]
+            if count == 0 or count != fields[k_count + 2]:
+                raise damaged(ifd, f"lists {count} strip offsets and {fields[k_count + 2]} strip byte counts")
             strip_offsets = ((scalar(fields[k_off + 1], fields[k_off + 3]),) if count == 1
-                             else array_values(fields[k_off + 1], count, fields[k_off + 3]))
-            count = fields[k_count + 2]
+                             else array_values(fields[k_off + 1], count, fields[k_off + 3], ifd, "strip offsets"))
             strip_counts = ((scalar(fields[k_count + 1], fields[k_count + 3]),) if count == 1
-                            else array_values(fields[k_count + 1], count, fields[k_count + 3]))
+                            else array_values(fields[k_count + 1], count, fields[k_count + 3], ifd,
+                                              "strip byte counts"))
             width = scalar(fields[k_width + 1], fields[k_width + 3]) if k_width >= 0 else 0
             height = scalar(fields[k_length + 1], fields[k_length + 3]) if k_length >= 0 else 0
             if strip_offsets is None or strip_counts is None:
@@ -187,6 +213,8 @@ def fast_page_table(tif, path):
     if tif.is_mmstack or tif.is_shaped or tif.is_imagej or tif.is_micromanager and _has_index_map(tif):
         return None
     first = tif.pages.first
+    if len(first.shape) != 2 or not all(isinstance(n, (int, np.integer)) and n > 0 for n in first.shape):
+        return None  # tifffile's series (TiffMovie checks the frame size it reports)
     if not first.is_final or first.samplesperpixel != 1 or first.ndim != 2 or first.dtype is None:
         return None
     table = walk_pages(path, tif.byteorder, tif.is_bigtiff, first.offset)

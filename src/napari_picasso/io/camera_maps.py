@@ -19,8 +19,12 @@ Files:
 - ``.npy`` or ``.tif``/``.tiff``: one stack of 2 or 3 planes ``(planes, height, width)``
   in the order offset, variance, gain.
 
-Maps cover the whole movie frame (same height and width as the movie); they are checked
-against it (and against the ROI) before any spot is cut.
+Maps cover the movie frame (same height and width as the movie) or the whole sensor: a
+calibration of the full sensor applies to a movie acquired with a camera ROI once it is
+cut to that ROI (:func:`crop_to_movie`), at the origin the movie's metadata records
+(Micro-Manager's ``ROI``, see :func:`~napari_picasso.io.metadata.camera_roi`) or the
+user gives. Maps are checked against the movie (and the analysis ROI) before any spot
+is cut.
 """
 
 import dataclasses
@@ -44,6 +48,7 @@ class CameraMaps:
     gain: np.ndarray | None = None
     path: Path | None = None
     metadata: dict = dataclasses.field(default_factory=dict)
+    origin: tuple | None = None  # (y, x) of these maps in the file's maps, when cut to a camera ROI
 
     @property
     def shape(self):
@@ -181,13 +186,99 @@ def check_against_movie(maps, movie_shape, roi=None, movie_name="movie"):
             maps.path or "<camera maps>",
             f"the maps are {map_height}x{map_width} pixels but {movie_name}'s frames are {height}x{width}.",
             fix="use maps calibrated with the same camera ROI and binning as the movie "
-            "('napari-picasso camera-calibrate' on a dark movie recorded with those settings).",
+            "('napari-picasso camera-calibrate' on a dark movie recorded with those settings), "
+            "or full-sensor maps with the ROI's origin (--camera-maps-origin Y X).",
         )
     if roi is not None:
         y0, x0, y1, x1 = roi
         if not (0 <= y0 < y1 <= map_height and 0 <= x0 < x1 <= map_width):
             raise InputFileError(maps.path or "<camera maps>",
                                  f"the ROI {tuple(roi)} lies outside the {map_height}x{map_width} maps.")
+
+
+ORIGIN_FIX = ("give the position of the movie's camera ROI on the sensor (its top-left pixel "
+              "in the maps): --camera-maps-origin Y X on the command line, "
+              "LocalizeParameters(camera_maps_origin=(y, x)), or 'maps origin (y x)' in the Localize dock.")
+
+
+def roi_origin(metadata, frame_shape):
+    """``(y, x)`` of the movie's frames on the sensor from its metadata's camera ROI, or None.
+
+    Only a recorded ROI of the movie's own frame size counts (another size belongs to
+    other settings, e.g. binning).
+    """
+    roi = (metadata or {}).get("Camera ROI")
+    if not isinstance(roi, dict):
+        return None
+    try:
+        x, y, width, height = (int(roi[k]) for k in ("x", "y", "width", "height"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if (height, width) != tuple(frame_shape):
+        return None
+    return y, x
+
+
+def crop_to_movie(maps, frame_shape, origin=None, metadata=None, movie_name="movie"):
+    """Maps cut to a movie's frames (full-sensor maps, a movie with a camera ROI).
+
+    Parameters
+    ----------
+    maps : CameraMaps
+    frame_shape : tuple of int
+        ``(height, width)`` of the movie's frames.
+    origin : tuple of int, optional
+        ``(y, x)`` of the movie's top-left pixel in the maps; wins over the metadata.
+    metadata : dict, optional
+        The movie's metadata; its ``Camera ROI`` gives the origin when ``origin`` is None.
+
+    Returns
+    -------
+    CameraMaps
+        ``maps`` itself when they match the frames and no origin is given, else the cut,
+        with ``origin`` set.
+
+    Raises
+    ------
+    InputFileError
+        Maps smaller than the frames, an origin that puts the frames outside the maps,
+        or larger maps with no origin from the metadata or the caller (the message says
+        which option to give).
+    """
+    height, width = (int(n) for n in frame_shape)
+    map_height, map_width = maps.shape
+    where = maps.path or "<camera maps>"
+    source = "the given origin"
+    if origin is None:
+        if (map_height, map_width) == (height, width):
+            return maps
+        origin = roi_origin(metadata, (height, width))
+        source = f"the camera ROI in {movie_name}'s metadata"
+    if map_height < height or map_width < width:
+        raise InputFileError(
+            where, f"the maps are {map_height}x{map_width} pixels, smaller than {movie_name}'s "
+            f"{height}x{width} frames.",
+            fix="use maps calibrated on the whole sensor, or with the movie's camera ROI and binning "
+            "('napari-picasso camera-calibrate' on a dark movie recorded with those settings).")
+    if origin is None:
+        raise InputFileError(
+            where, f"the maps are {map_height}x{map_width} pixels (the full sensor?) but {movie_name}'s "
+            f"frames are {height}x{width}, and its metadata records no camera ROI of that size to cut "
+            "the maps to.", fix=ORIGIN_FIX)
+    y0, x0 = (int(v) for v in origin)
+    if not (0 <= y0 and 0 <= x0 and y0 + height <= map_height and x0 + width <= map_width):
+        raise InputFileError(
+            where, f"{movie_name}'s {height}x{width} frames at origin (y, x) = ({y0}, {x0}) ({source}) lie "
+            f"outside the {map_height}x{map_width} maps.",
+            fix="check the origin; it must satisfy 0 <= y <= "
+            f"{map_height - height} and 0 <= x <= {map_width - width}.")
+    window = (slice(y0, y0 + height), slice(x0, x0 + width))
+
+    def cut(values):
+        return None if values is None else np.ascontiguousarray(values[window])
+
+    return dataclasses.replace(maps, offset=cut(maps.offset), variance=cut(maps.variance), gain=cut(maps.gain),
+                               origin=(y0, x0))
 
 
 def save_camera_maps(path, offset, variance, gain=None, metadata=None):

@@ -1,5 +1,7 @@
 """Errors about input files that a user can act on."""
 
+import os
+
 
 class InputFileError(ValueError):
     """A file that cannot be used, with the path, what is wrong and, where known, the fix.
@@ -43,3 +45,21 @@ class AxisChoiceError(InputFileError):
         super().__init__(path, problem, fix)
         self.axes = dict(axes or {})
         self.frame_axis = frame_axis
+
+
+def raised_inside(error, package):
+    """True when ``error`` passed through the code of ``package`` (e.g. ``"tifffile"``).
+
+    Readers convert the low-level errors a parsing library raises on damaged files
+    (IndexError, KeyError, struct.error ...) into :class:`InputFileError` at their
+    boundary; errors raised by napari-picasso's own code are left as they are, so a bug
+    is never disguised as a damaged file.
+    """
+    marker = f"{package}{os.sep}"
+    tb = error.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(marker) or f"{os.sep}{marker}" in filename:
+            return True
+        tb = tb.tb_next
+    return False

@@ -16,8 +16,13 @@ import h5py
 import numpy as np
 
 from .axes import axes_metadata, choose_index, resolve_axes
-from .errors import InputFileError
+from .errors import InputFileError, raised_inside
 from .movies import Movie, register_opener
+
+
+# What h5py raises on damaged files (HDF5 library errors surface as these).
+_H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
+DAMAGED_FIX = "re-export the file from Imaris (or the acquisition software), or recover it from a backup."
 
 
 def _is_ims(path):
@@ -70,11 +75,17 @@ class ImsMovie(Movie):
             raise InputFileError(path, f"is not a readable Imaris (HDF5) file ({error}).") from None
         self._lock = threading.Lock()
         try:
-            metadata, shape, dtype = self._open(path, level, dict(choices))
+            try:
+                metadata, shape, dtype = self._open(path, level, dict(choices))
+            except _H5_ERRORS as error:
+                if isinstance(error, InputFileError) or not raised_inside(error, "h5py"):
+                    raise
+                raise InputFileError(path, f"is damaged: its HDF5 structure is unreadable ({error}).",
+                                     fix=DAMAGED_FIX) from error
+            super().__init__(path, shape, dtype, metadata)
         except BaseException:
             self._file.close()
             raise
-        super().__init__(path, shape, dtype, metadata)
 
     def _open(self, path, level, choices):
         f = self._file
@@ -147,7 +158,9 @@ class ImsMovie(Movie):
                     j += 1
                 try:
                     out[i - start:j - start] = self._group[name][z:z + (j - i), :h, :w]
-                except (KeyError, OSError) as error:
+                except _H5_ERRORS as error:
+                    if not raised_inside(error, "h5py"):
+                        raise
                     raise InputFileError(self.path, f"frames {i}-{j - 1} are unreadable ({error}).") from None
                 i = j
         return out

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import yaml
 
-from .errors import InputFileError
+from .errors import InputFileError, raised_inside
 from .metadata import plain
 
 LOCS_DATASET = "locs"
@@ -141,7 +141,16 @@ def load_info(path):
             docs = [d for d in yaml.load_all(f, Loader=yaml.SafeLoader)]
     except yaml.YAMLError as error:
         raise InputFileError(yaml_path, f"is not valid YAML ({error}).") from None
-    return [d if d is not None else {} for d in docs]
+    except UnicodeDecodeError as error:
+        raise InputFileError(yaml_path, f"is not a text file ({error}).") from None
+    docs = [d if d is not None else {} for d in docs]
+    wrong = [i for i, d in enumerate(docs) if not isinstance(d, dict)]
+    if wrong:
+        raise InputFileError(
+            yaml_path, f"document {wrong[0] + 1} is not a mapping of keys to values "
+            f"({str(docs[wrong[0]])[:40]!r}); the file is damaged.",
+            fix="restore it from the .yaml written with the localizations.")
+    return docs
 
 
 def load_locs(path, with_info=True):
@@ -168,7 +177,10 @@ def load_locs(path, with_info=True):
             if dataset.dtype.names is None or not {"frame", "x", "y"} <= set(dataset.dtype.names):
                 raise InputFileError(path, "its 'locs' dataset lacks the frame/x/y fields.")
             locs = dataset[...]
-    except OSError as error:
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:
+        # h5py's errors on damaged files; InputFileError (ours) and our own bugs pass through
+        if isinstance(error, InputFileError) or not (isinstance(error, OSError) or raised_inside(error, "h5py")):
+            raise
         raise InputFileError(path, f"is not a readable HDF5 file ({error}).") from None
     if not with_info:
         return locs

@@ -57,12 +57,35 @@ def camera_name(properties):
     return None
 
 
+def camera_roi(properties):
+    """The camera ROI ``{"x", "y", "width", "height"}`` (sensor pixels) Micro-Manager recorded.
+
+    Micro-Manager writes it as ``"ROI": "x-y-width-height"`` in frame metadata (1.4, 2.0,
+    NDTiff) and as a list ``[x, y, width, height]`` in 1.4 summaries. Returns None when
+    the metadata holds no usable ROI.
+    """
+    value = properties.get("ROI")
+    numbers = None
+    if isinstance(value, str):
+        parts = value.split("-")
+        if len(parts) == 4 and all(p.strip().isdigit() for p in parts):
+            numbers = [int(p) for p in parts]
+    elif isinstance(value, (list, tuple)) and len(value) == 4:
+        try:
+            numbers = [int(v) for v in value]
+        except (TypeError, ValueError):
+            numbers = None
+    if numbers is None or numbers[2] <= 0 or numbers[3] <= 0 or min(numbers[:2]) < 0:
+        return None
+    return dict(zip(("x", "y", "width", "height"), numbers))
+
+
 def micromanager_metadata(*sources):
     """Merge Micro-Manager summary and frame metadata (later sources win) for a Movie.
 
     Returns ``{}`` when no source holds anything, else ``{"Micro-Manager Metadata": flat,
-    "Camera": label}`` (``Camera`` only when known) plus ``Exposure (ms)`` and
-    ``Pixel Size (um)`` where the metadata states them.
+    "Camera": label}`` (``Camera`` only when known) plus ``Exposure (ms)``,
+    ``Pixel Size (um)`` and ``Camera ROI`` (:func:`camera_roi`) where the metadata states them.
     """
     flat = {}
     for source in sources:
@@ -81,6 +104,9 @@ def micromanager_metadata(*sources):
                 break
             except (TypeError, ValueError):
                 pass
+    roi = camera_roi(flat)
+    if roi is not None:
+        metadata["Camera ROI"] = roi
     for key in ("PixelSizeUm", "PixelSize_um"):
         if key in flat:
             try:

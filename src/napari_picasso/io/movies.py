@@ -47,6 +47,13 @@ class Movie:
         self.dtype = np.dtype(dtype).newbyteorder("=")
         self.metadata = dict(metadata or {})
         n_frames, height, width = self.shape
+        # what a damaged header can claim; no reader below would read such frames
+        if height <= 0 or width <= 0 or n_frames < 0:
+            raise InputFileError(self.path, f"describes frames of {width}x{height} pixels (x {n_frames}); "
+                                            "the file is damaged or not a movie.")
+        if self.dtype.kind not in "uif":
+            raise InputFileError(self.path, f"stores pixels as {self.dtype} values, not camera counts; "
+                                            "the file is damaged or not a movie.")
         self.metadata.setdefault("Frames", n_frames)
         self.metadata.setdefault("Height", height)
         self.metadata.setdefault("Width", width)
@@ -188,6 +195,8 @@ def read_raw_info(path):
             info = next(iter(yaml.safe_load_all(f)), None)
     except yaml.YAMLError as error:
         raise InputFileError(info_path, f"is not valid YAML ({error}).") from None
+    except UnicodeDecodeError as error:
+        raise InputFileError(info_path, f"is not a text file ({error}).") from None
     if not isinstance(info, dict):
         raise InputFileError(info_path, "does not hold a mapping of movie keys.")
     missing = [k for k in RAW_KEYS if k not in info]

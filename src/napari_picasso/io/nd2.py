@@ -6,16 +6,19 @@ each frame holding every channel. Frames run along time (or the only other loop)
 """
 
 import re
+import struct
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from .axes import axes_metadata, resolve_axes
-from .errors import InputFileError
+from .errors import InputFileError, raised_inside
 from .metadata import plain
 from .movies import Movie, register_opener
 
+# What the nd2 package raises on damaged files.
+_PARSE_ERRORS = (ValueError, KeyError, IndexError, struct.error, OSError, TypeError, ArithmeticError)
 ND2_AXES = {"T": "time", "Z": "z", "C": "channel", "P": "position"}
 
 
@@ -43,11 +46,19 @@ class ND2Movie(Movie):
             raise InputFileError(path, f"is not a readable nd2 file ({error}).") from None
         self._lock = threading.Lock()
         try:
-            metadata, shape, dtype = self._open(path, dict(choices))
+            try:
+                metadata, shape, dtype = self._open(path, dict(choices))
+            except _PARSE_ERRORS as error:
+                # nd2 reads its chunks lazily: damage can surface on the first attribute read
+                if isinstance(error, InputFileError) or not raised_inside(error, "nd2"):
+                    raise
+                raise InputFileError(
+                    path, f"is damaged: nd2 cannot read its structure ({error}).",
+                    fix="re-export the file from NIS-Elements, or recover it from a backup.") from error
+            super().__init__(path, shape, dtype, metadata)
         except BaseException:
             self._file.close()
             raise
-        super().__init__(path, shape, dtype, metadata)
 
     def _open(self, path, choices):
         f = self._file

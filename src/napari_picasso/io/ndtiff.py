@@ -79,10 +79,10 @@ class NDTiffMovie(Movie):
         self._dataset = dataset
         try:
             metadata, shape, dtype = self._open(folder, dataset, dict(choices))
+            super().__init__(folder, shape, dtype, metadata)
         except BaseException:
             dataset.close()
             raise
-        super().__init__(folder, shape, dtype, metadata)
 
     def _open(self, folder, dataset, choices):
         values = {name: _sorted_labels(v) for name, v in dataset.axes.items()}
@@ -102,8 +102,19 @@ class NDTiffMovie(Movie):
                 coords[frame] = values[frame][i]
             self._coords.append(coords)
         self._version = 3 if hasattr(dataset, "get_image_coordinates_list") else 2
+        if dataset.image_height is None or dataset.image_width is None:
+            raise InputFileError(folder, f"its {INDEX_NAME} lists no images; the index is empty or damaged.",
+                                 fix="wait until the acquisition has written images, or re-export the dataset.")
         height, width = int(dataset.image_height), int(dataset.image_width)
         dtype = np.dtype(dataset.dtype)
+        stacks = [p for where in (folder, folder / FULL_RESOLUTION) if where.is_dir()
+                  for p in where.glob("*_NDTiffStack*.tif")]
+        stored = sum(p.stat().st_size for p in stacks)
+        if height <= 0 or width <= 0 or height * width * dtype.itemsize > stored:
+            # NDTiff stores pixels uncompressed: an image cannot be larger than its files
+            raise InputFileError(folder, f"its {INDEX_NAME} describes {width}x{height} images but the stack "
+                                         f"files hold {stored} bytes; the index is damaged.",
+                                 fix="re-export the dataset, or recover NDTiff.index from a backup.")
         image_md = {}
         try:
             image_md = self._read_metadata(self._coords[0])
@@ -133,6 +144,9 @@ class NDTiffMovie(Movie):
                 image = self._dataset.read_image(**self._kwargs(coords))
             except Exception as error:
                 raise InputFileError(self.path, f"image {coords} is missing or unreadable ({error}).") from None
+            if np.shape(image) != self.shape[1:]:
+                raise InputFileError(self.path, f"image {coords} has shape {np.shape(image)}, not "
+                                                f"{self.shape[1:]}: its {INDEX_NAME} entry is damaged.")
             out[i - start] = image
         return out
 

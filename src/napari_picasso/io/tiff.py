@@ -17,6 +17,7 @@ Micro-Manager specifics:
 import json
 import logging
 import re
+import struct
 import threading
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import tifffile
 
 from ._tiff_pages import fast_page_table
 from .axes import axes_metadata, choose_index, describe_axes, frame_planes, resolve_axes
-from .errors import AxisChoiceError, InputFileError
+from .errors import AxisChoiceError, InputFileError, raised_inside
 from .metadata import micromanager_metadata, plain
 from .movies import Movie, register_opener
 
@@ -66,9 +67,12 @@ class _QuietMicroManagerProbe(logging.Filter):
 logging.getLogger("tifffile").addFilter(_QuietMicroManagerProbe())
 
 
+DAMAGED_FIX = "re-export the movie from the acquisition software, or recover the file from a backup."
+
+
 def _open_tiff(path):
     try:
-        return tifffile.TiffFile(path)
+        tif = tifffile.TiffFile(path)
     except Exception as error:  # tifffile raises many kinds for a broken header
         with open(path, "rb") as f:
             head = f.read(4)
@@ -79,6 +83,20 @@ def _open_tiff(path):
                 fix="check the file's real format and rename it accordingly.",
             ) from None
         raise InputFileError(path, f"is not a readable TIFF file ({error}).") from None
+    try:
+        tif.pages.first
+    except IndexError:  # tifffile found no valid first image directory
+        tif.close()
+        raise InputFileError(
+            path, "is damaged: it starts like a TIFF but its first image directory (IFD) is "
+            "missing or lies outside the file.", fix=DAMAGED_FIX) from None
+    return tif
+
+
+# What tifffile raises while parsing damaged structures (beside its own TiffFileError):
+# values read from the file become indices, keys, struct formats and array shapes.
+_PARSE_ERRORS = (tifffile.TiffFileError, struct.error, IndexError, KeyError, ValueError, TypeError,
+                 RuntimeError, ArithmeticError, MemoryError)
 
 
 def _frame_metadata(tif):
@@ -147,6 +165,13 @@ def _movie_metadata(tif):
     return metadata
 
 
+def _first_series(tif, path):
+    series = tif.series
+    if not series:
+        raise InputFileError(path, "holds no images tifffile can read as a series.", fix=DAMAGED_FIX)
+    return series[0]
+
+
 # -- one tifffile series -------------------------------------------------------------
 class _SeriesPart:
     """The planes of one tifffile series, read by direct file reads where possible."""
@@ -161,6 +186,9 @@ class _SeriesPart:
                 path,
                 f"holds colour images (axes {axes}, shape {shape}); a camera movie is grayscale.",
             )
+        if "Y" not in axes or "X" not in axes or not all(isinstance(n, (int, np.integer)) for n in shape):
+            raise InputFileError(path, f"is damaged: its images have no height and width (axes {axes!r}, "
+                                       f"shape {shape}).", fix=DAMAGED_FIX)
         keep = [(a, n) for a, n in zip(axes, shape) if a not in "YXS"]
         self.height = shape[axes.index("Y")]
         self.width = shape[axes.index("X")]
@@ -185,6 +213,13 @@ class _SeriesPart:
         self.file_dtype = np.dtype(series.dtype).newbyteorder(tif.byteorder)
         self.plane_items = self.height * self.width
         self.final = bool(key.is_final)
+        size = Path(tif.filehandle.path).stat().st_size
+        plane_bytes = self.plane_items * self.file_dtype.itemsize
+        if (self.final and plane_bytes > size) or self.plane_items > 2**32:
+            # uncompressed planes lie inside the file: a larger one is a damaged size tag
+            raise InputFileError(
+                path, f"is damaged: it describes {self.width}x{self.height} images ({plane_bytes} bytes "
+                f"each) in a file of {size} bytes.", fix=DAMAGED_FIX)
         self.offset = series.dataoffset if (self.final and not series.is_multifile) else None
         self.handles = {}
         self.lock = threading.Lock()
@@ -385,11 +420,18 @@ class TiffMovie(Movie):
         path = Path(path)
         self._parts = []
         try:
-            metadata, shape, dtype = self._open(path, dict(choices))
+            try:
+                metadata, shape, dtype = self._open(path, dict(choices))
+            except _PARSE_ERRORS as error:
+                if isinstance(error, InputFileError) or not raised_inside(error, "tifffile"):
+                    raise  # ours: a clear message already, or a bug to see as it is
+                raise InputFileError(
+                    path, f"is damaged: tifffile cannot parse its structure ({type(error).__name__}: {error}).",
+                    fix=DAMAGED_FIX) from error
+            super().__init__(path, shape, dtype, metadata)
         except BaseException:
             self.close()
             raise
-        super().__init__(path, shape, dtype, metadata)
 
     def _add_part(self, tif, series, path):
         part = _SeriesPart(tif, series, path)
@@ -482,7 +524,7 @@ class TiffMovie(Movie):
         try:
             fast = fast_page_table(tif, start)
             # a file whose OME-XML already spans the rollover files is one series
-            multifile = fast is None and tif.series[0].is_multifile
+            multifile = fast is None and _first_series(tif, start).is_multifile
         except BaseException:
             tif.close()
             raise
@@ -499,7 +541,7 @@ class TiffMovie(Movie):
                     part = _OffsetPart(tif, filename, *fast)
                     self._parts.append([part, None])
                 else:
-                    part = self._add_part(tif, tif.series[0], filename)
+                    part = self._add_part(tif, _first_series(tif, filename), filename)
             except BaseException:
                 if not self._parts or self._parts[-1][0].tif is not tif:
                     tif.close()  # not yet owned by a part (close() closes the parts)
