@@ -80,3 +80,20 @@ def test_watcher_widget_reports_a_bad_groups_file(make_napari_viewer, tmp_path):
     assert widget.watchers == []
     assert "groups.yaml" in widget.message.text() and "unknown option 'threshold'" in widget.message.text()
     time.sleep(0.1)
+
+
+def test_watcher_widget_command_timeout_reaches_the_watcher(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Watcher")
+    widget.add_folder(tmp_path)
+    widget.db_path.setText(str(tmp_path / "db.sqlite"))
+    assert widget.command_timeout.value() == 3600.0
+    widget.command_timeout.setValue(12)
+    widget.commands.setPlainText("true")
+    watcher = widget.start_watcher()
+    try:
+        assert watcher.command_timeout_s == 12.0
+    finally:
+        widget.stop_all(wait=True)
+    widget.command_timeout.setValue(0)  # "no limit"
+    assert widget.command_timeout.text() == "no limit"

@@ -65,6 +65,14 @@ class WatcherWidget(QWidget):
         self.commands = QPlainTextEdit()
         self.commands.setPlaceholderText("one command per line, e.g.\nnapari-picasso undrift $FILENAME")
         self.commands.setMaximumHeight(70)
+        self.command_timeout = QDoubleSpinBox()
+        self.command_timeout.setRange(0.0, 7 * 24 * 3600.0)
+        self.command_timeout.setDecimals(0)
+        self.command_timeout.setValue(3600.0)
+        self.command_timeout.setSuffix(" s")
+        self.command_timeout.setSpecialValueText("no limit")
+        self.command_timeout.setToolTip("A command running longer is killed (with all it started), "
+                                        "logged, and the watcher goes on. 0: no limit.")
         self.db_path = QLineEdit()
         self.db_path.setPlaceholderText("default database")
         self.log_path = QLineEdit()
@@ -75,6 +83,7 @@ class WatcherWidget(QWidget):
         form.addRow("Groups", groups_row)
         form.addRow("", self.groups_label)
         form.addRow("Commands", self.commands)
+        form.addRow("Command timeout", self.command_timeout)
         form.addRow("Database", self.db_path)
         form.addRow("Log file", self.log_path)
         # Where movies are localized; each watcher keeps its cluster until it stops.
@@ -194,7 +203,7 @@ class WatcherWidget(QWidget):
         db_text = self.db_path.text().strip()
         watcher = Watcher(
             folders, self.groups(), self.command_lines(), recursive=self.recursive.isChecked(),
-            settle_seconds=self.settle.value(),
+            settle_seconds=self.settle.value(), command_timeout_s=self.command_timeout.value(),
             db_path=Path(db_text).expanduser() if db_text else None,
             log_path=Path(log_text).expanduser() if log_text else default_log_path(folders[0]),
             compute=self.compute.choice(),
