@@ -34,6 +34,7 @@ from ..pipeline import LocalizationCancelled, LocalizeParameters
 from .candidates import classify, partial_outputs, scan
 from .followup import check_command, run_followup
 from .log import WatcherLog
+from .status import process_tag
 from .store import WatcherStore, default_database_path
 
 
@@ -212,7 +213,10 @@ class Watcher:
     def _describe(self):
         timeout = (f" (timeout {self.command_timeout_s:g} s)" if self.command_timeout_s else " (no timeout)"
                    ) if self.commands else ""
-        return (f"{len(self.groups)} parameter group(s), {len(self.commands)} command(s){timeout}, "
+        # "process <pid> on <host>" first: lets readers of the log tell a killed watcher (its
+        # process is gone) from a running one (watcher.status).
+        return (f"{process_tag()}, "
+                f"{len(self.groups)} parameter group(s), {len(self.commands)} command(s){timeout}, "
                 f"settle {self.settle_seconds:g} s, {'recursive' if self.recursive else 'not recursive'}, "
                 f"database {self.db_path}"
                 + (f", compute on {self.compute.describe()}" if self.compute is not None else ""))

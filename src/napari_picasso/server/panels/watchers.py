@@ -42,10 +42,13 @@ def render(db, path, filters, problem):
                 "folder they watch; start the server with `--watcher-logs FOLDER` for logs kept elsewhere.")
     else:
         running = sum(s["running"] for s in own)
-        st.caption(f"{running} running, {len(own) - running} stopped. A watcher killed without stopping "
-                   "also shows as running until it is started again.")
+        gone = sum(s["state"] == "stopped (process gone)" for s in own)
+        st.caption(f"{running} running, {len(own) - running} stopped"
+                   + (f" ({gone} killed: process gone)" if gone else "")
+                   + ". A watcher's process is checked on this host; one on another host cannot be.")
         table = pd.DataFrame([{
-            "state": "running" if s["running"] else "stopped", "folders": s["name"], "started": s["started"],
+            "state": s["state"], "process": f"{s['pid']} on {s['host']}" if s["pid"] is not None else "",
+            "folders": s["name"], "started": s["started"],
             "last event": s["last_event"], "at": s["last_time"], "finished": s["finished"],
             "failed": s["failed"], "log": s["log"]} for s in own])
         st.dataframe(table, hide_index=True, key="watchers_table")
