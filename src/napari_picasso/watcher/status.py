@@ -183,3 +183,34 @@ def watcher_state(log_path, tail=TAIL_EVENTS):
     state["events"] = events[-tail:] if tail else events
     return state
 
+
+
+MAX_LOG_FOLDERS = 2000
+
+
+def log_folders(db=None, extra=()):
+    """Where the watchers of a database may have written their logs.
+
+    ``extra`` first, then the folders of the database's recorded movies and outputs with
+    their parents (a watcher logs into the first folder it watches; with ``--recursive`` the
+    movies sit below it). ``db`` is an open database (:func:`napari_picasso.db.open_database`).
+    """
+    folders = [Path(f) for f in extra]
+    if db is not None:
+        from .. import db as database
+
+        seen = set()
+        for row in database.query_rows(db, columns=["movie_path", "locs_path"]):
+            for value in (row["movie_path"], row["locs_path"]):
+                if value:
+                    parent = Path(value).parent
+                    seen.update((parent, parent.parent))
+        folders += sorted(seen)[:MAX_LOG_FOLDERS]
+    return list(dict.fromkeys(folders))
+
+
+def watchers_of(db_path, folders, tail=TAIL_EVENTS):
+    """``(own, others)``: states of the watcher logs in ``folders`` writing to ``db_path``, and the rest."""
+    states = [watcher_state(log, tail=tail) for log in find_logs(folders)]
+    own = [s for s in states if s["database"] and Path(s["database"]) == Path(db_path)]
+    return own, [s for s in states if s not in own]
