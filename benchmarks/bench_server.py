@@ -128,13 +128,13 @@ def main():
             base_s, base_mib, _, _, _ = results["load_locs (baseline)"]
             for task in ("locs_per_frame", "field_histograms photons", "preview_data x5"):
                 seconds, peak_mib, _, _, _ = results[task]
-                print(f"{task}: {base_mib / peak_mib:.1f}x less peak memory, {base_s / seconds:.2f}x the baseline's speed")
+                print(f"{task}: {base_mib / max(peak_mib, 1):.1f}x less peak memory, {base_s / seconds:.2f}x the baseline's speed")
         if "add" in args.tasks:
             before, after = results[BEFORE], results[AFTER]
             row_before, row_after = before[4], after[4]
             differ = sorted(k for k in row_before if k != "info_json" and row_before[k] != row_after[k]
                             and not (row_before[k] != row_before[k] and row_after[k] != row_after[k]))
-            print(f"add to database: {before[1] / after[1]:.1f}x less peak memory above the imports "
+            print(f"add to database: {before[1] / max(after[1], 1):.1f}x less peak memory above the imports "
                   f"({before[1]:.0f} -> {after[1]:.0f} MiB), {before[0] / after[0]:.2f}x the speed; "
                   f"rows identical: {not differ}" + (f" (differ: {differ})" if differ else ""))
     finally:
