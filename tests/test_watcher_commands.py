@@ -12,7 +12,6 @@ import threading
 import time
 
 import psutil
-import pytest
 
 from napari_picasso.watcher import run_followup
 
@@ -101,9 +100,9 @@ def test_watcher_logs_the_timeout_and_goes_on_with_the_next_file(folder, tmp_pat
 def test_stopping_the_watcher_stops_its_command(folder, tmp_path, frames, params):  # noqa: F811
     with running(folder, [params], tmp_path, commands=[hang_command()]) as watcher:  # default 1 h
         write_raw(folder / "movie.raw", frames)
-        # the command and the child it starts
-        assert wait_for(lambda: len([p for p in _children() if "-c" in p.cmdline()]) == 2, timeout_s=60)
-        hung = [p.pid for p in _children() if "-c" in p.cmdline()]
+        # the command and the child it starts (not other children of this test process)
+        assert wait_for(lambda: len(_hung()) == 2, timeout_s=60)
+        hung = [p.pid for p in _hung()]
         started = time.monotonic()
         watcher.stop(timeout=30)
         assert not watcher.running and time.monotonic() - started < 15
@@ -113,25 +112,25 @@ def test_stopping_the_watcher_stops_its_command(folder, tmp_path, frames, params
     assert events(tmp_path / "watcher.log", "stopped")
 
 
-def _children():
-    out = []
+def _hung():
+    """The running HANG command and its children."""
     for process in psutil.Process().children(recursive=True):
         try:
-            process.cmdline()
+            if HANG in process.cmdline():
+                return [process] + process.children(recursive=True)
         except psutil.Error:
             continue
-        out.append(process)
-    return out
+    return []
 
 
 def test_command_timeout_option_reaches_the_watcher(tmp_path):
     from napari_picasso.cli import main
 
-    folder = tmp_path / "w"
-    folder.mkdir()
-    assert main(["watch", str(folder), "--command-timeout", "-1", "--db", str(tmp_path / "d.db"), "-q"]) == 2
+    watched = tmp_path / "w"
+    watched.mkdir()
+    assert main(["watch", str(watched), "--command-timeout", "-1", "--db", str(tmp_path / "d.db"), "-q"]) == 2
     log = tmp_path / "w.log"
-    process = subprocess.Popen([sys.executable, "-m", "napari_picasso", "watch", str(folder), "--command-timeout",
+    process = subprocess.Popen([sys.executable, "-m", "napari_picasso", "watch", str(watched), "--command-timeout",
                                 "7", "--command", "true", "--db", str(tmp_path / "d.db"), "--log", str(log), "-q"])
     try:
         assert wait_for(lambda: events(log, "watching"), timeout_s=60)
