@@ -80,3 +80,57 @@ def test_watcher_widget_reports_a_bad_groups_file(make_napari_viewer, tmp_path):
     assert widget.watchers == []
     assert "groups.yaml" in widget.message.text() and "unknown option 'threshold'" in widget.message.text()
     time.sleep(0.1)
+
+
+def test_watcher_widget_command_timeout_reaches_the_watcher(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Watcher")
+    widget.add_folder(tmp_path)
+    widget.db_path.setText(str(tmp_path / "db.sqlite"))
+    assert widget.command_timeout.value() == 3600.0
+    widget.command_timeout.setValue(12)
+    widget.commands.setPlainText("true")
+    watcher = widget.start_watcher()
+    try:
+        assert watcher.command_timeout_s == 12.0
+    finally:
+        widget.stop_all(wait=True)
+    widget.command_timeout.setValue(0)  # "no limit"
+    assert widget.command_timeout.text() == "no limit"
+
+
+def test_watcher_widget_lists_a_command_line_watcher_and_sees_it_killed(make_napari_viewer, qtbot, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from napari_picasso.watcher.status import find_logs
+
+    if os.name == "nt":
+        return  # SIGKILL
+    folder, db_path = tmp_path / "acquisitions", tmp_path / "db.sqlite"
+    folder.mkdir()
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    process = subprocess.Popen([sys.executable, "-m", "napari_picasso", "watch", str(folder), "--db", str(db_path),
+                                "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        viewer = make_napari_viewer()
+        _, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Watcher")
+        widget.add_folder(folder)
+        widget.db_path.setText(str(db_path))
+        qtbot.waitUntil(lambda: bool(find_logs([folder])), timeout=60000)
+        qtbot.waitUntil(lambda: widget.refresh_others() or widget.other_list.count() == 1, timeout=60000)
+        text = widget.other_list.item(0).text()
+        assert text.startswith("running, 0 done, 0 failed: acquisitions") and f"process {process.pid} on " in text
+        widget.other_list.setCurrentRow(0)
+        assert "watching" in widget.log_view.toPlainText()
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    widget.refresh_others()
+    assert widget.other_list.item(0).text().startswith("stopped (process gone), 0 done")
+    assert widget.watchers == []  # only listed: not one of the panel's own

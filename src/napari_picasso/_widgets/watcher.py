@@ -18,10 +18,13 @@ from ..commands.watch import load_groups
 from ._compute import ComputeSection
 from ..pipeline import LocalizeParameters
 from ..watcher import Watcher
+from ..db import default_database_path, open_database
 from ..watcher.log import default_log_path, parse_line
+from ..watcher.status import log_folders, watchers_of
 
 LOCALIZE_WIDGET_NAMES = ("Localize", "Localize (napari-picasso)")
 MAX_LOG_CHARS = 200_000
+OTHERS_REFRESH_MS = 2000
 
 
 class WatcherWidget(QWidget):
@@ -65,6 +68,14 @@ class WatcherWidget(QWidget):
         self.commands = QPlainTextEdit()
         self.commands.setPlaceholderText("one command per line, e.g.\nnapari-picasso undrift $FILENAME")
         self.commands.setMaximumHeight(70)
+        self.command_timeout = QDoubleSpinBox()
+        self.command_timeout.setRange(0.0, 7 * 24 * 3600.0)
+        self.command_timeout.setDecimals(0)
+        self.command_timeout.setValue(3600.0)
+        self.command_timeout.setSuffix(" s")
+        self.command_timeout.setSpecialValueText("no limit")
+        self.command_timeout.setToolTip("A command running longer is killed (with all it started), "
+                                        "logged, and the watcher goes on. 0: no limit.")
         self.db_path = QLineEdit()
         self.db_path.setPlaceholderText("default database")
         self.log_path = QLineEdit()
@@ -75,6 +86,7 @@ class WatcherWidget(QWidget):
         form.addRow("Groups", groups_row)
         form.addRow("", self.groups_label)
         form.addRow("Commands", self.commands)
+        form.addRow("Command timeout", self.command_timeout)
         form.addRow("Database", self.db_path)
         form.addRow("Log file", self.log_path)
         # Where movies are localized; each watcher keeps its cluster until it stops.
@@ -106,10 +118,19 @@ class WatcherWidget(QWidget):
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        # Watchers of other processes (the command line, another napari) writing to the same
+        # database, read from their log files like the browser app's Watchers page.
+        self.other_list = QListWidget()
+        self.other_list.setMaximumHeight(90)
+        self.other_list.currentRowChanged.connect(self._other_selected)
+        self.other_watchers = []  # watcher.status.watcher_state dicts
+        self._other_shown = None
         running = QWidget()
         running_layout = QVBoxLayout(running)
         running_layout.addWidget(self.watcher_list)
         running_layout.addWidget(self.stop_button)
+        running_layout.addWidget(QLabel("Other watchers of the database (from their logs)"))
+        running_layout.addWidget(self.other_list)
         running_layout.addWidget(QLabel("Log of the selected watcher"))
         running_layout.addWidget(self.log_view, stretch=1)
 
@@ -126,6 +147,11 @@ class WatcherWidget(QWidget):
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
         self.destroyed.connect(self._timer.stop)
+        self._others_timer = QTimer(self)
+        self._others_timer.setInterval(OTHERS_REFRESH_MS)
+        self._others_timer.timeout.connect(self.refresh_others)
+        self._others_timer.start()
+        self.destroyed.connect(self._others_timer.stop)
         # Closing the viewer destroys the panel: its watchers stop with it (no Qt in the lambda).
         self.destroyed.connect(lambda *_, watchers=self.watchers: [w.stop(wait=False) for w in watchers])
         self._update_groups_label()
@@ -194,7 +220,7 @@ class WatcherWidget(QWidget):
         db_text = self.db_path.text().strip()
         watcher = Watcher(
             folders, self.groups(), self.command_lines(), recursive=self.recursive.isChecked(),
-            settle_seconds=self.settle.value(),
+            settle_seconds=self.settle.value(), command_timeout_s=self.command_timeout.value(),
             db_path=Path(db_text).expanduser() if db_text else None,
             log_path=Path(log_text).expanduser() if log_text else default_log_path(folders[0]),
             compute=self.compute.choice(),
@@ -254,6 +280,9 @@ class WatcherWidget(QWidget):
         return f"{state}, {counts['finished']} done, {counts['failed']} failed{current}: {folders}"
 
     def _selection_changed(self, row):
+        if row >= 0:
+            self.other_list.setCurrentRow(-1)
+            self._other_shown = None
         self.log_view.clear()
         watcher = self.selected_watcher()
         if watcher is not None:
@@ -287,14 +316,86 @@ class WatcherWidget(QWidget):
         if document.characterCount() > MAX_LOG_CHARS:
             self.log_view.setPlainText(self.log_view.toPlainText()[-MAX_LOG_CHARS // 2:])
 
+    def refresh_others(self):
+        """List the watchers of other processes that write to this panel's database.
+
+        Their logs are looked for in the panel's folders and the folders of the database's
+        rows; a watcher whose process is gone (killed) shows as ``stopped (process gone)``.
+        """
+        db_text = self.db_path.text().strip()
+        db_path = Path(db_text).expanduser() if db_text else default_database_path()
+        db = None
+        if db_path.is_file():
+            try:
+                db = open_database(db_path, readonly=True)
+            except Exception:  # an unusable file: the panel's own watchers report it
+                db = None
+        try:
+            folders = log_folders(db, self.folders())
+        except Exception:  # e.g. a database being created right now: no table yet
+            folders = self.folders()
+        finally:
+            if db is not None:
+                db.close()
+        found, _ = watchers_of(db_path, folders)
+        own = {str(w.log_path) for w in self.watchers if w.log_path is not None}
+        states = [state for state in found if state["log"] not in own]
+        selected = self.other_list.currentRow()
+        selected_log = self.other_watchers[selected]["log"] if 0 <= selected < len(self.other_watchers) else None
+        texts = [_describe_state(state) for state in states]
+        if texts != [self.other_list.item(i).text() for i in range(self.other_list.count())]:
+            self.other_list.blockSignals(True)
+            self.other_list.clear()
+            for text, state in zip(texts, states):
+                self.other_list.addItem(text)
+                self.other_list.item(self.other_list.count() - 1).setToolTip(f"log: {state['log']}")
+            logs = [state["log"] for state in states]
+            self.other_list.setCurrentRow(logs.index(selected_log) if selected_log in logs else -1)
+            self.other_list.blockSignals(False)
+        self.other_watchers = states
+        self._show_other()
+
+    def _other_selected(self, row):
+        if row < 0:
+            return
+        self.watcher_list.setCurrentRow(-1)
+        self._other_shown = None
+        self._show_other()
+
+    def _show_other(self):
+        row = self.other_list.currentRow()
+        if not 0 <= row < len(self.other_watchers):
+            return
+        state = self.other_watchers[row]
+        shown = (state["log"], state["last_time"], len(state["events"]), state["state"])
+        if shown == self._other_shown:
+            return
+        self._other_shown = shown
+        lines = [_short_event(event) for event in state["events"]]
+        if state["error"]:
+            lines.append(state["error"])
+        self.log_view.setPlainText("\n".join(lines))
+        self.log_view.moveCursor(self.log_view.textCursor().MoveOperation.End)
+
     def closeEvent(self, event):
         self.stop_all(wait=False)
         super().closeEvent(event)
 
 
+def _describe_state(state):
+    """A list entry for another process's watcher (:func:`watcher.status.watcher_state`)."""
+    process = f" (process {state['pid']} on {state['host']})" if state["pid"] is not None else ""
+    name = ", ".join(Path(f).name for f in (state["name"] or "?").split(", "))
+    return f"{state['state']}, {state['finished']} done, {state['failed']} failed: {name}{process}"
+
+
 def _short_line(line):
     """A log line for the panel: time of day, event, file name, message (full paths in the file)."""
-    stamp, event, path, message = parse_line(line)
+    return _short_event(parse_line(line))
+
+
+def _short_event(event):
+    stamp, event, path, message = event
     name = Path(path).name if path else ""
     message = message.replace(path, name) if path else message
     return f"{stamp[11:19]} {event:<8} {name}  {message}".rstrip()

@@ -130,6 +130,9 @@ def add_parser(subparsers):
                         help="YAML list of parameter groups (default: the localize defaults)")
     parser.add_argument("--command", action="append", default=[], dest="commands", metavar="COMMAND",
                         help="run after each output ($FILENAME: the _locs.hdf5, $MOVIE: the movie); repeatable")
+    parser.add_argument("--command-timeout", type=float, default=3600.0, metavar="SECONDS",
+                        help="kill a command (and all it started) running longer than this; the watcher "
+                        "logs it and goes on (default %(default)g; 0: no limit)")
     parser.add_argument("--recursive", "-r", action="store_true", help="also watch sub-folders")
     parser.add_argument("--settle-seconds", type=float, default=5.0,
                         help="start a movie once its files have not changed for this long (default %(default)s)")
@@ -162,7 +165,7 @@ def run(args):
         watcher = Watcher(args.folders, groups, args.commands, recursive=args.recursive,
                           settle_seconds=args.settle_seconds, rescan_seconds=args.rescan_seconds,
                           db_path=args.db, log_path=log_path, echo=echo, retry_failed=args.retry_failed,
-                          choices=choices)
+                          choices=choices, command_timeout_s=args.command_timeout)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

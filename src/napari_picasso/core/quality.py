@@ -56,6 +56,23 @@ def metrics_subset(locs, max_locs=1_000_000, n_blocks=N_SUBSET_BLOCKS):
     else:
         order = None
     sorted_frame = frame if order is None else frame[order]
+    ranges = subset_ranges(sorted_frame, max_locs, n_blocks)
+    rows = np.concatenate([np.arange(start, stop) for start, stop in ranges])
+    return rows if order is None else order[rows]
+
+
+def subset_ranges(sorted_frame, max_locs=1_000_000, n_blocks=N_SUBSET_BLOCKS):
+    """The blocks of :func:`metrics_subset` as ``[(start, stop), ...]`` row ranges.
+
+    Parameters
+    ----------
+    sorted_frame : numpy.ndarray
+        The frame column of the table, sorted (a reader of a frame-sorted file can then
+        read just these row ranges).
+    """
+    n = len(sorted_frame)
+    if n <= max_locs:
+        return [(0, n)]
     block = max(1, max_locs // n_blocks)
     pieces = []
     last_stop = 0
@@ -68,10 +85,9 @@ def metrics_subset(locs, max_locs=1_000_000, n_blocks=N_SUBSET_BLOCKS):
         start = max(start, last_stop)
         if stop <= start:
             continue
-        pieces.append(np.arange(start, stop))
+        pieces.append((start, stop))
         last_stop = stop
-    rows = np.concatenate(pieces) if pieces else np.arange(min(n, max_locs))
-    return rows if order is None else order[rows]
+    return pieces or [(0, min(n, max_locs))]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -97,30 +113,48 @@ def field_statistics(locs):
     would read it from memory once per field). Sums are in float64, shifted by the
     field's first value so that the variance stays accurate.
     """
-    names = [name for name in locs.dtype.names or ()
-             if locs.dtype[name].kind in "fiu" and not locs.dtype[name].shape]
-    sums = {name: np.zeros(3) for name in names}
-    shifts = {}
-    for start in range(0, len(locs), STATS_CHUNK_ROWS):
-        chunk = locs[start : start + STATS_CHUNK_ROWS]
-        for name in names:
-            values = chunk[name]
-            if name not in shifts:
-                finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-                if len(finite) == 0:
-                    continue
-                shifts[name] = float(finite[0])
-            _accumulate(values, shifts[name], sums[name])
-    out = {}
-    for name in names:
-        count, total, total2 = sums[name]
-        if count == 0:
-            out[f"mean_{name}"] = out[f"std_{name}"] = math.nan
-            continue
-        mean = total / count
-        out[f"mean_{name}"] = float(shifts[name] + mean)
-        out[f"std_{name}"] = float(math.sqrt(max(total2 / count - mean * mean, 0.0)))
-    return out
+    statistics = FieldStatistics(locs.dtype)
+    statistics.add(locs)
+    return statistics.result()
+
+
+class FieldStatistics:
+    """:func:`field_statistics` accumulated over consecutive pieces of a table.
+
+    ``add`` the table's rows in order, in pieces of any size (a reader streaming a
+    file); ``result()`` is then identical, bit for bit, to ``field_statistics`` of the
+    whole table: the sums run over the values in the same order with the same shift.
+    """
+
+    def __init__(self, dtype):
+        self.names = [name for name in dtype.names or ()
+                      if dtype[name].kind in "fiu" and not dtype[name].shape]
+        self.sums = {name: np.zeros(3) for name in self.names}
+        self.shifts = {}
+
+    def add(self, locs):
+        for start in range(0, len(locs), STATS_CHUNK_ROWS):
+            chunk = locs[start : start + STATS_CHUNK_ROWS]
+            for name in self.names:
+                values = chunk[name]
+                if name not in self.shifts:
+                    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+                    if len(finite) == 0:
+                        continue
+                    self.shifts[name] = float(finite[0])
+                _accumulate(values, self.shifts[name], self.sums[name])
+
+    def result(self):
+        out = {}
+        for name in self.names:
+            count, total, total2 = self.sums[name]
+            if count == 0:
+                out[f"mean_{name}"] = out[f"std_{name}"] = math.nan
+                continue
+            mean = total / count
+            out[f"mean_{name}"] = float(self.shifts[name] + mean)
+            out[f"std_{name}"] = float(math.sqrt(max(total2 / count - mean * mean, 0.0)))
+        return out
 
 
 def quality_metrics(locs, width, height, pixelsize_nm, n_frames, max_locs=1_000_000, seed=0):
@@ -177,7 +211,28 @@ def quality_metrics(locs, width, height, pixelsize_nm, n_frames, max_locs=1_000_
             ``std_``; the other keys are always present (``METRIC_KEYS``).
     """
     del seed  # the subset is deterministic without it
-    n = len(locs)
+    rows = metrics_subset(locs, max_locs)
+    sub = locs[rows] if len(rows) != len(locs) else locs
+    return subset_metrics(sub, len(locs), field_statistics(locs), width, height, pixelsize_nm, n_frames)
+
+
+def subset_metrics(sub, n_locs, field_stats, width, height, pixelsize_nm, n_frames):
+    """:func:`quality_metrics` from its parts, for a reader that never holds the whole table.
+
+    Parameters
+    ----------
+    sub : numpy.ndarray
+        The rows of :func:`metrics_subset` (for a frame-sorted table: the row ranges of
+        :func:`subset_ranges`, concatenated), or the whole table when it is small.
+    n_locs : int
+        Rows in the whole table.
+    field_stats : dict
+        :func:`field_statistics` of the whole table (or :class:`FieldStatistics` fed with
+        all of it).
+    width, height, pixelsize_nm, n_frames
+        As for :func:`quality_metrics`.
+    """
+    n = int(n_locs)
     out = {
         "n_locs": float(n),
         "n_frames": float(n_frames),
@@ -186,8 +241,6 @@ def quality_metrics(locs, width, height, pixelsize_nm, n_frames, max_locs=1_000_
         "pixelsize_nm": float(pixelsize_nm),
         "locs_per_frame": n / n_frames if n_frames else math.nan,
     }
-    rows = metrics_subset(locs, max_locs)
-    sub = locs[rows] if len(rows) != n else locs
     out["n_locs_used"] = float(len(sub))
     result = nena(sub, pixelsize_nm)
     out["nena_px"] = float(result.s_px)
@@ -200,7 +253,7 @@ def quality_metrics(locs, width, height, pixelsize_nm, n_frames, max_locs=1_000_
     out["link_n_events"] = float(linked.n_events)
     out["link_bright_time_frames"] = float(linked.mean_bright_time_frames)
     out["link_locs_per_event"] = len(sub) / linked.n_events if linked.n_events else math.nan
-    out.update(field_statistics(locs))
+    out.update(field_stats)
     return out
 
 

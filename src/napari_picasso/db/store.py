@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 
 from ..io.errors import InputFileError
-from ..io.locs import load_locs
+from ..io.locs import load_info
+from .file_metrics import count_locs, file_quality_metrics
 from .schema import COLUMNS_TABLE, FILE_COLUMNS, TABLE, family_of, now_iso, timestamp_iso, transaction
 
 # Keys of the localization document (the first YAML document after the movie's that has
@@ -98,16 +99,19 @@ def _upsert(db, row, keep_group):
     return db.execute(f"SELECT id FROM {TABLE} WHERE locs_path = ?", [row["locs_path"]]).fetchone()[0]
 
 
+def metric_inputs(info):
+    """``(width, height, pixelsize_nm, n_frames)`` for the metrics, from a file's YAML documents."""
+    movie = info[0] if info else {}
+    loc_doc = localization_document(info)
+    return (int(movie.get("Width", 0)), int(movie.get("Height", 0)),
+            float(loc_doc.get("Pixelsize") or DEFAULT_PIXELSIZE_NM), int(movie.get("Frames", 0)))
+
+
 def compute_metrics(locs, info):
     """Quality metrics of a file's localizations (:func:`core.quality.quality_metrics`)."""
     from ..core.quality import quality_metrics
 
-    movie = info[0] if info else {}
-    loc_doc = localization_document(info)
-    return quality_metrics(
-        locs, int(movie.get("Width", 0)), int(movie.get("Height", 0)),
-        float(loc_doc.get("Pixelsize") or DEFAULT_PIXELSIZE_NM), int(movie.get("Frames", 0)),
-    )
+    return quality_metrics(locs, *metric_inputs(info))
 
 
 def record_localization(db, locs_path, metrics=None, group=None, locs=None, info=None):
@@ -119,7 +123,8 @@ def record_localization(db, locs_path, metrics=None, group=None, locs=None, info
         From :func:`open_database`.
     locs_path : path-like
         The ``_locs.hdf5`` (ours or Picasso's); read with its YAML unless ``locs`` and
-        ``info`` are given.
+        ``info`` are given: only the rows the metrics use and, streamed, the per-field
+        statistics (:func:`~.file_metrics.file_quality_metrics`), never the whole table.
     metrics : dict of str to float, optional
         Quality figures; computed with :func:`core.quality.quality_metrics` when omitted.
     group : str, optional
@@ -132,9 +137,16 @@ def record_localization(db, locs_path, metrics=None, group=None, locs=None, info
     """
     path = Path(locs_path).absolute()
     if locs is None or info is None:
-        locs, info = load_locs(path)
-    if metrics is None:
-        metrics = compute_metrics(locs, info)
+        # Never the whole table: its size, and for the metrics only the rows they use
+        # (a 10M-row file would otherwise need ~0.7 GB here).
+        n_locs = count_locs(path)
+        info = load_info(path)
+        if metrics is None:
+            metrics, n_locs = file_quality_metrics(path, *metric_inputs(info))
+    else:
+        n_locs = len(locs)
+        if metrics is None:
+            metrics = compute_metrics(locs, info)
     movie = info[0] if info and isinstance(info[0], dict) else {}
     stat = path.stat()
     family, parameter_group = family_of(path)
@@ -150,7 +162,7 @@ def record_localization(db, locs_path, metrics=None, group=None, locs=None, info
         "entered": now_iso(),
         "file_size": stat.st_size,
         "file_mtime": stat.st_mtime,
-        "n_locs": len(locs),
+        "n_locs": n_locs,
         "width": movie.get("Width"),
         "height": movie.get("Height"),
         "frames": movie.get("Frames"),

@@ -32,8 +32,9 @@ from ..distributed.cluster import ComputeSession
 from ..distributed.runner import localize_file_distributed
 from ..pipeline import LocalizationCancelled, LocalizeParameters
 from .candidates import classify, partial_outputs, scan
-from .followup import check_command, run_command
+from .followup import check_command, run_followup
 from .log import WatcherLog
+from .status import process_tag
 from .store import WatcherStore, default_database_path
 
 
@@ -79,7 +80,9 @@ class Watcher:
     echo : callable, optional
         Also receives every log line.
     command_timeout_s : float, optional
-        A command running longer is stopped and logged.
+        A command running longer is killed with every process it started ("command timed
+        out after N s" and its partial output are logged) and the watcher goes on with the
+        next command / file. None or 0: no limit. Default one hour.
     use_events : bool
         Use watchdog file events (the rescan alone still finds everything, later).
     choices : dict, optional
@@ -112,7 +115,9 @@ class Watcher:
         self.rescan_seconds = float(rescan_seconds)
         self.db_path = Path(db_path).expanduser() if db_path is not None else default_database_path()
         self.log_path = Path(log_path) if log_path is not None else None
-        self.command_timeout_s = command_timeout_s
+        if command_timeout_s is not None and not float(command_timeout_s) >= 0:
+            raise ValueError(f"command timeout {command_timeout_s!r}: give a number of seconds >= 0 (0: no limit).")
+        self.command_timeout_s = float(command_timeout_s) if command_timeout_s else None
         self.use_events = use_events
         self.retry_failed = bool(retry_failed)
         self.choices = dict(choices or {})
@@ -206,7 +211,12 @@ class Watcher:
             self.log.close()
 
     def _describe(self):
-        return (f"{len(self.groups)} parameter group(s), {len(self.commands)} command(s), "
+        timeout = (f" (timeout {self.command_timeout_s:g} s)" if self.command_timeout_s else " (no timeout)"
+                   ) if self.commands else ""
+        # "process <pid> on <host>" first: lets readers of the log tell a killed watcher (its
+        # process is gone) from a running one (watcher.status).
+        return (f"{process_tag()}, "
+                f"{len(self.groups)} parameter group(s), {len(self.commands)} command(s){timeout}, "
                 f"settle {self.settle_seconds:g} s, {'recursive' if self.recursive else 'not recursive'}, "
                 f"database {self.db_path}"
                 + (f", compute on {self.compute.describe()}" if self.compute is not None else ""))
@@ -428,11 +438,21 @@ class Watcher:
         for template in self.commands:
             if self._stop.is_set():
                 return
-            arguments, code, output = run_command(template, locs_path, movie_path,
-                                                  cwd=Path(locs_path).parent,
-                                                  timeout_s=self.command_timeout_s)
-            status = f"exit {code}" if code is not None else "did not run to completion"
-            self.log.event("command", locs_path, f"{status}: {arguments!r}; output: {output.rstrip()}")
+            # Stopping the watcher kills a running command (its whole process group).
+            result = run_followup(template, locs_path, movie_path, cwd=Path(locs_path).parent,
+                                  timeout_s=self.command_timeout_s, cancel=self._stop)
+            output = result.output.rstrip()
+            if result.timed_out:
+                line = (f"command timed out after {result.seconds:g} s (killed): {result.arguments!r}; "
+                        f"partial output: {output}")
+            elif result.cancelled:
+                line = (f"command stopped with the watcher after {result.seconds:.1f} s (killed): "
+                        f"{result.arguments!r}; partial output: {output}")
+            elif result.exit_code is None:
+                line = f"did not run to completion: {result.arguments!r}; output: {result.message().rstrip()}"
+            else:
+                line = f"exit {result.exit_code}: {result.arguments!r}; output: {output}"
+            self.log.event("command", locs_path, line)
 
 
 def _reason(error, path=None):

@@ -1,40 +1,26 @@
 """Watchers: the watchers of this database (running or stopped) read from their log files, and recorded failures."""
 
 import os
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from ... import db as database
-from ...watcher.status import find_logs, watcher_state
+from ...watcher.status import log_folders as status_log_folders
+from ...watcher.status import watchers_of
 from .. import WATCHER_LOGS_ENV
-
-MAX_FOLDERS = 2000
 
 
 def log_folders(db):
     """Where watcher logs may be: ``$NAPARI_PICASSO_WATCHER_LOGS`` (``--watcher-logs``), and the
-    folders of recorded movies and outputs with their parents (a watcher logs into the first
-    folder it watches; with ``--recursive`` the movies sit below it)."""
-    folders = [Path(f) for f in os.environ.get(WATCHER_LOGS_ENV, "").split(os.pathsep) if f]
-    if db is not None:
-        seen = set()
-        for row in database.query_rows(db, columns=["movie_path", "locs_path"]):
-            for value in (row["movie_path"], row["locs_path"]):
-                if value:
-                    parent = Path(value).parent
-                    seen.update((parent, parent.parent))
-        folders += sorted(seen)[:MAX_FOLDERS]
-    return list(dict.fromkeys(folders))
+    folders of recorded movies and outputs with their parents (:func:`watcher.status.log_folders`)."""
+    return status_log_folders(db, [f for f in os.environ.get(WATCHER_LOGS_ENV, "").split(os.pathsep) if f])
 
 
 def render(db, path, filters, problem):
     st.title("Watchers")
     st.button("Refresh", key="watchers_refresh")
-    states = [watcher_state(log) for log in find_logs(log_folders(db))]
-    own = [s for s in states if s["database"] and Path(s["database"]) == Path(path)]
-    others = [s for s in states if s not in own]
+    own, others = watchers_of(path, log_folders(db))
     if others and st.checkbox(f"Also show {len(others)} watcher(s) of other databases", key="watchers_all"):
         own += others
     if not own:
@@ -42,10 +28,13 @@ def render(db, path, filters, problem):
                 "folder they watch; start the server with `--watcher-logs FOLDER` for logs kept elsewhere.")
     else:
         running = sum(s["running"] for s in own)
-        st.caption(f"{running} running, {len(own) - running} stopped. A watcher killed without stopping "
-                   "also shows as running until it is started again.")
+        gone = sum(s["state"] == "stopped (process gone)" for s in own)
+        st.caption(f"{running} running, {len(own) - running} stopped"
+                   + (f" ({gone} killed: process gone)" if gone else "")
+                   + ". A watcher's process is checked on this host; one on another host cannot be.")
         table = pd.DataFrame([{
-            "state": "running" if s["running"] else "stopped", "folders": s["name"], "started": s["started"],
+            "state": s["state"], "process": f"{s['pid']} on {s['host']}" if s["pid"] is not None else "",
+            "folders": s["name"], "started": s["started"],
             "last event": s["last_event"], "at": s["last_time"], "finished": s["finished"],
             "failed": s["failed"], "log": s["log"]} for s in own])
         st.dataframe(table, hide_index=True, key="watchers_table")
