@@ -22,6 +22,7 @@ from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from ..core.render import render
+from ..db import record_file
 from ..io.errors import InputFileError, ParameterError
 from ..io.locs import load_locs, locs_path_for
 from ..io.zcalib import load_calibration
@@ -99,7 +100,8 @@ def run_localization(source, parameters, locs_path, progress, cancel, chunk_fram
     dict
         ``cancelled`` (True: nothing was written), else ``result``
         (:class:`~napari_picasso.pipeline.LocalizeResult`), ``locs``, the rendered
-        ``image`` and its ``display`` (:func:`result_display`).
+        ``image`` and its ``display`` (:func:`result_display`), and ``database`` (the
+        row :func:`~napari_picasso.db.record_file` wrote, or ``{"error": ...}``).
     """
     started = time.perf_counter()
     try:
@@ -114,6 +116,11 @@ def run_localization(source, parameters, locs_path, progress, cancel, chunk_fram
                                                cancel=cancel, **(choices or {}))
     except LocalizationCancelled as error:
         return {"cancelled": True, "message": str(error)}
+    try:
+        # Every localization leaves its row (README); the default database as the command line's.
+        database = record_file(result.locs_path)
+    except Exception as error:  # noqa: BLE001  the locs file is written: only its row is lost, said in the dock
+        database = {"error": f"no database row written: {error}"}
     locs = load_locs(result.locs_path, with_info=False)
     height, width = result.info[0]["Height"], result.info[0]["Width"]
     # The render covers the camera pixels exactly (pixel centres at integers).
@@ -123,7 +130,8 @@ def run_localization(source, parameters, locs_path, progress, cancel, chunk_fram
     z_layers = (z_layer_data(locs, parameters.pixelsize_nm, name=Path(str(result.locs_path)).stem)
                 if "z" in locs.dtype.names and len(locs) else None)
     return {"cancelled": False, "result": result, "locs": locs, "image": image, "oversampling": oversampling,
-            "display": display, "z_layers": z_layers, "worker_seconds": time.perf_counter() - started,
+            "display": display, "z_layers": z_layers, "database": database,
+            "worker_seconds": time.perf_counter() - started,
             "thread": threading.current_thread().name}
 
 
@@ -621,7 +629,7 @@ class LocalizeWidget(QWidget):
         result = out["result"]
         self.fit.status.value = (f"{result.n_locs} localizations in {result.n_frames} frames "
                                  f"({time.perf_counter() - self._started:.1f} s)\n{result.locs_path.name}"
-                                 f"{_d_zcalib_note(out['locs'])}")
+                                 f"{_d_zcalib_note(out['locs'])}{_database_note(out['database'])}")
 
     # -- results -------------------------------------------------------------------------------
     def _find_result(self, name, role):
@@ -717,6 +725,13 @@ def _d_zcalib_note(locs):
         return ""
     d = locs["d_zcalib"].astype(np.float64)
     return f"\nrms d_zcalib {np.sqrt(np.mean(d * d)):.4f} (Picasso's filter: 2 x rms)"
+
+
+def _database_note(database):
+    """Where the row went, or why there is none (the file is written either way)."""
+    if database.get("error"):
+        return f"\n{database['error']}"
+    return f"\ndatabase row #{database['id']} in {Path(database['database']).name}"
 
 
 def _feature_limits(values):

@@ -30,23 +30,13 @@ def record_after_localization(args, locs_path, stream=None):
     """
     if getattr(args, "no_db", False):
         return None
-    from ..db import get_row, open_database, record_localization
+    from ..db import record_file
 
-    stream = stream or sys.stderr
     try:
-        db = open_database(getattr(args, "db", None))
-    except InputFileError as error:
-        print(f"warning: no database row written: {error}", file=stream)
-        return None
-    try:
-        row = get_row(db, record_localization(db, locs_path, group=getattr(args, "group", None)))
-        row["database"] = str(db.path)
-        return row
+        return record_file(locs_path, getattr(args, "db", None), group=getattr(args, "group", None))
     except Exception as error:  # noqa: BLE001  the localization itself succeeded
-        print(f"warning: no database row written for {locs_path}: {error}", file=stream)
+        print(f"warning: no database row written for {locs_path}: {error}", file=stream or sys.stderr)
         return None
-    finally:
-        db.close()
 
 
 def format_table(rows, columns, max_width=None):

@@ -54,7 +54,8 @@ one transaction (1: meta + localizations; 2: families, file identity, ``columns`
 
 Functions
 ---------
-Writing (:mod:`.store`): :func:`record_localization`, :func:`record_failure`,
+Writing (:mod:`.store`): :func:`record_localization`, :func:`record_file` (open, record, close:
+after a localization), :func:`record_failure`,
 :func:`add_paths`, :func:`mark_missing`, :func:`set_group`. Reading (:mod:`.query`):
 :func:`query_rows`, :func:`groups`, :func:`families`, :func:`family_rows`,
 :func:`numeric_columns`, :func:`summary`. Shaping rows for plots (:mod:`.views`) and
@@ -71,13 +72,14 @@ from .schema import (
 )
 from .store import (
     AddResult, add_paths, compute_metrics, file_present, localization_files, mark_missing, missing_now,
-    record_failure, record_localization, set_group,
+    record_failure, record_file, record_localization, set_group,
 )
 
 __all__ = [
     "AddResult", "DB_ENV_VAR", "MIGRATIONS", "SCHEMA_VERSION", "add_paths", "column_kinds",
     "compute_metrics", "data_version", "default_database_path", "display_columns", "families",
     "family_of", "family_rows", "file_present", "get_row", "groups", "localization_files", "mark_missing", "migrate",
-    "missing_now", "numeric_columns", "open_database", "query_rows", "record_failure", "record_localization",
+    "missing_now", "numeric_columns", "open_database", "query_rows", "record_failure", "record_file",
+    "record_localization",
     "schema_version", "set_group", "summary", "table_columns", "transaction",
 ]

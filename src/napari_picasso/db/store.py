@@ -178,6 +178,31 @@ def record_localization(db, locs_path, metrics=None, group=None, locs=None, info
         return _upsert(db, row, keep_group=True)
 
 
+def record_file(locs_path, db_path=None, group=None):
+    """Write the row of a newly written file into the database at ``db_path``; the row.
+
+    Opens the database (default :func:`~.schema.default_database_path`), records the file
+    with :func:`record_localization` and closes it again: what every front end calls
+    right after a localization (the Localize dock in its worker thread, the command line).
+    Errors are raised; callers report them and keep the file, which is already written.
+
+    Returns
+    -------
+    dict
+        The row (all columns) and ``database``: the database file's path.
+    """
+    from .query import get_row
+    from .schema import open_database
+
+    db = open_database(db_path)
+    try:
+        row = get_row(db, record_localization(db, locs_path, group=group))
+        row["database"] = str(db.path)
+        return row
+    finally:
+        db.close()
+
+
 def record_failure(db, movie_path, reason, locs_path=None, group=None, parameters=None):
     """Record a movie that could not be localized (status ``failed`` with ``reason``).
 
@@ -313,4 +338,5 @@ def set_group(db, row_ids, group):
 
 
 __all__ = ["AddResult", "FILE_COLUMNS", "add_paths", "compute_metrics", "file_present", "localization_document",
-           "localization_files", "mark_missing", "missing_now", "record_failure", "record_localization", "set_group"]
+           "localization_files", "mark_missing", "missing_now", "record_failure", "record_file", "record_localization",
+           "set_group"]
