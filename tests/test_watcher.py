@@ -410,6 +410,52 @@ def test_kill_mid_file_then_restart_leaves_no_partial_output_nor_duplicate_rows(
         r["n_locs"] for r in localizations if r["locs_path"].endswith("b_big_locs.hdf5"))
 
 
+# Localizes a movie and dies (os._exit: nothing cleans up, as with SIGKILL) right after
+# the writer's first rename.
+DIE_BETWEEN_RENAMES = """
+import json, os, sys
+from napari_picasso.pipeline import LocalizeParameters, localize_file
+real_replace = os.replace
+def replace_then_die(source, target):
+    real_replace(source, target)
+    os._exit(9)
+os.replace = replace_then_die
+localize_file(sys.argv[1], LocalizeParameters(**json.loads(sys.argv[2])))
+"""
+
+
+def test_restart_after_a_kill_between_the_renames_redoes_the_output(folder, tmp_path, frames, params):
+    import dataclasses
+
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    now = write_raw(folder / "now.raw", frames)
+    killed = subprocess.run([sys.executable, "-c", DIE_BETWEEN_RENAMES, str(now),
+                             json.dumps(dataclasses.asdict(params))], env=env, capture_output=True, text=True)
+    assert killed.returncode == 9, killed.stderr
+    assert sorted(p.name for p in folder.glob("now_locs*")) == ["now_locs.hdf5.part", "now_locs.yaml"]
+    # What versions that renamed the .hdf5 first left: the .hdf5 in place, its .yaml not.
+    from napari_picasso.pipeline import localize_file
+
+    before = write_raw(folder / "before.raw", frames)
+    localize_file(before, params)
+    os.replace(folder / "before_locs.yaml", folder / "before_locs.yaml.part")
+
+    with running(folder, [params], tmp_path):
+        assert wait_for(lambda: len(events(tmp_path / "watcher.log", "finished")) == 2, timeout_s=60)
+    log = tmp_path / "watcher.log"
+    cleaned = {Path(e[2]).name for e in events(log, "cleaned")}
+    assert cleaned == {"now_locs.hdf5.part", "now_locs.yaml", "before_locs.yaml.part", "before_locs.hdf5"}
+    assert not events(log, "skipped") and not events(log, "error")
+    assert sorted(Path(e[2]).name for e in events(log, "started")) == ["before.raw", "now.raw"]
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and sorted(Path(r["locs_path"]).name for r in localizations) == [
+        "before_locs.hdf5", "now_locs.hdf5"]
+    for row in localizations:  # whole pairs, recorded as they are
+        locs, info = load_locs(row["locs_path"])
+        assert len(locs) == row["n_locs"] > 0 and info[0]["Frames"] == len(frames)
+    assert not list(folder.glob("*.part"))
+
+
 def test_stop_mid_file_writes_nothing_and_the_next_watcher_resumes(folder, tmp_path, frames, params, camera):
     big, _ = simulate_movie(100, 128, 128, camera=camera, seed=5, n_sites=60, photons=1500,
                             mean_on_frames=4, mean_off_frames=4, min_distance_px=8)

@@ -17,7 +17,10 @@ Everything found goes through the same steps:
 
 Stopping (or killing) the watcher mid-file leaves no output for that file and no record,
 so the next watcher does it again; ``*_locs.hdf5.part`` files a killed run left behind are
-removed when a watcher starts.
+removed when a watcher starts, with the ``_locs.yaml`` of a run killed between renaming
+the ``.yaml`` and the ``.hdf5`` into place. An output whose pair is incomplete (an
+``.hdf5`` without its ``.yaml``, as runs of older versions killed between the renames
+left them) is removed and localized again, never recorded as done.
 """
 
 import os
@@ -26,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..io.locs import locs_path_for
+from ..io.locs import locs_path_for, yaml_path_for
 from ..io.movies import open_movie
 from ..distributed.cluster import ComputeSession
 from ..distributed.runner import localize_file_distributed
@@ -227,12 +230,26 @@ class Watcher:
     def _clean_partials(self):
         for folder in self.folders:
             for part in partial_outputs(folder, self.recursive):
-                try:
-                    part.unlink()
-                except OSError as error:
-                    self.log.event("error", part, f"cannot remove a partial output: {error}")
-                else:
-                    self.log.event("cleaned", part, "removed a partial output of an interrupted run")
+                self._remove(part, "removed a partial output of an interrupted run")
+                target = part.with_name(part.name[: -len(".part")])
+                yaml_path = yaml_path_for(target)
+                # The writer renames the .yaml before the .hdf5: a .yaml beside an
+                # .hdf5.part (and no .hdf5) is the first half of an interrupted commit.
+                if target.suffix == ".hdf5" and yaml_path.exists() and not target.exists():
+                    self._remove(yaml_path, "removed the .yaml of an output interrupted before its "
+                                 ".hdf5 was in place")
+
+    def _remove(self, path, why):
+        """Delete a leftover of an interrupted run and log it; False when it cannot be removed."""
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return True
+        except OSError as error:
+            self.log.event("error", path, f"cannot remove it ({why}): {error}")
+            return False
+        self.log.event("cleaned", path, why)
+        return True
 
     def _start_observer(self):
         if not self.use_events:
@@ -381,7 +398,11 @@ class Watcher:
             status = store.status(locs_path)
             if status is not None and not (retry and status == "failed"):
                 continue
-            if status is None and locs_path.exists():
+            if status is None and locs_path.exists() and not yaml_path_for(locs_path).exists():
+                # Half an output (an older version killed between its two renames): Picasso
+                # cannot use an .hdf5 without its .yaml, and it cannot be recorded. Redo it.
+                self._remove(locs_path, "an output without its .yaml (interrupted run); localizing it again")
+            elif status is None and locs_path.exists():
                 # Never overwrite a finished output (an earlier Picasso run, or a watcher
                 # killed between renaming it into place and recording it): record it.
                 try:
