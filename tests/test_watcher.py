@@ -355,12 +355,12 @@ def test_command_receives_exactly_the_file_name_and_nothing_else_runs(folder, tm
     assert "program not found: no-such-program-xyz" in logged[3][3]
 
 
-def _watch_process(folder, tmp_path, groups_file):
+def _watch_process(folder, tmp_path, groups_file, *options):
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen(
         [sys.executable, "-m", "napari_picasso", "watch", str(folder), "--groups", str(groups_file),
          "--settle-seconds", "0.3", "--db", str(tmp_path / "db.sqlite"), "--log", str(tmp_path / "watcher.log"),
-         "--quiet"],
+         "--quiet", *options],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
 
@@ -454,6 +454,88 @@ def test_restart_after_a_kill_between_the_renames_redoes_the_output(folder, tmp_
         locs, info = load_locs(row["locs_path"])
         assert len(locs) == row["n_locs"] > 0 and info[0]["Frames"] == len(frames)
     assert not list(folder.glob("*.part"))
+
+
+# A follow-up command that records its start (with its pid), then waits while the gate
+# file exists, then records that it ended.
+GATED = """\
+import json, os, sys, time
+record, gate, tag = sys.argv[1], sys.argv[2], sys.argv[3]
+with open(record, "a") as f:
+    f.write(json.dumps([tag + " started", os.getpid()] + sys.argv[4:]) + "\\n")
+deadline = time.monotonic() + 120
+while os.path.exists(gate) and time.monotonic() < deadline:
+    time.sleep(0.02)
+with open(record, "a") as f:
+    f.write(json.dumps([tag] + sys.argv[4:]) + "\\n")
+"""
+
+
+def test_commands_a_killed_watcher_did_not_run_run_after_the_restart(folder, tmp_path, frames, camera):
+    from napari_picasso import db as database
+
+    groups_file = tmp_path / "groups.yaml"
+    groups_file.write_text(yaml.safe_dump([{"gradient": 1500, "baseline": camera.baseline,
+                                            "sensitivity": camera.sensitivity}]))
+    recorder, gated = tmp_path / "recorder.py", tmp_path / "gated.py"
+    recorder.write_text(RECORDER)
+    gated.write_text(GATED)
+    record, gate = tmp_path / "record.jsonl", tmp_path / "gate"
+    gate.touch()
+    python = shlex.quote(sys.executable)
+    commands = [f"{python} {shlex.quote(str(recorder))} {shlex.quote(str(record))} A $FILENAME",
+                f"{python} {shlex.quote(str(gated))} {shlex.quote(str(record))} {shlex.quote(str(gate))} B $FILENAME",
+                f"{python} {shlex.quote(str(recorder))} {shlex.quote(str(record))} C $FILENAME"]
+    options = [arg for command in commands for arg in ("--command", command)]
+    movie = write_raw(folder / "movie.raw", frames)
+    locs = folder / "movie_locs.hdf5"
+
+    def calls():
+        return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+    process = _watch_process(folder, tmp_path, groups_file, *options)
+    try:
+        assert wait_for(lambda: any(c[0] == "B started" for c in calls()), timeout_s=60), process.stderr.read1()
+        os.kill(process.pid, signal.SIGKILL)  # mid-commands: A has run, B is running, C has not
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    orphan = psutil.Process(next(c[1] for c in calls() if c[0] == "B started"))
+    orphan.kill()  # the killed watcher's command would otherwise go on (its own process group)
+    orphan.wait(10)
+    assert [c[0] for c in calls()] == ["A", "B started"]
+    db = database.open_database(tmp_path / "db.sqlite")
+    try:  # the row is recorded; B and C are what is left
+        assert database.pending_commands(db, locs) == commands[1:]
+    finally:
+        db.close()
+
+    gate.unlink()
+    process = _watch_process(folder, tmp_path, groups_file, *options)
+    try:
+        assert wait_for(lambda: [c[0] for c in calls()][-1:] == ["C"], timeout_s=60), process.stderr.read1()
+        time.sleep(1.0)  # would anything run again?
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert [c[0] for c in calls()] == ["A", "B started", "B started", "B", "C"]
+    assert all(c[-1] == str(locs) for c in calls())
+    log = tmp_path / "watcher.log"
+    assert len(events(log, "started", movie)) == 1  # localized once; only the commands were redone
+    (resumed,) = events(log, "resumed", locs)
+    assert resumed[3].startswith("2 command(s) not run to the end")
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and [r["locs_path"] for r in localizations] == [str(locs)]
+    db = database.open_database(tmp_path / "db.sqlite")
+    try:
+        assert database.pending_commands(db, locs) == []
+    finally:
+        db.close()
 
 
 def test_stop_mid_file_writes_nothing_and_the_next_watcher_resumes(folder, tmp_path, frames, params, camera):

@@ -12,8 +12,11 @@ Everything found goes through the same steps:
 3. *started* / *finished* per parameter group through
    :func:`~napari_picasso.distributed.localize_file_distributed` (in this process by default,
    the plain :func:`~napari_picasso.pipeline.localize_file`, which writes temporary files and renames
-   them), then recorded, then the custom commands run. An output file that exists but is
-   not in the database is recorded as it is, never overwritten.
+   them), then recorded (with the custom commands as pending), then the commands run, each
+   taken off the pending list when it has run. An output file that exists but is not in
+   the database is recorded as it is, never overwritten. A recorded output with commands
+   still pending (its watcher was stopped or killed before they ran) gets them run by the
+   next watcher that finds its movie.
 
 Stopping (or killing) the watcher mid-file leaves no output for that file and no record,
 so the next watcher does it again; ``*_locs.hdf5.part`` files a killed run left behind are
@@ -328,10 +331,12 @@ class Watcher:
             del self._failed[key]  # the file changed since it failed: try again
             self._retry.add(key)
         else:
-            statuses = [store.status(locs) for _, locs in self._outputs(candidate)]
+            outputs = [locs for _, locs in self._outputs(candidate)]
+            statuses = [store.status(locs) for locs in outputs]
             if self.retry_failed and "failed" in statuses:
                 self._retry.add(key)
-            elif None not in statuses:
+            elif None not in statuses and not any(
+                    status == "ok" and store.pending_commands(locs) for status, locs in zip(statuses, outputs)):
                 self._done.add(key)
                 return
         signature = candidate.signature()
@@ -396,6 +401,13 @@ class Watcher:
         self._retry.discard(key)
         for (group, locs_path), parameters in zip(self._outputs(candidate), self.groups):
             status = store.status(locs_path)
+            if status == "ok":
+                left = store.pending_commands(locs_path)
+                if left:  # a watcher stopped or killed before they all ran
+                    self.log.event("resumed", locs_path, f"{len(left)} command(s) not run to the end by an "
+                                   f"interrupted watcher: {left!r}")
+                    self._run_commands(key, locs_path, left, store)
+                continue
             if status is not None and not (retry and status == "failed"):
                 continue
             if status is None and locs_path.exists() and not yaml_path_for(locs_path).exists():
@@ -436,7 +448,9 @@ class Watcher:
                 self.current = None
                 self.progress = None
             try:
-                store.record_localization(locs_path)
+                # The commands are recorded as pending with the row: a watcher killed before
+                # they have all run leaves them to the next one.
+                store.record_localization(locs_path, pending_commands=self.commands)
             except Exception as error:  # the output exists; say why it is not in the database
                 self.log.event("error", locs_path, f"localized but not recorded: {_reason(error)}")
             self.counts["finished"] += 1
@@ -446,7 +460,7 @@ class Watcher:
                 f"{label}: {result.n_locs} localizations in {result.n_frames} frames, "
                 f"{result.seconds:.2f} s ({rate:,.0f} frames/s) -> {locs_path}",
             )
-            self._run_commands(key, locs_path)
+            self._run_commands(key, locs_path, self.commands, store)
         if any_failed:
             self._failed[key] = candidate.signature()
         else:
@@ -455,10 +469,19 @@ class Watcher:
     def _progressed(self, done, total):
         self.progress = (done, total)
 
-    def _run_commands(self, movie_path, locs_path):
-        for template in self.commands:
+    def _run_commands(self, movie_path, locs_path, commands, store):
+        """Run ``commands`` in order on an output, taking each off its row's pending list.
+
+        A command counts as run once it has ended on its own (any exit code), timed out or
+        could not start; one killed because the watcher stopped, and those after it, stay
+        pending and run when a watcher next finds the movie (a command may thus run twice
+        when a watcher is killed while it runs: commands should tolerate that).
+        """
+        left = list(commands)
+        while left:
             if self._stop.is_set():
                 return
+            template = left[0]
             # Stopping the watcher kills a running command (its whole process group).
             result = run_followup(template, locs_path, movie_path, cwd=Path(locs_path).parent,
                                   timeout_s=self.command_timeout_s, cancel=self._stop)
@@ -474,6 +497,13 @@ class Watcher:
             else:
                 line = f"exit {result.exit_code}: {result.arguments!r}; output: {output}"
             self.log.event("command", locs_path, line)
+            if result.cancelled:
+                return
+            left.pop(0)
+            try:
+                store.set_pending_commands(locs_path, left)
+            except Exception as error:  # it ran; the next watcher would run it again
+                self.log.event("error", locs_path, f"command ran but is not recorded as run: {_reason(error)}")
 
 
 def _reason(error, path=None):
