@@ -552,6 +552,36 @@ def test_stop_mid_file_writes_nothing_and_the_next_watcher_resumes(folder, tmp_p
     assert len(rows(tmp_path)[0]) == 1
 
 
+def test_movie_appended_to_while_localized_is_discarded_and_redone(folder, tmp_path, params, camera):
+    big, _ = simulate_movie(100, 128, 128, camera=camera, seed=6, n_sites=60, photons=1500,
+                            mean_on_frames=4, mean_off_frames=4, min_distance_px=8)
+    first = np.tile(big.astype("<u2"), (24, 1, 1))  # 2400 frames: about a second to localize
+    more = big.astype("<u2")[:40]
+    n, h, w = first.shape
+    movie = write_raw(folder / "growing.raw", first)
+    log = tmp_path / "watcher.log"
+    with running(folder, [params], tmp_path) as watcher:
+        assert wait_for(lambda: watcher.current is not None, interval_s=0.002)
+        # The acquisition goes on (after a pause longer than the settle time): more frames.
+        with open(movie, "ab") as f:
+            f.write(more.tobytes())
+        write_raw_info(movie, w, h, n + len(more), "uint16", "<")
+        caught = watcher.current is not None
+        assert wait_for(lambda: events(log, "finished", movie), timeout_s=60)
+        time.sleep(3 * SETTLE_S)
+        assert watcher.error is None
+    assert caught  # the change came while the first localization ran
+    assert len(events(log, "started", movie)) == 2 and len(events(log, "finished", movie)) == 1
+    assert [e for e in events(log, "waiting", movie) if "changed while it was localized" in e[3]]
+    assert [Path(e[2]).name for e in events(log, "cleaned")] == ["growing_locs.hdf5", "growing_locs.yaml"]
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and len(localizations) == 1
+    assert localizations[0]["frames"] == n + len(more)  # the output of the whole movie, recorded once
+    locs, info = load_locs(folder / "growing_locs.hdf5")
+    assert len(locs) == localizations[0]["n_locs"] and info[0]["Frames"] == n + len(more)
+    assert locs["frame"].max() >= n
+
+
 def test_soak_200_movies_processed_exactly_once_memory_flat(folder, tmp_path, frames, params):
     n_movies, groups = 200, [params, params.replace(box=5)]
     tiny = frames[:6, :24, :24]

@@ -141,6 +141,8 @@ class Watcher:
         self._done = set()
         self._failed = {}
         self._retry = set()  # failed earlier, changed since: earlier failure records are ignored
+        # Movie -> outputs localized from it before it changed: redone, although recorded.
+        self._redo = {}
         self._thread = None
 
     # -- control ----------------------------------------------------------------------
@@ -199,7 +201,7 @@ class Watcher:
                     self._drain_events(store)
                     ready = self._next_ready(store)
                     if ready is not None:
-                        self._process(ready, store)
+                        self._process(ready.candidate, store, ready.signature)
                         continue
                 except Exception as error:  # e.g. the database locked for a minute: go on
                     self.log.event("error", "", f"{type(error).__name__}: {error}; continuing")
@@ -346,7 +348,7 @@ class Watcher:
         self.log.event("found", key, f"{candidate.kind}, {len(candidate.members())} file(s)")
 
     def _next_ready(self, store):
-        """The first pending candidate that is complete and opens, or None."""
+        """The first pending candidate that is complete and opens (its :class:`_Pending`), or None."""
         now = time.monotonic()
         for key in list(self._pending):
             state = self._pending[key]
@@ -369,7 +371,7 @@ class Watcher:
             problem = self._open_problem(state.candidate, self.choices)
             if problem is None:
                 del self._pending[key]
-                return state.candidate
+                return state
             if state.open_error_since is None:
                 state.open_error_since = now
                 self.log.event("waiting", key, f"complete but does not open yet: {problem}")
@@ -393,14 +395,24 @@ class Watcher:
         return None
 
     # -- localization ------------------------------------------------------------------
-    def _process(self, candidate, store):
+    def _process(self, candidate, store, settled=None):
+        """Localize a movie with every group not yet recorded.
+
+        ``settled`` is the movie's signature when it was found complete: a movie whose
+        signature differs after a localization changed while it was read (an acquisition
+        that went on after a pause longer than the settle time, a file copied over): that
+        output is discarded (no row) and the movie waits to settle again.
+        """
         key = candidate.path
+        settled = candidate.signature() if settled is None else settled
         n_groups = len(self.groups)
         any_failed = False
         retry = key in self._retry
         self._retry.discard(key)
+        redo = self._redo.pop(key, set())
+        localized = []  # outputs made in this pass, from the movie as ``settled``
         for (group, locs_path), parameters in zip(self._outputs(candidate), self.groups):
-            status = store.status(locs_path)
+            status = None if locs_path in redo else store.status(locs_path)
             if status == "ok":
                 left = store.pending_commands(locs_path)
                 if left:  # a watcher stopped or killed before they all ran
@@ -414,7 +426,7 @@ class Watcher:
                 # Half an output (an older version killed between its two renames): Picasso
                 # cannot use an .hdf5 without its .yaml, and it cannot be recorded. Redo it.
                 self._remove(locs_path, "an output without its .yaml (interrupted run); localizing it again")
-            elif status is None and locs_path.exists():
+            elif status is None and locs_path.exists() and locs_path not in redo:
                 # Never overwrite a finished output (an earlier Picasso run, or a watcher
                 # killed between renaming it into place and recording it): record it.
                 try:
@@ -438,6 +450,8 @@ class Watcher:
                 self._pending[key] = _Pending(candidate, candidate.signature(), time.monotonic())
                 return
             except Exception as error:  # a bad file must not end the watcher
+                if self._changed(candidate, settled, localized, store):
+                    return  # perhaps it failed because it changed; it is tried again once settled
                 reason = _reason(error, key)
                 any_failed = True
                 self.counts["failed"] += 1
@@ -447,6 +461,9 @@ class Watcher:
             finally:
                 self.current = None
                 self.progress = None
+            if self._changed(candidate, settled, localized + [locs_path], store):
+                return
+            localized.append(locs_path)
             try:
                 # The commands are recorded as pending with the row: a watcher killed before
                 # they have all run leaves them to the next one.
@@ -465,6 +482,30 @@ class Watcher:
             self._failed[key] = candidate.signature()
         else:
             self._done.add(key)
+
+    def _changed(self, candidate, settled, outputs, store):
+        """If the movie changed since ``settled``: discard ``outputs`` made from it, queue it again.
+
+        The newest output (not recorded yet) is removed, .hdf5 first (an .hdf5 in place
+        means a whole pair); outputs of earlier groups of this pass keep their rows until
+        they are redone from the new content. Returns whether it changed.
+        """
+        now = candidate.signature()
+        if now == settled:
+            return False
+        newest = outputs[-1] if outputs else None
+        if newest is not None and store.status(newest) is None:
+            for path in (newest, yaml_path_for(newest)):
+                self._remove(path, "localized from a movie that changed meanwhile; discarded")
+        earlier = [p for p in outputs if p != newest or store.status(p) is not None]
+        if earlier:
+            self._redo[candidate.path] = set(earlier)
+        self.log.event("waiting", candidate.path, "changed while it was localized; its output is discarded and "
+                       f"it starts again after {self.settle_seconds:g} s without changes"
+                       + (f" ({len(earlier)} earlier output(s) redone)" if earlier else ""))
+        if now is not None:
+            self._pending[candidate.path] = _Pending(candidate, now, time.monotonic())
+        return True
 
     def _progressed(self, done, total):
         self.progress = (done, total)
