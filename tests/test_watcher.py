@@ -355,12 +355,12 @@ def test_command_receives_exactly_the_file_name_and_nothing_else_runs(folder, tm
     assert "program not found: no-such-program-xyz" in logged[3][3]
 
 
-def _watch_process(folder, tmp_path, groups_file):
+def _watch_process(folder, tmp_path, groups_file, *options):
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen(
         [sys.executable, "-m", "napari_picasso", "watch", str(folder), "--groups", str(groups_file),
          "--settle-seconds", "0.3", "--db", str(tmp_path / "db.sqlite"), "--log", str(tmp_path / "watcher.log"),
-         "--quiet"],
+         "--quiet", *options],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
 
@@ -410,6 +410,134 @@ def test_kill_mid_file_then_restart_leaves_no_partial_output_nor_duplicate_rows(
         r["n_locs"] for r in localizations if r["locs_path"].endswith("b_big_locs.hdf5"))
 
 
+# Localizes a movie and dies (os._exit: nothing cleans up, as with SIGKILL) right after
+# the writer's first rename.
+DIE_BETWEEN_RENAMES = """
+import json, os, sys
+from napari_picasso.pipeline import LocalizeParameters, localize_file
+real_replace = os.replace
+def replace_then_die(source, target):
+    real_replace(source, target)
+    os._exit(9)
+os.replace = replace_then_die
+localize_file(sys.argv[1], LocalizeParameters(**json.loads(sys.argv[2])))
+"""
+
+
+def test_restart_after_a_kill_between_the_renames_redoes_the_output(folder, tmp_path, frames, params):
+    import dataclasses
+
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    now = write_raw(folder / "now.raw", frames)
+    killed = subprocess.run([sys.executable, "-c", DIE_BETWEEN_RENAMES, str(now),
+                             json.dumps(dataclasses.asdict(params))], env=env, capture_output=True, text=True)
+    assert killed.returncode == 9, killed.stderr
+    assert sorted(p.name for p in folder.glob("now_locs*")) == ["now_locs.hdf5.part", "now_locs.yaml"]
+    # What versions that renamed the .hdf5 first left: the .hdf5 in place, its .yaml not.
+    from napari_picasso.pipeline import localize_file
+
+    before = write_raw(folder / "before.raw", frames)
+    localize_file(before, params)
+    os.replace(folder / "before_locs.yaml", folder / "before_locs.yaml.part")
+
+    with running(folder, [params], tmp_path):
+        assert wait_for(lambda: len(events(tmp_path / "watcher.log", "finished")) == 2, timeout_s=60)
+    log = tmp_path / "watcher.log"
+    cleaned = {Path(e[2]).name for e in events(log, "cleaned")}
+    assert cleaned == {"now_locs.hdf5.part", "now_locs.yaml", "before_locs.yaml.part", "before_locs.hdf5"}
+    assert not events(log, "skipped") and not events(log, "error")
+    assert sorted(Path(e[2]).name for e in events(log, "started")) == ["before.raw", "now.raw"]
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and sorted(Path(r["locs_path"]).name for r in localizations) == [
+        "before_locs.hdf5", "now_locs.hdf5"]
+    for row in localizations:  # whole pairs, recorded as they are
+        locs, info = load_locs(row["locs_path"])
+        assert len(locs) == row["n_locs"] > 0 and info[0]["Frames"] == len(frames)
+    assert not list(folder.glob("*.part"))
+
+
+# A follow-up command that records its start (with its pid), then waits while the gate
+# file exists, then records that it ended.
+GATED = """\
+import json, os, sys, time
+record, gate, tag = sys.argv[1], sys.argv[2], sys.argv[3]
+with open(record, "a") as f:
+    f.write(json.dumps([tag + " started", os.getpid()] + sys.argv[4:]) + "\\n")
+deadline = time.monotonic() + 120
+while os.path.exists(gate) and time.monotonic() < deadline:
+    time.sleep(0.02)
+with open(record, "a") as f:
+    f.write(json.dumps([tag] + sys.argv[4:]) + "\\n")
+"""
+
+
+def test_commands_a_killed_watcher_did_not_run_run_after_the_restart(folder, tmp_path, frames, camera):
+    from napari_picasso import db as database
+
+    groups_file = tmp_path / "groups.yaml"
+    groups_file.write_text(yaml.safe_dump([{"gradient": 1500, "baseline": camera.baseline,
+                                            "sensitivity": camera.sensitivity}]))
+    recorder, gated = tmp_path / "recorder.py", tmp_path / "gated.py"
+    recorder.write_text(RECORDER)
+    gated.write_text(GATED)
+    record, gate = tmp_path / "record.jsonl", tmp_path / "gate"
+    gate.touch()
+    python = shlex.quote(sys.executable)
+    commands = [f"{python} {shlex.quote(str(recorder))} {shlex.quote(str(record))} A $FILENAME",
+                f"{python} {shlex.quote(str(gated))} {shlex.quote(str(record))} {shlex.quote(str(gate))} B $FILENAME",
+                f"{python} {shlex.quote(str(recorder))} {shlex.quote(str(record))} C $FILENAME"]
+    options = [arg for command in commands for arg in ("--command", command)]
+    movie = write_raw(folder / "movie.raw", frames)
+    locs = folder / "movie_locs.hdf5"
+
+    def calls():
+        return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+    process = _watch_process(folder, tmp_path, groups_file, *options)
+    try:
+        assert wait_for(lambda: any(c[0] == "B started" for c in calls()), timeout_s=60), process.stderr.read1()
+        os.kill(process.pid, signal.SIGKILL)  # mid-commands: A has run, B is running, C has not
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    orphan = psutil.Process(next(c[1] for c in calls() if c[0] == "B started"))
+    orphan.kill()  # the killed watcher's command would otherwise go on (its own process group)
+    orphan.wait(10)
+    assert [c[0] for c in calls()] == ["A", "B started"]
+    db = database.open_database(tmp_path / "db.sqlite")
+    try:  # the row is recorded; B and C are what is left
+        assert database.pending_commands(db, locs) == commands[1:]
+    finally:
+        db.close()
+
+    gate.unlink()
+    process = _watch_process(folder, tmp_path, groups_file, *options)
+    try:
+        assert wait_for(lambda: [c[0] for c in calls()][-1:] == ["C"], timeout_s=60), process.stderr.read1()
+        time.sleep(1.0)  # would anything run again?
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert [c[0] for c in calls()] == ["A", "B started", "B started", "B", "C"]
+    assert all(c[-1] == str(locs) for c in calls())
+    log = tmp_path / "watcher.log"
+    assert len(events(log, "started", movie)) == 1  # localized once; only the commands were redone
+    (resumed,) = events(log, "resumed", locs)
+    assert resumed[3].startswith("2 command(s) not run to the end")
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and [r["locs_path"] for r in localizations] == [str(locs)]
+    db = database.open_database(tmp_path / "db.sqlite")
+    try:
+        assert database.pending_commands(db, locs) == []
+    finally:
+        db.close()
+
+
 def test_stop_mid_file_writes_nothing_and_the_next_watcher_resumes(folder, tmp_path, frames, params, camera):
     big, _ = simulate_movie(100, 128, 128, camera=camera, seed=5, n_sites=60, photons=1500,
                             mean_on_frames=4, mean_off_frames=4, min_distance_px=8)
@@ -422,6 +550,36 @@ def test_stop_mid_file_writes_nothing_and_the_next_watcher_resumes(folder, tmp_p
     with running(folder, [params], tmp_path):
         assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"), timeout_s=60)
     assert len(rows(tmp_path)[0]) == 1
+
+
+def test_movie_appended_to_while_localized_is_discarded_and_redone(folder, tmp_path, params, camera):
+    big, _ = simulate_movie(100, 128, 128, camera=camera, seed=6, n_sites=60, photons=1500,
+                            mean_on_frames=4, mean_off_frames=4, min_distance_px=8)
+    first = np.tile(big.astype("<u2"), (24, 1, 1))  # 2400 frames: about a second to localize
+    more = big.astype("<u2")[:40]
+    n, h, w = first.shape
+    movie = write_raw(folder / "growing.raw", first)
+    log = tmp_path / "watcher.log"
+    with running(folder, [params], tmp_path) as watcher:
+        assert wait_for(lambda: watcher.current is not None, interval_s=0.002)
+        # The acquisition goes on (after a pause longer than the settle time): more frames.
+        with open(movie, "ab") as f:
+            f.write(more.tobytes())
+        write_raw_info(movie, w, h, n + len(more), "uint16", "<")
+        caught = watcher.current is not None
+        assert wait_for(lambda: events(log, "finished", movie), timeout_s=60)
+        time.sleep(3 * SETTLE_S)
+        assert watcher.error is None
+    assert caught  # the change came while the first localization ran
+    assert len(events(log, "started", movie)) == 2 and len(events(log, "finished", movie)) == 1
+    assert [e for e in events(log, "waiting", movie) if "changed while it was localized" in e[3]]
+    assert [Path(e[2]).name for e in events(log, "cleaned")] == ["growing_locs.hdf5", "growing_locs.yaml"]
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and len(localizations) == 1
+    assert localizations[0]["frames"] == n + len(more)  # the output of the whole movie, recorded once
+    locs, info = load_locs(folder / "growing_locs.hdf5")
+    assert len(locs) == localizations[0]["n_locs"] and info[0]["Frames"] == n + len(more)
+    assert locs["frame"].max() >= n
 
 
 def test_soak_200_movies_processed_exactly_once_memory_flat(folder, tmp_path, frames, params):

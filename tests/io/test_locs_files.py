@@ -1,5 +1,10 @@
 """Localization files follow locs-format.md, and Picasso's own files read here."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -68,6 +73,44 @@ def test_writer_cleans_up_on_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
     save_locs(target, rows, [{"Width": 1, "Height": 1, "Frames": 1}, {"Step": 2}])
     assert load_info(target) == [{"Width": 1, "Height": 1, "Frames": 1}, {"Step": 2}]
+
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+# Writes a locs file and dies (os._exit: no cleanup runs, as with SIGKILL) right after the
+# writer's first rename.
+DIE_BETWEEN_RENAMES = """
+import os, sys
+import numpy as np
+from napari_picasso.core.localizations import locs_dtype
+from napari_picasso.io.locs import save_locs
+real_replace = os.replace
+def replace_then_die(source, target):
+    real_replace(source, target)
+    os._exit(9)
+os.replace = replace_then_die
+save_locs(sys.argv[1], np.zeros(int(sys.argv[2]), dtype=locs_dtype("lq")), [{"Width": 1, "Height": 1, "Frames": 1}])
+"""
+
+
+def _write_and_die_between_renames(target, n_rows):
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run([sys.executable, "-c", DIE_BETWEEN_RENAMES, str(target), str(n_rows)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 9, done.stderr
+
+
+def test_a_crash_between_the_renames_leaves_no_hdf5(tmp_path):
+    # The .yaml is renamed first: an .hdf5 in place always has its whole pair.
+    target = tmp_path / "k_locs.hdf5"
+    _write_and_die_between_renames(target, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k_locs.hdf5.part", "k_locs.yaml"]
+    # Over an earlier output: the old .hdf5 is gone before the new .yaml is in place, so
+    # no .hdf5 stands beside a .yaml that is not its own.
+    save_locs(target, np.zeros(5, dtype=locs_dtype("lq")), [{"Width": 1, "Height": 1, "Frames": 1}])
+    assert len(load_locs(target, with_info=False)) == 5
+    _write_and_die_between_renames(target, 7)
+    assert not target.exists() and (tmp_path / "k_locs.yaml").exists()
 
 
 def test_bad_locs_files(tmp_path):

@@ -35,6 +35,8 @@ n_locs             INTEGER  localizations in the file
 width, height      INTEGER  movie frame size, px (first YAML document)
 frames             INTEGER  movie frames
 info_json          TEXT     all YAML documents of the file, as JSON
+commands_pending   TEXT     follow-up commands a watcher has still to run on the file
+                            (JSON list; NULL: none); added on first use
 <parameters>       any      every key of the localization document (``Box Size`` ->
                             ``box_size``, ``Min. Net Gradient`` -> ``min_net_gradient``,
                             ``Pixelsize``, ``Fit method``, ``Baseline`` ...); lists as JSON
@@ -56,7 +58,8 @@ Functions
 ---------
 Writing (:mod:`.store`): :func:`record_localization`, :func:`record_file` (open, record, close:
 after a localization), :func:`record_failure`,
-:func:`add_paths`, :func:`mark_missing`, :func:`set_group`. Reading (:mod:`.query`):
+:func:`add_paths`, :func:`mark_missing`, :func:`set_group`, :func:`set_pending_commands`
+(:func:`pending_commands` reads them). Reading (:mod:`.query`):
 :func:`query_rows`, :func:`groups`, :func:`families`, :func:`family_rows`,
 :func:`numeric_columns`, :func:`summary`. Shaping rows for plots (:mod:`.views`) and
 reading files for Compare/Preview (:mod:`.compare`) serve the explorer and the browser app.
@@ -72,14 +75,14 @@ from .schema import (
 )
 from .store import (
     AddResult, add_paths, compute_metrics, file_present, localization_files, mark_missing, missing_now,
-    record_failure, record_file, record_localization, set_group,
+    pending_commands, record_failure, record_file, record_localization, set_group, set_pending_commands,
 )
 
 __all__ = [
     "AddResult", "DB_ENV_VAR", "MIGRATIONS", "SCHEMA_VERSION", "add_paths", "column_kinds",
     "compute_metrics", "data_version", "default_database_path", "display_columns", "families",
     "family_of", "family_rows", "file_present", "get_row", "groups", "localization_files", "mark_missing", "migrate",
-    "missing_now", "numeric_columns", "open_database", "query_rows", "record_failure", "record_file",
-    "record_localization",
-    "schema_version", "set_group", "summary", "table_columns", "transaction",
+    "missing_now", "numeric_columns", "open_database", "pending_commands", "query_rows", "record_failure",
+    "record_file", "record_localization", "schema_version", "set_group", "set_pending_commands", "summary",
+    "table_columns", "transaction",
 ]

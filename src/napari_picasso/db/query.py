@@ -5,7 +5,7 @@ from .schema import COLUMNS_TABLE, META_TABLE, TABLE, schema_version
 # Shown first in tables, in this order, when present.
 LEADING_COLUMNS = ["id", "filename", "group_name", "status", "entered", "file_created", "n_locs", "frames"]
 # Internal or bulky columns a table leaves out unless asked for.
-HIDDEN_COLUMNS = {"info_json", "file_mtime", "file_size"}
+HIDDEN_COLUMNS = {"info_json", "file_mtime", "file_size", "commands_pending"}
 ORDERABLE_DEFAULT = "entered"
 
 

@@ -114,7 +114,27 @@ def compute_metrics(locs, info):
     return quality_metrics(locs, *metric_inputs(info))
 
 
-def record_localization(db, locs_path, metrics=None, group=None, locs=None, info=None):
+# Commands still to run on a file (a watcher's follow-ups), a JSON list of templates; a
+# file column added on first use, so databases without watchers never get it.
+PENDING_COMMANDS = "commands_pending"
+
+
+def _pending_column(db, create=False):
+    """The column holding pending commands (None when it does not exist yet and not ``create``)."""
+    if create:
+        return _dynamic_columns(db, "file", {PENDING_COMMANDS: ""})[PENDING_COMMANDS]
+    if COLUMNS_TABLE not in db.table_names():
+        return None
+    found = db.execute(f"SELECT name FROM {COLUMNS_TABLE} WHERE kind = 'file' AND source = ?",
+                       [PENDING_COMMANDS]).fetchone()
+    return found[0] if found else None
+
+
+def _pending_value(commands):
+    return json.dumps(list(commands)) if commands else None
+
+
+def record_localization(db, locs_path, metrics=None, group=None, locs=None, info=None, pending_commands=None):
     """Write (or update) the row of one localization file.
 
     Parameters
@@ -129,6 +149,10 @@ def record_localization(db, locs_path, metrics=None, group=None, locs=None, info
         Quality figures; computed with :func:`core.quality.quality_metrics` when omitted.
     group : str, optional
         Group/tag; an existing row keeps its group when this is None.
+    pending_commands : list of str, optional
+        Commands still to run on the file (the watcher's follow-ups), written in the same
+        transaction as the row: a process killed right after recording cannot lose them.
+        See :func:`set_pending_commands` and :func:`pending_commands`.
 
     Returns
     -------
@@ -175,6 +199,8 @@ def record_localization(db, locs_path, metrics=None, group=None, locs=None, info
         for kind, values in (("parameter", parameters), ("metric", dict(metrics))):
             names = _dynamic_columns(db, kind, values)
             row.update({names[key]: value for key, value in values.items()})
+        if pending_commands:
+            row[_pending_column(db, create=True)] = _pending_value(pending_commands)
         return _upsert(db, row, keep_group=True)
 
 
@@ -201,6 +227,16 @@ def record_file(locs_path, db_path=None, group=None):
         return row
     finally:
         db.close()
+
+
+def set_pending_commands(db, locs_path, commands):
+    """Replace the commands still to run on a file's row (empty: none left)."""
+    with transaction(db):
+        column = _pending_column(db, create=bool(commands))
+        if column is None:
+            return
+        db.execute(f'UPDATE {TABLE} SET "{column}" = ? WHERE locs_path = ?',
+                   [_pending_value(commands), str(Path(locs_path).absolute())])
 
 
 def record_failure(db, movie_path, reason, locs_path=None, group=None, parameters=None):
@@ -330,6 +366,16 @@ def mark_missing(db):
     return {"missing": missing, "found": found}
 
 
+def pending_commands(db, locs_path):
+    """The commands still to run on a file's row, in order (``[]``: none, or no row)."""
+    column = _pending_column(db)
+    if column is None:
+        return []
+    found = db.execute(f'SELECT "{column}" FROM {TABLE} WHERE locs_path = ?',
+                       [str(Path(locs_path).absolute())]).fetchone()
+    return json.loads(found[0]) if found and found[0] else []
+
+
 def set_group(db, row_ids, group):
     """Set the group/tag of rows (``None`` clears it)."""
     with transaction(db):
@@ -337,6 +383,6 @@ def set_group(db, row_ids, group):
             db.execute(f"UPDATE {TABLE} SET group_name = ? WHERE id = ?", [group, int(row_id)])
 
 
-__all__ = ["AddResult", "FILE_COLUMNS", "add_paths", "compute_metrics", "file_present", "localization_document",
-           "localization_files", "mark_missing", "missing_now", "record_failure", "record_file", "record_localization",
-           "set_group"]
+__all__ = ["AddResult", "FILE_COLUMNS", "PENDING_COMMANDS", "add_paths", "compute_metrics", "file_present",
+           "localization_document", "localization_files", "mark_missing", "missing_now", "pending_commands",
+           "record_failure", "record_file", "record_localization", "set_group", "set_pending_commands"]

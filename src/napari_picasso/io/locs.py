@@ -3,7 +3,10 @@
 The HDF5 file holds one dataset ``locs`` (a 1-D structured array sorted by frame); the
 YAML file holds one mapping per processing step, oldest first (the movie document with
 ``Width``/``Height``/``Frames`` first). Both are written to temporary names and renamed
-when complete, so a crash or a cancelled run leaves no partial file behind.
+when complete, so a crash or a cancelled run leaves no partial file behind. The YAML is
+renamed first and the HDF5 last: an ``.hdf5`` in place means its pair is complete (a
+crash between the two renames leaves a ``.yaml`` with an ``.hdf5.part``, which readers
+and the watcher see as unfinished).
 """
 
 import os
@@ -97,7 +100,12 @@ class LocsWriter:
         self.n_rows += len(rows)
 
     def commit(self, extra_info=None):
-        """Finish: write the YAML (adding ``extra_info`` to the last document), rename."""
+        """Finish: write the YAML (adding ``extra_info`` to the last document), rename.
+
+        The YAML goes into place before the HDF5: whoever finds the ``.hdf5`` (the
+        watcher, Picasso, the database) finds the whole pair, even after a crash between
+        the renames.
+        """
         if extra_info:
             self.info[-1] = {**self.info[-1], **extra_info}
         self._file.close()
@@ -105,8 +113,12 @@ class LocsWriter:
         yaml_part = _partial_name(yaml_target)
         with open(yaml_part, "w") as f:
             yaml.safe_dump_all(plain(self.info), f, sort_keys=False, default_flow_style=False)
-        os.replace(self._part, self.path)
+        # Replacing an earlier output: its .hdf5 goes first, so that no crash can leave it
+        # beside the new .yaml (a pair that does not belong together).
+        if self.path.exists():
+            self.path.unlink()
         os.replace(yaml_part, yaml_target)
+        os.replace(self._part, self.path)
         self._committed = True
 
     def __exit__(self, exc_type, exc, tb):

@@ -3,7 +3,8 @@
 A line reads ``<UTC time>\\t<event>\\t<path>\\t<message>``; tabs and line breaks inside
 fields are escaped so that every event stays one line (command output included).
 Events: ``watching``, ``cleaned``, ``found``, ``waiting``, ``started``, ``finished``,
-``failed``, ``skipped``, ``command``, ``vanished``, ``stopped``, ``error``.
+``failed``, ``skipped``, ``command``, ``resumed`` (commands an interrupted watcher left),
+``vanished``, ``stopped``, ``error``.
 """
 
 import datetime
@@ -11,7 +12,7 @@ import threading
 from pathlib import Path
 
 EVENTS = ("watching", "cleaned", "found", "waiting", "started", "finished", "failed",
-          "skipped", "command", "vanished", "stopped", "error")
+          "skipped", "command", "resumed", "vanished", "stopped", "error")
 
 
 def _field(value):

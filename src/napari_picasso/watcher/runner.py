@@ -12,12 +12,18 @@ Everything found goes through the same steps:
 3. *started* / *finished* per parameter group through
    :func:`~napari_picasso.distributed.localize_file_distributed` (in this process by default,
    the plain :func:`~napari_picasso.pipeline.localize_file`, which writes temporary files and renames
-   them), then recorded, then the custom commands run. An output file that exists but is
-   not in the database is recorded as it is, never overwritten.
+   them), then recorded (with the custom commands as pending), then the commands run, each
+   taken off the pending list when it has run. An output file that exists but is not in
+   the database is recorded as it is, never overwritten. A recorded output with commands
+   still pending (its watcher was stopped or killed before they ran) gets them run by the
+   next watcher that finds its movie.
 
 Stopping (or killing) the watcher mid-file leaves no output for that file and no record,
 so the next watcher does it again; ``*_locs.hdf5.part`` files a killed run left behind are
-removed when a watcher starts.
+removed when a watcher starts, with the ``_locs.yaml`` of a run killed between renaming
+the ``.yaml`` and the ``.hdf5`` into place. An output whose pair is incomplete (an
+``.hdf5`` without its ``.yaml``, as runs of older versions killed between the renames
+left them) is removed and localized again, never recorded as done.
 """
 
 import os
@@ -26,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..io.locs import locs_path_for
+from ..io.locs import locs_path_for, yaml_path_for
 from ..io.movies import open_movie
 from ..distributed.cluster import ComputeSession
 from ..distributed.runner import localize_file_distributed
@@ -135,6 +141,8 @@ class Watcher:
         self._done = set()
         self._failed = {}
         self._retry = set()  # failed earlier, changed since: earlier failure records are ignored
+        # Movie -> outputs localized from it before it changed: redone, although recorded.
+        self._redo = {}
         self._thread = None
 
     # -- control ----------------------------------------------------------------------
@@ -193,7 +201,7 @@ class Watcher:
                     self._drain_events(store)
                     ready = self._next_ready(store)
                     if ready is not None:
-                        self._process(ready, store)
+                        self._process(ready.candidate, store, ready.signature)
                         continue
                 except Exception as error:  # e.g. the database locked for a minute: go on
                     self.log.event("error", "", f"{type(error).__name__}: {error}; continuing")
@@ -227,12 +235,26 @@ class Watcher:
     def _clean_partials(self):
         for folder in self.folders:
             for part in partial_outputs(folder, self.recursive):
-                try:
-                    part.unlink()
-                except OSError as error:
-                    self.log.event("error", part, f"cannot remove a partial output: {error}")
-                else:
-                    self.log.event("cleaned", part, "removed a partial output of an interrupted run")
+                self._remove(part, "removed a partial output of an interrupted run")
+                target = part.with_name(part.name[: -len(".part")])
+                yaml_path = yaml_path_for(target)
+                # The writer renames the .yaml before the .hdf5: a .yaml beside an
+                # .hdf5.part (and no .hdf5) is the first half of an interrupted commit.
+                if target.suffix == ".hdf5" and yaml_path.exists() and not target.exists():
+                    self._remove(yaml_path, "removed the .yaml of an output interrupted before its "
+                                 ".hdf5 was in place")
+
+    def _remove(self, path, why):
+        """Delete a leftover of an interrupted run and log it; False when it cannot be removed."""
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return True
+        except OSError as error:
+            self.log.event("error", path, f"cannot remove it ({why}): {error}")
+            return False
+        self.log.event("cleaned", path, why)
+        return True
 
     def _start_observer(self):
         if not self.use_events:
@@ -311,10 +333,12 @@ class Watcher:
             del self._failed[key]  # the file changed since it failed: try again
             self._retry.add(key)
         else:
-            statuses = [store.status(locs) for _, locs in self._outputs(candidate)]
+            outputs = [locs for _, locs in self._outputs(candidate)]
+            statuses = [store.status(locs) for locs in outputs]
             if self.retry_failed and "failed" in statuses:
                 self._retry.add(key)
-            elif None not in statuses:
+            elif None not in statuses and not any(
+                    status == "ok" and store.pending_commands(locs) for status, locs in zip(statuses, outputs)):
                 self._done.add(key)
                 return
         signature = candidate.signature()
@@ -324,7 +348,7 @@ class Watcher:
         self.log.event("found", key, f"{candidate.kind}, {len(candidate.members())} file(s)")
 
     def _next_ready(self, store):
-        """The first pending candidate that is complete and opens, or None."""
+        """The first pending candidate that is complete and opens (its :class:`_Pending`), or None."""
         now = time.monotonic()
         for key in list(self._pending):
             state = self._pending[key]
@@ -347,7 +371,7 @@ class Watcher:
             problem = self._open_problem(state.candidate, self.choices)
             if problem is None:
                 del self._pending[key]
-                return state.candidate
+                return state
             if state.open_error_since is None:
                 state.open_error_since = now
                 self.log.event("waiting", key, f"complete but does not open yet: {problem}")
@@ -371,17 +395,38 @@ class Watcher:
         return None
 
     # -- localization ------------------------------------------------------------------
-    def _process(self, candidate, store):
+    def _process(self, candidate, store, settled=None):
+        """Localize a movie with every group not yet recorded.
+
+        ``settled`` is the movie's signature when it was found complete: a movie whose
+        signature differs after a localization changed while it was read (an acquisition
+        that went on after a pause longer than the settle time, a file copied over): that
+        output is discarded (no row) and the movie waits to settle again.
+        """
         key = candidate.path
+        settled = candidate.signature() if settled is None else settled
         n_groups = len(self.groups)
         any_failed = False
         retry = key in self._retry
         self._retry.discard(key)
+        redo = self._redo.pop(key, set())
+        localized = []  # outputs made in this pass, from the movie as ``settled``
         for (group, locs_path), parameters in zip(self._outputs(candidate), self.groups):
-            status = store.status(locs_path)
+            status = None if locs_path in redo else store.status(locs_path)
+            if status == "ok":
+                left = store.pending_commands(locs_path)
+                if left:  # a watcher stopped or killed before they all ran
+                    self.log.event("resumed", locs_path, f"{len(left)} command(s) not run to the end by an "
+                                   f"interrupted watcher: {left!r}")
+                    self._run_commands(key, locs_path, left, store)
+                continue
             if status is not None and not (retry and status == "failed"):
                 continue
-            if status is None and locs_path.exists():
+            if status is None and locs_path.exists() and not yaml_path_for(locs_path).exists():
+                # Half an output (an older version killed between its two renames): Picasso
+                # cannot use an .hdf5 without its .yaml, and it cannot be recorded. Redo it.
+                self._remove(locs_path, "an output without its .yaml (interrupted run); localizing it again")
+            elif status is None and locs_path.exists() and locs_path not in redo:
                 # Never overwrite a finished output (an earlier Picasso run, or a watcher
                 # killed between renaming it into place and recording it): record it.
                 try:
@@ -405,6 +450,8 @@ class Watcher:
                 self._pending[key] = _Pending(candidate, candidate.signature(), time.monotonic())
                 return
             except Exception as error:  # a bad file must not end the watcher
+                if self._changed(candidate, settled, localized, store):
+                    return  # perhaps it failed because it changed; it is tried again once settled
                 reason = _reason(error, key)
                 any_failed = True
                 self.counts["failed"] += 1
@@ -414,8 +461,13 @@ class Watcher:
             finally:
                 self.current = None
                 self.progress = None
+            if self._changed(candidate, settled, localized + [locs_path], store):
+                return
+            localized.append(locs_path)
             try:
-                store.record_localization(locs_path)
+                # The commands are recorded as pending with the row: a watcher killed before
+                # they have all run leaves them to the next one.
+                store.record_localization(locs_path, pending_commands=self.commands)
             except Exception as error:  # the output exists; say why it is not in the database
                 self.log.event("error", locs_path, f"localized but not recorded: {_reason(error)}")
             self.counts["finished"] += 1
@@ -425,19 +477,52 @@ class Watcher:
                 f"{label}: {result.n_locs} localizations in {result.n_frames} frames, "
                 f"{result.seconds:.2f} s ({rate:,.0f} frames/s) -> {locs_path}",
             )
-            self._run_commands(key, locs_path)
+            self._run_commands(key, locs_path, self.commands, store)
         if any_failed:
             self._failed[key] = candidate.signature()
         else:
             self._done.add(key)
 
+    def _changed(self, candidate, settled, outputs, store):
+        """If the movie changed since ``settled``: discard ``outputs`` made from it, queue it again.
+
+        The newest output (not recorded yet) is removed, .hdf5 first (an .hdf5 in place
+        means a whole pair); outputs of earlier groups of this pass keep their rows until
+        they are redone from the new content. Returns whether it changed.
+        """
+        now = candidate.signature()
+        if now == settled:
+            return False
+        newest = outputs[-1] if outputs else None
+        if newest is not None and store.status(newest) is None:
+            for path in (newest, yaml_path_for(newest)):
+                self._remove(path, "localized from a movie that changed meanwhile; discarded")
+        earlier = [p for p in outputs if p != newest or store.status(p) is not None]
+        if earlier:
+            self._redo[candidate.path] = set(earlier)
+        self.log.event("waiting", candidate.path, "changed while it was localized; its output is discarded and "
+                       f"it starts again after {self.settle_seconds:g} s without changes"
+                       + (f" ({len(earlier)} earlier output(s) redone)" if earlier else ""))
+        if now is not None:
+            self._pending[candidate.path] = _Pending(candidate, now, time.monotonic())
+        return True
+
     def _progressed(self, done, total):
         self.progress = (done, total)
 
-    def _run_commands(self, movie_path, locs_path):
-        for template in self.commands:
+    def _run_commands(self, movie_path, locs_path, commands, store):
+        """Run ``commands`` in order on an output, taking each off its row's pending list.
+
+        A command counts as run once it has ended on its own (any exit code), timed out or
+        could not start; one killed because the watcher stopped, and those after it, stay
+        pending and run when a watcher next finds the movie (a command may thus run twice
+        when a watcher is killed while it runs: commands should tolerate that).
+        """
+        left = list(commands)
+        while left:
             if self._stop.is_set():
                 return
+            template = left[0]
             # Stopping the watcher kills a running command (its whole process group).
             result = run_followup(template, locs_path, movie_path, cwd=Path(locs_path).parent,
                                   timeout_s=self.command_timeout_s, cancel=self._stop)
@@ -453,6 +538,13 @@ class Watcher:
             else:
                 line = f"exit {result.exit_code}: {result.arguments!r}; output: {output}"
             self.log.event("command", locs_path, line)
+            if result.cancelled:
+                return
+            left.pop(0)
+            try:
+                store.set_pending_commands(locs_path, left)
+            except Exception as error:  # it ran; the next watcher would run it again
+                self.log.event("error", locs_path, f"command ran but is not recorded as run: {_reason(error)}")
 
 
 def _reason(error, path=None):

@@ -1,7 +1,8 @@
 """What the watcher needs from the experiment database (:mod:`napari_picasso.db`).
 
 :class:`WatcherStore` is that small interface: ask what is recorded for an output,
-record a finished localization (with its quality figures), record a failure. It only
+record a finished localization (with its quality figures and the follow-up commands
+still to run on it), record a failure. It only
 calls the database module's functions; the watcher never writes SQL.
 """
 
@@ -41,9 +42,21 @@ class WatcherStore:
                 return row["status"]
         return None
 
-    def record_localization(self, locs_path):
-        """Record a finished output (its row, parameters and quality metrics); the row id."""
-        return database.record_localization(self._db, locs_path)
+    def record_localization(self, locs_path, pending_commands=None):
+        """Record a finished output (its row, parameters and quality metrics); the row id.
+
+        ``pending_commands``: the follow-up commands still to run on it, recorded with the
+        row in one transaction (:meth:`set_pending_commands` takes them off as they finish).
+        """
+        return database.record_localization(self._db, locs_path, pending_commands=pending_commands)
+
+    def pending_commands(self, locs_path):
+        """The follow-up commands not yet run on a recorded output, in order."""
+        return database.pending_commands(self._db, locs_path)
+
+    def set_pending_commands(self, locs_path, commands):
+        """What is still to run on an output after one of its commands finished."""
+        database.set_pending_commands(self._db, locs_path, commands)
 
     def record_failure(self, movie_path, locs_path, reason, parameters=None):
         """Record that ``movie_path`` could not be localized into ``locs_path``, and why."""
