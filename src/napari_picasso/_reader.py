@@ -8,7 +8,9 @@ Layer contract (the dock widgets rely on it):
   "choices": {...}}}`` (``open_movie(path, **choices)`` reopens the same movie, e.g. in a
   worker) and contrast limits from a few sampled frames (napari never scans the movie);
 - ``*_locs.hdf5``: a points layer with data columns (frame, y, x), every other locs field
-  as a feature, and ``metadata={"napari_picasso": {"locs_path": str(path), "info": docs}}``.
+  as a feature, and ``metadata={"napari_picasso": {"locs_path": str(path), "info": docs}}``;
+  a 3D file (with ``z``) adds the z views the Localize dock shows after a 3D fit: a
+  z-coloured rendering and 3D points ``(z / pixel size, y, x)`` (:func:`._widgets.zview.z_layer_data`).
 
 Questions the reader must ask the user go through two module functions that tests (or
 another front end) replace: :func:`ask_raw_info` for a ``.raw`` movie without its
@@ -202,13 +204,44 @@ def locs_layer(locs, info, path):
     )
 
 
+# Picasso Render's default when a file does not say its pixel size.
+DEFAULT_PIXELSIZE_NM = 130.0
+
+
+def info_pixelsize_nm(info):
+    """The camera pixel size (nm) a locs file's YAML documents give (the last one that
+    does), or None."""
+    sizes = [float(d["Pixelsize"]) for d in info if isinstance(d, dict) and d.get("Pixelsize")]
+    return sizes[-1] if sizes else None
+
+
+def z_layers(locs, info, path):
+    """The z views of a 3D localization file (rendering and 3D points), on its pixel grid."""
+    from ._widgets.zview import z_layer_data
+
+    pixelsize_nm = info_pixelsize_nm(info)
+    layers = z_layer_data(locs, pixelsize_nm or DEFAULT_PIXELSIZE_NM, name=Path(path).stem)
+    for _, kwargs, _ in layers:
+        kwargs["metadata"] = {**kwargs["metadata"], LAYER_KEY: {
+            "locs_path": str(path), "role": "z",
+            # z is scaled by the pixel size; say when that size was assumed
+            "pixelsize_assumed": pixelsize_nm is None}}
+    return layers
+
+
 def read_locs(path):
-    """npe2 reader function: one points layer per localization file."""
+    """npe2 reader function: one points layer per localization file (plus the z views of
+    a 3D file)."""
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     layers = []
     for p in paths:
         locs, info = load_locs(p)
-        layers.append(locs_layer(locs, info, p))
+        layer = locs_layer(locs, info, p)
+        layers.append(layer)
+        if "z" in locs.dtype.names and len(locs):
+            # shown hidden: its frame axis would share the 3D view's z axis
+            layer[1]["visible"] = False
+            layers.extend(z_layers(locs, info, p))
     return layers
 
 

@@ -72,8 +72,12 @@ def write_locs(path, data, meta):
     path = Path(path)
     if path.suffix.lower() != ".hdf5":
         path = path.with_suffix(".hdf5")
-    locs = layer_to_locs(data, meta.get("features"))
     layer_meta = (meta.get("metadata") or {}).get(LAYER_KEY, {})
+    if layer_meta.get("role") == "z":
+        # its first axis is z / pixel size, not the frame: written as locs it would be wrong
+        raise RuntimeError(f"{path.name}: layer {meta.get('name', '')!r} is a 3D view (z, y, x) of "
+                           "localizations; save their points layer (frame, y, x) instead.")
+    locs = layer_to_locs(data, meta.get("features"))
     info = _movie_document(locs, layer_meta.get("info") or [])
     source = layer_meta.get("locs_path")
     if source is not None and Path(source).resolve() == path.resolve():
