@@ -146,8 +146,12 @@ def test_raw_without_yaml_asks_and_writes_yaml(make_napari_viewer, shared_data, 
     other = tmp_path / "second.raw"
     shutil.copy(path, other)
     answers(raw={"Width": 64, "Height": 64, "Frames": 100, "Data Type": "uint16", "Byte Order": "<"})
-    with pytest.raises(Exception, match="second.raw"):
+    with pytest.raises(Exception, match="second.raw.*nothing was written.*at most 25"):
         viewer.open(other, plugin=PLUGIN)
+    # the wrong description was not saved: opening again asks again
+    assert not (tmp_path / "second.yaml").exists()
+    asked = answers(raw={"Width": 32, "Height": 32, "Frames": 100, "Data Type": "uint16", "Byte Order": "<"})
+    assert _open_one(viewer, other).data.shape == (100, 32, 32) and asked[-2:] == [("raw", "second.raw")] * 2
     # cancelled: the error names the keys to supply
     third = tmp_path / "third.raw"
     shutil.copy(path, third)
@@ -309,3 +313,17 @@ def test_3d_locs_without_pixel_size_say_it_was_assumed(make_napari_viewer, tmp_p
     points_3d = viewer.open(path, plugin=PLUGIN)[-1]
     assert points_3d.metadata[_reader.LAYER_KEY]["pixelsize_assumed"] is True
     np.testing.assert_allclose(points_3d.data[:, 0], locs["z"] / _reader.DEFAULT_PIXELSIZE_NM, rtol=1e-6)
+
+
+def test_ndtiff_folder_without_index_says_so(make_napari_viewer, shared_data, tmp_path):
+    folder = tmp_path / "lost_index_1"
+    shutil.copytree(shared_data / "ndtiff" / "v3" / "ndtiff3.2_11bit_1", folder)
+    (folder / "NDTiff.index").unlink()
+    viewer = make_napari_viewer()
+    # claimed by napari-picasso (not napari's "no reader"), and the error says what is missing
+    with pytest.raises(Exception, match="lost_index_1.*NDTiff.index"):
+        viewer.open(folder, plugin=PLUGIN)
+    assert _reader.get_movie_reader(str(folder)) is not None
+    # an unrelated folder is left to other plugins
+    (tmp_path / "notes").mkdir()
+    assert _reader.get_movie_reader(str(tmp_path / "notes")) is None

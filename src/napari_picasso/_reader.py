@@ -91,10 +91,20 @@ def ask_axis_choices(path, axes, frame_axis):
 
 
 # -- movies -----------------------------------------------------------------------------
+def _looks_like_ndtiff_folder(folder):
+    """An NDTiff dataset folder, or one that lost its index (stack files or the
+    ``Full resolution`` folder are there): claimed, so that opening it says what is wrong
+    instead of napari's "no reader"."""
+    if dataset_folder(folder) is not None:
+        return True
+    candidates = [folder, folder / "Full resolution"]
+    return any(c.is_dir() and any(c.glob("*_NDTiffStack*.tif")) for c in candidates)
+
+
 def _is_movie_path(path):
     path = Path(path)
     if path.is_dir():
-        return dataset_folder(path) is not None
+        return _looks_like_ndtiff_folder(path)
     return path.suffix.lower() in MOVIE_SUFFIXES
 
 
@@ -129,6 +139,15 @@ def _open_interactively(path):
         missing = [k for k in RAW_KEYS if k not in info]
         if missing:
             raise InputFileError(path, f"the description lacks {', '.join(missing)}.")
+        # a description the file cannot hold is refused, not saved: the next open asks again
+        size = path.stat().st_size
+        needed = info["Width"] * info["Height"] * info["Frames"] * np.dtype(info["Data Type"]).itemsize
+        if size < needed:
+            raise InputFileError(
+                path, f"holds {size} bytes, fewer than the {info['Frames']} frames of "
+                f"{info['Width']}x{info['Height']} {info['Data Type']} described ({needed} bytes); "
+                f"nothing was written.", fix=f"open it again and give a smaller Frames "
+                f"(at most {size // max(1, needed // max(1, info['Frames']))}) or the right Width/Height.")
         write_raw_info(path, info["Width"], info["Height"], info["Frames"],
                        info["Data Type"], info["Byte Order"])
     for _ in range(4):  # at most one question per kind of axis

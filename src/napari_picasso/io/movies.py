@@ -225,6 +225,27 @@ def write_raw_info(path, width, height, frames, data_type="uint16", byte_order="
     return target
 
 
+def check_raw_size(path, width, height, frames, file_dtype):
+    """Raise :class:`InputFileError` when ``path`` is smaller than the movie described.
+
+    Used before a description is written (the napari dialog) as well as on opening, so a
+    wrong description is refused instead of being saved beside the movie.
+    """
+    path = Path(path)
+    file_dtype = np.dtype(file_dtype)
+    expected = int(width) * int(height) * int(frames) * file_dtype.itemsize
+    size = path.stat().st_size
+    if size < expected:
+        raise InputFileError(
+            path,
+            f"holds {size} bytes but {raw_info_path(path).name} describes {frames} "
+            f"frames of {width}x{height} {file_dtype.name} ({expected} bytes); the movie "
+            "is truncated or the .yaml is wrong.",
+            fix="correct Frames/Width/Height/Data Type in the .yaml, or wait until the "
+            "acquisition has finished writing.",
+        )
+
+
 class RawMovie(Movie):
     """A flat binary movie described by a same-named ``.yaml``."""
 
@@ -236,17 +257,7 @@ class RawMovie(Movie):
             file_dtype = np.dtype(str(info["Data Type"])).newbyteorder(str(info["Byte Order"]))
         except (TypeError, ValueError) as error:
             raise InputFileError(raw_info_path(path), f"has an unusable value: {error}.") from None
-        expected = width * height * n_frames * file_dtype.itemsize
-        size = path.stat().st_size
-        if size < expected:
-            raise InputFileError(
-                path,
-                f"holds {size} bytes but {raw_info_path(path).name} describes {n_frames} "
-                f"frames of {width}x{height} {file_dtype.name} ({expected} bytes); the movie "
-                "is truncated or the .yaml is wrong.",
-                fix="correct Frames/Width/Height/Data Type in the .yaml, or wait until the "
-                "acquisition has finished writing.",
-            )
+        check_raw_size(path, width, height, n_frames, file_dtype)
         super().__init__(path, (n_frames, height, width), file_dtype, info)
         self._file_dtype = file_dtype
         self._frame_items = width * height
@@ -262,10 +273,6 @@ class RawMovie(Movie):
             self._file.seek(start * self._frame_items * self._file_dtype.itemsize)
             data = np.fromfile(self._file, dtype=self._file_dtype, count=count)
         return data.astype(self.dtype, copy=False)
-
-    def memmap(self):
-        """The whole movie as a read-only ``numpy.memmap`` (for napari display)."""
-        return np.memmap(self.path, dtype=self._file_dtype, mode="r", shape=self.shape)
 
     def close(self):
         self._file.close()
