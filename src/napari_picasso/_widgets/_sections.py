@@ -115,6 +115,8 @@ class IdentificationSection(Container):
                     pass  # a remembered value this version no longer offers
         if settings.get("background_frames"):
             self.background_frames.value = str(settings["background_frames"])
+        # start_frame is not restored: like first/last frame it belongs to one movie, and a
+        # remembered start would silently skip the first frames of the next one
 
 
 class PreviewSection(Container):
