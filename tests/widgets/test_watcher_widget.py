@@ -103,6 +103,7 @@ def test_watcher_widget_lists_a_command_line_watcher_and_sees_it_killed(make_nap
     import signal
     import subprocess
     import sys
+    import threading
 
     from napari_picasso.watcher.status import find_logs
 
@@ -120,7 +121,9 @@ def test_watcher_widget_lists_a_command_line_watcher_and_sees_it_killed(make_nap
         widget.add_folder(folder)
         widget.db_path.setText(str(db_path))
         qtbot.waitUntil(lambda: bool(find_logs([folder])), timeout=60000)
-        qtbot.waitUntil(lambda: widget.refresh_others() or widget.other_list.count() == 1, timeout=60000)
+        # the panel's timer finds it, reading the database and logs in a worker thread
+        qtbot.waitUntil(lambda: widget.other_list.count() == 1, timeout=60000)
+        assert widget.others_discovered_in != threading.main_thread().name
         text = widget.other_list.item(0).text()
         assert text.startswith("running, 0 done, 0 failed: acquisitions") and f"process {process.pid} on " in text
         widget.other_list.setCurrentRow(0)

@@ -149,7 +149,8 @@ class WatcherWidget(QWidget):
         self.destroyed.connect(self._timer.stop)
         self._others_timer = QTimer(self)
         self._others_timer.setInterval(OTHERS_REFRESH_MS)
-        self._others_timer.timeout.connect(self.refresh_others)
+        self._others_worker = None
+        self._others_timer.timeout.connect(self.refresh_others_in_background)
         self._others_timer.start()
         self.destroyed.connect(self._others_timer.stop)
         # Closing the viewer destroys the panel: its watchers stop with it (no Qt in the lambda).
@@ -316,14 +317,15 @@ class WatcherWidget(QWidget):
         if document.characterCount() > MAX_LOG_CHARS:
             self.log_view.setPlainText(self.log_view.toPlainText()[-MAX_LOG_CHARS // 2:])
 
-    def refresh_others(self):
-        """List the watchers of other processes that write to this panel's database.
+    def _discover_others(self, db_path, folders):
+        """The watchers of other processes writing to this panel's database (their states).
 
-        Their logs are looked for in the panel's folders and the folders of the database's
-        rows; a watcher whose process is gone (killed) shows as ``stopped (process gone)``.
+        Reads the database's rows and the log files: slow on a large database, so the
+        panel's timer runs it in a worker thread (:meth:`refresh_others_in_background`).
         """
-        db_text = self.db_path.text().strip()
-        db_path = Path(db_text).expanduser() if db_text else default_database_path()
+        import threading
+
+        self.others_discovered_in = threading.current_thread().name
         db = None
         if db_path.is_file():
             try:
@@ -331,13 +333,45 @@ class WatcherWidget(QWidget):
             except Exception:  # an unusable file: the panel's own watchers report it
                 db = None
         try:
-            folders = log_folders(db, self.folders())
+            folders = log_folders(db, folders)
         except Exception:  # e.g. a database being created right now: no table yet
-            folders = self.folders()
+            pass
         finally:
             if db is not None:
                 db.close()
         found, _ = watchers_of(db_path, folders)
+        return found
+
+    def _others_inputs(self):
+        db_text = self.db_path.text().strip()
+        db_path = Path(db_text).expanduser() if db_text else default_database_path()
+        return db_path, self.folders()
+
+    def refresh_others(self):
+        """List the watchers of other processes that write to this panel's database, now.
+
+        Their logs are looked for in the panel's folders and the folders of the database's
+        rows; a watcher whose process is gone (killed) shows as ``stopped (process gone)``.
+        """
+        self._show_others(self._discover_others(*self._others_inputs()))
+
+    def refresh_others_in_background(self):
+        """What the timer calls: :meth:`refresh_others` with the reading in a worker thread
+        (one at a time), the list updated on the GUI thread when it returns."""
+        if self._others_worker is not None:
+            return
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(self._discover_others, *self._others_inputs())
+        worker.returned.connect(self._show_others)
+        worker.finished.connect(self._others_finished)
+        self._others_worker = worker
+        worker.start()
+
+    def _others_finished(self):
+        self._others_worker = None
+
+    def _show_others(self, found):
         own = {str(w.log_path) for w in self.watchers if w.log_path is not None}
         states = [state for state in found if state["log"] not in own]
         selected = self.other_list.currentRow()
