@@ -683,6 +683,23 @@ def test_groups_use_the_localize_option_names(tmp_path):
     bad.write_text("- {fit: gauss}\n")
     with pytest.raises(InputFileError, match=r"group 1: .*invalid choice: 'gauss'"):
         load_groups(bad)
+    # what would fail on every movie is refused before any movie arrives
+    bad.write_text("- {box: 7}\n- {fit: mle-3d}\n")
+    with pytest.raises(InputFileError, match=r"group 2: .*needs a 3D calibration"):
+        load_groups(bad)
+    bad.write_text("- {sensitivity: 0}\n")
+    with pytest.raises(InputFileError, match=r"group 1: .*sensitivity must be positive"):
+        load_groups(bad)
+    bad.write_text(f"- {{camera-maps: '{tmp_path / 'no_such_maps.npz'}'}}\n")
+    with pytest.raises(InputFileError, match=r"group 1: camera maps: .*no_such_maps.npz.*not found"):
+        load_groups(bad)
+    np.save(tmp_path / "maps.npy", np.stack([np.full((8, 8), np.nan), np.ones((8, 8))]))
+    bad.write_text(f"- {{camera-maps: '{tmp_path / 'maps.npy'}'}}\n")
+    with pytest.raises(InputFileError, match=r"group 1: camera maps: .*NaN"):
+        load_groups(bad)
+    # an ROI is checked against each movie when it arrives, not here
+    bad.write_text("- {roi: [0, 0, 5000, 5000]}\n")
+    assert load_groups(bad)[0].roi == (0, 0, 5000, 5000)
 
 
 def test_command_arguments_keep_paths_whole():

@@ -20,8 +20,9 @@ from pathlib import Path
 import yaml
 
 from ..core.identify import check_box
+from ..io.camera_maps import load_camera_maps
 from ..io.errors import InputFileError, ParameterError
-from ..pipeline import LocalizeParameters
+from ..pipeline import LocalizeParameters, validate_parameters
 from .localize import add_localize_options, movie_choices, parameters_from_args
 
 
@@ -79,11 +80,34 @@ def parameters_from_mapping(mapping):
         argv.append(f"--{key}")
         argv.extend(str(v) for v in values)
     parameters = parameters_from_args(parser.parse_args(argv))
+    check_group(parameters)
+    return parameters
+
+
+# No movie is known when a watcher starts: bounds every frame count and size passes, so
+# that only what depends on the movie (ROI inside its frame, ...) waits for the first one.
+_ANY_MOVIE_SHAPE = (2**31 - 1, 2**31 - 1, 2**31 - 1)
+
+
+def check_group(parameters):
+    """Check a parameter group before any movie arrives (what would otherwise fail on
+    every movie): the pipeline's own checks, the 3D calibration, the camera maps file.
+
+    Raises
+    ------
+    ParameterError
+        Saying what is wrong.
+    """
     try:  # a wrong box would otherwise only show up on the first movie
         check_box(parameters.box)
     except ValueError as error:
         raise ParameterError(str(error)) from None
-    return parameters
+    validate_parameters(parameters, _ANY_MOVIE_SHAPE, name="movie")
+    if parameters.camera_maps:
+        try:
+            load_camera_maps(parameters.camera_maps)
+        except InputFileError as error:
+            raise ParameterError(f"camera maps: {error}") from None
 
 
 def load_groups(path):
