@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from . import __version__
+from .io.errors import InputFileError, ParameterError
 
 
 def build_parser():
@@ -32,6 +33,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (InputFileError, ParameterError) as error:
+        # a bad file or option the command did not report itself: its message, no traceback
+        command = " ".join(str(c) for c in (args.command, getattr(args, "db_command", None)) if c)
+        print(f"napari-picasso {command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -64,3 +64,46 @@ def test_demo_ends_with_the_database_row(tmp_path, capsys):
         (row,) = query_rows(db, columns=["filename", "locs_per_frame", "nena_nm"])
     assert row["filename"] == "demo_locs.hdf5"
     assert f"{row['locs_per_frame']:.2f}" in out and f"{row['nena_nm']:.1f} nm" in out
+
+
+def test_db_use_makes_a_file_every_front_ends_default(tmp_path, monkeypatch, capsys, blinking_movie):
+    from napari_picasso.db import database_path_source, default_database_path
+    from napari_picasso.db.schema import DEFAULT_DB_PATH
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("NAPARI_PICASSO_DB")
+    assert default_database_path() == home / ".picasso" / "napari_picasso.db" == DEFAULT_DB_PATH.expanduser()
+    chosen = tmp_path / "lab" / "shared.db"
+    chosen.parent.mkdir()
+    assert main(["db", "use", str(chosen)]) == 0
+    assert "default database: " + str(chosen) in capsys.readouterr().out
+    assert chosen.is_file()  # created as a database, with the schema
+    assert database_path_source() == (chosen, "setting in ~/.picasso/settings.yaml")
+    # a localization with no --db lands there
+    movie, _, _ = blinking_movie
+    assert main(["localize", str(movie), "--quiet", "--gradient", "1500", "--baseline", "100",
+                 "--sensitivity", "0.5", "--out", str(tmp_path / "out")]) == 0
+    with open_database(chosen) as db:
+        assert [r["filename"] for r in query_rows(db, columns=["filename"])] == ["blinking_locs.hdf5"]
+    assert not (home / ".picasso" / "napari_picasso.db").exists()
+    capsys.readouterr()
+    main(["db", "path"])
+    assert capsys.readouterr().out.strip() == f"{chosen}  (setting in ~/.picasso/settings.yaml)"
+    # the environment variable wins over the setting
+    monkeypatch.setenv("NAPARI_PICASSO_DB", str(tmp_path / "env.db"))
+    assert default_database_path() == tmp_path / "env.db"
+    monkeypatch.delenv("NAPARI_PICASSO_DB")
+    # a file that is not a database is refused, the setting unchanged
+    bad = tmp_path / "notes.db"
+    bad.write_text("not sqlite")
+    assert main(["db", "use", str(bad)]) == 2
+    assert "notes.db: is not a usable SQLite database" in capsys.readouterr().err
+    # every command says so without a traceback
+    assert main(["db", "check", "--db", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith("napari-picasso db check: ")
+    assert default_database_path() == chosen
+    assert main(["db", "use", "--reset"]) == 0
+    assert default_database_path() == home / ".picasso" / "napari_picasso.db"
+    assert main(["db", "use"]) == 2

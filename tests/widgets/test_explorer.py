@@ -228,3 +228,22 @@ def test_explorer_opens_from_the_plugin_menu(make_napari_viewer, db_path):
     dock, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Experiment explorer")
     assert type(widget).__name__ == "ExplorerWidget"
     assert str(db_path) in widget.path_label.text() and db_path.is_file()
+
+
+def test_database_chosen_in_the_explorer_is_remembered(make_napari_viewer, filled_db, tmp_path, monkeypatch):
+    from napari_picasso.db import default_database_path
+
+    db_path, names = filled_db
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("NAPARI_PICASSO_DB")
+    viewer, widget = _explorer(make_napari_viewer, None)
+    assert widget.path_label.text() == f"Database: {tmp_path / 'home' / '.picasso' / 'napari_picasso.db'}"
+    widget.set_database(db_path, remember=True)  # what the Open button does with the chosen file
+    assert sorted(names) == _shown(widget)
+    assert default_database_path() == db_path  # every front end's default now
+    viewer.window.remove_dock_widget("all")
+    from napari_picasso._widgets.explorer import ExplorerWidget
+
+    again = ExplorerWidget(viewer)
+    assert again.path_label.text() == f"Database: {db_path} (setting in ~/.picasso/settings.yaml)"
+    assert sorted(names) == _shown(again)

@@ -5,6 +5,8 @@ Thin by design: every query is a :mod:`napari_picasso.db` function, every plot's
 drawing a :mod:`napari_picasso.plots` function, shared with the browser app.
 """
 
+from pathlib import Path
+
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from qtpy.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer
@@ -232,8 +234,12 @@ class ExplorerWidget(QWidget):
         return page
 
     # --- database ------------------------------------------------------------------------
-    def set_database(self, path=None):
-        """Open another database file (default: the environment variable or ~/.picasso)."""
+    def set_database(self, path=None, remember=False):
+        """Open another database file (default: :func:`napari_picasso.db.default_database_path`).
+
+        ``remember``: make it the default database of every front end (the setting
+        ``napari-picasso db use`` writes), as the panel's Open button does.
+        """
         if self.db is not None:
             self.db.close()
             self.db = None
@@ -242,7 +248,13 @@ class ExplorerWidget(QWidget):
         except InputFileError as error:
             self.path_label.setText(f"Database: {error}")
             return
-        self.path_label.setText(f"Database: {self.db.path}")
+        source = ""
+        if remember:
+            database.set_database_setting(self.db.path)
+        if path is None or remember:
+            chosen, source = database.database_path_source()
+            source = f" ({source})" if source != "default" and Path(chosen) == Path(self.db.path) else ""
+        self.path_label.setText(f"Database: {self.db.path}{source}")
         self._version = None
         self.poll()
 
@@ -451,7 +463,7 @@ class ExplorerWidget(QWidget):
                                               "SQLite (*.db *.sqlite);;All files (*)",
                                               options=QFileDialog.Option.DontConfirmOverwrite)
         if path:
-            self.set_database(path)
+            self.set_database(path, remember=True)
 
     def _choose_files(self):
         paths, _ = QFileDialog.getOpenFileNames(self, "Add localization files", "", "Localizations (*.hdf5)")

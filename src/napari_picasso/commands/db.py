@@ -2,9 +2,11 @@
 
 ``db add PATH...`` imports localization files or folders (recursive, ours and Picasso's),
 ``db list`` prints the rows as a table, ``db check`` marks moved files missing,
-``db path`` prints the database file in use.
+``db path`` prints the database file in use, ``db use PATH`` makes a file the default of
+every front end.
 """
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -96,6 +98,12 @@ def add_parser(subparsers):
     where = commands.add_parser("path", help="print the database file in use")
     common(where)
     where.set_defaults(func=run_path)
+
+    use = commands.add_parser("use", help="make a database file the default of every front end (a setting "
+                              "in ~/.picasso/settings.yaml; $NAPARI_PICASSO_DB still wins)")
+    use.add_argument("path", nargs="?", type=Path, metavar="PATH", help="the database file")
+    use.add_argument("--reset", action="store_true", help="forget the choice: back to ~/.picasso/napari_picasso.db")
+    use.set_defaults(func=run_use)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
@@ -166,7 +174,31 @@ def run_check(args):
 
 
 def run_path(args):
-    from ..db import default_database_path
+    from ..db import database_path_source
 
-    print(Path(args.db).expanduser().absolute() if args.db else default_database_path())
+    if args.db:
+        print(Path(args.db).expanduser().absolute())
+    else:
+        path, source = database_path_source()
+        print(path if source == "default" else f"{path}  ({source})")
+    return 0
+
+
+def run_use(args):
+    from ..db import DB_ENV_VAR, open_database, set_database_setting
+
+    if args.reset == (args.path is not None):
+        print("napari-picasso db use: give a database file, or --reset", file=sys.stderr)
+        return 2
+    if args.reset:
+        written = set_database_setting(None)
+        print(f"default database: ~/.picasso/napari_picasso.db (setting removed from {written})")
+        return 0
+    path = args.path.expanduser().absolute()
+    open_database(path).close()  # refuse a file that is not a database, create a new one
+    written = set_database_setting(path)
+    print(f"default database: {path} (saved in {written})")
+    if os.environ.get(DB_ENV_VAR):
+        print(f"note: ${DB_ENV_VAR} is set ({os.environ[DB_ENV_VAR]}) and wins over this setting",
+              file=sys.stderr)
     return 0

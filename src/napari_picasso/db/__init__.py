@@ -70,7 +70,8 @@ from .query import (
     numeric_columns, query_rows, summary, table_columns,
 )
 from .schema import (
-    DB_ENV_VAR, MIGRATIONS, SCHEMA_VERSION, default_database_path, family_of, migrate,
+    DB_ENV_VAR, MIGRATIONS, SCHEMA_VERSION, database_path_source, database_setting, default_database_path,
+    family_of, migrate, set_database_setting,
     open_database, schema_version, transaction,
 )
 from .store import (
@@ -80,9 +81,9 @@ from .store import (
 
 __all__ = [
     "AddResult", "DB_ENV_VAR", "MIGRATIONS", "SCHEMA_VERSION", "add_paths", "column_kinds",
-    "compute_metrics", "data_version", "default_database_path", "display_columns", "families",
+    "compute_metrics", "data_version", "database_path_source", "database_setting", "default_database_path", "display_columns", "families",
     "family_of", "family_rows", "file_present", "get_row", "groups", "localization_files", "mark_missing", "migrate",
     "missing_now", "numeric_columns", "open_database", "pending_commands", "query_rows", "record_failure",
-    "record_file", "record_localization", "schema_version", "set_group", "set_pending_commands", "summary",
+    "record_file", "record_localization", "schema_version", "set_database_setting", "set_group", "set_pending_commands", "summary",
     "table_columns", "transaction",
 ]

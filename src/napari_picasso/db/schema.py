@@ -29,10 +29,75 @@ COLUMNS_TABLE = "columns"
 META_TABLE = "meta"
 
 
-def default_database_path():
-    """``$NAPARI_PICASSO_DB`` if set, else ``~/.picasso/napari_picasso.db``."""
+# The user's choice of database (``napari-picasso db use``, the explorer's Open), beside the
+# default database so that every front end (command line, watcher, viewer, browser) sees it.
+SETTINGS_PATH = Path("~") / ".picasso" / "settings.yaml"
+SETTING_KEY = "database"
+
+
+def database_setting():
+    """The database file chosen with :func:`set_database_setting`, or None (none chosen,
+    or the settings file is unreadable)."""
+    import yaml
+
+    try:
+        with open(SETTINGS_PATH.expanduser()) as f:
+            settings = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    value = settings.get(SETTING_KEY) if isinstance(settings, dict) else None
+    return Path(str(value)).expanduser() if value else None
+
+
+def set_database_setting(path):
+    """Remember ``path`` as the default database of every front end (None: forget it).
+
+    Written to a temporary name and renamed; other keys of the settings file are kept.
+    Returns the settings file's path.
+    """
+    import yaml
+
+    target = SETTINGS_PATH.expanduser()
+    try:
+        with open(target) as f:
+            settings = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        settings = None
+    settings = settings if isinstance(settings, dict) else {}
+    if path is None:
+        settings.pop(SETTING_KEY, None)
+    else:
+        settings[SETTING_KEY] = str(Path(path).expanduser().absolute())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    with open(part, "w") as f:
+        yaml.safe_dump(settings, f, sort_keys=True)
+    os.replace(part, target)
+    return target
+
+
+def database_path_source():
+    """The default database file and where that choice comes from.
+
+    Returns
+    -------
+    path : pathlib.Path
+    source : str
+        ``"$NAPARI_PICASSO_DB"``, ``"setting in ~/.picasso/settings.yaml"`` or ``"default"``.
+    """
     value = os.environ.get(DB_ENV_VAR)
-    return Path(value).expanduser() if value else DEFAULT_DB_PATH.expanduser()
+    if value:
+        return Path(value).expanduser(), f"${DB_ENV_VAR}"
+    chosen = database_setting()
+    if chosen is not None:
+        return chosen, f"setting in {SETTINGS_PATH}"
+    return DEFAULT_DB_PATH.expanduser(), "default"
+
+
+def default_database_path():
+    """``$NAPARI_PICASSO_DB`` if set, else the file chosen with :func:`set_database_setting`
+    (``napari-picasso db use PATH``, the explorer's Open), else ``~/.picasso/napari_picasso.db``."""
+    return database_path_source()[0]
 
 
 def now_iso():
