@@ -29,9 +29,9 @@ def answers(monkeypatch):
     asked = []
 
     def set_answers(axis=None, raw=None):
-        def ask_axis_choices(path, axes, frame_axis):
-            asked.append(("axes", Path(path).name, dict(axes), frame_axis))
-            return axis
+        def ask_axis_choices(path, axes, frame_axis, defaults=None):
+            asked.append(("axes", Path(path).name, dict(axes), frame_axis) + ((defaults,) if defaults else ()))
+            return axis(axes) if callable(axis) else axis
 
         def ask_raw_info(path):
             asked.append(("raw", Path(path).name))
@@ -129,6 +129,30 @@ def test_rollover_mmstack_in_napari(make_napari_viewer, tmp_path):
     assert layer.metadata["napari_picasso"]["movie_metadata"]["Camera"] == CAMERA
     viewer.dims.set_point(0, 17)  # napari slices one frame of the lazy movie
     np.testing.assert_array_equal(layer._slice.image.raw, frames[17])
+
+
+def test_multi_position_set_asks_which_position(make_napari_viewer, tmp_path, answers):
+    rng = np.random.default_rng(5)
+    pos0 = rng.integers(0, 4000, (20, 16, 18), dtype=np.uint16)
+    pos1 = rng.integers(0, 4000, (20, 16, 18), dtype=np.uint16)
+    first = write_mmstack(tmp_path, pos0, position="Pos0", frames_per_file=8)[0]
+    write_mmstack(tmp_path, pos1, position="Pos1", frames_per_file=8)
+    viewer = make_napari_viewer()
+    # the file's own position is offered first; keeping it opens that file's series
+    asked = answers(axis=lambda axes: {"position": "Pos0"})
+    layer = _open_one(viewer, first)
+    assert asked == [("axes", first.name, {"position": ["Pos0", "Pos1"]}, "time", {"position": "Pos0"})]
+    np.testing.assert_array_equal(np.asarray(layer.data[:]), pos0)
+    # picking the other position opens it (all its rollover files)
+    answers(axis={"position": "Pos1"})
+    layer = _open_one(viewer, first)
+    np.testing.assert_array_equal(np.asarray(layer.data[:]), pos1)
+    assert layer.metadata["napari_picasso"]["choices"]["position"] == "Pos1"
+    assert layer.name == f"{first.name} [position Pos1]"
+    # cancelled: nothing opens and the error says why
+    answers(axis=None)
+    with pytest.raises(Exception, match="one of 2 positions"):
+        viewer.open(first, plugin=PLUGIN)
 
 
 def test_raw_without_yaml_asks_and_writes_yaml(make_napari_viewer, shared_data, tmp_path, answers):

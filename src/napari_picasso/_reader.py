@@ -14,7 +14,8 @@ Layer contract (the dock widgets rely on it):
 
 Questions the reader must ask the user go through two module functions that tests (or
 another front end) replace: :func:`ask_raw_info` for a ``.raw`` movie without its
-``.yaml`` and :func:`ask_axis_choices` for a file holding more than one movie.
+``.yaml`` and :func:`ask_axis_choices` for a file holding more than one movie (or one of a
+Micro-Manager set's positions: which position to open, the file's own offered first).
 """
 
 from pathlib import Path
@@ -57,7 +58,7 @@ def ask_raw_info(path):
     return dict(values) if values else None
 
 
-def ask_axis_choices(path, axes, frame_axis):
+def ask_axis_choices(path, axes, frame_axis, defaults=None):
     """Ask which entry of each open axis (and which frame axis, if unknown) to open.
 
     Parameters
@@ -66,6 +67,8 @@ def ask_axis_choices(path, axes, frame_axis):
         ``{axis name: labels}`` of the axes that need a choice.
     frame_axis : str or None
         The frame axis; None asks for it among ``axes``.
+    defaults : dict, optional
+        ``{axis name: label}`` offered first (e.g. the position of the file opened).
 
     Returns
     -------
@@ -81,6 +84,8 @@ def ask_axis_choices(path, axes, frame_axis):
     for name, labels in axes.items():
         fields[name] = {"annotation": object, "widget_type": "ComboBox",
                         "options": {"choices": [(str(v), v) for v in labels]}}
+        if defaults and defaults.get(name) in list(labels):
+            fields[name]["value"] = defaults[name]
     values = request_values(title=f"Open one movie of {Path(path).name}", **fields)
     if not values:
         return None
@@ -152,21 +157,46 @@ def _open_interactively(path):
                        info["Data Type"], info["Byte Order"])
     for _ in range(4):  # at most one question per kind of axis
         try:
-            return open_movie(path, **choices)
+            movie = open_movie(path, **choices)
+            break
         except AxisChoiceError as error:
             answer = ask_axis_choices(path, error.axes, error.frame_axis)
             if not answer:
                 raise
             choices.update(answer)
-    return open_movie(path, **choices)
+    else:
+        movie = open_movie(path, **choices)
+    return _pick_position(path, movie, choices)
+
+
+def _pick_position(path, movie, choices):
+    """A Micro-Manager file with sibling positions: ask which one (the opened file's first),
+    reopening the movie when another is picked."""
+    labels = list(movie.metadata.get("Positions") or [])
+    if len(labels) < 2 or "position" in choices:
+        return movie
+    current = movie.metadata.get("Choices", {}).get("position")
+    answer = ask_axis_choices(path, {"position": labels}, frame_axis="time",
+                              defaults={"position": current})
+    if not answer:
+        movie.close()
+        raise InputFileError(path, f"is one of {len(labels)} positions ({', '.join(map(str, labels))}) "
+                             "and none was chosen.", fix="open it again and pick a position.")
+    if answer.get("position", current) == current:
+        return movie
+    movie.close()
+    return open_movie(path, **{**choices, "position": answer["position"]})
 
 
 def movie_layer(movie, path):
     """The ``(data, kwargs, "image")`` tuple of a movie, per the layer contract."""
+    name = Path(path).name
+    if len(movie.metadata.get("Positions") or []) > 1 and movie.metadata.get("Position") is not None:
+        name = f"{name} [position {movie.metadata['Position']}]"  # which of the set's movies this is
     return (
         movie,
         {
-            "name": Path(path).name,
+            "name": name,
             "contrast_limits": contrast_limits(movie),
             # "choices" reopen the same movie: open_movie(path, **choices) (workers, watcher)
             "metadata": {LAYER_KEY: {"path": str(path), "movie_metadata": movie.metadata,
