@@ -136,7 +136,7 @@ def test_multi_position_set_asks_which_position(make_napari_viewer, tmp_path, an
     pos0 = rng.integers(0, 4000, (20, 16, 18), dtype=np.uint16)
     pos1 = rng.integers(0, 4000, (20, 16, 18), dtype=np.uint16)
     first = write_mmstack(tmp_path, pos0, position="Pos0", frames_per_file=8)[0]
-    write_mmstack(tmp_path, pos1, position="Pos1", frames_per_file=8)
+    second = write_mmstack(tmp_path, pos1, position="Pos1", frames_per_file=8)[0]
     viewer = make_napari_viewer()
     # the file's own position is offered first; keeping it opens that file's series
     asked = answers(axis=lambda axes: {"position": "Pos0"})
@@ -148,7 +148,9 @@ def test_multi_position_set_asks_which_position(make_napari_viewer, tmp_path, an
     layer = _open_one(viewer, first)
     np.testing.assert_array_equal(np.asarray(layer.data[:]), pos1)
     assert layer.metadata["napari_picasso"]["choices"]["position"] == "Pos1"
-    assert layer.name == f"{first.name} [position Pos1]"
+    # the layer is that position's own file: its name, and its localizations' file name
+    assert layer.metadata["napari_picasso"]["path"] == str(second)
+    assert layer.name == f"{second.name} [position Pos1]"
     # cancelled: nothing opens and the error says why
     answers(axis=None)
     with pytest.raises(Exception, match="one of 2 positions"):

@@ -26,6 +26,7 @@ from .io.errors import AxisChoiceError, InputFileError
 from .io.locs import load_locs
 from .io.movies import RAW_KEYS, open_movie, raw_info_path, write_raw_info
 from .io.ndtiff import dataset_folder
+from .io.tiff import mmstack_positions
 
 MOVIE_SUFFIXES = (".raw", ".tif", ".tiff", ".ims", ".nd2")
 LOCS_SUFFIXES = (".hdf5", ".h5")
@@ -131,7 +132,8 @@ def contrast_limits(movie, n_samples=5):
 
 
 def _open_interactively(path):
-    """open_movie, asking for a missing .raw description or for axis choices."""
+    """open_movie, asking for a missing .raw description or for axis choices; ``(movie, path)``
+    (another file than ``path`` when the user picked another position of a set)."""
     path = Path(path)
     choices = {}
     if path.suffix.lower() == ".raw" and not raw_info_path(path).exists():
@@ -171,10 +173,10 @@ def _open_interactively(path):
 
 def _pick_position(path, movie, choices):
     """A Micro-Manager file with sibling positions: ask which one (the opened file's first),
-    reopening the movie when another is picked."""
+    reopening the movie when another is picked; ``(movie, path of the movie opened)``."""
     labels = list(movie.metadata.get("Positions") or [])
     if len(labels) < 2 or "position" in choices:
-        return movie
+        return movie, path
     current = movie.metadata.get("Choices", {}).get("position")
     answer = ask_axis_choices(path, {"position": labels}, frame_axis="time",
                               defaults={"position": current})
@@ -183,9 +185,13 @@ def _pick_position(path, movie, choices):
         raise InputFileError(path, f"is one of {len(labels)} positions ({', '.join(map(str, labels))}) "
                              "and none was chosen.", fix="open it again and pick a position.")
     if answer.get("position", current) == current:
-        return movie
+        return movie, path
     movie.close()
-    return open_movie(path, **{**choices, "position": answer["position"]})
+    # open that position's own file: the layer, and the localizations' file name, are its
+    own_file = mmstack_positions(path).get(answer["position"])
+    if own_file is not None:
+        return open_movie(own_file, **choices), own_file
+    return open_movie(path, **{**choices, "position": answer["position"]}), path
 
 
 def movie_layer(movie, path):
@@ -211,7 +217,7 @@ def read_movie(path):
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     layers = []
     for p in paths:
-        movie = _open_interactively(p)
+        movie, p = _open_interactively(p)
         if movie.shape[0] == 0:
             movie.close()
             raise InputFileError(p, "holds no frames.")
