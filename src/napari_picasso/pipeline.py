@@ -521,8 +521,14 @@ def assemble_locs(fit, frame, y_px, x_px, net_gradient, parameters, width, heigh
     return locs[valid if keep is None else valid & keep]
 
 
-def chunk_frames_for(shape, chunk_bytes=CHUNK_BYTES):
-    """Frames per chunk so that a float32 chunk stays within ``chunk_bytes``."""
+def chunk_frames_for(shape, chunk_bytes=None):
+    """Frames per chunk so that a float32 chunk stays within ``chunk_bytes``.
+
+    ``chunk_bytes`` defaults to the module's ``CHUNK_BYTES``, read at call time so that
+    setting ``pipeline.CHUNK_BYTES`` takes effect.
+    """
+    if chunk_bytes is None:
+        chunk_bytes = CHUNK_BYTES
     _, height, width = shape
     return int(max(1, min(4096, chunk_bytes // max(1, height * width * 4))))
 
