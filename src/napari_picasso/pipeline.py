@@ -101,7 +101,8 @@ class LocalizeParameters:
     subtract_background : bool
         Subtract the background estimate from the spots before fitting (the MLE adds it
         back to model and data, so the Poisson statistics stay right); ``bg`` reports
-        the fitted residual plus the box's mean estimate.
+        the fitted residual plus the box's mean estimate. Needs ``background_frames``
+        (a :class:`ParameterError` without them).
     start_frame : int
         Localize from this frame on (frames before it still feed background windows).
     camera_maps : str or None
