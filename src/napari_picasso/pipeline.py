@@ -295,7 +295,7 @@ def validate_parameters(parameters, shape, name="movie"):
     try:
         check_box(parameters.box)
     except ValueError as error:
-        raise ParameterError(str(error)) from None
+        raise ParameterError(f"{name}: {error}") from None
     if parameters.fit_method not in FIT_METHODS:
         raise ParameterError(
             f"unknown fit method {parameters.fit_method!r}; choose one of {', '.join(FIT_METHODS)}."

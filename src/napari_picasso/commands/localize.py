@@ -183,8 +183,9 @@ def run(args):
         try:
             result = localize_file(movie, parameters, out, progress=progress, **choices)
         except (InputFileError, ParameterError) as error:
-            print(f"error: {movie}: {error}" if isinstance(error, ParameterError) else f"error: {error}",
-                  file=sys.stderr)
+            # Input-file errors name their file; name the movie where a parameter error does not.
+            named = isinstance(error, InputFileError) or movie.name in str(error)
+            print(f"error: {error}" if named else f"error: {movie}: {error}", file=sys.stderr)
             failures += 1
             continue
         except LocalizationCancelled:
