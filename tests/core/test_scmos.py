@@ -150,6 +150,30 @@ def test_bad_maps_give_clear_errors(tmp_path, problem, match):
     assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize("bad, suffix", [(0.0, ".hdf5"), (-0.5, ".npy"), (np.inf, ".tif"), (np.nan, ".npz")])
+def test_bad_gain_map_is_refused_naming_the_file_and_pixel(tmp_path, capsys, bad, suffix):
+    movie_path = tmp_path / "movie.tif"
+    tifffile.imwrite(movie_path, np.full((5, 24, 32), 100, np.uint16))
+    offset, variance, gain = np.full((24, 32), 100.0), np.full((24, 32), 4.0), np.full((24, 32), 2.0)
+    gain[3, 4] = bad
+    maps_path = tmp_path / f"gain{suffix}"
+    if suffix == ".hdf5":
+        save_camera_maps(maps_path, offset, variance, gain)
+    elif suffix == ".npy":
+        np.save(maps_path, np.stack([offset, variance, gain]))
+    elif suffix == ".tif":
+        tifffile.imwrite(maps_path, np.stack([offset, variance, gain]).astype(np.float32), photometric="minisblack")
+    else:
+        np.savez(maps_path, offset=offset, variance=variance, gain=gain)
+    code = main(["localize", str(movie_path), "-q", "--camera-maps", str(maps_path)])
+    error = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in error
+    assert str(maps_path) in error and "gain map" in error and "y=3, x=4" in error
+    # A dark movie (camera-calibrate) gives no gain: the fix must not send the user there.
+    assert "bright" in error and "camera-calibrate" not in error
+    assert not list(tmp_path.glob("movie_locs*"))
+
+
 def test_bad_stack_and_missing_file(tmp_path):
     path = tmp_path / "one.npy"
     np.save(path, np.zeros((24, 32)))
