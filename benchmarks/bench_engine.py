@@ -75,8 +75,6 @@ def compile_and_cache_times(movie):
         f"""
         import time; t = time.perf_counter()
         from napari_picasso.pipeline import LocalizeParameters, localize
-        localize({str(movie)!r}, LocalizeParameters(min_net_gradient=1000, sensitivity=0.5),
-                 chunk_frames=5).__len__() if False else None
         from napari_picasso.io.movies import open_movie
         with open_movie({str(movie)!r}) as m:
             for method in ("mle", "lq", "avg"):
@@ -122,11 +120,19 @@ def ours(movie_path, gradient, repeats):
     localize(movie_path, params.replace(frame_range=(0, 10)))
     results["end_to_end_s"], locs = best_of(repeats, lambda: localize(movie_path, params), "ours e2e")
     results["locs"] = locs
-    lq_locs = locs.copy()
-    lq_locs["x"] = x + lq["x"]
-    lq_locs["y"] = y + lq["y"]
-    results["lq_locs"] = lq_locs
+    results["lq_locs"] = positions(f, x + lq["x"], y + lq["y"])
     return results
+
+
+def positions(frame, x_px, y_px):
+    """A ``frame, x, y`` table of fitted positions (finite ones), for matching to the truth.
+
+    The LQ fits are of the identified spots, one row each; the end-to-end table has other
+    rows (invalid fits dropped), so it cannot carry them.
+    """
+    table = np.zeros(len(frame), dtype=[("frame", "u4"), ("x", "f4"), ("y", "f4")])
+    table["frame"], table["x"], table["y"] = frame, x_px, y_px
+    return table[np.isfinite(table["x"]) & np.isfinite(table["y"])]
 
 
 def picasso(movie_path, gradient, repeats):

@@ -90,4 +90,16 @@ def test_cli_reports_errors_and_keeps_going(raw_movie, tmp_path, capsys):
     assert "Traceback" not in captured.err
     assert "0 localizations" in captured.out
     code = main(["localize", "-q", str(raw_movie), "--box", "4"])
-    assert code == 1 and "odd" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert code == 1 and "box must be odd" in error
+    assert error.count("movie.raw") == 1, error  # named once, not once by the CLI and once by the API
+
+
+@pytest.mark.parametrize("box", [6, 8, 4])
+def test_even_box_error_names_the_movie_and_the_fix(raw_movie, box):
+    with pytest.raises(ParameterError) as error:
+        localize_file(raw_movie, LocalizeParameters(box=box))
+    message = str(error.value)
+    assert "movie.raw" in message
+    assert "box must be odd" in message and "e.g. 7" in message and f"got {box}" in message
+    assert outputs(raw_movie.parent) == []

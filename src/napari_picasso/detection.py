@@ -59,9 +59,22 @@ def parse_background_frames(text):
 
 
 def check_background_frames(parameters, n_frames, name="movie"):
-    """The parsed window, checked against a movie of ``n_frames`` frames (or None)."""
+    """The parsed window, checked against a movie of ``n_frames`` frames (or None).
+
+    Raises
+    ------
+    ParameterError
+        Also when background subtraction is asked for without background frames: it
+        subtracts their estimate, and guessing a window would change detection too.
+    """
     window = parse_background_frames(parameters.background_frames)
     if window is None:
+        if parameters.subtract_background:
+            raise ParameterError(
+                f"{name}: subtract background (--subtract-background) needs the frames to estimate the "
+                "background from; give them with --background-frames (the dock's 'background frames'), "
+                "e.g. -30:0 for the 30 frames before each frame, or leave subtraction off."
+            )
         return None
     if parameters.background_statistic not in STATISTICS:
         raise ParameterError(

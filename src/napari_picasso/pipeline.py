@@ -101,7 +101,8 @@ class LocalizeParameters:
     subtract_background : bool
         Subtract the background estimate from the spots before fitting (the MLE adds it
         back to model and data, so the Poisson statistics stay right); ``bg`` reports
-        the fitted residual plus the box's mean estimate.
+        the fitted residual plus the box's mean estimate. Needs ``background_frames``
+        (a :class:`ParameterError` without them).
     start_frame : int
         Localize from this frame on (frames before it still feed background windows).
     camera_maps : str or None
@@ -294,7 +295,7 @@ def validate_parameters(parameters, shape, name="movie"):
     try:
         check_box(parameters.box)
     except ValueError as error:
-        raise ParameterError(str(error)) from None
+        raise ParameterError(f"{name}: {error}") from None
     if parameters.fit_method not in FIT_METHODS:
         raise ParameterError(
             f"unknown fit method {parameters.fit_method!r}; choose one of {', '.join(FIT_METHODS)}."
@@ -521,8 +522,14 @@ def assemble_locs(fit, frame, y_px, x_px, net_gradient, parameters, width, heigh
     return locs[valid if keep is None else valid & keep]
 
 
-def chunk_frames_for(shape, chunk_bytes=CHUNK_BYTES):
-    """Frames per chunk so that a float32 chunk stays within ``chunk_bytes``."""
+def chunk_frames_for(shape, chunk_bytes=None):
+    """Frames per chunk so that a float32 chunk stays within ``chunk_bytes``.
+
+    ``chunk_bytes`` defaults to the module's ``CHUNK_BYTES``, read at call time so that
+    setting ``pipeline.CHUNK_BYTES`` takes effect.
+    """
+    if chunk_bytes is None:
+        chunk_bytes = CHUNK_BYTES
     _, height, width = shape
     return int(max(1, min(4096, chunk_bytes // max(1, height * width * 4))))
 

@@ -151,6 +151,23 @@ def test_command_line_flags_reach_the_yaml(tmp_path):
     assert main(["localize", str(path), "-q", "--background-frames", "-90:-80"]) == 1
 
 
+def test_subtract_background_without_frames_is_an_error_naming_the_option(tmp_path, capsys):
+    # Subtraction removes the --background-frames estimate; without frames it used to do
+    # nothing at all, silently.
+    truth = blinking_sites(30, 40, 40, n_sites=10, photons=1500, seed=3)
+    path = write_movie(tmp_path / "nobg.raw", truth, 30, 40, 40, camera=CAMERA, seed=3)
+    code = main(["localize", str(path), "-q", "--baseline", "100", "--sensitivity", "0.5",
+                 "--subtract-background"])
+    error = capsys.readouterr().err
+    assert code == 1
+    assert "nobg.raw" in error and "--subtract-background" in error
+    assert "--background-frames" in error and "-30:0" in error
+    assert "Traceback" not in error
+    assert not list(tmp_path.glob("nobg_locs*"))
+    with pytest.raises(ParameterError, match="background frames"):
+        localize(ArrayMovie(np.full((5, 16, 16), 100, np.uint16)), LocalizeParameters(subtract_background=True))
+
+
 class CountingMovie(ArrayMovie):
     """Records every read, to check what the pipeline asks for."""
 

@@ -53,7 +53,7 @@ def add_localize_options(parser):
     _accept_negative_slices(parser)
     parser.add_argument("--background-statistic", choices=("median", "mean"), default=defaults.background_statistic)
     parser.add_argument("--subtract-background", action="store_true",
-                        help="subtract the --background-frames estimate before fitting")
+                        help="subtract the --background-frames estimate before fitting (needs --background-frames)")
     parser.add_argument("--start-frame", type=int, default=defaults.start_frame, metavar="N",
                         help="localize from frame N on (earlier frames still feed the background)")
     parser.add_argument("--camera-maps", metavar="PATH",
@@ -183,8 +183,9 @@ def run(args):
         try:
             result = localize_file(movie, parameters, out, progress=progress, **choices)
         except (InputFileError, ParameterError) as error:
-            print(f"error: {movie}: {error}" if isinstance(error, ParameterError) else f"error: {error}",
-                  file=sys.stderr)
+            # Input-file errors name their file; name the movie where a parameter error does not.
+            named = isinstance(error, InputFileError) or movie.name in str(error)
+            print(f"error: {error}" if named else f"error: {movie}: {error}", file=sys.stderr)
             failures += 1
             continue
         except LocalizationCancelled:

@@ -19,8 +19,8 @@ def check_box(box):
     """Raise ``ValueError`` unless ``box`` is an odd integer >= 3."""
     if int(box) != box or box < 3 or box % 2 == 0:
         raise ValueError(
-            f"box size must be an odd integer >= 3 (got {box}); use round(6 * sigma_px + 1) "
-            "rounded to the next odd number, e.g. 7 for sigma = 1 px."
+            f"box must be odd and >= 3, e.g. 7 (got {box}); rule of thumb: round(6 * sigma_px + 1) "
+            "rounded up to the next odd number (7 for sigma = 1 px)."
         )
 
 

@@ -147,6 +147,12 @@ def load_camera_maps(path):
     return maps
 
 
+DARK_FIX = "recompute the calibration from a dark movie with 'napari-picasso camera-calibrate'."
+# A dark movie gives no gain: that needs bright movies (a photon-transfer curve).
+GAIN_FIX = ("recompute the gain map from bright movies (Picasso's sCMOS calibration with a bright series), "
+            "or remove it from the file to use the scalar sensitivity (--sensitivity) for every pixel.")
+
+
 def check_values(maps):
     """Raise InputFileError for NaN/infinite maps, negative variances or gains <= 0."""
     path = maps.path or "<camera maps>"
@@ -159,7 +165,7 @@ def check_values(maps):
             y, x = np.argwhere(bad)[0]
             raise InputFileError(
                 path, f"the {name} map has {int(bad.sum())} NaN or infinite values (first at y={y}, x={x}).",
-                fix="recompute the calibration from a dark movie with 'napari-picasso camera-calibrate'.",
+                fix=GAIN_FIX if name == "gain" else DARK_FIX,
             )
     negative = maps.variance < 0
     if negative.any():
@@ -167,11 +173,13 @@ def check_values(maps):
         raise InputFileError(
             path, f"the variance map has {int(negative.sum())} negative values (first at y={y}, x={x}); "
             "a variance is never negative.",
-            fix="recompute it from a dark movie with 'napari-picasso camera-calibrate'.",
+            fix=DARK_FIX,
         )
     if maps.gain is not None and (maps.gain <= 0).any():
-        raise InputFileError(path, f"the gain map has {int((maps.gain <= 0).sum())} values <= 0.",
-                             fix="gains are counts per photoelectron and must be positive.")
+        y, x = np.argwhere(maps.gain <= 0)[0]
+        raise InputFileError(
+            path, f"the gain map has {int((maps.gain <= 0).sum())} values <= 0 (first at y={y}, x={x}); gains "
+            "are counts per photoelectron and always positive.", fix=GAIN_FIX)
 
 
 def check_against_movie(maps, movie_shape, roi=None, movie_name="movie"):
