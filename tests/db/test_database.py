@@ -3,6 +3,7 @@
 import json
 import shutil
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,6 +226,38 @@ def test_queries_filter_rows(db, tmp_path, copy_locs):
     assert groups(db) == ["g1", "g2", "g3"]
     with pytest.raises(ValueError, match="unknown column"):
         query_rows(db, order_by="nena_px; DROP TABLE localizations")
+
+
+def test_compare_families_and_their_files_follow_the_filters(db, tmp_path, copy_locs):
+    # One movie localized twice, the outputs tagged with different groups; a second movie
+    # without a group; names with LIKE wildcards.
+    for name, group in [("cell_pg_1_locs.hdf5", "g1"), ("cell_pg_2_locs.hdf5", "g2"),
+                        ("plain_locs.hdf5", None), ("a_b_locs.hdf5", None), ("axb_locs.hdf5", None),
+                        ("p%q_locs.hdf5", None), ("pxq_locs.hdf5", None)]:
+        record_localization(db, copy_locs(tmp_path / name), metrics={"nena_px": 0.1}, group=group)
+    cell = str(tmp_path / "cell")
+    names = lambda rows: [r["filename"] for r in rows]  # noqa: E731
+    stems = lambda found: sorted(Path(f).name for f, _ in found)  # noqa: E731
+
+    assert (cell, 2) in families(db)
+    assert families(db, group="g1") == [(cell, 1)]
+    assert names(family_rows(db, cell)) == ["cell_pg_1_locs.hdf5", "cell_pg_2_locs.hdf5"]
+    assert names(family_rows(db, cell, group="g1")) == ["cell_pg_1_locs.hdf5"]
+    assert names(family_rows(db, cell, text="pg_2")) == ["cell_pg_2_locs.hdf5"]
+    # "" is "(no group)", as for the table, not "all groups".
+    assert stems(families(db, group="")) == ["a_b", "axb", "p%q", "plain", "pxq"]
+    assert family_rows(db, cell, group="") == []
+    # Wildcards typed by a user are literal.
+    assert stems(families(db, text="a_b")) == ["a_b"]
+    assert stems(families(db, text="p%q")) == ["p%q"]
+    # The families offered are exactly those of the rows the table shows.
+    for filters in ({"group": "g2"}, {"group": ""}, {"text": "_b"}, {"text": "cell", "group": "g1"}):
+        shown = query_rows(db, status="ok", columns=["family", "filename"], **filters)
+        assert {r["family"] for r in shown} == {f for f, _ in families(db, **filters)}, filters
+        for family, n in families(db, **filters):
+            assert sorted(names(family_rows(db, family, **filters))) == sorted(
+                r["filename"] for r in shown if r["family"] == family), filters
+            assert n == len(family_rows(db, family, **filters))
 
 
 def test_compare_and_preview_data_from_a_file(picasso_locs, tmp_path):

@@ -148,6 +148,23 @@ def test_compare_shows_one_family(lab, use_db):
     assert not at.exception and not at.error
 
 
+def test_compare_offers_only_what_the_filters_select(lab, use_db):
+    use_db(lab["db"])
+    at = open_page("Compare")
+    at.sidebar.selectbox(key="filter_group").select("(no group)").run()
+    assert not at.exception
+    # Only the watcher's output has no group: its movie is the one family offered.
+    options = at.selectbox(key="compare_family").options
+    assert len(options) == 1 and options[0].startswith("w1  ("), options
+
+    at.sidebar.selectbox(key="filter_group").select("All groups").run()
+    at.sidebar.text_input(key="filter_text").input("pg_2").run()
+    assert not at.exception
+    assert Path(at.selectbox(key="compare_family").value).name == "cell1"
+    files = [m for m in at.multiselect if m.key.startswith("compare_files")][0]
+    assert files.options == ["cell1_pg_2_locs.hdf5"] and files.value == ["cell1_pg_2_locs.hdf5"]
+
+
 def test_preview_renders_server_side(lab, use_db):
     use_db(lab["db"])
     at = open_page("Preview")

@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 
 from napari_picasso.cli import main
 from napari_picasso.db import open_database, record_localization
@@ -189,6 +190,29 @@ def test_each_plot_renders(make_napari_viewer, qtbot, filled_db, tmp_path):
             widget.tabs.setCurrentIndex(index)
             qtbot.wait(100)
             widget.grab().save(os.path.join(SCREENSHOTS, f"explorer_{name}.png"))
+
+
+def test_compare_offers_only_the_files_the_filters_select(make_napari_viewer, filled_db, tmp_path):
+    db_path, names = filled_db
+    viewer, widget = _explorer(make_napari_viewer, db_path)
+    movie = str(tmp_path / "data" / "movieA" / "movie")
+    widget.family_combo.setCurrentText(movie)
+    assert [n for n, _ in widget.checked_files()] == ["movie_pg_1_locs.hdf5", "movie_pg_2_locs.hdf5"]
+    widget.family_files.item(1).setCheckState(Qt.CheckState.Unchecked)
+    # The movie's two outputs are in different groups: a group shows its one file.
+    widget.group_combo.setCurrentText("monday")
+    assert [widget.family_files.item(i).text() for i in range(widget.family_files.count())] == [
+        "movie_pg_1_locs.hdf5"]
+    widget.group_combo.setCurrentText("tuesday")
+    assert widget.family_combo.currentText() == movie
+    assert [widget.family_files.item(i).text() for i in range(widget.family_files.count())] == [
+        "movie_pg_2_locs.hdf5"]
+    assert widget.checked_files() == []  # unchecked by the user, it stays so
+    widget.group_combo.setCurrentText("(no group)")
+    assert widget.family_combo.count() == 0 and widget.family_files.count() == 0
+    widget.group_combo.setCurrentText("All groups")
+    widget.filter_edit.setText("pg_1")
+    assert [n for n, _ in widget.checked_files()] == ["movie_pg_1_locs.hdf5"]
 
 
 def test_preview_opens_layers_and_missing_file_is_reported(make_napari_viewer, qtbot, filled_db, tmp_path):
