@@ -275,6 +275,24 @@ def test_compare_and_preview_data_from_a_file(picasso_locs, tmp_path):
     assert preview["pixelsize_nm"] == 130
 
 
+def test_preview_of_a_large_camera_frame_is_capped(picasso_locs, tmp_path):
+    locs, info = load_locs(picasso_locs)
+    info[0] = {**info[0], "Width": 2048, "Height": 64}  # a wide camera frame, 2048 px
+    wide = save_locs(tmp_path / "wide_locs.hdf5", locs, info)
+    # 16 output px per camera px would be 32768 x 1024 px: reduced to 4096 px a side.
+    preview = preview_data(wide, oversampling=16)
+    assert preview["image"].shape == (128, 4096)
+    assert preview["oversampling"] == 2.0 and preview["requested_oversampling"] == 16.0
+    assert preview["image_scale"] == (0.5, 0.5) and preview["image_translate"] == (-0.25, -0.25)
+    assert np.isclose(preview["image"].sum(), len(locs), rtol=0.05)  # every localization is in it
+    # A small frame keeps what was asked for.
+    small = preview_data(picasso_locs, oversampling=16)
+    assert small["image"].shape == (512, 512) and small["oversampling"] == 16.0
+    # The image alone (the browser): no subset of points is drawn.
+    alone = preview_data(picasso_locs, oversampling=4, with_points=False)
+    assert "points_yx" not in alone and np.array_equal(alone["image"], preview_data(picasso_locs, 4)["image"])
+
+
 def test_views_shape_rows_for_plots(tmp_path):
     from napari_picasso.db import views
 

@@ -247,6 +247,24 @@ def test_preview_opens_layers_and_missing_file_is_reported(make_napari_viewer, q
     assert "moved or deleted" in viewer.status
 
 
+def test_preview_of_a_large_camera_frame_is_reduced_and_said(make_napari_viewer, db_path, tmp_path, picasso_locs):
+    from napari_picasso.io.locs import load_locs, save_locs
+
+    locs, info = load_locs(picasso_locs)
+    info[0] = {**info[0], "Width": 2048, "Height": 64}  # a wide camera frame, 2048 px
+    wide = save_locs(tmp_path / "wide_locs.hdf5", locs, info)
+    db = open_database(db_path)
+    record_localization(db, wide, metrics={"nena_px": 0.1})
+    db.close()
+    viewer, widget = _explorer(make_napari_viewer, db_path)
+    image, points = widget.preview(widget.model.rows[0])
+    # 8 output px per camera px by default: 16384 px wide, reduced to 4096 (2 per camera px).
+    assert image.data.shape == (128, 4096) and tuple(image.scale) == (0.5, 0.5)
+    assert np.allclose(image.extent.world[:, -1], [-0.5, 2047.5], atol=0.3)  # still on the camera grid
+    assert "rendered with 2 instead of 8" in viewer.status
+    assert len(points.data) == len(locs)
+
+
 def test_explorer_opens_from_the_plugin_menu(make_napari_viewer, db_path):
     viewer = make_napari_viewer()
     dock, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Experiment explorer")

@@ -438,6 +438,10 @@ class ExplorerWidget(QWidget):
 
     def _add_preview_layers(self, data):
         name = data["name"]
+        if data["oversampling"] < data["requested_oversampling"]:
+            self.viewer.status = (f"{name}: rendered with {data['oversampling']:.3g} instead of "
+                                  f"{data['requested_oversampling']:.3g} output px per camera px "
+                                  f"(at most {compare.MAX_PREVIEW_SIDE_PX} px a side)")
         image = self.viewer.add_image(data["image"], name=f"{name} render", scale=data["image_scale"],
                                       translate=data["image_translate"], colormap="magma", blending="additive",
                                       contrast_limits=plots.contrast_limits(data["image"]))
