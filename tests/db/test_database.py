@@ -58,6 +58,28 @@ def test_picasso_file_row_holds_parameters_and_metrics(db, picasso_locs):
     assert info[0]["Width"] == 32 and info[1]["Box Size"] == 7
 
 
+def test_without_a_pixel_size_nm_figures_are_left_empty(db, tmp_path, picasso_locs):
+    locs, info = load_locs(picasso_locs)
+    assert info[1]["Pixelsize"] == 130
+    unknown = [info[0], {k: v for k, v in info[1].items() if k != "Pixelsize"}, *info[2:]]
+    known = save_locs(tmp_path / "known_locs.hdf5", locs, info)
+    bare = save_locs(tmp_path / "bare_locs.hdf5", locs, unknown)
+    record_localization(db, known)
+    record_localization(db, bare)  # read from the file
+    copy = save_locs(tmp_path / "given" / "bare_locs.hdf5", locs, unknown)
+    record_localization(db, copy, locs=locs, info=unknown)  # the table in hand (the localize dock)
+    rows = {(Path(r["locs_path"]).parent.name, r["filename"]): r for r in query_rows(db, columns=None)}
+    with_size = rows[(tmp_path.name, "known_locs.hdf5")]
+    assert with_size["pixelsize_nm"] == 130 and np.isfinite(with_size["nena_px"])
+    assert with_size["nena_nm"] == pytest.approx(with_size["nena_px"] * 130)
+    for key in ((tmp_path.name, "bare_locs.hdf5"), ("given", "bare_locs.hdf5")):
+        row = rows[key]
+        # The px figures are those of the same localizations; no pixel size is invented for nm.
+        assert row["nena_px"] == pytest.approx(with_size["nena_px"]), key
+        assert row["pixelsize_nm"] is None and row["nena_nm"] is None, key
+        assert all(row[c] is None for c in row if c.endswith("_nm")), key
+
+
 def test_family_of_names():
     assert family_of("/d/movie_locs.hdf5") == ("/d/movie", None)
     assert family_of("/d/movie_pg_3_locs.hdf5") == ("/d/movie", 3)
