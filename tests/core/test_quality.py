@@ -71,6 +71,19 @@ def test_quality_metrics_drift_and_link_figures():
     assert m["link_n_events"] * m["link_locs_per_event"] == pytest.approx(len(locs))
 
 
+def test_without_a_pixel_size_only_nm_figures_are_nan(table):
+    locs, _ = table
+    known = quality_metrics(locs, 128, 128, 130.0, 3000)
+    unknown = quality_metrics(locs, 128, 128, None, 3000)
+    assert set(unknown) == set(known)
+    for key, value in known.items():
+        if key.endswith("_nm"):
+            assert np.isnan(unknown[key]), key
+        else:
+            assert unknown[key] == value or (np.isnan(value) and np.isnan(unknown[key])), key
+    assert np.isfinite(unknown["nena_px"])
+
+
 def test_quality_metrics_of_tiny_table_gives_nan_not_errors():
     locs, _ = blinking_table(n_frames=50, size=32, n_sites=3, precision_px=0.1, seed=1)
     m = quality_metrics(locs, 32, 32, 130.0, 50)

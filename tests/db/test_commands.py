@@ -36,6 +36,27 @@ def test_db_add_and_list(tmp_path, picasso_locs, copy_locs, capsys):
     assert "no such database file" in capsys.readouterr().err
 
 
+def test_db_commands_explain_a_file_that_is_not_a_database(tmp_path, capsys):
+    not_sqlite = tmp_path / "notes.db"
+    not_sqlite.write_bytes(b"lab notes, not a database\n" * 50)
+    before = not_sqlite.read_bytes()
+    # Each command says why, no traceback: add and list report it themselves (1), check
+    # through the command line's own report (2).
+    for action, code, prefix in (("list", 1, "error: "), ("add", 1, "error: "),
+                                 ("check", 2, "napari-picasso db check: ")):
+        argv = ["db", action, "--db", str(not_sqlite)] + ([str(tmp_path)] if action == "add" else [])
+        assert main(argv) == code, action
+        err = capsys.readouterr().err
+        assert err.startswith(f"{prefix}{not_sqlite}: is not a usable SQLite database"), (action, err)
+        assert "Fix: choose another file" in err, (action, err)
+    assert not_sqlite.read_bytes() == before  # left as it was
+    # A folder given as the database file.
+    for action, code in (("check", 2), ("add", 1)):
+        argv = ["db", action, "--db", str(tmp_path)] + ([str(tmp_path)] if action == "add" else [])
+        assert main(argv) == code, action
+        assert f"{tmp_path}: is a folder, not a database file" in capsys.readouterr().err, action
+
+
 def test_localize_writes_a_row_unless_no_db(blinking_movie, tmp_path, capsys):
     movie, truth, camera = blinking_movie
     db_file = tmp_path / "rows.db"

@@ -3,6 +3,7 @@
 import json
 import shutil
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +56,28 @@ def test_picasso_file_row_holds_parameters_and_metrics(db, picasso_locs):
     assert row["nena_px"] == 0.2 and row["group_name"] == "tuesday"
     info = json.loads(db.execute("SELECT info_json FROM localizations").fetchone()[0])
     assert info[0]["Width"] == 32 and info[1]["Box Size"] == 7
+
+
+def test_without_a_pixel_size_nm_figures_are_left_empty(db, tmp_path, picasso_locs):
+    locs, info = load_locs(picasso_locs)
+    assert info[1]["Pixelsize"] == 130
+    unknown = [info[0], {k: v for k, v in info[1].items() if k != "Pixelsize"}, *info[2:]]
+    known = save_locs(tmp_path / "known_locs.hdf5", locs, info)
+    bare = save_locs(tmp_path / "bare_locs.hdf5", locs, unknown)
+    record_localization(db, known)
+    record_localization(db, bare)  # read from the file
+    copy = save_locs(tmp_path / "given" / "bare_locs.hdf5", locs, unknown)
+    record_localization(db, copy, locs=locs, info=unknown)  # the table in hand (the localize dock)
+    rows = {(Path(r["locs_path"]).parent.name, r["filename"]): r for r in query_rows(db, columns=None)}
+    with_size = rows[(tmp_path.name, "known_locs.hdf5")]
+    assert with_size["pixelsize_nm"] == 130 and np.isfinite(with_size["nena_px"])
+    assert with_size["nena_nm"] == pytest.approx(with_size["nena_px"] * 130)
+    for key in ((tmp_path.name, "bare_locs.hdf5"), ("given", "bare_locs.hdf5")):
+        row = rows[key]
+        # The px figures are those of the same localizations; no pixel size is invented for nm.
+        assert row["nena_px"] == pytest.approx(with_size["nena_px"]), key
+        assert row["pixelsize_nm"] is None and row["nena_nm"] is None, key
+        assert all(row[c] is None for c in row if c.endswith("_nm")), key
 
 
 def test_family_of_names():
@@ -227,6 +250,38 @@ def test_queries_filter_rows(db, tmp_path, copy_locs):
         query_rows(db, order_by="nena_px; DROP TABLE localizations")
 
 
+def test_compare_families_and_their_files_follow_the_filters(db, tmp_path, copy_locs):
+    # One movie localized twice, the outputs tagged with different groups; a second movie
+    # without a group; names with LIKE wildcards.
+    for name, group in [("cell_pg_1_locs.hdf5", "g1"), ("cell_pg_2_locs.hdf5", "g2"),
+                        ("plain_locs.hdf5", None), ("a_b_locs.hdf5", None), ("axb_locs.hdf5", None),
+                        ("p%q_locs.hdf5", None), ("pxq_locs.hdf5", None)]:
+        record_localization(db, copy_locs(tmp_path / name), metrics={"nena_px": 0.1}, group=group)
+    cell = str(tmp_path / "cell")
+    names = lambda rows: [r["filename"] for r in rows]  # noqa: E731
+    stems = lambda found: sorted(Path(f).name for f, _ in found)  # noqa: E731
+
+    assert (cell, 2) in families(db)
+    assert families(db, group="g1") == [(cell, 1)]
+    assert names(family_rows(db, cell)) == ["cell_pg_1_locs.hdf5", "cell_pg_2_locs.hdf5"]
+    assert names(family_rows(db, cell, group="g1")) == ["cell_pg_1_locs.hdf5"]
+    assert names(family_rows(db, cell, text="pg_2")) == ["cell_pg_2_locs.hdf5"]
+    # "" is "(no group)", as for the table, not "all groups".
+    assert stems(families(db, group="")) == ["a_b", "axb", "p%q", "plain", "pxq"]
+    assert family_rows(db, cell, group="") == []
+    # Wildcards typed by a user are literal.
+    assert stems(families(db, text="a_b")) == ["a_b"]
+    assert stems(families(db, text="p%q")) == ["p%q"]
+    # The families offered are exactly those of the rows the table shows.
+    for filters in ({"group": "g2"}, {"group": ""}, {"text": "_b"}, {"text": "cell", "group": "g1"}):
+        shown = query_rows(db, status="ok", columns=["family", "filename"], **filters)
+        assert {r["family"] for r in shown} == {f for f, _ in families(db, **filters)}, filters
+        for family, n in families(db, **filters):
+            assert sorted(names(family_rows(db, family, **filters))) == sorted(
+                r["filename"] for r in shown if r["family"] == family), filters
+            assert n == len(family_rows(db, family, **filters))
+
+
 def test_compare_and_preview_data_from_a_file(picasso_locs, tmp_path):
     locs, info = load_locs(picasso_locs)
     series = locs_per_frame(picasso_locs, bin_frames=10)
@@ -240,6 +295,24 @@ def test_compare_and_preview_data_from_a_file(picasso_locs, tmp_path):
     assert preview["image"].shape == (128, 128) and preview["points_yx"].shape == (564, 2)
     assert np.isclose(preview["image"].sum(), len(locs), rtol=0.05)
     assert preview["pixelsize_nm"] == 130
+
+
+def test_preview_of_a_large_camera_frame_is_capped(picasso_locs, tmp_path):
+    locs, info = load_locs(picasso_locs)
+    info[0] = {**info[0], "Width": 2048, "Height": 64}  # a wide camera frame, 2048 px
+    wide = save_locs(tmp_path / "wide_locs.hdf5", locs, info)
+    # 16 output px per camera px would be 32768 x 1024 px: reduced to 4096 px a side.
+    preview = preview_data(wide, oversampling=16)
+    assert preview["image"].shape == (128, 4096)
+    assert preview["oversampling"] == 2.0 and preview["requested_oversampling"] == 16.0
+    assert preview["image_scale"] == (0.5, 0.5) and preview["image_translate"] == (-0.25, -0.25)
+    assert np.isclose(preview["image"].sum(), len(locs), rtol=0.05)  # every localization is in it
+    # A small frame keeps what was asked for.
+    small = preview_data(picasso_locs, oversampling=16)
+    assert small["image"].shape == (512, 512) and small["oversampling"] == 16.0
+    # The image alone (the browser): no subset of points is drawn.
+    alone = preview_data(picasso_locs, oversampling=4, with_points=False)
+    assert "points_yx" not in alone and np.array_equal(alone["image"], preview_data(picasso_locs, 4)["image"])
 
 
 def test_views_shape_rows_for_plots(tmp_path):

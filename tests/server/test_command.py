@@ -77,4 +77,38 @@ def test_a_busy_port_is_reported(lab):
             assert not running.wait_ready(60)
             running.process.wait(30)
         assert running.process.returncode == 1
-        assert f"did not start on port {port}" in running.output()
+        assert f"port {port} is already in use" in running.output()
+        assert f"--port {port + 1}" in running.output()
+
+
+def test_another_server_on_the_port_is_not_taken_for_ours(lab):
+    """Something already answering Streamlit's health check there: an error, never its URL."""
+    import http.server
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server API)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    port = other.server_address[1]
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=10) as response:
+            assert response.status == 200  # it does look like a Streamlit server
+        with RunningServer(lab["db"], port) as running:
+            assert not running.wait_ready(60), running.output()
+            running.process.wait(30)
+        assert running.process.returncode == 1
+        assert "Local URL" not in running.output()
+        assert f"port {port} is already in use" in running.output() and "--port" in running.output()
+    finally:
+        other.shutdown()
+        other.server_close()
+        thread.join(10)

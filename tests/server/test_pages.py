@@ -148,6 +148,23 @@ def test_compare_shows_one_family(lab, use_db):
     assert not at.exception and not at.error
 
 
+def test_compare_offers_only_what_the_filters_select(lab, use_db):
+    use_db(lab["db"])
+    at = open_page("Compare")
+    at.sidebar.selectbox(key="filter_group").select("(no group)").run()
+    assert not at.exception
+    # Only the watcher's output has no group: its movie is the one family offered.
+    options = at.selectbox(key="compare_family").options
+    assert len(options) == 1 and options[0].startswith("w1  ("), options
+
+    at.sidebar.selectbox(key="filter_group").select("All groups").run()
+    at.sidebar.text_input(key="filter_text").input("pg_2").run()
+    assert not at.exception
+    assert Path(at.selectbox(key="compare_family").value).name == "cell1"
+    files = [m for m in at.multiselect if m.key.startswith("compare_files")][0]
+    assert files.options == ["cell1_pg_2_locs.hdf5"] and files.value == ["cell1_pg_2_locs.hdf5"]
+
+
 def test_preview_renders_server_side(lab, use_db):
     use_db(lab["db"])
     at = open_page("Preview")
@@ -159,6 +176,28 @@ def test_preview_renders_server_side(lab, use_db):
     # Picasso's test movie is 32x32 camera px; 5 output px per camera px by default.
     assert caption.startswith("564 localizations, Gaussian render, 160×160 px"), caption
     assert images[0].proto.imgs[0].url.endswith(".png")
+
+
+def test_preview_of_a_large_camera_frame_is_reduced_and_said(tmp_path, use_db, picasso_locs):
+    from napari_picasso.db import record_localization
+    from napari_picasso.io.locs import load_locs, save_locs
+
+    locs, info = load_locs(picasso_locs)
+    info[0] = {**info[0], "Width": 2048, "Height": 64}  # a wide camera frame, 2048 px
+    wide = save_locs(tmp_path / "data" / "wide_locs.hdf5", locs, info)
+    db = open_database(use_db(tmp_path / "wide.db"))
+    try:
+        record_localization(db, wide, metrics={"nena_px": 0.1})
+    finally:
+        db.close()
+    at = open_page("Preview")
+    at.select_slider(key="preview_oversampling").set_value(16).run()
+    assert not at.exception and not at.error
+    caption = at.get("image")[0].proto.imgs[0].caption
+    # 2 output px per camera px (4096 px a side at most), 130 nm camera pixels.
+    assert "Gaussian render, 4096×128 px, 65 nm per output pixel" in caption, caption
+    warnings = " ".join(texts(at.warning))
+    assert "Rendered with 2 instead of 16" in warnings and "32768×1024 px" in warnings, warnings
 
 
 def test_watchers_page_shows_running_watcher_and_its_log(lab, use_db):

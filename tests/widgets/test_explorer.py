@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 
 from napari_picasso.cli import main
 from napari_picasso.db import open_database, record_localization
@@ -191,6 +192,29 @@ def test_each_plot_renders(make_napari_viewer, qtbot, filled_db, tmp_path):
             widget.grab().save(os.path.join(SCREENSHOTS, f"explorer_{name}.png"))
 
 
+def test_compare_offers_only_the_files_the_filters_select(make_napari_viewer, filled_db, tmp_path):
+    db_path, names = filled_db
+    viewer, widget = _explorer(make_napari_viewer, db_path)
+    movie = str(tmp_path / "data" / "movieA" / "movie")
+    widget.family_combo.setCurrentText(movie)
+    assert [n for n, _ in widget.checked_files()] == ["movie_pg_1_locs.hdf5", "movie_pg_2_locs.hdf5"]
+    widget.family_files.item(1).setCheckState(Qt.CheckState.Unchecked)
+    # The movie's two outputs are in different groups: a group shows its one file.
+    widget.group_combo.setCurrentText("monday")
+    assert [widget.family_files.item(i).text() for i in range(widget.family_files.count())] == [
+        "movie_pg_1_locs.hdf5"]
+    widget.group_combo.setCurrentText("tuesday")
+    assert widget.family_combo.currentText() == movie
+    assert [widget.family_files.item(i).text() for i in range(widget.family_files.count())] == [
+        "movie_pg_2_locs.hdf5"]
+    assert widget.checked_files() == []  # unchecked by the user, it stays so
+    widget.group_combo.setCurrentText("(no group)")
+    assert widget.family_combo.count() == 0 and widget.family_files.count() == 0
+    widget.group_combo.setCurrentText("All groups")
+    widget.filter_edit.setText("pg_1")
+    assert [n for n, _ in widget.checked_files()] == ["movie_pg_1_locs.hdf5"]
+
+
 def test_preview_opens_layers_and_missing_file_is_reported(make_napari_viewer, qtbot, filled_db, tmp_path):
     db_path, names = filled_db
     viewer, widget = _explorer(make_napari_viewer, db_path, show=True)
@@ -221,6 +245,24 @@ def test_preview_opens_layers_and_missing_file_is_reported(make_napari_viewer, q
     assert widget.model.rows[0]["status"] == "missing"
     assert widget.preview(widget.model.rows[0]) == []
     assert "moved or deleted" in viewer.status
+
+
+def test_preview_of_a_large_camera_frame_is_reduced_and_said(make_napari_viewer, db_path, tmp_path, picasso_locs):
+    from napari_picasso.io.locs import load_locs, save_locs
+
+    locs, info = load_locs(picasso_locs)
+    info[0] = {**info[0], "Width": 2048, "Height": 64}  # a wide camera frame, 2048 px
+    wide = save_locs(tmp_path / "wide_locs.hdf5", locs, info)
+    db = open_database(db_path)
+    record_localization(db, wide, metrics={"nena_px": 0.1})
+    db.close()
+    viewer, widget = _explorer(make_napari_viewer, db_path)
+    image, points = widget.preview(widget.model.rows[0])
+    # 8 output px per camera px by default: 16384 px wide, reduced to 4096 (2 per camera px).
+    assert image.data.shape == (128, 4096) and tuple(image.scale) == (0.5, 0.5)
+    assert np.allclose(image.extent.world[:, -1], [-0.5, 2047.5], atol=0.3)  # still on the camera grid
+    assert "rendered with 2 instead of 8" in viewer.status
+    assert len(points.data) == len(locs)
 
 
 def test_explorer_opens_from_the_plugin_menu(make_napari_viewer, db_path):

@@ -142,6 +142,7 @@ class ExplorerWidget(QWidget):
         self.rows = []
         self._workers = []
         self._compare_request = 0
+        self._unchecked_paths = set()  # Compare files the user unchecked (by path)
 
         self.path_label = QLabel()
         self.path_label.setWordWrap(True)
@@ -271,12 +272,16 @@ class ExplorerWidget(QWidget):
         text = self.group_combo.currentText()
         return None if text in ("", ALL_GROUPS) else ("" if text == NO_GROUP else text)
 
+    def filters(self):
+        """The active filters as :func:`~napari_picasso.db.query_rows` takes them (table and Compare)."""
+        return {"text": self.filter_edit.text() or None, "group": self.current_group()}
+
     def refresh(self):
         """Re-read the rows with the current filters and redraw every view."""
         if self.db is None:
             return
         self._fill_combo(self.group_combo, [ALL_GROUPS, NO_GROUP] + database.groups(self.db))
-        self.rows = database.query_rows(self.db, text=self.filter_edit.text() or None, group=self.current_group())
+        self.rows = database.query_rows(self.db, **self.filters())
         columns = database.display_columns(self.db)
         header = self.table.horizontalHeader()
         sort_column, sort_order = header.sortIndicatorSection(), header.sortIndicatorOrder()
@@ -295,8 +300,8 @@ class ExplorerWidget(QWidget):
         self._fill_combo(self.x_combo, axes, default=_first(["file_created", "locs_per_frame"], axes))
         self._fill_combo(self.y_combo, axes, default=_first(["nena_nm", "mean_lpx"], axes))
         self._fill_combo(self.box_combo, numeric, default=numeric[0] if numeric else None)
-        self._fill_combo(self.family_combo, [f for f, _ in database.families(
-            self.db, text=self.filter_edit.text() or None, group=self.current_group() or None)])
+        self._fill_combo(self.family_combo, [f for f, _ in database.families(self.db, **self.filters())])
+        self._fill_family_files()  # the family may be the same, its files shown may not
         self.draw_scatter()
         self.draw_boxes()
 
@@ -349,15 +354,24 @@ class ExplorerWidget(QWidget):
         self.box_canvas.draw_idle()
 
     def _fill_family_files(self):
+        # Refilled on every refresh and filter change: a file the user unchecked stays
+        # unchecked, also after a filter hid it for a while.
+        for item in (self.family_files.item(i) for i in range(self.family_files.count())):
+            path = item.data(Qt.ItemDataRole.UserRole)
+            if item.checkState() == Qt.CheckState.Checked:
+                self._unchecked_paths.discard(path)
+            else:
+                self._unchecked_paths.add(path)
+        unchecked = self._unchecked_paths
         self.family_files.clear()
         family = self.family_combo.currentText()
         if not family or self.db is None:
             return
-        for row in database.family_rows(self.db, family):
+        for row in database.family_rows(self.db, family, **self.filters()):
             item = QListWidgetItem(row["filename"])
             item.setData(Qt.ItemDataRole.UserRole, row["locs_path"])
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked)
+            item.setCheckState(Qt.CheckState.Unchecked if row["locs_path"] in unchecked else Qt.CheckState.Checked)
             self.family_files.addItem(item)
 
     def checked_files(self):
@@ -424,6 +438,10 @@ class ExplorerWidget(QWidget):
 
     def _add_preview_layers(self, data):
         name = data["name"]
+        if data["oversampling"] < data["requested_oversampling"]:
+            self.viewer.status = (f"{name}: rendered with {data['oversampling']:.3g} instead of "
+                                  f"{data['requested_oversampling']:.3g} output px per camera px "
+                                  f"(at most {compare.MAX_PREVIEW_SIDE_PX} px a side)")
         image = self.viewer.add_image(data["image"], name=f"{name} render", scale=data["image_scale"],
                                       translate=data["image_translate"], colormap="magma", blending="additive",
                                       contrast_limits=plots.contrast_limits(data["image"]))

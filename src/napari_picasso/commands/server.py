@@ -82,8 +82,48 @@ def should_open_browser(no_browser=False, environ=None):
     return True
 
 
+def port_in_use(port, network=False):
+    """True when the port is taken: something answers on it, or it cannot be bound.
+
+    Checked before Streamlit starts: a health check cannot tell our server from another
+    one (another napari-picasso server, any Streamlit app) already answering there.
+
+    Parameters
+    ----------
+    port : int
+        TCP port.
+    network : bool
+        Check the address ``--network`` listens on (all interfaces), else 127.0.0.1.
+    """
+    try:
+        with socket.create_connection((LOCAL_ADDRESS, int(port)), timeout=1.0):
+            return True
+    except OSError:
+        pass
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if os.name != "nt":
+            # As Streamlit's own listener does: a port left in TIME_WAIT by a server that
+            # just stopped is free. (On Windows SO_REUSEADDR would bind a port in use.)
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((NETWORK_ADDRESS if network else LOCAL_ADDRESS, int(port)))
+        except OSError:
+            return True
+    return False
+
+
+def port_in_use_message(port):
+    """The error for a taken port, with the fix."""
+    return (f"error: port {port} is already in use (another server, perhaps another "
+            f"'napari-picasso server', listens there); choose a free one with --port, e.g. --port {int(port) + 1}")
+
+
 def wait_until_ready(port, process, timeout_s=START_TIMEOUT_S):
-    """Poll Streamlit's health endpoint; False if the process ended or time ran out."""
+    """Poll Streamlit's health endpoint; False if the process ended or time ran out.
+
+    An answer counts only while ``process`` is running: a Streamlit that found the port
+    taken exits, and the answer came from the other server.
+    """
     deadline = time.monotonic() + timeout_s
     url = f"http://{LOCAL_ADDRESS}:{port}/_stcore/health"
     while time.monotonic() < deadline:
@@ -92,7 +132,7 @@ def wait_until_ready(port, process, timeout_s=START_TIMEOUT_S):
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
-                    return True
+                    return process.poll() is None
         except OSError:
             pass
         time.sleep(0.25)
@@ -114,9 +154,11 @@ def run(args):
     folders = [str(f.expanduser().absolute()) for f in args.watcher_logs]
     if folders:
         environ[WATCHER_LOGS_ENV] = os.pathsep.join(folders)
+    if port_in_use(args.port, args.network):
+        print(port_in_use_message(args.port), file=sys.stderr)
+        return 1
     process = subprocess.Popen(streamlit_arguments(APP_PATH, args.port, args.network), env=environ,
                                stdout=subprocess.DEVNULL, stderr=None)
-
 
     def request_stop(signum, frame):
         raise KeyboardInterrupt
@@ -129,8 +171,12 @@ def run(args):
     try:
         if not wait_until_ready(args.port, process):
             code = process.poll()
-            print(f"error: the server did not start on port {args.port}"
-                  + (f" (exit code {code}; is the port in use?)" if code is not None else ""), file=sys.stderr)
+            if code is not None and port_in_use(args.port, args.network):
+                # Taken between our check and Streamlit's start.
+                print(port_in_use_message(args.port), file=sys.stderr)
+            else:
+                print(f"error: the server did not start on port {args.port}"
+                      + (f" (exit code {code})" if code is not None else ""), file=sys.stderr)
             return 1
         local_url = f"http://localhost:{args.port}"
         print(f"napari-picasso server: database {db_path}")

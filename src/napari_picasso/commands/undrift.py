@@ -4,7 +4,8 @@ Writes ``<name>_undrift.hdf5`` (+ ``.yaml`` with one more document) and the per-
 drift ``<name>_drift.txt`` (``x y`` px per line, the layout Picasso reads). The appended
 document holds ``Segmentation`` (frames per segment), ``Drift X`` / ``Drift Y`` (mean
 drift over the frames relative to frame 0, px, as Picasso reports it), their range
-(``Drift X range (nm)``...), the RMS residual of the pairwise shifts and the drift file.
+(``Drift X range (nm)``..., or ``Drift X range (px)``... when no document gives the
+``Pixelsize``), the RMS residual of the pairwise shifts and the drift file.
 """
 
 from pathlib import Path
@@ -38,8 +39,10 @@ def undrift_file(path, segment_frames=1000, max_shift_px=5.0):
                            viewport=(0.0, 0.0, float(movie["Height"]), float(movie["Width"])))
     except ValueError as error:
         raise InputFileError(path, f"cannot be undrifted: {error}.") from None
-    pixelsize = pixelsize_nm(info, 1.0)
+    # No pixel size in the file: the range stays in px (never px under an nm label).
+    pixelsize = pixelsize_nm(info)
     summary = result.summary(pixelsize)
+    unit = "nm" if pixelsize is not None else "px"
     drift_file = drift_path_for(path)
     document = {
         "Command": "undrift",
@@ -47,8 +50,8 @@ def undrift_file(path, segment_frames=1000, max_shift_px=5.0):
         "Segmentation": int(segment_frames),
         "Drift X": float(result.drift_px[:, 0].mean()),
         "Drift Y": float(result.drift_px[:, 1].mean()),
-        "Drift X range (nm)": summary["drift_x_range_nm"],
-        "Drift Y range (nm)": summary["drift_y_range_nm"],
+        f"Drift X range ({unit})": summary[f"drift_x_range_{unit}"],
+        f"Drift Y range ({unit})": summary[f"drift_y_range_{unit}"],
         "RCC residual (px)": summary["drift_residual_px"],
         "Drift file": drift_file.name,
     }

@@ -166,8 +166,9 @@ def quality_metrics(locs, width, height, pixelsize_nm, n_frames, max_locs=1_000_
         The localization table (structured, ``frame``, ``x``, ``y`` and other fields).
     width, height : int
         Camera frame size, px.
-    pixelsize_nm : float
-        Camera pixel size, nm.
+    pixelsize_nm : float or None
+        Camera pixel size, nm; None when unknown: every ``_nm`` figure is then NaN (the
+        ``_px`` ones are computed).
     n_frames : int
         Frames of the movie (not only those with localizations).
     max_locs : int
@@ -187,7 +188,7 @@ def quality_metrics(locs, width, height, pixelsize_nm, n_frames, max_locs=1_000_
         ``n_locs_used``
             Rows the slow metrics used.
         ``n_frames``, ``width``, ``height``, ``pixelsize_nm``
-            The inputs, for reference.
+            The inputs, for reference (``pixelsize_nm`` NaN when unknown).
         ``locs_per_frame``
             ``n_locs / n_frames``.
         ``nena_px``, ``nena_nm``
@@ -238,7 +239,7 @@ def subset_metrics(sub, n_locs, field_stats, width, height, pixelsize_nm, n_fram
         "n_frames": float(n_frames),
         "width": float(width),
         "height": float(height),
-        "pixelsize_nm": float(pixelsize_nm),
+        "pixelsize_nm": float(pixelsize_nm) if pixelsize_nm is not None else math.nan,
         "locs_per_frame": n / n_frames if n_frames else math.nan,
     }
     out["n_locs_used"] = float(len(sub))

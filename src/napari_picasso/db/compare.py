@@ -125,17 +125,48 @@ def field_histograms(paths, field, bins=60, value_range=None, percentile=99.5, p
     return {"edges": edges, "counts": counts, "density": density}
 
 
-def preview_data(path, oversampling=8.0, max_points=100_000, seed=0, progress=None):
+MAX_PREVIEW_SIDE_PX = 4096
+"""The largest side of a preview render, output px (a float32 image of at most 64 MB)."""
+
+
+def preview_oversampling(width_px, height_px, oversampling, max_side_px=MAX_PREVIEW_SIDE_PX):
+    """The oversampling a preview renders with: ``oversampling``, reduced to keep both sides <= ``max_side_px``.
+
+    Parameters
+    ----------
+    width_px, height_px : float
+        The camera frame, camera px.
+    oversampling : float
+        Output pixels per camera pixel asked for.
+    max_side_px : int
+        The largest side of the image, output px.
+
+    Returns
+    -------
+    float
+        Output pixels per camera pixel, at most ``oversampling``.
+    """
+    largest_px = max(float(width_px), float(height_px), 1.0)
+    return min(float(oversampling), max_side_px / largest_px)
+
+
+def preview_data(path, oversampling=8.0, max_points=100_000, seed=0, progress=None, with_points=True,
+                 max_side_px=MAX_PREVIEW_SIDE_PX):
     """Layers' data for a file: points (a deterministic subset) and a rendered image.
 
-    ``progress(rows read, rows)`` is called after each block read.
+    ``progress(rows read, rows)`` is called after each block read. The image has at most
+    ``max_side_px`` output pixels a side: for a large camera frame the oversampling is
+    reduced (:func:`preview_oversampling`; the one used is returned). ``with_points=False``
+    leaves the points out (a page that shows the image only).
 
     Returns
     -------
     dict
-        ``points_yx`` (n, 2) camera px, ``image`` (Gaussian render of all localizations),
-        ``image_scale`` and ``image_translate`` (put the image on camera px),
-        ``pixelsize_nm``, ``n_locs``, ``name``.
+        ``points_yx`` (n, 2) camera px (only ``with_points``), ``image`` (Gaussian render
+        of all localizations), ``oversampling`` (output px per camera px of the image) and
+        ``requested_oversampling``, ``image_scale`` and ``image_translate`` (put the image
+        on camera px), ``width_px`` and ``height_px`` (the camera frame), ``pixelsize_nm``,
+        ``n_locs``, ``name``.
     """
     fields = read_fields(path, ["x", "y", "lpx", "lpy"], progress)
     info = load_info(path)
@@ -143,16 +174,20 @@ def preview_data(path, oversampling=8.0, max_points=100_000, seed=0, progress=No
     height = int(info[0].get("Height") or np.ceil(fields["y"].max() + 1))
     pixelsize = next((float(d["Pixelsize"]) for d in info[1:] if isinstance(d, dict) and d.get("Pixelsize")), None)
     n = len(fields["x"])
-    image, _ = render(fields, oversampling=oversampling, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur="gaussian",
-                      min_blur_px=1.0 / oversampling)
-    keep = np.arange(n)
-    if n > max_points:
-        keep = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
-    points = np.column_stack([fields["y"][keep], fields["x"][keep]]).astype(np.float64)
+    used = preview_oversampling(width, height, oversampling, max_side_px)
+    image, _ = render(fields, oversampling=used, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur="gaussian",
+                      min_blur_px=1.0 / used)
     # The viewport starts at the camera frame's edge (-0.5: pixel centres are integers);
     # output pixel j starts at -0.5 + j / oversampling, its centre half a pixel later.
-    offset = -0.5 + 0.5 / oversampling
-    return {
-        "points_yx": points, "image": image, "image_scale": (1.0 / oversampling, 1.0 / oversampling),
-        "image_translate": (offset, offset), "pixelsize_nm": pixelsize, "n_locs": n, "name": Path(path).stem,
+    offset = -0.5 + 0.5 / used
+    data = {
+        "image": image, "oversampling": used, "requested_oversampling": float(oversampling),
+        "image_scale": (1.0 / used, 1.0 / used), "image_translate": (offset, offset), "pixelsize_nm": pixelsize,
+        "width_px": width, "height_px": height, "n_locs": n, "name": Path(path).stem,
     }
+    if with_points:
+        keep = np.arange(n)
+        if n > max_points:
+            keep = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+        data["points_yx"] = np.column_stack([fields["y"][keep], fields["x"][keep]]).astype(np.float64)
+    return data

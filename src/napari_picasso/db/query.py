@@ -54,6 +54,46 @@ def numeric_columns(db, with_time=False):
     return numeric
 
 
+def filter_clause(text=None, group=None, status=None, family=None, since=None, until=None):
+    """The SQL conditions and their values of the row filters (see :func:`query_rows`).
+
+    Every query that filters rows builds its ``WHERE`` here, so that the table, the
+    Compare families and their rows select the same files for the same filters.
+
+    Returns
+    -------
+    where : list of str
+        Conditions with ``?`` placeholders, to be joined with ``AND``.
+    values : list
+        The placeholders' values, in order.
+    """
+    where, values = [], []
+    if text:
+        where.append("locs_path LIKE ? ESCAPE '\\'")
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        values.append(f"%{escaped}%")
+    if group is not None:
+        if group == "":
+            where.append("(group_name IS NULL OR group_name = '')")
+        else:
+            where.append("group_name = ?")
+            values.append(group)
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        values.extend(statuses)
+    if family is not None:
+        where.append("family = ?")
+        values.append(family)
+    if since is not None:
+        where.append("entered >= ?")
+        values.append(since)
+    if until is not None:
+        where.append("entered < ?")
+        values.append(until)
+    return where, values
+
+
 def query_rows(db, text=None, group=None, status=None, family=None, since=None, until=None,
                columns=None, order_by=ORDERABLE_DEFAULT, descending=True, limit=None):
     """Rows of the localizations table as dicts, filtered.
@@ -85,30 +125,8 @@ def query_rows(db, text=None, group=None, status=None, family=None, since=None, 
     unknown = [c for c in columns + [order_by] if c not in known]
     if unknown:
         raise ValueError(f"unknown column(s) {', '.join(unknown)}; the table has {', '.join(known)}")
-    where, values = [], []
-    if text:
-        where.append("locs_path LIKE ? ESCAPE '\\'")
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        values.append(f"%{escaped}%")
-    if group is not None:
-        if group == "":
-            where.append("(group_name IS NULL OR group_name = '')")
-        else:
-            where.append("group_name = ?")
-            values.append(group)
-    if status is not None:
-        statuses = [status] if isinstance(status, str) else list(status)
-        where.append(f"status IN ({', '.join('?' for _ in statuses)})")
-        values.extend(statuses)
-    if family is not None:
-        where.append("family = ?")
-        values.append(family)
-    if since is not None:
-        where.append("entered >= ?")
-        values.append(since)
-    if until is not None:
-        where.append("entered < ?")
-        values.append(until)
+    where, values = filter_clause(text=text, group=group, status=status, family=family, since=since,
+                                  until=until)
     sql = f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)} FROM {TABLE}"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -141,24 +159,28 @@ def groups(db):
 
 
 def families(db, min_files=1, text=None, group=None):
-    """Families (files of one movie) with their number of files: ``[(family, n)]``, most recent first."""
-    where, values = ["family IS NOT NULL", "status = 'ok'"], []
-    if text:
-        where.append("locs_path LIKE ?")
-        values.append(f"%{text}%")
-    if group:
-        where.append("group_name = ?")
-        values.append(group)
+    """Families (files of one movie) with their number of files: ``[(family, n)]``, most recent first.
+
+    Only ``ok`` rows that pass the filters count, as in :func:`query_rows` (``text``: a
+    substring of the path, wildcards literal; ``group``: exact, ``""`` for rows without
+    one), so a family is offered with the files :func:`family_rows` gives for the same
+    filters.
+    """
+    where, values = filter_clause(text=text, group=group, status="ok")
     return [(f, n) for f, n in db.execute(
-        f"SELECT family, COUNT(*) AS n FROM {TABLE} WHERE {' AND '.join(where)} "
+        f"SELECT family, COUNT(*) AS n FROM {TABLE} WHERE family IS NOT NULL AND {' AND '.join(where)} "
         "GROUP BY family HAVING n >= ? ORDER BY MAX(entered) DESC, family", values + [int(min_files)]
     ).fetchall()]
 
 
-def family_rows(db, family):
-    """The ``ok`` rows of one family, by parameter group then name."""
-    rows = query_rows(db, family=family, status="ok", columns=table_columns(db), order_by="filename",
-                      descending=False)
+def family_rows(db, family, text=None, group=None):
+    """The ``ok`` rows of one family that pass the filters, by parameter group then name.
+
+    ``text`` and ``group`` filter as in :func:`query_rows`: Compare offers only the files
+    of the family the table shows for the same filters.
+    """
+    rows = query_rows(db, text=text, group=group, family=family, status="ok", columns=table_columns(db),
+                      order_by="filename", descending=False)
     return sorted(rows, key=lambda r: (r["parameter_group"] is not None, r["parameter_group"] or 0, r["filename"]))
 
 

@@ -274,22 +274,35 @@ def open_database(path=None, readonly=False):
     if readonly:
         if not path.is_file():
             raise InputFileError(path, "no such database file.", fix="check the path or add files to create it.")
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
-                               check_same_thread=False, isolation_level=None)
     else:
+        if path.is_dir():
+            raise InputFileError(path, "is a folder, not a database file.",
+                                 fix="name a file, e.g. napari_picasso.db in that folder.")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise InputFileError(path.parent, f"cannot create the database folder ({error}).") from None
-        # isolation_level=None: no implicit transactions; every write goes through
-        # transaction(), which says BEGIN IMMEDIATE ... COMMIT itself.
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False,
-                               isolation_level=None)
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
+                                   check_same_thread=False, isolation_level=None)
+        else:
+            # isolation_level=None: no implicit transactions; every write goes through
+            # transaction(), which says BEGIN IMMEDIATE ... COMMIT itself.
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False,
+                                   isolation_level=None)
+    except sqlite3.Error as error:  # an unreadable file, a folder without write permission
+        raise InputFileError(path, f"cannot be opened as a database ({error}).",
+                             fix="check the file's permissions, or choose another file.") from None
     db = sqlite_utils.Database(conn)
     db.path = path
     try:
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        if not readonly:
+        if readonly:
+            # Reading the schema checks the file's header: a file that is not SQLite fails
+            # here, not in the first query of the caller.
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        else:
             # WAL: readers never block the writer and a killed writer leaves a log that the
             # next opener rolls back; the mode is stored in the file.
             db.enable_wal()

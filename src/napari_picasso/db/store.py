@@ -19,8 +19,6 @@ from .schema import COLUMNS_TABLE, FILE_COLUMNS, TABLE, family_of, now_iso, time
 # Keys of the localization document (the first YAML document after the movie's that has
 # one of these) are stored as parameter columns.
 LOCALIZATION_KEYS = ("Box Size", "Min. Net Gradient", "Fit method")
-# Fallback when a file's YAML has no pixel size (Picasso's default camera).
-DEFAULT_PIXELSIZE_NM = 130.0
 
 
 def _column_name(source):
@@ -100,11 +98,16 @@ def _upsert(db, row, keep_group):
 
 
 def metric_inputs(info):
-    """``(width, height, pixelsize_nm, n_frames)`` for the metrics, from a file's YAML documents."""
+    """``(width, height, pixelsize_nm, n_frames)`` for the metrics, from a file's YAML documents.
+
+    ``pixelsize_nm`` is None when the localization document gives none: a guessed camera
+    would make every ``_nm`` figure wrong, so they are left empty (NULL) and the ``_px``
+    ones are kept.
+    """
     movie = info[0] if info else {}
-    loc_doc = localization_document(info)
+    pixelsize = localization_document(info).get("Pixelsize")
     return (int(movie.get("Width", 0)), int(movie.get("Height", 0)),
-            float(loc_doc.get("Pixelsize") or DEFAULT_PIXELSIZE_NM), int(movie.get("Frames", 0)))
+            float(pixelsize) if pixelsize else None, int(movie.get("Frames", 0)))
 
 
 def compute_metrics(locs, info):

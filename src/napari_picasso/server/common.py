@@ -152,11 +152,10 @@ def locs_fields(key):
 
 
 def preview_data(key, oversampling, progress=None):
-    """:func:`~napari_picasso.db.compare.preview_data`'s image of a file (the points are left out), cached."""
+    """:func:`~napari_picasso.db.compare.preview_data`'s image of a file, cached.
 
-    def compute():
-        data = compare.preview_data(key[0], oversampling=oversampling, progress=progress)
-        data.pop("points_yx")  # the napari layer's points; the browser shows the image only
-        return data
-
-    return _cache("preview_data", 4).get((key, oversampling), compute)
+    Without the points: the browser shows the image only.
+    """
+    return _cache("preview_data", 4).get(
+        (key, oversampling), lambda: compare.preview_data(key[0], oversampling=oversampling, progress=progress,
+                                                          with_points=False))

@@ -22,7 +22,8 @@ def render(db, path, filters, problem):
     if db is None:
         common.no_database(path, problem)
         return
-    families = database.families(db, **{k: v or None for k, v in filters.query().items()})
+    # The filters as they are: group "" means "(no group)", not "all groups".
+    families = database.families(db, **filters.query())
     if not families:
         st.info("No files match the filter.")
         return
@@ -30,7 +31,7 @@ def render(db, path, filters, problem):
     counts = dict(families)
     family = st.selectbox("Movie (files of one acquisition)", names, key="compare_family",
                           format_func=lambda f: f"{_family_label(f)} · {counts[f]} file(s)")
-    rows = database.family_rows(db, family)
+    rows = database.family_rows(db, family, **filters.query())
     rows, gone = common.with_live_status(rows)
     chosen = st.multiselect("Files", [r["filename"] for r in rows], default=[r["filename"] for r in rows],
                             key=f"compare_files:{family}")

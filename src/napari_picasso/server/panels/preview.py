@@ -5,6 +5,7 @@ import streamlit as st
 from ... import db as database
 from ... import plots
 from ...db import views
+from ...db.compare import MAX_PREVIEW_SIDE_PX
 from ...io.errors import InputFileError
 from .. import common
 
@@ -47,7 +48,14 @@ def render(db, path, filters, problem):
         return
     bar.empty()
     image = data["image"]
+    used = data["oversampling"]
+    if used < oversampling:
+        width_px, height_px = data["width_px"], data["height_px"]
+        st.warning(f"Rendered with {used:.3g} instead of {oversampling} output pixels per camera pixel: "
+                   f"at {oversampling} the {width_px}×{height_px} px camera frame would make an image of "
+                   f"{round(width_px * oversampling)}×{round(height_px * oversampling)} px; "
+                   f"a preview has at most {MAX_PREVIEW_SIDE_PX} px a side.")
     pixel_nm = data["pixelsize_nm"]
-    scale = f", {pixel_nm / oversampling:.3g} nm per output pixel" if pixel_nm else ""
+    scale = f", {pixel_nm / used:.3g} nm per output pixel" if pixel_nm else ""
     st.image(plots.colorize(image), output_format="PNG",
              caption=f"{data['n_locs']:,} localizations, Gaussian render, {image.shape[1]}×{image.shape[0]} px{scale}")
