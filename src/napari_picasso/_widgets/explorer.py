@@ -152,6 +152,9 @@ class ExplorerWidget(QWidget):
         self.add_folder_button = QPushButton("Add folder…")
         self.check_button = QPushButton("Check files")
         self.check_button.setToolTip("mark rows whose file was moved or deleted as missing")
+        self.add_group_edit = QLineEdit()
+        self.add_group_edit.setPlaceholderText("group for added files (optional)")
+        self.add_status = QLabel()
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("filter by file name or folder")
         self.filter_edit.setClearButtonEnabled(True)
@@ -172,6 +175,8 @@ class ExplorerWidget(QWidget):
         self.export_button = QPushButton("Export CSV…")
         self.preview_button = QPushButton("Preview selected")
         self.preview_button.setToolTip("open the localizations of the selected rows as layers")
+        self.estimate_button = QPushButton("Estimate selected")
+        self.estimate_button.setToolTip("compute the quality figures of the selected rows' files again")
 
         # Scatter, Box
         self.x_combo, self.y_combo, self.box_combo = QComboBox(), QComboBox(), QComboBox()
@@ -182,13 +187,14 @@ class ExplorerWidget(QWidget):
         self.family_combo = QComboBox()
         self.family_files = QListWidget()
         self.field_combo = QComboBox()
-        self.field_combo.addItems(["photons", "lpx", "sx", "bg", "net_gradient", "ellipticity"])
+        self.field_combo.addItems(list(compare.PREFERRED_FIELDS))  # until a file says what it holds
         self.compare_button = QPushButton("Compare")
         self.compare_canvas, (self.frames_ax, self.hist_ax) = _canvas(2)
         self.compare_message = QLabel()
 
         self.tabs = QTabWidget()
-        self.tabs.addTab(self._page(self.table, _row(self.export_button, self.preview_button)), "Table")
+        self.tabs.addTab(self._page(self.table, _row(self.export_button, self.preview_button,
+                                                                 self.estimate_button)), "Table")
         self.tabs.addTab(self._page(_row(QLabel("x"), self.x_combo, QLabel("y"), self.y_combo),
                                     self.scatter_canvas), "Scatter")
         self.tabs.addTab(self._page(_row(QLabel("metric"), self.box_combo), self.box_canvas), "Box")
@@ -199,6 +205,7 @@ class ExplorerWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.path_label)
         layout.addLayout(_row(self.open_button, self.add_files_button, self.add_folder_button, self.check_button))
+        layout.addLayout(_row(self.add_group_edit, self.add_status))
         layout.addLayout(_row(self.filter_edit, self.group_combo))
         layout.addWidget(self.count_label)
         layout.addWidget(self.tabs)
@@ -211,6 +218,7 @@ class ExplorerWidget(QWidget):
         self.group_combo.currentIndexChanged.connect(lambda _: self.refresh())
         self.export_button.clicked.connect(self._choose_csv)
         self.preview_button.clicked.connect(lambda: self.preview_selected())
+        self.estimate_button.clicked.connect(lambda: self.estimate_selected())
         self.x_combo.currentIndexChanged.connect(lambda _: self.draw_scatter())
         self.y_combo.currentIndexChanged.connect(lambda _: self.draw_scatter())
         self.box_combo.currentIndexChanged.connect(lambda _: self.draw_boxes())
@@ -318,13 +326,78 @@ class ExplorerWidget(QWidget):
             combo.setCurrentIndex(list(items).index(keep))
         combo.blockSignals(False)
 
-    def add_paths(self, paths, group=None):
-        """Import files or folders (``Add files…``/``Add folder…``); returns the AddResult."""
-        result = database.add_paths(self.db, paths, group=group)
+    def add_paths(self, paths, group=None, refresh=False, block=True, done=None):
+        """Import files or folders (``Add files…``/``Add folder…``).
+
+        ``block=False`` (the buttons) reads the files in a worker thread on its own
+        connection, so napari stays responsive while a folder of large files is estimated;
+        ``done(result)`` is then called on the GUI thread. ``refresh`` computes the figures
+        of unchanged files again (``Estimate selected``).
+
+        Returns
+        -------
+        AddResult or worker
+            The result (``block=True``) or the started worker.
+        """
+        if self.db is None:
+            return None
+        if block:
+            result = database.add_paths(self.db, paths, group=group, refresh=refresh)
+            self._added(result)
+            return result
+        db_path = self.db.path
+        paths = [str(p) for p in paths]
+
+        def work():
+            # a generator worker: one file at a time, yielding (files done, files) for the
+            # label; its return value is the whole AddResult
+            connection = database.open_database(db_path)
+            try:
+                files, result = [], database.AddResult()
+                for path in paths:
+                    if Path(path).is_dir():
+                        files.extend(database.localization_files(path))
+                    else:
+                        files.append(path)
+                for done, path in enumerate(files, 1):
+                    one = database.add_paths(connection, [path], group=group, refresh=refresh)
+                    for name in ("added", "unchanged", "skipped"):
+                        getattr(result, name).extend(getattr(one, name))
+                    yield done, len(files)
+                return result
+            finally:
+                connection.close()
+
+        self.add_status.setText(f"reading {len(paths)} path(s)…")
+        worker = create_worker(work)
+        worker.yielded.connect(lambda step: self.add_status.setText(f"estimating {step[0]} of {step[1]} files…"))
+        worker.returned.connect(self._added)
+        if done is not None:
+            worker.returned.connect(done)
+        worker.errored.connect(lambda error: self.add_status.setText(f"not added: {error}"))
+        worker.start()
+        self._workers.append(worker)
+        worker.finished.connect(lambda: self._workers.remove(worker))
+        return worker
+
+    def _added(self, result):
+        self.add_status.setText(f"{len(result.added)} added, {len(result.unchanged)} unchanged, "
+                                f"{len(result.skipped)} skipped")
         if result.skipped:
             self.viewer.status = f"skipped {len(result.skipped)}: {result.skipped[0][1]}"
         self.poll()
-        return result
+
+    def added_group(self):
+        """The group typed for added files (None: keep/none)."""
+        return self.add_group_edit.text().strip() or None
+
+    def estimate_selected(self, block=False, done=None):
+        """Compute the quality figures of the selected rows' files again (in a worker thread
+        unless ``block``); rows keep their group."""
+        paths = [row["locs_path"] for row in self.selected_rows()]
+        if not paths:
+            return None
+        return self.add_paths(paths, refresh=True, block=block, done=done)
 
     def check_files(self):
         """Mark moved files missing."""
@@ -367,12 +440,24 @@ class ExplorerWidget(QWidget):
         family = self.family_combo.currentText()
         if not family or self.db is None:
             return
-        for row in database.family_rows(self.db, family, **self.filters()):
+        rows = database.family_rows(self.db, family, **self.filters())
+        self._fill_fields(rows)
+        for row in rows:
             item = QListWidgetItem(row["filename"])
             item.setData(Qt.ItemDataRole.UserRole, row["locs_path"])
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked if row["locs_path"] in unchecked else Qt.CheckState.Checked)
             self.family_files.addItem(item)
+
+    def _fill_fields(self, rows):
+        """Offer the fields the family's files hold (a 3D file adds z, lpz ...)."""
+        for row in rows:
+            try:
+                fields = compare.histogram_fields(row["locs_path"])
+            except (InputFileError, OSError):
+                continue  # missing or unreadable: the next file says
+            self._fill_combo(self.field_combo, fields, default=fields[0] if fields else None)
+            return
 
     def checked_files(self):
         items = [self.family_files.item(i) for i in range(self.family_files.count())]
@@ -486,12 +571,12 @@ class ExplorerWidget(QWidget):
     def _choose_files(self):
         paths, _ = QFileDialog.getOpenFileNames(self, "Add localization files", "", "Localizations (*.hdf5)")
         if paths:
-            self._report(self.add_paths(paths))
+            self.add_paths(paths, group=self.added_group(), block=False, done=self._report)
 
     def _choose_folder(self):
         folder = QFileDialog.getExistingDirectory(self, "Add every *_locs*.hdf5 in a folder")
         if folder:
-            self._report(self.add_paths([folder]))
+            self.add_paths([folder], group=self.added_group(), block=False, done=self._report)
 
     def _report(self, result):
         text = f"{len(result.added)} files added, {len(result.unchanged)} unchanged, {len(result.skipped)} skipped"

@@ -38,6 +38,17 @@ def locs_fields(path):
         return list(handle[LOCS_DATASET].dtype.names)
 
 
+# Offered first for histograms: what a microscopist compares between parameter groups.
+PREFERRED_FIELDS = ("photons", "lpx", "sx", "bg", "net_gradient", "ellipticity")
+
+
+def histogram_fields(path):
+    """The fields of a file to offer for histograms: :data:`PREFERRED_FIELDS` first, then the
+    file's others in their order (``frame`` left out: Compare plots it over time)."""
+    fields = [f for f in locs_fields(path) if f != "frame"]
+    return [f for f in PREFERRED_FIELDS if f in fields] + [f for f in fields if f not in PREFERRED_FIELDS]
+
+
 def read_fields(path, fields, progress=None):
     """Selected fields of a localization file, read in blocks: ``{field: array}``."""
     fields = list(fields)

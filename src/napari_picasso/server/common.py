@@ -147,8 +147,9 @@ def field_histograms(keys, field, progress=None):
         (tuple(keys), field), lambda: compare.field_histograms([k[0] for k in keys], field, progress=progress))
 
 
-def locs_fields(key):
-    return _cache("locs_fields", 64).get(key, lambda: compare.locs_fields(key[0]))
+def histogram_fields(key):
+    """:func:`~napari_picasso.db.compare.histogram_fields` of a file, cached."""
+    return _cache("histogram_fields", 64).get(key, lambda: compare.histogram_fields(key[0]))
 
 
 def preview_data(key, oversampling, progress=None):

@@ -9,9 +9,6 @@ from ... import plots
 from ...io.errors import InputFileError
 from .. import common
 
-PREFERRED_FIELDS = ("photons", "lpx", "sx", "bg", "net_gradient", "ellipticity")
-
-
 def _family_label(family):
     path = Path(family)
     return f"{path.name}  ({path.parent})"
@@ -45,11 +42,10 @@ def render(db, path, filters, problem):
         st.info("No file to compare.")
         return
     try:
-        fields = common.locs_fields(present[0][1])
+        options = common.histogram_fields(present[0][1])
     except InputFileError as error:
         st.error(str(error))
         return
-    options = [f for f in PREFERRED_FIELDS if f in fields] + [f for f in fields if f not in PREFERRED_FIELDS]
     field = st.selectbox("Histogram of", options, key="compare_field")
 
     bar = st.progress(0.0, text="reading localizations")
