@@ -1,5 +1,6 @@
 """``napari-picasso localize MOVIE...``: localize movies into ``_locs.hdf5`` files."""
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -82,6 +83,18 @@ def _accept_negative_slices(parser):
         parser._negative_number_matcher = re.compile(rf"{matcher.pattern}|^-\d+:-?\d*(:\d+)?$")
 
 
+def camera_maps_path(value):
+    """``--camera-maps`` as an absolute path, or None.
+
+    The path travels in the parameters to wherever the blocks run: Dask workers (another
+    process, perhaps another machine) do not share this shell's working folder, and the
+    ``_locs.yaml`` that records it is read later from anywhere.
+    """
+    if not value:
+        return None
+    return os.path.abspath(os.path.expanduser(os.fspath(value)))
+
+
 def parameters_from_args(args):
     z_calibration = None
     if getattr(args, "zcalib", None) is not None:
@@ -98,7 +111,7 @@ def parameters_from_args(args):
         detector=args.detector, snr_threshold=args.snr_threshold, debounce_px=args.debounce_px,
         read_noise_e=args.read_noise, background_frames=args.background_frames,
         background_statistic=args.background_statistic, subtract_background=args.subtract_background,
-        start_frame=args.start_frame, camera_maps=str(args.camera_maps) if args.camera_maps else None,
+        start_frame=args.start_frame, camera_maps=camera_maps_path(args.camera_maps),
         camera_maps_origin=tuple(args.camera_maps_origin) if args.camera_maps_origin else None,
         z_calibration=z_calibration, max_d_zcalib=getattr(args, "max_d_zcalib", None),
         z_magnification=getattr(args, "z_magnification", None),
