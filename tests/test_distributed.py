@@ -244,6 +244,55 @@ def test_relative_camera_maps_path_reaches_workers_in_another_folder(client, tmp
     assert info[1]["Camera maps"] == str(maps)  # recorded absolute: the file can be found again from anywhere
 
 
+def count_camera_map_reads():
+    """On a worker: from now on, note the path of every camera-map file read."""
+    import napari_picasso.io.camera_maps as camera_maps
+
+    real = getattr(camera_maps._read, "real", camera_maps._read)
+    reads = []
+
+    def counted(path):
+        reads.append(str(path))
+        return real(path)
+
+    counted.real, counted.reads = real, reads
+    camera_maps._read = counted
+
+
+def camera_map_reads():
+    """On a worker: stop counting; the paths read since :func:`count_camera_map_reads`."""
+    import napari_picasso.io.camera_maps as camera_maps
+
+    reads = camera_maps._read.reads
+    camera_maps._read = camera_maps._read.real
+    return reads
+
+
+def test_workers_read_the_camera_maps_once_and_again_when_the_file_changes(client, tmp_path):
+    from napari_picasso.io.camera_maps import load_camera_maps, save_camera_maps
+
+    scale(client, 2)
+    path, maps = scmos_movie_and_sensor_maps(tmp_path, n_frames=40)
+    parameters = LocalizeParameters(detector="snr", camera_maps=str(maps))
+    client.run(count_camera_map_reads)
+    try:
+        # 10 blocks on 2 workers
+        first = localize_file_distributed(path, parameters, tmp_path / "d1_locs.hdf5", client=client, block_frames=4)
+        # A new calibration saved over the old file (a rename: new inode, new time).
+        old = load_camera_maps(maps)
+        save_camera_maps(maps, old.offset + 3.0, old.variance, old.gain)
+        second = localize_file_distributed(path, parameters, tmp_path / "d2_locs.hdf5", client=client, block_frames=4)
+    finally:
+        reads = client.run(camera_map_reads)
+    reads_per_worker = [r.count(str(maps)) for r in reads.values()]
+    assert sum(reads_per_worker) >= 2  # the count sees the workers' reads
+    assert max(reads_per_worker) <= 2, reads_per_worker  # once per worker and file version, not per block
+    serial = localize_file(path, parameters, tmp_path / "s_locs.hdf5")  # with the new maps
+    assert_same_output(second, load_locs(serial.locs_path))
+    # The new maps changed the result: the workers did not keep using the old ones.
+    assert load_locs(first.locs_path, with_info=False).tobytes() != load_locs(serial.locs_path, with_info=False).tobytes()
+
+
 def test_workers_joining_mid_run_get_blocks(client, blinking_movie, parameters, serial, tmp_path):
     """A batch system's workers arrive after the run started: they take part, output unchanged."""
     scale(client, 1)
