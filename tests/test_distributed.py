@@ -602,6 +602,27 @@ def test_cli_on_a_running_scheduler(client, blinking_movie, parameters, serial, 
     assert len(client.nthreads()) == 2  # the CLI only disconnected from the cluster it did not start
 
 
+def test_local_cluster_options_are_refused_where_they_would_be_ignored(client, blinking_movie, tmp_path, capsys):
+    """--threads-per-worker / --allowed-failures size the cluster --workers starts, nothing else."""
+    path, _, _ = blinking_movie
+    address = client.scheduler.address
+    for options, said in (
+        (["--scheduler", address, "--threads-per-worker", "2"],
+         f"--threads-per-worker applies only to the local cluster that --workers N starts, not to the workers "
+         f"of the scheduler {address}"),
+        (["--scheduler", address, "--allowed-failures", "1"], "--allowed-failures applies only to the local"),
+        (["--threads-per-worker", "2"], "--threads-per-worker applies only to the local cluster that --workers "
+         "N starts; without --workers"),
+    ):
+        code = main(["localize", str(path), *options, "--out", str(tmp_path), "--no-db", "--quiet"])
+        assert code == 2, options
+        assert said in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before any work
+    local = ComputeChoice.from_options(workers=2, threads_per_worker=3, allowed_failures=1)
+    assert (local.threads_per_worker, local.allowed_failures) == (3, 1)
+    assert ComputeChoice.from_options(scheduler=address).allowed_failures == 3  # the default
+
+
 def test_compute_session_keeps_one_cluster_per_choice(blinking_movie, parameters, serial, tmp_path):
     """What the widget and the watcher hold: one cluster while the choice stays the same."""
     path, _, _ = blinking_movie

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..core.zfit import DEFAULT_MAGNIFICATION
 from ..io.errors import InputFileError, ParameterError
 from ..pipeline import FIT_METHODS, LocalizeParameters, LocalizationCancelled, localize_file
-from ._batch import add_batch_options, run_batch_command, wants_batch
+from ._batch import add_batch_options, compute_choice, run_batch_command, wants_batch
 from ._progress import ProgressBar
 from .db import add_database_option, record_after_localization
 
@@ -181,6 +181,11 @@ def run(args):
     try:
         choices = movie_choices(args)
     except ParameterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:  # before any work: an option that would be ignored is an error, not a surprise
+        compute_choice(args)
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if wants_batch(args):
