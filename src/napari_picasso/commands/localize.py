@@ -7,10 +7,10 @@ from pathlib import Path
 
 from ..core.zfit import DEFAULT_MAGNIFICATION
 from ..io.errors import InputFileError, ParameterError
-from ..pipeline import FIT_METHODS, LocalizeParameters, LocalizationCancelled, localize_file
-from ._batch import add_batch_options, compute_choice, run_batch_command, wants_batch
+from ..pipeline import FIT_METHODS, LocalizeParameters
+from ._batch import add_batch_options, compute_choice, database_recorder, run_batch_command, wants_batch
 from ._progress import ProgressBar
-from .db import add_database_option, record_after_localization
+from .db import add_database_option
 
 
 def add_localize_options(parser):
@@ -190,24 +190,41 @@ def run(args):
         return 2
     if wants_batch(args):
         return run_batch_command(args, parameters, choices)
-    failures = 0
-    for movie in args.movies:
-        out = None
-        if args.out is not None:
-            from ..io.locs import locs_path_for
+    return run_one_by_one(args, parameters, choices)
 
-            out = locs_path_for(movie, folder=args.out)
-        progress = None if args.quiet else ProgressBar(movie.name)
-        try:
-            result = localize_file(movie, parameters, out, progress=progress, **choices)
-        except (InputFileError, ParameterError) as error:
-            print(f"error: {movie}: {error}" if isinstance(error, ParameterError) else f"error: {error}",
+
+def run_one_by_one(args, parameters, choices):
+    """Movie files in this process, one after the other.
+
+    Each movie gets its progress bar and a summary line, or its error on stderr as it
+    happens; a movie that fails is recorded as failed in the database and the others are
+    still localized. With several movies a status table ends the output. Returns the exit
+    code: 1 when a movie failed, 130 when cancelled.
+    """
+    from ..distributed.batch import find_movies, run_batch, status_table
+
+    record = database_recorder(args)
+
+    def report(outcome):  # after each movie, before the next one starts
+        if outcome.status == "done":
+            print(summary_line(outcome, parameters.pixelsize_nm))
+        else:
+            reason = outcome.error
+            print(f"error: {reason}" if str(outcome.movie) in reason else f"error: {outcome.movie}: {reason}",
                   file=sys.stderr)
-            failures += 1
-            continue
-        except LocalizationCancelled:
-            print(f"{movie}: cancelled, nothing written", file=sys.stderr)
-            return 130
-        print(summary_line(result, parameters.pixelsize_nm))
-        record_after_localization(args, result.locs_path)
-    return 1 if failures else 0
+        record(outcome)
+
+    outcomes = run_batch(
+        find_movies(args.movies), parameters, out_folder=args.out, on_result=report,
+        progress_for=None if args.quiet else (lambda item: ProgressBar(item.movie.name)), **choices,
+    )
+    for outcome in outcomes:
+        if outcome.status == "cancelled":
+            print(f"{outcome.movie}: cancelled, nothing written", file=sys.stderr)
+        if outcome.note:  # the database row could not be written
+            print(f"warning: {outcome.movie}: {outcome.note}", file=sys.stderr)
+    if len(outcomes) > 1:
+        print(status_table(outcomes))
+    if any(o.status == "cancelled" for o in outcomes):
+        return 130
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
