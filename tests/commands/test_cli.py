@@ -73,6 +73,21 @@ def test_several_movies_go_on_past_failures_with_a_table_and_database_rows(blink
     assert {r["group_name"] for r in rows.values()} == {"day1"}
 
 
+def test_each_failing_movie_is_named_once(blinking_movie, tmp_path, capsys):
+    path, _, _ = blinking_movie
+    movies = [tmp_path / "a.raw", tmp_path / "b.raw"]
+    for movie in movies:
+        shutil.copy(path, movie)
+        shutil.copy(path.with_suffix(".yaml"), movie.with_suffix(".yaml"))
+    # The pipeline's message names the movie ("... outside the a.raw's 64x64 frame").
+    code = main(["localize", *map(str, movies), "--roi", "0", "0", "500", "500", "--quiet", "--no-db"])
+    err = capsys.readouterr().err
+    assert code == 1
+    for movie in movies:
+        line = next(line for line in err.splitlines() if movie.name in line)
+        assert "lies outside" in line and line.count(movie.name) == 1, line
+
+
 def test_an_ndtiff_stack_file_names_its_dataset_output(blinking_movie, tmp_path, capsys):
     """Given a dataset's stack file, the output is the dataset's, as for its folder."""
     ndstorage = pytest.importorskip("ndstorage")

@@ -208,10 +208,10 @@ def run_one_by_one(args, parameters, choices):
     def report(outcome):  # after each movie, before the next one starts
         if outcome.status == "done":
             print(summary_line(outcome, parameters.pixelsize_nm))
-        else:
+        else:  # named once: the reader's and the pipeline's messages often name the movie already
             reason = outcome.error
-            print(f"error: {reason}" if str(outcome.movie) in reason else f"error: {outcome.movie}: {reason}",
-                  file=sys.stderr)
+            named = outcome.movie.name in reason
+            print(f"error: {reason}" if named else f"error: {outcome.movie}: {reason}", file=sys.stderr)
         record(outcome)
 
     outcomes = run_batch(
