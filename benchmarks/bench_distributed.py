@@ -8,7 +8,9 @@ Runs side by side in one process, on one simulated blinking movie (``.raw``):
   ``--workers``), each warmed up first (worker start and numba cache loading are
   reported apart, they are paid once per cluster, not per movie);
 - the Dask scheduler's cost per task (no-op tasks) and the movie's read rate from the
-  page cache, which bound how far more machines help.
+  page cache, which bound how far more machines help;
+- what camera maps cost a block: reading full-sensor maps from their file against the
+  copy a worker keeps for its next blocks.
 
 Every run's rows are checked identical to the baseline's.
 
@@ -85,6 +87,31 @@ def read_rate(movie_path, block=1000):
             movie.read_frames(start, start + block)
         seconds = time.perf_counter() - started
         return movie.shape[0] / seconds, movie.nbytes / seconds
+
+
+def camera_maps_cost(folder, side=2048, repeat=5):
+    """Seconds per block to get ``side`` x ``side`` sensor maps: (read from the file, worker's kept copy)."""
+    import numpy as np
+
+    from napari_picasso.distributed.blocks import _CameraMapsCache
+    from napari_picasso.io.camera_maps import load_camera_maps, save_camera_maps
+
+    path = Path(folder) / f"bench_maps_{side}.hdf5"
+    if not path.exists():
+        rng = np.random.default_rng(1)
+        save_camera_maps(path, rng.normal(100, 2, (side, side)), rng.gamma(2, 2, (side, side)),
+                         rng.normal(2, 0.1, (side, side)))
+    load_camera_maps(path)  # page cache warm, as for the later blocks of a run
+    started = time.perf_counter()
+    for _ in range(repeat):
+        load_camera_maps(path)
+    read = (time.perf_counter() - started) / repeat
+    cache = _CameraMapsCache()
+    cache.get(path)
+    started = time.perf_counter()
+    for _ in range(repeat):
+        cache.get(path)
+    return read, (time.perf_counter() - started) / repeat
 
 
 def main(argv=None):
@@ -231,6 +258,10 @@ def main(argv=None):
     print(f"file read rate (page cache):    {frames_per_s:,.0f} frames/s, {bytes_per_s / 2**20:,.0f} MB/s")
     print(f"localization per core:          {n_frames / (one or serial_one):,.0f} frames/s, "
           f"{n_frames / (one or serial_one) * frame_mb:,.1f} MB/s of movie")
+    read, kept = camera_maps_cost(args.folder)
+    print(f"2048x2048 camera maps per block: {read * 1e3:.0f} ms read from the file (every block, before "
+          f"workers kept them), {kept * 1e6:.0f} us from a worker's kept copy; "
+          f"the read is the work of {read / ((one or serial_one) / n_frames):,.0f} frames on one core")
     return 0
 
 

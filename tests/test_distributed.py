@@ -187,8 +187,11 @@ def test_tiff_movie_identical_to_serial_run(client, isolated_movie, parameters, 
     assert_same_output(result, load_locs(serial_result.locs_path))
 
 
-def test_full_sensor_maps_cut_identically_on_workers(client, tmp_path):
-    """Workers reload the maps per block: they cut full-sensor maps at the run's ROI origin."""
+def scmos_movie_and_sensor_maps(folder, n_frames=14):
+    """A 48x48 .tif whose Micro-Manager metadata puts it at (16, 24) of 80x96 sensor maps.
+
+    Returns ``(movie path, maps path)``; the maps are full-sensor, so every block cuts them.
+    """
     import dataclasses
     import json
 
@@ -197,25 +200,97 @@ def test_full_sensor_maps_cut_identically_on_workers(client, tmp_path):
     from napari_picasso.io.camera_maps import save_camera_maps
     from napari_picasso.simulate import isolated_spots, render_movie, scmos_camera
 
-    scale(client, 2)
     chip = scmos_camera(80, 96, hot_fraction=0.03, seed=9)
     window = (slice(16, 64), slice(24, 72))
     camera = dataclasses.replace(chip, offset_map=chip.offset_map[window], variance_map=chip.variance_map[window],
                                  gain_map=chip.gain_map[window])
-    truth = isolated_spots(14, 48, 48, spacing_px=12, photons=800, sigma_px=1.0, seed=9)
-    frames = render_movie(truth, 14, 48, 48, bg_photons=5.0, camera=camera, seed=9)
-    path = tmp_path / "roi.tif"
+    truth = isolated_spots(n_frames, 48, 48, spacing_px=12, photons=800, sigma_px=1.0, seed=9)
+    frames = render_movie(truth, n_frames, 48, 48, bg_photons=5.0, camera=camera, seed=9)
+    path = Path(folder) / "roi.tif"
     with tifffile.TiffWriter(path) as tif:
         for frame in frames:  # Micro-Manager's per-frame metadata with the camera ROI (x-y-w-h)
             tif.write(frame, photometric="minisblack", metadata=None,
                       extratags=[(51123, "s", 0, json.dumps({"ROI": "24-16-48-48"}), True)])
-    maps = save_camera_maps(tmp_path / "sensor.hdf5", chip.offset_map, chip.variance_map, chip.gain_map)
+    maps = save_camera_maps(Path(folder) / "sensor.hdf5", chip.offset_map, chip.variance_map, chip.gain_map)
+    return path, Path(maps)
+
+
+def test_full_sensor_maps_cut_identically_on_workers(client, tmp_path):
+    """Workers cut full-sensor maps at the run's ROI origin, as the serial run does."""
+    scale(client, 2)
+    path, maps = scmos_movie_and_sensor_maps(tmp_path)
     parameters = LocalizeParameters(detector="snr", camera_maps=str(maps))
     serial_result = localize_file(path, parameters, tmp_path / "s_locs.hdf5")
     serial = load_locs(serial_result.locs_path)
     assert serial_result.n_locs > 20 and serial[1][1]["Camera maps origin"] == [16, 24]
     result = localize_file_distributed(path, parameters, tmp_path / "d_locs.hdf5", client=client, block_frames=5)
     assert_same_output(result, serial)
+
+
+def test_relative_camera_maps_path_reaches_workers_in_another_folder(client, tmp_path, monkeypatch):
+    """``--camera-maps sensor.hdf5`` given in the movie's folder; the workers run elsewhere."""
+    scale(client, 2)
+    path, maps = scmos_movie_and_sensor_maps(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    # The workers were started from pytest's folder: a relative name means nothing there.
+    assert str(tmp_path) not in set(client.run(os.getcwd).values())
+    code = main(["localize", path.name, "--scheduler", client.scheduler.address, "--camera-maps", maps.name,
+                 "--detector", "snr", "--block-frames", "5", "--out", "out", "--no-db", "--quiet"])
+    assert code == 0
+    serial = localize_file(path, LocalizeParameters(detector="snr", camera_maps=str(maps)), tmp_path / "s_locs.hdf5")
+    assert serial.n_locs > 20
+    locs, info = load_locs(tmp_path / "out" / "roi_locs.hdf5")
+    assert locs.tobytes() == load_locs(serial.locs_path, with_info=False).tobytes()
+    assert info[1]["Camera maps"] == str(maps)  # recorded absolute: the file can be found again from anywhere
+
+
+def count_camera_map_reads():
+    """On a worker: from now on, note the path of every camera-map file read."""
+    import napari_picasso.io.camera_maps as camera_maps
+
+    real = getattr(camera_maps._read, "real", camera_maps._read)
+    reads = []
+
+    def counted(path):
+        reads.append(str(path))
+        return real(path)
+
+    counted.real, counted.reads = real, reads
+    camera_maps._read = counted
+
+
+def camera_map_reads():
+    """On a worker: stop counting; the paths read since :func:`count_camera_map_reads`."""
+    import napari_picasso.io.camera_maps as camera_maps
+
+    reads = camera_maps._read.reads
+    camera_maps._read = camera_maps._read.real
+    return reads
+
+
+def test_workers_read_the_camera_maps_once_and_again_when_the_file_changes(client, tmp_path):
+    from napari_picasso.io.camera_maps import load_camera_maps, save_camera_maps
+
+    scale(client, 2)
+    path, maps = scmos_movie_and_sensor_maps(tmp_path, n_frames=40)
+    parameters = LocalizeParameters(detector="snr", camera_maps=str(maps))
+    client.run(count_camera_map_reads)
+    try:
+        # 10 blocks on 2 workers
+        first = localize_file_distributed(path, parameters, tmp_path / "d1_locs.hdf5", client=client, block_frames=4)
+        # A new calibration saved over the old file (a rename: new inode, new time).
+        old = load_camera_maps(maps)
+        save_camera_maps(maps, old.offset + 3.0, old.variance, old.gain)
+        second = localize_file_distributed(path, parameters, tmp_path / "d2_locs.hdf5", client=client, block_frames=4)
+    finally:
+        reads = client.run(camera_map_reads)
+    reads_per_worker = [r.count(str(maps)) for r in reads.values()]
+    assert sum(reads_per_worker) >= 2  # the count sees the workers' reads
+    assert max(reads_per_worker) <= 2, reads_per_worker  # once per worker and file version, not per block
+    serial = localize_file(path, parameters, tmp_path / "s_locs.hdf5")  # with the new maps
+    assert_same_output(second, load_locs(serial.locs_path))
+    # The new maps changed the result: the workers did not keep using the old ones.
+    assert load_locs(first.locs_path, with_info=False).tobytes() != load_locs(serial.locs_path, with_info=False).tobytes()
 
 
 def test_workers_joining_mid_run_get_blocks(client, blinking_movie, parameters, serial, tmp_path):
@@ -525,6 +600,27 @@ def test_cli_on_a_running_scheduler(client, blinking_movie, parameters, serial, 
         assert "1 of 1 movies localized, 0 failed" in capsys.readouterr().out
         assert load_locs(tmp_path / name / "blinking_locs.hdf5", with_info=False).tobytes() == serial[0].tobytes()
     assert len(client.nthreads()) == 2  # the CLI only disconnected from the cluster it did not start
+
+
+def test_local_cluster_options_are_refused_where_they_would_be_ignored(client, blinking_movie, tmp_path, capsys):
+    """--threads-per-worker / --allowed-failures size the cluster --workers starts, nothing else."""
+    path, _, _ = blinking_movie
+    address = client.scheduler.address
+    for options, said in (
+        (["--scheduler", address, "--threads-per-worker", "2"],
+         f"--threads-per-worker applies only to the local cluster that --workers N starts, not to the workers "
+         f"of the scheduler {address}"),
+        (["--scheduler", address, "--allowed-failures", "1"], "--allowed-failures applies only to the local"),
+        (["--threads-per-worker", "2"], "--threads-per-worker applies only to the local cluster that --workers "
+         "N starts; without --workers"),
+    ):
+        code = main(["localize", str(path), *options, "--out", str(tmp_path), "--no-db", "--quiet"])
+        assert code == 2, options
+        assert said in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before any work
+    local = ComputeChoice.from_options(workers=2, threads_per_worker=3, allowed_failures=1)
+    assert (local.threads_per_worker, local.allowed_failures) == (3, 1)
+    assert ComputeChoice.from_options(scheduler=address).allowed_failures == 3  # the default
 
 
 def test_compute_session_keeps_one_cluster_per_choice(blinking_movie, parameters, serial, tmp_path):

@@ -22,7 +22,7 @@ from napari_picasso.commands.watch import load_groups, parameters_from_mapping
 from napari_picasso.io.errors import InputFileError
 from napari_picasso.io.locs import load_info, load_locs
 from napari_picasso.io.movies import write_raw_info
-from napari_picasso.pipeline import LocalizeParameters
+from napari_picasso.pipeline import LocalizeParameters, localize_file
 from napari_picasso.simulate import simulate_movie
 from napari_picasso.watcher import Watcher, WatcherStore, classify, command_arguments, read_events, scan
 from napari_picasso.watcher.candidates import Candidate
@@ -410,6 +410,37 @@ def test_kill_mid_file_then_restart_leaves_no_partial_output_nor_duplicate_rows(
         r["n_locs"] for r in localizations if r["locs_path"].endswith("b_big_locs.hdf5"))
 
 
+def test_watch_localizes_on_a_local_cluster_of_two_workers(folder, tmp_path, frames, camera):
+    pytest.importorskip("distributed")
+    group = {"gradient": 1500, "baseline": camera.baseline, "sensitivity": camera.sensitivity}
+    groups_file = tmp_path / "groups.yaml"
+    groups_file.write_text(yaml.safe_dump([group]))
+    movie = write_raw(folder / "a.raw", np.tile(frames, (5, 1, 1)))  # 200 frames: 4 blocks
+    log = tmp_path / "watcher.log"
+    process = _watch_process(folder, tmp_path, groups_file, "--workers", "2", "--threads-per-worker", "1")
+    try:
+        assert wait_for(lambda: events(log, "finished"), timeout_s=120), process.stderr.read1().decode()
+        # The cluster stays up while the watcher runs: two worker processes, its children.
+        workers = [c for c in psutil.Process(process.pid).children(recursive=True)
+                   if "spawn_main" in " ".join(c.cmdline())]
+        assert len(workers) == 2
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert psutil.wait_procs(workers, timeout=30)[1] == []  # shut down with the watcher
+    assert "compute on local cluster, 2 worker processes x 1 numba threads" in events(log, "watching")[0][3]
+    assert events(log, "failed") == []
+    serial = load_locs(localize_file(movie, parameters_from_mapping(group), tmp_path / "serial_locs.hdf5").locs_path)
+    output = load_locs(folder / "a_locs.hdf5")
+    assert len(serial[0]) > 20 and output[0].tobytes() == serial[0].tobytes()
+    assert output[1] == serial[1]
+    localizations, failures = rows(tmp_path)
+    assert failures == [] and [r["n_locs"] for r in localizations] == [len(serial[0])]
+
+
 # Localizes a movie and dies (os._exit: nothing cleans up, as with SIGKILL) right after
 # the writer's first rename.
 DIE_BETWEEN_RENAMES = """
@@ -720,6 +751,8 @@ def test_watch_command_line(tmp_path, capsys):
     assert "groups.yaml: group 1:" in capsys.readouterr().err
     assert main(["watch", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: not a folder" in capsys.readouterr().err
+    assert main(["watch", str(tmp_path), "--scheduler", "tcp://127.0.0.1:1", "--threads-per-worker", "2"]) == 2
+    assert "--threads-per-worker applies only to the local cluster" in capsys.readouterr().err
     (tmp_path / "not.db").write_text("not a database")
     assert main(["watch", str(tmp_path), "--db", str(tmp_path / "not.db"), "--log", str(tmp_path / "w.log"), "-q"]) == 2
     assert "not.db: is not a usable SQLite database" in capsys.readouterr().err

@@ -123,16 +123,20 @@ def noise_model(parameters, frame_shape, camera_maps=None):
     )
 
 
-def load_maps(parameters, movie_shape, roi=None, name="movie", metadata=None):
+def load_maps(parameters, movie_shape, roi=None, name="movie", metadata=None, loader=None):
     """Load and check the run's camera maps (``None`` without ``parameters.camera_maps``).
 
     Full-sensor maps are cut to the movie's camera ROI: at
     ``parameters.camera_maps_origin`` when set, else where the movie ``metadata``
     records the ROI (:func:`~napari_picasso.io.camera_maps.crop_to_movie`).
+
+    ``loader(path)`` reads the file (default
+    :func:`~napari_picasso.io.camera_maps.load_camera_maps`); a distributed worker passes
+    one that keeps what it has read for its next blocks.
     """
     if not parameters.camera_maps:
         return None
-    maps = load_camera_maps(parameters.camera_maps)
+    maps = (loader or load_camera_maps)(parameters.camera_maps)
     maps = crop_to_movie(maps, movie_shape[-2:], getattr(parameters, "camera_maps_origin", None), metadata, name)
     check_against_movie(maps, movie_shape, roi, name)
     return maps

@@ -422,7 +422,8 @@ def test_damaged_files_on_the_command_line(tmp_path, capsys):
     tiff, _, _ = _tiff_source("bigtiff")(tmp_path)
     data = tiff.read_bytes()
     tiff.write_bytes(data[:8] + struct.pack("<Q", len(data) + 4096) + data[16:])  # first IFD beyond the end
-    raw, _, _ = _raw(tmp_path)
+    (tmp_path / "raw").mkdir()  # movie.raw beside movie.tif would have the same output (refused)
+    raw, _, _ = _raw(tmp_path / "raw")
     raw.with_suffix(".yaml").write_bytes(b"Width: \xff\xfe\n")
     good = tmp_path / "good.tif"
     tifffile.imwrite(good, _frames(), photometric="minisblack")
@@ -430,7 +431,7 @@ def test_damaged_files_on_the_command_line(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 1 and "Traceback" not in captured.err
     assert "movie.tif: is damaged: it starts like a TIFF but its first image directory (IFD)" in captured.err
-    assert "movie.yaml: is not a text file" in captured.err
+    assert "raw/movie.yaml: is not a text file" in captured.err
     assert (tmp_path / "good_locs.hdf5").exists()
 
 

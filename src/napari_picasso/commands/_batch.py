@@ -16,6 +16,19 @@ def add_batch_options(parser):
         "MOVIE may also be a folder: it is scanned for movies at any depth. With a folder or "
         "any of these options a status table is printed at the end.",
     )
+    add_compute_options(group)
+    group.add_argument("--block-frames", type=int, metavar="F",
+                       help="frames per task (default: about 4 tasks per worker, at most one 64 MB chunk)")
+    group.add_argument("--files-at-once", type=int, metavar="M",
+                       help="movies in progress at the same time on a cluster (default 2; more for "
+                       "short movies on many workers)")
+    group.add_argument("--analysis-folder", nargs="?", const=True, default=None, type=Path, metavar="DIR",
+                       help="write results into an 'analysis' folder inside each input folder "
+                       "(or into DIR), mirroring the input tree, instead of beside each movie")
+
+
+def add_compute_options(group):
+    """``--workers`` or ``--scheduler``, and the options of the local cluster (see :func:`compute_choice`)."""
     where = group.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N",
                        help="start a local Dask cluster of N worker processes (needs the "
@@ -24,17 +37,11 @@ def add_batch_options(parser):
                        help="use a running Dask scheduler (tcp://host:8786, or a scheduler file); "
                        "workers must see the movies under the same paths")
     group.add_argument("--threads-per-worker", type=int, metavar="T",
-                       help="numba threads per local worker (default: cores // N)")
-    group.add_argument("--block-frames", type=int, metavar="F",
-                       help="frames per task (default: about 4 tasks per worker, at most one 64 MB chunk)")
-    group.add_argument("--files-at-once", type=int, metavar="M",
-                       help="movies in progress at the same time on a cluster (default 2; more for "
-                       "short movies on many workers)")
-    group.add_argument("--allowed-failures", type=int, default=ALLOWED_FAILURES, metavar="K",
-                       help="worker deaths a task survives on a local cluster (default %(default)s)")
-    group.add_argument("--analysis-folder", nargs="?", const=True, default=None, type=Path, metavar="DIR",
-                       help="write results into an 'analysis' folder inside each input folder "
-                       "(or into DIR), mirroring the input tree, instead of beside each movie")
+                       help="numba threads per worker of the local cluster --workers starts (default: "
+                       "cores // N; not with --scheduler: its workers keep their own)")
+    group.add_argument("--allowed-failures", type=int, metavar="K",
+                       help="worker deaths a task survives on the local cluster --workers starts "
+                       f"(default {ALLOWED_FAILURES}; not with --scheduler: it keeps its own)")
 
 
 def wants_batch(args):
@@ -99,10 +106,22 @@ class BatchProgress:
         return progress
 
 
+def compute_choice(args):
+    """The :class:`ComputeChoice` of ``--workers``, ``--scheduler`` and their tuning options.
+
+    Raises
+    ------
+    ValueError
+        For options that contradict each other or would be ignored (see
+        :meth:`ComputeChoice.from_options`).
+    """
+    return ComputeChoice.from_options(args.workers, args.scheduler, args.threads_per_worker,
+                                      args.allowed_failures)
+
+
 def run_batch_command(args, parameters, choices=None):
     try:
-        choice = ComputeChoice.from_options(args.workers, args.scheduler, args.threads_per_worker,
-                                            args.allowed_failures)
+        choice = compute_choice(args)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,15 +1,16 @@
 """``napari-picasso localize MOVIE...``: localize movies into ``_locs.hdf5`` files."""
 
+import os
 import re
 import sys
 from pathlib import Path
 
 from ..core.zfit import DEFAULT_MAGNIFICATION
 from ..io.errors import InputFileError, ParameterError
-from ..pipeline import FIT_METHODS, LocalizeParameters, LocalizationCancelled, localize_file
-from ._batch import add_batch_options, run_batch_command, wants_batch
+from ..pipeline import FIT_METHODS, LocalizeParameters
+from ._batch import add_batch_options, compute_choice, database_recorder, run_batch_command, wants_batch
 from ._progress import ProgressBar
-from .db import add_database_option, record_after_localization
+from .db import add_database_option
 
 
 def add_localize_options(parser):
@@ -82,6 +83,18 @@ def _accept_negative_slices(parser):
         parser._negative_number_matcher = re.compile(rf"{matcher.pattern}|^-\d+:-?\d*(:\d+)?$")
 
 
+def camera_maps_path(value):
+    """``--camera-maps`` as an absolute path, or None.
+
+    The path travels in the parameters to wherever the blocks run: Dask workers (another
+    process, perhaps another machine) do not share this shell's working folder, and the
+    ``_locs.yaml`` that records it is read later from anywhere.
+    """
+    if not value:
+        return None
+    return os.path.abspath(os.path.expanduser(os.fspath(value)))
+
+
 def parameters_from_args(args):
     z_calibration = None
     if getattr(args, "zcalib", None) is not None:
@@ -98,7 +111,7 @@ def parameters_from_args(args):
         detector=args.detector, snr_threshold=args.snr_threshold, debounce_px=args.debounce_px,
         read_noise_e=args.read_noise, background_frames=args.background_frames,
         background_statistic=args.background_statistic, subtract_background=args.subtract_background,
-        start_frame=args.start_frame, camera_maps=str(args.camera_maps) if args.camera_maps else None,
+        start_frame=args.start_frame, camera_maps=camera_maps_path(args.camera_maps),
         camera_maps_origin=tuple(args.camera_maps_origin) if args.camera_maps_origin else None,
         z_calibration=z_calibration, max_d_zcalib=getattr(args, "max_d_zcalib", None),
         z_magnification=getattr(args, "z_magnification", None),
@@ -170,27 +183,48 @@ def run(args):
     except ParameterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    try:  # before any work: an option that would be ignored is an error, not a surprise
+        compute_choice(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if wants_batch(args):
         return run_batch_command(args, parameters, choices)
-    failures = 0
-    for movie in args.movies:
-        out = None
-        if args.out is not None:
-            from ..io.locs import locs_path_for
+    return run_one_by_one(args, parameters, choices)
 
-            out = locs_path_for(movie, folder=args.out)
-        progress = None if args.quiet else ProgressBar(movie.name)
-        try:
-            result = localize_file(movie, parameters, out, progress=progress, **choices)
-        except (InputFileError, ParameterError) as error:
-            # Input-file errors name their file; name the movie where a parameter error does not.
-            named = isinstance(error, InputFileError) or movie.name in str(error)
-            print(f"error: {error}" if named else f"error: {movie}: {error}", file=sys.stderr)
-            failures += 1
-            continue
-        except LocalizationCancelled:
-            print(f"{movie}: cancelled, nothing written", file=sys.stderr)
-            return 130
-        print(summary_line(result, parameters.pixelsize_nm))
-        record_after_localization(args, result.locs_path)
-    return 1 if failures else 0
+
+def run_one_by_one(args, parameters, choices):
+    """Movie files in this process, one after the other.
+
+    Each movie gets its progress bar and a summary line, or its error on stderr as it
+    happens; a movie that fails is recorded as failed in the database and the others are
+    still localized. With several movies a status table ends the output. Returns the exit
+    code: 1 when a movie failed, 130 when cancelled.
+    """
+    from ..distributed.batch import find_movies, run_batch, status_table
+
+    record = database_recorder(args)
+
+    def report(outcome):  # after each movie, before the next one starts
+        if outcome.status == "done":
+            print(summary_line(outcome, parameters.pixelsize_nm))
+        else:  # named once: the reader's and the pipeline's messages often name the movie already
+            reason = outcome.error
+            named = outcome.movie.name in reason
+            print(f"error: {reason}" if named else f"error: {outcome.movie}: {reason}", file=sys.stderr)
+        record(outcome)
+
+    outcomes = run_batch(
+        find_movies(args.movies), parameters, out_folder=args.out, on_result=report,
+        progress_for=None if args.quiet else (lambda item: ProgressBar(item.movie.name)), **choices,
+    )
+    for outcome in outcomes:
+        if outcome.status == "cancelled":
+            print(f"{outcome.movie}: cancelled, nothing written", file=sys.stderr)
+        if outcome.note:  # the database row could not be written
+            print(f"warning: {outcome.movie}: {outcome.note}", file=sys.stderr)
+    if len(outcomes) > 1:
+        print(status_table(outcomes))
+    if any(o.status == "cancelled" for o in outcomes):
+        return 130
+    return 1 if any(o.status == "failed" for o in outcomes) else 0

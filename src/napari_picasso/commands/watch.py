@@ -9,6 +9,8 @@ Parameter groups come from a YAML file: a list of mappings whose keys are the
 Each movie is localized with each group (outputs ``<movie>_pg_<i>_locs.hdf5`` when there
 is more than one). ``--command`` templates run after each output, in order, without a
 shell; ``$FILENAME`` is the output ``_locs.hdf5``, ``$MOVIE`` the input movie.
+
+``--workers N`` or ``--scheduler ADDRESS`` localize on a Dask cluster, as for ``localize``.
 """
 
 import argparse
@@ -23,6 +25,7 @@ from ..core.identify import check_box
 from ..io.camera_maps import load_camera_maps
 from ..io.errors import InputFileError, ParameterError
 from ..pipeline import LocalizeParameters, validate_parameters
+from ._batch import add_compute_options, compute_choice
 from .localize import add_localize_options, movie_choices, parameters_from_args
 
 
@@ -170,6 +173,12 @@ def add_parser(subparsers):
     parser.add_argument("--db", type=Path, help="database file (default: the napari-picasso database)")
     parser.add_argument("--log", type=Path, help="log file (default: watcher-<UTC time>.log in the first folder)")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not print the log lines")
+    add_compute_options(parser.add_argument_group(
+        "many cores, many machines",
+        # (the parser keeps the description's line breaks)
+        "localize each movie on a Dask cluster (started when the first movie is ready,\n"
+        "kept until the watcher stops) instead of in this process; the outputs are the same",
+    ))
     parser.set_defaults(func=run)
 
 
@@ -180,7 +189,8 @@ def run(args):
     try:
         groups = load_groups(args.groups) if args.groups else [LocalizeParameters()]
         choices = movie_choices(args)
-    except (InputFileError, ParameterError) as error:
+        compute = compute_choice(args)
+    except (InputFileError, ParameterError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     log_path = args.log if args.log is not None else default_log_path(args.folders[0])
@@ -189,7 +199,8 @@ def run(args):
         watcher = Watcher(args.folders, groups, args.commands, recursive=args.recursive,
                           settle_seconds=args.settle_seconds, rescan_seconds=args.rescan_seconds,
                           db_path=args.db, log_path=log_path, echo=echo, retry_failed=args.retry_failed,
-                          choices=choices, command_timeout_s=args.command_timeout)
+                          choices=choices, command_timeout_s=args.command_timeout,
+                          compute=None if compute.mode == "threads" else compute)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

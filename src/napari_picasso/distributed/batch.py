@@ -61,6 +61,20 @@ def is_dataset_folder(path):
     return (path / "NDTiff.index").is_file() or (path / "Full resolution" / "NDTiff.index").is_file()
 
 
+def _dataset_of(path):
+    """The NDTiff dataset folder a stack file or 'Full resolution' folder belongs to, else ``path``.
+
+    The reader opens the whole dataset from any of them; naming it by its folder gives the
+    output the single run and the watcher give it (``<dataset>_locs.hdf5`` beside the
+    folder), and the same movie named twice is found once.
+    """
+    from ..io.ndtiff import dataset_folder
+
+    if (path.is_file() and "_NDTiffStack" in path.name) or (path.is_dir() and is_dataset_folder(path)):
+        return dataset_folder(path) or path
+    return path
+
+
 def _is_movie_file(path):
     name = path.name.lower()
     if name.startswith(".") or name.endswith(".part"):
@@ -112,6 +126,7 @@ def find_movies(paths, skip_names=(ANALYSIS_FOLDER,)):
             root = path
             movies = _scan(path, set(skip_names))
         else:
+            path = _dataset_of(path)
             root = path.parent
             movies = [path]
         for movie in movies:

@@ -4,7 +4,8 @@ A distributed run cuts the frames to process into blocks. Each task receives the
 path, the reader choices, its block and the parameters (a few hundred bytes), opens the
 movie itself, runs :func:`~napari_picasso.pipeline.localize_frames` and returns the
 block's localizations. Pixels never travel between machines; only localizations do
-(tens of bytes per molecule).
+(tens of bytes per molecule). Camera maps also travel as a path: each worker process
+reads them once and keeps them for its next blocks.
 
 Nothing here imports dask: the same task runs in a thread, a process pool or a Dask
 worker.
@@ -21,6 +22,7 @@ import numba
 import numpy as np
 
 from ..detection import check_background_frames, load_maps, read_with_background
+from ..io.camera_maps import load_camera_maps
 from ..io.movies import open_movie
 from ..pipeline import chunk_frames_for, localize_frames, validate_parameters
 
@@ -156,6 +158,49 @@ def close_open_movies():
     _open_movies.close()
 
 
+class _CameraMapsCache:
+    """The camera-map files this worker process has read, kept for its next blocks.
+
+    Every block's task gets the maps' path, not their arrays (a few bytes per task instead
+    of 48 MB of full-sensor maps); reading and checking them again for every block would
+    cost more than localizing a short block. Entries are keyed by the file's identity
+    (path, size, modification time, inode: a calibration saved again, or renamed over the
+    old file, is read anew). The threads of a worker share the entries: the maps are only
+    read (each block cuts its own copy to the movie's ROI, or uses them as they are). At
+    most :attr:`size` files are kept.
+    """
+
+    size = 2
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.maps = collections.OrderedDict()
+
+    def get(self, path):
+        path = Path(path)
+        try:
+            stat = path.stat()
+        except OSError:
+            return load_camera_maps(path)  # not cached: raises its message about the file
+        key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        # One lock for the reading too: two threads starting blocks of one run read the file once.
+        with self.lock:
+            maps = self.maps.pop(key, None)
+            if maps is None:
+                maps = load_camera_maps(path)
+            self.maps[key] = maps
+            while len(self.maps) > self.size:
+                self.maps.popitem(last=False)
+        return maps
+
+    def clear(self):
+        with self.lock:
+            self.maps.clear()
+
+
+_camera_maps = _CameraMapsCache()
+
+
 def limit_numba_threads():
     """Hold this thread's numba kernels to ``NUMBA_NUM_THREADS`` from the environment.
 
@@ -202,7 +247,7 @@ def localize_block(movie_path, choices, block, parameters):
     name = movie.path.name
     roi, _ = validate_parameters(parameters, movie.shape, name)
     window = check_background_frames(parameters, movie.shape[0], name)
-    camera_maps = load_maps(parameters, movie.shape, roi, name, movie.metadata)
+    camera_maps = load_maps(parameters, movie.shape, roi, name, movie.metadata, loader=_camera_maps.get)
     n_frames, height, width = movie.shape
     try:
         # The same read as a serial chunk: the frames, plus those the background windows

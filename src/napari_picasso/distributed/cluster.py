@@ -102,11 +102,40 @@ class ComputeChoice:
             raise ValueError(f"threads per worker must be at least 1; got {self.threads_per_worker}")
 
     @classmethod
-    def from_options(cls, workers=None, scheduler=None, threads_per_worker=None,
-                     allowed_failures=ALLOWED_FAILURES):
-        """The choice a command line's ``--workers`` / ``--scheduler`` describe."""
+    def from_options(cls, workers=None, scheduler=None, threads_per_worker=None, allowed_failures=None):
+        """The choice a command line's ``--workers`` / ``--scheduler`` describe.
+
+        ``threads_per_worker`` and ``allowed_failures`` (None: not given) size the local
+        cluster that ``--workers`` starts.
+
+        Raises
+        ------
+        ValueError
+            For both ``workers`` and ``scheduler``, or for a local-cluster option given
+            without ``workers``: it would change nothing (a running scheduler's workers
+            keep the threads and the retry limit they were started with), and a user who
+            gave it believes otherwise.
+        """
         if workers is not None and scheduler is not None:
             raise ValueError("choose either a number of local workers or a scheduler address, not both")
+        local_only = [option for option, value in (("--threads-per-worker", threads_per_worker),
+                                                   ("--allowed-failures", allowed_failures)) if value is not None]
+        if local_only and workers is None:
+            named = " and ".join(local_only)
+            applies = "applies" if len(local_only) == 1 else "apply"
+            if scheduler is not None:
+                raise ValueError(
+                    f"{named} {applies} only to the local cluster that --workers N starts, not to the "
+                    f"workers of the scheduler {scheduler}: they keep what they were started with "
+                    "('dask worker --nthreads', NUMBA_NUM_THREADS in their environment; the scheduler's "
+                    f"distributed.scheduler.allowed-failures). Fix: leave out {named}, or use --workers N "
+                    "instead of --scheduler.")
+            raise ValueError(
+                f"{named} {applies} only to the local cluster that --workers N starts; without "
+                f"--workers this process localizes with numba threads on every core. Fix: add "
+                f"--workers N, or leave out {named}.")
+        if allowed_failures is None:
+            allowed_failures = ALLOWED_FAILURES
         if scheduler is not None:
             return cls("scheduler", address=str(scheduler), allowed_failures=allowed_failures)
         if workers is not None:
