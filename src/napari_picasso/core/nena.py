@@ -135,15 +135,26 @@ class NenaResult:
     n_pairs: int
 
 
+# log s and log w are kept within exp's range: a wild Levenberg-Marquardt step on a sparse
+# histogram may ask for exp(1000); such widths (px) give a flat basis and a high cost anyway.
+_LOG_WIDTH_LIMIT = 50.0
+
+
+def _widths(theta):
+    """(s, dc, w) of the fitted parameters (log s, dc, log w), widths within exp's range."""
+    clip = lambda v: min(max(float(v), -_LOG_WIDTH_LIMIT), _LOG_WIDTH_LIMIT)  # noqa: E731
+    return math.exp(clip(theta[0])), float(theta[1]), math.exp(clip(theta[2]))
+
+
 def _cost(theta, d, counts, sigma):
-    s, dc, w = math.exp(theta[0]), theta[1], math.exp(theta[2])
+    s, dc, w = _widths(theta)
     a = _basis(d, s, dc, w) / sigma[:, None]
     coef, cost = _nnls_small(a, counts / sigma)
     return cost, coef
 
 
 def _residuals(theta, d, counts, sigma):
-    s, dc, w = math.exp(theta[0]), theta[1], math.exp(theta[2])
+    s, dc, w = _widths(theta)
     a = _basis(d, s, dc, w)
     coef, _ = _nnls_small(a / sigma[:, None], counts / sigma)
     return (a @ coef - counts) / sigma
@@ -223,7 +234,7 @@ def fit_nena(distances_px, max_distance_px, n_bins=None):
             if best is None or cost < best[0]:
                 best = (cost, theta)
     theta, cost_full = _levenberg_marquardt(best[1], centers, counts, sigma)
-    s, dc, w = math.exp(theta[0]), float(theta[1]), math.exp(theta[2])
+    s, dc, w = _widths(theta)
     # The short-range term (repeated binding at nearby sites) is a population of its own,
     # beyond the main peak (mode at s*sqrt(2)). Fitted freely it can instead split the main
     # peak in two and bias s low (seen on sparse simulated movies: 4.3 nm for a true
