@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 import time
 
 from napari_picasso.db import open_database, query_rows, record_localization, summary
@@ -126,3 +127,63 @@ def test_writer_killed_inside_transaction_leaves_consistent_database(tmp_path, d
     # A plain sqlite3 connection agrees (nothing hidden in our layer).
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM localizations").fetchone()[0] == 4
+
+
+def test_a_real_watch_process_and_the_viewer_write_at_once(tmp_path, db_path, copy_locs, camera):
+    """``napari-picasso watch`` localizes movies dropped into a folder while this process
+    (the viewer's explorer: ``add_paths``, one file a transaction) imports 30 files into
+    the same database: every row of both arrives."""
+
+    from napari_picasso.db import add_paths
+    from napari_picasso.simulate import blinking_sites, write_movie
+
+    folder = tmp_path / "acquisitions"
+    folder.mkdir()
+    n_movies = 12
+    groups = tmp_path / "groups.yaml"
+    groups.write_text("- {gradient: 1500, baseline: 100, sensitivity: 0.5}\n")
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "NAPARI_PICASSO_DB": str(db_path),
+           "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    watcher = subprocess.Popen([sys.executable, "-m", "napari_picasso", "watch", str(folder), "--db", str(db_path),
+                                "--settle-seconds", "0.3", "--rescan-seconds", "0.5", "--quiet",
+                                "--groups", str(groups)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for i in range(n_movies):
+            truth = blinking_sites(60, 32, 32, n_sites=8, photons=1500, seed=i)
+            write_movie(tmp_path / f"m{i:02d}.raw", truth, 60, 32, 32, bg_photons=50, camera=camera, seed=i)
+            for name in (f"m{i:02d}.raw", f"m{i:02d}.yaml"):  # appear complete, as a finished acquisition
+                os.replace(tmp_path / name, folder / name)
+        db = open_database(db_path)
+
+        def watched_rows():
+            return sum(r["group_name"] != "viewer" for r in query_rows(db, columns=["group_name"]))
+
+        # the viewer imports, one file a transaction, from the watcher's first row until its
+        # last (and at least 30 files)
+        deadline = time.monotonic() + 180
+        while watched_rows() == 0 and time.monotonic() < deadline:
+            assert watcher.poll() is None, watcher.stderr.read()
+            time.sleep(0.05)
+        imported, overlapped = 0, 0
+        while (imported < 30 or watched_rows() < n_movies) and time.monotonic() < deadline:
+            assert watcher.poll() is None, watcher.stderr.read()
+            path = copy_locs(tmp_path / "viewer" / f"viewer_{imported:03d}_locs.hdf5")
+            assert len(add_paths(db, [path], group="viewer").added) == 1
+            imported += 1
+            overlapped += watched_rows() < n_movies
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        try:
+            watcher.wait(60)
+        except subprocess.TimeoutExpired:
+            watcher.kill()
+            watcher.wait()
+    rows = query_rows(db, columns=["locs_path", "group_name", "status"])
+    db.close()
+    watched = sorted(Path(r["locs_path"]).name for r in rows if r["group_name"] != "viewer")
+    assert watched == [f"m{i:02d}_locs.hdf5" for i in range(n_movies)]
+    assert all(r["status"] == "ok" for r in rows)
+    assert sum(r["group_name"] == "viewer" for r in rows) == imported >= 30
+    assert overlapped > 0, "the viewer's writes did not overlap the watcher's"
