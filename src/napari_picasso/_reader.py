@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .io.errors import AxisChoiceError, InputFileError
-from .io.locs import load_locs
-from .io.movies import RAW_KEYS, open_movie, raw_info_path, write_raw_info
+from .io.locs import info_pixelsize_nm, load_locs
+from .io.movies import RAW_KEYS, check_raw_size, open_movie, raw_info_path, write_raw_info
 from .io.ndtiff import dataset_folder
 from .io.tiff import mmstack_positions
 
@@ -147,14 +147,9 @@ def _open_interactively(path):
         if missing:
             raise InputFileError(path, f"the description lacks {', '.join(missing)}.")
         # a description the file cannot hold is refused, not saved: the next open asks again
-        size = path.stat().st_size
-        needed = info["Width"] * info["Height"] * info["Frames"] * np.dtype(info["Data Type"]).itemsize
-        if size < needed:
-            raise InputFileError(
-                path, f"holds {size} bytes, fewer than the {info['Frames']} frames of "
-                f"{info['Width']}x{info['Height']} {info['Data Type']} described ({needed} bytes); "
-                f"nothing was written.", fix=f"open it again and give a smaller Frames "
-                f"(at most {size // max(1, needed // max(1, info['Frames']))}) or the right Width/Height.")
+        check_raw_size(path, info["Width"], info["Height"], info["Frames"], info["Data Type"],
+                       described_by="the description given (nothing was written)",
+                       fix="open it again and give at most {frames_held} Frames, or the right Width/Height.")
         write_raw_info(path, info["Width"], info["Height"], info["Frames"],
                        info["Data Type"], info["Byte Order"])
     for _ in range(4):  # at most one question per kind of axis
@@ -261,13 +256,6 @@ def locs_layer(locs, info, path):
 
 # Picasso Render's default when a file does not say its pixel size.
 DEFAULT_PIXELSIZE_NM = 130.0
-
-
-def info_pixelsize_nm(info):
-    """The camera pixel size (nm) a locs file's YAML documents give (the last one that
-    does), or None."""
-    sizes = [float(d["Pixelsize"]) for d in info if isinstance(d, dict) and d.get("Pixelsize")]
-    return sizes[-1] if sizes else None
 
 
 def z_layers(locs, info, path):

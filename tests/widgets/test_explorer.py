@@ -295,19 +295,19 @@ def test_add_folder_in_the_background_with_a_group_and_estimate_again(make_napar
                                                                       filled_db, tmp_path):
     import threading
 
-    import napari_picasso.db as database
+    import napari_picasso.db.store as store
 
     fresh = tmp_path / "fresh.db"  # filled_db's files, not yet in this database
     viewer, widget = _explorer(make_napari_viewer, fresh)
     assert widget.model.rowCount() == 0
     threads = []
-    original = database.add_paths
+    original = store.record_localization
 
-    def recording_add_paths(*args, **kwargs):
+    def recording_record_localization(*args, **kwargs):
         threads.append(threading.current_thread().name)
         return original(*args, **kwargs)
 
-    database.add_paths = recording_add_paths
+    store.record_localization = recording_record_localization
     try:
         reports = []
         widget.add_group_edit.setText("imported")
@@ -316,7 +316,7 @@ def test_add_folder_in_the_background_with_a_group_and_estimate_again(make_napar
         qtbot.waitUntil(lambda: bool(reports), timeout=60_000)
         qtbot.waitUntil(lambda: worker not in widget._workers, timeout=10_000)
     finally:
-        database.add_paths = original
+        store.record_localization = original
     # every file was read off the GUI thread, one at a time
     assert len(threads) == 9 and threading.main_thread().name not in threads
     assert len(reports[0].added) == 9 and widget.add_status.text() == "9 added, 0 unchanged, 0 skipped"

@@ -1,7 +1,5 @@
 """The Localize dock writes the database row of every localization (in a real viewer, on a real file)."""
 
-import shutil
-
 import pytest
 
 from napari_picasso.db import open_database, query_rows
@@ -18,13 +16,9 @@ def _private_files(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def movie(blinking_movie, tmp_path):
-    path, truth, camera = blinking_movie
-    folder = tmp_path / "movie"
-    folder.mkdir()
-    for source in (path, path.with_suffix(".yaml")):
-        shutil.copy(source, folder / source.name)
-    return folder / path.name, camera
+def movie(movie_copy):
+    path, _, camera = movie_copy
+    return path, camera
 
 
 def _localize_dock(viewer, path, camera):

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import threading
 from pathlib import Path
 
@@ -24,17 +23,6 @@ SCREENSHOT_ENV = "NAPARI_PICASSO_SCREENSHOTS"
 def _private_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("NAPARI_PICASSO_SETTINGS", str(tmp_path / "settings" / "localize.json"))
     monkeypatch.setenv("NAPARI_PICASSO_CONFIG", str(tmp_path / "settings" / "no-config.yaml"))
-
-
-@pytest.fixture
-def movie_copy(blinking_movie, tmp_path):
-    """The blinking movie copied into this test's folder (its outputs land beside it)."""
-    path, truth, camera = blinking_movie
-    folder = tmp_path / "movie"
-    folder.mkdir()
-    for source in (path, path.with_suffix(".yaml")):
-        shutil.copy(source, folder / source.name)
-    return folder / path.name, truth, camera
 
 
 def movie_layer(viewer, path):

@@ -349,22 +349,10 @@ class ExplorerWidget(QWidget):
         paths = [str(p) for p in paths]
 
         def work():
-            # a generator worker: one file at a time, yielding (files done, files) for the
-            # label; its return value is the whole AddResult
+            # a generator worker: yields (files done, files) for the label, returns the AddResult
             connection = database.open_database(db_path)
             try:
-                files, result = [], database.AddResult()
-                for path in paths:
-                    if Path(path).is_dir():
-                        files.extend(database.localization_files(path))
-                    else:
-                        files.append(path)
-                for done, path in enumerate(files, 1):
-                    one = database.add_paths(connection, [path], group=group, refresh=refresh)
-                    for name in ("added", "unchanged", "skipped"):
-                        getattr(result, name).extend(getattr(one, name))
-                    yield done, len(files)
-                return result
+                return (yield from database.iter_add_paths(connection, paths, group=group, refresh=refresh))
             finally:
                 connection.close()
 

@@ -6,6 +6,7 @@ responsive, the watcher keeps running while the user works). A timer reads the s
 watcher's log file as it grows.
 """
 
+import threading
 from pathlib import Path
 
 from qtpy.QtCore import QTimer
@@ -323,9 +324,7 @@ class WatcherWidget(QWidget):
         Reads the database's rows and the log files: slow on a large database, so the
         panel's timer runs it in a worker thread (:meth:`refresh_others_in_background`).
         """
-        import threading
-
-        self.others_discovered_in = threading.current_thread().name
+        self.others_discovered_in = threading.current_thread().name  # the tests check the thread
         db = None
         if db_path.is_file():
             try:

@@ -45,15 +45,6 @@ def write_output(source, suffix, locs, info, document):
     return target, dropped
 
 
-def pixelsize_nm(info, default=None):
-    """The last ``Pixelsize`` (nm) any document gives, else ``default``."""
-    value = default
-    for doc in info:
-        if isinstance(doc, dict) and doc.get("Pixelsize") is not None:
-            value = float(doc["Pixelsize"])
-    return value
-
-
 def report_error(error):
     print(f"error: {error}", file=sys.stderr)
     return 1

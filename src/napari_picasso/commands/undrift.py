@@ -13,7 +13,8 @@ from pathlib import Path
 from ..core.drift import rcc_drift, undrift
 from ..io.drift import drift_path_for, save_drift
 from ..io.errors import InputFileError
-from ._postprocess import pixelsize_nm, read_input, report_error, write_output
+from ..io.locs import info_pixelsize_nm
+from ._postprocess import read_input, report_error, write_output
 
 
 def add_parser(subparsers):
@@ -40,7 +41,7 @@ def undrift_file(path, segment_frames=1000, max_shift_px=5.0):
     except ValueError as error:
         raise InputFileError(path, f"cannot be undrifted: {error}.") from None
     # No pixel size in the file: the range stays in px (never px under an nm label).
-    pixelsize = pixelsize_nm(info)
+    pixelsize = info_pixelsize_nm(info)
     summary = result.summary(pixelsize)
     unit = "nm" if pixelsize is not None else "px"
     drift_file = drift_path_for(path)

@@ -75,14 +75,14 @@ from .schema import (
     open_database, schema_version, transaction,
 )
 from .store import (
-    AddResult, add_paths, compute_metrics, file_present, localization_files, mark_missing, missing_now,
+    AddResult, add_paths, compute_metrics, file_present, iter_add_paths, localization_files, mark_missing, missing_now,
     pending_commands, record_failure, record_file, record_localization, set_group, set_pending_commands,
 )
 
 __all__ = [
     "AddResult", "DB_ENV_VAR", "MIGRATIONS", "SCHEMA_VERSION", "add_paths", "column_kinds",
     "compute_metrics", "data_version", "database_path_source", "database_setting", "default_database_path", "display_columns", "families",
-    "family_of", "family_rows", "file_present", "get_row", "groups", "localization_files", "mark_missing", "migrate",
+    "family_of", "family_rows", "file_present", "get_row", "groups", "iter_add_paths", "localization_files", "mark_missing", "migrate",
     "missing_now", "numeric_columns", "open_database", "pending_commands", "query_rows", "record_failure",
     "record_file", "record_localization", "schema_version", "set_database_setting", "set_group", "set_pending_commands", "summary",
     "table_columns", "transaction",

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core.render import render
 from ..io.errors import InputFileError
-from ..io.locs import LOCS_DATASET, load_info
+from ..io.locs import LOCS_DATASET, info_pixelsize_nm, load_info
 
 BLOCK_ROWS = 1 << 20
 
@@ -183,7 +183,7 @@ def preview_data(path, oversampling=8.0, max_points=100_000, seed=0, progress=No
     info = load_info(path)
     width = int(info[0].get("Width") or np.ceil(fields["x"].max() + 1))
     height = int(info[0].get("Height") or np.ceil(fields["y"].max() + 1))
-    pixelsize = next((float(d["Pixelsize"]) for d in info[1:] if isinstance(d, dict) and d.get("Pixelsize")), None)
+    pixelsize = info_pixelsize_nm(info[1:])
     n = len(fields["x"])
     used = preview_oversampling(width, height, oversampling, max_side_px)
     image, _ = render(fields, oversampling=used, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur="gaussian",

@@ -35,17 +35,22 @@ SETTINGS_PATH = Path("~") / ".picasso" / "settings.yaml"
 SETTING_KEY = "database"
 
 
-def database_setting():
-    """The database file chosen with :func:`set_database_setting`, or None (none chosen,
-    or the settings file is unreadable)."""
+def _read_settings():
+    """The settings file's mapping ({} when it is missing or unreadable)."""
     import yaml
 
     try:
         with open(SETTINGS_PATH.expanduser()) as f:
             settings = yaml.safe_load(f)
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        return None
-    value = settings.get(SETTING_KEY) if isinstance(settings, dict) else None
+        return {}
+    return settings if isinstance(settings, dict) else {}
+
+
+def database_setting():
+    """The database file chosen with :func:`set_database_setting`, or None (none chosen,
+    or the settings file is unreadable)."""
+    value = _read_settings().get(SETTING_KEY)
     return Path(str(value)).expanduser() if value else None
 
 
@@ -58,12 +63,7 @@ def set_database_setting(path):
     import yaml
 
     target = SETTINGS_PATH.expanduser()
-    try:
-        with open(target) as f:
-            settings = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        settings = None
-    settings = settings if isinstance(settings, dict) else {}
+    settings = _read_settings()
     if path is None:
         settings.pop(SETTING_KEY, None)
     else:

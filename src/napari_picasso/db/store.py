@@ -292,6 +292,19 @@ def add_paths(db, paths, group=None, refresh=False, progress=None):
     -------
     AddResult
     """
+    steps = iter_add_paths(db, paths, group=group, refresh=refresh)
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        if progress is not None:
+            progress(done, total)
+
+
+def iter_add_paths(db, paths, group=None, refresh=False):
+    """:func:`add_paths` as a generator: yields ``(files done, files)`` after each file and
+    returns the :class:`AddResult` (a worker thread's progress: ``yield from``)."""
     files = []
     result = AddResult()
     for path in paths:
@@ -323,8 +336,7 @@ def add_paths(db, paths, group=None, refresh=False, progress=None):
                 result.added.append(record_localization(db, absolute, group=group))
             except (InputFileError, ValueError, OSError) as error:
                 result.skipped.append((str(absolute), str(error)))
-        if progress is not None:
-            progress(done, len(files))
+        yield done, len(files)
     return result
 
 
@@ -387,5 +399,5 @@ def set_group(db, row_ids, group):
 
 
 __all__ = ["AddResult", "FILE_COLUMNS", "PENDING_COMMANDS", "add_paths", "compute_metrics", "file_present",
-           "localization_document", "localization_files", "mark_missing", "missing_now", "pending_commands",
+           "iter_add_paths", "localization_document", "localization_files", "mark_missing", "missing_now", "pending_commands",
            "record_failure", "record_file", "record_localization", "set_group", "set_pending_commands"]

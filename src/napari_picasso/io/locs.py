@@ -199,6 +199,16 @@ def load_locs(path, with_info=True):
     return locs, load_info(path)
 
 
+def info_pixelsize_nm(info, default=None):
+    """The camera pixel size (nm) of a locs file: the last ``Pixelsize`` any of its YAML
+    documents gives, else ``default``."""
+    value = default
+    for doc in info:
+        if isinstance(doc, dict) and doc.get("Pixelsize") is not None:
+            value = float(doc["Pixelsize"])
+    return value
+
+
 def movie_document(info):
     """The first document (Width/Height/Frames) of a localization file's info."""
     if not info or not all(k in info[0] for k in ("Width", "Height", "Frames")):

@@ -225,24 +225,28 @@ def write_raw_info(path, width, height, frames, data_type="uint16", byte_order="
     return target
 
 
-def check_raw_size(path, width, height, frames, file_dtype):
+def check_raw_size(path, width, height, frames, file_dtype, described_by=None, fix=None):
     """Raise :class:`InputFileError` when ``path`` is smaller than the movie described.
 
-    Used before a description is written (the napari dialog) as well as on opening, so a
-    wrong description is refused instead of being saved beside the movie.
+    Used on opening (the ``.yaml`` describes it) and before a description is written (the
+    napari dialog gives ``described_by`` and a ``fix``, in which ``{frames_held}`` stands
+    for the whole frames the file holds), so a wrong description is refused instead of
+    being saved beside the movie.
     """
     path = Path(path)
     file_dtype = np.dtype(file_dtype)
-    expected = int(width) * int(height) * int(frames) * file_dtype.itemsize
+    frame_bytes = int(width) * int(height) * file_dtype.itemsize
+    expected = frame_bytes * int(frames)
     size = path.stat().st_size
     if size < expected:
+        wrong = "the description" if described_by else "the .yaml"
         raise InputFileError(
             path,
-            f"holds {size} bytes but {raw_info_path(path).name} describes {frames} "
+            f"holds {size} bytes but {described_by or raw_info_path(path).name} describes {frames} "
             f"frames of {width}x{height} {file_dtype.name} ({expected} bytes); the movie "
-            "is truncated or the .yaml is wrong.",
-            fix="correct Frames/Width/Height/Data Type in the .yaml, or wait until the "
-            "acquisition has finished writing.",
+            f"is truncated or {wrong} is wrong.",
+            fix=(fix or "correct Frames/Width/Height/Data Type in the .yaml, or wait until the "
+                 "acquisition has finished writing.").format(frames_held=size // max(1, frame_bytes)),
         )
 
 
