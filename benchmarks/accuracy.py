@@ -13,7 +13,7 @@ import numpy as np
 
 from napari_picasso.core.matching import detection_scores
 from napari_picasso.core.precision import mortensen_lq_variance, mortensen_mle_variance
-from napari_picasso.io.movies import ArrayMovie
+from napari_picasso.io.movie import ArrayMovie
 from napari_picasso.pipeline import LocalizeParameters, localize
 from napari_picasso.simulate import CameraModel, isolated_spots, render_movie, suggested_min_net_gradient
 
@@ -23,8 +23,10 @@ def main():
     parser.add_argument("--frames", type=int, default=200)
     args = parser.parse_args()
     camera = CameraModel(baseline=100, sensitivity=1.0, em_gain=1.0, read_noise_e=0.0)
-    print(f"{'photons':>8} {'bg':>4} {'fit':>4} {'recall':>7} {'prec.':>7} {'rmse px':>8} "
-          f"{'bound px':>8} {'ratio':>6} {'N bias':>7} {'lpx/rmse':>8}")
+    print(
+        f"{'photons':>8} {'bg':>4} {'fit':>4} {'recall':>7} {'prec.':>7} {'rmse px':>8} "
+        f"{'bound px':>8} {'ratio':>6} {'N bias':>7} {'lpx/rmse':>8}"
+    )
     for photons, bg in [(1500, 50), (300, 10), (5000, 100)]:
         truth = isolated_spots(args.frames, 96, 96, spacing_px=12, photons=photons, seed=photons)
         movie = ArrayMovie(render_movie(truth, args.frames, 96, 96, bg, camera, seed=photons))
@@ -38,8 +40,10 @@ def main():
             bound = math.sqrt(variance(1.0, photons, bg))
             matched = locs[s["locs_index"]]
             bias = np.mean(matched["photons"]) / photons - 1
-            print(f"{photons:8d} {bg:4d} {method:>4} {s['recall']:7.4f} {s['precision']:7.4f} {rmse:8.4f} "
-                  f"{bound:8.4f} {rmse / bound:6.3f} {bias:+7.2%} {np.median(matched['lpx']) / rmse:8.3f}")
+            print(
+                f"{photons:8d} {bg:4d} {method:>4} {s['recall']:7.4f} {s['precision']:7.4f} {rmse:8.4f} "
+                f"{bound:8.4f} {rmse / bound:6.3f} {bias:+7.2%} {np.median(matched['lpx']) / rmse:8.3f}"
+            )
     print("bound: Mortensen et al. 2010 (MLE bound for mle, least-squares formula for lq)")
 
 

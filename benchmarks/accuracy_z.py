@@ -17,7 +17,12 @@ from napari_picasso.core import zfit
 from napari_picasso.core.matching import match_to_truth
 from napari_picasso.pipeline import LocalizeParameters, localize_frames
 from napari_picasso.simulate import (
-    AstigmaticPSF, CameraModel, astigmatic_crlb, astigmatic_spots, bead_stack, render_movie,
+    AstigmaticPSF,
+    CameraModel,
+    astigmatic_crlb,
+    astigmatic_spots,
+    bead_stack,
+    render_movie,
 )
 
 
@@ -42,20 +47,25 @@ def main():
         crlb.append(math.sqrt(np.mean([astigmatic_crlb(z, args.photons, args.bg, psf)["z"] ** 2 for z in grid])))
     gradient = 400 * args.photons / 1500
     for method in ("mle-3d", "lq-3d"):
-        locs = localize_frames(movie, params.replace(fit_method=method, min_net_gradient=gradient,
-                                                     z_calibration=calibration))
+        locs = localize_frames(
+            movie, params.replace(fit_method=method, min_net_gradient=gradient, z_calibration=calibration)
+        )
         li, ti = match_to_truth(locs, truth, 1.0)
         error = locs["z"][li].astype(float) - truth["z"][ti]
         which = np.digitize(truth["z"][ti], edges) - 1
-        print(f"{method}: {args.photons:.0f} photons, bg {args.bg:g}/px, {len(ti)} of {len(truth)} matched, "
-              f"overall RMSE {math.sqrt(np.mean(error ** 2)):.1f} nm")
+        print(
+            f"{method}: {args.photons:.0f} photons, bg {args.bg:g}/px, {len(ti)} of {len(truth)} matched, "
+            f"overall RMSE {math.sqrt(np.mean(error**2)):.1f} nm"
+        )
         print(f"  {'true z (nm)':>14} {'RMSE':>6} {'CRLB':>6} {'ratio':>6} {'bias':>6} {'lpz':>6}")
         for b in range(8):
             inside = which == b
             rmse = math.sqrt(np.mean(error[inside] ** 2))
             lpz = math.sqrt(np.mean(locs["lpz"][li][inside].astype(float) ** 2))
-            print(f"  {edges[b]:>6.0f}..{edges[b + 1]:<6.0f} {rmse:6.1f} {crlb[b]:6.1f} {rmse / crlb[b]:6.2f} "
-                  f"{np.mean(error[inside]):6.1f} {lpz:6.1f}")
+            print(
+                f"  {edges[b]:>6.0f}..{edges[b + 1]:<6.0f} {rmse:6.1f} {crlb[b]:6.1f} {rmse / crlb[b]:6.2f} "
+                f"{np.mean(error[inside]):6.1f} {lpz:6.1f}"
+            )
 
 
 if __name__ == "__main__":

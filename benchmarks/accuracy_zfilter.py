@@ -19,7 +19,12 @@ from napari_picasso.core import zfit
 from napari_picasso.core.matching import match_to_truth
 from napari_picasso.pipeline import LocalizeParameters, localize_frames
 from napari_picasso.simulate import (
-    AstigmaticPSF, CameraModel, astigmatic_outliers, astigmatic_spots, bead_stack, render_movie,
+    AstigmaticPSF,
+    CameraModel,
+    astigmatic_outliers,
+    astigmatic_spots,
+    bead_stack,
+    render_movie,
 )
 
 
@@ -34,24 +39,26 @@ def main():
     psf, camera, size = AstigmaticPSF(), CameraModel(baseline=100, sensitivity=1.0, read_noise_e=0.0), 96
     beads = bead_stack(20.0, 71, 64, 64, spacing_px=14, photons=20000, psf=psf, seed=1)
     bead_movie = render_movie(beads, 71, 64, 64, bg_photons=50, camera=camera, seed=1)
-    found = localize_frames(bead_movie, LocalizeParameters(box=9, min_net_gradient=3000, baseline=100,
-                                                            sensitivity=1))
+    found = localize_frames(bead_movie, LocalizeParameters(box=9, min_net_gradient=3000, baseline=100, sensitivity=1))
     calibration, _ = zfit.calibrate(found["frame"], found["sx"], found["sy"], 71, 20.0, 0.79)
 
     truth = astigmatic_spots(args.frames, size, size, spacing_px=12, photons=args.photons, psf=psf, seed=2)
     scene, spoiled, emitters = astigmatic_outliers(truth, args.far, args.pairs, psf=psf, seed=2)
     movie = render_movie(scene, args.frames, size, size, bg_photons=args.bg, camera=camera, seed=3)
-    params = LocalizeParameters(box=9, min_net_gradient=400, fit_method="mle-3d", baseline=100, sensitivity=1,
-                                z_calibration=calibration)
+    params = LocalizeParameters(
+        box=9, min_net_gradient=400, fit_method="mle-3d", baseline=100, sensitivity=1, z_calibration=calibration
+    )
     locs = localize_frames(movie, params)
     li, ti = match_to_truth(locs, emitters, 1.0)
     kind = spoiled[ti]
     d = locs["d_zcalib"][li].astype(np.float64)
     error = locs["z"][li].astype(np.float64) - emitters["z"][ti]
     rms = math.sqrt(np.mean(locs["d_zcalib"].astype(np.float64) ** 2))
-    print(f"{len(locs)} localizations ({len(li)} matched: clean {np.sum(kind == 0)}, beyond range "
-          f"{np.sum(kind == 1)}, pairs {np.sum(kind == 2)}); rms d_zcalib {rms:.4f}; "
-          f"clean emitters' z RMSE {math.sqrt(np.mean(error[kind == 0] ** 2)):.1f} nm")
+    print(
+        f"{len(locs)} localizations ({len(li)} matched: clean {np.sum(kind == 0)}, beyond range "
+        f"{np.sum(kind == 1)}, pairs {np.sum(kind == 2)}); rms d_zcalib {rms:.4f}; "
+        f"clean emitters' z RMSE {math.sqrt(np.mean(error[kind == 0] ** 2)):.1f} nm"
+    )
     print("* matched localizations kept")
     print(f"{'rule':>22} {'kept*':>6} {'removed: clean':>15} {'beyond':>7} {'pairs':>6} {'z RMSE kept (nm)':>17}")
     rules = [("off", np.inf)] + [(f"d <= {t:g}", t) for t in (0.03, 0.04, 0.05, 0.06, 0.08, 0.1)]
@@ -60,8 +67,7 @@ def main():
         removed = d > threshold
         fractions = [f"{np.mean(removed[kind == k]):.1%}" if np.any(kind == k) else "-" for k in range(3)]
         rmse = math.sqrt(np.mean(error[~removed] ** 2))
-        print(f"{name:>22} {np.sum(~removed):6d} {fractions[0]:>15} {fractions[1]:>7} {fractions[2]:>6} "
-              f"{rmse:17.1f}")
+        print(f"{name:>22} {np.sum(~removed):6d} {fractions[0]:>15} {fractions[1]:>7} {fractions[2]:>6} {rmse:17.1f}")
 
 
 if __name__ == "__main__":

@@ -32,8 +32,10 @@ def synthetic_locs(n, n_frames=20_000, size=256, seed=0):
     locs["bg"] = rng.normal(50, 5, n)
     locs["lpx"] = locs["lpy"] = 0.05
     locs["net_gradient"] = rng.gamma(5, 1000, n)
-    info = [{"Width": size, "Height": size, "Frames": n_frames},
-            {"Box Size": 7, "Min. Net Gradient": 5000.0, "Fit method": "mle", "Pixelsize": 130.0}]
+    info = [
+        {"Width": size, "Height": size, "Frames": n_frames},
+        {"Box Size": 7, "Min. Net Gradient": 5000.0, "Fit method": "mle", "Pixelsize": 130.0},
+    ]
     return locs, info
 
 
@@ -54,8 +56,10 @@ def main():
     t2 = time.perf_counter()
     record_localization(db, path, metrics=metrics, locs=loaded, info=loaded_info)
     t3 = time.perf_counter()
-    print(f"record_localization of {args.locs:,} localizations: load {t1 - t0:.2f} s, "
-          f"metrics {t2 - t1:.2f} s ({len(metrics)} figures), database write {1000 * (t3 - t2):.1f} ms")
+    print(
+        f"record_localization of {args.locs:,} localizations: load {t1 - t0:.2f} s, "
+        f"metrics {t2 - t1:.2f} s ({len(metrics)} figures), database write {1000 * (t3 - t2):.1f} ms"
+    )
 
     small, small_info = synthetic_locs(200, n_frames=100, size=32)
     files = [save_locs(folder / f"f{i:05d}_locs.hdf5", small, small_info) for i in range(args.rows)]
@@ -69,17 +73,21 @@ def main():
     for i, f in enumerate(files):
         plain["localizations"].insert({"locs_path": str(f), **info[1], **metrics, "nena_nm": float(i)}, alter=True)
     baseline = time.perf_counter() - t0
-    print(f"{args.rows} rows with {len(metrics)} metrics: ours (WAL, BEGIN IMMEDIATE, upsert) "
-          f"{args.rows / ours:,.0f} rows/s; sqlite-utils insert (rollback journal) {args.rows / baseline:,.0f} rows/s; "
-          f"ratio {baseline / ours:.2f}x")
+    print(
+        f"{args.rows} rows with {len(metrics)} metrics: ours (WAL, BEGIN IMMEDIATE, upsert) "
+        f"{args.rows / ours:,.0f} rows/s; sqlite-utils insert (rollback journal) {args.rows / baseline:,.0f} rows/s; "
+        f"ratio {baseline / ours:.2f}x"
+    )
     t0 = time.perf_counter()
     for _ in range(10):
         found = query_rows(rows_db, text="f009", order_by="nena_nm")
     t1 = time.perf_counter()
     everything = query_rows(rows_db)
     t2 = time.perf_counter()
-    print(f"query_rows on {args.rows} rows: filtered ({len(found)} rows) {100 * (t1 - t0):.1f} ms, "
-          f"all rows {1000 * (t2 - t1):.1f} ms ({len(everything)} rows)")
+    print(
+        f"query_rows on {args.rows} rows: filtered ({len(found)} rows) {100 * (t1 - t0):.1f} ms, "
+        f"all rows {1000 * (t2 - t1):.1f} ms ({len(everything)} rows)"
+    )
 
 
 if __name__ == "__main__":

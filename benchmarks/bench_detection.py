@@ -40,16 +40,19 @@ def main():
     snr = best_of(lambda: snr_identify(frames, 1.0, 100.0, 0.5, 2.25))
     print(f"SNR detector: {n / snr:,.0f} frames/s, time ratio to net gradient {snr / base:.2f}")
     for statistic in ("median", "mean"):
-        t = best_of(lambda: estimate_background(frames, 0, np.arange(n), -30, 0, 1, n, statistic))
+        t = best_of(lambda s=statistic: estimate_background(frames, 0, np.arange(n), -30, 0, 1, n, s))
         print(f"background -30:0 {statistic}: {n / t:,.0f} frames/s, time ratio to net gradient {t / base:.2f}")
     p = LocalizeParameters(min_net_gradient=1500, baseline=100, sensitivity=0.5)
     localize(movie[:40], p)
     localize(movie[:40], p.replace(detector="snr", background_frames="-30:0", subtract_background=True))
     plain = best_of(lambda: localize(movie, p), 2)
-    full = best_of(lambda: localize(movie, p.replace(detector="snr", background_frames="-30:0",
-                                                     subtract_background=True)), 2)
-    print(f"localize gradient: {n / plain:,.0f} frames/s; snr + median -30:0 subtracted: {n / full:,.0f} frames/s "
-          f"(ratio {full / plain:.2f})")
+    full = best_of(
+        lambda: localize(movie, p.replace(detector="snr", background_frames="-30:0", subtract_background=True)), 2
+    )
+    print(
+        f"localize gradient: {n / plain:,.0f} frames/s; snr + median -30:0 subtracted: {n / full:,.0f} frames/s "
+        f"(ratio {full / plain:.2f})"
+    )
 
 
 if __name__ == "__main__":

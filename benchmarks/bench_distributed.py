@@ -52,8 +52,17 @@ def make_movie(folder, frames, size):
     print(f"simulating {path} ...", flush=True)
     started = time.perf_counter()
     # About 10 molecules on per frame, as in a typical DNA-PAINT acquisition of this size.
-    truth = blinking_sites(frames, size, size, n_sites=int(150 * (size / 128) ** 2), photons=1500,
-                           mean_on_frames=3, mean_off_frames=40, min_distance_px=9, seed=1)
+    truth = blinking_sites(
+        frames,
+        size,
+        size,
+        n_sites=int(150 * (size / 128) ** 2),
+        photons=1500,
+        mean_on_frames=3,
+        mean_off_frames=40,
+        min_distance_px=9,
+        seed=1,
+    )
     write_movie(path, truth, frames, size, size, bg_photons=50, camera=CAMERA, seed=1)
     print(f"  {time.perf_counter() - started:.0f} s, {path.stat().st_size / 2**20:.0f} MB", flush=True)
     return path
@@ -99,8 +108,9 @@ def camera_maps_cost(folder, side=2048, repeat=5):
     path = Path(folder) / f"bench_maps_{side}.hdf5"
     if not path.exists():
         rng = np.random.default_rng(1)
-        save_camera_maps(path, rng.normal(100, 2, (side, side)), rng.gamma(2, 2, (side, side)),
-                         rng.normal(2, 0.1, (side, side)))
+        save_camera_maps(
+            path, rng.normal(100, 2, (side, side)), rng.gamma(2, 2, (side, side)), rng.normal(2, 0.1, (side, side))
+        )
     load_camera_maps(path)  # page cache warm, as for the later blocks of a run
     started = time.perf_counter()
     for _ in range(repeat):
@@ -119,8 +129,12 @@ def main(argv=None):
     parser.add_argument("--frames", type=int, default=20000)
     parser.add_argument("--size", type=int, default=128, help="frame side, px")
     parser.add_argument("--movie", type=Path, help="use this movie instead of simulating one")
-    parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "napari-picasso-bench",
-                        help="where the simulated movie is kept between runs")
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "napari-picasso-bench",
+        help="where the simulated movie is kept between runs",
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="cluster sizes to run")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (best and median reported)")
     args = parser.parse_args(argv)
@@ -133,8 +147,11 @@ def main(argv=None):
         n_frames = shape[0]
         frame_mb = opened.nbytes / n_frames / 2**20
     cores = available_cores()
-    print(f"movie {movie} ({n_frames} frames, {frame_mb * n_frames:.0f} MB), {cores} cores, "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"movie {movie} ({n_frames} frames, {frame_mb * n_frames:.0f} MB), {cores} cores, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
 
     import distributed
 
@@ -153,8 +170,11 @@ def main(argv=None):
             client = stack.enter_context(distributed.Client(cluster))
             startup = time.perf_counter() - started
             localize_file_distributed(movie, warm_parameters, out / "warm_locs.hdf5", client=client, block_frames=25)
-            print(f"  {n_workers}-worker cluster: started in {startup:.1f} s, warm after "
-                  f"{time.perf_counter() - started:.1f} s", flush=True)
+            print(
+                f"  {n_workers}-worker cluster: started in {startup:.1f} s, warm after "
+                f"{time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
             clusters[n_workers] = client
 
         def in_process(threads):
@@ -164,6 +184,7 @@ def main(argv=None):
                     return localize_file(movie, PARAMETERS, out / f"serial{threads}_locs.hdf5")
                 finally:
                     numba.set_num_threads(default_threads)
+
             return run
 
         busy = {}
@@ -173,13 +194,19 @@ def main(argv=None):
                 client = clusters[n_workers]
                 with distributed.get_task_stream(client) as stream:
                     started = time.perf_counter()
-                    result = localize_file_distributed(movie, PARAMETERS, out / f"cluster{n_workers}_locs.hdf5",
-                                                       client=client)
+                    result = localize_file_distributed(
+                        movie, PARAMETERS, out / f"cluster{n_workers}_locs.hdf5", client=client
+                    )
                     wall = time.perf_counter() - started
-                computing = sum(s["stop"] - s["start"] for task in stream.data for s in task["startstops"]
-                                if s["action"] == "compute")
+                computing = sum(
+                    s["stop"] - s["start"]
+                    for task in stream.data
+                    for s in task["startstops"]
+                    if s["action"] == "compute"
+                )
                 busy.setdefault(n_workers, []).append(computing / (wall * n_workers))
                 return result
+
             return run
 
         runs = {f"in-process, {default_threads} numba threads": in_process(default_threads)}
@@ -204,8 +231,10 @@ def main(argv=None):
                     baseline_rows = rows(result.locs_path)
                     n_locs = result.n_locs
                 assert rows(result.locs_path) == baseline_rows, f"{name}: rows differ from the serial run"
-            print(f"  round {round_ + 1}/{args.repeat}: "
-                  + ", ".join(f"{t[-1]:.1f}" for t in times.values()) + " s", flush=True)
+            print(
+                f"  round {round_ + 1}/{args.repeat}: " + ", ".join(f"{t[-1]:.1f}" for t in times.values()) + " s",
+                flush=True,
+            )
         per_task = scheduler_seconds_per_task(next(iter(clusters.values()))) if clusters else None
     figures = {name: min(t) for name, t in times.items()}
     medians = {name: statistics.median(t) for name, t in times.items()}
@@ -224,8 +253,10 @@ def main(argv=None):
         print(f"speed-up 2 workers vs 1 worker:                         {one / two:5.2f}x  (target >= 1.7)")
     same = figures.get(f"local cluster, {default_threads} worker(s) x 1 numba thread")
     if same:
-        print(f"overhead {default_threads} workers vs in-process, same {default_threads} cores:"
-              f"{' ' * 9}{100 * (same / serial_all - 1):+5.1f} %  (target <= 15 %)")
+        print(
+            f"overhead {default_threads} workers vs in-process, same {default_threads} cores:"
+            f"{' ' * 9}{100 * (same / serial_all - 1):+5.1f} %  (target <= 15 %)"
+        )
     if one:
         print(f"overhead 1 worker x 1 thread vs in-process 1 thread:    {100 * (one / serial_one - 1):+5.1f} %")
     # CPU seconds (this process with its threads, plus the cluster's worker processes) do
@@ -236,32 +267,45 @@ def main(argv=None):
         name = f"local cluster, {n_workers} worker(s) x 1 numba thread"
         blocks = -(-n_frames // default_block_frames(shape, n_frames, n_workers))
         balance = (blocks / n_workers) / -(-blocks // n_workers)
-        print(f"CPU {n_workers} worker(s) vs in-process: {100 * (cpu_used[name] / serial_cpu - 1):+5.1f} %; "
-              f"{blocks} blocks, speed-up on {n_workers} free cores <= {n_workers * balance * serial_cpu / cpu_used[name]:.2f}x")
+        print(
+            f"CPU {n_workers} worker(s) vs in-process: {100 * (cpu_used[name] / serial_cpu - 1):+5.1f} %; "
+            f"{blocks} blocks, speed-up on {n_workers} free cores <= {n_workers * balance * serial_cpu / cpu_used[name]:.2f}x"
+        )
     if one and two:
         one_cpu = cpu_used["local cluster, 1 worker(s) x 1 numba thread"]
         two_cpu = cpu_used["local cluster, 2 worker(s) x 1 numba thread"]
         blocks = -(-n_frames // default_block_frames(shape, n_frames, 2))
         balance = (blocks / 2) / -(-blocks // 2)
-        print(f"speed-up 2 workers vs 1 worker on 2 free cores, from CPU seconds: "
-              f"{2 * balance * one_cpu / two_cpu:5.2f}x")
+        print(
+            f"speed-up 2 workers vs 1 worker on 2 free cores, from CPU seconds: {2 * balance * one_cpu / two_cpu:5.2f}x"
+        )
         if default_threads == 2:
-            print(f"(control: in-process 2 threads vs 1 thread, same rounds: "
-                  f"{serial_one / serial_all:.2f}x; below 2 when other programs hold the cores)")
+            print(
+                f"(control: in-process 2 threads vs 1 thread, same rounds: "
+                f"{serial_one / serial_all:.2f}x; below 2 when other programs hold the cores)"
+            )
     for n_workers, fractions in busy.items():
-        print(f"{n_workers} worker(s) busy computing blocks: {100 * min(fractions):.0f}-{100 * max(fractions):.0f} % "
-              "of the wall time (the rest: scheduling, the first and last block)")
+        print(
+            f"{n_workers} worker(s) busy computing blocks: {100 * min(fractions):.0f}-{100 * max(fractions):.0f} % "
+            "of the wall time (the rest: scheduling, the first and last block)"
+        )
     frames_per_s, bytes_per_s = read_rate(movie)
     block = default_block_frames(shape, n_frames, 2)
-    print(f"\nscheduler round trip per task:  {per_task * 1e3:.2f} ms "
-          f"(default block on 2 workers: {block} frames, {block / (n_frames / (one or serial_one)):.2f} s of work)")
+    print(
+        f"\nscheduler round trip per task:  {per_task * 1e3:.2f} ms "
+        f"(default block on 2 workers: {block} frames, {block / (n_frames / (one or serial_one)):.2f} s of work)"
+    )
     print(f"file read rate (page cache):    {frames_per_s:,.0f} frames/s, {bytes_per_s / 2**20:,.0f} MB/s")
-    print(f"localization per core:          {n_frames / (one or serial_one):,.0f} frames/s, "
-          f"{n_frames / (one or serial_one) * frame_mb:,.1f} MB/s of movie")
+    print(
+        f"localization per core:          {n_frames / (one or serial_one):,.0f} frames/s, "
+        f"{n_frames / (one or serial_one) * frame_mb:,.1f} MB/s of movie"
+    )
     read, kept = camera_maps_cost(args.folder)
-    print(f"2048x2048 camera maps per block: {read * 1e3:.0f} ms read from the file (every block, before "
-          f"workers kept them), {kept * 1e6:.0f} us from a worker's kept copy; "
-          f"the read is the work of {read / ((one or serial_one) / n_frames):,.0f} frames on one core")
+    print(
+        f"2048x2048 camera maps per block: {read * 1e3:.0f} ms read from the file (every block, before "
+        f"workers kept them), {kept * 1e6:.0f} us from a worker's kept copy; "
+        f"the read is the work of {read / ((one or serial_one) / n_frames):,.0f} frames on one core"
+    )
     return 0
 
 

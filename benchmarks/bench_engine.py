@@ -16,7 +16,6 @@ the spots both found.
 """
 
 import argparse
-import math
 import os
 import resource
 import subprocess
@@ -85,14 +84,21 @@ def compile_and_cache_times(movie):
     )
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        runs = [float(subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                                     text=True, check=True).stdout.split()[-1]) for _ in range(2)]
+        runs = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+                ).stdout.split()[-1]
+            )
+            for _ in range(2)
+        ]
     return runs
 
 
 def ours(movie_path, gradient, repeats):
-    params = LocalizeParameters(box=BOX, min_net_gradient=gradient, baseline=CAMERA.baseline,
-                                sensitivity=CAMERA.sensitivity)
+    params = LocalizeParameters(
+        box=BOX, min_net_gradient=gradient, baseline=CAMERA.baseline, sensitivity=CAMERA.sensitivity
+    )
     results = {}
     with open_movie(movie_path) as movie:
         step = chunk_frames_for(movie.shape)
@@ -145,16 +151,22 @@ def picasso(movie_path, gradient, repeats):
     cores = os.cpu_count()
     plib.n_workers = lambda cpu_utilization=0.75: cores  # all cores, as our kernels use
     movie, _ = pio.load_movie(str(movie_path))
-    camera_info = {"Baseline": CAMERA.baseline, "Sensitivity": CAMERA.sensitivity, "Gain": CAMERA.em_gain,
-                   "Qe": 1, "Pixelsize": 130}
+    camera_info = {
+        "Baseline": CAMERA.baseline,
+        "Sensitivity": CAMERA.sensitivity,
+        "Gain": CAMERA.em_gain,
+        "Qe": 1,
+        "Pixelsize": 130,
+    }
 
     def identify_all():
         out = ploc.identify(movie, gradient, BOX, threaded=True)
         return out[0] if isinstance(out, tuple) else out
 
     def fit(method, ids):
-        out = ploc.fit(movie, camera_info=camera_info, identifications=ids, box=BOX, fitting_method=method,
-                       eps=1e-3, max_it=100)
+        out = ploc.fit(
+            movie, camera_info=camera_info, identifications=ids, box=BOX, fitting_method=method, eps=1e-3, max_it=100
+        )
         return out[0] if isinstance(out, tuple) else out
 
     results = {}
@@ -176,8 +188,12 @@ def rmse_on_common(truth, a, b):
     ai, at = match_to_truth(a, truth, 1.0)
     bi, bt = match_to_truth(b, truth, 1.0)
     common, a_pos, b_pos = np.intersect1d(at, bt, return_indices=True)
-    err = lambda locs, idx: np.sqrt(np.mean((np.asarray(locs["x"])[idx] - truth["x"][common]) ** 2
-                                            + (np.asarray(locs["y"])[idx] - truth["y"][common]) ** 2) / 2)
+
+    def err(locs, idx):
+        dx = np.asarray(locs["x"])[idx] - truth["x"][common]
+        dy = np.asarray(locs["y"])[idx] - truth["y"][common]
+        return np.sqrt(np.mean(dx**2 + dy**2) / 2)
+
     return err(a, ai[a_pos]), err(b, bi[b_pos]), len(common)
 
 
@@ -189,17 +205,31 @@ def main():
     parser.add_argument("--folder", type=Path, default=None)
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="bench-engine-"))
-    truth = blinking_sites(args.frames, args.size, args.size, n_sites=args.size**2 // 55, photons=1500,
-                           mean_on_frames=3, mean_off_frames=25, min_distance_px=9, seed=1)
-    movie = write_movie(folder / "bench.raw", truth, args.frames, args.size, args.size, bg_photons=50,
-                        camera=CAMERA, seed=1)
+    truth = blinking_sites(
+        args.frames,
+        args.size,
+        args.size,
+        n_sites=args.size**2 // 55,
+        photons=1500,
+        mean_on_frames=3,
+        mean_off_frames=25,
+        min_distance_px=9,
+        seed=1,
+    )
+    movie = write_movie(
+        folder / "bench.raw", truth, args.frames, args.size, args.size, bg_photons=50, camera=CAMERA, seed=1
+    )
     gradient = suggested_min_net_gradient(1500, CAMERA)
-    print(f"movie {args.size}x{args.size}x{args.frames}, {len(truth)} emitter-frames, "
-          f"{os.cpu_count()} cores, numba threads {__import__('numba').get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"movie {args.size}x{args.size}x{args.frames}, {len(truth)} emitter-frames, "
+        f"{os.cpu_count()} cores, numba threads {__import__('numba').get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     first, second = compile_and_cache_times(movie)
-    print(f"numba: first launch {first:.1f} s (compiles), second launch {second:.1f} s (cache); "
-          f"compile time ~{first - second:.1f} s")
+    print(
+        f"numba: first launch {first:.1f} s (compiles), second launch {second:.1f} s (cache); "
+        f"compile time ~{first - second:.1f} s"
+    )
 
     a = ours(movie, gradient, args.repeats)
     n_frames = args.frames
@@ -215,15 +245,23 @@ def main():
         for name, value in rows:
             print(f"  {name:26s} {value:12,.0f}")
         return
-    theirs = [n_frames / b["identify_s"], b["n_spots"] / b["mle_s"], b["n_spots"] / b["lq_s"],
-              n_frames / b["end_to_end_s"]]
+    theirs = [
+        n_frames / b["identify_s"],
+        b["n_spots"] / b["mle_s"],
+        b["n_spots"] / b["lq_s"],
+        n_frames / b["end_to_end_s"],
+    ]
     targets = [3, 3, 2, 3]
     print(f"spots: ours {a['n_spots']}, Picasso {b['n_spots']}")
-    print(f"  {'':26s} {'napari-picasso':>15s} {'Picasso 0.11':>13s} {'ratio':>7s} {'CPU-time ratio':>15s} {'target':>7s}")
+    print(
+        f"  {'':26s} {'napari-picasso':>15s} {'Picasso 0.11':>13s} {'ratio':>7s} {'CPU-time ratio':>15s} {'target':>7s}"
+    )
     keys = ["identify", "mle", "lq", "e2e"]
     for (name, value), other, target, key in zip(rows, theirs, targets, keys):
         cpu_ratio = CPU_SECONDS[f"picasso {key}"] / CPU_SECONDS[f"ours {key}"]
-        print(f"  {name:26s} {value:15,.0f} {other:13,.0f} {value / other:7.2f} {cpu_ratio:15.2f} {'>= ' + str(target):>7s}")
+        print(
+            f"  {name:26s} {value:15,.0f} {other:13,.0f} {value / other:7.2f} {cpu_ratio:15.2f} {'>= ' + str(target):>7s}"
+        )
     print("  ratio: wall time (both using all cores); CPU-time ratio: same work, CPU seconds of all threads")
     for label, ours_locs, their_locs in (("MLE", a["locs"], b["locs"]), ("LQ", a["lq_locs"], b["lq_locs"])):
         r_ours, r_theirs, n = rmse_on_common(truth, ours_locs, their_locs)

@@ -60,7 +60,7 @@ def bench_preview(viewer, widget, app, path, camera, gradient, n_frames):
     for frame in range(1, n_frames):
         started = time.perf_counter()
         blocking.append(step(frame))
-        wait(app, lambda: not widget.preview_busy and widget.preview_result["frame"] == frame)
+        wait(app, lambda f=frame: not widget.preview_busy and widget.preview_result["frame"] == f)
         latencies.append(time.perf_counter() - started)
         computes.append(widget.preview_result["seconds"])
         spots.append(len(widget.preview_result["x"]))
@@ -78,15 +78,20 @@ def bench_preview(viewer, widget, app, path, camera, gradient, n_frames):
     wait(app, lambda: not widget.preview_busy and widget.preview_result["frame"] == 1)
     settled = time.perf_counter() - started - scrub
     widget.preview.preview.value = False
-    ms = lambda values: f"median {1e3 * statistics.median(values):6.1f} ms, p90 {1e3 * np.percentile(values, 90):6.1f} ms"  # noqa: E731
+
+    def ms(values):
+        return f"median {1e3 * statistics.median(values):6.1f} ms, p90 {1e3 * np.percentile(values, 90):6.1f} ms"
+
     print(f"preview 512x512 ({statistics.mean(spots):.0f} spots/frame, {n_frames - 1} frames)")
     print(f"  slider step, no preview (GUI thread)  : {ms(display_only)}")
     print(f"  slider step, preview on (GUI thread)  : {ms(blocking)}")
     print(f"  slider -> preview squares shown       : {ms(latencies)}")
     print(f"  detection in the worker               : {ms(computes)}")
     print(f"  detect_frame called directly          : {ms(direct)}")
-    print(f"  scrubbing {n_frames - 1} frames back to back: {ms(scrub_steps)} per step (GUI thread); "
-          f"last frame's squares {1e3 * settled:.0f} ms after the last step")
+    print(
+        f"  scrubbing {n_frames - 1} frames back to back: {ms(scrub_steps)} per step (GUI thread); "
+        f"last frame's squares {1e3 * settled:.0f} ms after the last step"
+    )
 
 
 def bench_localize(viewer, widget, app, path, camera, gradient, repeats, out):
@@ -97,8 +102,19 @@ def bench_localize(viewer, widget, app, path, camera, gradient, repeats, out):
     widget.photons.baseline.value = camera.baseline
     widget.photons.sensitivity.value = camera.sensitivity
     widget.fit.out_folder.value = out / "gui"
-    argv = ["localize", str(path), "--out", str(out / "cli"), "--quiet", "--gradient", str(gradient),
-            "--baseline", str(camera.baseline), "--sensitivity", str(camera.sensitivity)]
+    argv = [
+        "localize",
+        str(path),
+        "--out",
+        str(out / "cli"),
+        "--quiet",
+        "--gradient",
+        str(gradient),
+        "--baseline",
+        str(camera.baseline),
+        "--sensitivity",
+        str(camera.sensitivity),
+    ]
     cli_s, gui_s, process_s = [], [], []
     for run in range(repeats + 1):  # the first round warms up (numba compilation, caches)
         started = time.perf_counter()
@@ -111,11 +127,13 @@ def bench_localize(viewer, widget, app, path, camera, gradient, repeats, out):
         previous = widget.last_output
         started = time.perf_counter()
         widget.fit.localize.native.click()
-        wait(app, lambda: not widget.localize_busy and widget.last_output is not previous)
+        wait(app, lambda p=previous: not widget.localize_busy and widget.last_output is not p)
         gui_time = time.perf_counter() - started
         out_ = widget.last_output
-        print(f"  (run {run}: start {widget.start_seconds:.2f} s, worker {out_['worker_seconds']:.2f} s, "
-              f"layers {out_['layers_seconds']:.2f} s)")
+        print(
+            f"  (run {run}: start {widget.start_seconds:.2f} s, worker {out_['worker_seconds']:.2f} s, "
+            f"layers {out_['layers_seconds']:.2f} s)"
+        )
         if run:
             cli_s.append(cli_time)
             gui_s.append(gui_time)
@@ -125,10 +143,14 @@ def bench_localize(viewer, widget, app, path, camera, gradient, repeats, out):
     print("  command line, in-process: " + ", ".join(f"{t:.2f}" for t in cli_s) + " s")
     print("  command line, new process: " + ", ".join(f"{t:.2f}" for t in process_s) + " s")
     print("  dock, click -> layers   : " + ", ".join(f"{t:.2f}" for t in gui_s) + " s")
-    print(f"  ratio dock / CLI in-process : median {statistics.median(gui_s) / statistics.median(cli_s):.3f}, "
-          f"best {min(gui_s) / min(cli_s):.3f}")
-    print(f"  ratio dock / CLI process    : median {statistics.median(gui_s) / statistics.median(process_s):.3f}, "
-          f"best {min(gui_s) / min(process_s):.3f}")
+    print(
+        f"  ratio dock / CLI in-process : median {statistics.median(gui_s) / statistics.median(cli_s):.3f}, "
+        f"best {min(gui_s) / min(cli_s):.3f}"
+    )
+    print(
+        f"  ratio dock / CLI process    : median {statistics.median(gui_s) / statistics.median(process_s):.3f}, "
+        f"best {min(gui_s) / min(process_s):.3f}"
+    )
 
 
 def main():
@@ -146,14 +168,32 @@ def main():
     gradient = suggested_min_net_gradient(1500, camera)
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        truth = blinking_sites(args.preview_frames, 512, 512, n_sites=3000, photons=1500, mean_on_frames=3,
-                               mean_off_frames=30, min_distance_px=6, seed=3)
-        big = write_movie(folder / "preview512.raw", truth, args.preview_frames, 512, 512, bg_photons=50,
-                          camera=camera, seed=3)
-        truth = blinking_sites(args.frames, 128, 128, n_sites=200, photons=1500, mean_on_frames=3,
-                               mean_off_frames=30, min_distance_px=6, seed=4)
-        long = write_movie(folder / "long128.raw", truth, args.frames, 128, 128, bg_photons=50, camera=camera,
-                           seed=4)
+        truth = blinking_sites(
+            args.preview_frames,
+            512,
+            512,
+            n_sites=3000,
+            photons=1500,
+            mean_on_frames=3,
+            mean_off_frames=30,
+            min_distance_px=6,
+            seed=3,
+        )
+        big = write_movie(
+            folder / "preview512.raw", truth, args.preview_frames, 512, 512, bg_photons=50, camera=camera, seed=3
+        )
+        truth = blinking_sites(
+            args.frames,
+            128,
+            128,
+            n_sites=200,
+            photons=1500,
+            mean_on_frames=3,
+            mean_off_frames=30,
+            min_distance_px=6,
+            seed=4,
+        )
+        long = write_movie(folder / "long128.raw", truth, args.frames, 128, 128, bg_photons=50, camera=camera, seed=4)
         viewer = napari.Viewer(show=True)
         viewer.window._qt_window.resize(1400, 900)
         app = napari.qt.get_qapp()

@@ -48,11 +48,17 @@ def simulate(n_locs, seed=0):
     on_fraction = MEAN_ON / (MEAN_ON + MEAN_OFF)
     n_sites = 4000
     n_frames = max(2 * SEGMENT, int(round(n_locs / (n_sites * on_fraction))))
-    truth = blinking_sites(n_frames, SIZE, SIZE, n_sites=n_sites, mean_on_frames=MEAN_ON,
-                           mean_off_frames=MEAN_OFF, margin_px=8, seed=seed)
+    truth = blinking_sites(
+        n_frames, SIZE, SIZE, n_sites=n_sites, mean_on_frames=MEAN_ON, mean_off_frames=MEAN_OFF, margin_px=8, seed=seed
+    )
     t = np.arange(n_frames)
-    drift = np.stack([(100 * np.sin(2 * np.pi * t / n_frames) + 60 * t / n_frames) / PIXELSIZE_NM,
-                      (100 * np.cos(2 * np.pi * t / n_frames) - 40 * t / n_frames) / PIXELSIZE_NM], axis=1)
+    drift = np.stack(
+        [
+            (100 * np.sin(2 * np.pi * t / n_frames) + 60 * t / n_frames) / PIXELSIZE_NM,
+            (100 * np.cos(2 * np.pi * t / n_frames) - 40 * t / n_frames) / PIXELSIZE_NM,
+        ],
+        axis=1,
+    )
     rng = np.random.default_rng(seed + 1)
     locs = np.zeros(len(truth), dtype=locs_dtype("mle"))
     locs["frame"] = truth["frame"]
@@ -96,9 +102,11 @@ def cpu(function):
 
 
 def ratio_line(name, ours_wall, ours_cpu, theirs_wall, theirs_cpu):
-    return (f"{name}: Picasso / ours = {theirs_wall / ours_wall:.1f}x wall "
-            f"({theirs_wall:.2f} s / {ours_wall:.2f} s), {theirs_cpu / ours_cpu:.1f}x CPU "
-            f"({theirs_cpu:.2f} s / {ours_cpu:.2f} s)")
+    return (
+        f"{name}: Picasso / ours = {theirs_wall / ours_wall:.1f}x wall "
+        f"({theirs_wall:.2f} s / {ours_wall:.2f} s), {theirs_cpu / ours_cpu:.1f}x CPU "
+        f"({theirs_cpu:.2f} s / {ours_cpu:.2f} s)"
+    )
 
 
 def drift_rms_nm(estimate, true):
@@ -113,8 +121,8 @@ def load_picasso():
 
         matplotlib.use("Agg")
         import pandas as pd
-        from picasso import postprocess
         from picasso import __version__ as version
+        from picasso import postprocess
     except ImportError:
         return None
     return pd, postprocess, version
@@ -136,8 +144,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-quality", type=int, default=1_000_000)
     parser.add_argument("--n-large", type=int, default=10_000_000)
-    parser.add_argument("--picasso-max", type=int, default=10_000_000,
-                        help="rows given to Picasso's functions (default %(default)s)")
+    parser.add_argument(
+        "--picasso-max", type=int, default=10_000_000, help="rows given to Picasso's functions (default %(default)s)"
+    )
     parser.add_argument("--no-picasso", action="store_true")
     args = parser.parse_args(argv)
     picasso = None if args.no_picasso else load_picasso()
@@ -149,9 +158,11 @@ def main(argv=None):
     print(f"\n== quality metrics: {len(locs):,} localizations, {n_frames:,} frames, {SIZE}x{SIZE} px")
     quality_metrics(locs[:20000], SIZE, SIZE, PIXELSIZE_NM, n_frames)  # compile / load cache
     seconds, metrics = timed(quality_metrics, locs, SIZE, SIZE, PIXELSIZE_NM, n_frames, repeats=2)
-    print(f"quality_metrics: {seconds:.2f} s wall, {cpu(quality_metrics):.2f} s CPU  (NeNA {metrics['nena_nm']:.2f} nm, true {PRECISION_PX * PIXELSIZE_NM:.1f} nm; "
-          f"drift range x {metrics['drift_x_range_nm']:.0f} nm, true {np.ptp(drift[:, 0]) * PIXELSIZE_NM:.0f} nm; "
-          f"mean bright time {metrics['link_bright_time_frames']:.2f} frames; {len(metrics)} figures)")
+    print(
+        f"quality_metrics: {seconds:.2f} s wall, {cpu(quality_metrics):.2f} s CPU  (NeNA {metrics['nena_nm']:.2f} nm, true {PRECISION_PX * PIXELSIZE_NM:.1f} nm; "
+        f"drift range x {metrics['drift_x_range_nm']:.0f} nm, true {np.ptp(drift[:, 0]) * PIXELSIZE_NM:.0f} nm; "
+        f"mean bright time {metrics['link_bright_time_frames']:.2f} frames; {len(metrics)} figures)"
+    )
     ours_nena, result = timed(nena, locs, PIXELSIZE_NM, repeats=2)
     ours_nena_cpu = cpu(nena)
     print(f"nena: {ours_nena:.2f} s wall, {ours_nena_cpu:.2f} s CPU, {result.s_nm:.2f} nm")
@@ -175,17 +186,23 @@ def main(argv=None):
         return result, undrift(table, result.drift_px)
 
     seconds, (result, _) = timed(our_undrift, locs, n_frames)
-    print(f"undrift (RCC, {SEGMENT}-frame segments): {seconds:.2f} s wall, {cpu(our_undrift):.2f} s CPU, "
-          f"drift error {drift_rms_nm(result.drift_px, drift):.2f} nm RMS")
+    print(
+        f"undrift (RCC, {SEGMENT}-frame segments): {seconds:.2f} s wall, {cpu(our_undrift):.2f} s CPU, "
+        f"drift error {drift_rms_nm(result.drift_px, drift):.2f} nm RMS"
+    )
     seconds_link, linked = timed(link, locs, LINK_DISTANCE_PX, LINK_DARK)
-    print(f"link (r {LINK_DISTANCE_PX} px, {LINK_DARK} dark frame): {seconds_link:.2f} s wall, {cpu(link):.2f} s CPU, "
-          f"{linked.n_events:,} events, mean bright time {linked.mean_bright_time_frames:.2f} frames")
+    print(
+        f"link (r {LINK_DISTANCE_PX} px, {LINK_DARK} dark frame): {seconds_link:.2f} s wall, {cpu(link):.2f} s CPU, "
+        f"{linked.n_events:,} events, mean bright time {linked.mean_bright_time_frames:.2f} frames"
+    )
     if picasso:
         pd, postprocess, _ = picasso
         part = first_rows(locs, args.picasso_max)
         part_frames = int(part["frame"].max()) + 1
         if part_frames < 4 * SEGMENT:  # Picasso's cubic spline needs 4 segments
-            print(f"-- --picasso-max {args.picasso_max:,} leaves fewer than 4 segments of {SEGMENT} frames: no Picasso run")
+            print(
+                f"-- --picasso-max {args.picasso_max:,} leaves fewer than 4 segments of {SEGMENT} frames: no Picasso run"
+            )
             return
         if len(part) < len(locs):
             print(f"-- Picasso on the first {len(part):,} rows ({part_frames:,} frames); ours again on the same rows")
@@ -194,8 +211,10 @@ def main(argv=None):
         frame = pd.DataFrame(part)
         theirs, (their_drift, _) = timed(postprocess.undrift, frame, info_for(part_frames), SEGMENT, display=False)
         their_drift = np.stack([their_drift["x"].to_numpy(), their_drift["y"].to_numpy()], axis=1)
-        print(f"Picasso undrift: drift error {drift_rms_nm(their_drift, drift[:part_frames]):.2f} nm RMS "
-              f"(ours {drift_rms_nm(result.drift_px, drift[:part_frames]):.2f})")
+        print(
+            f"Picasso undrift: drift error {drift_rms_nm(their_drift, drift[:part_frames]):.2f} nm RMS "
+            f"(ours {drift_rms_nm(result.drift_px, drift[:part_frames]):.2f})"
+        )
         print(ratio_line("undrift", seconds, cpu(our_undrift), theirs, cpu(postprocess.undrift)))
         theirs_link, their_linked = timed(postprocess.link, frame, info_for(part_frames), LINK_DISTANCE_PX, LINK_DARK)
         print(f"Picasso link: {len(their_linked):,} events (ours {linked.n_events:,})")

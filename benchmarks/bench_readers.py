@@ -30,7 +30,8 @@ import numpy as np
 import psutil
 import tifffile
 
-from napari_picasso.io.movies import open_movie, write_raw_info
+from napari_picasso.io.movies import open_movie
+from napari_picasso.io.raw import write_raw_info
 
 HEIGHT = WIDTH = 256
 MM_FRAME_TAG = 51123
@@ -81,17 +82,23 @@ def write_flavour(flavour, folder, n_frames):
         path = folder / "movie_MMStack_Pos0.ome.tif"
         tag = json.dumps({"Camera": "Camera", "Camera-Gain": "1", "Exposure-ms": 10.0})
         planes = "".join(f'<TiffData FirstT="{t}" IFD="{t}" PlaneCount="1"/>' for t in range(n_frames))
-        ome = ('<?xml version="1.0" encoding="UTF-8"?>'
-               '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
-               '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint16" '
-               f'SizeX="{WIDTH}" SizeY="{HEIGHT}" SizeZ="1" SizeC="1" SizeT="{n_frames}">'
-               f'<Channel ID="Channel:0:0" SamplesPerPixel="1"/>{planes}</Pixels></Image></OME>')
+        ome = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+            '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint16" '
+            f'SizeX="{WIDTH}" SizeY="{HEIGHT}" SizeZ="1" SizeC="1" SizeT="{n_frames}">'
+            f'<Channel ID="Channel:0:0" SamplesPerPixel="1"/>{planes}</Pixels></Image></OME>'
+        )
         with tifffile.TiffWriter(path, bigtiff=n_frames * HEIGHT * WIDTH * 2 > 2**31 - 2**24) as tif:
             for i, frames in enumerate(_chunks(n_frames)):
                 for j, frame in enumerate(frames):
-                    tif.write(frame, photometric="minisblack", metadata=None,
-                              description=ome if i == j == 0 else None,
-                              extratags=[(MM_FRAME_TAG, "s", 0, tag, True)])
+                    tif.write(
+                        frame,
+                        photometric="minisblack",
+                        metadata=None,
+                        description=ome if i == j == 0 else None,
+                        extratags=[(MM_FRAME_TAG, "s", 0, tag, True)],
+                    )
         return path
     options = {
         "plain": dict(name="plain.tif"),
@@ -102,11 +109,12 @@ def write_flavour(flavour, folder, n_frames):
     path = folder / options.pop("name")
     if flavour in ("imagej", "ome"):
         # ImageJ and OME series of many frames are written in one call (one series)
-        data = np.lib.format.open_memmap(folder / "scratch.npy", mode="w+", dtype=np.uint16,
-                                         shape=(n_frames, HEIGHT, WIDTH))
+        data = np.lib.format.open_memmap(
+            folder / "scratch.npy", mode="w+", dtype=np.uint16, shape=(n_frames, HEIGHT, WIDTH)
+        )
         start = 0
         for frames in _chunks(n_frames):
-            data[start:start + len(frames)] = frames
+            data[start : start + len(frames)] = frames
             start += len(frames)
         tifffile.imwrite(path, data, photometric="minisblack", metadata={"axes": "TYX"}, **options)
         del data
@@ -188,10 +196,14 @@ def main(argv=None):
     parser.add_argument("--flavours", default="plain,imagej,ome,bigtiff,mmstack-pages,raw,ndtiff")
     args = parser.parse_args(argv)
     n_frames = int(args.size_gb * 1e9 // (HEIGHT * WIDTH * 2))
-    print(f"movie: {n_frames} frames of {WIDTH}x{HEIGHT} uint16 = "
-          f"{n_frames * HEIGHT * WIDTH * 2 / 1e9:.2f} GB; reads of {args.chunk} frames")
-    header = (f"{'flavour':<14}{'open s':>8}{'read MB/s':>11}{'fromfile MB/s':>15}{'ratio':>7}"
-              f"{'open peak MB':>14}{'read peak MB':>14}{'RSS +MB':>9}")
+    print(
+        f"movie: {n_frames} frames of {WIDTH}x{HEIGHT} uint16 = "
+        f"{n_frames * HEIGHT * WIDTH * 2 / 1e9:.2f} GB; reads of {args.chunk} frames"
+    )
+    header = (
+        f"{'flavour':<14}{'open s':>8}{'read MB/s':>11}{'fromfile MB/s':>15}{'ratio':>7}"
+        f"{'open peak MB':>14}{'read peak MB':>14}{'RSS +MB':>9}"
+    )
     print(header)
     for flavour in args.flavours.split(","):
         folder = Path(tempfile.mkdtemp(prefix=f"bench_{flavour}_", dir=args.folder))
@@ -202,9 +214,12 @@ def main(argv=None):
                     with open(f, "rb+") as fh:
                         os.fsync(fh.fileno())
             r = measure(path, args.chunk)
-            print(f"{flavour:<14}{r['open_s']:>8.3f}{r['read_mb_s']:>11.0f}{r['fromfile_mb_s']:>15.0f}"
-                  f"{r['read_mb_s'] / r['fromfile_mb_s']:>7.2f}{r['open_peak_mb']:>14.1f}"
-                  f"{r['read_peak_mb']:>14.1f}{r['rss_growth_mb']:>9.1f}", flush=True)
+            print(
+                f"{flavour:<14}{r['open_s']:>8.3f}{r['read_mb_s']:>11.0f}{r['fromfile_mb_s']:>15.0f}"
+                f"{r['read_mb_s'] / r['fromfile_mb_s']:>7.2f}{r['open_peak_mb']:>14.1f}"
+                f"{r['read_peak_mb']:>14.1f}{r['rss_growth_mb']:>9.1f}",
+                flush=True,
+            )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -36,13 +36,15 @@ def write_big(path, n, n_frames=50_000, size=256, seed=0):
     rng = np.random.default_rng(seed)
     sites = rng.uniform(5, size - 5, (20_000, 2))
     frames = np.sort(rng.integers(0, n_frames, n))
-    info = [{"Width": size, "Height": size, "Frames": n_frames},
-            {"Box Size": 7, "Min. Net Gradient": 5000.0, "Fit method": "mle", "Pixelsize": 130.0}]
+    info = [
+        {"Width": size, "Height": size, "Frames": n_frames},
+        {"Box Size": 7, "Min. Net Gradient": 5000.0, "Fit method": "mle", "Pixelsize": 130.0},
+    ]
     with LocsWriter(path, locs_dtype("mle"), info) as writer:
         for start in range(0, n, CHUNK):
             m = min(CHUNK, n - start)
             locs = np.zeros(m, dtype=locs_dtype("mle"))
-            locs["frame"] = frames[start:start + m]
+            locs["frame"] = frames[start : start + m]
             pick = rng.integers(0, len(sites), m)
             locs["x"] = sites[pick, 0] + rng.normal(0, 0.05, m)
             locs["y"] = sites[pick, 1] + rng.normal(0, 0.05, m)
@@ -93,15 +95,22 @@ def _measure(task, path, queue):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--locs", type=int, default=10_000_000)
-    parser.add_argument("--tasks", nargs="+", choices=("read", "add"), default=("read", "add"),
-                        help="read: Compare/Preview reads; add: Add to database before/after")
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=("read", "add"),
+        default=("read", "add"),
+        help="read: Compare/Preview reads; add: Add to database before/after",
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-server-"))
     try:
         t0 = time.perf_counter()
         path = write_big(folder / "big_locs.hdf5", args.locs)
-        print(f"{args.locs:,} localizations, {path.stat().st_size / 2**20:.0f} MiB, written in "
-              f"{time.perf_counter() - t0:.1f} s")
+        print(
+            f"{args.locs:,} localizations, {path.stat().st_size / 2**20:.0f} MiB, written in "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
         context = multiprocessing.get_context("spawn")
         # Warm numba's cache (render and metrics kernels) outside the measured processes.
         warm = folder / "warm_locs.hdf5"
@@ -122,21 +131,32 @@ def main():
             results[task] = queue.get()
             process.join()
             seconds, peak_mib, calls, total_mib, _ = results[task]
-            print(f"{task:26s} {seconds:6.2f} s   peak RSS {total_mib:6.0f} MiB, above the imports' peak "
-                  f"{peak_mib:5.0f} MiB   progress calls {calls}")
+            print(
+                f"{task:26s} {seconds:6.2f} s   peak RSS {total_mib:6.0f} MiB, above the imports' peak "
+                f"{peak_mib:5.0f} MiB   progress calls {calls}"
+            )
         if "read" in args.tasks:
             base_s, base_mib, _, _, _ = results["load_locs (baseline)"]
             for task in ("locs_per_frame", "field_histograms photons", "preview_data x5"):
                 seconds, peak_mib, _, _, _ = results[task]
-                print(f"{task}: {base_mib / max(peak_mib, 1):.1f}x less peak memory, {base_s / seconds:.2f}x the baseline's speed")
+                print(
+                    f"{task}: {base_mib / max(peak_mib, 1):.1f}x less peak memory, {base_s / seconds:.2f}x the baseline's speed"
+                )
         if "add" in args.tasks:
             before, after = results[BEFORE], results[AFTER]
             row_before, row_after = before[4], after[4]
-            differ = sorted(k for k in row_before if k != "info_json" and row_before[k] != row_after[k]
-                            and not (row_before[k] != row_before[k] and row_after[k] != row_after[k]))
-            print(f"add to database: {before[1] / max(after[1], 1):.1f}x less peak memory above the imports "
-                  f"({before[1]:.0f} -> {after[1]:.0f} MiB), {before[0] / after[0]:.2f}x the speed; "
-                  f"rows identical: {not differ}" + (f" (differ: {differ})" if differ else ""))
+            differ = sorted(
+                k
+                for k in row_before
+                if k != "info_json"
+                and row_before[k] != row_after[k]
+                and not (row_before[k] != row_before[k] and row_after[k] != row_after[k])
+            )
+            print(
+                f"add to database: {before[1] / max(after[1], 1):.1f}x less peak memory above the imports "
+                f"({before[1]:.0f} -> {after[1]:.0f} MiB), {before[0] / after[0]:.2f}x the speed; "
+                f"rows identical: {not differ}" + (f" (differ: {differ})" if differ else "")
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -39,8 +39,7 @@ def simulated_locs(frames):
     calibration, _ = zfit.calibrate(bead_locs["frame"], bead_locs["sx"], bead_locs["sy"], 71, 20.0)
     truth = astigmatic_spots(frames, 96, 96, spacing_px=12, photons=1500, psf=psf, seed=2)
     movie = render_movie(truth, frames, 96, 96, 20, camera, 2)
-    locs = localize_frames(movie, params.replace(min_net_gradient=400, fit_method="mle-3d",
-                                                 z_calibration=calibration))
+    locs = localize_frames(movie, params.replace(min_net_gradient=400, fit_method="mle-3d", z_calibration=calibration))
     return locs, calibration
 
 
@@ -52,8 +51,10 @@ def main():
     args = parser.parse_args()
     locs, calibration = simulated_locs(args.frames)
     n = len(locs)
-    print(f"{n} localizations, calibrated range {calibration[zfit.RANGE_KEY][0]:.0f} .. "
-          f"{calibration[zfit.RANGE_KEY][1]:.0f} nm (stage), {numba.get_num_threads()} numba threads")
+    print(
+        f"{n} localizations, calibrated range {calibration[zfit.RANGE_KEY][0]:.0f} .. "
+        f"{calibration[zfit.RANGE_KEY][1]:.0f} nm (stage), {numba.get_num_threads()} numba threads"
+    )
 
     work = locs.copy()
     zfit.add_z(work, calibration)  # compile outside the timing; these z are compared below
@@ -79,18 +80,25 @@ def main():
     frame = pd.DataFrame({name: subset[name] for name in subset.dtype.names if name not in ("z", "d_zcalib", "lpz")})
     info = [{"Width": 96, "Height": 96, "Frames": args.frames}, {"Pixelsize": 130.0}]
     start = time.perf_counter()
-    theirs, _ = picasso_zfit.zfit(frame, info, calibration={k: calibration[k] for k in zfit.CALIBRATION_KEYS},
-                                  fitting_method="gaussmle", filter=0, multiprocess=False)
+    theirs, _ = picasso_zfit.zfit(
+        frame,
+        info,
+        calibration={k: calibration[k] for k in zfit.CALIBRATION_KEYS},
+        fitting_method="gaussmle",
+        filter=0,
+        multiprocess=False,
+    )
     seconds_p = time.perf_counter() - start
     picasso = m / seconds_p
     print(f"Picasso zfit (single process):             {picasso:12,.0f} fits/s  ({seconds_p:.2f} s for {m})")
-    print(f"ratio napari-picasso / Picasso:            {ours / picasso:12,.0f}x  (1 thread: "
-          f"{ours_1 / picasso:,.0f}x)")
+    print(f"ratio napari-picasso / Picasso:            {ours / picasso:12,.0f}x  (1 thread: {ours_1 / picasso:,.0f}x)")
     inside = np.abs(theirs["z"].to_numpy() / calibration["Magnification factor"]) < calibration[zfit.RANGE_KEY][1]
     dz = np.abs(theirs["z"].to_numpy() - work["z"][:m])[inside]
     dlpz = np.abs(theirs["lpz"].to_numpy() - work["lpz"][:m])[inside]
-    print(f"agreement on {inside.sum()} localizations inside the calibrated range: max |dz| {dz.max():.4f} nm, "
-          f"max |dlpz| {dlpz.max():.4f} nm")
+    print(
+        f"agreement on {inside.sum()} localizations inside the calibrated range: max |dz| {dz.max():.4f} nm, "
+        f"max |dlpz| {dlpz.max():.4f} nm"
+    )
 
 
 if __name__ == "__main__":

@@ -16,9 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from napari_picasso import db as database
-from napari_picasso.io.movies import write_raw_info
+from napari_picasso.io.raw import write_raw_info
 from napari_picasso.pipeline import LocalizeParameters, localize_file
 from napari_picasso.simulate import CameraModel, simulate_movie
 from napari_picasso.watcher import Watcher, read_events
@@ -60,8 +59,9 @@ def main(n=100):
 
         folder = root / "watched"
         make_movies(folder, n, frames)
-        watcher = Watcher([folder], [params], settle_seconds=0.2, db_path=root / "watched.db",
-                          log_path=root / "watcher.log")
+        watcher = Watcher(
+            [folder], [params], settle_seconds=0.2, db_path=root / "watched.db", log_path=root / "watcher.log"
+        )
         watcher.start()
         while watcher.counts["finished"] + watcher.counts["failed"] < n:
             time.sleep(0.05)

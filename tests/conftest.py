@@ -6,7 +6,11 @@ from pathlib import Path
 import pytest
 
 from napari_picasso.simulate import (
-    CameraModel, blinking_sites, isolated_spots, suggested_min_net_gradient, write_movie,
+    CameraModel,
+    blinking_sites,
+    isolated_spots,
+    suggested_min_net_gradient,
+    write_movie,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -31,8 +35,9 @@ def camera():
 def blinking_movie(tmp_path_factory, camera):
     """A 64x64x300 blinking .raw movie with its ground truth: (path, truth, camera)."""
     folder = tmp_path_factory.mktemp("blinking")
-    truth = blinking_sites(300, 64, 64, n_sites=40, photons=1500, mean_on_frames=3,
-                           mean_off_frames=30, min_distance_px=9, seed=1)
+    truth = blinking_sites(
+        300, 64, 64, n_sites=40, photons=1500, mean_on_frames=3, mean_off_frames=30, min_distance_px=9, seed=1
+    )
     path = write_movie(folder / "blinking.raw", truth, 300, 64, 64, bg_photons=50, camera=camera, seed=1)
     return path, truth, camera
 

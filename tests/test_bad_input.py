@@ -6,7 +6,8 @@ import tifffile
 
 from napari_picasso.cli import main
 from napari_picasso.io.errors import InputFileError, ParameterError
-from napari_picasso.io.movies import open_movie, write_raw_info
+from napari_picasso.io.movies import open_movie
+from napari_picasso.io.raw import write_raw_info
 from napari_picasso.pipeline import LocalizeParameters, localize_file
 
 

@@ -19,8 +19,9 @@ def load_bench():
 
 def test_lq_table_does_not_depend_on_the_end_to_end_rows(tmp_path, monkeypatch):
     bench = load_bench()
-    truth = blinking_sites(40, 48, 48, n_sites=12, photons=1500, mean_on_frames=3, mean_off_frames=10,
-                           min_distance_px=9, seed=3)
+    truth = blinking_sites(
+        40, 48, 48, n_sites=12, photons=1500, mean_on_frames=3, mean_off_frames=10, min_distance_px=9, seed=3
+    )
     movie = write_movie(tmp_path / "bench.raw", truth, 40, 48, 48, bg_photons=50, camera=bench.CAMERA, seed=3)
     real_localize = bench.localize
     # End to end drops invalid fits, so its table may be shorter than the identified spots

@@ -20,6 +20,7 @@ distributed = pytest.importorskip("distributed")
 import cloudpickle  # noqa: E402  (installed with distributed)
 
 from napari_picasso.cli import main  # noqa: E402
+from napari_picasso.db import open_database, query_rows  # noqa: E402
 from napari_picasso.distributed import (  # noqa: E402
     BatchItem,
     ComputeChoice,
@@ -35,12 +36,11 @@ from napari_picasso.distributed import (  # noqa: E402
     start_local_cluster,
     status_table,
 )
-from napari_picasso.db import open_database, query_rows  # noqa: E402
 from napari_picasso.distributed.blocks import close_open_movies, limit_numba_threads, localize_block  # noqa: E402
 from napari_picasso.distributed.cluster import close_cluster  # noqa: E402
 from napari_picasso.io.errors import ParameterError  # noqa: E402
 from napari_picasso.io.locs import load_locs  # noqa: E402
-from napari_picasso.io.movies import ArrayMovie  # noqa: E402
+from napari_picasso.io.movie import ArrayMovie  # noqa: E402
 from napari_picasso.pipeline import LocalizationCancelled, LocalizeParameters, localize_file  # noqa: E402
 
 # The worker plugin below is defined here; workers cannot import this test module, so
@@ -51,8 +51,12 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 @pytest.fixture(scope="module")
 def parameters(camera):
     peak_counts = 1500 / (2 * np.pi) * camera.em_gain / camera.sensitivity
-    return LocalizeParameters(min_net_gradient=0.25 * peak_counts * 8, baseline=camera.baseline,
-                              sensitivity=camera.sensitivity, em_gain=camera.em_gain)
+    return LocalizeParameters(
+        min_net_gradient=0.25 * peak_counts * 8,
+        baseline=camera.baseline,
+        sensitivity=camera.sensitivity,
+        em_gain=camera.em_gain,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +171,14 @@ def test_identical_to_serial_run(client, n_workers, blinking_movie, parameters, 
     path, _, _ = blinking_movie
     done = []
     with distributed.get_task_stream(client) as stream:
-        result = localize_file_distributed(path, parameters, tmp_path / "d_locs.hdf5", client=client,
-                                           block_frames=23, progress=lambda d, t: done.append((d, t)))
+        result = localize_file_distributed(
+            path,
+            parameters,
+            tmp_path / "d_locs.hdf5",
+            client=client,
+            block_frames=23,
+            progress=lambda d, t: done.append((d, t)),
+        )
     assert_same_output(result, serial)
     # Progress per block, in frame order, ending at all frames.
     assert done[0] == (0, 300) and done[-1] == (300, 300) and len(done) == 1 + 14
@@ -202,15 +212,20 @@ def scmos_movie_and_sensor_maps(folder, n_frames=14):
 
     chip = scmos_camera(80, 96, hot_fraction=0.03, seed=9)
     window = (slice(16, 64), slice(24, 72))
-    camera = dataclasses.replace(chip, offset_map=chip.offset_map[window], variance_map=chip.variance_map[window],
-                                 gain_map=chip.gain_map[window])
+    camera = dataclasses.replace(
+        chip, offset_map=chip.offset_map[window], variance_map=chip.variance_map[window], gain_map=chip.gain_map[window]
+    )
     truth = isolated_spots(n_frames, 48, 48, spacing_px=12, photons=800, sigma_px=1.0, seed=9)
     frames = render_movie(truth, n_frames, 48, 48, bg_photons=5.0, camera=camera, seed=9)
     path = Path(folder) / "roi.tif"
     with tifffile.TiffWriter(path) as tif:
         for frame in frames:  # Micro-Manager's per-frame metadata with the camera ROI (x-y-w-h)
-            tif.write(frame, photometric="minisblack", metadata=None,
-                      extratags=[(51123, "s", 0, json.dumps({"ROI": "24-16-48-48"}), True)])
+            tif.write(
+                frame,
+                photometric="minisblack",
+                metadata=None,
+                extratags=[(51123, "s", 0, json.dumps({"ROI": "24-16-48-48"}), True)],
+            )
     maps = save_camera_maps(Path(folder) / "sensor.hdf5", chip.offset_map, chip.variance_map, chip.gain_map)
     return path, Path(maps)
 
@@ -234,8 +249,24 @@ def test_relative_camera_maps_path_reaches_workers_in_another_folder(client, tmp
     monkeypatch.chdir(tmp_path)
     # The workers were started from pytest's folder: a relative name means nothing there.
     assert str(tmp_path) not in set(client.run(os.getcwd).values())
-    code = main(["localize", path.name, "--scheduler", client.scheduler.address, "--camera-maps", maps.name,
-                 "--detector", "snr", "--block-frames", "5", "--out", "out", "--no-db", "--quiet"])
+    code = main(
+        [
+            "localize",
+            path.name,
+            "--scheduler",
+            client.scheduler.address,
+            "--camera-maps",
+            maps.name,
+            "--detector",
+            "snr",
+            "--block-frames",
+            "5",
+            "--out",
+            "out",
+            "--no-db",
+            "--quiet",
+        ]
+    )
     assert code == 0
     serial = localize_file(path, LocalizeParameters(detector="snr", camera_maps=str(maps)), tmp_path / "s_locs.hdf5")
     assert serial.n_locs > 20
@@ -290,7 +321,9 @@ def test_workers_read_the_camera_maps_once_and_again_when_the_file_changes(clien
     serial = localize_file(path, parameters, tmp_path / "s_locs.hdf5")  # with the new maps
     assert_same_output(second, load_locs(serial.locs_path))
     # The new maps changed the result: the workers did not keep using the old ones.
-    assert load_locs(first.locs_path, with_info=False).tobytes() != load_locs(serial.locs_path, with_info=False).tobytes()
+    assert (
+        load_locs(first.locs_path, with_info=False).tobytes() != load_locs(serial.locs_path, with_info=False).tobytes()
+    )
 
 
 def test_workers_joining_mid_run_get_blocks(client, blinking_movie, parameters, serial, tmp_path):
@@ -306,8 +339,9 @@ def test_workers_joining_mid_run_get_blocks(client, blinking_movie, parameters, 
             client.wait_for_workers(3, timeout=60)
 
     with distributed.get_task_stream(client) as stream:
-        result = localize_file_distributed(path, parameters, tmp_path / "j_locs.hdf5", client=client,
-                                           block_frames=5, progress=progress)
+        result = localize_file_distributed(
+            path, parameters, tmp_path / "j_locs.hdf5", client=client, block_frames=5, progress=progress
+        )
     assert_same_output(result, serial)
     workers = {task["worker"] for task in stream.data if "napari-picasso-block" in str(task["key"])}
     assert len(workers) == 3
@@ -319,8 +353,9 @@ def test_default_blocks_and_overlap_keep_the_output(client, blinking_movie, para
     path, _, _ = blinking_movie
     result = localize_file_distributed(path, parameters, tmp_path / "a_locs.hdf5", client=client)
     assert_same_output(result, serial)
-    result = localize_file_distributed(path, parameters, tmp_path / "b_locs.hdf5", client=client,
-                                       block_frames=40, overlap=5)
+    result = localize_file_distributed(
+        path, parameters, tmp_path / "b_locs.hdf5", client=client, block_frames=40, overlap=5
+    )
     assert_same_output(result, serial)
 
 
@@ -341,8 +376,9 @@ def test_background_windows_across_blocks(client, blinking_movie, parameters, tm
     scale(client, 2)
     path, _, _ = blinking_movie
     frames, subtract = background
-    subset = parameters.replace(background_frames=frames, subtract_background=subtract, start_frame=20,
-                                frame_range=(0, 280))
+    subset = parameters.replace(
+        background_frames=frames, subtract_background=subtract, start_frame=20, frame_range=(0, 280)
+    )
     serial_result = localize_file(path, subset, tmp_path / "s_locs.hdf5")
     result = localize_file_distributed(path, subset, tmp_path / "d_locs.hdf5", client=client, block_frames=17)
     assert serial_result.n_locs > 100 and result.n_frames == serial_result.n_frames == 260
@@ -351,8 +387,7 @@ def test_background_windows_across_blocks(client, blinking_movie, parameters, tm
 
 def test_in_process_threads_choice_is_the_plain_pipeline(blinking_movie, parameters, serial, tmp_path):
     path, _, _ = blinking_movie
-    result = localize_file_distributed(path, parameters, tmp_path / "t_locs.hdf5",
-                                       client=ComputeChoice("threads"))
+    result = localize_file_distributed(path, parameters, tmp_path / "t_locs.hdf5", client=ComputeChoice("threads"))
     assert_same_output(result, serial)
 
 
@@ -423,8 +458,9 @@ def test_batch_goes_on_when_a_movie_kills_its_workers(blinking_movie, parameters
     try:
         with distributed.Client(cluster) as dask_client:
             dask_client.register_plugin(DieOnPoison(), name="die-on-poison")
-            outcomes = run_batch(find_movies([tmp_path]), parameters, client=dask_client, block_frames=100,
-                                 files_at_once=1)
+            outcomes = run_batch(
+                find_movies([tmp_path]), parameters, client=dask_client, block_frames=100, files_at_once=1
+            )
     finally:
         close_cluster(cluster)
     status = {o.movie.name: o for o in outcomes}
@@ -498,19 +534,30 @@ def test_batch_reports_failing_files_and_goes_on(client, movie_tree, parameters,
             if done == 0:
                 with open(late, "r+b") as f:
                     f.truncate(1000)
+
         return truncate_once_started
 
     recorded = []
-    outcomes = run_batch(items, parameters, client=client, analysis=True, progress_for=progress_for,
-                         on_result=lambda outcome: recorded.append((outcome.movie, outcome.status)),
-                         block_frames=50)
+    outcomes = run_batch(
+        items,
+        parameters,
+        client=client,
+        analysis=True,
+        progress_for=progress_for,
+        on_result=lambda outcome: recorded.append((outcome.movie, outcome.status)),
+        block_frames=50,
+    )
     status = {o.movie.name: o for o in outcomes}
     assert [o.movie.name for o in outcomes] == ["a.raw", "b.raw", "broken.raw", "late.raw"]
     assert status["a.raw"].status == status["b.raw"].status == "done"
     assert status["broken.raw"].status == "failed" and "broken.yaml" in status["broken.raw"].error
     assert status["late.raw"].status == "failed" and "late.raw" in status["late.raw"].error
-    assert recorded == [(movie_tree / "a.raw", "done"), (movie_tree / "day2" / "b.raw", "done"),
-                        (movie_tree / "day2" / "broken.raw", "failed"), (movie_tree / "late.raw", "failed")]
+    assert recorded == [
+        (movie_tree / "a.raw", "done"),
+        (movie_tree / "day2" / "b.raw", "done"),
+        (movie_tree / "day2" / "broken.raw", "failed"),
+        (movie_tree / "late.raw", "failed"),
+    ]
     for name in ("a.raw", "b.raw"):
         assert load_locs(status[name].locs_path, with_info=False).tobytes() == serial[0].tobytes()
     assert status["b.raw"].locs_path == movie_tree / "analysis" / "day2" / "b_locs.hdf5"
@@ -539,8 +586,9 @@ def test_batch_files_at_once_and_cancel(client, movie_tree, parameters, serial, 
 
     for outcome in outcomes:
         outcome.locs_path.unlink()
-    outcomes = run_batch(items, parameters, client=client, files_at_once=1, block_frames=40, cancel=stop,
-                         progress_for=progress_for)
+    outcomes = run_batch(
+        items, parameters, client=client, files_at_once=1, block_frames=40, cancel=stop, progress_for=progress_for
+    )
     assert [o.status for o in outcomes] == ["done", "cancelled", "not run"]
     assert not (movie_tree / "day2" / "b_locs.hdf5").exists() and not (movie_tree / "late_locs.hdf5").exists()
 
@@ -558,12 +606,28 @@ def test_batch_refuses_two_movies_writing_one_file(client, movie_tree, parameter
 def test_cli_batch_on_local_cluster(movie_tree, parameters, serial, capsys, tmp_path):
     (movie_tree / "late.raw").unlink()
     database = tmp_path / "batch.db"
-    code = main([
-        "localize", str(movie_tree), "--workers", "2", "--analysis-folder", "--quiet",
-        "--db", str(database), "--group", "batch",
-        "--gradient", str(parameters.min_net_gradient), "--baseline", str(parameters.baseline),
-        "--sensitivity", str(parameters.sensitivity), "--gain", str(parameters.em_gain),
-    ])
+    code = main(
+        [
+            "localize",
+            str(movie_tree),
+            "--workers",
+            "2",
+            "--analysis-folder",
+            "--quiet",
+            "--db",
+            str(database),
+            "--group",
+            "batch",
+            "--gradient",
+            str(parameters.min_net_gradient),
+            "--baseline",
+            str(parameters.baseline),
+            "--sensitivity",
+            str(parameters.sensitivity),
+            "--gain",
+            str(parameters.em_gain),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1  # one file failed
     assert "2 of 3 movies localized, 1 failed" in out
@@ -574,8 +638,10 @@ def test_cli_batch_on_local_cluster(movie_tree, parameters, serial, capsys, tmp_
     # One database row per file, the failure with its reason.
     db = open_database(database)
     try:
-        rows = {Path(r["locs_path"]).relative_to(movie_tree).as_posix(): r
-                for r in query_rows(db, columns=["locs_path", "status", "n_locs", "reason", "group_name"])}
+        rows = {
+            Path(r["locs_path"]).relative_to(movie_tree).as_posix(): r
+            for r in query_rows(db, columns=["locs_path", "status", "n_locs", "reason", "group_name"])
+        }
     finally:
         db.close()
     assert set(rows) == {"analysis/a_locs.hdf5", "analysis/day2/b_locs.hdf5", "analysis/day2/broken_locs.hdf5"}
@@ -592,8 +658,18 @@ def test_cli_on_a_running_scheduler(client, blinking_movie, parameters, serial, 
     path, _, _ = blinking_movie
     scheduler_file = tmp_path / "scheduler.json"
     client.write_scheduler_file(str(scheduler_file))
-    options = ["--gradient", str(parameters.min_net_gradient), "--baseline", str(parameters.baseline),
-               "--sensitivity", str(parameters.sensitivity), "--gain", str(parameters.em_gain), "--no-db", "--quiet"]
+    options = [
+        "--gradient",
+        str(parameters.min_net_gradient),
+        "--baseline",
+        str(parameters.baseline),
+        "--sensitivity",
+        str(parameters.sensitivity),
+        "--gain",
+        str(parameters.em_gain),
+        "--no-db",
+        "--quiet",
+    ]
     for name, where in (("by_address", client.scheduler.address), ("by_file", str(scheduler_file))):
         code = main(["localize", str(path), "--scheduler", where, "--out", str(tmp_path / name), *options])
         assert code == 0
@@ -607,12 +683,16 @@ def test_local_cluster_options_are_refused_where_they_would_be_ignored(client, b
     path, _, _ = blinking_movie
     address = client.scheduler.address
     for options, said in (
-        (["--scheduler", address, "--threads-per-worker", "2"],
-         f"--threads-per-worker applies only to the local cluster that --workers N starts, not to the workers "
-         f"of the scheduler {address}"),
+        (
+            ["--scheduler", address, "--threads-per-worker", "2"],
+            f"--threads-per-worker applies only to the local cluster that --workers N starts, not to the workers "
+            f"of the scheduler {address}",
+        ),
         (["--scheduler", address, "--allowed-failures", "1"], "--allowed-failures applies only to the local"),
-        (["--threads-per-worker", "2"], "--threads-per-worker applies only to the local cluster that --workers "
-         "N starts; without --workers"),
+        (
+            ["--threads-per-worker", "2"],
+            "--threads-per-worker applies only to the local cluster that --workers N starts; without --workers",
+        ),
     ):
         code = main(["localize", str(path), *options, "--out", str(tmp_path), "--no-db", "--quiet"])
         assert code == 2, options
@@ -632,8 +712,9 @@ def test_compute_session_keeps_one_cluster_per_choice(blinking_movie, parameters
         first = session.client_for(local)
         assert session.client_for(ComputeChoice("local-cluster", workers=1, threads_per_worker=1)) is first
         done = []
-        result = localize_file_distributed(path, parameters, tmp_path / "s_locs.hdf5", client=first,
-                                           progress=lambda d, t: done.append(d))
+        result = localize_file_distributed(
+            path, parameters, tmp_path / "s_locs.hdf5", client=first, progress=lambda d, t: done.append(d)
+        )
         assert load_locs(result.locs_path, with_info=False).tobytes() == serial[0].tobytes()
         assert done[-1] == 300 and len(done) > 2  # per block
         assert session.client_for(None) is None

@@ -3,9 +3,9 @@
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 import napari_picasso
@@ -16,10 +16,19 @@ MANIFEST = Path(napari_picasso.__file__).with_name("napari.yaml")
 
 def npe2_validate(manifest):
     """``npe2 validate MANIFEST --imports`` with this tree's package first on the path."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(napari_picasso.__file__).parents[1]),
-                                                        os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "npe2", "validate", str(manifest), "--imports"],
-                          capture_output=True, text=True, timeout=300, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(napari_picasso.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", str(manifest), "--imports"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     return done.returncode, done.stdout + done.stderr
 
 

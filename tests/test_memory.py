@@ -41,8 +41,12 @@ PEAK_SCRIPT = textwrap.dedent(
 
 def growth_bytes(movie, warm_up, out, chunk_frames):
     """Peak RSS growth (bytes) of localizing ``movie`` with CHUNK_BYTES of ``chunk_frames`` frames."""
-    done = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(movie), str(out), str(warm_up),
-                           str(chunk_frames * FRAME_BYTES)], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, str(movie), str(out), str(warm_up), str(chunk_frames * FRAME_BYTES)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])["growth_bytes"]
 
@@ -53,8 +57,9 @@ def test_peak_memory_bounded_by_chunk_size(tmp_path):
     paths = {}
     for n_frames in (20, 400, 4000):
         truth = blinking_sites(n_frames, SIZE_PX, SIZE_PX, n_sites=150, mean_off_frames=20, seed=n_frames)
-        paths[n_frames] = write_movie(tmp_path / f"m{n_frames}.raw", truth, n_frames, SIZE_PX, SIZE_PX,
-                                      camera=camera, seed=1)
+        paths[n_frames] = write_movie(
+            tmp_path / f"m{n_frames}.raw", truth, n_frames, SIZE_PX, SIZE_PX, camera=camera, seed=1
+        )
     warm_up = paths[20]
     short = growth_bytes(paths[400], warm_up, tmp_path / "short_locs.hdf5", chunk_frames=100)
     long = growth_bytes(paths[4000], warm_up, tmp_path / "long_locs.hdf5", chunk_frames=100)

@@ -9,17 +9,20 @@ import pytest
 from napari_picasso.core.matching import detection_scores
 from napari_picasso.core.precision import mortensen_mle_variance
 from napari_picasso.io.locs import load_locs, locs_path_for
-from napari_picasso.io.movies import ArrayMovie, open_movie
+from napari_picasso.io.movie import ArrayMovie
+from napari_picasso.io.movies import open_movie
 from napari_picasso.pipeline import (
-    LocalizationCancelled, LocalizeParameters, localize, localize_file,
+    LocalizationCancelled,
+    LocalizeParameters,
+    localize,
+    localize_file,
 )
 from napari_picasso.simulate import CameraModel, isolated_spots, render_movie
 from napari_picasso.simulate import suggested_min_net_gradient as gradient_for
 
 
 def params_for(camera, **kw):
-    return LocalizeParameters(baseline=camera.baseline, sensitivity=camera.sensitivity,
-                              em_gain=camera.em_gain, **kw)
+    return LocalizeParameters(baseline=camera.baseline, sensitivity=camera.sensitivity, em_gain=camera.em_gain, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -111,13 +114,18 @@ def test_output_layout_sorted_valid_and_chunk_independent(isolated_movie, method
 
 def test_roi_and_frame_bounds(isolated_movie):
     path, truth, camera = isolated_movie
-    params = params_for(camera, min_net_gradient=gradient_for(1500, camera), roi=(10, 30, 60, 90),
-                        frame_range=(5, 15))
+    params = params_for(camera, min_net_gradient=gradient_for(1500, camera), roi=(10, 30, 60, 90), frame_range=(5, 15))
     locs = localize(path, params)
     assert locs["frame"].min() >= 5 and locs["frame"].max() < 15
     assert np.all((locs["y"] >= 10) & (locs["y"] < 60) & (locs["x"] >= 30) & (locs["x"] < 90))
-    inside = truth[(truth["frame"] >= 5) & (truth["frame"] < 15) & (truth["y"] > 13.5) & (truth["y"] < 55.5)
-                   & (truth["x"] > 33.5) & (truth["x"] < 85.5)]
+    inside = truth[
+        (truth["frame"] >= 5)
+        & (truth["frame"] < 15)
+        & (truth["y"] > 13.5)
+        & (truth["y"] < 55.5)
+        & (truth["x"] > 33.5)
+        & (truth["x"] < 85.5)
+    ]
     assert detection_scores(locs, inside)["recall"] > 0.98
 
 
@@ -171,8 +179,10 @@ def test_concurrent_localizations_in_threads(blinking_movie):
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=run, args=(i, params.replace(fit_method=m)))
-               for i, m in enumerate(["mle", "lq", "mle", "avg"])]
+    threads = [
+        threading.Thread(target=run, args=(i, params.replace(fit_method=m)))
+        for i, m in enumerate(["mle", "lq", "mle", "avg"])
+    ]
     for t in threads:
         t.start()
     for t in threads:

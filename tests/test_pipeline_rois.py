@@ -3,18 +3,23 @@
 import numpy as np
 import pytest
 
+from napari_picasso.detection import detect_frame
 from napari_picasso.io.errors import ParameterError
 from napari_picasso.io.locs import load_locs
 from napari_picasso.io.movies import open_movie
-from napari_picasso.detection import detect_frame
-from napari_picasso.simulate import suggested_min_net_gradient as gradient_for
 from napari_picasso.pipeline import LocalizeParameters, localize, localize_file
+from napari_picasso.simulate import suggested_min_net_gradient as gradient_for
 
 
 def test_rectangles_keep_spots_centred_inside_any(blinking_movie, tmp_path):
     path, truth, camera = blinking_movie
-    base = LocalizeParameters(box=7, min_net_gradient=gradient_for(1500, camera), baseline=camera.baseline,
-                              sensitivity=camera.sensitivity, em_gain=camera.em_gain)
+    base = LocalizeParameters(
+        box=7,
+        min_net_gradient=gradient_for(1500, camera),
+        baseline=camera.baseline,
+        sensitivity=camera.sensitivity,
+        em_gain=camera.em_gain,
+    )
     everything = localize(path, base)
     rois = ((4, 4, 30, 30), (34, 30, 60, 60))
     params = base.replace(rois=rois)
@@ -29,7 +34,10 @@ def test_rectangles_keep_spots_centred_inside_any(blinking_movie, tmp_path):
     for y0, x0, y1, x1 in rois:
         inside |= (iy >= y0 + 4) & (iy < y1 - 4) & (ix >= x0 + 4) & (ix < x1 - 4)
     assert inside.sum() > 10
-    key = lambda a: set(zip(a["frame"].tolist(), np.round(a["x"], 3).tolist()))
+
+    def key(a):
+        return set(zip(a["frame"].tolist(), np.round(a["x"], 3).tolist()))
+
     assert key(everything[inside]) <= key(kept)
     # Nothing from the empty quadrants (top right, bottom left).
     assert not np.any((kept["y"] < 30) & (kept["x"] > 34)) and not np.any((kept["y"] > 34) & (kept["x"] < 26))

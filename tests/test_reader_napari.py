@@ -18,7 +18,8 @@ from reference_readers import ndtiff_reference  # noqa: E402
 from napari_picasso import _reader  # noqa: E402
 from napari_picasso.io.errors import InputFileError  # noqa: E402
 from napari_picasso.io.locs import load_locs  # noqa: E402
-from napari_picasso.io.movies import Movie, open_movie  # noqa: E402
+from napari_picasso.io.movie import Movie  # noqa: E402
+from napari_picasso.io.movies import open_movie  # noqa: E402
 
 PLUGIN = "napari-picassosr"
 
@@ -289,9 +290,22 @@ def _write_3d_locs(path, pixelsize_nm):
 
     rng = np.random.default_rng(3)
     n = 300
-    locs = np.zeros(n, dtype=[("frame", "u4"), ("x", "f4"), ("y", "f4"), ("photons", "f4"), ("sx", "f4"),
-                              ("sy", "f4"), ("bg", "f4"), ("lpx", "f4"), ("lpy", "f4"), ("z", "f4"),
-                              ("d_zcalib", "f4")])
+    locs = np.zeros(
+        n,
+        dtype=[
+            ("frame", "u4"),
+            ("x", "f4"),
+            ("y", "f4"),
+            ("photons", "f4"),
+            ("sx", "f4"),
+            ("sy", "f4"),
+            ("bg", "f4"),
+            ("lpx", "f4"),
+            ("lpy", "f4"),
+            ("z", "f4"),
+            ("d_zcalib", "f4"),
+        ],
+    )
     locs["frame"] = np.sort(rng.integers(0, 50, n))
     locs["x"] = rng.uniform(5, 25, n)
     locs["y"] = rng.uniform(5, 25, n)

@@ -21,7 +21,7 @@ import yaml
 from napari_picasso.commands.watch import load_groups, parameters_from_mapping
 from napari_picasso.io.errors import InputFileError
 from napari_picasso.io.locs import load_info, load_locs
-from napari_picasso.io.movies import write_raw_info
+from napari_picasso.io.raw import write_raw_info
 from napari_picasso.pipeline import LocalizeParameters, localize_file
 from napari_picasso.simulate import simulate_movie
 from napari_picasso.watcher import Watcher, WatcherStore, classify, command_arguments, read_events, scan
@@ -34,15 +34,26 @@ SETTLE_S = 0.5
 @pytest.fixture(scope="module")
 def frames(camera):
     """40 frames of 32x32 blinking spots (uint16 camera counts)."""
-    movie, _ = simulate_movie(40, 32, 32, camera=camera, seed=3, n_sites=6, photons=1500,
-                              mean_on_frames=4, mean_off_frames=6, min_distance_px=8)
+    movie, _ = simulate_movie(
+        40,
+        32,
+        32,
+        camera=camera,
+        seed=3,
+        n_sites=6,
+        photons=1500,
+        mean_on_frames=4,
+        mean_off_frames=6,
+        min_distance_px=8,
+    )
     return movie.astype(np.uint16)
 
 
 @pytest.fixture(scope="module")
 def params(camera):
-    return LocalizeParameters(box=7, min_net_gradient=1500.0, baseline=camera.baseline,
-                              sensitivity=camera.sensitivity, em_gain=camera.em_gain)
+    return LocalizeParameters(
+        box=7, min_net_gradient=1500.0, baseline=camera.baseline, sensitivity=camera.sensitivity, em_gain=camera.em_gain
+    )
 
 
 def write_raw(path, frames):
@@ -84,8 +95,7 @@ def events(log_path, kind=None, path=None):
 def running(folder, groups, tmp_path, **options):
     options.setdefault("settle_seconds", SETTLE_S)
     options.setdefault("rescan_seconds", 5.0)
-    watcher = Watcher([folder], groups, db_path=tmp_path / "db.sqlite", log_path=tmp_path / "watcher.log",
-                      **options)
+    watcher = Watcher([folder], groups, db_path=tmp_path / "db.sqlite", log_path=tmp_path / "watcher.log", **options)
     watcher.start()
     try:
         yield watcher
@@ -156,7 +166,7 @@ def test_file_failed_mid_write_is_retried_when_it_changes(folder, tmp_path, fram
         assert wait_for(lambda: events(tmp_path / "watcher.log", "failed", movie))
         assert rows(tmp_path)[1][0]["status"] == "failed"
         with open(movie, "ab") as f:
-            f.write(data[len(data) // 2:])
+            f.write(data[len(data) // 2 :])
         assert wait_for(lambda: events(tmp_path / "watcher.log", "finished", movie))
     assert "truncated" in events(tmp_path / "watcher.log", "failed", movie)[0][3]
     localizations, failures = rows(tmp_path)
@@ -171,15 +181,20 @@ def _write_mmstack_series(folder, stem, parts, pause_s):
     uuids = [f"urn:uuid:00000000-0000-4000-8000-{i:012d}" for i in range(len(names))]
     blocks, first = [], 0
     for name, uuid, part in zip(names, uuids, parts):
-        blocks.append(f'<TiffData FirstT="{first}" FirstZ="0" FirstC="0" IFD="0" PlaneCount="{len(part)}">'
-                      f'<UUID FileName="{name}">{uuid}</UUID></TiffData>')
+        blocks.append(
+            f'<TiffData FirstT="{first}" FirstZ="0" FirstC="0" IFD="0" PlaneCount="{len(part)}">'
+            f'<UUID FileName="{name}">{uuid}</UUID></TiffData>'
+        )
         first += len(part)
     for name, uuid, part in zip(names, uuids, parts):
-        xml = ('<?xml version="1.0" encoding="UTF-8"?>'
-               f'<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" UUID="{uuid}">'
-               '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint16" '
-               f'SizeX="{w}" SizeY="{h}" SizeC="1" SizeZ="1" SizeT="{n_total}" BigEndian="false">'
-               + "".join(blocks) + "</Pixels></Image></OME>")
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f'<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" UUID="{uuid}">'
+            '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint16" '
+            f'SizeX="{w}" SizeY="{h}" SizeC="1" SizeZ="1" SizeT="{n_total}" BigEndian="false">'
+            + "".join(blocks)
+            + "</Pixels></Image></OME>"
+        )
         tifffile.imwrite(folder / name, part, description=xml, metadata=None, contiguous=True)
         time.sleep(pause_s)
     return [folder / n for n in names]
@@ -192,8 +207,11 @@ def test_rollover_series_is_processed_once_as_one_movie(folder, tmp_path, frames
         assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"))
         time.sleep(3 * SETTLE_S)
         assert watcher.error is None
-    assert [p.name for p in files] == ["cells_MMStack_Pos0.ome.tif", "cells_MMStack_Pos0_1.ome.tif",
-                                       "cells_MMStack_Pos0_2.ome.tif"]
+    assert [p.name for p in files] == [
+        "cells_MMStack_Pos0.ome.tif",
+        "cells_MMStack_Pos0_1.ome.tif",
+        "cells_MMStack_Pos0_2.ome.tif",
+    ]
     outputs = sorted(p.name for p in folder.glob("*_locs.hdf5"))
     assert outputs == ["cells_MMStack_Pos0_locs.hdf5"]
     started = events(tmp_path / "watcher.log", "started")
@@ -242,12 +260,26 @@ def test_reader_choices_pick_one_movie_of_a_multichannel_file(folder, tmp_path, 
 
 def test_two_parameter_groups_give_two_outputs_and_rows(folder, tmp_path, frames, camera):
     groups_file = tmp_path / "groups.yaml"
-    groups_file.write_text(yaml.safe_dump([
-        {"box": 7, "gradient": 1500, "fit": "mle", "baseline": camera.baseline,
-         "sensitivity": camera.sensitivity},
-        {"box": 9, "gradient": 1500, "fit": "lq", "baseline": camera.baseline,
-         "sensitivity": camera.sensitivity},
-    ]))
+    groups_file.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "box": 7,
+                    "gradient": 1500,
+                    "fit": "mle",
+                    "baseline": camera.baseline,
+                    "sensitivity": camera.sensitivity,
+                },
+                {
+                    "box": 9,
+                    "gradient": 1500,
+                    "fit": "lq",
+                    "baseline": camera.baseline,
+                    "sensitivity": camera.sensitivity,
+                },
+            ]
+        )
+    )
     groups = load_groups(groups_file)
     assert [(g.box, g.fit_method) for g in groups] == [(7, "mle"), (9, "lq")]
     with running(folder, groups, tmp_path):
@@ -256,9 +288,13 @@ def test_two_parameter_groups_give_two_outputs_and_rows(folder, tmp_path, frames
     assert sorted(p.name for p in folder.glob("*_locs.hdf5")) == ["two_pg_1_locs.hdf5", "two_pg_2_locs.hdf5"]
     localizations, _ = rows(tmp_path)
     assert sorted((r["parameter_group"], Path(r["locs_path"]).name) for r in localizations) == [
-        (1, "two_pg_1_locs.hdf5"), (2, "two_pg_2_locs.hdf5")]
+        (1, "two_pg_1_locs.hdf5"),
+        (2, "two_pg_2_locs.hdf5"),
+    ]
     assert sorted((r["parameter_group"], r["box_size"], r["fit_method"]) for r in localizations) == [
-        (1, 7, "mle"), (2, 9, "lq")]
+        (1, 7, "mle"),
+        (2, 9, "lq"),
+    ]
     # Each output was made with its own group.
     assert load_info(folder / "two_pg_1_locs.hdf5")[1]["Box Size"] == 7
     assert load_info(folder / "two_pg_2_locs.hdf5")[1]["Box Size"] == 9
@@ -288,8 +324,9 @@ def test_restarted_watcher_skips_recorded_files_and_failures(folder, tmp_path, f
     write_raw(folder / "first.raw", frames)
     (folder / "junk.tif").write_bytes(b"not a tiff at all")
     with running(folder, [params], tmp_path):
-        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished")
-                        and events(tmp_path / "watcher.log", "failed"))
+        assert wait_for(
+            lambda: events(tmp_path / "watcher.log", "finished") and events(tmp_path / "watcher.log", "failed")
+        )
     with running(folder, [params], tmp_path):
         write_tif(folder / "second.tif", frames)
         assert wait_for(lambda: len(events(tmp_path / "watcher.log", "finished")) == 2)
@@ -318,7 +355,8 @@ def test_existing_output_is_recorded_not_overwritten(folder, tmp_path, frames, p
     assert (done.locs_path.stat().st_mtime_ns, done.locs_path.read_bytes()) == before
     localizations, _ = rows(tmp_path)
     assert [(r["locs_path"], r["n_locs"], r["box_size"]) for r in localizations] == [
-        (str(done.locs_path), done.n_locs, 9)]
+        (str(done.locs_path), done.n_locs, 9)
+    ]
 
 
 EVIL_NAME = """run 1 "double" 'single'; touch SENTINEL; echo $(touch SENTINEL2) $MOVIE.raw"""
@@ -337,8 +375,12 @@ def test_command_receives_exactly_the_file_name_and_nothing_else_runs(folder, tm
     script.write_text(RECORDER)
     record = tmp_path / "record.jsonl"
     prefix = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))} {shlex.quote(str(record))}"
-    commands = [f"{prefix} first $FILENAME", f"{prefix} second $MOVIE --out=$FILENAME",
-                "false", "no-such-program-xyz $FILENAME"]
+    commands = [
+        f"{prefix} first $FILENAME",
+        f"{prefix} second $MOVIE --out=$FILENAME",
+        "false",
+        "no-such-program-xyz $FILENAME",
+    ]
     with running(folder, [params], tmp_path, commands=commands):
         movie = write_raw(folder / EVIL_NAME, frames)
         assert wait_for(lambda: len(events(tmp_path / "watcher.log", "command")) == 4)
@@ -358,21 +400,48 @@ def test_command_receives_exactly_the_file_name_and_nothing_else_runs(folder, tm
 def _watch_process(folder, tmp_path, groups_file, *options):
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen(
-        [sys.executable, "-m", "napari_picasso", "watch", str(folder), "--groups", str(groups_file),
-         "--settle-seconds", "0.3", "--db", str(tmp_path / "db.sqlite"), "--log", str(tmp_path / "watcher.log"),
-         "--quiet", *options],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "napari_picasso",
+            "watch",
+            str(folder),
+            "--groups",
+            str(groups_file),
+            "--settle-seconds",
+            "0.3",
+            "--db",
+            str(tmp_path / "db.sqlite"),
+            "--log",
+            str(tmp_path / "watcher.log"),
+            "--quiet",
+            *options,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
 def test_kill_mid_file_then_restart_leaves_no_partial_output_nor_duplicate_rows(folder, tmp_path, frames, camera):
     groups_file = tmp_path / "groups.yaml"
-    groups_file.write_text(yaml.safe_dump([{"gradient": 1500, "baseline": camera.baseline,
-                                            "sensitivity": camera.sensitivity}]))
+    groups_file.write_text(
+        yaml.safe_dump([{"gradient": 1500, "baseline": camera.baseline, "sensitivity": camera.sensitivity}])
+    )
     write_raw(folder / "a_small.raw", frames)
     # A bigger movie: long enough to be caught mid-localization.
-    big, _ = simulate_movie(100, 128, 128, camera=camera, seed=4, n_sites=60, photons=1500,
-                            mean_on_frames=4, mean_off_frames=4, min_distance_px=8)
+    big, _ = simulate_movie(
+        100,
+        128,
+        128,
+        camera=camera,
+        seed=4,
+        n_sites=60,
+        photons=1500,
+        mean_on_frames=4,
+        mean_off_frames=4,
+        min_distance_px=8,
+    )
     write_raw(folder / "b_big.raw", np.tile(big.astype(np.uint16), (12, 1, 1)))
     part = folder / "b_big_locs.hdf5.part"
 
@@ -407,7 +476,8 @@ def test_kill_mid_file_then_restart_leaves_no_partial_output_nor_duplicate_rows(
     assert names == ["a_small_locs.hdf5", "b_big_locs.hdf5"] and failures == []
     assert not list(folder.glob("*.part"))
     assert len(load_locs(folder / "b_big_locs.hdf5", with_info=False)) == next(
-        r["n_locs"] for r in localizations if r["locs_path"].endswith("b_big_locs.hdf5"))
+        r["n_locs"] for r in localizations if r["locs_path"].endswith("b_big_locs.hdf5")
+    )
 
 
 def test_watch_localizes_on_a_local_cluster_of_two_workers(folder, tmp_path, frames, camera):
@@ -421,8 +491,9 @@ def test_watch_localizes_on_a_local_cluster_of_two_workers(folder, tmp_path, fra
     try:
         assert wait_for(lambda: events(log, "finished"), timeout_s=120), process.stderr.read1().decode()
         # The cluster stays up while the watcher runs: two worker processes, its children.
-        workers = [c for c in psutil.Process(process.pid).children(recursive=True)
-                   if "spawn_main" in " ".join(c.cmdline())]
+        workers = [
+            c for c in psutil.Process(process.pid).children(recursive=True) if "spawn_main" in " ".join(c.cmdline())
+        ]
         assert len(workers) == 2
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0
@@ -460,8 +531,12 @@ def test_restart_after_a_kill_between_the_renames_redoes_the_output(folder, tmp_
 
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     now = write_raw(folder / "now.raw", frames)
-    killed = subprocess.run([sys.executable, "-c", DIE_BETWEEN_RENAMES, str(now),
-                             json.dumps(dataclasses.asdict(params))], env=env, capture_output=True, text=True)
+    killed = subprocess.run(
+        [sys.executable, "-c", DIE_BETWEEN_RENAMES, str(now), json.dumps(dataclasses.asdict(params))],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert killed.returncode == 9, killed.stderr
     assert sorted(p.name for p in folder.glob("now_locs*")) == ["now_locs.hdf5.part", "now_locs.yaml"]
     # What versions that renamed the .hdf5 first left: the .hdf5 in place, its .yaml not.
@@ -480,7 +555,9 @@ def test_restart_after_a_kill_between_the_renames_redoes_the_output(folder, tmp_
     assert sorted(Path(e[2]).name for e in events(log, "started")) == ["before.raw", "now.raw"]
     localizations, failures = rows(tmp_path)
     assert failures == [] and sorted(Path(r["locs_path"]).name for r in localizations) == [
-        "before_locs.hdf5", "now_locs.hdf5"]
+        "before_locs.hdf5",
+        "now_locs.hdf5",
+    ]
     for row in localizations:  # whole pairs, recorded as they are
         locs, info = load_locs(row["locs_path"])
         assert len(locs) == row["n_locs"] > 0 and info[0]["Frames"] == len(frames)
@@ -506,17 +583,20 @@ def test_commands_a_killed_watcher_did_not_run_run_after_the_restart(folder, tmp
     from napari_picasso import db as database
 
     groups_file = tmp_path / "groups.yaml"
-    groups_file.write_text(yaml.safe_dump([{"gradient": 1500, "baseline": camera.baseline,
-                                            "sensitivity": camera.sensitivity}]))
+    groups_file.write_text(
+        yaml.safe_dump([{"gradient": 1500, "baseline": camera.baseline, "sensitivity": camera.sensitivity}])
+    )
     recorder, gated = tmp_path / "recorder.py", tmp_path / "gated.py"
     recorder.write_text(RECORDER)
     gated.write_text(GATED)
     record, gate = tmp_path / "record.jsonl", tmp_path / "gate"
     gate.touch()
     python = shlex.quote(sys.executable)
-    commands = [f"{python} {shlex.quote(str(recorder))} {shlex.quote(str(record))} A $FILENAME",
-                f"{python} {shlex.quote(str(gated))} {shlex.quote(str(record))} {shlex.quote(str(gate))} B $FILENAME",
-                f"{python} {shlex.quote(str(recorder))} {shlex.quote(str(record))} C $FILENAME"]
+    commands = [
+        f"{python} {shlex.quote(str(recorder))} {shlex.quote(str(record))} A $FILENAME",
+        f"{python} {shlex.quote(str(gated))} {shlex.quote(str(record))} {shlex.quote(str(gate))} B $FILENAME",
+        f"{python} {shlex.quote(str(recorder))} {shlex.quote(str(record))} C $FILENAME",
+    ]
     options = [arg for command in commands for arg in ("--command", command)]
     movie = write_raw(folder / "movie.raw", frames)
     locs = folder / "movie_locs.hdf5"
@@ -570,8 +650,18 @@ def test_commands_a_killed_watcher_did_not_run_run_after_the_restart(folder, tmp
 
 
 def test_stop_mid_file_writes_nothing_and_the_next_watcher_resumes(folder, tmp_path, frames, params, camera):
-    big, _ = simulate_movie(100, 128, 128, camera=camera, seed=5, n_sites=60, photons=1500,
-                            mean_on_frames=4, mean_off_frames=4, min_distance_px=8)
+    big, _ = simulate_movie(
+        100,
+        128,
+        128,
+        camera=camera,
+        seed=5,
+        n_sites=60,
+        photons=1500,
+        mean_on_frames=4,
+        mean_off_frames=4,
+        min_distance_px=8,
+    )
     write_raw(folder / "big.raw", np.tile(big.astype(np.uint16), (30, 1, 1)))
     with running(folder, [params], tmp_path) as watcher:
         assert wait_for(lambda: watcher.current is not None, interval_s=0.005)
@@ -584,8 +674,18 @@ def test_stop_mid_file_writes_nothing_and_the_next_watcher_resumes(folder, tmp_p
 
 
 def test_movie_appended_to_while_localized_is_discarded_and_redone(folder, tmp_path, params, camera):
-    big, _ = simulate_movie(100, 128, 128, camera=camera, seed=6, n_sites=60, photons=1500,
-                            mean_on_frames=4, mean_off_frames=4, min_distance_px=8)
+    big, _ = simulate_movie(
+        100,
+        128,
+        128,
+        camera=camera,
+        seed=6,
+        n_sites=60,
+        photons=1500,
+        mean_on_frames=4,
+        mean_off_frames=4,
+        min_distance_px=8,
+    )
     first = np.tile(big.astype("<u2"), (24, 1, 1))  # 2400 frames: about a second to localize
     more = big.astype("<u2")[:40]
     n, h, w = first.shape
@@ -660,8 +760,11 @@ def test_classify_series_ndtiff_and_outputs(tmp_path):
 
     first = tmp_path / "x_MMStack_Pos0.ome.tif"
     assert classify(tmp_path / "x_MMStack_Pos0_2.ome.tif") == Candidate(first, "mmstack")
-    assert Candidate(first, "mmstack").members() == [first, tmp_path / "x_MMStack_Pos0_1.ome.tif",
-                                                    tmp_path / "x_MMStack_Pos0_2.ome.tif"]
+    assert Candidate(first, "mmstack").members() == [
+        first,
+        tmp_path / "x_MMStack_Pos0_1.ome.tif",
+        tmp_path / "x_MMStack_Pos0_2.ome.tif",
+    ]
     assert classify(dataset / "run_NDTiffStack.tif") == Candidate(dataset, "ndtiff")
     assert classify(tmp_path / "movie_locs_render.tif") is None
     assert Candidate(tmp_path / "movie.raw").members() == [tmp_path / "movie.raw", tmp_path / "movie.yaml"]
@@ -681,8 +784,13 @@ def test_recursive_watch_finds_movies_in_new_subfolders(folder, tmp_path, frames
 def test_one_watcher_watches_several_folders(folder, tmp_path, frames, params):
     other = tmp_path / "microscope 2"
     other.mkdir()
-    watcher = Watcher([folder, other], [params], settle_seconds=SETTLE_S, db_path=tmp_path / "db.sqlite",
-                      log_path=tmp_path / "watcher.log")
+    watcher = Watcher(
+        [folder, other],
+        [params],
+        settle_seconds=SETTLE_S,
+        db_path=tmp_path / "db.sqlite",
+        log_path=tmp_path / "watcher.log",
+    )
     watcher.start()
     try:
         movies = [write_tif(folder / "a.tif", frames), write_tif(other / "b.tif", frames)]
@@ -703,10 +811,26 @@ def test_watch_without_recursion_ignores_sub_folders(folder, tmp_path, frames, p
 
 
 def test_groups_use_the_localize_option_names(tmp_path):
-    parameters = parameters_from_mapping({"box": 9, "gradient": 800, "fit": "lq", "shared-sigma": True,
-                                          "gain": 100, "pixelsize": 108, "roi": [0, 0, 20, 30]})
-    assert parameters == LocalizeParameters(box=9, min_net_gradient=800.0, fit_method="lq", shared_sigma=True,
-                                            em_gain=100.0, pixelsize_nm=108.0, roi=(0, 0, 20, 30))
+    parameters = parameters_from_mapping(
+        {
+            "box": 9,
+            "gradient": 800,
+            "fit": "lq",
+            "shared-sigma": True,
+            "gain": 100,
+            "pixelsize": 108,
+            "roi": [0, 0, 20, 30],
+        }
+    )
+    assert parameters == LocalizeParameters(
+        box=9,
+        min_net_gradient=800.0,
+        fit_method="lq",
+        shared_sigma=True,
+        em_gain=100.0,
+        pixelsize_nm=108.0,
+        roi=(0, 0, 20, 30),
+    )
     bad = tmp_path / "groups.yaml"
     bad.write_text("- {box: 7}\n- {boxsize: 9}\n")
     with pytest.raises(InputFileError, match=r"groups.yaml: group 2: unknown option 'boxsize'"):
@@ -735,15 +859,33 @@ def test_groups_use_the_localize_option_names(tmp_path):
 
 def test_command_arguments_keep_paths_whole():
     assert command_arguments("tool --in '$MOVIE' $FILENAME -v", "/d/a b;c_locs.hdf5", "/d/$FILENAME x.raw") == [
-        "tool", "--in", "/d/$FILENAME x.raw", "/d/a b;c_locs.hdf5", "-v"]
+        "tool",
+        "--in",
+        "/d/$FILENAME x.raw",
+        "/d/a b;c_locs.hdf5",
+        "-v",
+    ]
 
 
 def test_watch_command_line(tmp_path, capsys):
     from napari_picasso.cli import build_parser, main
 
-    args = build_parser().parse_args(["watch", str(tmp_path), "--command", "first $FILENAME",
-                                      "--command", "second $MOVIE", "--recursive", "--settle-seconds", "2",
-                                      "--choose", "channel=1", "--retry-failed"])
+    args = build_parser().parse_args(
+        [
+            "watch",
+            str(tmp_path),
+            "--command",
+            "first $FILENAME",
+            "--command",
+            "second $MOVIE",
+            "--recursive",
+            "--settle-seconds",
+            "2",
+            "--choose",
+            "channel=1",
+            "--retry-failed",
+        ]
+    )
     assert args.commands == ["first $FILENAME", "second $MOVIE"] and args.recursive and args.settle_seconds == 2
     assert args.choose == ["channel=1"] and args.retry_failed
     (tmp_path / "groups.yaml").write_text("- {box: 8}\n")

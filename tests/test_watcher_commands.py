@@ -12,11 +12,9 @@ import threading
 import time
 
 import psutil
+from test_watcher import events, folder, frames, params, running, wait_for, write_raw  # noqa: F401  (fixtures below)  # noqa: F401
 
 from napari_picasso.watcher import run_followup
-
-from test_watcher import events, running, wait_for, write_raw  # noqa: F401  (fixtures below)
-from test_watcher import folder, frames, params  # noqa: F401
 
 # Starts a grandchild (in the same process group), prints both pids, then hangs.
 HANG = (
@@ -36,11 +34,13 @@ def printed_pids(text):
 
 def gone(pid, timeout_s=10.0):
     """The process ended (zombies count as ended: they run nothing)."""
+
     def dead():
         try:
             return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
             return True
+
     return wait_for(dead, timeout_s=timeout_s)
 
 
@@ -67,8 +67,9 @@ def test_cancel_kills_a_running_command(tmp_path):
 
 def test_quick_command_keeps_exit_code_and_output(tmp_path):
     code = "import sys; print('hello', sys.argv[1]); sys.exit(3)"
-    result = run_followup(f"{shlex.quote(sys.executable)} -c {shlex.quote(code)} $FILENAME",
-                          "my file.hdf5", "m", timeout_s=30)
+    result = run_followup(
+        f"{shlex.quote(sys.executable)} -c {shlex.quote(code)} $FILENAME", "my file.hdf5", "m", timeout_s=30
+    )
     assert (result.exit_code, result.output.strip(), result.timed_out) == (3, "hello my file.hdf5", False)
     long = "print('x' * 100000, end=''); print('END')"
     result = run_followup(f"{shlex.quote(sys.executable)} -c {shlex.quote(long)}", "f", "m", timeout_s=30)
@@ -78,8 +79,7 @@ def test_quick_command_keeps_exit_code_and_output(tmp_path):
 
 def test_watcher_logs_the_timeout_and_goes_on_with_the_next_file(folder, tmp_path, frames, params):  # noqa: F811
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    with running(folder, [params], tmp_path, commands=[hang_command(), "true"],
-                 command_timeout_s=1.5) as watcher:
+    with running(folder, [params], tmp_path, commands=[hang_command(), "true"], command_timeout_s=1.5) as watcher:
         write_raw(folder / "first.raw", frames)
         assert wait_for(lambda: len(events(tmp_path / "watcher.log", "command")) >= 2, timeout_s=60)
         write_raw(folder / "second.raw", frames)
@@ -130,8 +130,24 @@ def test_command_timeout_option_reaches_the_watcher(tmp_path):
     watched.mkdir()
     assert main(["watch", str(watched), "--command-timeout", "-1", "--db", str(tmp_path / "d.db"), "-q"]) == 2
     log = tmp_path / "w.log"
-    process = subprocess.Popen([sys.executable, "-m", "napari_picasso", "watch", str(watched), "--command-timeout",
-                                "7", "--command", "true", "--db", str(tmp_path / "d.db"), "--log", str(log), "-q"])
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "napari_picasso",
+            "watch",
+            str(watched),
+            "--command-timeout",
+            "7",
+            "--command",
+            "true",
+            "--db",
+            str(tmp_path / "d.db"),
+            "--log",
+            str(log),
+            "-q",
+        ]
+    )
     try:
         assert wait_for(lambda: events(log, "watching"), timeout_s=60)
         assert "1 command(s) (timeout 7 s)" in events(log, "watching")[0][3]

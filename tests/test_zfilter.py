@@ -21,7 +21,13 @@ from napari_picasso.io.locs import load_locs
 from napari_picasso.io.zcalib import save_calibration
 from napari_picasso.pipeline import LocalizeParameters, localize, localize_file, localize_frames
 from napari_picasso.simulate import (
-    AstigmaticPSF, CameraModel, astigmatic_outliers, astigmatic_spots, bead_stack, render_movie, write_movie,
+    AstigmaticPSF,
+    CameraModel,
+    astigmatic_outliers,
+    astigmatic_spots,
+    bead_stack,
+    render_movie,
+    write_movie,
 )
 
 PSF = AstigmaticPSF()
@@ -47,16 +53,32 @@ def calibration():
 @pytest.fixture(scope="module")
 def spoiled_scene():
     """(movie counts, emitters truth, spoiled kind per emitter): 1/8 beyond range, 1/8 in pairs."""
-    truth = astigmatic_spots(N_FRAMES, SIZE, SIZE, spacing_px=12, photons=2000, z_range_nm=(-400, 400), psf=PSF,
-                             magnification=MAGNIFICATION, seed=2)
+    truth = astigmatic_spots(
+        N_FRAMES,
+        SIZE,
+        SIZE,
+        spacing_px=12,
+        photons=2000,
+        z_range_nm=(-400, 400),
+        psf=PSF,
+        magnification=MAGNIFICATION,
+        seed=2,
+    )
     scene, spoiled, emitters = astigmatic_outliers(truth, psf=PSF, magnification=MAGNIFICATION, seed=2)
     movie = render_movie(scene, N_FRAMES, SIZE, SIZE, bg_photons=20, camera=CAMERA, seed=3)
     return movie, emitters, spoiled
 
 
 def params_3d(calibration, **changes):
-    return LocalizeParameters(box=BOX, min_net_gradient=400, fit_method="mle-3d", baseline=100, sensitivity=1,
-                              z_calibration=calibration, **changes)
+    return LocalizeParameters(
+        box=BOX,
+        min_net_gradient=400,
+        fit_method="mle-3d",
+        baseline=100,
+        sensitivity=1,
+        z_calibration=calibration,
+        **changes,
+    )
 
 
 def z_rmse(locs, truth):
@@ -79,8 +101,11 @@ def test_filter_removes_off_curve_rows_and_improves_z(calibration, spoiled_scene
     removed = d[li] > MAX_D
     kind = spoiled[ti]
     fractions = [float(np.mean(removed[kind == k])) for k in range(3)]
-    counts = {"localizations": len(everything), "kept": len(kept),
-              "removed (clean, beyond range, pairs)": [int(np.sum(removed[kind == k])) for k in range(3)]}
+    counts = {
+        "localizations": len(everything),
+        "kept": len(kept),
+        "removed (clean, beyond range, pairs)": [int(np.sum(removed[kind == k])) for k in range(3)],
+    }
     print(counts)
     assert fractions[0] < 0.02, counts  # clean emitters stay
     assert fractions[1] > 0.95, counts  # beyond the calibrated range: off the curve
@@ -118,8 +143,9 @@ def test_filter_is_the_same_in_any_chunking(calibration, spoiled_scene):
 def test_magnification_override_scales_z_to_the_true_depths(calibration):
     """A sample imaged with a refractive-index factor of 0.6, with a calibration that says 0.79."""
     true_factor = 0.6
-    truth = astigmatic_spots(15, SIZE, SIZE, spacing_px=12, photons=2000, z_range_nm=(-300, 300), psf=PSF,
-                             magnification=true_factor, seed=4)
+    truth = astigmatic_spots(
+        15, SIZE, SIZE, spacing_px=12, photons=2000, z_range_nm=(-300, 300), psf=PSF, magnification=true_factor, seed=4
+    )
     movie = render_movie(truth, 15, SIZE, SIZE, bg_photons=20, camera=CAMERA, seed=4)
     default = localize_frames(movie, params_3d(calibration))
     override = localize_frames(movie, params_3d(calibration, z_magnification=true_factor))
@@ -168,15 +194,18 @@ def test_yaml_round_trip(calibration, spoiled_scene, tmp_path):
     assert "Max. d_zcalib" not in LocalizeParameters().to_info()
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"fit_method": "mle", "max_d_zcalib": 0.05}, "applies to 3D fits only"),
-    ({"fit_method": "lq", "z_magnification": 0.6}, "applies to 3D fits only"),
-    ({"max_d_zcalib": 0.0}, "must be a positive number"),
-    ({"max_d_zcalib": -1.0}, "must be a positive number"),
-    ({"max_d_zcalib": float("nan")}, "must be a positive number"),
-    ({"z_magnification": 0.0}, "must be a positive number"),
-    ({"z_magnification": float("inf")}, "must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"fit_method": "mle", "max_d_zcalib": 0.05}, "applies to 3D fits only"),
+        ({"fit_method": "lq", "z_magnification": 0.6}, "applies to 3D fits only"),
+        ({"max_d_zcalib": 0.0}, "must be a positive number"),
+        ({"max_d_zcalib": -1.0}, "must be a positive number"),
+        ({"max_d_zcalib": float("nan")}, "must be a positive number"),
+        ({"z_magnification": 0.0}, "must be a positive number"),
+        ({"z_magnification": float("inf")}, "must be a positive number"),
+    ],
+)
 def test_bad_values_are_parameter_errors(calibration, spoiled_scene, changes, message):
     movie, _, _ = spoiled_scene
     params = params_3d(calibration).replace(**changes)
@@ -191,28 +220,44 @@ def test_bad_values_are_parameter_errors(calibration, spoiled_scene, changes, me
 def files(calibration, tmp_path_factory):
     folder = tmp_path_factory.mktemp("zfilter_cli")
     calib_path = save_calibration(folder / "beads_3d_calib.yaml", {**calibration, "Path": "beads.tif"})
-    truth = astigmatic_spots(N_FRAMES, SIZE, SIZE, spacing_px=12, photons=2000, psf=PSF,
-                             magnification=MAGNIFICATION, seed=2)
+    truth = astigmatic_spots(
+        N_FRAMES, SIZE, SIZE, spacing_px=12, photons=2000, psf=PSF, magnification=MAGNIFICATION, seed=2
+    )
     scene, _, emitters = astigmatic_outliers(truth, psf=PSF, magnification=MAGNIFICATION, seed=2)
-    movie_path = write_movie(folder / "spoiled.raw", scene, N_FRAMES, SIZE, SIZE, bg_photons=20, camera=CAMERA,
-                             seed=3)
+    movie_path = write_movie(folder / "spoiled.raw", scene, N_FRAMES, SIZE, SIZE, bg_photons=20, camera=CAMERA, seed=3)
     return movie_path, calib_path, emitters
 
 
-CLI_ARGS = ["--fit", "mle-3d", "--box", str(BOX), "--gradient", "400", "--baseline", "100", "--sensitivity", "1",
-            "-q"]
+CLI_ARGS = ["--fit", "mle-3d", "--box", str(BOX), "--gradient", "400", "--baseline", "100", "--sensitivity", "1", "-q"]
 
 
 def test_cli_round_trip(files, tmp_path, capsys):
     movie_path, calib_path, emitters = files
-    assert main(["localize", str(movie_path), "--zcalib", str(calib_path), "--out", str(tmp_path / "all"),
-                 *CLI_ARGS]) == 0
+    assert (
+        main(["localize", str(movie_path), "--zcalib", str(calib_path), "--out", str(tmp_path / "all"), *CLI_ARGS]) == 0
+    )
     out, _ = capsys.readouterr()
     everything, _ = load_locs(tmp_path / "all" / "spoiled_locs.hdf5")
     d = everything["d_zcalib"].astype(np.float64)
     assert f"rms d_zcalib {math.sqrt(np.mean(d * d)):.4f}" in out  # what users set the threshold from
-    assert main(["localize", str(movie_path), "--zcalib", str(calib_path), "--out", str(tmp_path / "kept"),
-                 "--max-d-zcalib", str(MAX_D), "--magnification", "0.6", *CLI_ARGS]) == 0
+    assert (
+        main(
+            [
+                "localize",
+                str(movie_path),
+                "--zcalib",
+                str(calib_path),
+                "--out",
+                str(tmp_path / "kept"),
+                "--max-d-zcalib",
+                str(MAX_D),
+                "--magnification",
+                "0.6",
+                *CLI_ARGS,
+            ]
+        )
+        == 0
+    )
     kept, info = load_locs(tmp_path / "kept" / "spoiled_locs.hdf5")
     doc = info[1]
     assert doc["Max. d_zcalib"] == MAX_D and doc["Magnification factor"] == 0.6
@@ -234,13 +279,15 @@ def test_cli_refuses_the_filter_on_a_2d_fit(files, tmp_path, capsys):
 
 def test_watcher_groups_take_the_options(files, tmp_path):
     _, calib_path, _ = files
-    params = parameters_from_mapping({"fit": "mle-3d", "zcalib": str(calib_path), "max-d-zcalib": MAX_D,
-                                      "magnification": 0.6})
+    params = parameters_from_mapping(
+        {"fit": "mle-3d", "zcalib": str(calib_path), "max-d-zcalib": MAX_D, "magnification": 0.6}
+    )
     assert params.max_d_zcalib == MAX_D and params.z_magnification == 0.6
     assert params.z_calibration["Magnification factor"] == MAGNIFICATION
     groups = tmp_path / "groups.yaml"
-    groups.write_text(yaml.safe_dump([{"fit": "lq-3d", "zcalib": str(calib_path), "max_d_zcalib": 0.1},
-                                      {"fit": "mle"}]))
+    groups.write_text(
+        yaml.safe_dump([{"fit": "lq-3d", "zcalib": str(calib_path), "max_d_zcalib": 0.1}, {"fit": "mle"}])
+    )
     first, second = load_groups(groups)
     assert first.max_d_zcalib == 0.1 and first.z_magnification is None and second.max_d_zcalib is None
     groups.write_text(yaml.safe_dump([{"fit": "mle-3d", "zcalib": str(calib_path), "max_d_zcalib": "tight"}]))
@@ -259,12 +306,26 @@ def test_watcher_localizes_with_the_groups_options(files, tmp_path):
     folder = tmp_path / "incoming"
     folder.mkdir()
     groups = tmp_path / "groups.yaml"
-    groups.write_text(yaml.safe_dump([{"fit": "mle-3d", "zcalib": str(calib_path), "max-d-zcalib": MAX_D,
-                                       "magnification": 0.6, "box": BOX, "gradient": 400, "baseline": 100,
-                                       "sensitivity": 1}]))
+    groups.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "fit": "mle-3d",
+                    "zcalib": str(calib_path),
+                    "max-d-zcalib": MAX_D,
+                    "magnification": 0.6,
+                    "box": BOX,
+                    "gradient": 400,
+                    "baseline": 100,
+                    "sensitivity": 1,
+                }
+            ]
+        )
+    )
     (params,) = load_groups(groups)
-    watcher = Watcher([folder], [params], settle_seconds=0.2, db_path=tmp_path / "db.sqlite",
-                      log_path=tmp_path / "watcher.log")
+    watcher = Watcher(
+        [folder], [params], settle_seconds=0.2, db_path=tmp_path / "db.sqlite", log_path=tmp_path / "watcher.log"
+    )
     watcher.start()
     try:
         for source in (movie_path, movie_path.with_suffix(".yaml")):
@@ -285,11 +346,51 @@ def test_watcher_localizes_with_the_groups_options(files, tmp_path):
 def test_calibrate_z_keeps_its_magnification_option(tmp_path, capsys):
     beads = bead_stack(20.0, 71, 48, 48, spacing_px=14, photons=20000, psf=PSF, seed=1)
     path = write_movie(tmp_path / "beads.raw", beads, 71, 48, 48, bg_photons=50, camera=CAMERA, seed=1)
-    assert main(["calibrate-z", str(path), "--step-nm", "20", "--magnification", "0.7", "--gradient", "3000",
-                 "--box", str(BOX), "--baseline", "100", "--sensitivity", "1", "--no-plot", "-q"]) == 0
+    assert (
+        main(
+            [
+                "calibrate-z",
+                str(path),
+                "--step-nm",
+                "20",
+                "--magnification",
+                "0.7",
+                "--gradient",
+                "3000",
+                "--box",
+                str(BOX),
+                "--baseline",
+                "100",
+                "--sensitivity",
+                "1",
+                "--no-plot",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert yaml.safe_load(path.with_name("beads_3d_calib.yaml").read_text())["Magnification factor"] == 0.7
-    assert main(["calibrate-z", str(path), "--step-nm", "20", "--gradient", "3000", "--box", str(BOX),
-                 "--baseline", "100", "--sensitivity", "1", "--no-plot", "-q"]) == 0
+    assert (
+        main(
+            [
+                "calibrate-z",
+                str(path),
+                "--step-nm",
+                "20",
+                "--gradient",
+                "3000",
+                "--box",
+                str(BOX),
+                "--baseline",
+                "100",
+                "--sensitivity",
+                "1",
+                "--no-plot",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert yaml.safe_load(path.with_name("beads_3d_calib.yaml").read_text())["Magnification factor"] == MAGNIFICATION
     capsys.readouterr()
 
@@ -312,8 +413,9 @@ def test_distributed_two_workers_identical_to_serial_with_the_filter(files, tmp_
         with distributed.Client(cluster) as client:
             client.wait_for_workers(2, timeout=60)
             with distributed.get_task_stream(client) as stream:
-                result = localize_file_distributed(movie_path, params, tmp_path / "dist_locs.hdf5", client=client,
-                                                   block_frames=7)
+                result = localize_file_distributed(
+                    movie_path, params, tmp_path / "dist_locs.hdf5", client=client, block_frames=7
+                )
             workers = {task["worker"] for task in stream.data if "napari-picasso-block" in str(task["key"])}
             assert len(workers) == 2  # the blocks really ran on both workers
     finally:

@@ -2,7 +2,7 @@
 
 Layer contract (the dock widgets rely on it):
 
-- movies: an image layer whose data is the lazy :class:`~napari_picasso.io.movies.Movie`
+- movies: an image layer whose data is the lazy :class:`~napari_picasso.io.movie.Movie`
   (frames are read on demand), named after the file, with
   ``metadata={"napari_picasso": {"path": str(path), "movie_metadata": movie.metadata,
   "choices": {...}}}`` (``open_movie(path, **choices)`` reopens the same movie, e.g. in a
@@ -24,8 +24,9 @@ import numpy as np
 
 from .io.errors import AxisChoiceError, InputFileError
 from .io.locs import info_pixelsize_nm, load_locs
-from .io.movies import RAW_KEYS, check_raw_size, open_movie, raw_info_path, write_raw_info
+from .io.movies import open_movie
 from .io.ndtiff import dataset_folder
+from .io.raw import RAW_KEYS, check_raw_size, raw_info_path, write_raw_info
 from .io.tiff import mmstack_positions
 
 MOVIE_SUFFIXES = (".raw", ".tif", ".tiff", ".ims", ".nd2")
@@ -47,13 +48,20 @@ def ask_raw_info(path):
         title=f"Describe {Path(path).name}",
         Width={"annotation": int, "value": side, "options": {"min": 1, "max": 100000}},
         Height={"annotation": int, "value": side, "options": {"min": 1, "max": 100000}},
-        Frames={"annotation": int, "value": max(1, size // (2 * side * side)),
-                "options": {"min": 1, "max": 2**31 - 1}},
+        Frames={"annotation": int, "value": max(1, size // (2 * side * side)), "options": {"min": 1, "max": 2**31 - 1}},
         **{
-            "Data Type": {"annotation": str, "value": "uint16", "widget_type": "ComboBox",
-                          "options": {"choices": ["uint16", "uint8", "uint32", "int16", "int32", "float32"]}},
-            "Byte Order": {"annotation": str, "value": "<", "widget_type": "ComboBox",
-                           "options": {"choices": ["<", ">"]}},
+            "Data Type": {
+                "annotation": str,
+                "value": "uint16",
+                "widget_type": "ComboBox",
+                "options": {"choices": ["uint16", "uint8", "uint32", "int16", "int32", "float32"]},
+            },
+            "Byte Order": {
+                "annotation": str,
+                "value": "<",
+                "widget_type": "ComboBox",
+                "options": {"choices": ["<", ">"]},
+            },
         },
     )
     return dict(values) if values else None
@@ -80,11 +88,13 @@ def ask_axis_choices(path, axes, frame_axis, defaults=None):
 
     fields = {}
     if frame_axis is None:
-        fields["frame_axis"] = {"annotation": str, "widget_type": "ComboBox",
-                                "options": {"choices": list(axes)}}
+        fields["frame_axis"] = {"annotation": str, "widget_type": "ComboBox", "options": {"choices": list(axes)}}
     for name, labels in axes.items():
-        fields[name] = {"annotation": object, "widget_type": "ComboBox",
-                        "options": {"choices": [(str(v), v) for v in labels]}}
+        fields[name] = {
+            "annotation": object,
+            "widget_type": "ComboBox",
+            "options": {"choices": [(str(v), v) for v in labels]},
+        }
         if defaults and defaults.get(name) in list(labels):
             fields[name]["value"] = defaults[name]
     values = request_values(title=f"Open one movie of {Path(path).name}", **fields)
@@ -140,18 +150,24 @@ def _open_interactively(path):
         info = ask_raw_info(path)
         if not info:
             raise InputFileError(
-                path, f"has no {raw_info_path(path).name} and no description was given.",
+                path,
+                f"has no {raw_info_path(path).name} and no description was given.",
                 fix=f"write it with the keys {', '.join(RAW_KEYS)}.",
             )
         missing = [k for k in RAW_KEYS if k not in info]
         if missing:
             raise InputFileError(path, f"the description lacks {', '.join(missing)}.")
         # a description the file cannot hold is refused, not saved: the next open asks again
-        check_raw_size(path, info["Width"], info["Height"], info["Frames"], info["Data Type"],
-                       described_by="the description given (nothing was written)",
-                       fix="open it again and give at most {frames_held} Frames, or the right Width/Height.")
-        write_raw_info(path, info["Width"], info["Height"], info["Frames"],
-                       info["Data Type"], info["Byte Order"])
+        check_raw_size(
+            path,
+            info["Width"],
+            info["Height"],
+            info["Frames"],
+            info["Data Type"],
+            described_by="the description given (nothing was written)",
+            fix="open it again and give at most {frames_held} Frames, or the right Width/Height.",
+        )
+        write_raw_info(path, info["Width"], info["Height"], info["Frames"], info["Data Type"], info["Byte Order"])
     for _ in range(4):  # at most one question per kind of axis
         try:
             movie = open_movie(path, **choices)
@@ -173,12 +189,14 @@ def _pick_position(path, movie, choices):
     if len(labels) < 2 or "position" in choices:
         return movie, path
     current = movie.metadata.get("Choices", {}).get("position")
-    answer = ask_axis_choices(path, {"position": labels}, frame_axis="time",
-                              defaults={"position": current})
+    answer = ask_axis_choices(path, {"position": labels}, frame_axis="time", defaults={"position": current})
     if not answer:
         movie.close()
-        raise InputFileError(path, f"is one of {len(labels)} positions ({', '.join(map(str, labels))}) "
-                             "and none was chosen.", fix="open it again and pick a position.")
+        raise InputFileError(
+            path,
+            f"is one of {len(labels)} positions ({', '.join(map(str, labels))}) and none was chosen.",
+            fix="open it again and pick a position.",
+        )
     if answer.get("position", current) == current:
         return movie, path
     movie.close()
@@ -200,8 +218,13 @@ def movie_layer(movie, path):
             "name": name,
             "contrast_limits": contrast_limits(movie),
             # "choices" reopen the same movie: open_movie(path, **choices) (workers, watcher)
-            "metadata": {LAYER_KEY: {"path": str(path), "movie_metadata": movie.metadata,
-                                     "choices": dict(movie.metadata.get("Choices", {}))}},
+            "metadata": {
+                LAYER_KEY: {
+                    "path": str(path),
+                    "movie_metadata": movie.metadata,
+                    "choices": dict(movie.metadata.get("Choices", {})),
+                }
+            },
         },
         "image",
     )
@@ -231,11 +254,17 @@ def get_movie_reader(path):
 # -- localizations -----------------------------------------------------------------------
 def locs_layer(locs, info, path):
     """The ``(data, kwargs, "points")`` tuple of a localization table."""
-    data = np.column_stack([
-        np.asarray(locs["frame"], dtype=np.float64),
-        np.asarray(locs["y"], dtype=np.float64),
-        np.asarray(locs["x"], dtype=np.float64),
-    ]) if len(locs) else np.zeros((0, 3))
+    data = (
+        np.column_stack(
+            [
+                np.asarray(locs["frame"], dtype=np.float64),
+                np.asarray(locs["y"], dtype=np.float64),
+                np.asarray(locs["x"], dtype=np.float64),
+            ]
+        )
+        if len(locs)
+        else np.zeros((0, 3))
+    )
     features = {name: np.asarray(locs[name]) for name in locs.dtype.names if name not in ("frame", "x", "y")}
     return (
         data,
@@ -265,10 +294,15 @@ def z_layers(locs, info, path):
     pixelsize_nm = info_pixelsize_nm(info)
     layers = z_layer_data(locs, pixelsize_nm or DEFAULT_PIXELSIZE_NM, name=Path(path).stem)
     for _, kwargs, _ in layers:
-        kwargs["metadata"] = {**kwargs["metadata"], LAYER_KEY: {
-            "locs_path": str(path), "role": "z",
-            # z is scaled by the pixel size; say when that size was assumed
-            "pixelsize_assumed": pixelsize_nm is None}}
+        kwargs["metadata"] = {
+            **kwargs["metadata"],
+            LAYER_KEY: {
+                "locs_path": str(path),
+                "role": "z",
+                # z is scaled by the pixel size; say when that size was assumed
+                "pixelsize_assumed": pixelsize_nm is None,
+            },
+        }
     return layers
 
 

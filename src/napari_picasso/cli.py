@@ -12,8 +12,7 @@ def build_parser():
 
     parser = argparse.ArgumentParser(
         prog="napari-picasso",
-        description="Single-molecule localization microscopy: localize movies, check quality, "
-        "watch folders.",
+        description="Single-molecule localization microscopy: localize movies, check quality, watch folders.",
     )
     parser.add_argument("--version", action="version", version=f"napari-picasso {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -111,7 +111,8 @@ def noise_model(parameters, frame_shape, camera_maps=None):
             camera_maps.offset,
             camera_maps.photons_per_count(parameters.sensitivity, parameters.em_gain),
             camera_maps.read_variance_photons(parameters.sensitivity, parameters.em_gain),
-            excess, True,
+            excess,
+            True,
         )
     shape = (height, width)
     read_sd_photons = parameters.read_noise_e / parameters.em_gain
@@ -119,7 +120,8 @@ def noise_model(parameters, frame_shape, camera_maps=None):
         np.full(shape, parameters.baseline, dtype=np.float32),
         np.full(shape, parameters.sensitivity / parameters.em_gain, dtype=np.float32),
         np.full(shape, read_sd_photons**2, dtype=np.float32),
-        excess, False,
+        excess,
+        False,
     )
 
 
@@ -196,8 +198,16 @@ def detect(frames, parameters, roi, background=None, noise=None):
     noise = noise or noise_model(parameters, frames.shape[1:])
     if parameters.detector == "snr":
         fi, y, x, score = snr_identify(
-            frames, parameters.snr_threshold, noise.offset, noise.photons_per_count, noise.read_variance,
-            noise.excess, background, parameters.debounce_px, parameters.box, roi,
+            frames,
+            parameters.snr_threshold,
+            noise.offset,
+            noise.photons_per_count,
+            noise.read_variance,
+            noise.excess,
+            background,
+            parameters.debounce_px,
+            parameters.box,
+            roi,
         )
         fi, y, x, score = _in_rois((fi, y, x, score), parameters)
         counts = frames if background is None else frames - background
@@ -226,8 +236,9 @@ def read_with_background(movie, start, stop, parameters, window, n_frames):
     lo_read, hi_read = min(lo, start), max(hi, stop)
     block = _read(movie, lo_read, hi_read)
     frames = block[start - lo_read : stop - lo_read]
-    background = estimate_background(block, lo_read, np.arange(start, stop), *window, n_frames,
-                                     parameters.background_statistic)
+    background = estimate_background(
+        block, lo_read, np.arange(start, stop), *window, n_frames, parameters.background_statistic
+    )
     return np.ascontiguousarray(frames), background
 
 
@@ -243,7 +254,7 @@ DETECTION_DTYPE = np.dtype([("frame", "u4"), ("x", "i4"), ("y", "i4"), ("score",
 
 
 def detect_frame(movie, frame, parameters, camera_maps=None):
-    """"Test detection": the candidates a run with ``parameters`` finds in one frame.
+    """ "Test detection": the candidates a run with ``parameters`` finds in one frame.
 
     Parameters
     ----------
@@ -274,8 +285,11 @@ def detect_frame(movie, frame, parameters, camera_maps=None):
         raise ParameterError(f"frame {frame} is outside the movie's {n_frames} frames.")
     roi, _ = validate_parameters(parameters.replace(frame_range=None, start_frame=0), shape)
     window = check_background_frames(parameters, n_frames)
-    maps = camera_maps if camera_maps is not None else load_maps(parameters, shape, roi,
-                                                                   metadata=getattr(movie, "metadata", None))
+    maps = (
+        camera_maps
+        if camera_maps is not None
+        else load_maps(parameters, shape, roi, metadata=getattr(movie, "metadata", None))
+    )
     if maps is not None:
         check_against_movie(maps, shape, roi)
     frames, background = read_with_background(movie, frame, frame + 1, parameters, window, n_frames)

@@ -25,11 +25,19 @@ from .core.gaussfit import fit_lq, fit_mle
 from .core.identify import check_box
 from .core.precision import mortensen_lq_variance
 from .core.spots import extract_spots, extract_spots_per_pixel, map_windows
-from .detection import (DETECTORS, check_background_frames, detect, load_maps, noise_model,
-                        read_with_background, with_maps_origin)
+from .detection import (
+    DETECTORS,
+    check_background_frames,
+    detect,
+    load_maps,
+    noise_model,
+    read_with_background,
+    with_maps_origin,
+)
 from .io.errors import ParameterError
 from .io.locs import LocsWriter, locs_path_for
-from .io.movies import Movie, open_movie
+from .io.movie import Movie
+from .io.movies import open_movie
 
 FIT_METHODS = ("mle", "lq", "avg", "mle-3d", "lq-3d")
 FIT_METHOD_NAMES = {
@@ -190,17 +198,19 @@ class LocalizeParameters:
             info["Max. Iterations"] = int(self.max_iterations)
         if self.camera:
             info["Camera"] = self.camera
-        info.update({
-            "Detector": self.detector,
-            "SNR threshold": float(self.snr_threshold),
-            "Debounce (px)": float(self.debounce_px),
-            "Read noise (e-)": float(self.read_noise_e),
-            "Background frames": self.background_frames,
-            "Background statistic": self.background_statistic,
-            "Subtract background": bool(self.subtract_background),
-            "Start frame": int(self.start_frame),
-            "Camera maps": str(self.camera_maps) if self.camera_maps else None,
-        })
+        info.update(
+            {
+                "Detector": self.detector,
+                "SNR threshold": float(self.snr_threshold),
+                "Debounce (px)": float(self.debounce_px),
+                "Read noise (e-)": float(self.read_noise_e),
+                "Background frames": self.background_frames,
+                "Background statistic": self.background_statistic,
+                "Subtract background": bool(self.subtract_background),
+                "Start frame": int(self.start_frame),
+                "Camera maps": str(self.camera_maps) if self.camera_maps else None,
+            }
+        )
         if self.camera_maps_origin is not None:
             info["Camera maps origin"] = [int(v) for v in self.camera_maps_origin]
         if self.fit_method.endswith("-3d") and self.z_calibration:
@@ -247,9 +257,7 @@ class LocalizeParameters:
             camera_maps_origin=tuple(info["Camera maps origin"]) if info.get("Camera maps origin") else None,
         )
         if "X Coefficients" in info:
-            kwargs["z_calibration"] = {
-                k: info[k] for k in (*zfit.CALIBRATION_KEYS, zfit.RANGE_KEY) if k in info
-            }
+            kwargs["z_calibration"] = {k: info[k] for k in (*zfit.CALIBRATION_KEYS, zfit.RANGE_KEY) if k in info}
             if "Calibration magnification factor" in info:
                 kwargs["z_magnification"] = info["Magnification factor"]
                 kwargs["z_calibration"]["Magnification factor"] = info["Calibration magnification factor"]
@@ -297,9 +305,7 @@ def validate_parameters(parameters, shape, name="movie"):
     except ValueError as error:
         raise ParameterError(f"{name}: {error}") from None
     if parameters.fit_method not in FIT_METHODS:
-        raise ParameterError(
-            f"unknown fit method {parameters.fit_method!r}; choose one of {', '.join(FIT_METHODS)}."
-        )
+        raise ParameterError(f"unknown fit method {parameters.fit_method!r}; choose one of {', '.join(FIT_METHODS)}.")
     _validate_z_options(parameters)
     if parameters.fit_method.endswith("-3d"):
         _validate_z_calibration(parameters)
@@ -356,8 +362,10 @@ def validate_parameters(parameters, shape, name="movie"):
 
 
 def _validate_z_options(parameters):
-    options = {"max. d_zcalib (--max-d-zcalib)": parameters.max_d_zcalib,
-               "magnification factor (--magnification)": parameters.z_magnification}
+    options = {
+        "max. d_zcalib (--max-d-zcalib)": parameters.max_d_zcalib,
+        "magnification factor (--magnification)": parameters.z_magnification,
+    }
     for name, value in options.items():
         if value is None:
             continue
@@ -414,15 +422,21 @@ def fit_spots(spots, parameters, extra_variance=None):
     """
     method = parameters.fit_method.removesuffix("-3d")
     if method == "mle":
-        return fit_mle(spots, parameters.max_iterations, parameters.tolerance_px, parameters.shared_sigma,
-                       extra_variance=extra_variance)
+        return fit_mle(
+            spots,
+            parameters.max_iterations,
+            parameters.tolerance_px,
+            parameters.shared_sigma,
+            extra_variance=extra_variance,
+        )
     if method == "lq":
         return fit_lq(spots, parameters.max_iterations, parameters.tolerance_px, parameters.shared_sigma)
     return average_of_roi(spots)
 
 
-def localize_frames(frames, parameters, first_frame=0, roi=None, width=None, height=None,
-                    background=None, camera_maps=None):
+def localize_frames(
+    frames, parameters, first_frame=0, roi=None, width=None, height=None, background=None, camera_maps=None
+):
     """Identify and fit spots in a block of frames: the pipeline's per-block step.
 
     Parameters
@@ -464,17 +478,18 @@ def localize_frames(frames, parameters, first_frame=0, roi=None, width=None, hei
     frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
     box = parameters.box
     if noise.per_pixel:
-        spots = extract_spots_per_pixel(frames32, frame_index, y_px, x_px, box, noise.offset,
-                                        noise.photons_per_count)
+        spots = extract_spots_per_pixel(frames32, frame_index, y_px, x_px, box, noise.offset, noise.photons_per_count)
         extra = map_windows(noise.read_variance, y_px, x_px, box)
     else:
-        spots = extract_spots(frames32, frame_index, y_px, x_px, box,
-                              parameters.baseline, parameters.sensitivity, parameters.em_gain)
+        spots = extract_spots(
+            frames32, frame_index, y_px, x_px, box, parameters.baseline, parameters.sensitivity, parameters.em_gain
+        )
         extra = None
     subtracted = None
     if parameters.subtract_background and background is not None:
-        subtracted = extract_spots_per_pixel(background, frame_index, y_px, x_px, box, noise.offset,
-                                             noise.photons_per_count)
+        subtracted = extract_spots_per_pixel(
+            background, frame_index, y_px, x_px, box, noise.offset, noise.photons_per_count
+        )
         spots = spots - subtracted
         positive = np.maximum(subtracted, 0.0)
         extra = positive if extra is None else extra + positive
@@ -625,8 +640,9 @@ def movie_info(movie):
     return doc
 
 
-def localize_file(movie, parameters, locs_path=None, progress=None, cancel=None, extra_info=None,
-                  chunk_frames=None, **choices):
+def localize_file(
+    movie, parameters, locs_path=None, progress=None, cancel=None, extra_info=None, chunk_frames=None, **choices
+):
     """Localize a movie file into ``<movie>_locs.hdf5`` + ``_locs.yaml``.
 
     The outputs are written under temporary names and renamed when complete; a cancel or
@@ -647,8 +663,9 @@ def localize_file(movie, parameters, locs_path=None, progress=None, cancel=None,
     info = [movie_info(movie), parameters.to_info()]
     started = time.perf_counter()
     with LocsWriter(locs_path, L.locs_dtype(parameters.fit_method), info) as writer:
-        n_locs = localize(movie, parameters, progress=progress, cancel=cancel, sink=writer.append,
-                          chunk_frames=chunk_frames)
+        n_locs = localize(
+            movie, parameters, progress=progress, cancel=cancel, sink=writer.append, chunk_frames=chunk_frames
+        )
         seconds = time.perf_counter() - started
         writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
     return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info)

@@ -13,6 +13,7 @@ def _axis_values(values, column):
     """Time columns (POSIX seconds in the data) as dates on the axis."""
     return (np.asarray(values) * 1e6).astype("datetime64[us]") if column in TIME_COLUMNS else values
 
+
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
@@ -28,7 +29,14 @@ def draw_scatter(ax, data, x_label, y_label):
     if len(data["x"]) == 0:
         _empty(ax, f"no rows with both {x_label} and {y_label}")
         return ax
-    ax.scatter(_axis_values(data["x"], x_label), _axis_values(data["y"], y_label), s=18, color=COLORS[0], alpha=0.8, label=f"{len(data['x'])} files")
+    ax.scatter(
+        _axis_values(data["x"], x_label),
+        _axis_values(data["y"], y_label),
+        s=18,
+        color=COLORS[0],
+        alpha=0.8,
+        label=f"{len(data['x'])} files",
+    )
     if data["slope"] is not None:
         x = np.array([data["x"].min(), data["x"].max()])
         y = data["intercept"] + data["slope"] * x
@@ -36,8 +44,13 @@ def draw_scatter(ax, data, x_label, y_label):
             trend = f"trend: {data['slope'] * 86400:.3g} per day"
         else:
             trend = f"trend: y = {data['slope']:.3g} x + {data['intercept']:.3g}"
-        ax.plot(_axis_values(x, x_label), _axis_values(y, y_label), color=COLORS[3], lw=1.5,
-                label=f"{trend} (r = {data['r']:.2f})")
+        ax.plot(
+            _axis_values(x, x_label),
+            _axis_values(y, y_label),
+            color=COLORS[3],
+            lw=1.5,
+            label=f"{trend} (r = {data['r']:.2f})",
+        )
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     if x_label in TIME_COLUMNS:

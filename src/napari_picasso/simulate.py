@@ -20,11 +20,19 @@ from numba import prange
 
 from .core import _parallel  # noqa: F401
 from .io.locs import save_locs
-from .io.movies import write_raw_info
+from .io.raw import write_raw_info
 
 TRUTH_DTYPE = np.dtype(
-    [("frame", "u4"), ("x", "f4"), ("y", "f4"), ("photons", "f4"),
-     ("sx", "f4"), ("sy", "f4"), ("z", "f4"), ("site", "i4")]
+    [
+        ("frame", "u4"),
+        ("x", "f4"),
+        ("y", "f4"),
+        ("photons", "f4"),
+        ("sx", "f4"),
+        ("sy", "f4"),
+        ("z", "f4"),
+        ("site", "i4"),
+    ]
 )
 
 
@@ -61,8 +69,9 @@ class CameraModel:
         return self.offset_map is not None or self.variance_map is not None or self.gain_map is not None
 
 
-def scmos_camera(height, width, hot_fraction=0.03, seed=0, offset=100.0, gain=2.0, median_variance=4.0,
-                 hot_variance=(100.0, 2000.0)):
+def scmos_camera(
+    height, width, hot_fraction=0.03, seed=0, offset=100.0, gain=2.0, median_variance=4.0, hot_variance=(100.0, 2000.0)
+):
     """An sCMOS camera with realistic per-pixel maps.
 
     Offsets scatter by 2 counts around ``offset``; gains (counts per electron) by 3%
@@ -77,8 +86,15 @@ def scmos_camera(height, width, hot_fraction=0.03, seed=0, offset=100.0, gain=2.
     hot = rng.random((height, width)) < hot_fraction
     lo, hi = np.log(hot_variance[0]), np.log(hot_variance[1])
     variance[hot] = np.exp(rng.uniform(lo, hi, int(hot.sum())))
-    return CameraModel(baseline=offset, sensitivity=1.0 / gain, em_gain=1.0, read_noise_e=0.0,
-                       offset_map=offset_map, variance_map=variance.astype(np.float32), gain_map=gain_map)
+    return CameraModel(
+        baseline=offset,
+        sensitivity=1.0 / gain,
+        em_gain=1.0,
+        read_noise_e=0.0,
+        offset_map=offset_map,
+        variance_map=variance.astype(np.float32),
+        gain_map=gain_map,
+    )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -124,10 +140,16 @@ def expected_photons(truth, n_frames, height, width, bg_photons, first_frame=0):
     starts = np.searchsorted(frames, np.arange(n_frames + 1))
     bg = np.broadcast_to(np.asarray(bg_photons, dtype=np.float64), (height, width))
     return _expected_photons(
-        n_frames, height, width, starts.astype(np.int64),
-        truth["x"].astype(np.float64), truth["y"].astype(np.float64),
-        truth["photons"].astype(np.float64), truth["sx"].astype(np.float64),
-        truth["sy"].astype(np.float64), np.ascontiguousarray(bg),
+        n_frames,
+        height,
+        width,
+        starts.astype(np.int64),
+        truth["x"].astype(np.float64),
+        truth["y"].astype(np.float64),
+        truth["photons"].astype(np.float64),
+        truth["sx"].astype(np.float64),
+        truth["sy"].astype(np.float64),
+        np.ascontiguousarray(bg),
     )
 
 
@@ -157,8 +179,7 @@ def photons_to_signal(photons, camera):
 
 
 # -- scenes ------------------------------------------------------------------------
-def isolated_spots(n_frames, height=128, width=128, spacing_px=12, photons=1500.0,
-                   sigma_px=1.0, margin_px=8, seed=0):
+def isolated_spots(n_frames, height=128, width=128, spacing_px=12, photons=1500.0, sigma_px=1.0, margin_px=8, seed=0):
     """Ground truth of isolated emitters, all on in every frame, new sub-pixel positions.
 
     Emitters sit on a grid of ``spacing_px`` with a uniform random offset of +-0.5 px
@@ -181,9 +202,21 @@ def isolated_spots(n_frames, height=128, width=128, spacing_px=12, photons=1500.
     return truth
 
 
-def blinking_sites(n_frames, height=64, width=64, n_sites=60, photons=1500.0, photon_spread=0.2,
-                   sigma_px=1.0, mean_on_frames=3.0, mean_off_frames=60.0, margin_px=5,
-                   min_distance_px=0.0, seed=0, sites=None):
+def blinking_sites(
+    n_frames,
+    height=64,
+    width=64,
+    n_sites=60,
+    photons=1500.0,
+    photon_spread=0.2,
+    sigma_px=1.0,
+    mean_on_frames=3.0,
+    mean_off_frames=60.0,
+    margin_px=5,
+    min_distance_px=0.0,
+    seed=0,
+    sites=None,
+):
     """Ground truth of blinking binding sites (two-state kinetics, DNA-PAINT-like).
 
     Each site switches on with probability ``1 / mean_off_frames`` per frame and stays on
@@ -265,8 +298,9 @@ def movie_metadata(camera, bg_photons, pixelsize_nm=130.0, **extra):
     }
 
 
-def write_movie(path, truth, n_frames, height, width, bg_photons=50.0, camera=None, seed=0,
-                chunk_frames=500, pixelsize_nm=130.0):
+def write_movie(
+    path, truth, n_frames, height, width, bg_photons=50.0, camera=None, seed=0, chunk_frames=500, pixelsize_nm=130.0
+):
     """Render a scene to a ``.raw`` (+ ``.yaml``) or ``.tif`` file, chunk by chunk.
 
     Memory stays bounded by ``chunk_frames`` whatever the movie's length. The ground truth
@@ -286,7 +320,9 @@ def write_movie(path, truth, n_frames, height, width, bg_photons=50.0, camera=No
         with open(part, "wb") as f:
             for start in range(0, n_frames, chunk_frames):
                 stop = min(n_frames, start + chunk_frames)
-                render_movie(truth, stop - start, height, width, bg_photons, camera, seed, start).astype("<u2").tofile(f)
+                render_movie(truth, stop - start, height, width, bg_photons, camera, seed, start).astype("<u2").tofile(
+                    f
+                )
         write_raw_info(path, width, height, n_frames, "uint16", "<", **metadata)
     elif suffix in (".tif", ".tiff"):
         import tifffile
@@ -311,8 +347,10 @@ def truth_path_for(movie_path):
 
 def write_truth(movie_path, truth, n_frames, height, width, metadata=None):
     """Save ground truth as ``<stem>_truth.hdf5`` + ``.yaml`` (opens like a locs file)."""
-    info = [{"Width": int(width), "Height": int(height), "Frames": int(n_frames), **(metadata or {})},
-            {"Generated by": "napari-picasso simulate", "Ground truth": True}]
+    info = [
+        {"Width": int(width), "Height": int(height), "Frames": int(n_frames), **(metadata or {})},
+        {"Generated by": "napari-picasso simulate", "Ground truth": True},
+    ]
     return save_locs(truth_path_for(movie_path), np.sort(truth, order=["frame", "site"]), info)
 
 
@@ -362,16 +400,14 @@ class AstigmaticPSF:
     def widths(self, z_nm):
         """``(sx, sy)`` in px at stage positions ``z_nm``."""
         z = np.asarray(z_nm, dtype=np.float64)
-        return (self._width(z, self.c_x_nm, self.a_x, self.b_x),
-                self._width(z, self.c_y_nm, self.a_y, self.b_y))
+        return (self._width(z, self.c_x_nm, self.a_x, self.b_x), self._width(z, self.c_y_nm, self.a_y, self.b_y))
 
     def _width(self, z, c, a, b):
         u = (z - c) / self.d_nm
         return self.w0_px * np.sqrt(1.0 + u**2 + a * u**3 + b * u**4)
 
 
-def bead_stack(step_nm, n_steps, height=64, width=64, spacing_px=12, photons=20000.0,
-               psf=None, margin_px=8, seed=0):
+def bead_stack(step_nm, n_steps, height=64, width=64, spacing_px=12, photons=20000.0, psf=None, margin_px=8, seed=0):
     """Ground truth of a bead z-stack: beads on a grid, one frame per z step.
 
     Frame ``i`` images the beads at stage position ``z = span / 2 - i * step_nm`` (nm,
@@ -390,8 +426,18 @@ def bead_stack(step_nm, n_steps, height=64, width=64, spacing_px=12, photons=200
     return truth
 
 
-def astigmatic_spots(n_frames, height=96, width=96, spacing_px=12, photons=1500.0, z_range_nm=(-400.0, 400.0),
-                     psf=None, magnification=0.79, margin_px=8, seed=0):
+def astigmatic_spots(
+    n_frames,
+    height=96,
+    width=96,
+    spacing_px=12,
+    photons=1500.0,
+    z_range_nm=(-400.0, 400.0),
+    psf=None,
+    magnification=0.79,
+    margin_px=8,
+    seed=0,
+):
     """Isolated emitters at known depths (uniform in ``z_range_nm``, sample nm).
 
     Widths follow ``psf`` at the stage coordinate ``z / magnification``; a z fit with a
@@ -427,8 +473,15 @@ def _astigmatic_spot(theta, psf, magnification, box):
     return n * np.outer(ey, ex) + bg
 
 
-def astigmatic_crlb(z_nm, photons, bg_photons, psf=None, magnification=0.79, box=9,
-                    offsets_px=((0.0, 0.0), (0.25, 0.25), (0.5, 0.0), (0.0, 0.5), (-0.25, 0.4), (0.45, -0.45))):
+def astigmatic_crlb(
+    z_nm,
+    photons,
+    bg_photons,
+    psf=None,
+    magnification=0.79,
+    box=9,
+    offsets_px=((0.0, 0.0), (0.25, 0.25), (0.5, 0.0), (0.0, 0.5), (-0.25, 0.4), (0.45, -0.45)),
+):
     """Cramer-Rao bounds of the 3D astigmatic model, the limit of any unbiased z fit.
 
     The model: a pixel-integrated Gaussian in a ``box x box`` spot with widths
@@ -454,16 +507,25 @@ def astigmatic_crlb(z_nm, photons, bg_photons, psf=None, magnification=0.79, box
             up, down = theta.copy(), theta.copy()
             up[a] += steps[a]
             down[a] -= steps[a]
-            jac[a] = (_astigmatic_spot(up, psf, magnification, box)
-                      - _astigmatic_spot(down, psf, magnification, box)).ravel() / (2 * steps[a])
+            jac[a] = (
+                _astigmatic_spot(up, psf, magnification, box) - _astigmatic_spot(down, psf, magnification, box)
+            ).ravel() / (2 * steps[a])
         fisher = (jac / mu) @ jac.T
         variances.append(np.diag(np.linalg.inv(fisher))[:3])
     x, y, z = np.sqrt(np.mean(variances, axis=0))
     return {"x": float(x), "y": float(y), "z": float(z)}
 
 
-def astigmatic_outliers(truth, far_fraction=0.125, pair_fraction=0.125, far_z_nm=(850.0, 1000.0),
-                        pair_distance_px=(1.3, 2.0), psf=None, magnification=0.79, seed=0):
+def astigmatic_outliers(
+    truth,
+    far_fraction=0.125,
+    pair_fraction=0.125,
+    far_z_nm=(850.0, 1000.0),
+    pair_distance_px=(1.3, 2.0),
+    psf=None,
+    magnification=0.79,
+    seed=0,
+):
     """Spoil part of an astigmatic scene the way real data is spoiled, for z-fit filters.
 
     A ``far_fraction`` of the emitters moves to depths ``far_z_nm`` (sample nm, random sign)
@@ -486,7 +548,7 @@ def astigmatic_outliers(truth, far_fraction=0.125, pair_fraction=0.125, far_z_nm
     order = rng.permutation(len(truth))
     n_far = int(round(far_fraction * len(truth)))
     n_pair = int(round(pair_fraction * len(truth)))
-    far, paired = order[:n_far], order[n_far:n_far + n_pair]
+    far, paired = order[:n_far], order[n_far : n_far + n_pair]
     spoiled = np.zeros(len(truth), dtype=np.int8)
     spoiled[far], spoiled[paired] = 1, 2
     emitters = truth.copy()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from napari_picasso.cli import main
-from napari_picasso.db import open_database, query_rows
 from napari_picasso.core.matching import detection_scores
+from napari_picasso.db import open_database, query_rows
 from napari_picasso.io.locs import load_locs
 from napari_picasso.simulate import suggested_min_net_gradient
 
@@ -18,8 +18,27 @@ from napari_picasso.simulate import suggested_min_net_gradient
 def test_localize_command(blinking_movie, tmp_path, capsys):
     path, truth, camera = blinking_movie
     gradient = suggested_min_net_gradient(1500, camera)
-    code = main(["localize", str(path), "--out", str(tmp_path), "--fit", "lq", "--gradient", str(gradient),
-                 "--baseline", "100", "--sensitivity", "0.5", "--pixelsize", "160", "--frames", "0", "200"])
+    code = main(
+        [
+            "localize",
+            str(path),
+            "--out",
+            str(tmp_path),
+            "--fit",
+            "lq",
+            "--gradient",
+            str(gradient),
+            "--baseline",
+            "100",
+            "--sensitivity",
+            "0.5",
+            "--pixelsize",
+            "160",
+            "--frames",
+            "0",
+            "200",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0
     assert "blinking_locs.hdf5" in out and "localizations in 200 frames" in out
@@ -41,9 +60,23 @@ def test_several_movies_go_on_past_failures_with_a_table_and_database_rows(blink
     movies[1].write_bytes(b"\0" * 1000)  # no .yaml: size and type unknown
     movies[2].write_bytes(b"II*\0" + b"\xff" * 60)  # a TIFF header pointing nowhere
     database = tmp_path / "several.db"
-    code = main(["localize", *map(str, movies), "--quiet", "--db", str(database),
-                 "--group", "day1", "--gradient", str(suggested_min_net_gradient(1500, camera)),
-                 "--baseline", "100", "--sensitivity", "0.5"])
+    code = main(
+        [
+            "localize",
+            *map(str, movies),
+            "--quiet",
+            "--db",
+            str(database),
+            "--group",
+            "day1",
+            "--gradient",
+            str(suggested_min_net_gradient(1500, camera)),
+            "--baseline",
+            "100",
+            "--sensitivity",
+            "0.5",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 1
     # The movies after a failure are localized too.
@@ -52,7 +85,7 @@ def test_several_movies_go_on_past_failures_with_a_table_and_database_rows(blink
     assert n_locs > 50
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["status", "locs"])
-    table = {movie.name: next(line for line in lines[header + 2:] if str(movie) in line.split()) for movie in movies}
+    table = {movie.name: next(line for line in lines[header + 2 :] if str(movie) in line.split()) for movie in movies}
     assert table["a.raw"].split()[:2] == ["done", f"{n_locs:,}"]
     assert table["broken.raw"].startswith("failed") and "no broken.yaml" in table["broken.raw"]
     assert table["damaged.tif"].startswith("failed") and "damaged" in table["damaged.tif"]
@@ -62,12 +95,18 @@ def test_several_movies_go_on_past_failures_with_a_table_and_database_rows(blink
     assert "warning" not in err, err
     db = open_database(database)
     try:
-        rows = {Path(r["locs_path"]).name: r for r in query_rows(
-            db, columns=["movie_path", "locs_path", "status", "n_locs", "reason", "group_name"])}
+        rows = {
+            Path(r["locs_path"]).name: r
+            for r in query_rows(db, columns=["movie_path", "locs_path", "status", "n_locs", "reason", "group_name"])
+        }
     finally:
         db.close()
     assert {name: r["status"] for name, r in rows.items()} == {
-        "a_locs.hdf5": "ok", "broken_locs.hdf5": "failed", "damaged_locs.hdf5": "failed", "b_locs.hdf5": "ok"}
+        "a_locs.hdf5": "ok",
+        "broken_locs.hdf5": "failed",
+        "damaged_locs.hdf5": "failed",
+        "b_locs.hdf5": "ok",
+    }
     assert "no broken.yaml" in rows["broken_locs.hdf5"]["reason"] and rows["b_locs.hdf5"]["n_locs"] == n_locs
     assert rows["broken_locs.hdf5"]["movie_path"] == str(movies[1])
     assert {r["group_name"] for r in rows.values()} == {"day1"}
@@ -115,8 +154,12 @@ def test_an_ndtiff_stack_file_names_its_dataset_output(blinking_movie, tmp_path,
 
 
 def test_demo_runs_as_a_program(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "napari_picasso", "demo", "--folder", str(tmp_path),
-                           "--frames", "200", "--size", "48"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "napari_picasso", "demo", "--folder", str(tmp_path), "--frames", "200", "--size", "48"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "against ground truth: recall" in done.stdout
     recall = float(done.stdout.split("recall ")[1].split(",")[0])

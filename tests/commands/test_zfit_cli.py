@@ -25,8 +25,20 @@ def movies(tmp_path_factory):
 
 def test_calibrate_then_localize_3d(movies, capsys):
     beads_path, cells_path, truth = movies
-    code = main(["calibrate-z", str(beads_path), "--step-nm", "20", "--magnification", "0.79",
-                 "--gradient", "3000", "-q", *CAMERA_ARGS])
+    code = main(
+        [
+            "calibrate-z",
+            str(beads_path),
+            "--step-nm",
+            "20",
+            "--magnification",
+            "0.79",
+            "--gradient",
+            "3000",
+            "-q",
+            *CAMERA_ARGS,
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     calib_path = beads_path.with_name("beads_3d_calib.yaml")
@@ -36,8 +48,20 @@ def test_calibrate_then_localize_3d(movies, capsys):
     assert len(calibration["X Coefficients"]) == 7 and calibration["Magnification factor"] == 0.79
     assert calibration["Step size in nm"] == 20.0 and calibration["Number of frames"] == 71
 
-    code = main(["localize", str(cells_path), "--fit", "mle-3d", "--zcalib", str(calib_path),
-                 "--gradient", "800", "-q", *CAMERA_ARGS])
+    code = main(
+        [
+            "localize",
+            str(cells_path),
+            "--fit",
+            "mle-3d",
+            "--zcalib",
+            str(calib_path),
+            "--gradient",
+            "800",
+            "-q",
+            *CAMERA_ARGS,
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     locs, info = load_locs(cells_path.with_name("cells_locs.hdf5"))
@@ -61,14 +85,49 @@ def test_picasso_reads_our_calibration_and_agrees_on_z(movies, capsys):
     calib_path = beads_path.with_name("beads_3d_calib.yaml")
     locs_path = cells_path.with_name("cells_locs.hdf5")
     if not locs_path.exists():  # run alone: make the outputs
-        assert main(["calibrate-z", str(beads_path), "--step-nm", "20", "--gradient", "3000", "-q",
-                     "--no-plot", *CAMERA_ARGS]) == 0
-        assert main(["localize", str(cells_path), "--fit", "mle-3d", "--zcalib", str(calib_path),
-                     "--gradient", "800", "-q", *CAMERA_ARGS]) == 0
+        assert (
+            main(
+                [
+                    "calibrate-z",
+                    str(beads_path),
+                    "--step-nm",
+                    "20",
+                    "--gradient",
+                    "3000",
+                    "-q",
+                    "--no-plot",
+                    *CAMERA_ARGS,
+                ]
+            )
+            == 0
+        )
+        assert (
+            main(
+                [
+                    "localize",
+                    str(cells_path),
+                    "--fit",
+                    "mle-3d",
+                    "--zcalib",
+                    str(calib_path),
+                    "--gradient",
+                    "800",
+                    "-q",
+                    *CAMERA_ARGS,
+                ]
+            )
+            == 0
+        )
     calibration = picasso_io.load_calibration(str(calib_path))
     ours, info = picasso_io.load_locs(str(locs_path))
-    theirs, _ = picasso_zfit.zfit(ours.drop(columns=["z", "d_zcalib", "lpz"]), info, calibration=calibration,
-                                  fitting_method="gaussmle", filter=0, multiprocess=False)
+    theirs, _ = picasso_zfit.zfit(
+        ours.drop(columns=["z", "d_zcalib", "lpz"]),
+        info,
+        calibration=calibration,
+        fitting_method="gaussmle",
+        filter=0,
+        multiprocess=False,
+    )
     np.testing.assert_allclose(theirs["z"].to_numpy(), ours["z"].to_numpy(), atol=0.01)
     np.testing.assert_allclose(theirs["d_zcalib"].to_numpy(), ours["d_zcalib"].to_numpy(), atol=1e-5)
     np.testing.assert_allclose(theirs["lpz"].to_numpy(), ours["lpz"].to_numpy(), rtol=1e-3)

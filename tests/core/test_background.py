@@ -10,10 +10,16 @@ from napari_picasso.core.matching import detection_scores
 from napari_picasso.core.snr_detect import snr_identify
 from napari_picasso.detection import detect_frame, parse_background_frames
 from napari_picasso.io.errors import ParameterError
-from napari_picasso.io.movies import ArrayMovie
+from napari_picasso.io.movie import ArrayMovie
 from napari_picasso.pipeline import LocalizeParameters, localize
-from napari_picasso.simulate import (CameraModel, blinking_sites, camera_counts, expected_photons, render_movie,
-                                     write_movie)
+from napari_picasso.simulate import (
+    CameraModel,
+    blinking_sites,
+    camera_counts,
+    expected_photons,
+    render_movie,
+    write_movie,
+)
 
 CAMERA = CameraModel(baseline=100.0, sensitivity=0.5, em_gain=1.0, read_noise_e=1.5)
 
@@ -58,8 +64,18 @@ def test_background_range_outside_the_movie_is_a_parameter_error():
 def structured_background_movie(n_frames=240, size=64, seed=11, blob_photons=500.0):
     """Sparse blinking emitters on a background with spot-sized structure that fades slowly."""
     rng = np.random.default_rng(seed)
-    truth = blinking_sites(n_frames, size, size, n_sites=30, photons=700, sigma_px=1.0, mean_on_frames=2,
-                           mean_off_frames=80, min_distance_px=8, seed=seed)
+    truth = blinking_sites(
+        n_frames,
+        size,
+        size,
+        n_sites=30,
+        photons=700,
+        sigma_px=1.0,
+        mean_on_frames=2,
+        mean_off_frames=80,
+        min_distance_px=8,
+        seed=seed,
+    )
     blobs = np.zeros(25, dtype=truth.dtype)
     blobs["x"] = rng.uniform(4, size - 4, 25)
     blobs["y"] = rng.uniform(4, size - 4, 25)
@@ -96,8 +112,13 @@ def recall_at_false_positives(fi, y, x, score, truth, max_false):
 def test_background_frames_improve_recall_at_fixed_false_positives():
     movie, truth = structured_background_movie()
     sensitivity = CAMERA.sensitivity
-    common = dict(offset=CAMERA.baseline, photons_per_count=sensitivity, read_variance=CAMERA.read_noise_e**2,
-                  debounce_px=4, box=7)
+    common = dict(
+        offset=CAMERA.baseline,
+        photons_per_count=sensitivity,
+        read_variance=CAMERA.read_noise_e**2,
+        debounce_px=4,
+        box=7,
+    )
     none = snr_identify(movie, 0.2, **common)
     background = estimate_background(movie, 0, np.arange(len(movie)), -20, 21, 1, len(movie), "median")
     with_bg = snr_identify(movie, 0.2, background=background, **common)
@@ -110,8 +131,14 @@ def test_background_frames_improve_recall_at_fixed_false_positives():
 
 def test_chunk_edges_read_the_frames_the_background_needs():
     movie, truth = structured_background_movie(n_frames=90, size=48, seed=3)
-    parameters = LocalizeParameters(detector="snr", baseline=100.0, sensitivity=0.5, background_frames="-15:0",
-                                    subtract_background=True, start_frame=10)
+    parameters = LocalizeParameters(
+        detector="snr",
+        baseline=100.0,
+        sensitivity=0.5,
+        background_frames="-15:0",
+        subtract_background=True,
+        start_frame=10,
+    )
     whole = localize(movie, parameters, chunk_frames=90)
     chunked = localize(ArrayMovie(movie), parameters, chunk_frames=7)
     assert len(whole) > 0 and whole["frame"].min() >= 10
@@ -126,8 +153,9 @@ def test_chunk_edges_read_the_frames_the_background_needs():
 @pytest.mark.parametrize("detector", ["gradient", "snr"])
 def test_detect_frame_matches_the_run(detector):
     movie, _ = structured_background_movie(n_frames=60, size=48, seed=4)
-    parameters = LocalizeParameters(detector=detector, min_net_gradient=800, baseline=100.0, sensitivity=0.5,
-                                    background_frames="-10:0")
+    parameters = LocalizeParameters(
+        detector=detector, min_net_gradient=800, baseline=100.0, sensitivity=0.5, background_frames="-10:0"
+    )
     locs = localize(movie, parameters, chunk_frames=13)
     frame = int(np.bincount(locs["frame"]).argmax())
     found = detect_frame(movie, frame, parameters)
@@ -138,9 +166,28 @@ def test_detect_frame_matches_the_run(detector):
 def test_command_line_flags_reach_the_yaml(tmp_path):
     truth = blinking_sites(60, 40, 40, n_sites=10, photons=1500, seed=2)
     path = write_movie(tmp_path / "m.raw", truth, 60, 40, 40, camera=CAMERA, seed=2)
-    code = main(["localize", str(path), "-q", "--baseline", "100", "--sensitivity", "0.5", "--detector", "snr",
-                 "--snr-threshold", "1.5", "--debounce-px", "3", "--background-frames", "-20:0",
-                 "--subtract-background", "--start-frame", "5"])
+    code = main(
+        [
+            "localize",
+            str(path),
+            "-q",
+            "--baseline",
+            "100",
+            "--sensitivity",
+            "0.5",
+            "--detector",
+            "snr",
+            "--snr-threshold",
+            "1.5",
+            "--debounce-px",
+            "3",
+            "--background-frames",
+            "-20:0",
+            "--subtract-background",
+            "--start-frame",
+            "5",
+        ]
+    )
     assert code == 0
     docs = list(yaml.safe_load_all(open(tmp_path / "m_locs.yaml")))
     doc = [d for d in docs if "Detector" in d][0]
@@ -156,8 +203,7 @@ def test_subtract_background_without_frames_is_an_error_naming_the_option(tmp_pa
     # nothing at all, silently.
     truth = blinking_sites(30, 40, 40, n_sites=10, photons=1500, seed=3)
     path = write_movie(tmp_path / "nobg.raw", truth, 30, 40, 40, camera=CAMERA, seed=3)
-    code = main(["localize", str(path), "-q", "--baseline", "100", "--sensitivity", "0.5",
-                 "--subtract-background"])
+    code = main(["localize", str(path), "-q", "--baseline", "100", "--sensitivity", "0.5", "--subtract-background"])
     error = capsys.readouterr().err
     assert code == 1
     assert "nobg.raw" in error and "--subtract-background" in error
@@ -192,8 +238,18 @@ def test_reads_stay_bounded_by_chunk_plus_window():
 
 
 def test_subtracted_background_keeps_the_mle_at_its_crlb():
-    truth = blinking_sites(300, 64, 64, n_sites=40, photons=1500, photon_spread=0, mean_on_frames=2,
-                           mean_off_frames=60, min_distance_px=9, seed=7)
+    truth = blinking_sites(
+        300,
+        64,
+        64,
+        n_sites=40,
+        photons=1500,
+        photon_spread=0,
+        mean_on_frames=2,
+        mean_off_frames=60,
+        min_distance_px=9,
+        seed=7,
+    )
     movie = render_movie(truth, 300, 64, 64, 50.0, CAMERA, seed=7)
     base = LocalizeParameters(min_net_gradient=1500, baseline=100, sensitivity=0.5)
     subtracted = localize(movie, base.replace(background_frames="-15:16", subtract_background=True))

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from _simulated_locs import noisy_locs
 
 from napari_picasso.core.drift import rcc_drift, undrift
 from napari_picasso.core.spline import SmoothingSpline
 from napari_picasso.simulate import blinking_sites
-
-from _simulated_locs import noisy_locs
 
 PIXELSIZE_NM = 130.0
 
@@ -69,7 +68,9 @@ def test_smoothing_spline_interpolates_and_smooths():
     rng = np.random.default_rng(0)
     noisy = y + rng.normal(0, 0.1, len(t))
     smooth = SmoothingSpline(t, noisy, lam="gcv")
-    assert np.sqrt(np.mean((smooth(fine) - np.sin(fine)) ** 2)) < np.sqrt(np.mean((SmoothingSpline(t, noisy, 0.0)(fine) - np.sin(fine)) ** 2))
+    assert np.sqrt(np.mean((smooth(fine) - np.sin(fine)) ** 2)) < np.sqrt(
+        np.mean((SmoothingSpline(t, noisy, 0.0)(fine) - np.sin(fine)) ** 2)
+    )
     # straight-line continuation outside the knots
     line = SmoothingSpline([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], lam=0.0)
     np.testing.assert_allclose(line([-1.0, 3.0]), [-1.0, 3.0], atol=1e-12)

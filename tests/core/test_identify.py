@@ -51,7 +51,7 @@ def test_flat_and_sloped_backgrounds_score_near_zero():
 
 def test_threshold_box_roi_and_edges():
     frame = np.full((48, 48), 100.0, np.float32)
-    for (cy, cx) in [(10, 10), (10, 30), (30, 30), (2, 24)]:
+    for cy, cx in [(10, 10), (10, 30), (30, 30), (2, 24)]:
         frame += gaussian_spot((48, 48), cy, cx, 400.0, offset=0).astype(np.float32)
     _, y, x, ng = identify(frame, 500, box=7)
     # The spot 2 px from the top edge has no full box inside the frame.

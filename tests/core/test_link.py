@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from _simulated_locs import blinking_table
 
 from napari_picasso.core._grid import FrameGrid
 from napari_picasso.core.link import link
-
-from _simulated_locs import blinking_table
 
 
 def true_events(truth, max_dark_frames):
@@ -55,8 +54,18 @@ def test_linked_positions_are_precision_weighted(table):
 
 
 def test_link_weights_by_precision():
-    locs = np.zeros(3, dtype=[("frame", "u4"), ("x", "f4"), ("y", "f4"), ("photons", "f4"),
-                              ("lpx", "f4"), ("lpy", "f4"), ("bg", "f4")])
+    locs = np.zeros(
+        3,
+        dtype=[
+            ("frame", "u4"),
+            ("x", "f4"),
+            ("y", "f4"),
+            ("photons", "f4"),
+            ("lpx", "f4"),
+            ("lpy", "f4"),
+            ("bg", "f4"),
+        ],
+    )
     locs["frame"] = [5, 6, 8]
     locs["x"] = [10.0, 10.2, 10.1]
     locs["y"] = [3.0, 3.0, 3.3]

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+from _simulated_locs import blinking_table
 
 from napari_picasso.core.quality import METRIC_KEYS, metrics_subset, quality_metrics
-
-from _simulated_locs import blinking_table
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +52,16 @@ def test_subset_metrics_agree_with_full(table):
 
 
 def test_quality_metrics_drift_and_link_figures():
-    from napari_picasso.simulate import blinking_sites
-
     from _simulated_locs import noisy_locs
+
+    from napari_picasso.simulate import blinking_sites
 
     n_frames = 6000
     t = np.arange(n_frames)
     dx = 0.5 * t / n_frames  # 65 nm linear drift in x, none in y
-    truth = blinking_sites(n_frames, 64, 64, n_sites=200, mean_on_frames=4, mean_off_frames=60,
-                           min_distance_px=2.0, seed=3)
+    truth = blinking_sites(
+        n_frames, 64, 64, n_sites=200, mean_on_frames=4, mean_off_frames=60, min_distance_px=2.0, seed=3
+    )
     locs = noisy_locs(truth, 0.1, seed=4, drift_x_px=dx, drift_y_px=np.zeros(n_frames))
     m = quality_metrics(locs, 64, 64, 130.0, n_frames)
     assert m["drift_x_range_nm"] == pytest.approx(65.0, abs=8.0)

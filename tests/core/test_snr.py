@@ -51,8 +51,9 @@ def test_snr_factor_one_rejects_hot_pixels_and_keeps_recall(scmos_scene):
     ppc = 1.0 / camera.gain_map
     hot = camera.variance_map > HOT_VARIANCE
     assert 0.02 < hot.mean() < 0.04
-    fi, y, x, snr = snr_identify(movie, 1.0, camera.offset_map, ppc, camera.variance_map * ppc**2,
-                                 excess=1.0, debounce_px=4, box=7)
+    fi, y, x, snr = snr_identify(
+        movie, 1.0, camera.offset_map, ppc, camera.variance_map * ppc**2, excess=1.0, debounce_px=4, box=7
+    )
     matched, recall = match_candidates(fi, y, x, truth)
     fp_hot = hot_false_positive_rate(fi, y, x, matched, hot, len(movie))
     assert recall >= 0.98
@@ -70,7 +71,7 @@ def test_snr_factor_one_rejects_hot_pixels_and_keeps_recall(scmos_scene):
 @pytest.mark.parametrize(
     "camera",
     [
-        CameraModel(baseline=100, sensitivity=0.5, em_gain=1, read_noise_e=1.5),   # CCD/uniform sCMOS
+        CameraModel(baseline=100, sensitivity=0.5, em_gain=1, read_noise_e=1.5),  # CCD/uniform sCMOS
         CameraModel(baseline=400, sensitivity=20.0, em_gain=200, read_noise_e=40.0),  # EMCCD
     ],
     ids=["ccd", "emccd"],
@@ -79,8 +80,16 @@ def test_factor_one_works_across_cameras(camera):
     truth = isolated_spots(20, 72, 72, spacing_px=12, photons=600, sigma_px=1.0, seed=3)
     movie = render_movie(truth, 20, 72, 72, bg_photons=20.0, camera=camera, seed=3)
     excess = 2.0 if camera.em_gain > 1 else 1.0
-    fi, y, x, _ = snr_identify(movie, 1.0, camera.baseline, camera.sensitivity / camera.em_gain,
-                               (camera.read_noise_e / camera.em_gain) ** 2, excess, debounce_px=4, box=7)
+    fi, y, x, _ = snr_identify(
+        movie,
+        1.0,
+        camera.baseline,
+        camera.sensitivity / camera.em_gain,
+        (camera.read_noise_e / camera.em_gain) ** 2,
+        excess,
+        debounce_px=4,
+        box=7,
+    )
     matched, recall = match_candidates(fi, y, x, truth)
     assert recall >= 0.98
     assert (~matched).sum() <= 0.01 * len(truth)

@@ -26,8 +26,9 @@ print(numba.config.THREADING_LAYER, numba.threading_layer())
 
 def layer_in_fresh_process(**env):
     environ = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
-    done = subprocess.run([sys.executable, "-c", LAYER_SCRIPT], capture_output=True, text=True,
-                          timeout=300, env={**environ, **env})
+    done = subprocess.run(
+        [sys.executable, "-c", LAYER_SCRIPT], capture_output=True, text=True, timeout=300, env={**environ, **env}
+    )
     assert done.returncode == 0, done.stderr
     configured, in_use = done.stdout.split()[-2:]
     return configured, in_use

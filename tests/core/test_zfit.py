@@ -10,7 +10,13 @@ from napari_picasso.core.gaussfit import fit_mle
 from napari_picasso.core.matching import match_to_truth
 from napari_picasso.pipeline import LocalizeParameters, localize_frames
 from napari_picasso.simulate import (
-    AstigmaticPSF, CameraModel, astigmatic_crlb, astigmatic_spots, bead_stack, expected_photons, render_movie,
+    AstigmaticPSF,
+    CameraModel,
+    astigmatic_crlb,
+    astigmatic_spots,
+    bead_stack,
+    expected_photons,
+    render_movie,
 )
 
 PSF = AstigmaticPSF()
@@ -96,8 +102,10 @@ def test_fit_z_inverts_the_calibration(bead_calibration):
     assert np.max(d) < 1e-5
     # Off the curve: d_zcalib is the distance in sqrt(px).
     z, d, _ = zfit.fit_z(wx[1000:1001] * 1.1, wy[1000:1001] * 1.1, calibration)
-    assert d[0] == pytest.approx(math.hypot(math.sqrt(1.1 * wx[1000]) - math.sqrt(wx[1000]),
-                                            math.sqrt(1.1 * wy[1000]) - math.sqrt(wy[1000])), rel=0.05)
+    assert d[0] == pytest.approx(
+        math.hypot(math.sqrt(1.1 * wx[1000]) - math.sqrt(wx[1000]), math.sqrt(1.1 * wy[1000]) - math.sqrt(wy[1000])),
+        rel=0.05,
+    )
     # Beyond the calibrated range z stops at its edge; invalid widths give NaN.
     big_x, small_y = zfit.calibration_widths(calibration, np.array([hi]))
     z, _, z_stage = zfit.fit_z(big_x * 1.3, small_y, calibration)
@@ -119,7 +127,7 @@ def test_fit_z_finds_the_global_minimum(bead_calibration):
     gx, gy = (np.sqrt(w) for w in zfit.calibration_widths(calibration, grid))
     d2 = (np.sqrt(sx)[:, None] - gx) ** 2 + (np.sqrt(sy)[:, None] - gy) ** 2
     best = d2.min(axis=1)
-    assert np.all(d ** 2 <= best + 1e-9)
+    assert np.all(d**2 <= best + 1e-9)
     near = np.abs(z_stage - grid[d2.argmin(axis=1)]) < 1.0
     assert near.mean() > 0.99  # the rest: two minima of (nearly) equal depth
 
@@ -179,11 +187,21 @@ def test_crlb_of_the_3d_model_is_sane():
 def test_z_precision_reaches_the_crlb_and_bias_is_small(bead_calibration):
     calibration, _ = bead_calibration
     photons, bg = 1500.0, 20.0
-    truth = astigmatic_spots(200, 96, 96, spacing_px=12, photons=photons, z_range_nm=(-400, 400), psf=PSF,
-                             magnification=MAGNIFICATION, seed=2)
+    truth = astigmatic_spots(
+        200,
+        96,
+        96,
+        spacing_px=12,
+        photons=photons,
+        z_range_nm=(-400, 400),
+        psf=PSF,
+        magnification=MAGNIFICATION,
+        seed=2,
+    )
     movie = render_movie(truth, 200, 96, 96, bg_photons=bg, camera=POISSON_CAMERA, seed=2)
-    params = LocalizeParameters(box=BOX, min_net_gradient=400, fit_method="mle-3d", baseline=100,
-                                sensitivity=1, z_calibration=calibration)
+    params = LocalizeParameters(
+        box=BOX, min_net_gradient=400, fit_method="mle-3d", baseline=100, sensitivity=1, z_calibration=calibration
+    )
     locs = localize_frames(movie, params)
     li, ti = match_to_truth(locs, truth, 1.0)
     assert len(ti) > 0.99 * len(truth)
@@ -198,7 +216,9 @@ def test_z_precision_reaches_the_crlb_and_bias_is_small(bead_calibration):
         crlb = math.sqrt(np.mean([z_crlb_nm(z, photons, bg) ** 2 for z in grid]))
         bias = np.mean(error[inside])
         lpz = np.sqrt(np.mean(locs["lpz"][li][inside].astype(float) ** 2))
-        message = f"z {edges[b]:.0f}..{edges[b + 1]:.0f} nm: RMSE {rmse:.1f}, CRLB {crlb:.1f}, bias {bias:.1f}, lpz {lpz:.1f}"
+        message = (
+            f"z {edges[b]:.0f}..{edges[b + 1]:.0f} nm: RMSE {rmse:.1f}, CRLB {crlb:.1f}, bias {bias:.1f}, lpz {lpz:.1f}"
+        )
         assert 0.85 < rmse / crlb < 1.2, message
         assert abs(bias) < 10.0, message
         # lpz says what the estimator achieves
@@ -210,8 +230,9 @@ def test_lq_3d_adds_z_with_fisher_based_lpz(bead_calibration):
     calibration, _ = bead_calibration
     truth = astigmatic_spots(20, 48, 48, spacing_px=12, photons=3000, psf=PSF, magnification=MAGNIFICATION, seed=5)
     movie = render_movie(truth, 20, 48, 48, bg_photons=20, camera=POISSON_CAMERA, seed=5)
-    params = LocalizeParameters(box=BOX, min_net_gradient=400, fit_method="lq-3d", baseline=100,
-                                sensitivity=1, z_calibration=calibration)
+    params = LocalizeParameters(
+        box=BOX, min_net_gradient=400, fit_method="lq-3d", baseline=100, sensitivity=1, z_calibration=calibration
+    )
     locs = localize_frames(movie, params)
     assert locs.dtype.names[-3:] == ("z", "d_zcalib", "lpz")
     li, ti = match_to_truth(locs, truth, 1.0)

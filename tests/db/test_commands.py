@@ -18,8 +18,24 @@ def test_db_add_and_list(tmp_path, picasso_locs, copy_locs, capsys):
     for name in ("first_locs.hdf5", "second_locs.hdf5", "testdata_locs.hdf5", "nena_nm", "lab"):
         assert name in out
     assert "3 rows" in out
-    assert main(["db", "list", "--db", str(db_file), "--filter", "second", "--columns", "filename", "nena_nm",
-                 "--csv", str(tmp_path / "rows.csv")]) == 0
+    assert (
+        main(
+            [
+                "db",
+                "list",
+                "--db",
+                str(db_file),
+                "--filter",
+                "second",
+                "--columns",
+                "filename",
+                "nena_nm",
+                "--csv",
+                str(tmp_path / "rows.csv"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "second_locs.hdf5" in out and "first_locs.hdf5" not in out and "1 rows" in out
     assert (tmp_path / "rows.csv").read_text().splitlines()[0] == "filename,nena_nm"
@@ -42,8 +58,11 @@ def test_db_commands_explain_a_file_that_is_not_a_database(tmp_path, capsys):
     before = not_sqlite.read_bytes()
     # Each command says why, no traceback: add and list report it themselves (1), check
     # through the command line's own report (2).
-    for action, code, prefix in (("list", 1, "error: "), ("add", 1, "error: "),
-                                 ("check", 2, "napari-picasso db check: ")):
+    for action, code, prefix in (
+        ("list", 1, "error: "),
+        ("add", 1, "error: "),
+        ("check", 2, "napari-picasso db check: "),
+    ):
         argv = ["db", action, "--db", str(not_sqlite)] + ([str(tmp_path)] if action == "add" else [])
         assert main(argv) == code, action
         err = capsys.readouterr().err
@@ -60,8 +79,19 @@ def test_db_commands_explain_a_file_that_is_not_a_database(tmp_path, capsys):
 def test_localize_writes_a_row_unless_no_db(blinking_movie, tmp_path, capsys):
     movie, truth, camera = blinking_movie
     db_file = tmp_path / "rows.db"
-    common = ["localize", str(movie), "--quiet", "--gradient", "1500", "--baseline", "100",
-              "--sensitivity", "0.5", "--db", str(db_file)]
+    common = [
+        "localize",
+        str(movie),
+        "--quiet",
+        "--gradient",
+        "1500",
+        "--baseline",
+        "100",
+        "--sensitivity",
+        "0.5",
+        "--db",
+        str(db_file),
+    ]
     assert main(common + ["--out", str(tmp_path / "a"), "--group", "cli"]) == 0
     assert main(common + ["--out", str(tmp_path / "b"), "--no-db"]) == 0
     capsys.readouterr()
@@ -74,8 +104,9 @@ def test_localize_writes_a_row_unless_no_db(blinking_movie, tmp_path, capsys):
 
 def test_demo_ends_with_the_database_row(tmp_path, capsys):
     db_file = tmp_path / "demo.db"
-    assert main(["demo", "--frames", "400", "--size", "48", "--folder", str(tmp_path / "demo"),
-                 "--db", str(db_file)]) == 0
+    assert (
+        main(["demo", "--frames", "400", "--size", "48", "--folder", str(tmp_path / "demo"), "--db", str(db_file)]) == 0
+    )
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
     assert lines[0].startswith("simulated")
@@ -104,8 +135,24 @@ def test_db_use_makes_a_file_every_front_ends_default(tmp_path, monkeypatch, cap
     assert database_path_source() == (chosen, "setting in ~/.picasso/settings.yaml")
     # a localization with no --db lands there
     movie, _, _ = blinking_movie
-    assert main(["localize", str(movie), "--quiet", "--gradient", "1500", "--baseline", "100",
-                 "--sensitivity", "0.5", "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "localize",
+                str(movie),
+                "--quiet",
+                "--gradient",
+                "1500",
+                "--baseline",
+                "100",
+                "--sensitivity",
+                "0.5",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     with open_database(chosen) as db:
         assert [r["filename"] for r in query_rows(db, columns=["filename"])] == ["blinking_locs.hdf5"]
     assert not (home / ".picasso" / "napari_picasso.db").exists()

@@ -6,8 +6,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 import time
+from pathlib import Path
 
 from napari_picasso.db import open_database, query_rows, record_localization, summary
 
@@ -48,8 +48,13 @@ KILLED = textwrap.dedent(
 
 def _python(code, *args):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def test_two_processes_write_at_once_and_lose_no_row(tmp_path, db_path, copy_locs):
@@ -92,8 +97,9 @@ def test_two_processes_write_at_once_and_lose_no_row(tmp_path, db_path, copy_loc
 def test_writer_killed_inside_transaction_leaves_consistent_database(tmp_path, db_path, copy_locs):
     db = open_database(db_path)
     for i in range(3):
-        record_localization(db, copy_locs(tmp_path / "before" / f"kept_{i}_locs.hdf5"),
-                            metrics={"nena_px": 0.1}, group="kept")
+        record_localization(
+            db, copy_locs(tmp_path / "before" / f"kept_{i}_locs.hdf5"), metrics={"nena_px": 0.1}, group="kept"
+        )
     db.close()
     for i in range(5):
         copy_locs(tmp_path / "crash" / f"lost_{i}_locs.hdf5")
@@ -143,12 +149,33 @@ def test_a_real_watch_process_and_the_viewer_write_at_once(tmp_path, db_path, co
     groups = tmp_path / "groups.yaml"
     groups.write_text("- {gradient: 1500, baseline: 100, sensitivity: 0.5}\n")
     src = Path(__file__).resolve().parents[2] / "src"
-    env = {**os.environ, "NAPARI_PICASSO_DB": str(db_path),
-           "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    watcher = subprocess.Popen([sys.executable, "-m", "napari_picasso", "watch", str(folder), "--db", str(db_path),
-                                "--settle-seconds", "0.3", "--rescan-seconds", "0.5", "--quiet",
-                                "--groups", str(groups)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "NAPARI_PICASSO_DB": str(db_path),
+        "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "napari_picasso",
+            "watch",
+            str(folder),
+            "--db",
+            str(db_path),
+            "--settle-seconds",
+            "0.3",
+            "--rescan-seconds",
+            "0.5",
+            "--quiet",
+            "--groups",
+            str(groups),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for i in range(n_movies):
             truth = blinking_sites(60, 32, 32, n_sites=8, photons=1500, seed=i)

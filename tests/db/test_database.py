@@ -8,12 +8,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_picasso.db import (
-    SCHEMA_VERSION, add_paths, default_database_path, families, family_of, family_rows, groups,
-    mark_missing, numeric_columns, open_database, query_rows, record_failure, record_localization,
-    schema_version, set_group, summary,
-)
 from napari_picasso.core.quality import quality_metrics
+from napari_picasso.db import (
+    SCHEMA_VERSION,
+    add_paths,
+    default_database_path,
+    families,
+    family_of,
+    family_rows,
+    groups,
+    mark_missing,
+    numeric_columns,
+    open_database,
+    query_rows,
+    record_failure,
+    record_localization,
+    schema_version,
+    set_group,
+    summary,
+)
 from napari_picasso.db.compare import field_histograms, locs_per_frame, preview_data
 from napari_picasso.io.errors import InputFileError
 from napari_picasso.io.locs import load_locs, save_locs
@@ -104,8 +117,10 @@ def test_migration_from_version_1(tmp_path, copy_locs):
                 height INTEGER, frames INTEGER, info_json TEXT);
             """
         )
-        conn.execute("INSERT INTO localizations (locs_path, entered, group_name, n_locs) VALUES (?, ?, ?, ?)",
-                     [str(pg_file), "2025-01-02T10:00:00+00:00", "old", 564])
+        conn.execute(
+            "INSERT INTO localizations (locs_path, entered, group_name, n_locs) VALUES (?, ?, ?, ?)",
+            [str(pg_file), "2025-01-02T10:00:00+00:00", "old", 564],
+        )
     db = open_database(path)
     assert schema_version(db) == SCHEMA_VERSION == 2
     (row,) = query_rows(db)
@@ -167,8 +182,13 @@ def test_moved_files_are_marked_missing_never_crash(db, tmp_path, copy_locs):
 
 def test_failure_is_recorded_then_replaced_by_success(db, tmp_path, copy_locs):
     movie = tmp_path / "night" / "movie.raw"
-    record_failure(db, movie, "movie.raw: file is truncated", locs_path=tmp_path / "night" / "movie_pg_1_locs.hdf5",
-                   parameters={"Box Size": 9})
+    record_failure(
+        db,
+        movie,
+        "movie.raw: file is truncated",
+        locs_path=tmp_path / "night" / "movie_pg_1_locs.hdf5",
+        parameters={"Box Size": 9},
+    )
     (row,) = query_rows(db, status="failed")
     assert row["reason"] == "movie.raw: file is truncated" and row["box_size"] == 9
     assert row["parameter_group"] == 1 and row["family"] == str(tmp_path / "night" / "movie")
@@ -179,9 +199,14 @@ def test_failure_is_recorded_then_replaced_by_success(db, tmp_path, copy_locs):
 
 
 def _write_our_file(folder, movie_path, camera, name):
-    parameters = LocalizeParameters(box=7, min_net_gradient=1500,
-                                    baseline=camera.baseline, sensitivity=camera.sensitivity,
-                                    em_gain=camera.em_gain, pixelsize_nm=130)
+    parameters = LocalizeParameters(
+        box=7,
+        min_net_gradient=1500,
+        baseline=camera.baseline,
+        sensitivity=camera.sensitivity,
+        em_gain=camera.em_gain,
+        pixelsize_nm=130,
+    )
     return localize_file(movie_path, parameters, folder / name).locs_path
 
 
@@ -229,8 +254,13 @@ def test_add_folder_with_ours_and_picassos(db, tmp_path, blinking_movie, picasso
 
 
 def test_queries_filter_rows(db, tmp_path, copy_locs):
-    for name, group in [("alpha_locs.hdf5", "g1"), ("beta_locs.hdf5", "g1"), ("alpha_2_locs.hdf5", "g2"),
-                        ("gamma_locs.hdf5", None), ("under_score_locs.hdf5", None)]:
+    for name, group in [
+        ("alpha_locs.hdf5", "g1"),
+        ("beta_locs.hdf5", "g1"),
+        ("alpha_2_locs.hdf5", "g2"),
+        ("gamma_locs.hdf5", None),
+        ("under_score_locs.hdf5", None),
+    ]:
         record_localization(db, copy_locs(tmp_path / name), metrics={"nena_px": len(name) / 100}, group=group)
     names = lambda rows: sorted(r["filename"] for r in rows)  # noqa: E731
     assert names(query_rows(db, text="ALPHA")) == ["alpha_2_locs.hdf5", "alpha_locs.hdf5"]
@@ -253,9 +283,15 @@ def test_queries_filter_rows(db, tmp_path, copy_locs):
 def test_compare_families_and_their_files_follow_the_filters(db, tmp_path, copy_locs):
     # One movie localized twice, the outputs tagged with different groups; a second movie
     # without a group; names with LIKE wildcards.
-    for name, group in [("cell_pg_1_locs.hdf5", "g1"), ("cell_pg_2_locs.hdf5", "g2"),
-                        ("plain_locs.hdf5", None), ("a_b_locs.hdf5", None), ("axb_locs.hdf5", None),
-                        ("p%q_locs.hdf5", None), ("pxq_locs.hdf5", None)]:
+    for name, group in [
+        ("cell_pg_1_locs.hdf5", "g1"),
+        ("cell_pg_2_locs.hdf5", "g2"),
+        ("plain_locs.hdf5", None),
+        ("a_b_locs.hdf5", None),
+        ("axb_locs.hdf5", None),
+        ("p%q_locs.hdf5", None),
+        ("pxq_locs.hdf5", None),
+    ]:
         record_localization(db, copy_locs(tmp_path / name), metrics={"nena_px": 0.1}, group=group)
     cell = str(tmp_path / "cell")
     names = lambda rows: [r["filename"] for r in rows]  # noqa: E731
@@ -278,7 +314,8 @@ def test_compare_families_and_their_files_follow_the_filters(db, tmp_path, copy_
         assert {r["family"] for r in shown} == {f for f, _ in families(db, **filters)}, filters
         for family, n in families(db, **filters):
             assert sorted(names(family_rows(db, family, **filters))) == sorted(
-                r["filename"] for r in shown if r["family"] == family), filters
+                r["filename"] for r in shown if r["family"] == family
+            ), filters
             assert n == len(family_rows(db, family, **filters))
 
 
@@ -318,8 +355,17 @@ def test_preview_of_a_large_camera_frame_is_capped(picasso_locs, tmp_path):
 def test_views_shape_rows_for_plots(tmp_path):
     from napari_picasso.db import views
 
-    rows = [{"id": i, "a": float(i), "b": 2.0 * i + 1.0, "t": None, "s": "text",
-             "file_created": f"2024-05-0{1 + i % 3}T12:00:00+00:00"} for i in range(6)]
+    rows = [
+        {
+            "id": i,
+            "a": float(i),
+            "b": 2.0 * i + 1.0,
+            "t": None,
+            "s": "text",
+            "file_created": f"2024-05-0{1 + i % 3}T12:00:00+00:00",
+        }
+        for i in range(6)
+    ]
     rows.append({"id": 99, "a": None, "b": 5.0, "s": None, "file_created": None})
     data = views.scatter_with_trend(rows, "a", "b")
     assert len(data["x"]) == 6 and data["slope"] == pytest.approx(2.0) and data["intercept"] == pytest.approx(1.0)

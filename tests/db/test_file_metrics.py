@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from napari_picasso.core.localizations import locs_dtype
-from napari_picasso.core.quality import FieldStatistics, field_statistics, metrics_subset, quality_metrics, subset_ranges
+from napari_picasso.core.quality import (
+    FieldStatistics,
+    field_statistics,
+    metrics_subset,
+    quality_metrics,
+    subset_ranges,
+)
 from napari_picasso.db import open_database, query_rows, record_localization
 from napari_picasso.db.file_metrics import count_locs, file_quality_metrics
 from napari_picasso.io.errors import InputFileError
@@ -39,8 +45,10 @@ def table(n, seed=0, sort=True):
     locs["net_gradient"] = rng.gamma(5, 1000, n)
     locs["iterations"] = rng.integers(3, 9, n)
     locs["photons"][::997] = np.nan  # non-finite values are skipped by the statistics
-    info = [{"Width": SIZE, "Height": SIZE, "Frames": N_FRAMES},
-            {"Box Size": 7, "Min. Net Gradient": 5000.0, "Fit method": "mle", "Pixelsize": PIXELSIZE_NM}]
+    info = [
+        {"Width": SIZE, "Height": SIZE, "Frames": N_FRAMES},
+        {"Box Size": 7, "Min. Net Gradient": 5000.0, "Fit method": "mle", "Pixelsize": PIXELSIZE_NM},
+    ]
     return locs, info
 
 
@@ -62,13 +70,16 @@ def test_blockwise_file_metrics_equal_the_full_table_path(over_threshold):
     assert full["n_locs_used"] < len(locs)  # the subset path, with real figures
     assert all(math.isfinite(full[k]) for k in ("nena_nm", "drift_x_range_nm", "link_n_events", "mean_photons"))
     for stream_rows in (7_777, 1 << 18):  # piece size does not matter, bit for bit
-        part, n = file_quality_metrics(path, SIZE, SIZE, PIXELSIZE_NM, N_FRAMES, max_locs=50_000,
-                                       stream_rows=stream_rows)
+        part, n = file_quality_metrics(
+            path, SIZE, SIZE, PIXELSIZE_NM, N_FRAMES, max_locs=50_000, stream_rows=stream_rows
+        )
         assert n == len(locs) == count_locs(path)
         same(full, part)
     # Under the threshold the whole (small) table is used, as before.
-    same(quality_metrics(locs, SIZE, SIZE, PIXELSIZE_NM, N_FRAMES),
-         file_quality_metrics(path, SIZE, SIZE, PIXELSIZE_NM, N_FRAMES)[0])
+    same(
+        quality_metrics(locs, SIZE, SIZE, PIXELSIZE_NM, N_FRAMES),
+        file_quality_metrics(path, SIZE, SIZE, PIXELSIZE_NM, N_FRAMES)[0],
+    )
 
 
 def test_blockwise_reading_holds_a_fraction_of_the_table(over_threshold):
@@ -79,10 +90,16 @@ def test_blockwise_reading_holds_a_fraction_of_the_table(over_threshold):
     file_quality_metrics(path, SIZE, SIZE, PIXELSIZE_NM, n_frames, max_locs=6_000)  # numba caches loaded
     peaks = {}
     for name, run in (
-        ("full", lambda: quality_metrics(load_locs(path, with_info=False), SIZE, SIZE, PIXELSIZE_NM, n_frames,
-                                         max_locs=6_000)),
-        ("blocks", lambda: file_quality_metrics(path, SIZE, SIZE, PIXELSIZE_NM, n_frames, max_locs=6_000,
-                                                stream_rows=5_000)),
+        (
+            "full",
+            lambda: quality_metrics(
+                load_locs(path, with_info=False), SIZE, SIZE, PIXELSIZE_NM, n_frames, max_locs=6_000
+            ),
+        ),
+        (
+            "blocks",
+            lambda: file_quality_metrics(path, SIZE, SIZE, PIXELSIZE_NM, n_frames, max_locs=6_000, stream_rows=5_000),
+        ),
     ):
         tracemalloc.start()
         run()
@@ -108,8 +125,13 @@ def test_record_localization_stores_the_same_metrics(tmp_path, over_threshold):
     finally:
         db.close()
     expected = quality_metrics(locs, SIZE, SIZE, PIXELSIZE_NM, N_FRAMES)
-    assert row == {"n_locs": len(locs), "nena_nm": expected["nena_nm"], "mean_photons": expected["mean_photons"],
-                   "std_x": expected["std_x"], "link_n_events": expected["link_n_events"]}
+    assert row == {
+        "n_locs": len(locs),
+        "nena_nm": expected["nena_nm"],
+        "mean_photons": expected["mean_photons"],
+        "std_x": expected["std_x"],
+        "link_n_events": expected["link_n_events"],
+    }
     (tmp_path / "not_locs.hdf5").write_bytes(b"not hdf5")
     db = open_database(tmp_path / "db.sqlite")
     try:
@@ -128,6 +150,5 @@ def test_parts_equal_the_whole():
         statistics.add(locs[start : start + 3_001])
     same(field_statistics(locs), statistics.result())
     ranges = subset_ranges(locs["frame"], 5_000)
-    np.testing.assert_array_equal(np.concatenate([np.arange(a, b) for a, b in ranges]),
-                                  metrics_subset(locs, 5_000))
+    np.testing.assert_array_equal(np.concatenate([np.arange(a, b) for a, b in ranges]), metrics_subset(locs, 5_000))
     assert all(locs["frame"][a - 1] != locs["frame"][a] for a, _ in ranges if a > 0)  # whole frames

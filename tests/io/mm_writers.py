@@ -33,8 +33,7 @@ def frame_metadata(frame_index, position_label="Pos0"):
 def _ome_xml(name, planes, height, width, dtype="uint16"):
     """OME-XML for ``planes``: a list of (file name, file uuid, ifd) in T order."""
     tiffdata = "".join(
-        f'<TiffData FirstT="{t}" IFD="{ifd}" PlaneCount="1">'
-        f'<UUID FileName="{fname}">urn:uuid:{fuuid}</UUID></TiffData>'
+        f'<TiffData FirstT="{t}" IFD="{ifd}" PlaneCount="1"><UUID FileName="{fname}">urn:uuid:{fuuid}</UUID></TiffData>'
         for t, (fname, fuuid, ifd) in enumerate(planes)
     )
     return (
@@ -49,8 +48,7 @@ def _ome_xml(name, planes, height, width, dtype="uint16"):
     )
 
 
-def write_mmstack(folder, frames, prefix="run", position="Pos0", frames_per_file=None,
-                  master_ome=False):
+def write_mmstack(folder, frames, prefix="run", position="Pos0", frames_per_file=None, master_ome=False):
     """Write ``frames`` (T, Y, X) as ``<prefix>_MMStack_<position>.ome.tif`` (+ rollovers).
 
     ``frames_per_file`` splits them into rollover files ``..._1.ome.tif`` ...; with
@@ -61,7 +59,7 @@ def write_mmstack(folder, frames, prefix="run", position="Pos0", frames_per_file
     """
     n_frames, height, width = frames.shape
     per_file = frames_per_file or n_frames
-    chunks = [(i, frames[i:i + per_file]) for i in range(0, n_frames, per_file)]
+    chunks = [(i, frames[i : i + per_file]) for i in range(0, n_frames, per_file)]
     base = f"{prefix}_MMStack_{position}"
     names = [f"{base}.ome.tif" if k == 0 else f"{base}_{k}.ome.tif" for k in range(len(chunks))]
     uuids = [str(uuid.uuid4()) for _ in chunks]

@@ -4,7 +4,11 @@ import pytest
 import tifffile
 
 from napari_picasso.io.camera_config import (
-    CONFIG_ENV, camera_settings, config_path, load_cameras, match_camera,
+    CONFIG_ENV,
+    camera_settings,
+    config_path,
+    load_cameras,
+    match_camera,
 )
 from napari_picasso.io.errors import InputFileError
 from napari_picasso.io.movies import open_movie
@@ -91,8 +95,7 @@ def test_second_camera_matched_from_a_real_micromanager_tiff(config_file, tmp_pa
     tags = json.dumps({"Camera": "Hamamatsu", "Hamamatsu-Binning": "1x1"})
     with tifffile.TiffWriter(path) as tif:
         for _ in range(3):
-            tif.write(np.zeros((16, 16), np.uint16), contiguous=False,
-                      extratags=[(51123, "s", 0, tags, True)])
+            tif.write(np.zeros((16, 16), np.uint16), contiguous=False, extratags=[(51123, "s", 0, tags, True)])
     with open_movie(path) as movie:
         metadata = movie.metadata
     camera, matched = match_camera(load_cameras(config_file), metadata)
@@ -111,14 +114,20 @@ def test_unknown_camera_falls_back_to_the_first(config_file):
     assert not matched and camera.name == "Andor iXon"
 
 
-@pytest.mark.parametrize("text, words", [
-    ("Cameras: [a, b]", "no 'Cameras' mapping"),
-    ("Cameras:\n  Cam:\n    Baseline: 100\n", "lacks Pixelsize, Sensitivity"),
-    ("Cameras:\n  Cam:\n    Baseline: hundred\n    Pixelsize: 1\n    Sensitivity: 1\n", "Baseline is 'hundred'"),
-    ("Cameras:\n  Cam:\n    Baseline: 1\n    Pixelsize: 1\n    Sensitivity Categories: [Mode]\n"
-     "    Sensitivity: 2\n", "must nest one mapping level"),
-    ("Cameras:\n  Cam: {Baseline: 1\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("Cameras: [a, b]", "no 'Cameras' mapping"),
+        ("Cameras:\n  Cam:\n    Baseline: 100\n", "lacks Pixelsize, Sensitivity"),
+        ("Cameras:\n  Cam:\n    Baseline: hundred\n    Pixelsize: 1\n    Sensitivity: 1\n", "Baseline is 'hundred'"),
+        (
+            "Cameras:\n  Cam:\n    Baseline: 1\n    Pixelsize: 1\n    Sensitivity Categories: [Mode]\n"
+            "    Sensitivity: 2\n",
+            "must nest one mapping level",
+        ),
+        ("Cameras:\n  Cam: {Baseline: 1\n", "not valid YAML"),
+    ],
+)
 def test_malformed_files_say_what_is_wrong(tmp_path, text, words):
     path = tmp_path / "config.yaml"
     path.write_text(text)

@@ -35,8 +35,9 @@ def roi_acquisition(tmp_path_factory):
     folder = tmp_path_factory.mktemp("roi")
     chip = scmos_camera(*SENSOR, hot_fraction=0.03, seed=11)
     window = (slice(ROI["y"], ROI["y"] + ROI["height"]), slice(ROI["x"], ROI["x"] + ROI["width"]))
-    camera = dataclasses.replace(chip, offset_map=chip.offset_map[window], variance_map=chip.variance_map[window],
-                                 gain_map=chip.gain_map[window])
+    camera = dataclasses.replace(
+        chip, offset_map=chip.offset_map[window], variance_map=chip.variance_map[window], gain_map=chip.gain_map[window]
+    )
     truth = isolated_spots(N_FRAMES, ROI["height"], ROI["width"], spacing_px=12, photons=800, sigma_px=1.0, seed=11)
     frames = render_movie(truth, N_FRAMES, ROI["height"], ROI["width"], bg_photons=5.0, camera=camera, seed=11)
     movie = folder / "roi.tif"
@@ -48,8 +49,7 @@ def roi_acquisition(tmp_path_factory):
     bare = folder / "bare.tif"
     tifffile.imwrite(bare, frames, photometric="minisblack")
     full = save_camera_maps(folder / "sensor_scmos_calib.hdf5", chip.offset_map, chip.variance_map, chip.gain_map)
-    cropped = save_camera_maps(folder / "roi_scmos_calib.hdf5", camera.offset_map, camera.variance_map,
-                               camera.gain_map)
+    cropped = save_camera_maps(folder / "roi_scmos_calib.hdf5", camera.offset_map, camera.variance_map, camera.gain_map)
     return folder, movie, bare, full, cropped, truth, chip
 
 
@@ -117,15 +117,34 @@ def test_explicit_origin_without_roi_metadata(roi_acquisition, tmp_path):
     assert len(reference) > 0
     np.testing.assert_array_equal(with_origin, reference)
     # the command line's --camera-maps-origin Y X
-    code = main(["localize", str(bare), "--quiet", "--detector", "snr", "--camera-maps", str(full),
-                 "--camera-maps-origin", "20", "40", "--out", str(tmp_path)])
+    code = main(
+        [
+            "localize",
+            str(bare),
+            "--quiet",
+            "--detector",
+            "snr",
+            "--camera-maps",
+            str(full),
+            "--camera-maps-origin",
+            "20",
+            "40",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     locs, info = load_locs(tmp_path / "bare_locs.hdf5")
     np.testing.assert_array_equal(locs, reference)
     assert info[1]["Camera maps origin"] == [20, 40]
     # an explicit origin wins over the metadata's
-    shifted = load_maps(parameters_for(full, camera_maps_origin=(0, 0)), (N_FRAMES, 56, 64), None, "roi.tif",
-                        {"Camera ROI": {"x": 40, "y": 20, "width": 64, "height": 56}})
+    shifted = load_maps(
+        parameters_for(full, camera_maps_origin=(0, 0)),
+        (N_FRAMES, 56, 64),
+        None,
+        "roi.tif",
+        {"Camera ROI": {"x": 40, "y": 20, "width": 64, "height": 56}},
+    )
     assert shifted.origin == (0, 0)
 
 
@@ -152,8 +171,11 @@ def test_maps_smaller_than_the_movie_or_roi_outside(roi_acquisition, tmp_path):
     small = save_camera_maps(tmp_path / "small.hdf5", chip.offset_map[:40, :40], chip.variance_map[:40, :40])
     with pytest.raises(InputFileError, match=r"small.hdf5: the maps are 40x40 pixels, smaller than roi.tif's 56x64"):
         localize(str(movie), parameters_for(small))
-    with pytest.raises(InputFileError, match=r"origin \(y, x\) = \(50, 40\) \(the given origin\) lie outside the "
-                                              r"96x128 maps.*0 <= y <= 40 and 0 <= x <= 64"):
+    with pytest.raises(
+        InputFileError,
+        match=r"origin \(y, x\) = \(50, 40\) \(the given origin\) lie outside the "
+        r"96x128 maps.*0 <= y <= 40 and 0 <= x <= 64",
+    ):
         localize(str(movie), parameters_for(full, camera_maps_origin=(50, 40)))
     # a recorded ROI that does not fit the maps (maps of another camera)
     other = save_camera_maps(tmp_path / "other.hdf5", chip.offset_map[:60, :100], chip.variance_map[:60, :100])

@@ -16,8 +16,21 @@ def test_localize_cli_with_choices(shared_data, tmp_path, capsys):
     assert "cluster.nd2" in err and "--choose z=..." in err and "--choose channel=..." in err
     assert not list(tmp_path.iterdir())
 
-    code = main(["localize", str(movie), "--out", str(tmp_path), "-q", "--gradient", "2000",
-                 "--choose", "channel=1", "--choose", "z=4"])
+    code = main(
+        [
+            "localize",
+            str(movie),
+            "--out",
+            str(tmp_path),
+            "-q",
+            "--gradient",
+            "2000",
+            "--choose",
+            "channel=1",
+            "--choose",
+            "z=4",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     locs, info = load_locs(tmp_path / "cluster_locs.hdf5")
     assert info[0]["Frames"] == 3 and info[0]["Width"] == 38 and info[0]["Height"] == 31

@@ -27,7 +27,8 @@ from mm_writers import write_mmstack
 from napari_picasso import _reader
 from napari_picasso.io.errors import InputFileError
 from napari_picasso.io.locs import load_locs, save_locs
-from napari_picasso.io.movies import open_movie, write_raw_info
+from napari_picasso.io.movies import open_movie
+from napari_picasso.io.raw import write_raw_info
 
 SHAPE = (6, 16, 12)  # frames, height, width: small, so hundreds of cases stay fast
 HANG_SECONDS = 10
@@ -73,8 +74,9 @@ def tiff_layout(data):
         seen.add(ifd)
         n_tags = struct.unpack_from(bo + count_fmt, data, ifd)[0]
         start = ifd + struct.calcsize(count_fmt)
-        entries = {struct.unpack_from(bo + "H", data, start + k * entry_size)[0]: start + k * entry_size
-                   for k in range(n_tags)}
+        entries = {
+            struct.unpack_from(bo + "H", data, start + k * entry_size)[0]: start + k * entry_size for k in range(n_tags)
+        }
         next_at = start + n_tags * entry_size
         ifds.append({"offset": ifd, "n_tags": n_tags, "entries": entries, "next_at": next_at})
         ifd = struct.unpack_from(bo + pointer_fmt, data, next_at)[0]
@@ -83,8 +85,8 @@ def tiff_layout(data):
 
 def _put(data, position, raw):
     data = bytearray(data)
-    data[position:position + len(raw)] = raw
-    return bytes(data[:len(data)])
+    data[position : position + len(raw)] = raw
+    return bytes(data[: len(data)])
 
 
 def tiff_structure_corruptions(data, seed):
@@ -102,7 +104,10 @@ def tiff_structure_corruptions(data, seed):
         ("last IFD loops to the first", _put(data, last["next_at"], pointer(ifds[0]["offset"]))),
         ("first IFD loops to itself", _put(data, ifds[0]["next_at"], pointer(ifds[0]["offset"]))),
         ("first IFD's next points beyond the end", _put(data, ifds[0]["next_at"], pointer(len(data) + 7))),
-        ("first IFD's next points into its own entries", _put(data, ifds[0]["next_at"], pointer(ifds[0]["offset"] + 2))),
+        (
+            "first IFD's next points into its own entries",
+            _put(data, ifds[0]["next_at"], pointer(ifds[0]["offset"] + 2)),
+        ),
         ("first IFD holds 65535 tags", _put(data, ifds[0]["offset"], count(0xFFFF))),
         ("first IFD holds 0 tags", _put(data, ifds[0]["offset"], count(0))),
     ]
@@ -114,17 +119,32 @@ def tiff_structure_corruptions(data, seed):
             ("middle IFD holds 65535 tags", _put(data, middle["offset"], count(0xFFFF))),
         ]
     for k, ifd in enumerate(ifds[:: max(1, len(ifds) // 3)]):
-        for tag, label in ((273, "strip offsets"), (279, "strip byte counts"), (256, "width"), (257, "height"),
-                           (258, "bits per sample"), (259, "compression"), (277, "samples per pixel")):
+        for tag, label in (
+            (273, "strip offsets"),
+            (279, "strip byte counts"),
+            (256, "width"),
+            (257, "height"),
+            (258, "bits per sample"),
+            (259, "compression"),
+            (277, "samples per pixel"),
+        ):
             if tag not in ifd["entries"]:
                 continue
             entry = ifd["entries"][tag]
             for value in (0, 0xFFFFFFFF, int(rng.integers(1, 1 << 31))):
                 # entry count and value both damaged: a list of strips far beyond the end
-                cases.append((f"IFD {k} {label} count/value = {value}",
-                              _put(data, entry + 4, struct.pack(bo + ("Q" if bigtiff else "I"), value))))
-                cases.append((f"IFD {k} {label} value = {value}",
-                              _put(data, entry + value_at, struct.pack(bo + "I", value & 0xFFFFFFFF))))
+                cases.append(
+                    (
+                        f"IFD {k} {label} count/value = {value}",
+                        _put(data, entry + 4, struct.pack(bo + ("Q" if bigtiff else "I"), value)),
+                    )
+                )
+                cases.append(
+                    (
+                        f"IFD {k} {label} value = {value}",
+                        _put(data, entry + value_at, struct.pack(bo + "I", value & 0xFFFFFFFF)),
+                    )
+                )
             cases.append((f"IFD {k} {label} type = 99", _put(data, entry + 2, struct.pack(bo + "H", 99))))
     return cases
 
@@ -144,8 +164,13 @@ def byte_corruptions(data, seed, regions=(), n_truncations=14, n_overwrites=10):
             position = int(rng.integers(lo, hi))
             length = int(rng.integers(1, 9))
             kind = rng.integers(3)
-            raw = (bytes(length) if kind == 0 else b"\xff" * length if kind == 1
-                   else rng.integers(0, 256, length, dtype=np.uint8).tobytes())
+            raw = (
+                bytes(length)
+                if kind == 0
+                else b"\xff" * length
+                if kind == 1
+                else rng.integers(0, 256, length, dtype=np.uint8).tobytes()
+            )
             cases.append((f"{name}: {length} bytes at {position} = {raw.hex()}", _put(data, position, raw)))
     return cases
 
@@ -166,9 +191,16 @@ def _tiff_source(kind):
                 for frame in frames:
                     tif.write(frame, metadata=None, description="frame", photometric="minisblack")
         else:
-            tifffile.imwrite(path, frames, imagej=kind == "imagej", ome=kind == "ome",
-                             bigtiff=kind == "bigtiff", photometric="minisblack")
+            tifffile.imwrite(
+                path,
+                frames,
+                imagej=kind == "imagej",
+                ome=kind == "ome",
+                bigtiff=kind == "bigtiff",
+                photometric="minisblack",
+            )
         return path, {}, [path]
+
     return build
 
 
@@ -212,7 +244,7 @@ def _ims(folder):
         for t, frame in enumerate(frames):
             group = level.create_group(f"TimePoint {t}/Channel 0")
             padded = np.zeros((1, 16, 16), dtype=np.uint16)
-            padded[0, :, :SHAPE[2]] = frame
+            padded[0, :, : SHAPE[2]] = frame
             group.create_dataset("Data", data=padded, chunks=(1, 16, 16), compression="gzip")
             for key, value in (("ImageSizeX", SHAPE[2]), ("ImageSizeY", SHAPE[1]), ("ImageSizeZ", 1)):
                 group.attrs[key] = text(value)
@@ -313,8 +345,9 @@ def run_cases(tmp_path, source, seed, check):
                 failures.append(f"{label}: InputFileError escaped the check: {error}")
             except (Exception, Hang) as error:
                 where = traceback.extract_tb(error.__traceback__)[-1]
-                failures.append(f"{label}: {type(error).__name__}: {error} "
-                                f"(at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})")
+                failures.append(
+                    f"{label}: {type(error).__name__}: {error} (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
+                )
     return failures, outcomes
 
 
@@ -435,10 +468,13 @@ def test_damaged_files_on_the_command_line(tmp_path, capsys):
     assert (tmp_path / "good_locs.hdf5").exists()
 
 
-@pytest.mark.parametrize("damage, match", [
-    ("loop", r"movie.tif: is damaged: the image directory \(IFD\) at byte \d+ is reached again after 4 images"),
-    ("beyond", r"movie.tif: is truncated: image directory 4 would start at byte \d+, beyond the end"),
-])
+@pytest.mark.parametrize(
+    "damage, match",
+    [
+        ("loop", r"movie.tif: is damaged: the image directory \(IFD\) at byte \d+ is reached again after 4 images"),
+        ("beyond", r"movie.tif: is truncated: image directory 4 would start at byte \d+, beyond the end"),
+    ],
+)
 def test_page_chain_damage_is_named_not_silently_shortened(tmp_path, damage, match):
     """A looping or cut IFD chain is an error, not a movie with fewer frames."""
     path, _, _ = _tiff_source("pages")(tmp_path)

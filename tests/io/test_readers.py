@@ -16,7 +16,8 @@ from mm_writers import CAMERA, write_mmstack
 from reference_readers import ndtiff_reference
 
 from napari_picasso.io.errors import AxisChoiceError, InputFileError
-from napari_picasso.io.movies import RawMovie, open_movie
+from napari_picasso.io.movies import open_movie
+from napari_picasso.io.raw import RawMovie
 from napari_picasso.io.tiff import TiffMovie
 
 
@@ -97,12 +98,15 @@ def test_mmstack_choice_errors(mmstack_folder):
         open_movie(path, channel=0, z=0, wavelength=2)
 
 
-@pytest.mark.parametrize("name, choices, pick", [
-    ("v3/ndtiff3.2_11bit_1", {}, lambda a: a),
-    ("v3/12_bit_pycromanager_mda", {"channel": "FITC"}, lambda a: a[:, 1]),
-    ("v3/12_bit_pycromanager_mda", {"channel": 0}, lambda a: a[:, 0]),
-    ("v2/ndtiffv2.0_test", {"channel": 1}, lambda a: a[:, 1]),
-])
+@pytest.mark.parametrize(
+    "name, choices, pick",
+    [
+        ("v3/ndtiff3.2_11bit_1", {}, lambda a: a),
+        ("v3/12_bit_pycromanager_mda", {"channel": "FITC"}, lambda a: a[:, 1]),
+        ("v3/12_bit_pycromanager_mda", {"channel": 0}, lambda a: a[:, 0]),
+        ("v2/ndtiffv2.0_test", {"channel": 1}, lambda a: a[:, 1]),
+    ],
+)
 def test_ndtiff_folders(shared_data, name, choices, pick):
     folder = shared_data / "ndtiff" / name
     reference = pick(ndtiff_reference(folder)[0])
@@ -194,14 +198,19 @@ def _frames(n, height=24, width=20, seed=0):
 def test_mmstack_rollover_series(tmp_path, master_ome):
     frames = _frames(25)
     paths = write_mmstack(tmp_path, frames, frames_per_file=10, master_ome=master_ome)
-    other = write_mmstack(tmp_path, frames[::-1].copy(), position="Pos1", frames_per_file=10,
-                          master_ome=master_ome)
-    assert [p.name for p in paths] == ["run_MMStack_Pos0.ome.tif", "run_MMStack_Pos0_1.ome.tif",
-                                       "run_MMStack_Pos0_2.ome.tif"]
+    other = write_mmstack(tmp_path, frames[::-1].copy(), position="Pos1", frames_per_file=10, master_ome=master_ome)
+    assert [p.name for p in paths] == [
+        "run_MMStack_Pos0.ome.tif",
+        "run_MMStack_Pos0_1.ome.tif",
+        "run_MMStack_Pos0_2.ome.tif",
+    ]
     # the files as tifffile reads each of them
     with tifffile.TiffFile(paths[0]) as tif:
-        assert json.loads(tif.pages[0].tags[51123].value)["Camera"] == CAMERA if isinstance(
-            tif.pages[0].tags[51123].value, str) else tif.pages[0].tags[51123].value["Camera"] == CAMERA
+        assert (
+            json.loads(tif.pages[0].tags[51123].value)["Camera"] == CAMERA
+            if isinstance(tif.pages[0].tags[51123].value, str)
+            else tif.pages[0].tags[51123].value["Camera"] == CAMERA
+        )
     for opened in (paths[0], paths[1]):  # the first file or any continuation
         with open_movie(opened) as movie:
             assert isinstance(movie, TiffMovie)
@@ -235,8 +244,11 @@ def test_ndtiff_smlm_movie_written_by_ndstorage(tmp_path):
         for i in range(n_frames):
             image = noise[i % 16].copy()
             image[0, :2] = (i & 0xFFFF, i >> 16)
-            dataset.put_image({"time": i}, image, {"Camera": "Andor", "Andor-EMGain": "300",
-                                                  "Andor-ReadoutRate": "30 MHz", "Exposure-ms": 100})
+            dataset.put_image(
+                {"time": i},
+                image,
+                {"Camera": "Andor", "Andor-EMGain": "300", "Andor-ReadoutRate": "30 MHz", "Exposure-ms": 100},
+            )
         dataset.finish()
     folder = tmp_path / "paint_1"
     with open_movie(folder) as movie:
@@ -262,8 +274,14 @@ def test_tiff_flavours(tmp_path, flavour):
             for frame in frames:
                 tif.write(frame, metadata=None, description="frame", photometric="minisblack")
     else:
-        tifffile.imwrite(path, frames, imagej=flavour == "imagej", ome=flavour == "ome",
-                         bigtiff=flavour == "bigtiff", photometric="minisblack")
+        tifffile.imwrite(
+            path,
+            frames,
+            imagej=flavour == "imagej",
+            ome=flavour == "ome",
+            bigtiff=flavour == "bigtiff",
+            photometric="minisblack",
+        )
     reference = tifffile.imread(path)
     assert reference.shape == frames.shape
     with open_movie(path) as movie:
@@ -417,14 +435,16 @@ def test_concurrent_reads_from_threads(tmp_path, shared_data):
     raw = shared_data / "raw-picasso" / "testdata.raw"
     raw_frames = np.fromfile(raw, "<u2").reshape(100, 32, 32)
     for path, reference in ((paths[0], frames), (raw, raw_frames)):
+        n_frames = len(reference)
         with open_movie(path) as movie:
-            def read(i):
-                start = (i * 7) % (len(reference) - 5)
-                return start, movie[start:start + 5]
+
+            def read(i, movie=movie, n_frames=n_frames):
+                start = (i * 7) % (n_frames - 5)
+                return start, movie[start : start + 5]
 
             with ThreadPoolExecutor(4) as pool:
                 for start, chunk in pool.map(read, range(200)):
-                    np.testing.assert_array_equal(chunk, reference[start:start + 5])
+                    np.testing.assert_array_equal(chunk, reference[start : start + 5])
 
 
 def test_metadata_choices_reopen_the_same_movie(shared_data, mmstack_folder, tmp_path):
@@ -441,7 +461,7 @@ def test_metadata_choices_reopen_the_same_movie(shared_data, mmstack_folder, tmp
         with open_movie(path, **choices) as movie:
             frames = movie[:]
             reopen = movie.metadata["Choices"]
-        for key, value in choices.items():
+        for key in choices:
             assert key in reopen
         with open_movie(path, **reopen) as again:
             np.testing.assert_array_equal(again[:], frames)

@@ -10,8 +10,15 @@ from napari_picasso.io.zcalib import calibration_path_for, load_calibration, sav
 from napari_picasso.pipeline import LocalizeParameters
 from napari_picasso.simulate import AstigmaticPSF
 
-PICASSO_KEYS = ["X Coefficients", "Y Coefficients", "Number of frames", "Step size in nm",
-                "Magnification factor", "Path", "Frame bounds"]
+PICASSO_KEYS = [
+    "X Coefficients",
+    "Y Coefficients",
+    "Number of frames",
+    "Step size in nm",
+    "Magnification factor",
+    "Path",
+    "Frame bounds",
+]
 
 
 def _calibration(path=None):
@@ -66,13 +73,18 @@ def test_calibration_travels_in_the_locs_yaml():
     assert "X Coefficients" not in LocalizeParameters(fit_method="mle", z_calibration=calibration).to_info()
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("X Coefficients: [1, 2, 3]\nY Coefficients: [1, 2, 3, 4, 5, 6, 7]\n", "7 numbers"),
-    ("Width: 10\n---\nFrames: 3\n", "one YAML mapping"),
-    ("X Coefficients: [1, 2, 3, 4, 5, 6, 7]\nY Coefficients: [1, 2, 3, 4, 5, 6, 7]\n"
-     "Magnification factor: -1\n", "Magnification factor"),
-    ("[unclosed", "YAML"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("X Coefficients: [1, 2, 3]\nY Coefficients: [1, 2, 3, 4, 5, 6, 7]\n", "7 numbers"),
+        ("Width: 10\n---\nFrames: 3\n", "one YAML mapping"),
+        (
+            "X Coefficients: [1, 2, 3, 4, 5, 6, 7]\nY Coefficients: [1, 2, 3, 4, 5, 6, 7]\nMagnification factor: -1\n",
+            "Magnification factor",
+        ),
+        ("[unclosed", "YAML"),
+    ],
+)
 def test_bad_calibration_files_say_what_is_wrong(tmp_path, text, problem):
     path = tmp_path / "bad_3d_calib.yaml"
     path.write_text(text)

@@ -39,12 +39,19 @@ class RunningServer:
         import subprocess
         import sys
 
-        environ = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-                       NAPARI_PICASSO_NO_BROWSER="1")
+        environ = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+            NAPARI_PICASSO_NO_BROWSER="1",
+        )
         self.port = port
         self.process = subprocess.Popen(
             [sys.executable, "-m", "napari_picasso", "server", "--port", str(port), "--db", str(db_path), *options],
-            env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines = []
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -97,8 +104,11 @@ def listening_addresses(pid, port):
 
     process = psutil.Process(pid)
     pids = {pid} | {child.pid for child in process.children(recursive=True)}
-    return {c.laddr.ip for c in psutil.net_connections(kind="tcp")
-            if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid in pids}
+    return {
+        c.laddr.ip
+        for c in psutil.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid in pids
+    }
 
 
 def can_connect(address, port):

@@ -12,11 +12,11 @@ import pytest
 
 pytest.importorskip("streamlit", reason="the browser app needs the [server] extra (streamlit)")
 
+from _server_helpers import copy_picasso, wait_for  # noqa: E402
+
 from napari_picasso.db import add_paths, open_database, record_failure, record_localization  # noqa: E402
 from napari_picasso.pipeline import LocalizeParameters, localize_file  # noqa: E402
 from napari_picasso.simulate import blinking_sites, suggested_min_net_gradient, write_movie  # noqa: E402
-
-from _server_helpers import copy_picasso, wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -36,16 +36,22 @@ def lab(tmp_path_factory, camera, picasso_locs):
     db_path = root / "database" / "napari_picasso.db"
     day = root / "acquisitions" / "2026-11-20"
     day.mkdir(parents=True)
-    truth = blinking_sites(60, 40, 40, n_sites=8, photons=2000, mean_on_frames=3, mean_off_frames=8,
-                           min_distance_px=8, seed=5)
+    truth = blinking_sites(
+        60, 40, 40, n_sites=8, photons=2000, mean_on_frames=3, mean_off_frames=8, min_distance_px=8, seed=5
+    )
     movie = write_movie(day / "cell1.raw", truth, 60, 40, 40, bg_photons=40, camera=camera, seed=5)
     gradient = suggested_min_net_gradient(2000, camera)
     db = open_database(db_path)
     files = {}
     try:
         for group, factor in ((1, 1.0), (2, 4.0)):
-            params = LocalizeParameters(box=7, min_net_gradient=gradient * factor, baseline=camera.baseline,
-                                        sensitivity=camera.sensitivity, em_gain=camera.em_gain)
+            params = LocalizeParameters(
+                box=7,
+                min_net_gradient=gradient * factor,
+                baseline=camera.baseline,
+                sensitivity=camera.sensitivity,
+                em_gain=camera.em_gain,
+            )
             locs_path = day / f"cell1_pg_{group}_locs.hdf5"
             localize_file(movie, params, locs_path)
             record_localization(db, locs_path, group="sim")
@@ -64,13 +70,26 @@ def lab(tmp_path_factory, camera, picasso_locs):
     staging = root / "staging"
     watched.mkdir()
     staging.mkdir()
-    truth = blinking_sites(30, 32, 32, n_sites=5, photons=2000, mean_on_frames=3, mean_off_frames=6,
-                           min_distance_px=8, seed=6)
+    truth = blinking_sites(
+        30, 32, 32, n_sites=5, photons=2000, mean_on_frames=3, mean_off_frames=6, min_distance_px=8, seed=6
+    )
     staged = write_movie(staging / "w1.raw", truth, 30, 32, 32, bg_photons=40, camera=camera, seed=6)
-    params = LocalizeParameters(box=7, min_net_gradient=gradient, baseline=camera.baseline,
-                                sensitivity=camera.sensitivity, em_gain=camera.em_gain)
-    watcher = Watcher([watched], [params], db_path=db_path, log_path=default_log_path(watched),
-                      settle_seconds=0.3, rescan_seconds=0.5, use_events=False)
+    params = LocalizeParameters(
+        box=7,
+        min_net_gradient=gradient,
+        baseline=camera.baseline,
+        sensitivity=camera.sensitivity,
+        em_gain=camera.em_gain,
+    )
+    watcher = Watcher(
+        [watched],
+        [params],
+        db_path=db_path,
+        log_path=default_log_path(watched),
+        settle_seconds=0.3,
+        rescan_seconds=0.5,
+        use_events=False,
+    )
     watcher.start()
     os.replace(staged.with_suffix(".yaml"), watched / "w1.yaml")
     os.replace(staged, watched / "w1.raw")

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
+from _server_helpers import copy_picasso, wait_for  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from napari_picasso.db import compare, open_database, query_rows  # noqa: E402
 from napari_picasso.server import APP_PATH, PAGES  # noqa: E402
-
-from _server_helpers import copy_picasso, wait_for  # noqa: E402
 
 
 @pytest.fixture
@@ -81,7 +80,9 @@ def test_history_filters_change_rows(lab, use_db):
     at = open_page("History")
     table = history_rows(at)
     assert len(table) == 6
-    assert {"cell1_pg_1_locs.hdf5", "cell1_pg_2_locs.hdf5", "testdata_locs.hdf5", "w1_locs.hdf5"} <= set(table["filename"])
+    assert {"cell1_pg_1_locs.hdf5", "cell1_pg_2_locs.hdf5", "testdata_locs.hdf5", "w1_locs.hdf5"} <= set(
+        table["filename"]
+    )
 
     at.sidebar.text_input(key="filter_text").input("cell1").run()
     table = history_rows(at)
@@ -246,8 +247,10 @@ def test_add_folder_adds_rows(tmp_path, use_db, picasso_locs):
     finally:
         db.close()
     # Resolved: the rows name the real files, not the link typed.
-    assert [r["locs_path"] for r in rows] == [str(data.resolve() / "a" / "one_locs.hdf5"),
-                                              str(data.resolve() / "b" / "two_locs.hdf5")]
+    assert [r["locs_path"] for r in rows] == [
+        str(data.resolve() / "a" / "one_locs.hdf5"),
+        str(data.resolve() / "b" / "two_locs.hdf5"),
+    ]
     assert {r["group_name"] for r in rows} == {"new"}
     assert sorted(os.listdir(data / "a")) == ["one_locs.hdf5", "one_locs.yaml"]  # nothing written beside them
 
@@ -301,7 +304,9 @@ def test_scatter_trend_and_daily_boxes(lab, use_db):
     finally:
         db.close()
     caption = [c for c in texts(at.caption) if "trend" in c]
-    assert caption == [f"{len(expected['x'])} files · trend: slope {expected['slope']:.4g}, "
-                       f"intercept {expected['intercept']:.4g}, r = {expected['r']:.3f}"]
+    assert caption == [
+        f"{len(expected['x'])} files · trend: slope {expected['slope']:.4g}, "
+        f"intercept {expected['intercept']:.4g}, r = {expected['r']:.3f}"
+    ]
     at.selectbox(key="box_metric").select("nena_nm").run()
     assert not at.exception and not at.error

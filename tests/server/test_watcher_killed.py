@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from _server_helpers import wait_for
 
 from napari_picasso.watcher.log import WatcherLog, read_events
 from napari_picasso.watcher.status import find_logs, process_alive, process_of, process_tag, watcher_state
-
-from _server_helpers import wait_for
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -36,7 +35,9 @@ def test_watcher_killed_with_sigkill_shows_as_stopped_process_gone(tmp_path, mon
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     process = subprocess.Popen(
         [sys.executable, "-m", "napari_picasso", "watch", str(folder), "--db", str(db_path), "--quiet"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         assert wait_for(lambda: find_logs([folder]) and read_events(find_logs([folder])[0])), process.stderr
@@ -66,8 +67,12 @@ def test_watcher_killed_with_sigkill_shows_as_stopped_process_gone(tmp_path, mon
 
 def write_watching(path, tag, stop=False):
     log = WatcherLog(path)
-    log.event("watching", "/data", f"{tag}, 1 parameter group(s), 0 command(s), settle 5 s, not recursive, "
-                                   f"database /db/a.db, compute on 2 local workers")
+    log.event(
+        "watching",
+        "/data",
+        f"{tag}, 1 parameter group(s), 0 command(s), settle 5 s, not recursive, "
+        f"database /db/a.db, compute on 2 local workers",
+    )
     if stop:
         log.event("stopped", "/data", "0 outputs finished, 0 failed")
     log.close()
@@ -81,8 +86,9 @@ def test_state_from_the_recorded_process(tmp_path, monkeypatch):
     assert state["database"] == "/db/a.db"
 
     # A process that ended: its pid is known not to be running.
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                           text=True, check=True)
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead_pid = int(ended.stdout)
     dead = tmp_path / "watcher-2.log"
     write_watching(dead, process_tag(pid=dead_pid))

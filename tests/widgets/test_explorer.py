@@ -82,15 +82,32 @@ def _color_pixels(widget, rgb, tolerance=40):
     return int((distance < tolerance).sum())
 
 
-def test_rows_appear_after_a_localization(make_napari_viewer, qtbot, db_path, blinking_movie, tmp_path,
-                                          shared_data):
+def test_rows_appear_after_a_localization(make_napari_viewer, qtbot, db_path, blinking_movie, tmp_path, shared_data):
     viewer, widget = _explorer(make_napari_viewer, db_path)
     assert str(db_path) in widget.path_label.text()
     assert widget.model.rowCount() == 0
     movie, truth, camera = blinking_movie
     # The command line writes the row (a separate connection, like a watcher would).
-    assert main(["localize", str(movie), "--quiet", "--gradient", "1500", "--baseline", "100",
-                 "--sensitivity", "0.5", "--out", str(tmp_path / "out"), "--db", str(db_path)]) == 0
+    assert (
+        main(
+            [
+                "localize",
+                str(movie),
+                "--quiet",
+                "--gradient",
+                "1500",
+                "--baseline",
+                "100",
+                "--sensitivity",
+                "0.5",
+                "--out",
+                str(tmp_path / "out"),
+                "--db",
+                str(db_path),
+            ]
+        )
+        == 0
+    )
     qtbot.waitUntil(lambda: widget.model.rowCount() == 1, timeout=10_000)
     row = widget.model.rows[0]
     assert row["filename"] == "blinking_locs.hdf5" and row["status"] == "ok" and row["n_locs"] > 100
@@ -167,7 +184,8 @@ def test_each_plot_renders(make_napari_viewer, qtbot, filled_db, tmp_path):
     widget.scatter_canvas.draw()
     qtbot.wait(50)
     assert [t.get_text() for t in widget.box_ax.get_xticklabels()] == sorted(
-        {(datetime.date.today() - datetime.timedelta(days=d)).isoformat() for d in range(3)})
+        {(datetime.date.today() - datetime.timedelta(days=d)).isoformat() for d in range(3)}
+    )
     widget.box_canvas.draw()
     assert _color_pixels(widget.box_canvas, blue) > 50
 
@@ -178,8 +196,7 @@ def test_each_plot_renders(make_napari_viewer, qtbot, filled_db, tmp_path):
     assert [n for n, _ in widget.checked_files()] == ["movie_pg_1_locs.hdf5", "movie_pg_2_locs.hdf5"]
     widget.field_combo.setCurrentText("photons")
     widget.draw_compare()  # files are read in a worker thread
-    qtbot.waitUntil(lambda: len(widget.frames_ax.get_lines()) == 2 and len(widget.hist_ax.patches) == 2,
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: len(widget.frames_ax.get_lines()) == 2 and len(widget.hist_ax.patches) == 2, timeout=10_000)
     assert widget.hist_ax.get_xlabel() == "photons"
     widget.field_combo.setCurrentText("lpx")  # a new field redraws
     qtbot.waitUntil(lambda: widget.hist_ax.get_xlabel() == "lpx", timeout=10_000)
@@ -201,12 +218,10 @@ def test_compare_offers_only_the_files_the_filters_select(make_napari_viewer, fi
     widget.family_files.item(1).setCheckState(Qt.CheckState.Unchecked)
     # The movie's two outputs are in different groups: a group shows its one file.
     widget.group_combo.setCurrentText("monday")
-    assert [widget.family_files.item(i).text() for i in range(widget.family_files.count())] == [
-        "movie_pg_1_locs.hdf5"]
+    assert [widget.family_files.item(i).text() for i in range(widget.family_files.count())] == ["movie_pg_1_locs.hdf5"]
     widget.group_combo.setCurrentText("tuesday")
     assert widget.family_combo.currentText() == movie
-    assert [widget.family_files.item(i).text() for i in range(widget.family_files.count())] == [
-        "movie_pg_2_locs.hdf5"]
+    assert [widget.family_files.item(i).text() for i in range(widget.family_files.count())] == ["movie_pg_2_locs.hdf5"]
     assert widget.checked_files() == []  # unchecked by the user, it stays so
     widget.group_combo.setCurrentText("(no group)")
     assert widget.family_combo.count() == 0 and widget.family_files.count() == 0
@@ -291,8 +306,9 @@ def test_database_chosen_in_the_explorer_is_remembered(make_napari_viewer, fille
     assert sorted(names) == _shown(again)
 
 
-def test_add_folder_in_the_background_with_a_group_and_estimate_again(make_napari_viewer, qtbot, db_path,
-                                                                      filled_db, tmp_path):
+def test_add_folder_in_the_background_with_a_group_and_estimate_again(
+    make_napari_viewer, qtbot, db_path, filled_db, tmp_path
+):
     import threading
 
     import napari_picasso.db.store as store
@@ -311,8 +327,7 @@ def test_add_folder_in_the_background_with_a_group_and_estimate_again(make_napar
     try:
         reports = []
         widget.add_group_edit.setText("imported")
-        worker = widget.add_paths([tmp_path / "data"], group=widget.added_group(), block=False,
-                                  done=reports.append)
+        worker = widget.add_paths([tmp_path / "data"], group=widget.added_group(), block=False, done=reports.append)
         qtbot.waitUntil(lambda: bool(reports), timeout=60_000)
         qtbot.waitUntil(lambda: worker not in widget._workers, timeout=10_000)
     finally:
@@ -341,8 +356,22 @@ def test_compare_offers_the_fields_the_files_hold(make_napari_viewer, tmp_path, 
     from napari_picasso.io.locs import save_locs
 
     rng = np.random.default_rng(2)
-    locs = np.zeros(500, dtype=[("frame", "u4"), ("x", "f4"), ("y", "f4"), ("photons", "f4"), ("sx", "f4"),
-                                ("sy", "f4"), ("bg", "f4"), ("lpx", "f4"), ("lpy", "f4"), ("z", "f4"), ("lpz", "f4")])
+    locs = np.zeros(
+        500,
+        dtype=[
+            ("frame", "u4"),
+            ("x", "f4"),
+            ("y", "f4"),
+            ("photons", "f4"),
+            ("sx", "f4"),
+            ("sy", "f4"),
+            ("bg", "f4"),
+            ("lpx", "f4"),
+            ("lpy", "f4"),
+            ("z", "f4"),
+            ("lpz", "f4"),
+        ],
+    )
     locs["frame"] = np.sort(rng.integers(0, 100, 500))
     locs["x"], locs["y"] = rng.uniform(2, 30, 500), rng.uniform(2, 30, 500)
     locs["photons"], locs["sx"], locs["sy"], locs["bg"], locs["lpx"], locs["lpy"] = 1000, 1, 1, 10, 0.05, 0.05

@@ -58,8 +58,7 @@ def test_localize_dock_writes_the_row_the_explorer_shows(make_napari_viewer, qtb
     assert explorer.model.rows[0]["filename"] == "blinking_locs.hdf5"
 
 
-def test_a_database_error_is_said_in_the_dock_and_the_file_is_kept(make_napari_viewer, qtbot, movie,
-                                                                    _private_files):
+def test_a_database_error_is_said_in_the_dock_and_the_file_is_kept(make_napari_viewer, qtbot, movie, _private_files):
     path, camera = movie
     _private_files.parent.mkdir(parents=True)
     _private_files.write_text("not a database")  # e.g. a file someone overwrote

@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 import yaml
+from test_localize_widget import _dock, _private_settings, movie_layer  # noqa: F401 (autouse fixture)
 
 from napari_picasso.core import zfit
 from napari_picasso.core.matching import detection_scores, match_to_truth
@@ -12,10 +13,14 @@ from napari_picasso.io.locs import load_locs
 from napari_picasso.io.zcalib import save_calibration
 from napari_picasso.pipeline import LocalizeParameters, localize, localize_frames
 from napari_picasso.simulate import (
-    CameraModel, astigmatic_spots, bead_stack, isolated_spots, render_movie, scmos_camera, write_movie,
+    CameraModel,
+    astigmatic_spots,
+    bead_stack,
+    isolated_spots,
+    render_movie,
+    scmos_camera,
+    write_movie,
 )
-
-from test_localize_widget import _dock, _private_settings, movie_layer  # noqa: F401 (autouse fixture)
 
 
 def _localization_doc(yaml_path):
@@ -51,8 +56,12 @@ def test_snr_detector_preview_and_localize_with_camera_maps(make_napari_viewer, 
     frame = 10
     viewer.dims.set_current_step(0, frame)
     widget.preview.preview.value = True
-    qtbot.waitUntil(lambda: not widget.preview_busy and widget.preview_result is not None
-                    and widget.preview_result["frame"] == frame, timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            not widget.preview_busy and widget.preview_result is not None and widget.preview_result["frame"] == frame
+        ),
+        timeout=20000,
+    )
     points = widget.preview_layer.data
     on = truth[truth["frame"] == frame]
     assert len(points) == len(on), widget.preview.status.value
@@ -60,8 +69,9 @@ def test_snr_detector_preview_and_localize_with_camera_maps(make_napari_viewer, 
         assert np.min(np.hypot(on["y"] - y, on["x"] - x)) < 1.5
     # A bad background slice is reported in the dock, not raised.
     ident.background_frames.value = "0:-3"
-    qtbot.waitUntil(lambda: not widget.preview_busy and "background frames" in widget.preview.status.value,
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: not widget.preview_busy and "background frames" in widget.preview.status.value, timeout=20000
+    )
     ident.background_frames.value = ""
     ident.start_frame.value = 4
 
@@ -107,8 +117,7 @@ def astigmatic_movie(tmp_path_factory):
     folder = tmp_path_factory.mktemp("zdock")
     beads = bead_stack(20.0, 71, 48, 48, spacing_px=14, photons=20000, seed=1)
     bead_movie = render_movie(beads, 71, 48, 48, bg_photons=50, camera=ZCAMERA, seed=1)
-    found = localize_frames(bead_movie, LocalizeParameters(box=9, min_net_gradient=3000, baseline=100,
-                                                            sensitivity=0.5))
+    found = localize_frames(bead_movie, LocalizeParameters(box=9, min_net_gradient=3000, baseline=100, sensitivity=0.5))
     calibration, _ = zfit.calibrate(found["frame"], found["sx"], found["sy"], 71, 20.0, 0.79)
     calib_path = save_calibration(folder / "beads_3d_calib.yaml", calibration)
     truth = astigmatic_spots(20, 48, 48, spacing_px=12, photons=1500, seed=2)
@@ -119,7 +128,7 @@ def astigmatic_movie(tmp_path_factory):
 def test_3d_fit_in_the_dock_shows_z_layers(make_napari_viewer, qtbot, astigmatic_movie, tmp_path):
     path, calib_path, truth = astigmatic_movie
     viewer = make_napari_viewer()
-    layer = movie_layer(viewer, path)
+    movie_layer(viewer, path)
     widget = _dock(viewer)
     fit = widget.fit
     assert not fit.zcalib.enabled  # 2D fit by default
@@ -185,7 +194,7 @@ def test_local_cluster_in_the_dock_writes_the_in_process_file(make_napari_viewer
     try:
         worker = widget.start_localize()
         assert worker is not None, widget.fit.status.value
-        qtbot.waitUntil(lambda: (frames_seen.append(widget.frames_done) or not widget.localize_busy), timeout=120000)
+        qtbot.waitUntil(lambda: frames_seen.append(widget.frames_done) or not widget.localize_busy, timeout=120000)
         assert not widget.last_output["cancelled"], widget.fit.status.value
         client = widget.compute_session.client
         assert client is not None and len(client.nthreads()) == 2

@@ -10,9 +10,8 @@ import pytest
 
 from napari_picasso.core.matching import detection_scores
 from napari_picasso.io.locs import load_locs
-from napari_picasso.simulate import suggested_min_net_gradient as gradient_for
 from napari_picasso.pipeline import LocalizeParameters, localize
-
+from napari_picasso.simulate import suggested_min_net_gradient as gradient_for
 
 RECT = (10, 6, 45, 41)  # y0, x0, y1, x1: what the drawn shape below covers
 RECT_VERTICES = np.array([[9.5, 5.5], [9.5, 40.5], [44.5, 40.5], [44.5, 5.5]])
@@ -56,8 +55,12 @@ def _inside(y, x, rect, margin=0.0):
 
 
 def _wait_preview(qtbot, widget, frame):
-    qtbot.waitUntil(lambda: not widget.preview_busy and widget.preview_result is not None
-                    and widget.preview_result["frame"] == frame, timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            not widget.preview_busy and widget.preview_result is not None and widget.preview_result["frame"] == frame
+        ),
+        timeout=20000,
+    )
     return widget.preview_layer.data
 
 
@@ -85,8 +88,7 @@ def _frames_with_spots_inside_and_outside(truth, rect, box):
     return frames
 
 
-def test_rectangle_preview_localize_cancel_results(make_napari_viewer, qtbot, movie_copy, add_movie_layer,
-                                                   tmp_path):
+def test_rectangle_preview_localize_cancel_results(make_napari_viewer, qtbot, movie_copy, add_movie_layer, tmp_path):
     path, truth, camera = movie_copy
     # Shown, as a user has it (markers created in a never-shown window are not drawn later).
     viewer = make_napari_viewer(show=True)
@@ -206,8 +208,7 @@ def test_rectangle_preview_localize_cancel_results(make_napari_viewer, qtbot, mo
     assert shot[..., :3].std() > 20 and len(np.unique(shot[..., :3].reshape(-1, 3), axis=0)) > 200
 
 
-def test_typed_rectangles_draw_shapes_and_keep_spots_in_any(make_napari_viewer, qtbot, movie_copy,
-                                                           add_movie_layer):
+def test_typed_rectangles_draw_shapes_and_keep_spots_in_any(make_napari_viewer, qtbot, movie_copy, add_movie_layer):
     path, truth, camera = movie_copy
     viewer = make_napari_viewer()
     add_movie_layer(viewer, path)
@@ -232,8 +233,7 @@ def test_typed_rectangles_draw_shapes_and_keep_spots_in_any(make_napari_viewer, 
     viewer.dims.set_current_step(0, frames[0])
     widget.preview.preview.value = True
     points = _wait_preview(qtbot, widget, frames[0])
-    in_any = _inside(points[:, 0], points[:, 1], (6, 6, 32, 32)) | _inside(points[:, 0], points[:, 1],
-                                                                            (34, 30, 60, 60))
+    in_any = _inside(points[:, 0], points[:, 1], (6, 6, 32, 32)) | _inside(points[:, 0], points[:, 1], (34, 30, 60, 60))
     assert len(points) and np.all(in_any)
     # Frame bounds from the dock reach the pipeline (last frame inclusive).
     widget.identification.first_frame.value = 10
@@ -260,8 +260,7 @@ Cameras:
 """
 
 
-def test_photon_conversion_from_config_yaml(make_napari_viewer, movie_copy, add_movie_layer, tmp_path,
-                                            monkeypatch):
+def test_photon_conversion_from_config_yaml(make_napari_viewer, movie_copy, add_movie_layer, tmp_path, monkeypatch):
     path, _, _ = movie_copy
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG)
@@ -273,8 +272,12 @@ def test_photon_conversion_from_config_yaml(make_napari_viewer, movie_copy, add_
     add_movie_layer(viewer, path)
     assert widget.photons.camera.value == "Simulation"
     parameters = widget.parameters()
-    assert (parameters.baseline, parameters.sensitivity, parameters.qe, parameters.camera) == (100, 0.5, 0.8,
-                                                                                                 "Simulation")
+    assert (parameters.baseline, parameters.sensitivity, parameters.qe, parameters.camera) == (
+        100,
+        0.5,
+        0.8,
+        "Simulation",
+    )
     assert parameters.pixelsize_nm == 107 and parameters.em_gain == 1
     # The EM camera: two nested category dropdowns; the second follows the first.
     widget.photons.camera.value = "Andor iXon"
@@ -305,8 +308,13 @@ def test_parameters_remembered_between_sessions(make_napari_viewer):
     widget.photons.sensitivity.value = 0.46
     viewer.window.remove_dock_widget("all")
     again = _dock(viewer)
-    parameters = LocalizeParameters(**{k: v for k, v in again.settings().items()
-                                       if k in LocalizeParameters.__dataclass_fields__})
+    parameters = LocalizeParameters(
+        **{k: v for k, v in again.settings().items() if k in LocalizeParameters.__dataclass_fields__}
+    )
     assert (parameters.box, parameters.min_net_gradient, parameters.fit_method, parameters.sensitivity) == (
-        9, 1234, "lq", 0.46)
+        9,
+        1234,
+        "lq",
+        0.46,
+    )
     assert again.fit.oversampling.value == 5

@@ -4,20 +4,20 @@ import dataclasses
 
 import numpy as np
 import yaml
+from test_localize_widget import _dock, _private_settings, movie_layer  # noqa: F401 (autouse fixture)
 
 from napari_picasso.io.camera_maps import save_camera_maps
 from napari_picasso.io.locs import load_locs
 from napari_picasso.pipeline import LocalizeParameters, localize
 from napari_picasso.simulate import isolated_spots, scmos_camera, write_movie
 
-from test_localize_widget import _dock, _private_settings, movie_layer  # noqa: F401 (autouse fixture)
-
 
 def test_maps_origin_in_the_dock(make_napari_viewer, qtbot, tmp_path):
     chip = scmos_camera(96, 128, hot_fraction=0.03, seed=5)
     window = (slice(20, 76), slice(40, 104))
-    camera = dataclasses.replace(chip, offset_map=chip.offset_map[window], variance_map=chip.variance_map[window],
-                                 gain_map=chip.gain_map[window])
+    camera = dataclasses.replace(
+        chip, offset_map=chip.offset_map[window], variance_map=chip.variance_map[window], gain_map=chip.gain_map[window]
+    )
     truth = isolated_spots(10, 56, 64, spacing_px=12, photons=800, sigma_px=1.0, seed=5)
     path = write_movie(tmp_path / "roi.tif", truth, 10, 56, 64, bg_photons=5.0, camera=camera, seed=5)
     full = save_camera_maps(tmp_path / "sensor.hdf5", chip.offset_map, chip.variance_map, chip.gain_map)

@@ -19,8 +19,9 @@ def test_watcher_dock_on_a_local_cluster(make_napari_viewer, qtbot, tmp_path, ca
     folder = tmp_path / "acquisitions"
     folder.mkdir()
     groups = tmp_path / "groups.yaml"
-    groups.write_text(yaml.safe_dump([{"gradient": 1500, "baseline": camera.baseline,
-                                       "sensitivity": camera.sensitivity}]))
+    groups.write_text(
+        yaml.safe_dump([{"gradient": 1500, "baseline": camera.baseline, "sensitivity": camera.sensitivity}])
+    )
     widget.add_folder(folder)
     widget.groups_path.setText(str(groups))
     widget.settle.setValue(0.3)
@@ -33,8 +34,18 @@ def test_watcher_dock_on_a_local_cluster(make_napari_viewer, qtbot, tmp_path, ca
     watcher = widget.watchers[0]
     assert watcher.compute.mode == "local-cluster" and watcher.compute.workers == 2
     try:
-        frames, _ = simulate_movie(60, 32, 32, camera=camera, seed=7, n_sites=6, photons=1500,
-                                   mean_on_frames=4, mean_off_frames=6, min_distance_px=8)
+        frames, _ = simulate_movie(
+            60,
+            32,
+            32,
+            camera=camera,
+            seed=7,
+            n_sites=6,
+            photons=1500,
+            mean_on_frames=4,
+            mean_off_frames=6,
+            min_distance_px=8,
+        )
         staged = tmp_path / "cell.tif"
         tifffile.imwrite(staged, frames.astype(np.uint16), photometric="minisblack", contiguous=True)
         movie = folder / "cell.tif"

@@ -25,10 +25,14 @@ def test_watcher_widget_runs_in_background_shows_log_and_stops(make_napari_viewe
     folder = tmp_path / "acquisitions"
     folder.mkdir()
     groups = tmp_path / "groups.yaml"
-    groups.write_text(yaml.safe_dump([
-        {"gradient": 1500, "baseline": camera.baseline, "sensitivity": camera.sensitivity},
-        {"gradient": 1500, "box": 9, "baseline": camera.baseline, "sensitivity": camera.sensitivity},
-    ]))
+    groups.write_text(
+        yaml.safe_dump(
+            [
+                {"gradient": 1500, "baseline": camera.baseline, "sensitivity": camera.sensitivity},
+                {"gradient": 1500, "box": 9, "baseline": camera.baseline, "sensitivity": camera.sensitivity},
+            ]
+        )
+    )
     widget.add_folder(folder)
     widget.groups_path.setText(str(groups))
     widget.settle.setValue(0.3)
@@ -41,15 +45,28 @@ def test_watcher_widget_runs_in_background_shows_log_and_stops(make_napari_viewe
     watcher = widget.watchers[0]
     qtbot.waitUntil(lambda: "running" in widget.watcher_list.item(0).text(), timeout=5000)
 
-    frames, _ = simulate_movie(40, 32, 32, camera=camera, seed=7, n_sites=6, photons=1500,
-                               mean_on_frames=4, mean_off_frames=6, min_distance_px=8)
+    frames, _ = simulate_movie(
+        40,
+        32,
+        32,
+        camera=camera,
+        seed=7,
+        n_sites=6,
+        photons=1500,
+        mean_on_frames=4,
+        mean_off_frames=6,
+        min_distance_px=8,
+    )
     movie = _drop_tif(folder, "cell 1.tif", frames.astype(np.uint16))
     # The viewer stays usable while the watcher works in its thread.
     viewer.add_image(np.zeros((16, 16)), name="meanwhile")
     qtbot.waitUntil(lambda: widget.log_view.toPlainText().count("finished") == 2, timeout=30000)
     text = widget.log_view.toPlainText()
     assert "found" in text and movie.name in text and "cell 1_pg_2_locs.hdf5" in text
-    assert "2 done, 0 failed" in widget.watcher_list.item(0).text() and "acquisitions" in widget.watcher_list.item(0).text()
+    assert (
+        "2 done, 0 failed" in widget.watcher_list.item(0).text()
+        and "acquisitions" in widget.watcher_list.item(0).text()
+    )
     assert "meanwhile" in viewer.layers
 
     viewer.screenshot(str(tmp_path / "watcher_widget.png"), canvas_only=False)
@@ -113,8 +130,12 @@ def test_watcher_widget_lists_a_command_line_watcher_and_sees_it_killed(make_nap
     folder.mkdir()
     src = Path(__file__).resolve().parents[2] / "src"
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    process = subprocess.Popen([sys.executable, "-m", "napari_picasso", "watch", str(folder), "--db", str(db_path),
-                                "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "napari_picasso", "watch", str(folder), "--db", str(db_path), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         viewer = make_napari_viewer()
         _, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Watcher")

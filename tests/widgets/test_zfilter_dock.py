@@ -2,16 +2,20 @@
 
 import numpy as np
 import pytest
+from test_localize_widget import _dock, _private_settings, movie_layer  # noqa: F401 (autouse fixture)
 
 from napari_picasso.core import zfit
 from napari_picasso.io.locs import load_locs
 from napari_picasso.io.zcalib import save_calibration
 from napari_picasso.pipeline import LocalizeParameters, localize, localize_frames
 from napari_picasso.simulate import (
-    CameraModel, astigmatic_outliers, astigmatic_spots, bead_stack, render_movie, write_movie,
+    CameraModel,
+    astigmatic_outliers,
+    astigmatic_spots,
+    bead_stack,
+    render_movie,
+    write_movie,
 )
-
-from test_localize_widget import _dock, _private_settings, movie_layer  # noqa: F401 (autouse fixture)
 
 CAMERA = CameraModel(baseline=100.0, sensitivity=0.5, em_gain=1.0, read_noise_e=1.5)
 MAX_D = 0.05
@@ -23,8 +27,7 @@ def spoiled_movie(tmp_path_factory):
     folder = tmp_path_factory.mktemp("zfilter_dock")
     beads = bead_stack(20.0, 71, 48, 48, spacing_px=14, photons=20000, seed=1)
     bead_movie = render_movie(beads, 71, 48, 48, bg_photons=50, camera=CAMERA, seed=1)
-    found = localize_frames(bead_movie, LocalizeParameters(box=9, min_net_gradient=3000, baseline=100,
-                                                            sensitivity=0.5))
+    found = localize_frames(bead_movie, LocalizeParameters(box=9, min_net_gradient=3000, baseline=100, sensitivity=0.5))
     calibration, _ = zfit.calibrate(found["frame"], found["sx"], found["sy"], 71, 20.0, 0.79)
     calib_path = save_calibration(folder / "beads_3d_calib.yaml", calibration)
     truth = astigmatic_spots(20, 48, 48, spacing_px=12, photons=2000, seed=2)

@@ -11,8 +11,19 @@ from napari_picasso.simulate import AstigmaticPSF
 def _two_depths(n=400, seed=0):
     """A deep cluster (z = -300 nm) at x = 10 px and a shallow one (z = +300 nm) at x = 30 px."""
     rng = np.random.default_rng(seed)
-    locs = np.zeros(2 * n, dtype=[("frame", "u4"), ("x", "f4"), ("y", "f4"), ("z", "f4"), ("photons", "f4"),
-                                  ("lpx", "f4"), ("lpy", "f4"), ("lpz", "f4")])
+    locs = np.zeros(
+        2 * n,
+        dtype=[
+            ("frame", "u4"),
+            ("x", "f4"),
+            ("y", "f4"),
+            ("z", "f4"),
+            ("photons", "f4"),
+            ("lpx", "f4"),
+            ("lpy", "f4"),
+            ("lpz", "f4"),
+        ],
+    )
     locs["x"][:n], locs["x"][n:] = 10, 30
     locs["x"] += rng.normal(0, 0.1, 2 * n)
     locs["y"] = 20 + rng.normal(0, 0.1, 2 * n)
@@ -94,8 +105,7 @@ def test_calibration_widget_calibrates_a_bead_movie(make_napari_viewer, qtbot, t
     widget.gradient.value = 3000
     widget.sensitivity.value = 0.5
     widget.button.clicked.emit()
-    qtbot.waitUntil(lambda: widget.calibration is not None or widget.status.value.startswith("Error"),
-                    timeout=120_000)
+    qtbot.waitUntil(lambda: widget.calibration is not None or widget.status.value.startswith("Error"), timeout=120_000)
     assert widget.calibration is not None, widget.status.value
     saved = tmp_path / "beads_3d_calib.yaml"
     assert widget.calibration_path == saved and load_calibration(saved)["Step size in nm"] == 25.0

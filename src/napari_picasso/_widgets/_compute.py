@@ -11,21 +11,31 @@ from magicgui.widgets import ComboBox, Container, LineEdit, SpinBox
 from ..distributed.cluster import ComputeChoice, available_cores
 from ..io.errors import ParameterError
 
-MODES = (("this process (threads)", "threads"), ("local cluster", "local-cluster"),
-         ("Dask scheduler", "scheduler"))
+MODES = (("this process (threads)", "threads"), ("local cluster", "local-cluster"), ("Dask scheduler", "scheduler"))
 
 
 class ComputeSection(Container):
     """Compute mode, workers of a local cluster, scheduler address."""
 
     def __init__(self):
-        self.mode = ComboBox(label="compute on", choices=list(MODES), value="threads",
-                             tooltip="local cluster / scheduler need dask[distributed] (the 'distributed' extra)")
-        self.workers = SpinBox(label="workers", value=max(1, available_cores()), min=1, max=1024,
-                               tooltip="worker processes of the local cluster")
-        self.address = LineEdit(label="scheduler", value="",
-                                tooltip="tcp://host:8786 or a scheduler file; the movie must be on a file "
-                                        "system the workers share")
+        self.mode = ComboBox(
+            label="compute on",
+            choices=list(MODES),
+            value="threads",
+            tooltip="local cluster / scheduler need dask[distributed] (the 'distributed' extra)",
+        )
+        self.workers = SpinBox(
+            label="workers",
+            value=max(1, available_cores()),
+            min=1,
+            max=1024,
+            tooltip="worker processes of the local cluster",
+        )
+        self.address = LineEdit(
+            label="scheduler",
+            value="",
+            tooltip="tcp://host:8786 or a scheduler file; the movie must be on a file system the workers share",
+        )
         super().__init__(widgets=[self.mode, self.workers, self.address], labels=True)
         self.mode.changed.connect(self._mode_changed)
         self._mode_changed()
@@ -52,12 +62,18 @@ class ComputeSection(Container):
             raise ParameterError(str(error)) from None
 
     def settings(self):
-        return {"compute_mode": self.mode.value, "compute_workers": int(self.workers.value),
-                "compute_address": self.address.value}
+        return {
+            "compute_mode": self.mode.value,
+            "compute_workers": int(self.workers.value),
+            "compute_address": self.address.value,
+        }
 
     def apply_settings(self, settings):
-        for key, widget in (("compute_mode", self.mode), ("compute_workers", self.workers),
-                            ("compute_address", self.address)):
+        for key, widget in (
+            ("compute_mode", self.mode),
+            ("compute_workers", self.workers),
+            ("compute_address", self.address),
+        ):
             if key in settings:
                 try:
                     widget.value = settings[key]

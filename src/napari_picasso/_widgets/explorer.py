@@ -12,9 +12,21 @@ from matplotlib.figure import Figure
 from qtpy.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
-    QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-    QListWidgetItem, QMessageBox, QPushButton, QStyledItemDelegate, QTableView, QTabWidget,
-    QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QStyledItemDelegate,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from .. import db as database
@@ -51,10 +63,10 @@ class RowsModel(QAbstractTableModel):
         self.maxima = views.column_maxima(self.rows, [c for c in self.columns if c != "id"])
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()):  # noqa: N802 (Qt API)
+    def rowCount(self, parent=QModelIndex()):  # noqa: N802, B008 (Qt API)
         return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent=QModelIndex()):  # noqa: N802
+    def columnCount(self, parent=QModelIndex()):  # noqa: N802, B008
         return 0 if parent.isValid() else len(self.columns)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -96,8 +108,9 @@ class RowsModel(QAbstractTableModel):
 
         self.layoutAboutToBeChanged.emit()
         missing = [r for r in self.rows if r.get(name) is None]
-        present = sorted((r for r in self.rows if r.get(name) is not None), key=key,
-                         reverse=order == Qt.SortOrder.DescendingOrder)
+        present = sorted(
+            (r for r in self.rows if r.get(name) is not None), key=key, reverse=order == Qt.SortOrder.DescendingOrder
+        )
         self.rows = present + missing  # empty cells last either way
         self.layoutChanged.emit()
 
@@ -193,14 +206,23 @@ class ExplorerWidget(QWidget):
         self.compare_message = QLabel()
 
         self.tabs = QTabWidget()
-        self.tabs.addTab(self._page(self.table, _row(self.export_button, self.preview_button,
-                                                                 self.estimate_button)), "Table")
-        self.tabs.addTab(self._page(_row(QLabel("x"), self.x_combo, QLabel("y"), self.y_combo),
-                                    self.scatter_canvas), "Scatter")
+        self.tabs.addTab(
+            self._page(self.table, _row(self.export_button, self.preview_button, self.estimate_button)), "Table"
+        )
+        self.tabs.addTab(
+            self._page(_row(QLabel("x"), self.x_combo, QLabel("y"), self.y_combo), self.scatter_canvas), "Scatter"
+        )
         self.tabs.addTab(self._page(_row(QLabel("metric"), self.box_combo), self.box_canvas), "Box")
-        self.tabs.addTab(self._page(_row(QLabel("movie"), self.family_combo), self.family_files,
-                                    _row(QLabel("histogram of"), self.field_combo, self.compare_button),
-                                    self.compare_message, self.compare_canvas), "Compare")
+        self.tabs.addTab(
+            self._page(
+                _row(QLabel("movie"), self.family_combo),
+                self.family_files,
+                _row(QLabel("histogram of"), self.field_combo, self.compare_button),
+                self.compare_message,
+                self.compare_canvas,
+            ),
+            "Compare",
+        )
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.path_label)
@@ -302,7 +324,8 @@ class ExplorerWidget(QWidget):
         summary = database.summary(self.db)
         self.count_label.setText(
             f"{len(self.rows)} of {summary['rows']} files shown · {summary['missing']} missing · "
-            f"{summary['failed']} failed")
+            f"{summary['failed']} failed"
+        )
         numeric = database.numeric_columns(self.db)
         axes = database.numeric_columns(self.db, with_time=True)
         self._fill_combo(self.x_combo, axes, default=_first(["file_created", "locs_per_frame"], axes))
@@ -369,8 +392,9 @@ class ExplorerWidget(QWidget):
         return worker
 
     def _added(self, result):
-        self.add_status.setText(f"{len(result.added)} added, {len(result.unchanged)} unchanged, "
-                                f"{len(result.skipped)} skipped")
+        self.add_status.setText(
+            f"{len(result.added)} added, {len(result.unchanged)} unchanged, {len(result.skipped)} skipped"
+        )
         if result.skipped:
             self.viewer.status = f"skipped {len(result.skipped)}: {result.skipped[0][1]}"
         self.poll()
@@ -449,8 +473,7 @@ class ExplorerWidget(QWidget):
 
     def checked_files(self):
         items = [self.family_files.item(i) for i in range(self.family_files.count())]
-        return [(i.text(), i.data(Qt.ItemDataRole.UserRole)) for i in items
-                if i.checkState() == Qt.CheckState.Checked]
+        return [(i.text(), i.data(Qt.ItemDataRole.UserRole)) for i in items if i.checkState() == Qt.CheckState.Checked]
 
     def draw_compare(self, block=False):
         """Localizations per frame and the chosen field's histograms of the checked files.
@@ -512,14 +535,29 @@ class ExplorerWidget(QWidget):
     def _add_preview_layers(self, data):
         name = data["name"]
         if data["oversampling"] < data["requested_oversampling"]:
-            self.viewer.status = (f"{name}: rendered with {data['oversampling']:.3g} instead of "
-                                  f"{data['requested_oversampling']:.3g} output px per camera px "
-                                  f"(at most {compare.MAX_PREVIEW_SIDE_PX} px a side)")
-        image = self.viewer.add_image(data["image"], name=f"{name} render", scale=data["image_scale"],
-                                      translate=data["image_translate"], colormap="magma", blending="additive",
-                                      contrast_limits=plots.contrast_limits(data["image"]))
-        points = self.viewer.add_points(data["points_yx"], name=f"{name} localizations", size=0.3,
-                                        face_color="cyan", border_width=0, opacity=0.6, visible=False)
+            self.viewer.status = (
+                f"{name}: rendered with {data['oversampling']:.3g} instead of "
+                f"{data['requested_oversampling']:.3g} output px per camera px "
+                f"(at most {compare.MAX_PREVIEW_SIDE_PX} px a side)"
+            )
+        image = self.viewer.add_image(
+            data["image"],
+            name=f"{name} render",
+            scale=data["image_scale"],
+            translate=data["image_translate"],
+            colormap="magma",
+            blending="additive",
+            contrast_limits=plots.contrast_limits(data["image"]),
+        )
+        points = self.viewer.add_points(
+            data["points_yx"],
+            name=f"{name} localizations",
+            size=0.3,
+            face_color="cyan",
+            border_width=0,
+            opacity=0.6,
+            visible=False,
+        )
         return [image, points]
 
     def preview_selected(self):
@@ -550,9 +588,13 @@ class ExplorerWidget(QWidget):
 
     # --- dialogs (thin wrappers the tests bypass) ----------------------------------------
     def _choose_database(self):
-        path, _ = QFileDialog.getSaveFileName(self, "Experiment database", str(getattr(self.db, "path", "")),
-                                              "SQLite (*.db *.sqlite);;All files (*)",
-                                              options=QFileDialog.Option.DontConfirmOverwrite)
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Experiment database",
+            str(getattr(self.db, "path", "")),
+            "SQLite (*.db *.sqlite);;All files (*)",
+            options=QFileDialog.Option.DontConfirmOverwrite,
+        )
         if path:
             self.set_database(path, remember=True)
 
@@ -594,4 +636,3 @@ def _row(*widgets):
 
 def _first(preferred, available):
     return next((c for c in preferred if c in available), available[0] if available else None)
-

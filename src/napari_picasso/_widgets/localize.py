@@ -23,18 +23,22 @@ from superqt import QCollapsible
 
 from ..core.render import render
 from ..db import record_file
+from ..detection import detect_frame, load_maps
+from ..distributed.cluster import ComputeSession
 from ..io.errors import InputFileError, ParameterError
 from ..io.locs import load_locs, locs_path_for
+from ..io.movie import LayerMovie, Movie
+from ..io.movies import open_movie
 from ..io.zcalib import load_calibration
-from ..detection import detect_frame, load_maps
-from ..io.movies import LayerMovie, Movie, open_movie
 from ..pipeline import (
-    LocalizationCancelled, LocalizeParameters, chunk_frames_for, localize_file,
+    LocalizationCancelled,
+    LocalizeParameters,
+    chunk_frames_for,
+    localize_file,
     validate_parameters,
 )
-from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
-from ..distributed.cluster import ComputeSession
 from ._compute import ComputeSection
+from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
 from ._sections import FitSection, IdentificationSection, PhotonSection, PreviewSection
 from ._settings import load_settings, save_settings
 from .zview import z_layer_data
@@ -48,16 +52,23 @@ def preview_spots(movie, frame_number, parameters):
     started = time.perf_counter()
     if parameters.fit_method.endswith("-3d"):
         # Detection does not use the z calibration: preview before one is chosen.
-        parameters = parameters.replace(fit_method=parameters.fit_method[:-3], z_calibration=None,
-                                        max_d_zcalib=None, z_magnification=None)
+        parameters = parameters.replace(
+            fit_method=parameters.fit_method[:-3], z_calibration=None, max_d_zcalib=None, z_magnification=None
+        )
     try:
         rows = detect_frame(movie, frame_number, parameters)
     except (ParameterError, InputFileError) as error:
         # Bad input (a background slice being typed, a camera-maps file): said in the dock.
         return {"frame": frame_number, "error": str(error)}
-    return {"frame": frame_number, "y": rows["y"], "x": rows["x"], "net_gradient": rows["net_gradient"],
-            "box": parameters.box, "seconds": time.perf_counter() - started,
-            "thread": threading.current_thread().name}
+    return {
+        "frame": frame_number,
+        "y": rows["y"],
+        "x": rows["x"],
+        "net_gradient": rows["net_gradient"],
+        "box": parameters.box,
+        "seconds": time.perf_counter() - started,
+        "thread": threading.current_thread().name,
+    }
 
 
 def result_display(locs, image, with_frames=True, color_by="photons"):
@@ -85,8 +96,21 @@ def result_display(locs, image, with_frames=True, color_by="photons"):
     }
 
 
-def run_localization(source, parameters, locs_path, progress, cancel, chunk_frames, blur, oversampling,
-                     choices=None, with_frames=True, color_by="photons", compute=None, session=None):
+def run_localization(
+    source,
+    parameters,
+    locs_path,
+    progress,
+    cancel,
+    chunk_frames,
+    blur,
+    oversampling,
+    choices=None,
+    with_frames=True,
+    color_by="photons",
+    compute=None,
+    session=None,
+):
     """Localize into ``locs_path`` and render the result; runs in a worker thread.
 
     ``compute`` (a :class:`~napari_picasso.distributed.ComputeChoice`) other than threads
@@ -106,14 +130,22 @@ def run_localization(source, parameters, locs_path, progress, cancel, chunk_fram
     started = time.perf_counter()
     try:
         if compute is None or compute.mode == "threads":
-            result = localize_file(source, parameters, locs_path, progress=progress, cancel=cancel,
-                                   chunk_frames=chunk_frames, **(choices or {}))
+            result = localize_file(
+                source,
+                parameters,
+                locs_path,
+                progress=progress,
+                cancel=cancel,
+                chunk_frames=chunk_frames,
+                **(choices or {}),
+            )
         else:
             from ..distributed import localize_file_distributed
 
             client = session.client_for(compute)  # starts or connects once, kept for later runs
-            result = localize_file_distributed(source, parameters, locs_path, client=client, progress=progress,
-                                               cancel=cancel, **(choices or {}))
+            result = localize_file_distributed(
+                source, parameters, locs_path, client=client, progress=progress, cancel=cancel, **(choices or {})
+            )
     except LocalizationCancelled as error:
         return {"cancelled": True, "message": str(error)}
     try:
@@ -127,12 +159,23 @@ def run_localization(source, parameters, locs_path, progress, cancel, chunk_fram
     image, _ = render(locs, oversampling, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur=blur)
     display = result_display(locs, image, with_frames, color_by)
     # 3D fits: the z views (3D points, z-coloured render) are prepared here, off the GUI thread.
-    z_layers = (z_layer_data(locs, parameters.pixelsize_nm, name=Path(str(result.locs_path)).stem)
-                if "z" in locs.dtype.names and len(locs) else None)
-    return {"cancelled": False, "result": result, "locs": locs, "image": image, "oversampling": oversampling,
-            "display": display, "z_layers": z_layers, "database": database,
-            "worker_seconds": time.perf_counter() - started,
-            "thread": threading.current_thread().name}
+    z_layers = (
+        z_layer_data(locs, parameters.pixelsize_nm, name=Path(str(result.locs_path)).stem)
+        if "z" in locs.dtype.names and len(locs)
+        else None
+    )
+    return {
+        "cancelled": False,
+        "result": result,
+        "locs": locs,
+        "image": image,
+        "oversampling": oversampling,
+        "display": display,
+        "z_layers": z_layers,
+        "database": database,
+        "worker_seconds": time.perf_counter() - started,
+        "thread": threading.current_thread().name,
+    }
 
 
 def gui_chunk_frames(shape, n_frames):
@@ -204,9 +247,13 @@ class LocalizeWidget(QWidget):
         inner = QWidget()
         layout = QVBoxLayout(inner)
         self.collapsibles = {}
-        for title, section in (("Identification", self.identification), ("Live preview", self.preview),
-                               ("Photon conversion", self.photons), ("Fit", self.fit),
-                               ("Compute", self.compute)):
+        for title, section in (
+            ("Identification", self.identification),
+            ("Live preview", self.preview),
+            ("Photon conversion", self.photons),
+            ("Fit", self.fit),
+            ("Compute", self.compute),
+        ):
             collapsible = QCollapsible(title)
             collapsible.addWidget(section.native)
             if section is not self.compute:  # threads by default: nothing to set
@@ -237,9 +284,17 @@ class LocalizeWidget(QWidget):
         ident.roi_layer.changed.connect(self._roi_layer_changed)
         ident.roi_text.changed.connect(self._text_to_shapes)
         ident.new_roi_layer.clicked.connect(self.add_roi_layer)
-        for field in (ident.box, ident.min_net_gradient, ident.detector, ident.snr_threshold, ident.debounce,
-                      ident.background_frames, ident.background_statistic, self.photons.read_noise,
-                      self.photons.camera_maps):
+        for field in (
+            ident.box,
+            ident.min_net_gradient,
+            ident.detector,
+            ident.snr_threshold,
+            ident.debounce,
+            ident.background_frames,
+            ident.background_statistic,
+            self.photons.read_noise,
+            self.photons.camera_maps,
+        ):
             field.changed.connect(self.request_preview)
         self.preview.preview.changed.connect(self._preview_toggled)
         self.fit.localize.clicked.connect(self.start_localize)
@@ -257,9 +312,14 @@ class LocalizeWidget(QWidget):
 
     # -- layers ------------------------------------------------------------------------------
     def _movie_choices(self, widget=None):
-        return [(layer.name, layer) for layer in self.viewer.layers
-                if isinstance(layer, Image) and layer.ndim in (2, 3) and not layer.rgb
-                and ((layer.metadata or {}).get(PLUGIN_KEY) or {}).get("role") is None]
+        return [
+            (layer.name, layer)
+            for layer in self.viewer.layers
+            if isinstance(layer, Image)
+            and layer.ndim in (2, 3)
+            and not layer.rgb
+            and ((layer.metadata or {}).get(PLUGIN_KEY) or {}).get("role") is None
+        ]
 
     def _shapes_choices(self, widget=None):
         return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Shapes)]
@@ -299,8 +359,7 @@ class LocalizeWidget(QWidget):
     # -- ROI: Shapes layer <-> typed rectangles ---------------------------------------------
     def add_roi_layer(self, *_):
         """Add an empty 2D Shapes layer for ROI rectangles and start drawing."""
-        layer = self.viewer.add_shapes(ndim=2, name="ROI", face_color="transparent", edge_color="cyan",
-                                       edge_width=0.5)
+        layer = self.viewer.add_shapes(ndim=2, name="ROI", face_color="transparent", edge_color="cyan", edge_width=0.5)
         layer.mode = "add_rectangle"
         self.identification.roi_layer.value = layer
         return layer
@@ -391,8 +450,12 @@ class LocalizeWidget(QWidget):
         return LocalizeParameters(**kwargs)
 
     def settings(self):
-        return {**self.identification.settings(), **self.photons.settings(), **self.fit.settings(),
-                **self.compute.settings()}
+        return {
+            **self.identification.settings(),
+            **self.photons.settings(),
+            **self.fit.settings(),
+            **self.compute.settings(),
+        }
 
     def _save_settings(self, *_):
         if not self._restoring:
@@ -426,8 +489,9 @@ class LocalizeWidget(QWidget):
             self.preview.status.value = str(error)
             return
         frame_number = self.current_frame()
-        worker = create_worker(preview_spots, self._preview_source(layer), frame_number, parameters,
-                               _start_thread=False)
+        worker = create_worker(
+            preview_spots, self._preview_source(layer), frame_number, parameters, _start_thread=False
+        )
         worker.returned.connect(self._show_preview)
         worker.errored.connect(self._preview_failed)
         worker.finished.connect(self._preview_finished)
@@ -472,8 +536,15 @@ class LocalizeWidget(QWidget):
         name = f"{layer.name} preview" if layer is not None else "preview"
         if self.preview_layer is None or self.preview_layer not in self.viewer.layers:
             self.preview_layer = self.viewer.add_points(
-                data, ndim=2, name=name, symbol="square", size=found["box"], face_color="transparent",
-                border_color="yellow", border_width=0.1, border_width_is_relative=True,
+                data,
+                ndim=2,
+                name=name,
+                symbol="square",
+                size=found["box"],
+                face_color="transparent",
+                border_color="yellow",
+                border_width=0.1,
+                border_width_is_relative=True,
                 metadata={PLUGIN_KEY: {"role": "preview"}},
             )
             if layer is not None:
@@ -485,8 +556,7 @@ class LocalizeWidget(QWidget):
             self.preview_layer.size = found["box"]
             self.preview_layer.border_color = "yellow"
         self.preview_result = found
-        self.preview.status.value = (f"frame {found['frame']}: {len(data)} spots "
-                                     f"({found['seconds'] * 1e3:.1f} ms)")
+        self.preview.status.value = f"frame {found['frame']}: {len(data)} spots ({found['seconds'] * 1e3:.1f} ms)"
 
     @property
     def preview_busy(self):
@@ -504,8 +574,9 @@ class LocalizeWidget(QWidget):
             # The worker opens its own reader: the viewer keeps reading the layer's.
             return str(path), locs_path_for(path, folder=folder), dict(meta.get("choices") or {})
         if folder is None:
-            raise ParameterError(f"layer {layer.name!r} has no movie file: choose a folder ('save in') "
-                                 "for its localizations.")
+            raise ParameterError(
+                f"layer {layer.name!r} has no movie file: choose a folder ('save in') for its localizations."
+            )
         stand_in = Path(folder) / layer.name
         source = LayerMovie(layer.data, metadata=movie_metadata(layer), path=stand_in)
         return source, locs_path_for(stand_in, folder=folder), {}
@@ -525,8 +596,10 @@ class LocalizeWidget(QWidget):
             source, locs_path, choices = self._source(layer)
             compute = self.compute.choice()
             if compute.mode != "threads" and not isinstance(source, str):
-                raise ParameterError(f"layer {layer.name!r} is not a movie file: a Dask cluster reads the "
-                                     "movie from its file; open the file, or compute in this process.")
+                raise ParameterError(
+                    f"layer {layer.name!r} is not a movie file: a Dask cluster reads the "
+                    "movie from its file; open the file, or compute in this process."
+                )
         except (ParameterError, InputFileError) as error:
             self.fit.status.value = str(error)
             return None
@@ -541,9 +614,21 @@ class LocalizeWidget(QWidget):
             self.frames_done = done
 
         worker = create_worker(
-            run_localization, source, parameters, locs_path, progress, self._cancel, chunk,
-            self.fit.blur.value, float(self.fit.oversampling.value), choices, layer.ndim == 3,
-            self.fit.color_by.value, compute, self.compute_session, _start_thread=False,
+            run_localization,
+            source,
+            parameters,
+            locs_path,
+            progress,
+            self._cancel,
+            chunk,
+            self.fit.blur.value,
+            float(self.fit.oversampling.value),
+            choices,
+            layer.ndim == 3,
+            self.fit.color_by.value,
+            compute,
+            self.compute_session,
+            _start_thread=False,
         )
         # Bound methods of this QWidget run in the GUI thread (a lambda would run in the worker's).
         self._localizing_layer = layer
@@ -627,9 +712,11 @@ class LocalizeWidget(QWidget):
             self.z_layers = self.show_z_layers(layer, out["z_layers"])
         out["layers_seconds"] = time.perf_counter() - shown
         result = out["result"]
-        self.fit.status.value = (f"{result.n_locs} localizations in {result.n_frames} frames "
-                                 f"({time.perf_counter() - self._started:.1f} s)\n{result.locs_path.name}"
-                                 f"{_d_zcalib_note(out['locs'])}{_database_note(out['database'])}")
+        self.fit.status.value = (
+            f"{result.n_locs} localizations in {result.n_frames} frames "
+            f"({time.perf_counter() - self._started:.1f} s)\n{result.locs_path.name}"
+            f"{_d_zcalib_note(out['locs'])}{_database_note(out['database'])}"
+        )
 
     # -- results -------------------------------------------------------------------------------
     def _find_result(self, name, role):
@@ -651,9 +738,14 @@ class LocalizeWidget(QWidget):
         if render is None:
             added = True
             render = self.viewer.add_image(
-                np.zeros((height, width), np.float32), name=f"{layer.name} render", colormap="magma",
-                blending="additive", scale=layer.scale[-2:], translate=layer.translate[-2:],
-                contrast_limits=(0.0, 1.0), metadata={PLUGIN_KEY: {"role": "render"}},
+                np.zeros((height, width), np.float32),
+                name=f"{layer.name} render",
+                colormap="magma",
+                blending="additive",
+                scale=layer.scale[-2:],
+                translate=layer.translate[-2:],
+                contrast_limits=(0.0, 1.0),
+                metadata={PLUGIN_KEY: {"role": "render"}},
             )
         points = self._find_result(f"{layer.name} locs", "locs")
         if points is not None and points.ndim != ndim:
@@ -662,8 +754,15 @@ class LocalizeWidget(QWidget):
         if points is None:
             added = True
             points = self.viewer.add_points(
-                np.empty((0, ndim)), ndim=ndim, name=f"{layer.name} locs", size=0.8, face_color="white",
-                face_colormap="viridis", border_width=0, scale=layer.scale, translate=layer.translate,
+                np.empty((0, ndim)),
+                ndim=ndim,
+                name=f"{layer.name} locs",
+                size=0.8,
+                face_color="white",
+                face_colormap="viridis",
+                border_width=0,
+                scale=layer.scale,
+                translate=layer.translate,
                 metadata={PLUGIN_KEY: {"role": "locs"}},
             )
         if added:
@@ -700,8 +799,9 @@ class LocalizeWidget(QWidget):
     def show_z_layers(self, layer, layer_data):
         """The 3D results (:func:`~napari_picasso._widgets.zview.z_layer_data`): replace the
         movie's previous ones, add the new ones on the movie's pixel grid."""
-        for old in [c for c in self.viewer.layers
-                    if ((c.metadata or {}).get(PLUGIN_KEY) or {}).get("z_of") == layer.name]:
+        for old in [
+            c for c in self.viewer.layers if ((c.metadata or {}).get(PLUGIN_KEY) or {}).get("z_of") == layer.name
+        ]:
             self.viewer.layers.remove(old)
         added = []
         for data, kwargs, kind in layer_data:

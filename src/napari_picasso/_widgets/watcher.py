@@ -11,17 +11,28 @@ from pathlib import Path
 
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
-    QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-    QListWidget, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget,
+    QCheckBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..commands.watch import load_groups
-from ._compute import ComputeSection
+from ..db import default_database_path, open_database
 from ..pipeline import LocalizeParameters
 from ..watcher import Watcher
-from ..db import default_database_path, open_database
 from ..watcher.log import default_log_path, parse_line
 from ..watcher.status import log_folders, watchers_of
+from ._compute import ComputeSection
 
 LOCALIZE_WIDGET_NAMES = ("Localize", "Localize (napari-picasso)")
 MAX_LOG_CHARS = 200_000
@@ -75,8 +86,9 @@ class WatcherWidget(QWidget):
         self.command_timeout.setValue(3600.0)
         self.command_timeout.setSuffix(" s")
         self.command_timeout.setSpecialValueText("no limit")
-        self.command_timeout.setToolTip("A command running longer is killed (with all it started), "
-                                        "logged, and the watcher goes on. 0: no limit.")
+        self.command_timeout.setToolTip(
+            "A command running longer is killed (with all it started), logged, and the watcher goes on. 0: no limit."
+        )
         self.db_path = QLineEdit()
         self.db_path.setPlaceholderText("default database")
         self.log_path = QLineEdit()
@@ -221,8 +233,12 @@ class WatcherWidget(QWidget):
         log_text = self.log_path.text().strip()
         db_text = self.db_path.text().strip()
         watcher = Watcher(
-            folders, self.groups(), self.command_lines(), recursive=self.recursive.isChecked(),
-            settle_seconds=self.settle.value(), command_timeout_s=self.command_timeout.value(),
+            folders,
+            self.groups(),
+            self.command_lines(),
+            recursive=self.recursive.isChecked(),
+            settle_seconds=self.settle.value(),
+            command_timeout_s=self.command_timeout.value(),
             db_path=Path(db_text).expanduser() if db_text else None,
             log_path=Path(log_text).expanduser() if log_text else default_log_path(folders[0]),
             compute=self.compute.choice(),
@@ -316,7 +332,7 @@ class WatcherWidget(QWidget):
         self.log_view.appendPlainText("\n".join(_short_line(line) for line in lines if line.strip()))
         document = self.log_view.document()
         if document.characterCount() > MAX_LOG_CHARS:
-            self.log_view.setPlainText(self.log_view.toPlainText()[-MAX_LOG_CHARS // 2:])
+            self.log_view.setPlainText(self.log_view.toPlainText()[-MAX_LOG_CHARS // 2 :])
 
     def _discover_others(self, db_path, folders):
         """The watchers of other processes writing to this panel's database (their states).

@@ -23,21 +23,36 @@ class CalibrateZWidget(Container):
         self.viewer = viewer
         self.movie = FileEdit(label="Bead z-stack", mode="r", filter="*.tif *.tiff *.raw *.nd2 *.ome.tif")
         self.step_nm = FloatSpinBox(label="Step (nm)", value=20.0, min=0.1, max=10000.0, step=1.0)
-        self.magnification = FloatSpinBox(label="Magnification factor", value=zfit.DEFAULT_MAGNIFICATION,
-                                          min=0.01, max=10.0, step=0.01)
+        self.magnification = FloatSpinBox(
+            label="Magnification factor", value=zfit.DEFAULT_MAGNIFICATION, min=0.01, max=10.0, step=0.01
+        )
         self.box = SpinBox(label="Box (px)", value=9, min=3, max=31, step=2)
-        self.gradient = FloatSpinBox(label="Min. net gradient", value=defaults.min_net_gradient, min=0.0,
-                                     max=1e7, step=100.0)
+        self.gradient = FloatSpinBox(
+            label="Min. net gradient", value=defaults.min_net_gradient, min=0.0, max=1e7, step=100.0
+        )
         self.baseline = FloatSpinBox(label="Baseline", value=defaults.baseline, min=0.0, max=1e5)
-        self.sensitivity = FloatSpinBox(label="Sensitivity (e-/count)", value=defaults.sensitivity,
-                                        min=1e-4, max=1e3, step=0.01)
+        self.sensitivity = FloatSpinBox(
+            label="Sensitivity (e-/count)", value=defaults.sensitivity, min=1e-4, max=1e3, step=0.01
+        )
         self.em_gain = FloatSpinBox(label="EM gain", value=defaults.em_gain, min=1.0, max=1e4)
         self.pixelsize = FloatSpinBox(label="Pixel size (nm)", value=defaults.pixelsize_nm, min=1.0, max=1e4)
         self.button = PushButton(text="Calibrate")
         self.status = Label(value="")
-        super().__init__(widgets=[self.movie, self.step_nm, self.magnification, self.box, self.gradient,
-                                  self.baseline, self.sensitivity, self.em_gain, self.pixelsize, self.button,
-                                  self.status])
+        super().__init__(
+            widgets=[
+                self.movie,
+                self.step_nm,
+                self.magnification,
+                self.box,
+                self.gradient,
+                self.baseline,
+                self.sensitivity,
+                self.em_gain,
+                self.pixelsize,
+                self.button,
+                self.status,
+            ]
+        )
         self.button.changed.connect(self.run)
         self.calibration = None
         self.curves = None
@@ -47,9 +62,13 @@ class CalibrateZWidget(Container):
 
     def parameters(self):
         return LocalizeParameters(
-            box=int(self.box.value), min_net_gradient=float(self.gradient.value), fit_method="mle",
-            baseline=float(self.baseline.value), sensitivity=float(self.sensitivity.value),
-            em_gain=float(self.em_gain.value), pixelsize_nm=float(self.pixelsize.value),
+            box=int(self.box.value),
+            min_net_gradient=float(self.gradient.value),
+            fit_method="mle",
+            baseline=float(self.baseline.value),
+            sensitivity=float(self.sensitivity.value),
+            em_gain=float(self.em_gain.value),
+            pixelsize_nm=float(self.pixelsize.value),
         )
 
     def run(self):

@@ -10,8 +10,7 @@ import numpy as np
 from ..core.zrender import render_z
 
 
-def z_layer_data(locs, pixelsize_nm, name="localizations", oversampling=5.0, z_range_nm=None,
-                 point_size_px=0.5):
+def z_layer_data(locs, pixelsize_nm, name="localizations", oversampling=5.0, z_range_nm=None, point_size_px=0.5):
     """Layer data tuples for 3D localizations.
 
     Parameters
@@ -39,31 +38,43 @@ def z_layer_data(locs, pixelsize_nm, name="localizations", oversampling=5.0, z_r
     rgb, viewport, (lo, hi) = render_z(locs, oversampling, z_range_nm=z_range_nm)
     y0, x0 = viewport[0], viewport[1]
     step = 1.0 / oversampling
-    image = (rgb, {
-        "name": f"{name} z render",
-        "rgb": True,
-        "scale": (step, step),
-        # output pixel centres sit half an output pixel into each bin; camera pixel
-        # centres are integers, so bins start half a camera pixel earlier
-        "translate": (y0 - 0.5 + step / 2, x0 - 0.5 + step / 2),
-        "metadata": {"z_range_nm": (lo, hi), "oversampling": oversampling},
-    }, "image")
-    coords = np.column_stack([
-        np.asarray(locs["z"], dtype=np.float64) / float(pixelsize_nm),
-        np.asarray(locs["y"], dtype=np.float64),
-        np.asarray(locs["x"], dtype=np.float64),
-    ])
-    features = {name_: np.asarray(locs[name_]) for name_ in ("frame", "z", "photons", "lpz") if name_ in locs.dtype.names}
-    points = (coords, {
-        "name": f"{name} 3D",
-        "size": point_size_px,
-        "features": features,
-        "face_color": "z",
-        "face_colormap": "turbo",
-        "face_contrast_limits": (lo, hi),
-        "border_width": 0,
-        "metadata": {"pixelsize_nm": float(pixelsize_nm), "z_unit": "z / pixelsize_nm (camera px)"},
-    }, "points")
+    image = (
+        rgb,
+        {
+            "name": f"{name} z render",
+            "rgb": True,
+            "scale": (step, step),
+            # output pixel centres sit half an output pixel into each bin; camera pixel
+            # centres are integers, so bins start half a camera pixel earlier
+            "translate": (y0 - 0.5 + step / 2, x0 - 0.5 + step / 2),
+            "metadata": {"z_range_nm": (lo, hi), "oversampling": oversampling},
+        },
+        "image",
+    )
+    coords = np.column_stack(
+        [
+            np.asarray(locs["z"], dtype=np.float64) / float(pixelsize_nm),
+            np.asarray(locs["y"], dtype=np.float64),
+            np.asarray(locs["x"], dtype=np.float64),
+        ]
+    )
+    features = {
+        name_: np.asarray(locs[name_]) for name_ in ("frame", "z", "photons", "lpz") if name_ in locs.dtype.names
+    }
+    points = (
+        coords,
+        {
+            "name": f"{name} 3D",
+            "size": point_size_px,
+            "features": features,
+            "face_color": "z",
+            "face_colormap": "turbo",
+            "face_contrast_limits": (lo, hi),
+            "border_width": 0,
+            "metadata": {"pixelsize_nm": float(pixelsize_nm), "z_unit": "z / pixelsize_nm (camera px)"},
+        },
+        "points",
+    )
     return [image, points]
 
 

@@ -17,31 +17,59 @@ def add_batch_options(parser):
         "any of these options a status table is printed at the end.",
     )
     add_compute_options(group)
-    group.add_argument("--block-frames", type=int, metavar="F",
-                       help="frames per task (default: about 4 tasks per worker, at most one 64 MB chunk)")
-    group.add_argument("--files-at-once", type=int, metavar="M",
-                       help="movies in progress at the same time on a cluster (default 2; more for "
-                       "short movies on many workers)")
-    group.add_argument("--analysis-folder", nargs="?", const=True, default=None, type=Path, metavar="DIR",
-                       help="write results into an 'analysis' folder inside each input folder "
-                       "(or into DIR), mirroring the input tree, instead of beside each movie")
+    group.add_argument(
+        "--block-frames",
+        type=int,
+        metavar="F",
+        help="frames per task (default: about 4 tasks per worker, at most one 64 MB chunk)",
+    )
+    group.add_argument(
+        "--files-at-once",
+        type=int,
+        metavar="M",
+        help="movies in progress at the same time on a cluster (default 2; more for short movies on many workers)",
+    )
+    group.add_argument(
+        "--analysis-folder",
+        nargs="?",
+        const=True,
+        default=None,
+        type=Path,
+        metavar="DIR",
+        help="write results into an 'analysis' folder inside each input folder "
+        "(or into DIR), mirroring the input tree, instead of beside each movie",
+    )
 
 
 def add_compute_options(group):
     """``--workers`` or ``--scheduler``, and the options of the local cluster (see :func:`compute_choice`)."""
     where = group.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="N",
-                       help="start a local Dask cluster of N worker processes (needs the "
-                       "'distributed' extra)")
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="use a running Dask scheduler (tcp://host:8786, or a scheduler file); "
-                       "workers must see the movies under the same paths")
-    group.add_argument("--threads-per-worker", type=int, metavar="T",
-                       help="numba threads per worker of the local cluster --workers starts (default: "
-                       "cores // N; not with --scheduler: its workers keep their own)")
-    group.add_argument("--allowed-failures", type=int, metavar="K",
-                       help="worker deaths a task survives on the local cluster --workers starts "
-                       f"(default {ALLOWED_FAILURES}; not with --scheduler: it keeps its own)")
+    where.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="start a local Dask cluster of N worker processes (needs the 'distributed' extra)",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="use a running Dask scheduler (tcp://host:8786, or a scheduler file); "
+        "workers must see the movies under the same paths",
+    )
+    group.add_argument(
+        "--threads-per-worker",
+        type=int,
+        metavar="T",
+        help="numba threads per worker of the local cluster --workers starts (default: "
+        "cores // N; not with --scheduler: its workers keep their own)",
+    )
+    group.add_argument(
+        "--allowed-failures",
+        type=int,
+        metavar="K",
+        help="worker deaths a task survives on the local cluster --workers starts "
+        f"(default {ALLOWED_FAILURES}; not with --scheduler: it keeps its own)",
+    )
 
 
 def wants_batch(args):
@@ -80,8 +108,7 @@ def database_recorder(args, stream=None):
 
             db = open_database(getattr(args, "db", None))
             try:
-                record_failure(db, outcome.movie, outcome.error, outcome.locs_path,
-                               group=getattr(args, "group", None))
+                record_failure(db, outcome.movie, outcome.error, outcome.locs_path, group=getattr(args, "group", None))
             finally:
                 db.close()
 
@@ -103,6 +130,7 @@ class BatchProgress:
                 self.done[item.movie] = done
                 self.total[item.movie] = total
                 self.bar(sum(self.done.values()), sum(self.total.values()))
+
         return progress
 
 
@@ -115,8 +143,7 @@ def compute_choice(args):
         For options that contradict each other or would be ignored (see
         :meth:`ComputeChoice.from_options`).
     """
-    return ComputeChoice.from_options(args.workers, args.scheduler, args.threads_per_worker,
-                                      args.allowed_failures)
+    return ComputeChoice.from_options(args.workers, args.scheduler, args.threads_per_worker, args.allowed_failures)
 
 
 def run_batch_command(args, parameters, choices=None):
@@ -133,10 +160,16 @@ def run_batch_command(args, parameters, choices=None):
         print(f"{len(items)} movie(s) on {choice.describe()}", file=sys.stderr)
     try:
         outcomes = run_batch(
-            items, parameters, client=choice, analysis=args.analysis_folder, out_folder=args.out,
+            items,
+            parameters,
+            client=choice,
+            analysis=args.analysis_folder,
+            out_folder=args.out,
             progress_for=None if args.quiet else BatchProgress(len(items)).for_item,
-            on_result=database_recorder(args), block_frames=args.block_frames,
-            files_at_once=args.files_at_once, **(choices or {}),
+            on_result=database_recorder(args),
+            block_frames=args.block_frames,
+            files_at_once=args.files_at_once,
+            **(choices or {}),
         )
     except (ImportError, OSError) as error:  # no dask, or the scheduler cannot be reached
         print(f"error: {error}", file=sys.stderr)

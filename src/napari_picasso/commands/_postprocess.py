@@ -22,7 +22,8 @@ def read_input(path):
         movie = movie_document(info)
     except ValueError:
         raise InputFileError(
-            path, "its first YAML document lacks Width, Height or Frames.",
+            path,
+            "its first YAML document lacks Width, Height or Frames.",
             fix="use the .yaml written with the file (Picasso needs these keys too).",
         ) from None
     return locs, info, movie

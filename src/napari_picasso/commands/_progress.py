@@ -24,8 +24,7 @@ class ProgressBar:
         elapsed = now - self._start
         rate = done / elapsed if elapsed > 0 else 0.0
         self.stream.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-            f"{done}/{total} frames {rate:,.0f} frames/s"
+            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} frames {rate:,.0f} frames/s"
         )
         if done >= total:
             self.stream.write("\n")

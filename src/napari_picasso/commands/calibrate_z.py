@@ -19,8 +19,9 @@ from .localize import add_localize_options, parameters_from_args
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("calibrate-z", help="3D astigmatism calibration from a bead z-stack",
-                                   description=__doc__)
+    parser = subparsers.add_parser(
+        "calibrate-z", help="3D astigmatism calibration from a bead z-stack", description=__doc__
+    )
     parser.add_argument("movie", type=Path, metavar="BEADS_MOVIE")
     parser.add_argument("--step-nm", type=float, required=True, help="stage step between frames, nm")
     parser.add_argument("--out", type=Path, help="folder for the outputs (default: beside the movie)")
@@ -30,8 +31,9 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def calibrate_movie(movie_path, parameters, step_nm, magnification=zfit.DEFAULT_MAGNIFICATION,
-                    calibration_path=None, progress=None):
+def calibrate_movie(
+    movie_path, parameters, step_nm, magnification=zfit.DEFAULT_MAGNIFICATION, calibration_path=None, progress=None
+):
     """Localize a bead z-stack and compute its calibration.
 
     Returns
@@ -53,8 +55,9 @@ def calibrate_movie(movie_path, parameters, step_nm, magnification=zfit.DEFAULT_
     if parameters.frame_range is not None:
         bounds = (parameters.frame_range[0], parameters.frame_range[1] - 1)
     try:
-        return zfit.calibrate(locs["frame"], locs["sx"], locs["sy"], n_frames, step_nm, magnification,
-                              bounds, path=calibration_path)
+        return zfit.calibrate(
+            locs["frame"], locs["sx"], locs["sy"], n_frames, step_nm, magnification, bounds, path=calibration_path
+        )
     except ValueError as error:
         raise InputFileError(movie_path, f"no calibration: {error}.") from None
 
@@ -66,17 +69,21 @@ def run(args):
     path = calibration_path_for(args.movie, folder=args.out)
     progress = None if args.quiet else ProgressBar(args.movie.name)
     try:
-        calibration, curves = calibrate_movie(args.movie, parameters, args.step_nm, magnification,
-                                              path.resolve(), progress)
+        calibration, curves = calibrate_movie(
+            args.movie, parameters, args.step_nm, magnification, path.resolve(), progress
+        )
     except (InputFileError, ParameterError) as error:
-        print(f"error: {args.movie}: {error}" if isinstance(error, ParameterError) else f"error: {error}",
-              file=sys.stderr)
+        print(
+            f"error: {args.movie}: {error}" if isinstance(error, ParameterError) else f"error: {error}", file=sys.stderr
+        )
         return 1
     save_calibration(path, calibration)
     lo, hi = calibration[zfit.RANGE_KEY]
-    print(f"{path}: {len(curves['z_nm'])} z steps with beads ({int(curves['n_locs'].sum())} "
-          f"localizations kept), calibrated range {lo:.0f} .. {hi:.0f} nm (stage), "
-          f"magnification factor {calibration['Magnification factor']:g}")
+    print(
+        f"{path}: {len(curves['z_nm'])} z steps with beads ({int(curves['n_locs'].sum())} "
+        f"localizations kept), calibrated range {lo:.0f} .. {hi:.0f} nm (stage), "
+        f"magnification factor {calibration['Magnification factor']:g}"
+    )
     if not args.no_plot:
         from ..zplot import calibration_figure
 

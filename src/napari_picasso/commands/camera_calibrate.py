@@ -19,8 +19,9 @@ from ._progress import ProgressBar
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("camera-calibrate", help="sCMOS offset and variance maps from a dark movie",
-                                   description=__doc__)
+    parser = subparsers.add_parser(
+        "camera-calibrate", help="sCMOS offset and variance maps from a dark movie", description=__doc__
+    )
     parser.add_argument("dark_movie", type=Path, metavar="DARK_MOVIE")
     parser.add_argument("--out", type=Path, help="output file (default: <movie>_scmos_calib.hdf5 beside it)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -45,6 +46,8 @@ def run(args):
         "Variance median (ADU^2)": float(np.median(variance)),
     }
     save_camera_maps(out, offset, variance, None, metadata)
-    print(f"{out}: offset median {metadata['Offset median (ADU)']:.1f} counts, variance median "
-          f"{metadata['Variance median (ADU^2)']:.2f} counts^2 from {n_frames} dark frames")
+    print(
+        f"{out}: offset median {metadata['Offset median (ADU)']:.1f} counts, variance median "
+        f"{metadata['Variance median (ADU^2)']:.2f} counts^2 from {n_frames} dark frames"
+    )
     return 0

@@ -13,14 +13,28 @@ from pathlib import Path
 
 from ..io.errors import InputFileError
 
-DEFAULT_LIST_COLUMNS = ["id", "filename", "group_name", "status", "n_locs", "locs_per_frame",
-                        "nena_nm", "mean_photons", "mean_lpx", "entered"]
+DEFAULT_LIST_COLUMNS = [
+    "id",
+    "filename",
+    "group_name",
+    "status",
+    "n_locs",
+    "locs_per_frame",
+    "nena_nm",
+    "mean_photons",
+    "mean_lpx",
+    "entered",
+]
 
 
 def add_database_option(parser):
     """``--db PATH`` and ``--no-db``, for every command that writes rows."""
-    parser.add_argument("--db", type=Path, metavar="PATH",
-                        help="experiment database file (default: $NAPARI_PICASSO_DB or ~/.picasso/napari_picasso.db)")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        metavar="PATH",
+        help="experiment database file (default: $NAPARI_PICASSO_DB or ~/.picasso/napari_picasso.db)",
+    )
     parser.add_argument("--no-db", action="store_true", help="do not write a row to the experiment database")
     parser.add_argument("--group", help="group/tag of the database rows")
 
@@ -57,19 +71,23 @@ def format_table(rows, columns, max_width=None):
     lines = ["  ".join(cut(c, w).rjust(w) if n else cut(c, w).ljust(w) for c, w, n in zip(columns, widths, numeric))]
     lines.append("  ".join("-" * w for w in widths))
     for row in cells:
-        lines.append("  ".join(cut(v, w).rjust(w) if n else cut(v, w).ljust(w)
-                               for v, w, n in zip(row, widths, numeric)))
+        lines.append(
+            "  ".join(cut(v, w).rjust(w) if n else cut(v, w).ljust(w) for v, w, n in zip(row, widths, numeric))
+        )
     return "\n".join(line[:max_width] if max_width else line for line in lines)
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("db", help="the experiment database: add files, list rows",
-                                   description=__doc__)
+    parser = subparsers.add_parser("db", help="the experiment database: add files, list rows", description=__doc__)
     commands = parser.add_subparsers(dest="db_command", metavar="ACTION")
 
     def common(sub):
-        sub.add_argument("--db", type=Path, metavar="PATH",
-                         help="database file (default: $NAPARI_PICASSO_DB or ~/.picasso/napari_picasso.db)")
+        sub.add_argument(
+            "--db",
+            type=Path,
+            metavar="PATH",
+            help="database file (default: $NAPARI_PICASSO_DB or ~/.picasso/napari_picasso.db)",
+        )
 
     add = commands.add_parser("add", help="import _locs.hdf5 files or folders (recursive)")
     add.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -82,8 +100,12 @@ def add_parser(subparsers):
     listing.add_argument("--filter", metavar="TEXT", help="only files whose path contains TEXT")
     listing.add_argument("--group", help="only this group/tag")
     listing.add_argument("--status", choices=("ok", "missing", "failed"))
-    listing.add_argument("--columns", nargs="+", metavar="COLUMN",
-                         help="columns to show (default: the main figures; 'all' for every column)")
+    listing.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="COLUMN",
+        help="columns to show (default: the main figures; 'all' for every column)",
+    )
     listing.add_argument("--sort", default="entered", help="column to sort by (default: entered, newest first)")
     listing.add_argument("--ascending", action="store_true")
     listing.add_argument("--limit", type=int)
@@ -99,8 +121,11 @@ def add_parser(subparsers):
     common(where)
     where.set_defaults(func=run_path)
 
-    use = commands.add_parser("use", help="make a database file the default of every front end (a setting "
-                              "in ~/.picasso/settings.yaml; $NAPARI_PICASSO_DB still wins)")
+    use = commands.add_parser(
+        "use",
+        help="make a database file the default of every front end (a setting "
+        "in ~/.picasso/settings.yaml; $NAPARI_PICASSO_DB still wins)",
+    )
     use.add_argument("path", nargs="?", type=Path, metavar="PATH", help="the database file")
     use.add_argument("--reset", action="store_true", help="forget the choice: back to ~/.picasso/napari_picasso.db")
     use.set_defaults(func=run_use)
@@ -122,6 +147,7 @@ def run_add(args):
         print(f"error: {error}", file=sys.stderr)
         return 1
     with db:
+
         def progress(done, total):
             sys.stderr.write(f"\radding files: {done}/{total}" + ("\n" if done == total else ""))
             sys.stderr.flush()
@@ -129,8 +155,10 @@ def run_add(args):
         result = add_paths(db, args.paths, group=args.group, refresh=args.refresh, progress=progress)
         for path, reason in result.skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
-        print(f"{db.path}: {len(result.added)} rows written, {len(result.unchanged)} unchanged, "
-              f"{len(result.skipped)} skipped")
+        print(
+            f"{db.path}: {len(result.added)} rows written, {len(result.unchanged)} unchanged, "
+            f"{len(result.skipped)} skipped"
+        )
     return 1 if result.skipped and not (result.added or result.unchanged) else 0
 
 
@@ -152,8 +180,16 @@ def run_list(args):
         else:
             columns = [c for c in DEFAULT_LIST_COLUMNS if c in known]
         try:
-            rows = query_rows(db, text=args.filter, group=args.group, status=args.status, columns=columns,
-                              order_by=args.sort, descending=not args.ascending, limit=args.limit)
+            rows = query_rows(
+                db,
+                text=args.filter,
+                group=args.group,
+                status=args.status,
+                columns=columns,
+                order_by=args.sort,
+                descending=not args.ascending,
+                limit=args.limit,
+            )
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -199,6 +235,5 @@ def run_use(args):
     written = set_database_setting(path)
     print(f"default database: {path} (saved in {written})")
     if os.environ.get(DB_ENV_VAR):
-        print(f"note: ${DB_ENV_VAR} is set ({os.environ[DB_ENV_VAR]}) and wins over this setting",
-              file=sys.stderr)
+        print(f"note: ${DB_ENV_VAR} is set ({os.environ[DB_ENV_VAR]}) and wins over this setting", file=sys.stderr)
     return 0

@@ -18,12 +18,12 @@ from ._postprocess import read_input, report_error, write_output
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("dbscan", help="cluster localizations with DBSCAN",
-                                   description=__doc__)
+    parser = subparsers.add_parser("dbscan", help="cluster localizations with DBSCAN", description=__doc__)
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="_locs.hdf5 files")
     parser.add_argument("radius", type=float, metavar="RADIUS", help="neighbourhood radius, px")
-    parser.add_argument("min_samples", type=int, metavar="MIN_SAMPLES",
-                        help="localizations within RADIUS that make a core point")
+    parser.add_argument(
+        "min_samples", type=int, metavar="MIN_SAMPLES", help="localizations within RADIUS that make a core point"
+    )
     parser.add_argument("--keep-noise", action="store_true", help="keep unclustered localizations (group -1)")
     parser.set_defaults(func=run)
 

@@ -15,8 +15,7 @@ from .localize import summary_line
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("demo", help="simulate a movie, localize it, print a summary",
-                                   description=__doc__)
+    parser = subparsers.add_parser("demo", help="simulate a movie, localize it, print a summary", description=__doc__)
     parser.add_argument("--folder", type=Path, help="where to write the movie (default: a temporary folder)")
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--size", type=int, default=64, help="frame side, px")
@@ -29,14 +28,27 @@ def run(args):
     folder = args.folder or Path(tempfile.mkdtemp(prefix="napari-picasso-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     camera = CameraModel(baseline=100, sensitivity=0.5, em_gain=1, read_noise_e=1.5)
-    truth = blinking_sites(args.frames, args.size, args.size, n_sites=max(10, args.size**2 // 60),
-                           photons=1500, seed=args.seed, min_distance_px=8)
-    movie = write_movie(folder / "demo.raw", truth, args.frames, args.size, args.size,
-                        bg_photons=50, camera=camera, seed=args.seed)
+    truth = blinking_sites(
+        args.frames,
+        args.size,
+        args.size,
+        n_sites=max(10, args.size**2 // 60),
+        photons=1500,
+        seed=args.seed,
+        min_distance_px=8,
+    )
+    movie = write_movie(
+        folder / "demo.raw", truth, args.frames, args.size, args.size, bg_photons=50, camera=camera, seed=args.seed
+    )
     print(f"simulated {movie} ({args.frames} frames of {args.size}x{args.size}, {len(truth)} emitter-frames)")
-    parameters = LocalizeParameters(box=7, min_net_gradient=1500, baseline=camera.baseline,
-                                    sensitivity=camera.sensitivity, em_gain=camera.em_gain,
-                                    pixelsize_nm=130)
+    parameters = LocalizeParameters(
+        box=7,
+        min_net_gradient=1500,
+        baseline=camera.baseline,
+        sensitivity=camera.sensitivity,
+        em_gain=camera.em_gain,
+        pixelsize_nm=130,
+    )
     result = localize_file(movie, parameters, progress=ProgressBar(movie.name))
     print(summary_line(result, parameters.pixelsize_nm))
     locs = load_locs(result.locs_path, with_info=False)
@@ -54,9 +66,13 @@ def run(args):
 
 def database_summary(row):
     """The key figures of a database row, one line each."""
-    figures = [("localizations per frame", "locs_per_frame", ".2f"), ("NeNA precision", "nena_nm", ".1f", "nm"),
-               ("mean photons", "mean_photons", ".0f"), ("mean sigma", "mean_sx", ".2f", "px"),
-               ("mean background", "mean_bg", ".1f", "photons/px")]
+    figures = [
+        ("localizations per frame", "locs_per_frame", ".2f"),
+        ("NeNA precision", "nena_nm", ".1f", "nm"),
+        ("mean photons", "mean_photons", ".0f"),
+        ("mean sigma", "mean_sx", ".2f", "px"),
+        ("mean background", "mean_bg", ".1f", "photons/px"),
+    ]
     lines = [f"database row {row['id']} ({row['status']}) in {row['database']}"]
     for label, column, spec, *unit in figures:
         value = row.get(column)

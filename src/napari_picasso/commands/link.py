@@ -14,13 +14,22 @@ from ._postprocess import read_input, report_error, write_output
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("link", help="link localizations into binding events",
-                                   description=__doc__)
+    parser = subparsers.add_parser("link", help="link localizations into binding events", description=__doc__)
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="_locs.hdf5 files")
-    parser.add_argument("--distance", "-d", type=float, default=1.0,
-                        help="largest distance to the event's last localization, px (default %(default)s)")
-    parser.add_argument("--dark-frames", "-t", type=int, default=1,
-                        help="frames an event may be dark and continue (default %(default)s)")
+    parser.add_argument(
+        "--distance",
+        "-d",
+        type=float,
+        default=1.0,
+        help="largest distance to the event's last localization, px (default %(default)s)",
+    )
+    parser.add_argument(
+        "--dark-frames",
+        "-t",
+        type=int,
+        default=1,
+        help="frames an event may be dark and continue (default %(default)s)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -52,6 +61,8 @@ def run(args):
         except InputFileError as error:
             failures += report_error(error)
             continue
-        print(f"{target}: {result.n_events} binding events from {len(result.event)} localizations, "
-              f"mean bright time {result.mean_bright_time_frames:.2f} frames")
+        print(
+            f"{target}: {result.n_events} binding events from {len(result.event)} localizations, "
+            f"mean bright time {result.mean_bright_time_frames:.2f} frames"
+        )
     return 1 if failures else 0

@@ -17,62 +17,126 @@ def add_localize_options(parser):
     """The localization options, shared by every command that localizes."""
     defaults = LocalizeParameters()
     parser.add_argument("--box", "-b", type=int, default=defaults.box, help="odd box side, px (default %(default)s)")
-    parser.add_argument("--gradient", "-g", type=float, default=defaults.min_net_gradient,
-                        help="minimum net gradient, Picasso's scale (default %(default)s)")
-    parser.add_argument("--fit", "-f", choices=FIT_METHODS, default=defaults.fit_method,
-                        help="mle: maximum likelihood integrated Gaussian; lq: least squares; "
-                        "avg: average of ROI; mle-3d, lq-3d: 3D astigmatism, need --zcalib "
-                        "(default %(default)s)")
+    parser.add_argument(
+        "--gradient",
+        "-g",
+        type=float,
+        default=defaults.min_net_gradient,
+        help="minimum net gradient, Picasso's scale (default %(default)s)",
+    )
+    parser.add_argument(
+        "--fit",
+        "-f",
+        choices=FIT_METHODS,
+        default=defaults.fit_method,
+        help="mle: maximum likelihood integrated Gaussian; lq: least squares; "
+        "avg: average of ROI; mle-3d, lq-3d: 3D astigmatism, need --zcalib "
+        "(default %(default)s)",
+    )
     parser.add_argument("--shared-sigma", action="store_true", help="fit one sigma instead of sx, sy")
     parser.add_argument("--max-iterations", type=int, default=defaults.max_iterations)
-    parser.add_argument("--tolerance", type=float, default=defaults.tolerance_px,
-                        help="convergence: step in x and y below this, px (default %(default)s)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=defaults.tolerance_px,
+        help="convergence: step in x and y below this, px (default %(default)s)",
+    )
     parser.add_argument("--baseline", type=float, default=defaults.baseline, help="camera offset, counts")
     parser.add_argument("--sensitivity", type=float, default=defaults.sensitivity, help="electrons per count")
     parser.add_argument("--gain", type=float, default=defaults.em_gain, help="EM gain (1: none)")
     parser.add_argument("--qe", type=float, default=defaults.qe, help="quantum efficiency (metadata only)")
     parser.add_argument("--pixelsize", type=float, default=defaults.pixelsize_nm, help="nm per camera pixel")
-    parser.add_argument("--roi", type=int, nargs=4, metavar=("Y0", "X0", "Y1", "X1"),
-                        help="region of interest, camera pixels, end exclusive")
-    parser.add_argument("--frames", type=int, nargs=2, metavar=("FIRST", "STOP"),
-                        help="frames FIRST..STOP-1")
-    parser.add_argument("--detector", choices=("gradient", "snr"), default=defaults.detector,
-                        help="gradient: net gradient (Picasso); snr: signal-to-noise threshold from the "
-                        "camera noise model (default %(default)s)")
-    parser.add_argument("--snr-threshold", type=float, default=defaults.snr_threshold, metavar="FACTOR",
-                        help="snr detector: filtered signal above FACTOR x noise (default %(default)s)")
-    parser.add_argument("--debounce-px", type=float, default=defaults.debounce_px, metavar="R",
-                        help="snr detector: of two candidates closer than R px the stronger is kept "
-                        "(default %(default)s)")
-    parser.add_argument("--read-noise", type=float, default=defaults.read_noise_e, metavar="E",
-                        help="read noise, electrons rms, for the snr detector without camera maps "
-                        "(default %(default)s)")
-    parser.add_argument("--background-frames", metavar="SLICE",
-                        help="background = median of these frames relative to each frame, Python slice "
-                        "notation, e.g. -30:0 (the 30 frames before; --background-frames=-30:0 also "
-                        "works); used for detection")
+    parser.add_argument(
+        "--roi",
+        type=int,
+        nargs=4,
+        metavar=("Y0", "X0", "Y1", "X1"),
+        help="region of interest, camera pixels, end exclusive",
+    )
+    parser.add_argument("--frames", type=int, nargs=2, metavar=("FIRST", "STOP"), help="frames FIRST..STOP-1")
+    parser.add_argument(
+        "--detector",
+        choices=("gradient", "snr"),
+        default=defaults.detector,
+        help="gradient: net gradient (Picasso); snr: signal-to-noise threshold from the "
+        "camera noise model (default %(default)s)",
+    )
+    parser.add_argument(
+        "--snr-threshold",
+        type=float,
+        default=defaults.snr_threshold,
+        metavar="FACTOR",
+        help="snr detector: filtered signal above FACTOR x noise (default %(default)s)",
+    )
+    parser.add_argument(
+        "--debounce-px",
+        type=float,
+        default=defaults.debounce_px,
+        metavar="R",
+        help="snr detector: of two candidates closer than R px the stronger is kept (default %(default)s)",
+    )
+    parser.add_argument(
+        "--read-noise",
+        type=float,
+        default=defaults.read_noise_e,
+        metavar="E",
+        help="read noise, electrons rms, for the snr detector without camera maps (default %(default)s)",
+    )
+    parser.add_argument(
+        "--background-frames",
+        metavar="SLICE",
+        help="background = median of these frames relative to each frame, Python slice "
+        "notation, e.g. -30:0 (the 30 frames before; --background-frames=-30:0 also "
+        "works); used for detection",
+    )
     _accept_negative_slices(parser)
     parser.add_argument("--background-statistic", choices=("median", "mean"), default=defaults.background_statistic)
-    parser.add_argument("--subtract-background", action="store_true",
-                        help="subtract the --background-frames estimate before fitting (needs --background-frames)")
-    parser.add_argument("--start-frame", type=int, default=defaults.start_frame, metavar="N",
-                        help="localize from frame N on (earlier frames still feed the background)")
-    parser.add_argument("--camera-maps", metavar="PATH",
-                        help="sCMOS offset/variance(/gain) maps (.hdf5 from camera-calibrate or Picasso, "
-                        ".npz, .npy, .tif): per-pixel photon conversion and sCMOS MLE")
-    parser.add_argument("--camera-maps-origin", type=int, nargs=2, metavar=("Y", "X"),
-                        help="where the movie's camera ROI starts in full-sensor --camera-maps (top-left pixel, "
-                        "y x); default: the ROI the movie's metadata records")
-    parser.add_argument("--zcalib", type=Path, metavar="CALIB.yaml",
-                        help="3D calibration (_3d_calib.yaml) for --fit mle-3d / lq-3d")
-    parser.add_argument("--max-d-zcalib", type=float, metavar="D",
-                        help="3D fits: keep localizations with d_zcalib <= D (distance from the calibration "
-                        "curve, sqrt(px), per localization; Picasso's rule is 2 x the rms d_zcalib, which "
-                        "the summary line prints); default: keep all")
-    parser.add_argument("--magnification", type=float, dest="z_magnification", metavar="FACTOR",
-                        help="magnification factor (refractive-index mismatch): 3D fits: replaces the "
-                        "calibration's (default: the calibration's value); calibrate-z: stored in the "
-                        f"calibration (default {DEFAULT_MAGNIFICATION})")
+    parser.add_argument(
+        "--subtract-background",
+        action="store_true",
+        help="subtract the --background-frames estimate before fitting (needs --background-frames)",
+    )
+    parser.add_argument(
+        "--start-frame",
+        type=int,
+        default=defaults.start_frame,
+        metavar="N",
+        help="localize from frame N on (earlier frames still feed the background)",
+    )
+    parser.add_argument(
+        "--camera-maps",
+        metavar="PATH",
+        help="sCMOS offset/variance(/gain) maps (.hdf5 from camera-calibrate or Picasso, "
+        ".npz, .npy, .tif): per-pixel photon conversion and sCMOS MLE",
+    )
+    parser.add_argument(
+        "--camera-maps-origin",
+        type=int,
+        nargs=2,
+        metavar=("Y", "X"),
+        help="where the movie's camera ROI starts in full-sensor --camera-maps (top-left pixel, "
+        "y x); default: the ROI the movie's metadata records",
+    )
+    parser.add_argument(
+        "--zcalib", type=Path, metavar="CALIB.yaml", help="3D calibration (_3d_calib.yaml) for --fit mle-3d / lq-3d"
+    )
+    parser.add_argument(
+        "--max-d-zcalib",
+        type=float,
+        metavar="D",
+        help="3D fits: keep localizations with d_zcalib <= D (distance from the calibration "
+        "curve, sqrt(px), per localization; Picasso's rule is 2 x the rms d_zcalib, which "
+        "the summary line prints); default: keep all",
+    )
+    parser.add_argument(
+        "--magnification",
+        type=float,
+        dest="z_magnification",
+        metavar="FACTOR",
+        help="magnification factor (refractive-index mismatch): 3D fits: replaces the "
+        "calibration's (default: the calibration's value); calibrate-z: stored in the "
+        f"calibration (default {DEFAULT_MAGNIFICATION})",
+    )
 
 
 def _accept_negative_slices(parser):
@@ -102,32 +166,49 @@ def parameters_from_args(args):
 
         z_calibration = load_calibration(args.zcalib)
     return LocalizeParameters(
-        box=args.box, min_net_gradient=args.gradient, fit_method=args.fit,
-        shared_sigma=args.shared_sigma, max_iterations=args.max_iterations,
-        tolerance_px=args.tolerance, baseline=args.baseline, sensitivity=args.sensitivity,
-        em_gain=args.gain, qe=args.qe, pixelsize_nm=args.pixelsize,
+        box=args.box,
+        min_net_gradient=args.gradient,
+        fit_method=args.fit,
+        shared_sigma=args.shared_sigma,
+        max_iterations=args.max_iterations,
+        tolerance_px=args.tolerance,
+        baseline=args.baseline,
+        sensitivity=args.sensitivity,
+        em_gain=args.gain,
+        qe=args.qe,
+        pixelsize_nm=args.pixelsize,
         roi=tuple(args.roi) if args.roi else None,
         frame_range=tuple(args.frames) if args.frames else None,
-        detector=args.detector, snr_threshold=args.snr_threshold, debounce_px=args.debounce_px,
-        read_noise_e=args.read_noise, background_frames=args.background_frames,
-        background_statistic=args.background_statistic, subtract_background=args.subtract_background,
-        start_frame=args.start_frame, camera_maps=camera_maps_path(args.camera_maps),
+        detector=args.detector,
+        snr_threshold=args.snr_threshold,
+        debounce_px=args.debounce_px,
+        read_noise_e=args.read_noise,
+        background_frames=args.background_frames,
+        background_statistic=args.background_statistic,
+        subtract_background=args.subtract_background,
+        start_frame=args.start_frame,
+        camera_maps=camera_maps_path(args.camera_maps),
         camera_maps_origin=tuple(args.camera_maps_origin) if args.camera_maps_origin else None,
-        z_calibration=z_calibration, max_d_zcalib=getattr(args, "max_d_zcalib", None),
+        z_calibration=z_calibration,
+        max_d_zcalib=getattr(args, "max_d_zcalib", None),
         z_magnification=getattr(args, "z_magnification", None),
     )
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("localize", help="localize movies into _locs.hdf5 files",
-                                   description=__doc__)
+    parser = subparsers.add_parser("localize", help="localize movies into _locs.hdf5 files", description=__doc__)
     parser.add_argument("movies", nargs="+", type=Path, metavar="MOVIE")
     parser.add_argument("--out", type=Path, help="folder for the outputs (default: beside each movie)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    parser.add_argument("--choose", action="append", default=[], metavar="AXIS=VALUE",
-                        help="for files holding more than one movie: the channel, position, z ... "
-                        "to localize (name or index), e.g. --choose channel=DAPI --choose z=0; "
-                        "--choose frame_axis=z reads a z-stack as frames")
+    parser.add_argument(
+        "--choose",
+        action="append",
+        default=[],
+        metavar="AXIS=VALUE",
+        help="for files holding more than one movie: the channel, position, z ... "
+        "to localize (name or index), e.g. --choose channel=DAPI --choose z=0; "
+        "--choose frame_axis=z reads a z-stack as frames",
+    )
     add_localize_options(parser)
     add_database_option(parser)
     add_batch_options(parser)
@@ -215,8 +296,12 @@ def run_one_by_one(args, parameters, choices):
         record(outcome)
 
     outcomes = run_batch(
-        find_movies(args.movies), parameters, out_folder=args.out, on_result=report,
-        progress_for=None if args.quiet else (lambda item: ProgressBar(item.movie.name)), **choices,
+        find_movies(args.movies),
+        parameters,
+        out_folder=args.out,
+        on_result=report,
+        progress_for=None if args.quiet else (lambda item: ProgressBar(item.movie.name)),
+        **choices,
     )
     for outcome in outcomes:
         if outcome.status == "cancelled":

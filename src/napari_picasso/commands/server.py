@@ -25,34 +25,58 @@ START_TIMEOUT_S = 90.0
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("server", help="the experiment database in a web browser",
-                                   description=__doc__)
+    parser = subparsers.add_parser("server", help="the experiment database in a web browser", description=__doc__)
     parser.add_argument("--port", type=int, default=8501, help="TCP port (default %(default)s)")
-    parser.add_argument("--network", action="store_true",
-                        help="listen on all network interfaces (the lab's computers can connect); "
-                             "default: this computer only")
-    parser.add_argument("--db", type=Path, metavar="PATH",
-                        help="database file (default: $NAPARI_PICASSO_DB or ~/.picasso/napari_picasso.db)")
-    parser.add_argument("--watcher-logs", type=Path, action="append", default=[], metavar="FOLDER",
-                        help="also look for watcher logs in FOLDER (repeatable)")
-    parser.add_argument("--no-browser", action="store_true",
-                        help=f"do not open a web browser (also: ${NO_BROWSER_ENV}=1 or $CI set)")
+    parser.add_argument(
+        "--network",
+        action="store_true",
+        help="listen on all network interfaces (the lab's computers can connect); default: this computer only",
+    )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        metavar="PATH",
+        help="database file (default: $NAPARI_PICASSO_DB or ~/.picasso/napari_picasso.db)",
+    )
+    parser.add_argument(
+        "--watcher-logs",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="also look for watcher logs in FOLDER (repeatable)",
+    )
+    parser.add_argument(
+        "--no-browser", action="store_true", help=f"do not open a web browser (also: ${NO_BROWSER_ENV}=1 or $CI set)"
+    )
     parser.set_defaults(func=run)
 
 
 def streamlit_arguments(app_path, port, network):
     """The ``streamlit run`` command line (listening address, no telemetry, no reloading)."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(app_path),
-        "--server.address", NETWORK_ADDRESS if network else LOCAL_ADDRESS,
-        "--server.port", str(int(port)),
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path),
+        "--server.address",
+        NETWORK_ADDRESS if network else LOCAL_ADDRESS,
+        "--server.port",
+        str(int(port)),
         # We print the URLs and open the browser ourselves.
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-        "--server.runOnSave", "false",
-        "--global.developmentMode", "false",
-        "--client.toolbarMode", "viewer",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--server.runOnSave",
+        "false",
+        "--global.developmentMode",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
     ]
 
 
@@ -114,8 +138,10 @@ def port_in_use(port, network=False):
 
 def port_in_use_message(port):
     """The error for a taken port, with the fix."""
-    return (f"error: port {port} is already in use (another server, perhaps another "
-            f"'napari-picasso server', listens there); choose a free one with --port, e.g. --port {int(port) + 1}")
+    return (
+        f"error: port {port} is already in use (another server, perhaps another "
+        f"'napari-picasso server', listens there); choose a free one with --port, e.g. --port {int(port) + 1}"
+    )
 
 
 def wait_until_ready(port, process, timeout_s=START_TIMEOUT_S):
@@ -157,8 +183,9 @@ def run(args):
     if port_in_use(args.port, args.network):
         print(port_in_use_message(args.port), file=sys.stderr)
         return 1
-    process = subprocess.Popen(streamlit_arguments(APP_PATH, args.port, args.network), env=environ,
-                               stdout=subprocess.DEVNULL, stderr=None)
+    process = subprocess.Popen(
+        streamlit_arguments(APP_PATH, args.port, args.network), env=environ, stdout=subprocess.DEVNULL, stderr=None
+    )
 
     def request_stop(signum, frame):
         raise KeyboardInterrupt
@@ -175,8 +202,11 @@ def run(args):
                 # Taken between our check and Streamlit's start.
                 print(port_in_use_message(args.port), file=sys.stderr)
             else:
-                print(f"error: the server did not start on port {args.port}"
-                      + (f" (exit code {code})" if code is not None else ""), file=sys.stderr)
+                print(
+                    f"error: the server did not start on port {args.port}"
+                    + (f" (exit code {code})" if code is not None else ""),
+                    file=sys.stderr,
+                )
             return 1
         local_url = f"http://localhost:{args.port}"
         print(f"napari-picasso server: database {db_path}")

@@ -18,13 +18,17 @@ from ._postprocess import read_input, report_error, write_output
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("undrift", help="correct drift by redundant cross-correlation (RCC)",
-                                   description=__doc__)
+    parser = subparsers.add_parser(
+        "undrift", help="correct drift by redundant cross-correlation (RCC)", description=__doc__
+    )
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="_locs.hdf5 files")
-    parser.add_argument("--segment", "-s", type=int, default=1000,
-                        help="frames per time segment (default %(default)s)")
-    parser.add_argument("--max-shift", type=float, default=5.0,
-                        help="largest drift between two segments searched, px (default %(default)s)")
+    parser.add_argument("--segment", "-s", type=int, default=1000, help="frames per time segment (default %(default)s)")
+    parser.add_argument(
+        "--max-shift",
+        type=float,
+        default=5.0,
+        help="largest drift between two segments searched, px (default %(default)s)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -33,11 +37,17 @@ def undrift_file(path, segment_frames=1000, max_shift_px=5.0):
     locs, info, movie = read_input(path)
     n_frames = int(movie["Frames"])
     if len(locs) and int(locs["frame"].max()) >= n_frames:
-        raise InputFileError(path, f"has localizations in frame {int(locs['frame'].max())} "
-                             f"but its YAML says Frames: {n_frames}.")
+        raise InputFileError(
+            path, f"has localizations in frame {int(locs['frame'].max())} but its YAML says Frames: {n_frames}."
+        )
     try:
-        result = rcc_drift(locs, n_frames, segment_frames=segment_frames, max_shift_px=max_shift_px,
-                           viewport=(0.0, 0.0, float(movie["Height"]), float(movie["Width"])))
+        result = rcc_drift(
+            locs,
+            n_frames,
+            segment_frames=segment_frames,
+            max_shift_px=max_shift_px,
+            viewport=(0.0, 0.0, float(movie["Height"]), float(movie["Width"])),
+        )
     except ValueError as error:
         raise InputFileError(path, f"cannot be undrifted: {error}.") from None
     # No pixel size in the file: the range stays in px (never px under an nm label).
@@ -71,7 +81,9 @@ def run(args):
             continue
         summary = result.summary()
         note = f", {dropped} left the field and were dropped" if dropped else ""
-        print(f"{target}: drift range x {summary['drift_x_range_px']:.3f} px, "
-              f"y {summary['drift_y_range_px']:.3f} px (RCC residual {summary['drift_residual_px']:.3f} px)"
-              f"{note}; trajectory in {drift_file.name}")
+        print(
+            f"{target}: drift range x {summary['drift_x_range_px']:.3f} px, "
+            f"y {summary['drift_y_range_px']:.3f} px (RCC residual {summary['drift_residual_px']:.3f} px)"
+            f"{note}; trajectory in {drift_file.name}"
+        )
     return 1 if failures else 0

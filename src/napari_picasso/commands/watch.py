@@ -133,7 +133,8 @@ def load_groups(path):
         document = [document]
     if not isinstance(document, list) or not document:
         raise InputFileError(
-            path, "must hold a list of parameter groups.",
+            path,
+            "must hold a list of parameter groups.",
             fix="write one mapping per group, e.g. '- {box: 7, gradient: 5000, fit: mle}'.",
         )
     groups = []
@@ -149,36 +150,62 @@ def load_groups(path):
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "watch", help="localize every new movie in folders until interrupted",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "watch",
+        help="localize every new movie in folders until interrupted",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("folders", nargs="+", type=Path, metavar="FOLDER")
-    parser.add_argument("--groups", type=Path,
-                        help="YAML list of parameter groups (default: the localize defaults)")
-    parser.add_argument("--command", action="append", default=[], dest="commands", metavar="COMMAND",
-                        help="run after each output ($FILENAME: the _locs.hdf5, $MOVIE: the movie); repeatable")
-    parser.add_argument("--command-timeout", type=float, default=3600.0, metavar="SECONDS",
-                        help="kill a command (and all it started) running longer than this; the watcher "
-                        "logs it and goes on (default %(default)g; 0: no limit)")
+    parser.add_argument("--groups", type=Path, help="YAML list of parameter groups (default: the localize defaults)")
+    parser.add_argument(
+        "--command",
+        action="append",
+        default=[],
+        dest="commands",
+        metavar="COMMAND",
+        help="run after each output ($FILENAME: the _locs.hdf5, $MOVIE: the movie); repeatable",
+    )
+    parser.add_argument(
+        "--command-timeout",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="kill a command (and all it started) running longer than this; the watcher "
+        "logs it and goes on (default %(default)g; 0: no limit)",
+    )
     parser.add_argument("--recursive", "-r", action="store_true", help="also watch sub-folders")
-    parser.add_argument("--settle-seconds", type=float, default=5.0,
-                        help="start a movie once its files have not changed for this long (default %(default)s)")
-    parser.add_argument("--rescan-seconds", type=float, default=30.0,
-                        help="full rescan interval, catches missed file events (default %(default)s)")
-    parser.add_argument("--choose", action="append", default=[], metavar="AXIS=VALUE",
-                        help="for files holding several movies: which one (as for localize), "
-                        "e.g. --choose channel=0; applies to every movie")
-    parser.add_argument("--retry-failed", action="store_true",
-                        help="also retry movies the database records as failed")
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=5.0,
+        help="start a movie once its files have not changed for this long (default %(default)s)",
+    )
+    parser.add_argument(
+        "--rescan-seconds",
+        type=float,
+        default=30.0,
+        help="full rescan interval, catches missed file events (default %(default)s)",
+    )
+    parser.add_argument(
+        "--choose",
+        action="append",
+        default=[],
+        metavar="AXIS=VALUE",
+        help="for files holding several movies: which one (as for localize), "
+        "e.g. --choose channel=0; applies to every movie",
+    )
+    parser.add_argument("--retry-failed", action="store_true", help="also retry movies the database records as failed")
     parser.add_argument("--db", type=Path, help="database file (default: the napari-picasso database)")
     parser.add_argument("--log", type=Path, help="log file (default: watcher-<UTC time>.log in the first folder)")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not print the log lines")
-    add_compute_options(parser.add_argument_group(
-        "many cores, many machines",
-        # (the parser keeps the description's line breaks)
-        "localize each movie on a Dask cluster (started when the first movie is ready,\n"
-        "kept until the watcher stops) instead of in this process; the outputs are the same",
-    ))
+    add_compute_options(
+        parser.add_argument_group(
+            "many cores, many machines",
+            # (the parser keeps the description's line breaks)
+            "localize each movie on a Dask cluster (started when the first movie is ready,\n"
+            "kept until the watcher stops) instead of in this process; the outputs are the same",
+        )
+    )
     parser.set_defaults(func=run)
 
 
@@ -196,11 +223,21 @@ def run(args):
     log_path = args.log if args.log is not None else default_log_path(args.folders[0])
     echo = None if args.quiet else (lambda line: print(line, flush=True))
     try:
-        watcher = Watcher(args.folders, groups, args.commands, recursive=args.recursive,
-                          settle_seconds=args.settle_seconds, rescan_seconds=args.rescan_seconds,
-                          db_path=args.db, log_path=log_path, echo=echo, retry_failed=args.retry_failed,
-                          choices=choices, command_timeout_s=args.command_timeout,
-                          compute=None if compute.mode == "threads" else compute)
+        watcher = Watcher(
+            args.folders,
+            groups,
+            args.commands,
+            recursive=args.recursive,
+            settle_seconds=args.settle_seconds,
+            rescan_seconds=args.rescan_seconds,
+            db_path=args.db,
+            log_path=log_path,
+            echo=echo,
+            retry_failed=args.retry_failed,
+            choices=choices,
+            command_timeout_s=args.command_timeout,
+            compute=None if compute.mode == "threads" else compute,
+        )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -165,12 +165,12 @@ def estimate_background(frames, frames_first, targets, start, stop, step=1, n_fr
         n_frames = frames_first + len(frames)
     check_window(start, stop, step, n_frames)
     k = window_length(start, stop, step)
-    firsts = np.array([window_first(t, start, stop, step, n_frames) for t in np.asarray(targets).ravel()],
-                      dtype=np.int64) - int(frames_first)
+    firsts = np.array(
+        [window_first(t, start, stop, step, n_frames) for t in np.asarray(targets).ravel()], dtype=np.int64
+    ) - int(frames_first)
     if len(firsts) and (firsts.min() < 0 or firsts.max() + (k - 1) * step >= len(frames)):
         raise ValueError(
             f"frames {frames_first}..{frames_first + len(frames) - 1} do not hold the background windows "
             "of every target; read the range frames_needed() gives."
         )
-    return _background(np.ascontiguousarray(frames, dtype=np.float32), firsts, int(k), int(step),
-                       statistic == "median")
+    return _background(np.ascontiguousarray(frames, dtype=np.float32), firsts, int(k), int(step), statistic == "median")

@@ -84,10 +84,19 @@ def _cluster(keys, starts, x, y, x0, y0, cell, n_x, n_cells, r2, core):
     return root
 
 
-CLUSTER_DTYPE = np.dtype([
-    ("group", "i4"), ("n", "u4"), ("x", "f4"), ("y", "f4"), ("std_x", "f4"), ("std_y", "f4"),
-    ("mean_frame", "f4"), ("std_frame", "f4"), ("n_frames", "u4"),
-])
+CLUSTER_DTYPE = np.dtype(
+    [
+        ("group", "i4"),
+        ("n", "u4"),
+        ("x", "f4"),
+        ("y", "f4"),
+        ("std_x", "f4"),
+        ("std_y", "f4"),
+        ("mean_frame", "f4"),
+        ("std_frame", "f4"),
+        ("n_frames", "u4"),
+    ]
+)
 
 
 @dataclasses.dataclass
@@ -170,7 +179,18 @@ def dbscan(locs, radius_px, min_samples):
         return DbscanResult(np.zeros(0, dtype=np.int32), cluster_summary(locs, np.zeros(0, dtype=np.int32)))
     grid = FrameGrid(np.zeros(n, dtype=np.int64), locs["x"], locs["y"], radius_px)
     r2 = float(radius_px) ** 2
-    args = (grid.keys, grid.frame_starts, grid.x, grid.y, grid.x0, grid.y0, grid.cell_px, grid.n_cells_x, grid.n_cells, r2)
+    args = (
+        grid.keys,
+        grid.frame_starts,
+        grid.x,
+        grid.y,
+        grid.x0,
+        grid.y0,
+        grid.cell_px,
+        grid.n_cells_x,
+        grid.n_cells,
+        r2,
+    )
     core = _count_neighbours(*args) >= min_samples
     root_sorted = _cluster(*args, core)
     root = np.full(n, -1, dtype=np.int64)

@@ -123,8 +123,18 @@ def segment_index(frame, n_frames, segment_frames):
     return np.minimum(np.asarray(frame, dtype=np.int64) // int(segment_frames), n_segments - 1), n_segments
 
 
-def rcc_drift(locs, n_frames, segment_frames=1000, oversampling=None, max_shift_px=5.0,
-              blur_px=1.0, viewport=None, spline_smoothing="gcv", max_render_px=512, threads=None):
+def rcc_drift(
+    locs,
+    n_frames,
+    segment_frames=1000,
+    oversampling=None,
+    max_shift_px=5.0,
+    blur_px=1.0,
+    viewport=None,
+    spline_smoothing="gcv",
+    max_render_px=512,
+    threads=None,
+):
     """Drift of every frame by redundant cross-correlation of time segments.
 
     Parameters

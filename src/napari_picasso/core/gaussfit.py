@@ -215,7 +215,9 @@ def _evaluate(spot, box, theta, n_params, poisson, work, grad, curv, extra, has_
     _store_normal_equations(
         (g0, g1, g2, g3, g4, g5),
         (c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55),
-        n_params, grad, curv,
+        n_params,
+        grad,
+        curv,
     )
     return objective
 
@@ -305,7 +307,9 @@ def _evaluate_lsq(spot, box, theta, n_params, work, grad, curv):
     _store_normal_equations(
         (g0, g1, g2, g3, g4, g5),
         (c00, c01, c02, c03, c04, c05, c11, c12, c13, c14, c15, c22, c23, c24, c25, c33, c34, c35, c44, c45, c55),
-        n_params, grad, curv,
+        n_params,
+        grad,
+        curv,
     )
     return objective
 

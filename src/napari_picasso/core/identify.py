@@ -156,6 +156,4 @@ def identify(frames, min_net_gradient, box=7, roi=None):
     _, height, width = frames.shape
     y0, x0, y1, x1 = roi if roi is not None else (0, 0, height, width)
     uy, ux = unit_vectors_to_centre(box)
-    return _identify_frames(
-        frames, int(box), np.float32(min_net_gradient), int(y0), int(x0), int(y1), int(x1), uy, ux
-    )
+    return _identify_frames(frames, int(box), np.float32(min_net_gradient), int(y0), int(x0), int(y1), int(x1), uy, ux)

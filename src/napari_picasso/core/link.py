@@ -208,8 +208,20 @@ def link(locs, max_distance_px=1.0, max_dark_frames=1):
     if len(locs) == 0:
         return LinkResult(np.zeros(0, dtype=out_dtype), np.zeros(0, dtype=np.int64), math.nan)
     grid = FrameGrid(locs["frame"], locs["x"], locs["y"], max_distance_px)
-    args = (grid.keys, grid.frame_starts, grid.frame, grid.x, grid.y, grid.x0, grid.y0,
-            grid.cell_px, grid.n_cells_x, grid.n_cells, float(max_distance_px) ** 2, int(max_dark_frames))
+    args = (
+        grid.keys,
+        grid.frame_starts,
+        grid.frame,
+        grid.x,
+        grid.y,
+        grid.x0,
+        grid.y0,
+        grid.cell_px,
+        grid.n_cells_x,
+        grid.n_cells,
+        float(max_distance_px) ** 2,
+        int(max_dark_frames),
+    )
     event_sorted, n_events = _link(*args, _candidates(*args))
     event = np.empty(len(locs), dtype=np.int64)
     event[grid.order] = event_sorted

@@ -65,8 +65,12 @@ def match_to_truth(locs, truth, radius_px=1.0):
     a = locs[order_a]
     b = truth[order_b]
     match_a, _ = _match(
-        a["frame"].astype(np.int64), a["x"].astype(np.float64), a["y"].astype(np.float64),
-        b["frame"].astype(np.int64), b["x"].astype(np.float64), b["y"].astype(np.float64),
+        a["frame"].astype(np.int64),
+        a["x"].astype(np.float64),
+        a["y"].astype(np.float64),
+        b["frame"].astype(np.int64),
+        b["x"].astype(np.float64),
+        b["y"].astype(np.float64),
         float(radius_px),
     )
     matched = np.flatnonzero(match_a >= 0)
@@ -82,5 +86,12 @@ def detection_scores(locs, truth, radius_px=1.0):
     dy = locs["y"][li].astype(float) - truth["y"][ti]
     rmse_x = float(np.sqrt(np.mean(dx**2))) if len(li) else float("nan")
     rmse_y = float(np.sqrt(np.mean(dy**2))) if len(li) else float("nan")
-    return {"recall": recall, "precision": precision, "rmse_x_px": rmse_x, "rmse_y_px": rmse_y,
-            "n_matched": len(li), "locs_index": li, "truth_index": ti}
+    return {
+        "recall": recall,
+        "precision": precision,
+        "rmse_x_px": rmse_x,
+        "rmse_y_px": rmse_y,
+        "n_matched": len(li),
+        "locs_index": li,
+        "truth_index": ti,
+    }

@@ -65,8 +65,19 @@ def next_frame_distances(locs, max_distance_px):
         Distances (px) in the input order.
     """
     grid = FrameGrid(locs["frame"], locs["x"], locs["y"], max_distance_px)
-    d_sorted = _next_frame_nn(grid.keys, grid.frame_starts, grid.frame, grid.x, grid.y, grid.x0, grid.y0,
-                              grid.cell_px, grid.n_cells_x, grid.n_cells, float(max_distance_px))
+    d_sorted = _next_frame_nn(
+        grid.keys,
+        grid.frame_starts,
+        grid.frame,
+        grid.x,
+        grid.y,
+        grid.x0,
+        grid.y0,
+        grid.cell_px,
+        grid.n_cells_x,
+        grid.n_cells,
+        float(max_distance_px),
+    )
     d = np.empty_like(d_sorted)
     d[grid.order] = d_sorted
     return d
@@ -218,8 +229,9 @@ def fit_nena(distances_px, max_distance_px, n_bins=None):
     counts, edges = np.histogram(d, bins=n_bins, range=(0.0, max_distance_px))
     centers = 0.5 * (edges[1:] + edges[:-1])
     counts = counts.astype(np.float64)
-    nan_result = NenaResult(math.nan, math.nan, (math.nan,) * 3, math.nan, math.nan,
-                            centers, counts, np.full_like(counts, np.nan), len(d))
+    nan_result = NenaResult(
+        math.nan, math.nan, (math.nan,) * 3, math.nan, math.nan, centers, counts, np.full_like(counts, np.nan), len(d)
+    )
     if len(d) < 50:
         return nan_result
     sigma = np.sqrt(np.maximum(counts, 1.0))

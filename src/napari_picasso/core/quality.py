@@ -15,12 +15,28 @@ from .link import link
 from .nena import nena
 
 METRIC_KEYS = (
-    "n_locs", "n_frames", "width", "height", "pixelsize_nm", "locs_per_frame", "n_locs_used",
-    "nena_px", "nena_nm",
-    "drift_x_range_px", "drift_x_range_nm", "drift_y_range_px", "drift_y_range_nm",
-    "drift_x_std_px", "drift_x_std_nm", "drift_y_std_px", "drift_y_std_nm",
-    "drift_residual_px", "drift_residual_nm",
-    "link_n_events", "link_bright_time_frames", "link_locs_per_event",
+    "n_locs",
+    "n_frames",
+    "width",
+    "height",
+    "pixelsize_nm",
+    "locs_per_frame",
+    "n_locs_used",
+    "nena_px",
+    "nena_nm",
+    "drift_x_range_px",
+    "drift_x_range_nm",
+    "drift_y_range_px",
+    "drift_y_range_nm",
+    "drift_x_std_px",
+    "drift_x_std_nm",
+    "drift_y_std_px",
+    "drift_y_std_nm",
+    "drift_residual_px",
+    "drift_residual_nm",
+    "link_n_events",
+    "link_bright_time_frames",
+    "link_locs_per_event",
 )
 """Keys :func:`quality_metrics` always returns (besides ``mean_<field>``/``std_<field>``)."""
 
@@ -127,8 +143,7 @@ class FieldStatistics:
     """
 
     def __init__(self, dtype):
-        self.names = [name for name in dtype.names or ()
-                      if dtype[name].kind in "fiu" and not dtype[name].shape]
+        self.names = [name for name in dtype.names or () if dtype[name].kind in "fiu" and not dtype[name].shape]
         self.sums = {name: np.zeros(3) for name in self.names}
         self.shifts = {}
 
@@ -193,7 +208,8 @@ def quality_metrics(locs, width, height, pixelsize_nm, n_frames, max_locs=1_000_
             ``n_locs / n_frames``.
         ``nena_px``, ``nena_nm``
             NeNA localization precision (:func:`napari_picasso.core.nena.nena`).
-        ``drift_x_range_px``, ``drift_y_range_px``, ``drift_x_std_px``, ``drift_y_std_px``, ``drift_residual_px`` and the same with ``_nm``
+        ``drift_x_range_px``, ``drift_y_range_px``, ``drift_x_std_px``, ``drift_y_std_px``,
+        ``drift_residual_px`` and the same with ``_nm``
             RCC drift (:func:`napari_picasso.core.drift.rcc_drift`) with
             ``DRIFT_SEGMENTS`` segments of ``n_frames / DRIFT_SEGMENTS`` frames (render
             at most ``DRIFT_RENDER_PX`` px a side): range (max - min) and standard
@@ -266,10 +282,11 @@ def _drift_figures(locs, n_frames, pixelsize_nm, viewport):
     segment_frames = int(n_frames) // DRIFT_SEGMENTS
     if segment_frames < 1 or len(locs) < DRIFT_SEGMENTS * DRIFT_MIN_LOCS_PER_SEGMENT:
         return nan
-    counts = np.bincount(np.minimum(np.asarray(locs["frame"], dtype=np.int64) // segment_frames,
-                                    DRIFT_SEGMENTS - 1), minlength=DRIFT_SEGMENTS)
+    counts = np.bincount(
+        np.minimum(np.asarray(locs["frame"], dtype=np.int64) // segment_frames, DRIFT_SEGMENTS - 1),
+        minlength=DRIFT_SEGMENTS,
+    )
     if counts.min() < DRIFT_MIN_LOCS_PER_SEGMENT:
         return nan
-    result = rcc_drift(locs, n_frames, segment_frames=segment_frames, max_render_px=DRIFT_RENDER_PX,
-                         viewport=viewport)
+    result = rcc_drift(locs, n_frames, segment_frames=segment_frames, max_render_px=DRIFT_RENDER_PX, viewport=viewport)
     return {**nan, **result.summary(pixelsize_nm)}

@@ -65,8 +65,25 @@ def _window_sum(integral, y, x, r, height, width):
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _snr_frames(frames, offset, photons_per_count, read_integral, excess, background, has_background,
-                threshold_factor, r_small, r_large, debounce_px, box, y0, x0, y1, x1, sigmas):
+def _snr_frames(
+    frames,
+    offset,
+    photons_per_count,
+    read_integral,
+    excess,
+    background,
+    has_background,
+    threshold_factor,
+    r_small,
+    r_large,
+    debounce_px,
+    box,
+    y0,
+    x0,
+    y1,
+    x1,
+    sigmas,
+):
     n_frames, height, width = frames.shape
     r_box = box // 2
     capacity = ((height // 2) + 1) * ((width // 2) + 1)
@@ -181,8 +198,20 @@ def _as_map(value, shape, name):
     return np.ascontiguousarray(array)
 
 
-def snr_identify(frames, threshold_factor=1.0, offset=100.0, photons_per_count=1.0, read_variance=1.0,
-                 excess=1.0, background=None, debounce_px=4.0, box=7, roi=None, small_px=3, large_px=None):
+def snr_identify(
+    frames,
+    threshold_factor=1.0,
+    offset=100.0,
+    photons_per_count=1.0,
+    read_variance=1.0,
+    excess=1.0,
+    background=None,
+    debounce_px=4.0,
+    box=7,
+    roi=None,
+    small_px=3,
+    large_px=None,
+):
     """Identify spots where the filtered signal exceeds ``threshold_factor`` times the noise.
 
     Parameters
@@ -250,9 +279,23 @@ def snr_identify(frames, threshold_factor=1.0, offset=100.0, photons_per_count=1
             raise ValueError(f"background is {background.shape}, frames are {frames.shape}")
     y0, x0, y1, x1 = roi if roi is not None else (0, 0, height, width)
     return _snr_frames(
-        frames, offset, photons_per_count, _integral(read_variance.astype(np.float64)), float(excess),
-        background, has_background, float(threshold_factor), int(small_px) // 2, int(large_px) // 2,
-        float(debounce_px), int(box), int(y0), int(x0), int(y1), int(x1), float(SIGMAS_PER_FACTOR),
+        frames,
+        offset,
+        photons_per_count,
+        _integral(read_variance.astype(np.float64)),
+        float(excess),
+        background,
+        has_background,
+        float(threshold_factor),
+        int(small_px) // 2,
+        int(large_px) // 2,
+        float(debounce_px),
+        int(box),
+        int(y0),
+        int(x0),
+        int(y1),
+        int(x1),
+        float(SIGMAS_PER_FACTOR),
     )
 
 
@@ -275,6 +318,11 @@ def net_gradients(frames, frame_index, y_px, x_px, box=7):
         frames = frames[np.newaxis]
     uy, ux = unit_vectors_to_centre(box)
     return _net_gradients(
-        np.ascontiguousarray(frames, dtype=np.float32), np.asarray(frame_index, dtype=np.int64),
-        np.asarray(y_px, dtype=np.int32), np.asarray(x_px, dtype=np.int32), int(box) // 2, uy, ux,
+        np.ascontiguousarray(frames, dtype=np.float32),
+        np.asarray(frame_index, dtype=np.int64),
+        np.asarray(y_px, dtype=np.int32),
+        np.asarray(x_px, dtype=np.int32),
+        int(box) // 2,
+        uy,
+        ux,
     )

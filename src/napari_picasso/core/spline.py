@@ -86,9 +86,7 @@ class SmoothingSpline:
         a = times - t[i]
         b = t[i + 1] - times
         hi = h[i]
-        inside = (a * g[i + 1] + b * g[i]) / hi - a * b / 6.0 * (
-            (1 + a / hi) * gamma[i + 1] + (1 + b / hi) * gamma[i]
-        )
+        inside = (a * g[i + 1] + b * g[i]) / hi - a * b / 6.0 * ((1 + a / hi) * gamma[i + 1] + (1 + b / hi) * gamma[i])
         slope0 = (g[1] - g[0]) / h[0] - h[0] * gamma[1] / 6.0
         slope1 = (g[-1] - g[-2]) / h[-1] + h[-1] * gamma[-2] / 6.0
         out = np.where(times < t[0], g[0] + slope0 * (times - t[0]), inside)

@@ -49,8 +49,15 @@ DEFAULT_RANGE_NM = (-1000.0, 1000.0)
 GRID_STEP_NM = 20.0
 _W_MIN = 1e-6
 
-CALIBRATION_KEYS = ("X Coefficients", "Y Coefficients", "Number of frames", "Step size in nm",
-                    "Magnification factor", "Path", "Frame bounds")
+CALIBRATION_KEYS = (
+    "X Coefficients",
+    "Y Coefficients",
+    "Number of frames",
+    "Step size in nm",
+    "Magnification factor",
+    "Path",
+    "Frame bounds",
+)
 RANGE_KEY = "Calibrated range (nm)"
 
 
@@ -71,8 +78,7 @@ def _group_mean_var(index, values, n):
     return mean, var, count
 
 
-def calibrate(frame, sx, sy, n_frames, step_nm, magnification=DEFAULT_MAGNIFICATION,
-              frame_bounds=None, path=None):
+def calibrate(frame, sx, sy, n_frames, step_nm, magnification=DEFAULT_MAGNIFICATION, frame_bounds=None, path=None):
     """Astigmatism calibration from the localizations of a bead z-stack.
 
     Parameters
@@ -124,7 +130,7 @@ def calibrate(frame, sx, sy, n_frames, step_nm, magnification=DEFAULT_MAGNIFICAT
     mean_y, var_y, _ = _group_mean_var(frame, sy, n_frames)
     used = count > 0
     used[:first] = False
-    used[last + 1:] = False
+    used[last + 1 :] = False
     if used.sum() < DEGREE + 1:
         raise ValueError(
             f"only {int(used.sum())} frames of the z-stack have localizations; the degree-6 "
@@ -184,8 +190,7 @@ def coefficients(calibration):
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"the z calibration needs X and Y Coefficients ({error})") from None
     if cx.shape != (DEGREE + 1,) or cy.shape != (DEGREE + 1,):
-        raise ValueError(f"X and Y Coefficients must hold {DEGREE + 1} numbers each; "
-                         f"got {cx.size} and {cy.size}")
+        raise ValueError(f"X and Y Coefficients must hold {DEGREE + 1} numbers each; got {cx.size} and {cy.size}")
     return cx, cy
 
 

@@ -11,15 +11,17 @@ from .render import render
 
 # A perceptually ordered blue -> cyan -> green -> yellow -> red ramp (anchor colours,
 # linearly interpolated); deep = blue, shallow = red.
-_ANCHORS = np.array([
-    [0.19, 0.07, 0.23],
-    [0.16, 0.47, 0.93],
-    [0.10, 0.82, 0.77],
-    [0.48, 0.99, 0.34],
-    [0.93, 0.82, 0.23],
-    [0.98, 0.44, 0.11],
-    [0.65, 0.10, 0.02],
-])
+_ANCHORS = np.array(
+    [
+        [0.19, 0.07, 0.23],
+        [0.16, 0.47, 0.93],
+        [0.10, 0.82, 0.77],
+        [0.48, 0.99, 0.34],
+        [0.93, 0.82, 0.23],
+        [0.98, 0.44, 0.11],
+        [0.65, 0.10, 0.02],
+    ]
+)
 
 
 def z_colors(z_fraction):
@@ -31,8 +33,15 @@ def z_colors(z_fraction):
     return (1 - f) * _ANCHORS[k] + f * _ANCHORS[k + 1]
 
 
-def render_z(locs, oversampling=10.0, viewport=None, z_range_nm=None, blur="gaussian", min_blur_px=0.0,
-             saturation_percentile=99.5):
+def render_z(
+    locs,
+    oversampling=10.0,
+    viewport=None,
+    z_range_nm=None,
+    blur="gaussian",
+    min_blur_px=0.0,
+    saturation_percentile=99.5,
+):
     """Render localizations coloured by z.
 
     Parameters

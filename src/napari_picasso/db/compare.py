@@ -20,8 +20,11 @@ BLOCK_ROWS = 1 << 20
 def _open_locs(path):
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(path, "no such file (moved or deleted?).",
-                             fix="add it again from its new place, or run 'napari-picasso db check'.")
+        raise InputFileError(
+            path,
+            "no such file (moved or deleted?).",
+            fix="add it again from its new place, or run 'napari-picasso db check'.",
+        )
     try:
         handle = h5py.File(path, "r")
     except OSError as error:
@@ -56,8 +59,9 @@ def read_fields(path, fields, progress=None):
         dataset = handle[LOCS_DATASET]
         missing = [f for f in fields if f not in dataset.dtype.names]
         if missing:
-            raise InputFileError(path, f"has no field(s) {', '.join(missing)} "
-                                       f"(it has {', '.join(dataset.dtype.names)}).")
+            raise InputFileError(
+                path, f"has no field(s) {', '.join(missing)} (it has {', '.join(dataset.dtype.names)})."
+            )
         n = dataset.shape[0]
         out = {f: np.empty(n, dtype=dataset.dtype[f]) for f in fields}
         for start in range(0, n, BLOCK_ROWS):
@@ -95,7 +99,7 @@ def locs_per_frame(path, bin_frames=None, max_points=500, progress=None):
     """
     frame = read_fields(path, ["frame"], progress)["frame"]
     n_frames = max(n_frames_of(path, frame), int(frame.max()) + 1 if len(frame) else 0)
-    counts = np.bincount(frame.astype(np.int64), minlength=n_frames)[:max(n_frames, 1)] if n_frames else np.zeros(1)
+    counts = np.bincount(frame.astype(np.int64), minlength=n_frames)[: max(n_frames, 1)] if n_frames else np.zeros(1)
     if bin_frames is None:
         bin_frames = max(1, int(np.ceil(len(counts) / max_points)))
     n_bins = int(np.ceil(len(counts) / bin_frames))
@@ -119,8 +123,12 @@ def field_histograms(paths, field, bins=60, value_range=None, percentile=99.5, p
     dict
         ``edges`` and ``counts`` (one array per path, in order), ``density`` (counts / n).
     """
-    values = [read_fields(p, [field], None if progress is None else (lambda done, n, p=p: progress(p, done, n)))[field]
-              .astype(np.float64) for p in paths]
+    values = [
+        read_fields(p, [field], None if progress is None else (lambda done, n, p=p: progress(p, done, n)))[
+            field
+        ].astype(np.float64)
+        for p in paths
+    ]
     values = [v[np.isfinite(v)] for v in values]
     if value_range is None:
         everything = np.concatenate(values) if values else np.zeros(0)
@@ -161,8 +169,9 @@ def preview_oversampling(width_px, height_px, oversampling, max_side_px=MAX_PREV
     return min(float(oversampling), max_side_px / largest_px)
 
 
-def preview_data(path, oversampling=8.0, max_points=100_000, seed=0, progress=None, with_points=True,
-                 max_side_px=MAX_PREVIEW_SIDE_PX):
+def preview_data(
+    path, oversampling=8.0, max_points=100_000, seed=0, progress=None, with_points=True, max_side_px=MAX_PREVIEW_SIDE_PX
+):
     """Layers' data for a file: points (a deterministic subset) and a rendered image.
 
     ``progress(rows read, rows)`` is called after each block read. The image has at most
@@ -186,15 +195,27 @@ def preview_data(path, oversampling=8.0, max_points=100_000, seed=0, progress=No
     pixelsize = info_pixelsize_nm(info[1:])
     n = len(fields["x"])
     used = preview_oversampling(width, height, oversampling, max_side_px)
-    image, _ = render(fields, oversampling=used, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur="gaussian",
-                      min_blur_px=1.0 / used)
+    image, _ = render(
+        fields,
+        oversampling=used,
+        viewport=(-0.5, -0.5, height - 0.5, width - 0.5),
+        blur="gaussian",
+        min_blur_px=1.0 / used,
+    )
     # The viewport starts at the camera frame's edge (-0.5: pixel centres are integers);
     # output pixel j starts at -0.5 + j / oversampling, its centre half a pixel later.
     offset = -0.5 + 0.5 / used
     data = {
-        "image": image, "oversampling": used, "requested_oversampling": float(oversampling),
-        "image_scale": (1.0 / used, 1.0 / used), "image_translate": (offset, offset), "pixelsize_nm": pixelsize,
-        "width_px": width, "height_px": height, "n_locs": n, "name": Path(path).stem,
+        "image": image,
+        "oversampling": used,
+        "requested_oversampling": float(oversampling),
+        "image_scale": (1.0 / used, 1.0 / used),
+        "image_translate": (offset, offset),
+        "pixelsize_nm": pixelsize,
+        "width_px": width,
+        "height_px": height,
+        "n_locs": n,
+        "name": Path(path).stem,
     }
     if with_points:
         keep = np.arange(n)

@@ -58,8 +58,9 @@ def count_locs(path):
         return int(dataset.shape[0])
 
 
-def file_quality_metrics(path, width, height, pixelsize_nm, n_frames, max_locs=MAX_METRICS_LOCS,
-                         stream_rows=STREAM_ROWS):
+def file_quality_metrics(
+    path, width, height, pixelsize_nm, n_frames, max_locs=MAX_METRICS_LOCS, stream_rows=STREAM_ROWS
+):
     """:func:`core.quality.quality_metrics` of a file's table, reading only what it needs.
 
     A table of at most ``max_locs`` rows, or one not sorted by frame, is read whole
@@ -90,8 +91,7 @@ def file_quality_metrics(path, width, height, pixelsize_nm, n_frames, max_locs=M
                     statistics = FieldStatistics(dataset.dtype)
                     for start in range(0, n, stream_rows):
                         statistics.add(dataset[start : start + stream_rows])
-                    return subset_metrics(sub, n, statistics.result(), width, height, pixelsize_nm,
-                                          n_frames), n
+                    return subset_metrics(sub, n, statistics.result(), width, height, pixelsize_nm, n_frames), n
                 del frame
             locs = dataset[...]
     except OSError as error:

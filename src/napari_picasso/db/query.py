@@ -44,7 +44,7 @@ def numeric_columns(db, with_time=False):
     numeric = []
     for column in columns:
         found = db.execute(
-            f'SELECT 1 FROM {TABLE} WHERE typeof("{column}") IN (\'integer\', \'real\') LIMIT 1'
+            f"SELECT 1 FROM {TABLE} WHERE typeof(\"{column}\") IN ('integer', 'real') LIMIT 1"
         ).fetchone()
         if found:
             numeric.append(column)
@@ -94,8 +94,19 @@ def filter_clause(text=None, group=None, status=None, family=None, since=None, u
     return where, values
 
 
-def query_rows(db, text=None, group=None, status=None, family=None, since=None, until=None,
-               columns=None, order_by=ORDERABLE_DEFAULT, descending=True, limit=None):
+def query_rows(
+    db,
+    text=None,
+    group=None,
+    status=None,
+    family=None,
+    since=None,
+    until=None,
+    columns=None,
+    order_by=ORDERABLE_DEFAULT,
+    descending=True,
+    limit=None,
+):
     """Rows of the localizations table as dicts, filtered.
 
     Parameters
@@ -125,8 +136,7 @@ def query_rows(db, text=None, group=None, status=None, family=None, since=None, 
     unknown = [c for c in columns + [order_by] if c not in known]
     if unknown:
         raise ValueError(f"unknown column(s) {', '.join(unknown)}; the table has {', '.join(known)}")
-    where, values = filter_clause(text=text, group=group, status=status, family=family, since=since,
-                                  until=until)
+    where, values = filter_clause(text=text, group=group, status=status, family=family, since=since, until=until)
     sql = f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)} FROM {TABLE}"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -153,9 +163,13 @@ def query_rows_where(db, where, values=()):
 
 def groups(db):
     """Distinct group/tag names, sorted."""
-    return [g for (g,) in db.execute(
-        f"SELECT DISTINCT group_name FROM {TABLE} WHERE group_name IS NOT NULL AND group_name != '' "
-        "ORDER BY group_name").fetchall()]
+    return [
+        g
+        for (g,) in db.execute(
+            f"SELECT DISTINCT group_name FROM {TABLE} WHERE group_name IS NOT NULL AND group_name != '' "
+            "ORDER BY group_name"
+        ).fetchall()
+    ]
 
 
 def families(db, min_files=1, text=None, group=None):
@@ -167,10 +181,14 @@ def families(db, min_files=1, text=None, group=None):
     filters.
     """
     where, values = filter_clause(text=text, group=group, status="ok")
-    return [(f, n) for f, n in db.execute(
-        f"SELECT family, COUNT(*) AS n FROM {TABLE} WHERE family IS NOT NULL AND {' AND '.join(where)} "
-        "GROUP BY family HAVING n >= ? ORDER BY MAX(entered) DESC, family", values + [int(min_files)]
-    ).fetchall()]
+    return [
+        (f, n)
+        for f, n in db.execute(
+            f"SELECT family, COUNT(*) AS n FROM {TABLE} WHERE family IS NOT NULL AND {' AND '.join(where)} "
+            "GROUP BY family HAVING n >= ? ORDER BY MAX(entered) DESC, family",
+            values + [int(min_files)],
+        ).fetchall()
+    ]
 
 
 def family_rows(db, family, text=None, group=None):
@@ -179,8 +197,16 @@ def family_rows(db, family, text=None, group=None):
     ``text`` and ``group`` filter as in :func:`query_rows`: Compare offers only the files
     of the family the table shows for the same filters.
     """
-    rows = query_rows(db, text=text, group=group, family=family, status="ok", columns=table_columns(db),
-                      order_by="filename", descending=False)
+    rows = query_rows(
+        db,
+        text=text,
+        group=group,
+        family=family,
+        status="ok",
+        columns=table_columns(db),
+        order_by="filename",
+        descending=False,
+    )
     return sorted(rows, key=lambda r: (r["parameter_group"] is not None, r["parameter_group"] or 0, r["filename"]))
 
 

@@ -135,11 +135,24 @@ def transaction(db):
 
 # Columns every version-2 row has; the columns registry lists them with kind "file".
 FILE_COLUMNS = {
-    "id": "INTEGER", "locs_path": "TEXT", "filename": "TEXT", "movie_path": "TEXT",
-    "family": "TEXT", "parameter_group": "INTEGER", "group_name": "TEXT", "status": "TEXT",
-    "reason": "TEXT", "file_created": "TEXT", "entered": "TEXT", "file_size": "INTEGER",
-    "file_mtime": "REAL", "n_locs": "INTEGER", "width": "INTEGER", "height": "INTEGER",
-    "frames": "INTEGER", "info_json": "TEXT",
+    "id": "INTEGER",
+    "locs_path": "TEXT",
+    "filename": "TEXT",
+    "movie_path": "TEXT",
+    "family": "TEXT",
+    "parameter_group": "INTEGER",
+    "group_name": "TEXT",
+    "status": "TEXT",
+    "reason": "TEXT",
+    "file_created": "TEXT",
+    "entered": "TEXT",
+    "file_size": "INTEGER",
+    "file_mtime": "REAL",
+    "n_locs": "INTEGER",
+    "width": "INTEGER",
+    "height": "INTEGER",
+    "frames": "INTEGER",
+    "info_json": "TEXT",
 }
 
 _PG = re.compile(r"^(?P<base>.*)_pg_(?P<index>\d+)$")
@@ -212,8 +225,7 @@ def _v1_to_v2(db):
         )"""
     )
     for name in FILE_COLUMNS:
-        db.execute(f"INSERT OR IGNORE INTO {COLUMNS_TABLE} (name, kind, source) VALUES (?, 'file', ?)",
-                   [name, name])
+        db.execute(f"INSERT OR IGNORE INTO {COLUMNS_TABLE} (name, kind, source) VALUES (?, 'file', ?)", [name, name])
     for column in ("family", "group_name", "entered", "status"):
         db.execute(f"CREATE INDEX IF NOT EXISTS idx_{TABLE}_{column} ON {TABLE} ({column})")
 
@@ -238,7 +250,8 @@ def migrate(db, path="database"):
         version = schema_version(db)
         if version > SCHEMA_VERSION:
             raise InputFileError(
-                path, f"has schema version {version}; this napari-picasso knows up to {SCHEMA_VERSION}.",
+                path,
+                f"has schema version {version}; this napari-picasso knows up to {SCHEMA_VERSION}.",
                 fix="upgrade napari-picasso, or choose another database file.",
             )
         for step in MIGRATIONS[version:]:
@@ -246,8 +259,9 @@ def migrate(db, path="database"):
         if version < SCHEMA_VERSION:
             if version == 0:
                 db.execute(f"INSERT OR REPLACE INTO {META_TABLE} (key, value) VALUES ('created', ?)", [now_iso()])
-            db.execute(f"INSERT OR REPLACE INTO {META_TABLE} (key, value) VALUES ('schema_version', ?)",
-                       [str(SCHEMA_VERSION)])
+            db.execute(
+                f"INSERT OR REPLACE INTO {META_TABLE} (key, value) VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            )
             db.execute(f"INSERT OR REPLACE INTO {META_TABLE} (key, value) VALUES ('migrated', ?)", [now_iso()])
     return version
 
@@ -276,24 +290,32 @@ def open_database(path=None, readonly=False):
             raise InputFileError(path, "no such database file.", fix="check the path or add files to create it.")
     else:
         if path.is_dir():
-            raise InputFileError(path, "is a folder, not a database file.",
-                                 fix="name a file, e.g. napari_picasso.db in that folder.")
+            raise InputFileError(
+                path, "is a folder, not a database file.", fix="name a file, e.g. napari_picasso.db in that folder."
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise InputFileError(path.parent, f"cannot create the database folder ({error}).") from None
     try:
         if readonly:
-            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
-                                   check_same_thread=False, isolation_level=None)
+            conn = sqlite3.connect(
+                f"{path.as_uri()}?mode=ro",
+                uri=True,
+                timeout=BUSY_TIMEOUT_S,
+                check_same_thread=False,
+                isolation_level=None,
+            )
         else:
             # isolation_level=None: no implicit transactions; every write goes through
             # transaction(), which says BEGIN IMMEDIATE ... COMMIT itself.
-            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False,
-                                   isolation_level=None)
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
     except sqlite3.Error as error:  # an unreadable file, a folder without write permission
-        raise InputFileError(path, f"cannot be opened as a database ({error}).",
-                             fix="check the file's permissions, or choose another file.") from None
+        raise InputFileError(
+            path,
+            f"cannot be opened as a database ({error}).",
+            fix="check the file's permissions, or choose another file.",
+        ) from None
     db = sqlite_utils.Database(conn)
     db.path = path
     try:
@@ -309,6 +331,7 @@ def open_database(path=None, readonly=False):
             migrate(db, path)
     except sqlite3.DatabaseError as error:
         db.close()
-        raise InputFileError(path, f"is not a usable SQLite database ({error}).",
-                             fix="choose another file or move this one away.") from None
+        raise InputFileError(
+            path, f"is not a usable SQLite database ({error}).", fix="choose another file or move this one away."
+        ) from None
     return db

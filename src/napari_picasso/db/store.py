@@ -51,8 +51,10 @@ def _dynamic_columns(db, kind, values):
     Must run inside the write transaction (it reads the registry and alters the table,
     and another process may have added the same column a moment before).
     """
-    known = {source: name for name, source in
-             db.execute(f"SELECT name, source FROM {COLUMNS_TABLE} WHERE kind = ?", [kind]).fetchall()}
+    known = {
+        source: name
+        for name, source in db.execute(f"SELECT name, source FROM {COLUMNS_TABLE} WHERE kind = ?", [kind]).fetchall()
+    }
     taken = {name for (name,) in db.execute(f"SELECT name FROM {COLUMNS_TABLE}").fetchall()}
     taken |= set(db[TABLE].columns_dict)
     names = {}
@@ -85,13 +87,14 @@ def _upsert(db, row, keep_group):
     placeholders = ", ".join("?" for _ in columns)
     quoted = ", ".join(f'"{c}"' for c in columns)
     updates = ", ".join(
-        f'"{c}" = excluded."{c}"' if not (c == "group_name" and keep_group)
+        f'"{c}" = excluded."{c}"'
+        if not (c == "group_name" and keep_group)
         else '"group_name" = COALESCE(excluded."group_name", group_name)'
-        for c in columns if c != "locs_path"
+        for c in columns
+        if c != "locs_path"
     )
     db.execute(
-        f"INSERT INTO {TABLE} ({quoted}) VALUES ({placeholders}) "
-        f"ON CONFLICT(locs_path) DO UPDATE SET {updates}",
+        f"INSERT INTO {TABLE} ({quoted}) VALUES ({placeholders}) ON CONFLICT(locs_path) DO UPDATE SET {updates}",
         [_sql_value(row[c]) for c in columns],
     )
     return db.execute(f"SELECT id FROM {TABLE} WHERE locs_path = ?", [row["locs_path"]]).fetchone()[0]
@@ -106,8 +109,12 @@ def metric_inputs(info):
     """
     movie = info[0] if info else {}
     pixelsize = localization_document(info).get("Pixelsize")
-    return (int(movie.get("Width", 0)), int(movie.get("Height", 0)),
-            float(pixelsize) if pixelsize else None, int(movie.get("Frames", 0)))
+    return (
+        int(movie.get("Width", 0)),
+        int(movie.get("Height", 0)),
+        float(pixelsize) if pixelsize else None,
+        int(movie.get("Frames", 0)),
+    )
 
 
 def compute_metrics(locs, info):
@@ -128,8 +135,9 @@ def _pending_column(db, create=False):
         return _dynamic_columns(db, "file", {PENDING_COMMANDS: ""})[PENDING_COMMANDS]
     if COLUMNS_TABLE not in db.table_names():
         return None
-    found = db.execute(f"SELECT name FROM {COLUMNS_TABLE} WHERE kind = 'file' AND source = ?",
-                       [PENDING_COMMANDS]).fetchone()
+    found = db.execute(
+        f"SELECT name FROM {COLUMNS_TABLE} WHERE kind = 'file' AND source = ?", [PENDING_COMMANDS]
+    ).fetchone()
     return found[0] if found else None
 
 
@@ -238,8 +246,10 @@ def set_pending_commands(db, locs_path, commands):
         column = _pending_column(db, create=bool(commands))
         if column is None:
             return
-        db.execute(f'UPDATE {TABLE} SET "{column}" = ? WHERE locs_path = ?',
-                   [_pending_value(commands), str(Path(locs_path).absolute())])
+        db.execute(
+            f'UPDATE {TABLE} SET "{column}" = ? WHERE locs_path = ?',
+            [_pending_value(commands), str(Path(locs_path).absolute())],
+        )
 
 
 def record_failure(db, movie_path, reason, locs_path=None, group=None, parameters=None):
@@ -254,9 +264,14 @@ def record_failure(db, movie_path, reason, locs_path=None, group=None, parameter
     locs_path = Path(locs_path).absolute() if locs_path is not None else locs_path_for(movie_path)
     family, parameter_group = family_of(locs_path)
     row = {
-        "locs_path": str(locs_path), "filename": locs_path.name, "movie_path": str(movie_path),
-        "family": family, "parameter_group": parameter_group, "status": "failed",
-        "reason": str(reason), "entered": now_iso(),
+        "locs_path": str(locs_path),
+        "filename": locs_path.name,
+        "movie_path": str(movie_path),
+        "family": family,
+        "parameter_group": parameter_group,
+        "status": "failed",
+        "reason": str(reason),
+        "entered": now_iso(),
     }
     if group is not None:
         row["group_name"] = group
@@ -325,8 +340,13 @@ def iter_add_paths(db, paths, group=None, refresh=False):
         except OSError as error:
             result.skipped.append((str(absolute), f"cannot read it ({error})"))
             continue
-        if (existing and not refresh and existing[3] == "ok" and existing[1] == stat.st_size
-                and existing[2] == stat.st_mtime):
+        if (
+            existing
+            and not refresh
+            and existing[3] == "ok"
+            and existing[1] == stat.st_size
+            and existing[2] == stat.st_mtime
+        ):
             result.unchanged.append(existing[0])
             if group is not None:
                 with transaction(db):
@@ -350,7 +370,9 @@ def file_present(locs_path):
 
 def missing_now(rows):
     """Ids of ``ok`` rows whose file is gone, without writing (read-only front ends show them)."""
-    return [r["id"] for r in rows if r.get("status") == "ok" and r.get("locs_path") and not file_present(r["locs_path"])]
+    return [
+        r["id"] for r in rows if r.get("status") == "ok" and r.get("locs_path") and not file_present(r["locs_path"])
+    ]
 
 
 def mark_missing(db):
@@ -374,8 +396,10 @@ def mark_missing(db):
     if missing or found:
         with transaction(db):
             for row_id in missing:
-                db.execute(f"UPDATE {TABLE} SET status = 'missing', reason = ? WHERE id = ?",
-                           [f"file not found (moved or deleted), checked {now_iso()}", row_id])
+                db.execute(
+                    f"UPDATE {TABLE} SET status = 'missing', reason = ? WHERE id = ?",
+                    [f"file not found (moved or deleted), checked {now_iso()}", row_id],
+                )
             for row_id in found:
                 db.execute(f"UPDATE {TABLE} SET status = 'ok', reason = NULL WHERE id = ?", [row_id])
     return {"missing": missing, "found": found}
@@ -386,8 +410,9 @@ def pending_commands(db, locs_path):
     column = _pending_column(db)
     if column is None:
         return []
-    found = db.execute(f'SELECT "{column}" FROM {TABLE} WHERE locs_path = ?',
-                       [str(Path(locs_path).absolute())]).fetchone()
+    found = db.execute(
+        f'SELECT "{column}" FROM {TABLE} WHERE locs_path = ?', [str(Path(locs_path).absolute())]
+    ).fetchone()
     return json.loads(found[0]) if found and found[0] else []
 
 
@@ -398,6 +423,22 @@ def set_group(db, row_ids, group):
             db.execute(f"UPDATE {TABLE} SET group_name = ? WHERE id = ?", [group, int(row_id)])
 
 
-__all__ = ["AddResult", "FILE_COLUMNS", "PENDING_COMMANDS", "add_paths", "compute_metrics", "file_present",
-           "iter_add_paths", "localization_document", "localization_files", "mark_missing", "missing_now", "pending_commands",
-           "record_failure", "record_file", "record_localization", "set_group", "set_pending_commands"]
+__all__ = [
+    "AddResult",
+    "FILE_COLUMNS",
+    "PENDING_COMMANDS",
+    "add_paths",
+    "compute_metrics",
+    "file_present",
+    "iter_add_paths",
+    "localization_document",
+    "localization_files",
+    "mark_missing",
+    "missing_now",
+    "pending_commands",
+    "record_failure",
+    "record_file",
+    "record_localization",
+    "set_group",
+    "set_pending_commands",
+]

@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 
-
 TIME_COLUMNS = ("file_created", "entered")
 """ISO-time columns; as plot axes they become POSIX seconds (see :func:`numeric_values`)."""
 

@@ -164,8 +164,10 @@ def describe_error(error):
     if isinstance(error, (InputFileError, ParameterError)):
         return str(error)
     if type(error).__name__ == "KilledWorker":
-        return (f"the workers running one of its blocks died repeatedly ({error}); the file may "
-                "need more memory per worker than the cluster has.")
+        return (
+            f"the workers running one of its blocks died repeatedly ({error}); the file may "
+            "need more memory per worker than the cluster has."
+        )
     return f"{type(error).__name__}: {error}"
 
 
@@ -175,8 +177,19 @@ def describe_error(error):
 FILES_AT_ONCE = 2
 
 
-def run_batch(items, parameters, client=None, analysis=None, out_folder=None, progress_for=None,
-              on_result=None, cancel=None, block_frames=None, files_at_once=None, **choices):
+def run_batch(
+    items,
+    parameters,
+    client=None,
+    analysis=None,
+    out_folder=None,
+    progress_for=None,
+    on_result=None,
+    cancel=None,
+    block_frames=None,
+    files_at_once=None,
+    **choices,
+):
     """Localize every item; a file that fails is reported and the batch goes on.
 
     Parameters
@@ -219,22 +232,34 @@ def run_batch(items, parameters, client=None, analysis=None, out_folder=None, pr
         if stopped.is_set():
             return BatchOutcome(item.movie, None, "not run")
         if targets[locs_path] != item.movie:
-            return BatchOutcome(item.movie, locs_path, "failed", error=(
-                f"{locs_path} is also the output of {targets[locs_path]}; give each movie its own "
-                "output (--analysis-folder mirrors the input folders)."))
+            return BatchOutcome(
+                item.movie,
+                locs_path,
+                "failed",
+                error=(
+                    f"{locs_path} is also the output of {targets[locs_path]}; give each movie its own "
+                    "output (--analysis-folder mirrors the input folders)."
+                ),
+            )
         started = time.perf_counter()
         try:
             result = localize_file_distributed(
-                item.movie, parameters, locs_path, client=dask_client,
+                item.movie,
+                parameters,
+                locs_path,
+                client=dask_client,
                 progress=progress_for(item) if progress_for is not None else None,
-                cancel=lambda: stopped.is_set() or _should_cancel(cancel), block_frames=block_frames, **choices,
+                cancel=lambda: stopped.is_set() or _should_cancel(cancel),
+                block_frames=block_frames,
+                **choices,
             )
         except LocalizationCancelled:
             stopped.set()
             return BatchOutcome(item.movie, locs_path, "cancelled", seconds=time.perf_counter() - started)
         except Exception as error:  # noqa: BLE001  (any failure of one file must not stop the batch)
-            return BatchOutcome(item.movie, locs_path, "failed", seconds=time.perf_counter() - started,
-                                error=describe_error(error))
+            return BatchOutcome(
+                item.movie, locs_path, "failed", seconds=time.perf_counter() - started, error=describe_error(error)
+            )
         return BatchOutcome(item.movie, result.locs_path, "done", result.n_locs, result.n_frames, result.seconds)
 
     for item in items:
@@ -268,14 +293,16 @@ def status_table(outcomes):
         detail = str(outcome.locs_path) if outcome.status == "done" else (outcome.error or "")
         if outcome.note:
             detail = f"{detail} ({outcome.note})"
-        rows.append((
-            outcome.status,
-            "" if outcome.n_locs is None else f"{outcome.n_locs:,}",
-            "" if outcome.n_frames is None else f"{outcome.n_frames:,}",
-            "" if outcome.seconds is None else f"{outcome.seconds:.1f}",
-            str(outcome.movie),
-            detail,
-        ))
+        rows.append(
+            (
+                outcome.status,
+                "" if outcome.n_locs is None else f"{outcome.n_locs:,}",
+                "" if outcome.n_frames is None else f"{outcome.n_frames:,}",
+                "" if outcome.seconds is None else f"{outcome.seconds:.1f}",
+                str(outcome.movie),
+                detail,
+            )
+        )
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(5)]
     numeric = (False, True, True, True, False)
 
@@ -287,6 +314,8 @@ def status_table(outcomes):
     failed = sum(o.status == "failed" for o in outcomes)
     lines = [line(header), line(tuple("-" * w for w in widths) + ("-" * 14,))]
     lines += [line(r) for r in rows]
-    lines.append(f"{done} of {len(outcomes)} movies localized, {failed} failed, "
-                 f"{sum(o.n_locs or 0 for o in outcomes):,} localizations")
+    lines.append(
+        f"{done} of {len(outcomes)} movies localized, {failed} failed, "
+        f"{sum(o.n_locs or 0 for o in outcomes):,} localizations"
+    )
     return "\n".join(lines)

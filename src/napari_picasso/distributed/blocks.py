@@ -252,8 +252,9 @@ def localize_block(movie_path, choices, block, parameters):
     try:
         # The same read as a serial chunk: the frames, plus those the background windows
         # of these frames need around them.
-        frames, background = read_with_background(movie, block.read_start, block.read_stop, parameters,
-                                                  window, n_frames)
+        frames, background = read_with_background(
+            movie, block.read_start, block.read_stop, parameters, window, n_frames
+        )
     except BaseException:
         close_open_movies()  # a reader in an unknown state is not reused
         raise

@@ -118,8 +118,14 @@ class ComputeChoice:
         """
         if workers is not None and scheduler is not None:
             raise ValueError("choose either a number of local workers or a scheduler address, not both")
-        local_only = [option for option, value in (("--threads-per-worker", threads_per_worker),
-                                                   ("--allowed-failures", allowed_failures)) if value is not None]
+        local_only = [
+            option
+            for option, value in (
+                ("--threads-per-worker", threads_per_worker),
+                ("--allowed-failures", allowed_failures),
+            )
+            if value is not None
+        ]
         if local_only and workers is None:
             named = " and ".join(local_only)
             applies = "applies" if len(local_only) == 1 else "apply"
@@ -129,18 +135,24 @@ class ComputeChoice:
                     f"workers of the scheduler {scheduler}: they keep what they were started with "
                     "('dask worker --nthreads', NUMBA_NUM_THREADS in their environment; the scheduler's "
                     f"distributed.scheduler.allowed-failures). Fix: leave out {named}, or use --workers N "
-                    "instead of --scheduler.")
+                    "instead of --scheduler."
+                )
             raise ValueError(
                 f"{named} {applies} only to the local cluster that --workers N starts; without "
                 f"--workers this process localizes with numba threads on every core. Fix: add "
-                f"--workers N, or leave out {named}.")
+                f"--workers N, or leave out {named}."
+            )
         if allowed_failures is None:
             allowed_failures = ALLOWED_FAILURES
         if scheduler is not None:
             return cls("scheduler", address=str(scheduler), allowed_failures=allowed_failures)
         if workers is not None:
-            return cls("local-cluster", workers=int(workers), threads_per_worker=threads_per_worker,
-                       allowed_failures=allowed_failures)
+            return cls(
+                "local-cluster",
+                workers=int(workers),
+                threads_per_worker=threads_per_worker,
+                allowed_failures=allowed_failures,
+            )
         return cls("threads")
 
     def describe(self):
@@ -154,16 +166,22 @@ class ComputeChoice:
         return f"Dask scheduler {self.address}"
 
 
-def start_local_cluster(workers=None, threads_per_worker=None, allowed_failures=ALLOWED_FAILURES,
-                        dashboard_address=":0", silence_logs=logging.ERROR):
+def start_local_cluster(
+    workers=None,
+    threads_per_worker=None,
+    allowed_failures=ALLOWED_FAILURES,
+    dashboard_address=":0",
+    silence_logs=logging.ERROR,
+):
     """A ``LocalCluster`` of worker processes sized so numba does not oversubscribe.
 
     Close it with :func:`close_cluster`.
 
     Each worker runs one task at a time (one Dask thread) and gives numba
     ``threads_per_worker`` threads through ``NUMBA_NUM_THREADS`` in the worker's
-    environment (applied by each task, see :func:`~.blocks.limit_numba_threads`). The scheduler's web server takes a free port (``":0"``),
-    so several clusters (other users, other sessions) can run on one machine.
+    environment (applied by each task, see :func:`~.blocks.limit_numba_threads`). The
+    scheduler's web server takes a free port (``":0"``), so several clusters (other users,
+    other sessions) can run on one machine.
     """
     distributed = import_distributed()
     import dask

@@ -17,7 +17,8 @@ from ..core import localizations as L
 from ..detection import check_background_frames, load_maps, with_maps_origin
 from ..io.errors import ParameterError
 from ..io.locs import LocsWriter, locs_path_for
-from ..io.movies import Movie, open_movie
+from ..io.movie import Movie
+from ..io.movies import open_movie
 from ..pipeline import (
     LocalizationCancelled,
     LocalizeResult,
@@ -89,8 +90,13 @@ def localize_blocks(client, movie_path, choices, blocks, parameters, sink, progr
             # Worker deaths are retried by the scheduler (allowed-failures); an exception
             # raised by the task is a property of the file or the parameters and is not.
             future = client.submit(
-                localize_block, movie_path, choices, block, parameters,
-                key=f"napari-picasso-block-{run}-{block.index}", pure=False,
+                localize_block,
+                movie_path,
+                choices,
+                block,
+                parameters,
+                key=f"napari-picasso-block-{run}-{block.index}",
+                pure=False,
             )
             index_of[future.key] = block.index
             finished.add(future)
@@ -140,8 +146,18 @@ def _movie_path_and_choices(movie, choices):
     return Path(movie), dict(choices)
 
 
-def localize_file_distributed(movie, parameters, locs_path=None, client=None, progress=None, cancel=None,
-                              extra_info=None, block_frames=None, overlap=None, **choices):
+def localize_file_distributed(
+    movie,
+    parameters,
+    locs_path=None,
+    client=None,
+    progress=None,
+    cancel=None,
+    extra_info=None,
+    block_frames=None,
+    overlap=None,
+    **choices,
+):
     """Localize a movie file on a Dask cluster (or in this process) into ``_locs.hdf5``.
 
     The outputs are the files :func:`~napari_picasso.pipeline.localize_file` writes, row
@@ -200,8 +216,16 @@ def localize_file_distributed(movie, parameters, locs_path=None, client=None, pr
         overlap = block_overlap(parameters) if overlap is None else int(overlap)
         blocks = plan_blocks(first, stop, block_frames, overlap)
         with LocsWriter(locs_path, L.locs_dtype(parameters.fit_method), info) as writer:
-            n_locs = localize_blocks(dask_client, absolute_movie_path(movie_path), choices, blocks, parameters,
-                                     writer.append, progress, cancel)
+            n_locs = localize_blocks(
+                dask_client,
+                absolute_movie_path(movie_path),
+                choices,
+                blocks,
+                parameters,
+                writer.append,
+                progress,
+                cancel,
+            )
             seconds = time.perf_counter() - started
             writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
         return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info)

@@ -53,8 +53,10 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
 
         def damaged(ifd, problem):
             return InputFileError(
-                path, f"is damaged: the image directory (IFD) at byte {ifd} {problem}.",
-                fix="re-export the movie from the acquisition software, or recover the file from a backup.")
+                path,
+                f"is damaged: the image directory (IFD) at byte {ifd} {problem}.",
+                fix="re-export the movie from the acquisition software, or recover the file from a backup.",
+            )
 
         def array_values(kind, count, field, ifd, what):
             item = _TYPE_SIZES.get(kind)
@@ -64,8 +66,9 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
                 raw = field.to_bytes(value_size, "little" if bo == "<" else "big")
             else:
                 if field + count * item > size:
-                    raise damaged(ifd, f"lists {count} {what} at byte {field}, beyond the end of the "
-                                       f"file ({size} bytes)")
+                    raise damaged(
+                        ifd, f"lists {count} {what} at byte {field}, beyond the end of the file ({size} bytes)"
+                    )
                 fh.seek(field)
                 raw = fh.read(count * item)
             return struct.unpack(f"{bo}{count}{_TYPE_CODES[kind]}", raw[: count * item])
@@ -76,12 +79,16 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
         ifd = first_ifd
         while ifd:
             if ifd in seen:
-                raise damaged(ifd, f"is reached again after {len(offsets)} images: the chain of image "
-                                   "directories loops")
+                raise damaged(
+                    ifd, f"is reached again after {len(offsets)} images: the chain of image directories loops"
+                )
             if ifd + count_struct.size > size:
                 raise InputFileError(
-                    path, f"is truncated: image directory {len(offsets) + 1} would start at byte {ifd}, "
-                    f"beyond the end of the file ({size} bytes).", fix=_TRUNCATED_FIX)
+                    path,
+                    f"is truncated: image directory {len(offsets) + 1} would start at byte {ifd}, "
+                    f"beyond the end of the file ({size} bytes).",
+                    fix=_TRUNCATED_FIX,
+                )
             seen.add(ifd)
             fh.seek(ifd)
             block = fh.read(guess)
@@ -92,8 +99,10 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
                 guess = needed
                 if len(block) < needed:
                     raise InputFileError(
-                        path, f"is truncated: it ends inside the image directory at byte {ifd} (which "
-                        f"lists {n_tags} tags).", fix=_TRUNCATED_FIX)
+                        path,
+                        f"is truncated: it ends inside the image directory at byte {ifd} (which lists {n_tags} tags).",
+                        fix=_TRUNCATED_FIX,
+                    )
             parse = entry_structs.get(n_tags)
             if parse is None:
                 parse = entry_structs[n_tags] = struct.Struct(bo + entry_fmt * n_tags)
@@ -107,22 +116,29 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
                     return None  # tiled or odd pages: tifffile handles them
                 where = layouts[codes] = tuple(
                     4 * codes.index(c) if c in codes else -1
-                    for c in (_STRIP_OFFSETS, _STRIP_BYTECOUNTS, _WIDTH, _LENGTH))
+                    for c in (_STRIP_OFFSETS, _STRIP_BYTECOUNTS, _WIDTH, _LENGTH)
+                )
             k_off, k_count, k_width, k_length = where
             count = fields[k_off + 2]
             if count == 0 or count != fields[k_count + 2]:
                 raise damaged(ifd, f"lists {count} strip offsets and {fields[k_count + 2]} strip byte counts")
-            strip_offsets = ((scalar(fields[k_off + 1], fields[k_off + 3]),) if count == 1
-                             else array_values(fields[k_off + 1], count, fields[k_off + 3], ifd, "strip offsets"))
-            strip_counts = ((scalar(fields[k_count + 1], fields[k_count + 3]),) if count == 1
-                            else array_values(fields[k_count + 1], count, fields[k_count + 3], ifd,
-                                              "strip byte counts"))
+            strip_offsets = (
+                (scalar(fields[k_off + 1], fields[k_off + 3]),)
+                if count == 1
+                else array_values(fields[k_off + 1], count, fields[k_off + 3], ifd, "strip offsets")
+            )
+            strip_counts = (
+                (scalar(fields[k_count + 1], fields[k_count + 3]),)
+                if count == 1
+                else array_values(fields[k_count + 1], count, fields[k_count + 3], ifd, "strip byte counts")
+            )
             width = scalar(fields[k_width + 1], fields[k_width + 3]) if k_width >= 0 else 0
             height = scalar(fields[k_length + 1], fields[k_length + 3]) if k_length >= 0 else 0
             if strip_offsets is None or strip_counts is None:
                 return None
             contiguous = len(strip_offsets) == 1 or all(
-                strip_offsets[i] + strip_counts[i] == strip_offsets[i + 1] for i in range(len(strip_offsets) - 1))
+                strip_offsets[i] + strip_counts[i] == strip_offsets[i + 1] for i in range(len(strip_offsets) - 1)
+            )
             offsets.append(strip_offsets[0] if contiguous else -1)
             nbytes.append(sum(strip_counts))
             widths.append(width)
@@ -184,8 +200,11 @@ def _ome_plane_pages(tif, n_pages):
         a = element.attrib
         try:
             ifd = int(a.get("IFD", 0))
-            first = (int(a.get("FirstZ", 0)) * stride_z + int(a.get("FirstC", 0)) * stride_c
-                     + int(a.get("FirstT", 0)) * stride_t)
+            first = (
+                int(a.get("FirstZ", 0)) * stride_z
+                + int(a.get("FirstC", 0)) * stride_c
+                + int(a.get("FirstT", 0)) * stride_t
+            )
             count = int(a.get("PlaneCount", 1 if "IFD" in a else n_planes))
         except ValueError:
             return None
@@ -194,7 +213,7 @@ def _ome_plane_pages(tif, n_pages):
                 plane_pages[first] = ifd
             continue
         count = max(0, min(count, n_planes - first))
-        plane_pages[first:first + count] = np.arange(ifd, ifd + count)
+        plane_pages[first : first + count] = np.arange(ifd, ifd + count)
     # storage order, outermost first (the flat plane index is C-order over these)
     names = {"T": "time", "C": "channel", "Z": "z"}
     sizes = {names[d]: dims[d] for d in reversed(order) if dims[d] > 1}
@@ -251,8 +270,7 @@ def fast_page_table(tif, path):
         last = int(np.flatnonzero(offsets + plane_bytes > file_size)[0])
         raise InputFileError(
             path,
-            f"is truncated: image {last} of {len(offsets)} ends beyond the end of the file "
-            f"({file_size} bytes).",
+            f"is truncated: image {last} of {len(offsets)} ends beyond the end of the file ({file_size} bytes).",
             fix="re-export the movie or wait until the acquisition has finished writing.",
         )
     return sizes, offsets, height, width, np.dtype(first.dtype)

@@ -128,17 +128,20 @@ def resolve_axes(path, axes, choices, frame_axis=None):
             )
             fix = (
                 f"open it with {FRAME_AXIS_CHOICE}= one of {', '.join(unresolved)} and choose "
-                "one entry of each other axis, e.g. "
-                + ", ".join(f"{n}=0" for n in list(unresolved)[1:])
+                "one entry of each other axis, e.g. " + ", ".join(f"{n}=0" for n in list(unresolved)[1:])
             )
         else:
             problem = (
                 f"holds more than a movie: besides its {frame} axis ({len(axes[frame])} frames) "
                 f"it has {describe_axes(unresolved)}."
             )
-            fix = ("choose one of each: " + ", ".join(f"{n}=..." for n in unresolved)
-                   + " (open_movie keywords; on the command line --choose "
-                   + " --choose ".join(f"{n}=..." for n in unresolved) + ").")
+            fix = (
+                "choose one of each: "
+                + ", ".join(f"{n}=..." for n in unresolved)
+                + " (open_movie keywords; on the command line --choose "
+                + " --choose ".join(f"{n}=..." for n in unresolved)
+                + ")."
+            )
         raise AxisChoiceError(path, problem, fix=fix, axes=unresolved, frame_axis=frame)
     return frame, fixed
 

@@ -106,8 +106,7 @@ class CameraConfig:
         """EM gain from Micro-Manager metadata: 1 when switched off or unknown."""
         mm_metadata = mm_metadata or {}
         if self.em_switch_property:
-            switch = mm_metadata.get(f"{self.name}-{self.em_switch_property}",
-                                     mm_metadata.get(self.em_switch_property))
+            switch = mm_metadata.get(f"{self.name}-{self.em_switch_property}", mm_metadata.get(self.em_switch_property))
             if switch is not None and str(switch) != str(self.em_switch_on):
                 return 1.0
         if self.gain_property:
@@ -185,7 +184,8 @@ def parse_cameras(document, path="config.yaml"):
     """
     if not isinstance(document, dict) or not isinstance(document.get("Cameras"), dict):
         raise InputFileError(
-            path, "has no 'Cameras' mapping.",
+            path,
+            "has no 'Cameras' mapping.",
             fix="start the file with 'Cameras:' and one indented entry per camera name.",
         )
     cameras = []
@@ -197,8 +197,9 @@ def parse_cameras(document, path="config.yaml"):
         if "Sensitivity" not in entry:
             missing.append("Sensitivity")
         if missing:
-            raise InputFileError(path, f"camera {name!r} lacks {', '.join(missing)}.",
-                                 fix=f"add {', '.join(missing)} under {name}.")
+            raise InputFileError(
+                path, f"camera {name!r} lacks {', '.join(missing)}.", fix=f"add {', '.join(missing)} under {name}."
+            )
         categories = entry.get("Sensitivity Categories") or []
         if not isinstance(categories, list):
             raise InputFileError(path, f"camera {name!r}: Sensitivity Categories must be a list of property names.")
@@ -209,8 +210,11 @@ def parse_cameras(document, path="config.yaml"):
             sensitivity = float(sensitivity)
         switch = entry.get("EM Switch Property")
         if switch is not None and not (isinstance(switch, dict) and "Name" in switch):
-            raise InputFileError(path, f"camera {name!r}: EM Switch Property must hold Name and the on value.",
-                                 fix="write it as 'EM Switch Property: {Name: <property>, True: <value when on>}'.")
+            raise InputFileError(
+                path,
+                f"camera {name!r}: EM Switch Property must hold Name and the on value.",
+                fix="write it as 'EM Switch Property: {Name: <property>, True: <value when on>}'.",
+            )
         switch_on = None
         if switch is not None:
             # The on-value is written under a key meaning "on" (True / On); take the first
@@ -223,17 +227,19 @@ def parse_cameras(document, path="config.yaml"):
             else:
                 switch_on = next(iter(others.values()), None)
         qe = entry.get("Quantum Efficiency")
-        cameras.append(CameraConfig(
-            name=name,
-            baseline=_number(path, name, "Baseline", entry["Baseline"]),
-            pixelsize_nm=_number(path, name, "Pixelsize", entry["Pixelsize"]),
-            qe=None if qe is None else _number(path, name, "Quantum Efficiency", qe),
-            sensitivity=sensitivity,
-            categories=categories,
-            gain_property=entry.get("Gain Property Name"),
-            em_switch_property=switch["Name"] if switch else None,
-            em_switch_on=switch_on,
-        ))
+        cameras.append(
+            CameraConfig(
+                name=name,
+                baseline=_number(path, name, "Baseline", entry["Baseline"]),
+                pixelsize_nm=_number(path, name, "Pixelsize", entry["Pixelsize"]),
+                qe=None if qe is None else _number(path, name, "Quantum Efficiency", qe),
+                sensitivity=sensitivity,
+                categories=categories,
+                gain_property=entry.get("Gain Property Name"),
+                em_switch_property=switch["Name"] if switch else None,
+                em_switch_on=switch_on,
+            )
+        )
     if not cameras:
         raise InputFileError(path, "its Cameras mapping is empty.", fix="add at least one camera.")
     return cameras
@@ -249,8 +255,9 @@ def load_cameras(path):
     """
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(path, "no such camera configuration file.",
-                             fix=f"create it, or point ${CONFIG_ENV} at your config.yaml.")
+        raise InputFileError(
+            path, "no such camera configuration file.", fix=f"create it, or point ${CONFIG_ENV} at your config.yaml."
+        )
     try:
         with open(path) as f:
             document = yaml.safe_load(f)

@@ -69,7 +69,8 @@ def _from_stack(path, stack):
     stack = np.asarray(stack)
     if stack.ndim != 3 or stack.shape[0] not in (2, 3):
         raise InputFileError(
-            path, f"holds an array shaped {stack.shape}, not a stack of 2 or 3 maps.",
+            path,
+            f"holds an array shaped {stack.shape}, not a stack of 2 or 3 maps.",
             fix="save a (2 or 3, height, width) stack in the order offset, variance, gain, "
             "or use an .npz or HDF5 file with named maps.",
         )
@@ -101,7 +102,8 @@ def _read(path):
 
         return _from_stack(path, tifffile.imread(path))
     raise InputFileError(
-        path, f"is not a camera-map file I can read (suffix {suffix!r}).",
+        path,
+        f"is not a camera-map file I can read (suffix {suffix!r}).",
         fix="use .hdf5/.h5 (Picasso's camera calibration), .npz, .npy or .tif.",
     )
 
@@ -117,8 +119,9 @@ def load_camera_maps(path):
     """
     path = Path(path)
     if not path.exists():
-        raise InputFileError(path, "camera-map file not found.",
-                             fix="give the file written by 'napari-picasso camera-calibrate'.")
+        raise InputFileError(
+            path, "camera-map file not found.", fix="give the file written by 'napari-picasso camera-calibrate'."
+        )
     try:
         maps, metadata = _read(path)
     except InputFileError:
@@ -128,7 +131,8 @@ def load_camera_maps(path):
     missing = [name for name in ("offset", "variance") if name not in maps]
     if missing:
         raise InputFileError(
-            path, f"has no {' and no '.join(missing)} map.",
+            path,
+            f"has no {' and no '.join(missing)} map.",
             fix="a calibration needs an offset and a variance map; make one from a dark movie with "
             "'napari-picasso camera-calibrate DARK_MOVIE'.",
         )
@@ -139,8 +143,11 @@ def load_camera_maps(path):
         if values.ndim != 2:
             raise InputFileError(path, f"the {name} map has {values.ndim} dimensions, not 2.")
         if values.shape != shape:
-            raise InputFileError(path, f"the {name} map is {values.shape[0]}x{values.shape[1]} but the offset "
-                                 f"map is {shape[0]}x{shape[1]}.", fix="all maps must cover the same pixels.")
+            raise InputFileError(
+                path,
+                f"the {name} map is {values.shape[0]}x{values.shape[1]} but the offset map is {shape[0]}x{shape[1]}.",
+                fix="all maps must cover the same pixels.",
+            )
         arrays[name] = np.ascontiguousarray(values, dtype=np.float32)
     maps = CameraMaps(arrays["offset"], arrays["variance"], arrays.get("gain"), path, metadata)
     check_values(maps)
@@ -149,8 +156,10 @@ def load_camera_maps(path):
 
 DARK_FIX = "recompute the calibration from a dark movie with 'napari-picasso camera-calibrate'."
 # A dark movie gives no gain: that needs bright movies (a photon-transfer curve).
-GAIN_FIX = ("recompute the gain map from bright movies (Picasso's sCMOS calibration with a bright series), "
-            "or remove it from the file to use the scalar sensitivity (--sensitivity) for every pixel.")
+GAIN_FIX = (
+    "recompute the gain map from bright movies (Picasso's sCMOS calibration with a bright series), "
+    "or remove it from the file to use the scalar sensitivity (--sensitivity) for every pixel."
+)
 
 
 def check_values(maps):
@@ -164,22 +173,27 @@ def check_values(maps):
         if bad.any():
             y, x = np.argwhere(bad)[0]
             raise InputFileError(
-                path, f"the {name} map has {int(bad.sum())} NaN or infinite values (first at y={y}, x={x}).",
+                path,
+                f"the {name} map has {int(bad.sum())} NaN or infinite values (first at y={y}, x={x}).",
                 fix=GAIN_FIX if name == "gain" else DARK_FIX,
             )
     negative = maps.variance < 0
     if negative.any():
         y, x = np.argwhere(negative)[0]
         raise InputFileError(
-            path, f"the variance map has {int(negative.sum())} negative values (first at y={y}, x={x}); "
+            path,
+            f"the variance map has {int(negative.sum())} negative values (first at y={y}, x={x}); "
             "a variance is never negative.",
             fix=DARK_FIX,
         )
     if maps.gain is not None and (maps.gain <= 0).any():
         y, x = np.argwhere(maps.gain <= 0)[0]
         raise InputFileError(
-            path, f"the gain map has {int((maps.gain <= 0).sum())} values <= 0 (first at y={y}, x={x}); gains "
-            "are counts per photoelectron and always positive.", fix=GAIN_FIX)
+            path,
+            f"the gain map has {int((maps.gain <= 0).sum())} values <= 0 (first at y={y}, x={x}); gains "
+            "are counts per photoelectron and always positive.",
+            fix=GAIN_FIX,
+        )
 
 
 def check_against_movie(maps, movie_shape, roi=None, movie_name="movie"):
@@ -200,13 +214,16 @@ def check_against_movie(maps, movie_shape, roi=None, movie_name="movie"):
     if roi is not None:
         y0, x0, y1, x1 = roi
         if not (0 <= y0 < y1 <= map_height and 0 <= x0 < x1 <= map_width):
-            raise InputFileError(maps.path or "<camera maps>",
-                                 f"the ROI {tuple(roi)} lies outside the {map_height}x{map_width} maps.")
+            raise InputFileError(
+                maps.path or "<camera maps>", f"the ROI {tuple(roi)} lies outside the {map_height}x{map_width} maps."
+            )
 
 
-ORIGIN_FIX = ("give the position of the movie's camera ROI on the sensor (its top-left pixel "
-              "in the maps): --camera-maps-origin Y X on the command line, "
-              "LocalizeParameters(camera_maps_origin=(y, x)), or 'maps origin (y x)' in the Localize dock.")
+ORIGIN_FIX = (
+    "give the position of the movie's camera ROI on the sensor (its top-left pixel "
+    "in the maps): --camera-maps-origin Y X on the command line, "
+    "LocalizeParameters(camera_maps_origin=(y, x)), or 'maps origin (y x)' in the Localize dock."
+)
 
 
 def roi_origin(metadata, frame_shape):
@@ -264,29 +281,35 @@ def crop_to_movie(maps, frame_shape, origin=None, metadata=None, movie_name="mov
         source = f"the camera ROI in {movie_name}'s metadata"
     if map_height < height or map_width < width:
         raise InputFileError(
-            where, f"the maps are {map_height}x{map_width} pixels, smaller than {movie_name}'s "
-            f"{height}x{width} frames.",
+            where,
+            f"the maps are {map_height}x{map_width} pixels, smaller than {movie_name}'s {height}x{width} frames.",
             fix="use maps calibrated on the whole sensor, or with the movie's camera ROI and binning "
-            "('napari-picasso camera-calibrate' on a dark movie recorded with those settings).")
+            "('napari-picasso camera-calibrate' on a dark movie recorded with those settings).",
+        )
     if origin is None:
         raise InputFileError(
-            where, f"the maps are {map_height}x{map_width} pixels (the full sensor?) but {movie_name}'s "
+            where,
+            f"the maps are {map_height}x{map_width} pixels (the full sensor?) but {movie_name}'s "
             f"frames are {height}x{width}, and its metadata records no camera ROI of that size to cut "
-            "the maps to.", fix=ORIGIN_FIX)
+            "the maps to.",
+            fix=ORIGIN_FIX,
+        )
     y0, x0 = (int(v) for v in origin)
     if not (0 <= y0 and 0 <= x0 and y0 + height <= map_height and x0 + width <= map_width):
         raise InputFileError(
-            where, f"{movie_name}'s {height}x{width} frames at origin (y, x) = ({y0}, {x0}) ({source}) lie "
+            where,
+            f"{movie_name}'s {height}x{width} frames at origin (y, x) = ({y0}, {x0}) ({source}) lie "
             f"outside the {map_height}x{map_width} maps.",
-            fix="check the origin; it must satisfy 0 <= y <= "
-            f"{map_height - height} and 0 <= x <= {map_width - width}.")
+            fix=f"check the origin; it must satisfy 0 <= y <= {map_height - height} and 0 <= x <= {map_width - width}.",
+        )
     window = (slice(y0, y0 + height), slice(x0, x0 + width))
 
     def cut(values):
         return None if values is None else np.ascontiguousarray(values[window])
 
-    return dataclasses.replace(maps, offset=cut(maps.offset), variance=cut(maps.variance), gain=cut(maps.gain),
-                               origin=(y0, x0))
+    return dataclasses.replace(
+        maps, offset=cut(maps.offset), variance=cut(maps.variance), gain=cut(maps.gain), origin=(y0, x0)
+    )
 
 
 def save_camera_maps(path, offset, variance, gain=None, metadata=None):
@@ -342,8 +365,10 @@ def dark_movie_maps(movie, chunk_frames=256, progress=None):
     """
     n_frames, height, width = movie.shape
     if n_frames < 2:
-        raise InputFileError(getattr(movie, "path", "<movie>"), f"has {n_frames} frame; a dark movie "
-                             "needs at least 2 (hundreds or more for a good variance map).")
+        raise InputFileError(
+            getattr(movie, "path", "<movie>"),
+            f"has {n_frames} frame; a dark movie needs at least 2 (hundreds or more for a good variance map).",
+        )
     count = 0
     mean = np.zeros((height, width), dtype=np.float64)
     m2 = np.zeros((height, width), dtype=np.float64)

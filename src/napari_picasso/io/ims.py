@@ -17,15 +17,14 @@ import numpy as np
 
 from .axes import axes_metadata, choose_index, resolve_axes
 from .errors import InputFileError, raised_inside
-from .movies import Movie, register_opener
-
+from .movie import Movie
 
 # What h5py raises on damaged files (HDF5 library errors surface as these).
 _H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
 DAMAGED_FIX = "re-export the file from Imaris (or the acquisition software), or recover it from a backup."
 
 
-def _is_ims(path):
+def is_ims(path):
     return path.is_file() and path.suffix.lower() == ".ims"
 
 
@@ -80,8 +79,9 @@ class ImsMovie(Movie):
             except _H5_ERRORS as error:
                 if isinstance(error, InputFileError) or not raised_inside(error, "h5py"):
                     raise
-                raise InputFileError(path, f"is damaged: its HDF5 structure is unreadable ({error}).",
-                                     fix=DAMAGED_FIX) from error
+                raise InputFileError(
+                    path, f"is damaged: its HDF5 structure is unreadable ({error}).", fix=DAMAGED_FIX
+                ) from error
             super().__init__(path, shape, dtype, metadata)
         except BaseException:
             self._file.close()
@@ -118,7 +118,11 @@ class ImsMovie(Movie):
         channel_labels = []
         for c in channels:
             name_group = f.get(f"DataSetInfo/Channel {c}")
-            name = attribute_text(name_group.attrs["Name"]) if name_group is not None and "Name" in name_group.attrs else ""
+            name = (
+                attribute_text(name_group.attrs["Name"])
+                if name_group is not None and "Name" in name_group.attrs
+                else ""
+            )
             channel_labels.append(name or c)
         if len(set(channel_labels)) != len(channel_labels):
             channel_labels = list(channels)
@@ -157,7 +161,7 @@ class ImsMovie(Movie):
                 while j < stop and self._frames[j][0] == name and self._frames[j][1] == z + (j - i):
                     j += 1
                 try:
-                    out[i - start:j - start] = self._group[name][z:z + (j - i), :h, :w]
+                    out[i - start : j - start] = self._group[name][z : z + (j - i), :h, :w]
                 except _H5_ERRORS as error:
                     if not raised_inside(error, "h5py"):
                         raise
@@ -167,6 +171,3 @@ class ImsMovie(Movie):
 
     def close(self):
         self._file.close()
-
-
-register_opener(_is_ims, lambda path, **choices: ImsMovie(path, **choices))

@@ -145,7 +145,8 @@ def load_info(path):
     yaml_path = yaml_path_for(path) if path.suffix != ".yaml" else path
     if not yaml_path.exists():
         raise InputFileError(
-            path, f"has no {yaml_path.name} beside it (the metadata Picasso needs).",
+            path,
+            f"has no {yaml_path.name} beside it (the metadata Picasso needs).",
             fix="copy the .yaml that was written with it next to the file.",
         )
     try:
@@ -159,9 +160,11 @@ def load_info(path):
     wrong = [i for i, d in enumerate(docs) if not isinstance(d, dict)]
     if wrong:
         raise InputFileError(
-            yaml_path, f"document {wrong[0] + 1} is not a mapping of keys to values "
+            yaml_path,
+            f"document {wrong[0] + 1} is not a mapping of keys to values "
             f"({str(docs[wrong[0]])[:40]!r}); the file is damaged.",
-            fix="restore it from the .yaml written with the localizations.")
+            fix="restore it from the .yaml written with the localizations.",
+        )
     return docs
 
 
@@ -182,8 +185,9 @@ def load_locs(path, with_info=True):
         with h5py.File(path, "r") as f:
             if LOCS_DATASET not in f:
                 raise InputFileError(
-                    path, f"has no '{LOCS_DATASET}' dataset; it is not a localization file "
-                    f"(datasets: {', '.join(f.keys()) or 'none'})."
+                    path,
+                    f"has no '{LOCS_DATASET}' dataset; it is not a localization file "
+                    f"(datasets: {', '.join(f.keys()) or 'none'}).",
                 )
             dataset = f[LOCS_DATASET]
             if dataset.dtype.names is None or not {"frame", "x", "y"} <= set(dataset.dtype.names):

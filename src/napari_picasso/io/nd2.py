@@ -15,14 +15,14 @@ import numpy as np
 from .axes import axes_metadata, resolve_axes
 from .errors import InputFileError, raised_inside
 from .metadata import plain
-from .movies import Movie, register_opener
+from .movie import Movie
 
 # What the nd2 package raises on damaged files.
 _PARSE_ERRORS = (ValueError, KeyError, IndexError, struct.error, OSError, TypeError, ArithmeticError)
 ND2_AXES = {"T": "time", "Z": "z", "C": "channel", "P": "position"}
 
 
-def _is_nd2(path):
+def is_nd2(path):
     return path.is_file() and path.suffix.lower() == ".nd2"
 
 
@@ -53,8 +53,10 @@ class ND2Movie(Movie):
                 if isinstance(error, InputFileError) or not raised_inside(error, "nd2"):
                     raise
                 raise InputFileError(
-                    path, f"is damaged: nd2 cannot read its structure ({error}).",
-                    fix="re-export the file from NIS-Elements, or recover it from a backup.") from error
+                    path,
+                    f"is damaged: nd2 cannot read its structure ({error}).",
+                    fix="re-export the file from NIS-Elements, or recover it from a backup.",
+                ) from error
             super().__init__(path, shape, dtype, metadata)
         except BaseException:
             self._file.close()
@@ -127,6 +129,3 @@ class ND2Movie(Movie):
         file = getattr(self, "_file", None)
         if file is not None and not file.closed:
             file.close()
-
-
-register_opener(_is_nd2, lambda path, **choices: ND2Movie(path, **choices))

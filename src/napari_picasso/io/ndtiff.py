@@ -15,7 +15,7 @@ import numpy as np
 from .axes import axes_metadata, resolve_axes
 from .errors import InputFileError
 from .metadata import micromanager_metadata
-from .movies import Movie, register_opener
+from .movie import Movie
 
 INDEX_NAME = "NDTiff.index"
 FULL_RESOLUTION = "Full resolution"
@@ -32,7 +32,7 @@ def dataset_folder(path):
     return None
 
 
-def _is_ndtiff(path):
+def is_ndtiff(path):
     if path.is_dir():
         return True  # a folder is only ever an NDTiff dataset; a folder without index is an error
     return path.is_file() and "_NDTiffStack" in path.name and dataset_folder(path) is not None
@@ -65,10 +65,8 @@ class NDTiffMovie(Movie):
         if folder is None:
             raise InputFileError(
                 path,
-                f"holds no {INDEX_NAME} (nor a '{FULL_RESOLUTION}' folder with one), so it is "
-                "not an NDTiff dataset.",
-                fix="open the dataset folder Micro-Manager wrote (the one with NDTiff.index), "
-                "or a movie file.",
+                f"holds no {INDEX_NAME} (nor a '{FULL_RESOLUTION}' folder with one), so it is not an NDTiff dataset.",
+                fix="open the dataset folder Micro-Manager wrote (the one with NDTiff.index), or a movie file.",
             )
         try:
             # ndstorage prints progress while it reads the index
@@ -103,26 +101,37 @@ class NDTiffMovie(Movie):
             self._coords.append(coords)
         self._version = 3 if hasattr(dataset, "get_image_coordinates_list") else 2
         if dataset.image_height is None or dataset.image_width is None:
-            raise InputFileError(folder, f"its {INDEX_NAME} lists no images; the index is empty or damaged.",
-                                 fix="wait until the acquisition has written images, or re-export the dataset.")
+            raise InputFileError(
+                folder,
+                f"its {INDEX_NAME} lists no images; the index is empty or damaged.",
+                fix="wait until the acquisition has written images, or re-export the dataset.",
+            )
         height, width = int(dataset.image_height), int(dataset.image_width)
         dtype = np.dtype(dataset.dtype)
-        stacks = [p for where in (folder, folder / FULL_RESOLUTION) if where.is_dir()
-                  for p in where.glob("*_NDTiffStack*.tif")]
+        stacks = [
+            p
+            for where in (folder, folder / FULL_RESOLUTION)
+            if where.is_dir()
+            for p in where.glob("*_NDTiffStack*.tif")
+        ]
         stored = sum(p.stat().st_size for p in stacks)
         if height <= 0 or width <= 0 or height * width * dtype.itemsize > stored:
             # NDTiff stores pixels uncompressed: an image cannot be larger than its files
-            raise InputFileError(folder, f"its {INDEX_NAME} describes {width}x{height} images but the stack "
-                                         f"files hold {stored} bytes; the index is damaged.",
-                                 fix="re-export the dataset, or recover NDTiff.index from a backup.")
+            raise InputFileError(
+                folder,
+                f"its {INDEX_NAME} describes {width}x{height} images but the stack "
+                f"files hold {stored} bytes; the index is damaged.",
+                fix="re-export the dataset, or recover NDTiff.index from a backup.",
+            )
         image_md = {}
         try:
             image_md = self._read_metadata(self._coords[0])
         except Exception:
             pass  # image metadata is informative; pixels are what must be readable
         metadata = micromanager_metadata(getattr(dataset, "summary_metadata", None), image_md)
-        metadata["NDTiff Version"] = f"{dataset.major_version}.{dataset.minor_version}" if hasattr(
-            dataset, "major_version") else "2"
+        metadata["NDTiff Version"] = (
+            f"{dataset.major_version}.{dataset.minor_version}" if hasattr(dataset, "major_version") else "2"
+        )
         metadata.update(axes_metadata(labels, frame, fixed))
         return metadata, (n_frames, height, width), dtype
 
@@ -145,13 +154,13 @@ class NDTiffMovie(Movie):
             except Exception as error:
                 raise InputFileError(self.path, f"image {coords} is missing or unreadable ({error}).") from None
             if np.shape(image) != self.shape[1:]:
-                raise InputFileError(self.path, f"image {coords} has shape {np.shape(image)}, not "
-                                                f"{self.shape[1:]}: its {INDEX_NAME} entry is damaged.")
+                raise InputFileError(
+                    self.path,
+                    f"image {coords} has shape {np.shape(image)}, not "
+                    f"{self.shape[1:]}: its {INDEX_NAME} entry is damaged.",
+                )
             out[i - start] = image
         return out
 
     def close(self):
         self._dataset.close()
-
-
-register_opener(_is_ndtiff, lambda path, **choices: NDTiffMovie(path, **choices))

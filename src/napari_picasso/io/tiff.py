@@ -28,7 +28,7 @@ from ._tiff_pages import fast_page_table
 from .axes import axes_metadata, choose_index, describe_axes, frame_planes, resolve_axes
 from .errors import AxisChoiceError, InputFileError, raised_inside
 from .metadata import micromanager_metadata, plain
-from .movies import Movie, register_opener
+from .movie import Movie
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 MM_FRAME_TAG = 51123  # Micro-Manager's per-frame JSON metadata
@@ -49,7 +49,7 @@ AXIS_NAMES = {
 }
 
 
-def _is_tiff(path):
+def is_tiff(path):
     return path.is_file() and path.suffix.lower() in TIFF_SUFFIXES
 
 
@@ -84,19 +84,31 @@ def _open_tiff(path):
             ) from None
         raise InputFileError(path, f"is not a readable TIFF file ({error}).") from None
     try:
-        tif.pages.first
+        _ = tif.pages.first
     except IndexError:  # tifffile found no valid first image directory
         tif.close()
         raise InputFileError(
-            path, "is damaged: it starts like a TIFF but its first image directory (IFD) is "
-            "missing or lies outside the file.", fix=DAMAGED_FIX) from None
+            path,
+            "is damaged: it starts like a TIFF but its first image directory (IFD) is "
+            "missing or lies outside the file.",
+            fix=DAMAGED_FIX,
+        ) from None
     return tif
 
 
 # What tifffile raises while parsing damaged structures (beside its own TiffFileError):
 # values read from the file become indices, keys, struct formats and array shapes.
-_PARSE_ERRORS = (tifffile.TiffFileError, struct.error, IndexError, KeyError, ValueError, TypeError,
-                 RuntimeError, ArithmeticError, MemoryError)
+_PARSE_ERRORS = (
+    tifffile.TiffFileError,
+    struct.error,
+    IndexError,
+    KeyError,
+    ValueError,
+    TypeError,
+    RuntimeError,
+    ArithmeticError,
+    MemoryError,
+)
 
 
 def _frame_metadata(tif):
@@ -126,7 +138,9 @@ def _summary(tif):
     return None
 
 
-_OME_PIXEL_SIZE = re.compile(r'<(?:\w+:)?Pixels\b[^>]*?\bPhysicalSizeX="([^"]+)"(?:[^>]*?\bPhysicalSizeXUnit="([^"]+)")?')
+_OME_PIXEL_SIZE = re.compile(
+    r'<(?:\w+:)?Pixels\b[^>]*?\bPhysicalSizeX="([^"]+)"(?:[^>]*?\bPhysicalSizeXUnit="([^"]+)")?'
+)
 _OME_DETECTOR = re.compile(r"<(?:\w+:)?Detector\b([^>]*)>")
 _XML_ATTRIBUTE = re.compile(r'(\w+)="([^"]*)"')
 
@@ -187,8 +201,11 @@ class _SeriesPart:
                 f"holds colour images (axes {axes}, shape {shape}); a camera movie is grayscale.",
             )
         if "Y" not in axes or "X" not in axes or not all(isinstance(n, (int, np.integer)) for n in shape):
-            raise InputFileError(path, f"is damaged: its images have no height and width (axes {axes!r}, "
-                                       f"shape {shape}).", fix=DAMAGED_FIX)
+            raise InputFileError(
+                path,
+                f"is damaged: its images have no height and width (axes {axes!r}, shape {shape}).",
+                fix=DAMAGED_FIX,
+            )
         keep = [(a, n) for a, n in zip(axes, shape) if a not in "YXS"]
         self.height = shape[axes.index("Y")]
         self.width = shape[axes.index("X")]
@@ -218,8 +235,11 @@ class _SeriesPart:
         if (self.final and plane_bytes > size) or self.plane_items > 2**32:
             # uncompressed planes lie inside the file: a larger one is a damaged size tag
             raise InputFileError(
-                path, f"is damaged: it describes {self.width}x{self.height} images ({plane_bytes} bytes "
-                f"each) in a file of {size} bytes.", fix=DAMAGED_FIX)
+                path,
+                f"is damaged: it describes {self.width}x{self.height} images ({plane_bytes} bytes "
+                f"each) in a file of {size} bytes.",
+                fix=DAMAGED_FIX,
+            )
         self.offset = series.dataoffset if (self.final and not series.is_multifile) else None
         self.handles = {}
         self.lock = threading.Lock()
@@ -262,8 +282,12 @@ class _SeriesPart:
                 breaks = np.flatnonzero(np.diff(planes) != 1) + 1
                 for run in np.split(np.arange(len(planes)), breaks):
                     first = int(planes[run[0]])
-                    self._read_into(filename, self.offset + first * plane_bytes, out[run[0]:run[-1] + 1],
-                                    f"images {first}-{first + len(run) - 1}")
+                    self._read_into(
+                        filename,
+                        self.offset + first * plane_bytes,
+                        out[run[0] : run[-1] + 1],
+                        f"images {first}-{first + len(run) - 1}",
+                    )
                 return out
             for i, plane in enumerate(planes):
                 self._read_plane(int(plane), out[i])
@@ -317,8 +341,12 @@ class _OffsetPart(_SeriesPart):
         breaks = np.flatnonzero(np.diff(offsets) != plane_bytes) + 1
         with self.lock:
             for run in np.split(np.arange(len(planes)), breaks):
-                self._read_into(filename, int(offsets[run[0]]), out[run[0]:run[-1] + 1],
-                                f"images {int(planes[run[0]])}-{int(planes[run[-1]])}")
+                self._read_into(
+                    filename,
+                    int(offsets[run[0]]),
+                    out[run[0] : run[-1] + 1],
+                    f"images {int(planes[run[0]])}-{int(planes[run[-1]])}",
+                )
         return out
 
 
@@ -327,7 +355,7 @@ def _split_ending(name):
     lower = name.lower()
     for ending in (".ome.tiff", ".ome.tif", ".tiff", ".tif"):
         if lower.endswith(ending):
-            return name[: -len(ending)], name[-len(ending):]
+            return name[: -len(ending)], name[-len(ending) :]
     return name, ""
 
 
@@ -360,14 +388,14 @@ def mmstack_positions(path):
     if "_MMStack" not in path.name:
         return {}
     prefix = path.name.split("_MMStack")[0] + "_MMStack"
-    candidates = sorted(p for p in path.parent.glob(f"{glob_escape(prefix)}*") if _is_tiff(p))
+    candidates = sorted(p for p in path.parent.glob(f"{glob_escape(prefix)}*") if is_tiff(p))
     continuations = {f for p in candidates for f in rollover_files(p)[1:]}
     positions = {}
     for p in candidates:
         if p in continuations:
             continue
         stem, _ = _split_ending(p.name)
-        label = stem[len(prefix):].lstrip("_") or "0"
+        label = stem[len(prefix) :].lstrip("_") or "0"
         positions[label] = p
     return positions
 
@@ -385,8 +413,11 @@ def _series_axes(tif, series, part):
     if "channel" in axes and isinstance(names, list) and len(names) == len(axes["channel"]):
         axes["channel"] = [str(n) for n in names]
     if "position" in axes:
-        labels = [p.get("Label") for p in summary.get("InitialPositionList") or summary.get("StagePositions") or []
-                  if isinstance(p, dict)]
+        labels = [
+            p.get("Label")
+            for p in summary.get("InitialPositionList") or summary.get("StagePositions") or []
+            if isinstance(p, dict)
+        ]
         if len(labels) == len(axes["position"]) and all(isinstance(x, str) for x in labels):
             axes["position"] = labels
     return axes
@@ -426,8 +457,10 @@ class TiffMovie(Movie):
                 if isinstance(error, InputFileError) or not raised_inside(error, "tifffile"):
                     raise  # ours: a clear message already, or a bug to see as it is
                 raise InputFileError(
-                    path, f"is damaged: tifffile cannot parse its structure ({type(error).__name__}: {error}).",
-                    fix=DAMAGED_FIX) from error
+                    path,
+                    f"is damaged: tifffile cannot parse its structure ({type(error).__name__}: {error}).",
+                    fix=DAMAGED_FIX,
+                ) from error
             super().__init__(path, shape, dtype, metadata)
         except BaseException:
             self.close()
@@ -557,7 +590,11 @@ class TiffMovie(Movie):
                 metadata = _movie_metadata(tif)
                 metadata.update(self._axes_metadata(axes, frame, fixed))
                 first_part = part
-            elif (part.height, part.width, part.file_dtype) != (first_part.height, first_part.width, first_part.file_dtype):
+            elif (part.height, part.width, part.file_dtype) != (
+                first_part.height,
+                first_part.width,
+                first_part.file_dtype,
+            ):
                 raise InputFileError(
                     filename,
                     f"holds {part.width}x{part.height} {part.file_dtype.name} images, unlike "
@@ -584,7 +621,7 @@ class TiffMovie(Movie):
             n = len(planes)
             lo, hi = max(start, offset), min(stop, offset + n)
             if lo < hi:
-                part.read_into(planes[lo - offset:hi - offset], out[lo - start:hi - start])
+                part.read_into(planes[lo - offset : hi - offset], out[lo - start : hi - start])
             offset += n
             if offset >= stop:
                 break
@@ -595,6 +632,3 @@ class TiffMovie(Movie):
             part.close()
             part.tif.close()
         self._parts = []
-
-
-register_opener(_is_tiff, lambda path, **choices: TiffMovie(path, **choices))

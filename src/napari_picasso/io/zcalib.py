@@ -8,10 +8,8 @@ and ``Frame bounds``; Picasso loads it as a plain mapping, so keys it does not k
 complete.
 """
 
-import os
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from .errors import InputFileError
@@ -59,16 +57,18 @@ def load_calibration(path):
     except yaml.YAMLError as error:
         raise InputFileError(path, f"not a readable YAML file ({error}).", fix) from None
     if len(documents) != 1 or not isinstance(documents[0], dict):
-        raise InputFileError(path, "a 3D calibration is one YAML mapping; this file holds "
-                             f"{len(documents)} document(s) (a _locs.yaml?).", fix)
+        raise InputFileError(
+            path,
+            f"a 3D calibration is one YAML mapping; this file holds {len(documents)} document(s) (a _locs.yaml?).",
+            fix,
+        )
     calibration = documents[0]
     for key in ("X Coefficients", "Y Coefficients"):
         value = calibration.get(key)
-        if not isinstance(value, list) or len(value) != 7 or not all(
-            isinstance(v, (int, float)) for v in value
-        ):
-            raise InputFileError(path, f"'{key}' must be a list of 7 numbers (a degree-6 "
-                                 "polynomial, highest power first).", fix)
+        if not isinstance(value, list) or len(value) != 7 or not all(isinstance(v, (int, float)) for v in value):
+            raise InputFileError(
+                path, f"'{key}' must be a list of 7 numbers (a degree-6 polynomial, highest power first).", fix
+            )
     magnification = calibration.get("Magnification factor", 0.79)
     if not isinstance(magnification, (int, float)) or magnification <= 0:
         raise InputFileError(path, f"'Magnification factor' must be a positive number; got {magnification!r}.", fix)

@@ -11,8 +11,13 @@ from napari_picasso.server import PAGES
 from napari_picasso.server.common import database_path, open_readonly, sidebar_filters
 from napari_picasso.server.panels import compare, history, preview, status, watchers
 
-RENDERERS = {"Status": status.render, "History": history.render, "Compare": compare.render,
-             "Preview": preview.render, "Watchers": watchers.render}
+RENDERERS = {
+    "Status": status.render,
+    "History": history.render,
+    "Compare": compare.render,
+    "Preview": preview.render,
+    "Watchers": watchers.render,
+}
 
 st.set_page_config(page_title="napari-picasso", page_icon=":microscope:", layout="wide")
 

@@ -40,8 +40,10 @@ def open_readonly(path):
     if version < database.SCHEMA_VERSION:
         # Read-only: no migration here; the Status page's "add" (a write) migrates it.
         db.close()
-        return None, (f"{path}: has schema version {version}, this napari-picasso reads version "
-                      f"{database.SCHEMA_VERSION}; adding files (or 'napari-picasso db check') upgrades it.")
+        return None, (
+            f"{path}: has schema version {version}, this napari-picasso reads version "
+            f"{database.SCHEMA_VERSION}; adding files (or 'napari-picasso db check') upgrades it."
+        )
     return db, None
 
 
@@ -144,7 +146,8 @@ def locs_per_frame(key, progress=None):
 def field_histograms(keys, field, progress=None):
     """:func:`~napari_picasso.db.compare.field_histograms` of files, cached."""
     return _cache("field_histograms", 32).get(
-        (tuple(keys), field), lambda: compare.field_histograms([k[0] for k in keys], field, progress=progress))
+        (tuple(keys), field), lambda: compare.field_histograms([k[0] for k in keys], field, progress=progress)
+    )
 
 
 def histogram_fields(key):
@@ -158,5 +161,6 @@ def preview_data(key, oversampling, progress=None):
     Without the points: the browser shows the image only.
     """
     return _cache("preview_data", 4).get(
-        (key, oversampling), lambda: compare.preview_data(key[0], oversampling=oversampling, progress=progress,
-                                                          with_points=False))
+        (key, oversampling),
+        lambda: compare.preview_data(key[0], oversampling=oversampling, progress=progress, with_points=False),
+    )

@@ -11,7 +11,18 @@ from .runner import Watcher, output_path
 from .store import WatcherStore, default_database_path
 
 __all__ = [
-    "Candidate", "Watcher", "WatcherLog", "WatcherStore", "classify", "command_arguments",
-    "default_database_path", "output_path", "parse_line", "read_events", "run_command", "scan",
-    "CommandResult", "run_followup",
+    "Candidate",
+    "Watcher",
+    "WatcherLog",
+    "WatcherStore",
+    "classify",
+    "command_arguments",
+    "default_database_path",
+    "output_path",
+    "parse_line",
+    "read_events",
+    "run_command",
+    "scan",
+    "CommandResult",
+    "run_followup",
 ]

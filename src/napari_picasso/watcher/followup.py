@@ -102,8 +102,13 @@ def run_followup(template, locs_path, movie_path, cwd=None, timeout_s=None, canc
     started = time.monotonic()
     try:
         process = subprocess.Popen(
-            arguments, cwd=cwd, shell=False, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, **_own_group(),
+            arguments,
+            cwd=cwd,
+            shell=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            **_own_group(),
         )
     except FileNotFoundError:
         return CommandResult(arguments, problem=f"program not found: {arguments[0]}")
@@ -129,8 +134,9 @@ def run_followup(template, locs_path, movie_path, cwd=None, timeout_s=None, canc
     # Background processes a finished command left holding the output pipe must not hold
     # the watcher: read what is there, briefly.
     tail.join(KILL_GRACE_S)
-    return CommandResult(arguments, None if (timed_out or cancelled) else process.returncode, tail.text(),
-                         seconds, timed_out, cancelled)
+    return CommandResult(
+        arguments, None if (timed_out or cancelled) else process.returncode, tail.text(), seconds, timed_out, cancelled
+    )
 
 
 KILL_GRACE_S = 2.0
@@ -150,8 +156,13 @@ def _kill_group(process):
     if os.name == "nt":
         # taskkill /T ends the whole tree; Popen.kill() only the direct child.
         try:
-            subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=30, check=False)
+            subprocess.run(
+                ["taskkill", "/F", "/T", "/PID", str(process.pid)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=30,
+                check=False,
+            )
         except (OSError, subprocess.SubprocessError):
             pass
         if process.poll() is None:

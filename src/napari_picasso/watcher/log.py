@@ -11,8 +11,21 @@ import datetime
 import threading
 from pathlib import Path
 
-EVENTS = ("watching", "cleaned", "found", "waiting", "started", "finished", "failed",
-          "skipped", "command", "resumed", "vanished", "stopped", "error")
+EVENTS = (
+    "watching",
+    "cleaned",
+    "found",
+    "waiting",
+    "started",
+    "finished",
+    "failed",
+    "skipped",
+    "command",
+    "resumed",
+    "vanished",
+    "stopped",
+    "error",
+)
 
 
 def _field(value):

@@ -32,10 +32,10 @@ import threading
 import time
 from pathlib import Path
 
-from ..io.locs import locs_path_for, yaml_path_for
-from ..io.movies import open_movie
 from ..distributed.cluster import ComputeSession
 from ..distributed.runner import localize_file_distributed
+from ..io.locs import locs_path_for, yaml_path_for
+from ..io.movies import open_movie
 from ..pipeline import LocalizationCancelled, LocalizeParameters
 from .candidates import classify, partial_outputs, scan
 from .followup import check_command, run_followup
@@ -102,10 +102,24 @@ class Watcher:
         cluster or scheduler is opened once by the watcher's thread and kept until it stops.
     """
 
-    def __init__(self, folders, groups, commands=(), recursive=False, settle_seconds=5.0,
-                 rescan_seconds=30.0, db_path=None, log_path=None, echo=None,
-                 command_timeout_s=3600.0, use_events=True, name=None, retry_failed=False,
-                 choices=None, compute=None):
+    def __init__(
+        self,
+        folders,
+        groups,
+        commands=(),
+        recursive=False,
+        settle_seconds=5.0,
+        rescan_seconds=30.0,
+        db_path=None,
+        log_path=None,
+        echo=None,
+        command_timeout_s=3600.0,
+        use_events=True,
+        name=None,
+        retry_failed=False,
+        choices=None,
+        compute=None,
+    ):
         self.folders = [Path(f).expanduser().resolve() for f in folders]
         if not self.folders:
             raise ValueError("give at least one folder to watch")
@@ -214,20 +228,25 @@ class Watcher:
                 observer.join(5)
             store.close()
             self._session.close()
-            self.log.event("stopped", self.name,
-                           f"{self.counts['finished']} outputs finished, {self.counts['failed']} failed")
+            self.log.event(
+                "stopped", self.name, f"{self.counts['finished']} outputs finished, {self.counts['failed']} failed"
+            )
             self.log.close()
 
     def _describe(self):
-        timeout = (f" (timeout {self.command_timeout_s:g} s)" if self.command_timeout_s else " (no timeout)"
-                   ) if self.commands else ""
+        timeout = (
+            (f" (timeout {self.command_timeout_s:g} s)" if self.command_timeout_s else " (no timeout)")
+            if self.commands
+            else ""
+        )
         # "process <pid> on <host>" first: lets readers of the log tell a killed watcher (its
         # process is gone) from a running one (watcher.status).
-        return (f"{process_tag()}, "
-                f"{len(self.groups)} parameter group(s), {len(self.commands)} command(s){timeout}, "
-                f"settle {self.settle_seconds:g} s, {'recursive' if self.recursive else 'not recursive'}, "
-                f"database {self.db_path}"
-                + (f", compute on {self.compute.describe()}" if self.compute is not None else ""))
+        return (
+            f"{process_tag()}, "
+            f"{len(self.groups)} parameter group(s), {len(self.commands)} command(s){timeout}, "
+            f"settle {self.settle_seconds:g} s, {'recursive' if self.recursive else 'not recursive'}, "
+            f"database {self.db_path}" + (f", compute on {self.compute.describe()}" if self.compute is not None else "")
+        )
 
     def _poll_seconds(self):
         return min(1.0, max(0.05, self.settle_seconds / 4))
@@ -241,8 +260,7 @@ class Watcher:
                 # The writer renames the .yaml before the .hdf5: a .yaml beside an
                 # .hdf5.part (and no .hdf5) is the first half of an interrupted commit.
                 if target.suffix == ".hdf5" and yaml_path.exists() and not target.exists():
-                    self._remove(yaml_path, "removed the .yaml of an output interrupted before its "
-                                 ".hdf5 was in place")
+                    self._remove(yaml_path, "removed the .yaml of an output interrupted before its .hdf5 was in place")
 
     def _remove(self, path, why):
         """Delete a leftover of an interrupted run and log it; False when it cannot be removed."""
@@ -338,7 +356,8 @@ class Watcher:
             if self.retry_failed and "failed" in statuses:
                 self._retry.add(key)
             elif None not in statuses and not any(
-                    status == "ok" and store.pending_commands(locs) for status, locs in zip(statuses, outputs)):
+                status == "ok" and store.pending_commands(locs) for status, locs in zip(statuses, outputs)
+            ):
                 self._done.add(key)
                 return
         signature = candidate.signature()
@@ -363,8 +382,9 @@ class Watcher:
                 state.open_error_since = None
                 if not state.announced:
                     state.announced = True
-                    self.log.event("waiting", key, f"still being written; starts after "
-                                   f"{self.settle_seconds:g} s without changes")
+                    self.log.event(
+                        "waiting", key, f"still being written; starts after {self.settle_seconds:g} s without changes"
+                    )
                 continue
             if now - state.changed_at < self.settle_seconds:
                 continue
@@ -416,8 +436,11 @@ class Watcher:
             if status == "ok":
                 left = store.pending_commands(locs_path)
                 if left:  # a watcher stopped or killed before they all ran
-                    self.log.event("resumed", locs_path, f"{len(left)} command(s) not run to the end by an "
-                                   f"interrupted watcher: {left!r}")
+                    self.log.event(
+                        "resumed",
+                        locs_path,
+                        f"{len(left)} command(s) not run to the end by an interrupted watcher: {left!r}",
+                    )
                     self._run_commands(key, locs_path, left, store)
                 continue
             if status is not None and not (retry and status == "failed"):
@@ -441,8 +464,15 @@ class Watcher:
             self.current = key
             try:
                 client = self._session.client_for(self.compute)  # None: in this process
-                result = localize_file_distributed(key, parameters, locs_path, client=client, cancel=self._stop,
-                                                   progress=self._progressed, **self.choices)
+                result = localize_file_distributed(
+                    key,
+                    parameters,
+                    locs_path,
+                    client=client,
+                    cancel=self._stop,
+                    progress=self._progressed,
+                    **self.choices,
+                )
             except LocalizationCancelled:
                 self.log.event("stopped", key, "stopped mid-file; nothing written, it restarts next time")
                 if retry:
@@ -473,7 +503,8 @@ class Watcher:
             self.counts["finished"] += 1
             rate = result.n_frames / max(result.seconds, 1e-9)
             self.log.event(
-                "finished", key,
+                "finished",
+                key,
                 f"{label}: {result.n_locs} localizations in {result.n_frames} frames, "
                 f"{result.seconds:.2f} s ({rate:,.0f} frames/s) -> {locs_path}",
             )
@@ -500,9 +531,13 @@ class Watcher:
         earlier = [p for p in outputs if p != newest or store.status(p) is not None]
         if earlier:
             self._redo[candidate.path] = set(earlier)
-        self.log.event("waiting", candidate.path, "changed while it was localized; its output is discarded and "
-                       f"it starts again after {self.settle_seconds:g} s without changes"
-                       + (f" ({len(earlier)} earlier output(s) redone)" if earlier else ""))
+        self.log.event(
+            "waiting",
+            candidate.path,
+            "changed while it was localized; its output is discarded and "
+            f"it starts again after {self.settle_seconds:g} s without changes"
+            + (f" ({len(earlier)} earlier output(s) redone)" if earlier else ""),
+        )
         if now is not None:
             self._pending[candidate.path] = _Pending(candidate, now, time.monotonic())
         return True
@@ -524,15 +559,25 @@ class Watcher:
                 return
             template = left[0]
             # Stopping the watcher kills a running command (its whole process group).
-            result = run_followup(template, locs_path, movie_path, cwd=Path(locs_path).parent,
-                                  timeout_s=self.command_timeout_s, cancel=self._stop)
+            result = run_followup(
+                template,
+                locs_path,
+                movie_path,
+                cwd=Path(locs_path).parent,
+                timeout_s=self.command_timeout_s,
+                cancel=self._stop,
+            )
             output = result.output.rstrip()
             if result.timed_out:
-                line = (f"command timed out after {result.seconds:g} s (killed): {result.arguments!r}; "
-                        f"partial output: {output}")
+                line = (
+                    f"command timed out after {result.seconds:g} s (killed): {result.arguments!r}; "
+                    f"partial output: {output}"
+                )
             elif result.cancelled:
-                line = (f"command stopped with the watcher after {result.seconds:.1f} s (killed): "
-                        f"{result.arguments!r}; partial output: {output}")
+                line = (
+                    f"command stopped with the watcher after {result.seconds:.1f} s (killed): "
+                    f"{result.arguments!r}; partial output: {output}"
+                )
             elif result.exit_code is None:
                 line = f"did not run to completion: {result.arguments!r}; output: {result.message().rstrip()}"
             else:

@@ -46,7 +46,7 @@ def _database_of(message):
     cut = message.rfind(marker)
     if cut < 0:
         return None
-    return message[cut + len(marker):].split(", compute on ")[0].strip()
+    return message[cut + len(marker) :].split(", compute on ")[0].strip()
 
 
 _PROCESS = re.compile(r"^process (\d+) on (\S+?)(?:,|$)")
@@ -151,15 +151,29 @@ def watcher_state(log_path, tail=TAIL_EVENTS):
         not be read, else None).
     """
     log_path = Path(log_path)
-    state = {"log": str(log_path), "name": None, "database": None, "started": None, "last_time": None,
-             "last_event": None, "running": False, "state": "stopped", "pid": None, "host": None, "finished": 0, "failed": 0, "events": [], "error": None}
+    state = {
+        "log": str(log_path),
+        "name": None,
+        "database": None,
+        "started": None,
+        "last_time": None,
+        "last_event": None,
+        "running": False,
+        "state": "stopped",
+        "pid": None,
+        "host": None,
+        "finished": 0,
+        "failed": 0,
+        "events": [],
+        "error": None,
+    }
     try:
         events = read_events(log_path)
     except (OSError, UnicodeDecodeError) as error:
         state["error"] = f"cannot read the log ({error})"
         return state
     starts = [i for i, event in enumerate(events) if event[1] == "watching"]
-    run = events[starts[-1]:] if starts else events
+    run = events[starts[-1] :] if starts else events
     if starts:
         _, _, name, message = run[0]
         state.update(name=name, database=_database_of(message), started=run[0][0])
@@ -182,7 +196,6 @@ def watcher_state(log_path, tail=TAIL_EVENTS):
     state["failed"] = sum(1 for event in run if event[1] == "failed")
     state["events"] = events[-tail:] if tail else events
     return state
-
 
 
 MAX_LOG_FOLDERS = 2000

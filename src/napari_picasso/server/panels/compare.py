@@ -9,6 +9,7 @@ from ... import plots
 from ...io.errors import InputFileError
 from .. import common
 
+
 def _family_label(family):
     path = Path(family)
     return f"{path.name}  ({path.parent})"
@@ -26,12 +27,17 @@ def render(db, path, filters, problem):
         return
     names = [f for f, _ in families]
     counts = dict(families)
-    family = st.selectbox("Movie (files of one acquisition)", names, key="compare_family",
-                          format_func=lambda f: f"{_family_label(f)} · {counts[f]} file(s)")
+    family = st.selectbox(
+        "Movie (files of one acquisition)",
+        names,
+        key="compare_family",
+        format_func=lambda f: f"{_family_label(f)} · {counts[f]} file(s)",
+    )
     rows = database.family_rows(db, family, **filters.query())
     rows, gone = common.with_live_status(rows)
-    chosen = st.multiselect("Files", [r["filename"] for r in rows], default=[r["filename"] for r in rows],
-                            key=f"compare_files:{family}")
+    chosen = st.multiselect(
+        "Files", [r["filename"] for r in rows], default=[r["filename"] for r in rows], key=f"compare_files:{family}"
+    )
     selected = [r for r in rows if r["filename"] in chosen]
     for row in selected:
         if row["id"] in gone:
@@ -52,8 +58,11 @@ def render(db, path, filters, problem):
     series, labels, keys = [], [], []
     for i, (row, key) in enumerate(present, 1):
         try:
-            series.append(common.locs_per_frame(
-                key, progress=common.progress_callback(bar, f"frames of {row['filename']} ({i}/{len(present)})")))
+            series.append(
+                common.locs_per_frame(
+                    key, progress=common.progress_callback(bar, f"frames of {row['filename']} ({i}/{len(present)})")
+                )
+            )
         except InputFileError as error:
             st.error(str(error))
             continue
@@ -64,8 +73,10 @@ def render(db, path, filters, problem):
         names_by_path = {k[0]: r["filename"] for r, k in present}
 
         def progress(file, done, total):
-            bar.progress(min(1.0, done / total) if total else 1.0,
-                         text=f"{field} of {names_by_path.get(str(file), file)}: {done:,} of {total:,} localizations")
+            bar.progress(
+                min(1.0, done / total) if total else 1.0,
+                text=f"{field} of {names_by_path.get(str(file), file)}: {done:,} of {total:,} localizations",
+            )
 
         try:
             histograms = common.field_histograms(tuple(keys), field, progress=progress)

@@ -19,9 +19,14 @@ def _first(preferred, available):
 
 def table_frame(rows, columns):
     """Rows as a DataFrame and the column settings: a bar in every numeric cell, relative to its column's maximum."""
-    bar_columns = [c for c in columns if c != "id" and c not in views.TIME_COLUMNS
-                   and any(views.is_number(r.get(c)) for r in rows)
-                   and all(r.get(c) is None or views.is_number(r.get(c)) for r in rows)]
+    bar_columns = [
+        c
+        for c in columns
+        if c != "id"
+        and c not in views.TIME_COLUMNS
+        and any(views.is_number(r.get(c)) for r in rows)
+        and all(r.get(c) is None or views.is_number(r.get(c)) for r in rows)
+    ]
     maxima = views.column_maxima(rows, bar_columns)
     frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)
     for column in views.TIME_COLUMNS:
@@ -31,7 +36,8 @@ def table_frame(rows, columns):
     for column in bar_columns:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
         config[column] = st.column_config.ProgressColumn(
-            column, min_value=0.0, max_value=maxima.get(column) or 1.0, format="%.4g")
+            column, min_value=0.0, max_value=maxima.get(column) or 1.0, format="%.4g"
+        )
     return frame, config
 
 
@@ -55,8 +61,14 @@ def render(db, path, filters, problem):
     with table:
         frame, config = table_frame(rows, columns)
         st.dataframe(frame, column_config=config, hide_index=True, key="history_table")
-        st.download_button("Download CSV", views.rows_to_csv(rows, columns), file_name="napari-picasso-history.csv",
-                           mime="text/csv", key="history_csv", on_click="ignore")
+        st.download_button(
+            "Download CSV",
+            views.rows_to_csv(rows, columns),
+            file_name="napari-picasso-history.csv",
+            mime="text/csv",
+            key="history_csv",
+            on_click="ignore",
+        )
     with scatter:
         axes = database.numeric_columns(db, with_time=True)
         if not axes:
@@ -70,8 +82,10 @@ def render(db, path, filters, problem):
             plots.draw_scatter(ax, data, x, y)
             st.pyplot(fig)
             if data["slope"] is not None:
-                st.caption(f"{len(data['x'])} files · trend: slope {data['slope']:.4g}, "
-                           f"intercept {data['intercept']:.4g}, r = {data['r']:.3f}")
+                st.caption(
+                    f"{len(data['x'])} files · trend: slope {data['slope']:.4g}, "
+                    f"intercept {data['intercept']:.4g}, r = {data['r']:.3f}"
+                )
     with boxes:
         numeric = database.numeric_columns(db)
         if not numeric:

@@ -73,13 +73,16 @@ def render(db, path, filters, problem):
         gone = database.missing_now(ok_rows)
         if gone:
             names = [r["locs_path"] for r in ok_rows if r["id"] in set(gone)]
-            st.warning(f"{len(gone)} file(s) were moved or deleted since they were recorded "
-                       f"(shown as missing): " + ", ".join(f"`{n}`" for n in names[:10])
-                       + (" ..." if len(names) > 10 else ""))
+            st.warning(
+                f"{len(gone)} file(s) were moved or deleted since they were recorded "
+                f"(shown as missing): " + ", ".join(f"`{n}`" for n in names[:10]) + (" ..." if len(names) > 10 else "")
+            )
 
     st.subheader("Add files or a folder")
-    st.caption("Paths on the server, one per line: `_locs.hdf5` files (ours or Picasso's) or folders "
-               "(every `*_locs*.hdf5` below them). Only the database is written.")
+    st.caption(
+        "Paths on the server, one per line: `_locs.hdf5` files (ours or Picasso's) or folders "
+        "(every `*_locs*.hdf5` below them). Only the database is written."
+    )
     with st.form("add_form", clear_on_submit=False):
         text = st.text_area("Paths", key="add_paths", height=100)
         group = st.text_input("Group (optional)", key="add_group")
@@ -96,9 +99,9 @@ def render(db, path, filters, problem):
                 return
             # Shown after the rerun that re-reads the counts above.
             st.session_state["add_report"] = (
-                f"{len(result.added)} file(s) added, {len(result.unchanged)} unchanged, "
-                f"{len(result.skipped)} skipped.",
-                [f"skipped `{skipped}`: {reason}" for skipped, reason in result.skipped] + problems)
+                f"{len(result.added)} file(s) added, {len(result.unchanged)} unchanged, {len(result.skipped)} skipped.",
+                [f"skipped `{skipped}`: {reason}" for skipped, reason in result.skipped] + problems,
+            )
             st.rerun()
         elif not problems:
             st.error("Type at least one path.")

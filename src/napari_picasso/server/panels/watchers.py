@@ -24,19 +24,34 @@ def render(db, path, filters, problem):
     if others and st.checkbox(f"Also show {len(others)} watcher(s) of other databases", key="watchers_all"):
         own += others
     if not own:
-        st.info("No watcher logs found for this database. Watchers write `watcher-<time>.log` into the first "
-                "folder they watch; start the server with `--watcher-logs FOLDER` for logs kept elsewhere.")
+        st.info(
+            "No watcher logs found for this database. Watchers write `watcher-<time>.log` into the first "
+            "folder they watch; start the server with `--watcher-logs FOLDER` for logs kept elsewhere."
+        )
     else:
         running = sum(s["running"] for s in own)
         gone = sum(s["state"] == "stopped (process gone)" for s in own)
-        st.caption(f"{running} running, {len(own) - running} stopped"
-                   + (f" ({gone} killed: process gone)" if gone else "")
-                   + ". A watcher's process is checked on this host; one on another host cannot be.")
-        table = pd.DataFrame([{
-            "state": s["state"], "process": f"{s['pid']} on {s['host']}" if s["pid"] is not None else "",
-            "folders": s["name"], "started": s["started"],
-            "last event": s["last_event"], "at": s["last_time"], "finished": s["finished"],
-            "failed": s["failed"], "log": s["log"]} for s in own])
+        st.caption(
+            f"{running} running, {len(own) - running} stopped"
+            + (f" ({gone} killed: process gone)" if gone else "")
+            + ". A watcher's process is checked on this host; one on another host cannot be."
+        )
+        table = pd.DataFrame(
+            [
+                {
+                    "state": s["state"],
+                    "process": f"{s['pid']} on {s['host']}" if s["pid"] is not None else "",
+                    "folders": s["name"],
+                    "started": s["started"],
+                    "last event": s["last_event"],
+                    "at": s["last_time"],
+                    "finished": s["finished"],
+                    "failed": s["failed"],
+                    "log": s["log"],
+                }
+                for s in own
+            ]
+        )
         st.dataframe(table, hide_index=True, key="watchers_table")
         chosen = st.selectbox("Log", [s["log"] for s in own], key="watchers_log")
         state = next(s for s in own if s["log"] == chosen)
@@ -44,8 +59,11 @@ def render(db, path, filters, problem):
             st.error(f"`{chosen}`: {state['error']}")
         else:
             st.caption(f"last {len(state['events'])} events of `{chosen}`")
-            st.dataframe(pd.DataFrame(state["events"], columns=["time", "event", "path", "message"]),
-                         hide_index=True, key="watchers_events")
+            st.dataframe(
+                pd.DataFrame(state["events"], columns=["time", "event", "path", "message"]),
+                hide_index=True,
+                key="watchers_events",
+            )
 
     st.subheader("Failures recorded in the database")
     if db is None:
