@@ -18,7 +18,7 @@ import pytest
 import tifffile
 import yaml
 
-from napari_picasso.commands.watch import load_groups, parameters_from_mapping
+from napari_picasso.groups import load_groups, parameters_from_mapping
 from napari_picasso.io.errors import InputFileError
 from napari_picasso.io.locs import load_info, load_locs
 from napari_picasso.io.raw import write_raw_info

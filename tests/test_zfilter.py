@@ -13,9 +13,9 @@ import tifffile
 import yaml
 
 from napari_picasso.cli import main
-from napari_picasso.commands.watch import load_groups, parameters_from_mapping
 from napari_picasso.core import zfit
 from napari_picasso.core.matching import match_to_truth
+from napari_picasso.groups import load_groups, parameters_from_mapping
 from napari_picasso.io.errors import InputFileError, ParameterError
 from napari_picasso.io.locs import load_locs
 from napari_picasso.io.zcalib import save_calibration

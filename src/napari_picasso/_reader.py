@@ -10,7 +10,7 @@ Layer contract (the dock widgets rely on it):
 - ``*_locs.hdf5``: a points layer with data columns (frame, y, x), every other locs field
   as a feature, and ``metadata={"napari_picasso": {"locs_path": str(path), "info": docs}}``;
   a 3D file (with ``z``) adds the z views the Localize dock shows after a 3D fit: a
-  z-coloured rendering and 3D points ``(z / pixel size, y, x)`` (:func:`._widgets.zview.z_layer_data`).
+  z-coloured rendering and 3D points ``(z / pixel size, y, x)`` (:func:`.layer_data.z_layer_data`).
 
 Questions the reader must ask the user go through two module functions that tests (or
 another front end) replace: :func:`ask_raw_info` for a ``.raw`` movie without its
@@ -289,7 +289,7 @@ DEFAULT_PIXELSIZE_NM = 130.0
 
 def z_layers(locs, info, path):
     """The z views of a 3D localization file (rendering and 3D points), on its pixel grid."""
-    from ._widgets.zview import z_layer_data
+    from .layer_data import z_layer_data
 
     pixelsize_nm = info_pixelsize_nm(info)
     layers = z_layer_data(locs, pixelsize_nm or DEFAULT_PIXELSIZE_NM, name=Path(path).stem)

@@ -16,75 +16,13 @@ import dataclasses
 
 import numpy as np
 
-from .core.background import STATISTICS, check_window, estimate_background, frames_needed
+from .core.background import estimate_background, frames_needed
 from .core.camera import excess_noise_factor
 from .core.identify import identify
 from .core.snr_detect import net_gradients, snr_identify
 from .io.camera_maps import check_against_movie, crop_to_movie, load_camera_maps
 from .io.errors import ParameterError
-
-DETECTORS = ("gradient", "snr")
-
-
-def parse_background_frames(text):
-    """``"-30:0"`` -> ``(-30, 0, 1)``; ``None`` or ``""`` -> ``None``.
-
-    Raises
-    ------
-    ParameterError
-        When the text is not ``START:STOP[:STEP]`` with integers, START < STOP, STEP >= 1.
-    """
-    if text is None or str(text).strip() == "":
-        return None
-    if isinstance(text, (tuple, list)):
-        parts = [str(v) for v in text]
-    else:
-        parts = str(text).strip().split(":")
-    example = "write START:STOP relative to each frame, e.g. -30:0 for the 30 frames before it"
-    if len(parts) not in (2, 3):
-        raise ParameterError(f"background frames {text!r} is not a slice START:STOP[:STEP]; {example}.")
-    try:
-        values = [int(p.strip()) for p in parts]
-    except ValueError:
-        raise ParameterError(
-            f"background frames {text!r}: START and STOP must both be integers (frame offsets); {example}."
-        ) from None
-    start, stop = values[0], values[1]
-    step = values[2] if len(values) == 3 else 1
-    if step < 1:
-        raise ParameterError(f"background frames {text!r}: the step must be >= 1.")
-    if start >= stop:
-        raise ParameterError(f"background frames {text!r} is empty (START >= STOP); {example}.")
-    return start, stop, step
-
-
-def check_background_frames(parameters, n_frames, name="movie"):
-    """The parsed window, checked against a movie of ``n_frames`` frames (or None).
-
-    Raises
-    ------
-    ParameterError
-        Also when background subtraction is asked for without background frames: it
-        subtracts their estimate, and guessing a window would change detection too.
-    """
-    window = parse_background_frames(parameters.background_frames)
-    if window is None:
-        if parameters.subtract_background:
-            raise ParameterError(
-                f"{name}: subtract background (--subtract-background) needs the frames to estimate the "
-                "background from; give them with --background-frames (the dock's 'background frames'), "
-                "e.g. -30:0 for the 30 frames before each frame, or leave subtraction off."
-            )
-        return None
-    if parameters.background_statistic not in STATISTICS:
-        raise ParameterError(
-            f"unknown background statistic {parameters.background_statistic!r}; choose {' or '.join(STATISTICS)}."
-        )
-    try:
-        check_window(*window, n_frames)
-    except ValueError as error:
-        raise ParameterError(f"{name}: {error}") from None
-    return window
+from .parameters import DETECTORS, check_background_frames, validate_parameters
 
 
 @dataclasses.dataclass
@@ -273,8 +211,6 @@ def detect_frame(movie, frame, parameters, camera_maps=None):
         ``DETECTION_DTYPE`` rows: frame, x, y (box centres, px), score (net gradient or
         SNR), net_gradient.
     """
-    from .pipeline import validate_parameters  # the pipeline imports this module
-
     shape = tuple(movie.shape)
     if len(shape) == 2:
         movie = np.asarray(movie)[np.newaxis]

@@ -2,9 +2,10 @@
 
 import numpy as np
 
-from napari_picasso._widgets.zview import add_z_layers, show_calibration_plot, z_layer_data
+from napari_picasso._widgets.zview import add_z_layers, show_calibration_plot
 from napari_picasso.core import zfit
 from napari_picasso.core.zrender import render_z, z_colors
+from napari_picasso.layer_data import z_layer_data
 from napari_picasso.simulate import AstigmaticPSF
 
 

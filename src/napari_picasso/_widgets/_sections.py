@@ -18,7 +18,7 @@ from magicgui.widgets import (
 
 from ..io.camera_config import CameraConfig, camera_settings, config_path, load_cameras
 from ..io.errors import InputFileError, ParameterError
-from ..pipeline import FIT_METHOD_NAMES, LocalizeParameters
+from ..parameters import FIT_METHOD_NAMES, LocalizeParameters
 
 MANUAL = "Manual"
 RESULT_FEATURES = ("photons", "net_gradient", "lpx", "lpy", "sx", "sy", "bg", "frame", "ellipticity")

@@ -30,18 +30,13 @@ from ..io.locs import load_locs, locs_path_for
 from ..io.movie import LayerMovie, Movie
 from ..io.movies import open_movie
 from ..io.zcalib import load_calibration
-from ..pipeline import (
-    LocalizationCancelled,
-    LocalizeParameters,
-    chunk_frames_for,
-    localize_file,
-    validate_parameters,
-)
+from ..layer_data import z_layer_data
+from ..parameters import LocalizeParameters, validate_parameters
+from ..pipeline import LocalizationCancelled, chunk_frames_for, localize_file
 from ._compute import ComputeSection
 from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
 from ._sections import FitSection, IdentificationSection, PhotonSection, PreviewSection
 from ._settings import load_settings, save_settings
-from .zview import z_layer_data
 
 PLUGIN_KEY = "napari_picasso"
 
@@ -797,7 +792,7 @@ class LocalizeWidget(QWidget):
         return points, render
 
     def show_z_layers(self, layer, layer_data):
-        """The 3D results (:func:`~napari_picasso._widgets.zview.z_layer_data`): replace the
+        """The 3D results (:func:`~napari_picasso.layer_data.z_layer_data`): replace the
         movie's previous ones, add the new ones on the movie's pixel grid."""
         for old in [
             c for c in self.viewer.layers if ((c.metadata or {}).get(PLUGIN_KEY) or {}).get("z_of") == layer.name

@@ -26,9 +26,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..commands.watch import load_groups
 from ..db import default_database_path, open_database
-from ..pipeline import LocalizeParameters
+from ..groups import load_groups
+from ..parameters import LocalizeParameters
 from ..watcher import Watcher
 from ..watcher.log import default_log_path, parse_line
 from ..watcher.status import log_folders, watchers_of

@@ -1,6 +1,6 @@
 """Dock widget: 3D astigmatism calibration from a bead z-stack, with its plot.
 
-Thin: collects the parameters, runs :func:`napari_picasso.commands.calibrate_z.calibrate_movie`
+Thin: collects the parameters, runs :func:`napari_picasso.calibrate.astigmatism.calibrate_movie`
 (the same code as ``napari-picasso calibrate-z``) in a worker thread, saves
 ``<movie>_3d_calib.yaml`` and draws the calibration plot inside the widget.
 """
@@ -9,10 +9,10 @@ from pathlib import Path
 
 from magicgui.widgets import Container, FileEdit, FloatSpinBox, Label, PushButton, SpinBox
 
-from ..commands.calibrate_z import calibrate_movie
+from ..calibrate.astigmatism import calibrate_movie
 from ..core import zfit
 from ..io.zcalib import calibration_path_for, save_calibration
-from ..pipeline import LocalizeParameters
+from ..parameters import LocalizeParameters
 
 
 class CalibrateZWidget(Container):

@@ -1,81 +1,11 @@
 """3D results in napari: localizations as 3D points, a z-coloured rendering, the calibration plot.
 
-Thin helpers for the widgets: :func:`z_layer_data` returns napari layer data tuples
-(what a reader or a worker hands to the viewer), :func:`add_z_layers` adds them, and
+Thin helpers for the widgets: :func:`add_z_layers` adds the layer data tuples of
+:func:`napari_picasso.layer_data.z_layer_data`, and
 :func:`show_calibration_plot` docks the calibration figure of :mod:`napari_picasso.zplot`.
 """
 
-import numpy as np
-
-from ..core.zrender import render_z
-
-
-def z_layer_data(locs, pixelsize_nm, name="localizations", oversampling=5.0, z_range_nm=None, point_size_px=0.5):
-    """Layer data tuples for 3D localizations.
-
-    Parameters
-    ----------
-    locs : numpy.ndarray
-        Localizations with ``x``, ``y`` (px), ``z`` (nm), ``lpx``, ``lpy``.
-    pixelsize_nm : float
-        Camera pixel size; z is divided by it so that the points' axes share one unit.
-    name : str
-        Base name of the layers.
-    oversampling : float
-        Rendering pixels per camera pixel.
-    z_range_nm : tuple of float, optional
-        z range of the colour ramp (default: 1st..99th percentile).
-
-    Returns
-    -------
-    list of tuple
-        ``[(rgb, kwargs, "image"), (points, kwargs, "points")]``: the z-coloured rendering
-        (camera px coordinates through ``scale``/``translate``) and points
-        ``(z / pixelsize_nm, y, x)`` coloured by z.
-    """
-    if "z" not in locs.dtype.names:
-        raise ValueError("these localizations have no z (fit with mle-3d or lq-3d and a 3D calibration)")
-    rgb, viewport, (lo, hi) = render_z(locs, oversampling, z_range_nm=z_range_nm)
-    y0, x0 = viewport[0], viewport[1]
-    step = 1.0 / oversampling
-    image = (
-        rgb,
-        {
-            "name": f"{name} z render",
-            "rgb": True,
-            "scale": (step, step),
-            # output pixel centres sit half an output pixel into each bin; camera pixel
-            # centres are integers, so bins start half a camera pixel earlier
-            "translate": (y0 - 0.5 + step / 2, x0 - 0.5 + step / 2),
-            "metadata": {"z_range_nm": (lo, hi), "oversampling": oversampling},
-        },
-        "image",
-    )
-    coords = np.column_stack(
-        [
-            np.asarray(locs["z"], dtype=np.float64) / float(pixelsize_nm),
-            np.asarray(locs["y"], dtype=np.float64),
-            np.asarray(locs["x"], dtype=np.float64),
-        ]
-    )
-    features = {
-        name_: np.asarray(locs[name_]) for name_ in ("frame", "z", "photons", "lpz") if name_ in locs.dtype.names
-    }
-    points = (
-        coords,
-        {
-            "name": f"{name} 3D",
-            "size": point_size_px,
-            "features": features,
-            "face_color": "z",
-            "face_colormap": "turbo",
-            "face_contrast_limits": (lo, hi),
-            "border_width": 0,
-            "metadata": {"pixelsize_nm": float(pixelsize_nm), "z_unit": "z / pixelsize_nm (camera px)"},
-        },
-        "points",
-    )
-    return [image, points]
+from ..layer_data import z_layer_data
 
 
 def add_z_layers(viewer, locs, pixelsize_nm, name="localizations", **options):

@@ -9,13 +9,12 @@ writes ``<movie>_3d_calib.yaml`` (Picasso's keys) and the calibration plot
 import sys
 from pathlib import Path
 
+from ..calibrate.astigmatism import calibrate_movie
 from ..core import zfit
 from ..io.errors import InputFileError, ParameterError
-from ..io.movies import open_movie
 from ..io.zcalib import calibration_path_for, save_calibration
-from ..pipeline import localize
+from ..parameters import add_localize_options, parameters_from_args
 from ._progress import ProgressBar
-from .localize import add_localize_options, parameters_from_args
 
 
 def add_parser(subparsers):
@@ -29,37 +28,6 @@ def add_parser(subparsers):
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_localize_options(parser)  # includes --magnification (the factor stored in the calibration)
     parser.set_defaults(func=run)
-
-
-def calibrate_movie(
-    movie_path, parameters, step_nm, magnification=zfit.DEFAULT_MAGNIFICATION, calibration_path=None, progress=None
-):
-    """Localize a bead z-stack and compute its calibration.
-
-    Returns
-    -------
-    calibration : dict
-    curves : dict
-        See :func:`napari_picasso.core.zfit.calibrate`.
-    """
-    if parameters.fit_method not in ("mle", "lq") or parameters.shared_sigma:
-        raise ParameterError("calibrate with a 2D fit (mle or lq) with free sx and sy.")
-    if step_nm <= 0:
-        raise ParameterError(f"--step-nm must be positive; got {step_nm}.")
-    if magnification <= 0:
-        raise ParameterError(f"--magnification must be positive; got {magnification}.")
-    with open_movie(movie_path) as movie:
-        n_frames = movie.shape[0]
-        locs = localize(movie, parameters, progress=progress)
-    bounds = None
-    if parameters.frame_range is not None:
-        bounds = (parameters.frame_range[0], parameters.frame_range[1] - 1)
-    try:
-        return zfit.calibrate(
-            locs["frame"], locs["sx"], locs["sy"], n_frames, step_nm, magnification, bounds, path=calibration_path
-        )
-    except ValueError as error:
-        raise InputFileError(movie_path, f"no calibration: {error}.") from None
 
 
 def run(args):

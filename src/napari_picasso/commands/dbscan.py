@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.dbscan import dbscan
-from ..core.localizations import GROUP_FIELDS
 from ..io.errors import InputFileError
-from ._postprocess import read_input, report_error, write_output
+from ..postprocess import dbscan_file
+from ._postprocess import report_error
 
 
 def add_parser(subparsers):
@@ -26,37 +25,6 @@ def add_parser(subparsers):
     )
     parser.add_argument("--keep-noise", action="store_true", help="keep unclustered localizations (group -1)")
     parser.set_defaults(func=run)
-
-
-def with_group(locs, group):
-    """``locs`` with a ``group`` field (replaced when present)."""
-    names = [n for n in locs.dtype.names if n != "group"]
-    dtype = np.dtype([(n, locs.dtype[n]) for n in names] + GROUP_FIELDS)
-    out = np.empty(len(locs), dtype=dtype)
-    for name in names:
-        out[name] = locs[name]
-    out["group"] = group
-    return out
-
-
-def dbscan_file(path, radius_px, min_samples, keep_noise=False):
-    """Cluster one file; returns ``(output path, DbscanResult)``."""
-    locs, info, _ = read_input(path)
-    result = dbscan(locs, radius_px, min_samples)
-    out = with_group(locs, result.group)
-    if not keep_noise:
-        out = out[result.group >= 0]
-    n = len(locs)
-    document = {
-        "Command": "dbscan",
-        "Number of clusters": int(result.n_clusters),
-        "Radius (px)": float(radius_px),
-        "Minimum local density": int(min_samples),
-        "Fraction of rejected locs (%)": 100.0 * float(np.sum(result.group < 0)) / n if n else 0.0,
-        "Noise kept": bool(keep_noise),
-    }
-    target, _ = write_output(path, "_dbscan", out, info, document)
-    return target, result
 
 
 def run(args):

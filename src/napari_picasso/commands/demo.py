@@ -7,7 +7,8 @@ import numpy as np
 
 from ..core.matching import detection_scores
 from ..io.locs import load_locs
-from ..pipeline import LocalizeParameters, localize_file
+from ..parameters import LocalizeParameters
+from ..pipeline import localize_file
 from ..simulate import CameraModel, blinking_sites, write_movie
 from ._progress import ProgressBar
 from .db import add_database_option, record_after_localization

@@ -8,9 +8,9 @@ Transient Dark Time`` (frames), the number of events and the mean bright time.
 import sys
 from pathlib import Path
 
-from ..core.link import link
 from ..io.errors import InputFileError
-from ._postprocess import read_input, report_error, write_output
+from ..postprocess import link_file
+from ._postprocess import report_error
 
 
 def add_parser(subparsers):
@@ -31,23 +31,6 @@ def add_parser(subparsers):
         help="frames an event may be dark and continue (default %(default)s)",
     )
     parser.set_defaults(func=run)
-
-
-def link_file(path, max_distance_px=1.0, max_dark_frames=1):
-    """Link one file; returns ``(output path, LinkResult)``."""
-    if max_distance_px <= 0 or max_dark_frames < 0:
-        raise ValueError("distance must be > 0 and dark frames >= 0")
-    locs, info, _ = read_input(path)
-    result = link(locs, max_distance_px=max_distance_px, max_dark_frames=max_dark_frames)
-    document = {
-        "Command": "link",
-        "Maximum Distance": float(max_distance_px),
-        "Maximum Transient Dark Time": int(max_dark_frames),
-        "Binding events": int(result.n_events),
-        "Mean bright time (frames)": float(result.mean_bright_time_frames),
-    }
-    target, _ = write_output(path, "_link", result.linked, info, document)
-    return target, result
 
 
 def run(args):

@@ -10,11 +10,9 @@ drift over the frames relative to frame 0, px, as Picasso reports it), their ran
 
 from pathlib import Path
 
-from ..core.drift import rcc_drift, undrift
-from ..io.drift import drift_path_for, save_drift
 from ..io.errors import InputFileError
-from ..io.locs import info_pixelsize_nm
-from ._postprocess import read_input, report_error, write_output
+from ..postprocess import undrift_file
+from ._postprocess import report_error
 
 
 def add_parser(subparsers):
@@ -30,45 +28,6 @@ def add_parser(subparsers):
         help="largest drift between two segments searched, px (default %(default)s)",
     )
     parser.set_defaults(func=run)
-
-
-def undrift_file(path, segment_frames=1000, max_shift_px=5.0):
-    """Undrift one file; returns ``(output path, drift file, DriftResult)``."""
-    locs, info, movie = read_input(path)
-    n_frames = int(movie["Frames"])
-    if len(locs) and int(locs["frame"].max()) >= n_frames:
-        raise InputFileError(
-            path, f"has localizations in frame {int(locs['frame'].max())} but its YAML says Frames: {n_frames}."
-        )
-    try:
-        result = rcc_drift(
-            locs,
-            n_frames,
-            segment_frames=segment_frames,
-            max_shift_px=max_shift_px,
-            viewport=(0.0, 0.0, float(movie["Height"]), float(movie["Width"])),
-        )
-    except ValueError as error:
-        raise InputFileError(path, f"cannot be undrifted: {error}.") from None
-    # No pixel size in the file: the range stays in px (never px under an nm label).
-    pixelsize = info_pixelsize_nm(info)
-    summary = result.summary(pixelsize)
-    unit = "nm" if pixelsize is not None else "px"
-    drift_file = drift_path_for(path)
-    document = {
-        "Command": "undrift",
-        "Undrift": "RCC",
-        "Segmentation": int(segment_frames),
-        "Drift X": float(result.drift_px[:, 0].mean()),
-        "Drift Y": float(result.drift_px[:, 1].mean()),
-        f"Drift X range ({unit})": summary[f"drift_x_range_{unit}"],
-        f"Drift Y range ({unit})": summary[f"drift_y_range_{unit}"],
-        "RCC residual (px)": summary["drift_residual_px"],
-        "Drift file": drift_file.name,
-    }
-    save_drift(drift_file, result.drift_px)
-    target, dropped = write_output(path, "_undrift", undrift(locs, result.drift_px), info, document)
-    return target, drift_file, result, dropped
 
 
 def run(args):

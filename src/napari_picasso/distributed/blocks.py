@@ -21,10 +21,11 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from ..detection import check_background_frames, load_maps, read_with_background
+from ..detection import load_maps, read_with_background
 from ..io.camera_maps import load_camera_maps
 from ..io.movies import open_movie
-from ..pipeline import chunk_frames_for, localize_frames, validate_parameters
+from ..parameters import check_background_frames, validate_parameters
+from ..pipeline import chunk_frames_for, localize_frames
 
 # Smallest default block: 64 frames of 128x128 take ~25 ms on one core, against ~1 ms of
 # scheduler time per task (Dask's figure), so per-task overhead stays within a few %.

@@ -14,19 +14,13 @@ import uuid
 from pathlib import Path
 
 from ..core import localizations as L
-from ..detection import check_background_frames, load_maps, with_maps_origin
+from ..detection import load_maps, with_maps_origin
 from ..io.errors import ParameterError
 from ..io.locs import LocsWriter, locs_path_for
 from ..io.movie import Movie
 from ..io.movies import open_movie
-from ..pipeline import (
-    LocalizationCancelled,
-    LocalizeResult,
-    _should_cancel,
-    localize_file,
-    movie_info,
-    validate_parameters,
-)
+from ..parameters import check_background_frames, validate_parameters
+from ..pipeline import LocalizationCancelled, LocalizeResult, _should_cancel, localize_file, movie_info
 from .blocks import absolute_movie_path, block_overlap, default_block_frames, localize_block, plan_blocks
 from .cluster import compute_client, import_distributed, total_threads
 

@@ -36,7 +36,8 @@ from ..distributed.cluster import ComputeSession
 from ..distributed.runner import localize_file_distributed
 from ..io.locs import locs_path_for, yaml_path_for
 from ..io.movies import open_movie
-from ..pipeline import LocalizationCancelled, LocalizeParameters
+from ..parameters import LocalizeParameters
+from ..pipeline import LocalizationCancelled
 from .candidates import classify, partial_outputs, scan
 from .followup import check_command, run_followup
 from .log import WatcherLog
