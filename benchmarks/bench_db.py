@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from napari_picasso.core.localizations import locs_dtype
+from napari_picasso import fitters
 from napari_picasso.core.quality import quality_metrics
 from napari_picasso.db import open_database, query_rows, record_localization
 from napari_picasso.io.locs import load_locs, save_locs
@@ -21,7 +21,7 @@ from napari_picasso.io.locs import load_locs, save_locs
 
 def synthetic_locs(n, n_frames=20_000, size=256, seed=0):
     rng = np.random.default_rng(seed)
-    locs = np.zeros(n, dtype=locs_dtype("mle"))
+    locs = np.zeros(n, dtype=fitters.get("mle").dtype)
     locs["frame"] = np.sort(rng.integers(0, n_frames, n))
     sites = rng.uniform(5, size - 5, (5000, 2))
     pick = rng.integers(0, len(sites), n)

@@ -27,9 +27,9 @@ import time
 import numba
 import numpy as np
 
+from napari_picasso import fitters
 from napari_picasso.core.drift import rcc_drift, undrift
 from napari_picasso.core.link import link
-from napari_picasso.core.localizations import locs_dtype
 from napari_picasso.core.nena import nena
 from napari_picasso.core.quality import quality_metrics
 from napari_picasso.simulate import blinking_sites
@@ -60,7 +60,7 @@ def simulate(n_locs, seed=0):
         axis=1,
     )
     rng = np.random.default_rng(seed + 1)
-    locs = np.zeros(len(truth), dtype=locs_dtype("mle"))
+    locs = np.zeros(len(truth), dtype=fitters.get("mle").dtype)
     locs["frame"] = truth["frame"]
     locs["x"] = truth["x"] + rng.normal(0, PRECISION_PX, len(truth)) + drift[truth["frame"], 0]
     locs["y"] = truth["y"] + rng.normal(0, PRECISION_PX, len(truth)) + drift[truth["frame"], 1]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_picasso.core.localizations import locs_dtype
+from napari_picasso import fitters
 from napari_picasso.io.locs import LocsWriter
 
 CHUNK = 1_000_000
@@ -40,10 +40,10 @@ def write_big(path, n, n_frames=50_000, size=256, seed=0):
         {"Width": size, "Height": size, "Frames": n_frames},
         {"Box Size": 7, "Min. Net Gradient": 5000.0, "Fit method": "mle", "Pixelsize": 130.0},
     ]
-    with LocsWriter(path, locs_dtype("mle"), info) as writer:
+    with LocsWriter(path, fitters.get("mle").dtype, info) as writer:
         for start in range(0, n, CHUNK):
             m = min(CHUNK, n - start)
-            locs = np.zeros(m, dtype=locs_dtype("mle"))
+            locs = np.zeros(m, dtype=fitters.get("mle").dtype)
             locs["frame"] = frames[start : start + m]
             pick = rng.integers(0, len(sites), m)
             locs["x"] = sites[pick, 0] + rng.normal(0, 0.05, m)

@@ -90,9 +90,9 @@ def test_cli_reports_errors_and_keeps_going(raw_movie, tmp_path, capsys):
     assert "gone.tif" in captured.err and "no such file" in captured.err
     assert "Traceback" not in captured.err
     assert "0 localizations" in captured.out
-    code = main(["localize", "-q", str(raw_movie), "--box", "4"])
+    code = main(["localize", "-q", str(raw_movie), "--roi", "0", "0", "500", "500"])
     error = capsys.readouterr().err
-    assert code == 1 and "box must be odd" in error
+    assert code == 1 and "lies outside the movie.raw's" in error
     assert error.count("movie.raw") == 1, error  # named once, not once by the CLI and once by the API
 
 

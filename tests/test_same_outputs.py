@@ -92,10 +92,10 @@ def movies(tmp_path_factory):
 
 
 def build_parameters(options):
-    from napari_picasso.parameters import parameters_from_args
+    from napari_picasso.parameters import from_arguments
 
     args = build_parser().parse_args(["localize", "movie.tif", *options])
-    return parameters_from_args(args)
+    return from_arguments(args)
 
 
 def _arguments(movies, name, out):

@@ -197,13 +197,13 @@ def test_yaml_round_trip(calibration, spoiled_scene, tmp_path):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"fit_method": "mle", "max_d_zcalib": 0.05}, "applies to 3D fits only"),
-        ({"fit_method": "lq", "z_magnification": 0.6}, "applies to 3D fits only"),
-        ({"max_d_zcalib": 0.0}, "must be a positive number"),
-        ({"max_d_zcalib": -1.0}, "must be a positive number"),
-        ({"max_d_zcalib": float("nan")}, "must be a positive number"),
-        ({"z_magnification": 0.0}, "must be a positive number"),
-        ({"z_magnification": float("inf")}, "must be a positive number"),
+        ({"fit_method": "mle", "max_d_zcalib": 0.05}, "applies to the mle-3d and lq-3d fit methods only"),
+        ({"fit_method": "lq", "z_magnification": 0.6}, "applies to the mle-3d and lq-3d fit methods only"),
+        ({"max_d_zcalib": 0.0}, "must be a number > 0"),
+        ({"max_d_zcalib": -1.0}, "must be a number > 0"),
+        ({"max_d_zcalib": float("nan")}, "must be a number > 0"),
+        ({"z_magnification": 0.0}, "must be a number > 0"),
+        ({"z_magnification": float("inf")}, "must be a number > 0"),
     ],
 )
 def test_bad_values_are_parameter_errors(calibration, spoiled_scene, changes, message):
@@ -271,7 +271,7 @@ def test_cli_refuses_the_filter_on_a_2d_fit(files, tmp_path, capsys):
     movie_path, _, _ = files
     code = main(["localize", str(movie_path), "--out", str(tmp_path), "--max-d-zcalib", "0.05", "-q"])
     _, err = capsys.readouterr()
-    assert code == 1 and "applies to 3D fits only" in err and "mle-3d" in err
+    assert code == 1 and "applies to the mle-3d and lq-3d fit methods only" in err and "mle-3d" in err
     assert not list(tmp_path.glob("*locs*"))
     with pytest.raises(SystemExit):  # argparse refuses a non-number
         main(["localize", str(movie_path), "--max-d-zcalib", "many"])

@@ -1,37 +1,991 @@
-"""The localization parameters: what decides a run, and their checks.
+"""The localization parameters, each declared once.
 
-:class:`LocalizeParameters` holds every option of a localization run; the pipeline, the
-command line, the watcher's parameter groups, the docks and the distributed runner all
-pass it. :func:`validate_parameters` checks it against a movie's shape.
+:data:`SCHEMA` lists every :class:`Parameter` of a localization run: its attribute
+name, default, kind, ``_locs.yaml`` key, command-line flag and help, unit, limits, the
+Localize dock's label and section, and whether it belongs to every run or only to the fit
+methods that read it (``scope="fit"``, see :mod:`napari_picasso.fitters`). Generated from it:
+
+- :class:`LocalizeParameters`, the values of one run, with its ``_locs.yaml`` document
+  (:meth:`~LocalizeParameters.to_info`, in :data:`SCHEMA` order, Picasso's key names) and
+  back (:meth:`~LocalizeParameters.from_info`);
+- the command line's options (:func:`add_arguments`, :func:`from_arguments`);
+- the keys of a watcher's ``groups.yaml`` (:func:`from_mapping`: the long option names);
+- the dock's fields (:mod:`napari_picasso._widgets._fields` builds one per parameter).
+
+Adding a parameter: one ``Parameter(...)`` in :data:`SCHEMA` (or :func:`add` from a plugin
+or a test) and the code that uses it.
 """
 
+import argparse
+import contextlib
+import copy
 import dataclasses
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, fitters
 from .core import zfit
 from .core.background import STATISTICS, check_window
 from .core.identify import check_box
-from .core.zfit import DEFAULT_MAGNIFICATION
 from .io.errors import ParameterError
 
-FIT_METHODS = ("mle", "lq", "avg", "mle-3d", "lq-3d")
-FIT_METHOD_NAMES = {
-    "mle": "MLE, integrated Gaussian",
-    "lq": "LQ, Gaussian",
-    "avg": "Average of ROI",
-    "mle-3d": "MLE, integrated Gaussian, 3D astigmatism",
-    "lq-3d": "LQ, Gaussian, 3D astigmatism",
-}
-
 DETECTORS = ("gradient", "snr")
+KINDS = ("int", "float", "bool", "choice", "text", "path", "file", "pair", "rectangle", "rectangles")
+SECTIONS = ("identification", "photons", "fit")
+UNSET = object()  # a custom reader found nothing in the document
 
 
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """One localization parameter, as the schema declares it.
+
+    Attributes
+    ----------
+    name : str
+        Attribute of :class:`LocalizeParameters` (units in the name: ``pixelsize_nm``).
+    default : object
+        Its value when not given; ``None`` makes it optional ("off", "unset").
+    kind : str
+        One of :data:`KINDS`: how a value is read from text, YAML or a dock field.
+    help : str
+        One line for ``--help``, the dock's tooltip and the manual.
+    flag : str
+        Long command-line option; without the dashes also its ``groups.yaml`` key.
+    yaml_key : str or None
+        Key in the ``_locs.yaml`` localization document (None: written by ``write``).
+    short : str or None
+        Short command-line option.
+    metavar : str or tuple or None
+        What ``--help`` shows for the value(s).
+    unit : str
+        Unit of the value, shown in help and dock labels.
+    minimum, maximum : float or None
+        Limits of numbers (inclusive), or of each number of a pair or rectangle.
+    above_minimum : bool
+        The value must be strictly above ``minimum``.
+    odd : bool
+        Whole numbers that must be odd (the box).
+    choices : tuple or callable
+        ``((value, title), ...)`` of a ``choice``, or a callable returning them.
+    label : str
+        The dock's label.
+    section : str
+        The dock's section (:data:`SECTIONS`).
+    scope : str
+        ``"run"``: every run; ``"fit"``: only fit methods listing it in
+        :attr:`~napari_picasso.fitters.base.Fitter.parameters` (written to their
+        ``_locs.yaml`` only, hidden in the dock otherwise, refused when set otherwise).
+    detector : str or None
+        Applies with this detector only (the dock disables it otherwise).
+    dock : str
+        ``"field"``: the dock makes a field for it; ``"custom"``: a dock section draws it.
+    off_text : str or None
+        Optional numbers: what help and the dock show for ``None`` (the dock's 0).
+    step, decimals : float, int or None
+        The dock's spin box step and decimals.
+    write : callable or None
+        ``write(parameters) -> dict`` of YAML entries, for keys that are not
+        ``{yaml_key: value}``.
+    read : callable or None
+        ``read(document) -> value or UNSET``, the inverse of ``write``.
+    load : callable or None
+        ``file`` parameters: ``load(path) -> value`` (a calibration file -> its dict).
+    check : callable or None
+        ``check(value)`` raising :class:`ParameterError` for values beyond limits.
+    always_written : bool
+        ``scope="fit"`` parameters written to ``_locs.yaml`` for every fit method.
+    """
+
+    name: str
+    default: object
+    kind: str
+    help: str
+    flag: str
+    yaml_key: str | None = None
+    short: str | None = None
+    metavar: str | tuple | None = None
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    above_minimum: bool = False
+    odd: bool = False
+    choices: tuple | Callable = ()
+    label: str = ""
+    section: str = "fit"
+    scope: str = "run"
+    detector: str | None = None
+    dock: str = "field"
+    off_text: str | None = None
+    step: float | None = None
+    decimals: int | None = None
+    write: Callable | None = None
+    read: Callable | None = None
+    load: Callable | None = None
+    check: Callable | None = None
+    always_written: bool = False
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"parameter {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
+        if self.section not in SECTIONS:
+            raise ValueError(f"parameter {self.name!r}: section {self.section!r} is not one of {SECTIONS}")
+        if not self.flag.startswith("--"):
+            raise ValueError(f"parameter {self.name!r}: flag {self.flag!r} must start with '--'")
+
+    # -- description -------------------------------------------------------------------------
+    @property
+    def key(self):
+        """The ``groups.yaml`` key: the long option without its dashes."""
+        return self.flag[2:]
+
+    @property
+    def optional(self):
+        return self.default is None
+
+    @property
+    def title(self):
+        """How errors name it: ``"box (--box)"``."""
+        return f"{self.label or self.name} ({self.flag})"
+
+    def choice_items(self):
+        """``((value, title), ...)`` of a ``choice``."""
+        return tuple(self.choices() if callable(self.choices) else self.choices)
+
+    def default_value(self):
+        return copy.deepcopy(self.default)
+
+    def default_text(self):
+        """The default as ``--help`` shows it."""
+        if self.kind == "bool":
+            return "on" if self.default else "off"
+        if self.default is None:
+            return self.off_text or "none"
+        if isinstance(self.default, float):
+            return f"{self.default:g}"
+        return str(self.default)
+
+    def help_text(self):
+        unit = f", {self.unit}" if self.unit and self.unit not in self.help else ""
+        return f"{self.help}{unit} (default: {self.default_text()})".replace("%", "%%")
+
+    def applies(self, fitter, detector=None):
+        """True when the parameter matters for a run with ``fitter`` and ``detector``."""
+        if self.scope == "fit" and not fitter.uses(self.name):
+            return False
+        return self.detector is None or detector is None or detector == self.detector
+
+    # -- values ------------------------------------------------------------------------------
+    def convert(self, value):
+        """A user's value (command-line text, YAML, a dock field) as this parameter stores it.
+
+        Raises
+        ------
+        ParameterError
+            Naming the parameter, the valid values and the value given.
+        """
+        if value is None or (isinstance(value, str) and not value.strip() and self.kind != "bool"):
+            if self.optional or self.kind in ("text", "path", "file"):
+                return None
+            raise ParameterError(f"{self.title} needs a value ({self._expected()}).")
+        converted = getattr(self, f"_convert_{self.kind}")(value)
+        if converted is None:
+            return None
+        if self.check is not None:  # first: its message says more than the limits
+            self.check(converted)
+        if self.kind in ("int", "float", "pair", "rectangle", "rectangles"):
+            self._limit_each(converted, value)
+        return converted
+
+    def _expected(self):
+        kinds = {
+            "int": "a whole number",
+            "float": "a number",
+            "bool": "true or false",
+            "pair": "two whole numbers",
+            "rectangle": "four whole numbers",
+            "rectangles": "rectangles of four whole numbers",
+        }
+        text = kinds.get(self.kind, "")
+        if self.kind == "choice":
+            text = "one of " + ", ".join(value for value, _ in self.choice_items())
+        limits = []
+        if self.minimum is not None:
+            limits.append(f"{'>' if self.above_minimum else '>='} {self.minimum:g}")
+        if self.maximum is not None:
+            limits.append(f"<= {self.maximum:g}")
+        if self.odd:
+            limits.append("odd")
+        return " ".join([text, " and ".join(limits)]).strip()
+
+    def _refuse(self, value):
+        raise ParameterError(f"{self.title} must be {self._expected()}; got {value!r}.")
+
+    def _number(self, value, whole):
+        if isinstance(value, bool):
+            self._refuse(value)
+        try:
+            number = float(str(value).strip()) if isinstance(value, str) else float(value)
+        except (TypeError, ValueError):
+            self._refuse(value)
+        if not math.isfinite(number) or (whole and number != int(number)):
+            self._refuse(value)
+        return int(number) if whole else number
+
+    def _within_limits(self, number, value):
+        low, high = self.minimum, self.maximum
+        if low is not None and (number < low or (self.above_minimum and number == low)):
+            self._refuse(value)
+        if high is not None and number > high:
+            self._refuse(value)
+        if self.odd and number % 2 == 0:
+            self._refuse(value)
+        return number
+
+    def _convert_int(self, value):
+        return self._number(value, whole=True)
+
+    def _convert_float(self, value):
+        return self._number(value, whole=False)
+
+    def _limit_each(self, values, original):
+        for number in values if isinstance(values, tuple) else (values,):
+            if isinstance(number, tuple):
+                self._limit_each(number, original)
+            else:
+                self._within_limits(number, original)
+
+    def _convert_bool(self, value):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+        raise ParameterError(f"{self.title} is a switch: write true or false; got {value!r}.")
+
+    def _convert_choice(self, value):
+        names = [name for name, _ in self.choice_items()]
+        if value not in names:
+            self._refuse(value)
+        return value
+
+    def _convert_text(self, value):
+        return str(value).strip()
+
+    def _convert_path(self, value):
+        # Absolute: the path travels to Dask workers (another folder, perhaps another machine)
+        # and into the _locs.yaml, read later from anywhere.
+        return os.path.abspath(os.path.expanduser(os.fspath(value)))
+
+    def _convert_file(self, value):
+        if isinstance(value, dict):
+            return value
+        return self.load(Path(os.path.expanduser(os.fspath(value))))
+
+    def _numbers(self, value, count):
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        try:
+            items = list(value)
+        except TypeError:
+            items = [value]
+        if len(items) != count:
+            words = {2: "two", 4: "four"}.get(count, str(count))
+            raise ParameterError(f"{self.title} must be {words} whole numbers ({self._metavar_text()}); got {value!r}.")
+        return tuple(self._number(item, whole=True) for item in items)
+
+    def _metavar_text(self):
+        return " ".join(self.metavar) if isinstance(self.metavar, tuple) else str(self.metavar)
+
+    def _convert_pair(self, value):
+        return self._numbers(value, 2)
+
+    def _convert_rectangle(self, value):
+        return self._numbers(value, 4)
+
+    def _convert_rectangles(self, value):
+        if isinstance(value, str):
+            try:
+                rectangles = parse_rectangles(value)
+            except ValueError as error:
+                raise ParameterError(f"{self.title}: {error}") from None
+        else:
+            rectangles = [self._numbers(item, 4) for item in value]
+        return tuple(tuple(int(v) for v in r) for r in rectangles) or None
+
+    def yaml_value(self, value):
+        """``value`` as the YAML document stores it (lists for tuples, plain numbers)."""
+        if value is None:
+            return None
+        if self.kind in ("pair", "rectangle"):
+            return list(value)
+        if self.kind == "rectangles":
+            return [list(r) for r in value]
+        kinds = {"int": int, "float": float, "bool": bool, "path": str}
+        return kinds.get(self.kind, lambda v: v)(value)
+
+    def from_yaml_value(self, value):
+        """The inverse of :meth:`yaml_value` (values as read back, unchecked)."""
+        if value is None:
+            return None
+        if self.kind in ("pair", "rectangle"):
+            return tuple(value)
+        if self.kind == "rectangles":
+            return tuple(tuple(r) for r in value)
+        return value
+
+
+# -- the schema -----------------------------------------------------------------------------
+def _fit_method_choices():
+    return tuple((name, fitters.get(name).title) for name in fitters.names())
+
+
+def _write_fit_method(parameters):
+    return {"Fit method": parameters.fit_method, "Fit method name": fitter_of(parameters).title}
+
+
+def _read_roi(info):
+    # Several rectangles: "ROI" is their bounding box, "ROIs" the rectangles.
+    if info.get("ROIs") or not info.get("ROI"):
+        return None
+    return tuple(info["ROI"])
+
+
+def _write_rois(parameters):
+    if not parameters.rois:
+        return {}
+    return {"ROI": list(rois_bounding_box(parameters.rois)), "ROIs": [list(r) for r in parameters.rois]}
+
+
+def _read_rois(info):
+    return tuple(tuple(r) for r in info["ROIs"]) if info.get("ROIs") else None
+
+
+def _write_z_calibration(parameters):
+    if not parameters.z_calibration:
+        return {}
+    # Picasso's 3D fit merges the calibration's keys into its document.
+    return {"Calibration path": parameters.z_calibration.get("Path", "N/A"), **parameters.z_calibration}
+
+
+def _read_z_calibration(info):
+    if "X Coefficients" not in info:
+        return None
+    calibration = {k: info[k] for k in (*zfit.CALIBRATION_KEYS, zfit.RANGE_KEY) if k in info}
+    if "Calibration magnification factor" in info:  # the document's factor was an override
+        calibration["Magnification factor"] = info["Calibration magnification factor"]
+    return calibration
+
+
+def _write_z_magnification(parameters):
+    if parameters.z_magnification is None or not parameters.z_calibration:
+        return {}
+    # "Magnification factor" is the one applied (as in Picasso when overridden).
+    return {
+        "Calibration magnification factor": zfit.magnification_of(parameters.z_calibration),
+        "Magnification factor": float(parameters.z_magnification),
+    }
+
+
+def _read_z_magnification(info):
+    if "X Coefficients" in info and "Calibration magnification factor" in info:
+        return info["Magnification factor"]
+    return None
+
+
+def _write_max_d_zcalib(parameters):
+    if not parameters.z_calibration:
+        return {}
+    value = parameters.max_d_zcalib
+    return {"Max. d_zcalib": None if value is None else float(value)}
+
+
+def _read_max_d_zcalib(info):
+    return info.get("Max. d_zcalib") if "X Coefficients" in info else None
+
+
+def _check_box(value):
+    try:
+        check_box(value)
+    except ValueError as error:
+        raise ParameterError(str(error)) from None
+
+
+def _check_background_window(value):
+    parse_background_frames(value)
+
+
+def _load_z_calibration(path):
+    from .io.zcalib import load_calibration
+
+    return load_calibration(path)
+
+
+# In the order of the _locs.yaml document (Picasso's key names first); the dock shows each
+# section's fields in this order too.
+SCHEMA = [
+    Parameter(
+        "box",
+        7,
+        "int",
+        "odd box side (rule of thumb: 6 sigma + 1, rounded up to odd)",
+        "--box",
+        "Box Size",
+        short="-b",
+        unit="px",
+        minimum=3,
+        maximum=51,
+        odd=True,
+        check=_check_box,
+        label="box (px)",
+        section="identification",
+        step=2,
+    ),
+    Parameter(
+        "min_net_gradient",
+        5000.0,
+        "float",
+        "minimum net gradient, Picasso's scale (raw counts)",
+        "--gradient",
+        "Min. Net Gradient",
+        short="-g",
+        minimum=0,
+        label="min net gradient",
+        section="identification",
+        detector="gradient",
+        step=100,
+    ),
+    Parameter(
+        "fit_method",
+        "mle",
+        "choice",
+        "fit method",
+        "--fit",
+        write=_write_fit_method,
+        read=lambda info: info.get("Fit method", UNSET),
+        short="-f",
+        choices=_fit_method_choices,
+        label="fit",
+    ),
+    Parameter(
+        "shared_sigma",
+        False,
+        "bool",
+        "fit one sigma instead of free sx, sy",
+        "--shared-sigma",
+        "Shared sigma",
+        label="one sigma (symmetric PSF)",
+        scope="fit",
+        always_written=True,
+    ),
+    Parameter(
+        "roi",
+        None,
+        "rectangle",
+        "region of interest (end exclusive)",
+        "--roi",
+        "ROI",
+        metavar=("Y0", "X0", "Y1", "X1"),
+        unit="camera px",
+        minimum=0,
+        off_text="the whole frame",
+        read=_read_roi,
+        label="ROI (px)",
+        section="identification",
+        dock="custom",
+    ),
+    Parameter(
+        "frame_range",
+        None,
+        "pair",
+        "frames FIRST to STOP - 1",
+        "--frames",
+        "Frame Bounds",
+        metavar=("FIRST", "STOP"),
+        minimum=0,
+        off_text="all frames",
+        label="frames",
+        section="identification",
+        dock="custom",
+    ),
+    Parameter(
+        "baseline",
+        100.0,
+        "float",
+        "camera offset",
+        "--baseline",
+        "Baseline",
+        unit="counts",
+        minimum=0,
+        label="baseline (counts)",
+        section="photons",
+        step=1,
+    ),
+    Parameter(
+        "sensitivity",
+        1.0,
+        "float",
+        "electrons per count",
+        "--sensitivity",
+        "Sensitivity",
+        unit="e-/count",
+        minimum=0,
+        above_minimum=True,
+        label="sensitivity (e-/count)",
+        section="photons",
+        step=0.01,
+        decimals=4,
+    ),
+    Parameter(
+        "em_gain",
+        1.0,
+        "float",
+        "EM gain (1: none)",
+        "--gain",
+        "Gain",
+        minimum=1,
+        label="EM gain",
+        section="photons",
+        dock="custom",
+    ),
+    Parameter(
+        "qe",
+        1.0,
+        "float",
+        "quantum efficiency (metadata only)",
+        "--qe",
+        "Qe",
+        minimum=0,
+        maximum=1,
+        above_minimum=True,
+        label="quantum efficiency",
+        section="photons",
+        step=0.01,
+    ),
+    Parameter(
+        "pixelsize_nm",
+        130.0,
+        "float",
+        "camera pixel size in the sample plane",
+        "--pixelsize",
+        "Pixelsize",
+        unit="nm",
+        minimum=0,
+        above_minimum=True,
+        maximum=100_000,
+        label="pixel size (nm)",
+        step=1,
+    ),
+    Parameter(
+        "tolerance_px",
+        1e-3,
+        "float",
+        "convergence: an accepted step moves x and y less than this",
+        "--tolerance",
+        "Convergence Criterion",
+        unit="px",
+        minimum=0,
+        above_minimum=True,
+        maximum=1,
+        label="convergence (px)",
+        scope="fit",
+        step=1e-4,
+        decimals=6,
+    ),
+    Parameter(
+        "max_iterations",
+        100,
+        "int",
+        "iteration limit of the fit",
+        "--max-iterations",
+        "Max. Iterations",
+        minimum=1,
+        maximum=100_000,
+        label="max. iterations",
+        scope="fit",
+    ),
+    Parameter(
+        "camera",
+        None,
+        "text",
+        "name of the camera (recorded in the metadata)",
+        "--camera",
+        "Camera",
+        metavar="NAME",
+        off_text="none",
+        write=lambda p: {"Camera": p.camera} if p.camera else {},
+        label="camera",
+        section="photons",
+        dock="custom",
+    ),
+    Parameter(
+        "detector",
+        "gradient",
+        "choice",
+        "gradient: net gradient (Picasso); snr: signal-to-noise threshold from the camera noise model",
+        "--detector",
+        "Detector",
+        choices=(("gradient", "net gradient"), ("snr", "SNR")),
+        label="detector",
+        section="identification",
+    ),
+    Parameter(
+        "snr_threshold",
+        1.0,
+        "float",
+        "snr detector: filtered signal above FACTOR x the noise",
+        "--snr-threshold",
+        "SNR threshold",
+        metavar="FACTOR",
+        minimum=0,
+        above_minimum=True,
+        label="SNR threshold",
+        section="identification",
+        detector="snr",
+        step=0.1,
+    ),
+    Parameter(
+        "debounce_px",
+        4.0,
+        "float",
+        "snr detector: of two candidates closer than R the stronger is kept",
+        "--debounce-px",
+        "Debounce (px)",
+        metavar="R",
+        unit="px",
+        minimum=0,
+        maximum=100,
+        label="debounce (px)",
+        section="identification",
+        detector="snr",
+        step=0.5,
+    ),
+    Parameter(
+        "read_noise_e",
+        1.5,
+        "float",
+        "camera read noise, electrons rms (the snr detector's noise model without camera maps)",
+        "--read-noise",
+        "Read noise (e-)",
+        metavar="E",
+        minimum=0,
+        maximum=1000,
+        label="read noise (e- rms)",
+        section="photons",
+        step=0.1,
+    ),
+    Parameter(
+        "background_frames",
+        None,
+        "text",
+        "background = median of these frames relative to each frame, Python "
+        "slice notation, e.g. -30:0 (the 30 frames before; --background-frames=-30:0 also works); used for "
+        "detection",
+        "--background-frames",
+        "Background frames",
+        metavar="SLICE",
+        off_text="no background",
+        check=_check_background_window,
+        label="background frames",
+        section="identification",
+    ),
+    Parameter(
+        "background_statistic",
+        "median",
+        "choice",
+        "statistic of the background frames",
+        "--background-statistic",
+        "Background statistic",
+        choices=(("median", "median"), ("mean", "mean")),
+        label="background statistic",
+        section="identification",
+    ),
+    Parameter(
+        "subtract_background",
+        False,
+        "bool",
+        "subtract the --background-frames estimate before fitting",
+        "--subtract-background",
+        "Subtract background",
+        label="subtract background before fitting",
+        section="identification",
+    ),
+    Parameter(
+        "start_frame",
+        0,
+        "int",
+        "localize from frame N on (earlier frames still feed background windows)",
+        "--start-frame",
+        "Start frame",
+        metavar="N",
+        minimum=0,
+        label="start frame",
+        section="identification",
+    ),
+    Parameter(
+        "camera_maps",
+        None,
+        "path",
+        "sCMOS offset/variance(/gain) maps (.hdf5 from camera-calibrate or Picasso, "
+        ".npz, .npy, .tif): per-pixel photon conversion and sCMOS MLE",
+        "--camera-maps",
+        "Camera maps",
+        metavar="PATH",
+        label="sCMOS maps",
+        section="photons",
+    ),
+    Parameter(
+        "camera_maps_origin",
+        None,
+        "pair",
+        "top-left pixel (y x) of the movie's camera ROI in full-sensor --camera-maps",
+        "--camera-maps-origin",
+        "Camera maps origin",
+        metavar=("Y", "X"),
+        minimum=0,
+        off_text="the ROI the movie's metadata records",
+        write=lambda p: {} if p.camera_maps_origin is None else {"Camera maps origin": list(p.camera_maps_origin)},
+        label="maps origin (y x)",
+        section="photons",
+    ),
+    Parameter(
+        "z_calibration",
+        None,
+        "file",
+        "3D calibration (_3d_calib.yaml from calibrate-z or Picasso)",
+        "--zcalib",
+        write=_write_z_calibration,
+        read=_read_z_calibration,
+        load=_load_z_calibration,
+        metavar="CALIB.yaml",
+        label="3D calibration",
+        scope="fit",
+    ),
+    Parameter(
+        "z_magnification",
+        None,
+        "float",
+        "magnification factor (refractive-index mismatch) replacing the calibration's",
+        "--magnification",
+        write=_write_z_magnification,
+        read=_read_z_magnification,
+        metavar="FACTOR",
+        minimum=0,
+        above_minimum=True,
+        maximum=10,
+        off_text="the calibration's",
+        label="magnification",
+        scope="fit",
+        step=0.01,
+        decimals=4,
+    ),
+    Parameter(
+        "max_d_zcalib",
+        None,
+        "float",
+        "keep localizations with d_zcalib <= D (distance from the calibration "
+        "curve, sqrt(px), per localization; Picasso's rule is 2 x the rms d_zcalib, which the summary prints)",
+        "--max-d-zcalib",
+        write=_write_max_d_zcalib,
+        read=_read_max_d_zcalib,
+        metavar="D",
+        minimum=0,
+        above_minimum=True,
+        maximum=10,
+        off_text="off",
+        label="max. d_zcalib",
+        scope="fit",
+        step=0.005,
+        decimals=4,
+    ),
+    Parameter(
+        "rois",
+        None,
+        "rectangles",
+        "several regions of interest 'y0,x0,y1,x1; ...' (end exclusive): spots centred in any are kept",
+        "--rois",
+        write=_write_rois,
+        read=_read_rois,
+        metavar="RECTANGLES",
+        unit="camera px",
+        off_text="none",
+        label="ROI (px)",
+        section="identification",
+        dock="custom",
+    ),
+]
+
+
+def parameter(name):
+    """The :class:`Parameter` called ``name``."""
+    for item in SCHEMA:
+        if item.name == name:
+            return item
+    raise KeyError(f"no localization parameter {name!r}")
+
+
+def names():
+    return [item.name for item in SCHEMA]
+
+
+@contextlib.contextmanager
+def added(*new):
+    """Parameters added to :data:`SCHEMA` for the duration of a ``with`` block (tests, plugins
+    that add theirs temporarily)."""
+    for item in new:
+        add(item)
+    try:
+        yield new
+    finally:
+        for item in new:
+            SCHEMA.remove(item)
+
+
+def add(item):
+    """Append a :class:`Parameter` to :data:`SCHEMA` (a name or flag already taken is refused)."""
+    if any(p.name == item.name or p.flag == item.flag for p in SCHEMA):
+        raise ValueError(f"a parameter called {item.name!r} or flagged {item.flag!r} exists already")
+    SCHEMA.append(item)
+    return item
+
+
+# -- the values of one run ------------------------------------------------------------------
+class LocalizeParameters:
+    """Everything that decides a localization run: one value per :data:`SCHEMA` parameter.
+
+    Keyword arguments set values by name (the others take their defaults); values are kept
+    as given: :func:`validate_parameters` checks them, :func:`from_arguments`,
+    :func:`from_mapping` and the dock convert what users type. Instances do not change:
+    :meth:`replace` makes a changed copy.
+
+    Examples
+    --------
+    >>> p = LocalizeParameters(box=9, min_net_gradient=3000)
+    >>> p.replace(fit_method="lq").fit_method
+    'lq'
+    >>> LocalizeParameters.from_info(p.to_info()) == p
+    True
+    """
+
+    def __init__(self, **values):
+        known = {item.name for item in SCHEMA}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TypeError(f"unknown localization parameter(s) {', '.join(unknown)}; known: {', '.join(names())}")
+        for item in SCHEMA:
+            value = values[item.name] if item.name in values else item.default_value()
+            object.__setattr__(self, item.name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("LocalizeParameters do not change; use .replace(name=value)")
+
+    def __getattr__(self, name):
+        # A parameter added to the schema after this instance was made: its default.
+        try:
+            return parameter(name).default_value()
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def as_dict(self):
+        """``{name: value}`` of every parameter."""
+        return {item.name: getattr(self, item.name) for item in SCHEMA}
+
+    def replace(self, **changes):
+        return LocalizeParameters(**{**self.as_dict(), **changes})
+
+    def __eq__(self, other):
+        return isinstance(other, LocalizeParameters) and self.as_dict() == other.as_dict()
+
+    __hash__ = None
+
+    def __repr__(self):
+        changed = [
+            f"{item.name}={getattr(self, item.name)!r}" for item in SCHEMA if getattr(self, item.name) != item.default
+        ]
+        return f"LocalizeParameters({', '.join(changed)})"
+
+    def to_info(self):
+        """The localization document of ``_locs.yaml`` (Picasso's key names)."""
+        fitter = fitter_of(self)
+        info = {"Generated by": f"napari-picasso {__version__}"}
+        for item in SCHEMA:
+            if item.scope == "fit" and not (item.always_written or fitter.uses(item.name)):
+                continue
+            if item.write is not None:
+                info.update(item.write(self))
+            else:
+                info[item.yaml_key] = item.yaml_value(getattr(self, item.name))
+        return info
+
+    @classmethod
+    def from_info(cls, info):
+        """Parameters from a localization document written by :meth:`to_info`."""
+        values = {}
+        for item in SCHEMA:
+            if item.read is not None:
+                value = item.read(info)
+            else:
+                value = info.get(item.yaml_key, UNSET)
+            if value is not UNSET:
+                values[item.name] = item.from_yaml_value(value) if item.read is None else value
+        return cls(**values)
+
+
+def fitter_of(parameters):
+    """The :class:`~napari_picasso.fitters.base.Fitter` of the parameters' fit method."""
+    return fitters.get(parameters.fit_method)
+
+
+def detection_only(parameters):
+    """The parameters with the fit's options at their defaults: what detection reads (a
+    preview before a 3D calibration is chosen, for example)."""
+    default_fit = parameter("fit_method").default
+    return parameters.replace(
+        fit_method=default_fit, **{item.name: item.default_value() for item in SCHEMA if item.scope == "fit"}
+    )
+
+
+def rois_bounding_box(rois):
+    """``(y0, x0, y1, x1)`` around several rectangles."""
+    rois = np.asarray(rois, dtype=np.int64).reshape(-1, 4)
+    return (int(rois[:, 0].min()), int(rois[:, 1].min()), int(rois[:, 2].max()), int(rois[:, 3].max()))
+
+
+def format_rectangles(rectangles):
+    """``"y0, x0, y1, x1; ..."`` (what the dock's ROI field and ``--rois`` take)."""
+    return "; ".join(", ".join(str(int(v)) for v in r) for r in rectangles)
+
+
+def parse_rectangles(text):
+    """Rectangles from ``"y0, x0, y1, x1; ..."``.
+
+    Raises
+    ------
+    ValueError
+        Saying which rectangle is not four integers with y0 < y1 and x0 < x1.
+    """
+    rectangles = []
+    for part in str(text).replace("\n", ";").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            values = [int(float(v)) for v in part.replace(",", " ").split()]
+        except ValueError:
+            raise ValueError(f"ROI {part!r} is not four numbers y0, x0, y1, x1.") from None
+        if len(values) != 4 or not (values[0] < values[2] and values[1] < values[3]):
+            raise ValueError(f"ROI {part!r} must be y0, x0, y1, x1 with y0 < y1 and x0 < x1.")
+        rectangles.append(tuple(values))
+    return rectangles
+
+
+# -- checks -----------------------------------------------------------------------------------
 def parse_background_frames(text):
     """``"-30:0"`` -> ``(-30, 0, 1)``; ``None`` or ``""`` -> ``None``.
 
@@ -93,222 +1047,29 @@ def check_background_frames(parameters, n_frames, name="movie"):
     return window
 
 
-@dataclasses.dataclass
-class LocalizeParameters:
-    """Everything that decides a localization run.
+def check_values(parameters, name=None):
+    """Every value within its parameter's limits, and the fit method's own conditions.
 
-    Attributes
-    ----------
-    box : int
-        Odd box side in pixels (rule of thumb: round(6 * sigma_px + 1)).
-    min_net_gradient : float
-        Identification threshold on Picasso's net-gradient scale (raw counts).
-    fit_method : str
-        ``"mle"`` (maximum likelihood, integrated Gaussian), ``"lq"`` (least squares)
-        or ``"avg"`` (average of ROI, not a fit).
-    shared_sigma : bool
-        Fit one sigma instead of free sx, sy.
-    max_iterations : int
-        Iteration limit of the iterative fits.
-    tolerance_px : float
-        Convergence: an accepted step moves x and y by less than this.
-    baseline : float
-        Camera offset (counts).
-    sensitivity : float
-        Electrons per count.
-    em_gain : float
-        EM gain (1 without EM amplification).
-    qe : float
-        Quantum efficiency (metadata only, as in Picasso).
-    pixelsize_nm : float
-        Camera pixel size in the sample plane (nm).
-    roi : tuple of int or None
-        ``(y0, x0, y1, x1)`` camera pixels, end exclusive; ``None`` for the whole frame.
-    frame_range : tuple of int or None
-        ``(first, stop)`` frames to process, stop exclusive; ``None`` for all.
-    camera : str or None
-        Name of the camera configuration used (recorded in the metadata).
-    detector : str
-        ``"gradient"`` (net gradient, Picasso) or ``"snr"`` (signal-to-noise threshold,
-        see :mod:`napari_picasso.core.snr_detect`).
-    snr_threshold : float
-        SNR detector: multiple of the per-pixel noise the filtered signal must exceed.
-    debounce_px : float
-        SNR detector: of two candidates closer than this, the stronger is kept.
-    read_noise_e : float
-        Readout noise, electrons rms (SNR detector's noise model without camera maps).
-    background_frames : str or None
-        Frames whose median/mean is each frame's background, as a slice relative to it
-        (``"-30:0"``: the 30 frames before; see :mod:`napari_picasso.detection`); used
-        for detection; ``None``: no background estimate.
-    background_statistic : str
-        ``"median"`` or ``"mean"`` of the background frames.
-    subtract_background : bool
-        Subtract the background estimate from the spots before fitting (the MLE adds it
-        back to model and data, so the Poisson statistics stay right); ``bg`` reports
-        the fitted residual plus the box's mean estimate. Needs ``background_frames``
-        (a :class:`ParameterError` without them).
-    start_frame : int
-        Localize from this frame on (frames before it still feed background windows).
-    camera_maps : str or None
-        sCMOS per-pixel maps file (:mod:`napari_picasso.io.camera_maps`): per-pixel photon
-        conversion and the sCMOS MLE.
-    camera_maps_origin : tuple of int or None
-        ``(y, x)`` of the movie's top-left pixel in larger (full-sensor) maps, which are
-        cut to the movie's frames there; ``None``: from the camera ROI the movie's
-        metadata records (where the maps are larger than the frames).
-    z_calibration : dict or None
-        3D astigmatism calibration (Picasso's keys, see
-        :mod:`napari_picasso.core.zfit`); required by the ``-3d`` fit methods.
-    max_d_zcalib : float or None
-        3D fits: keep only localizations with ``d_zcalib <= max_d_zcalib``; ``None``: keep
-        all. ``d_zcalib`` is the distance of the fitted widths from the calibration curve
-        in the z fit's space of square-root widths (units sqrt(px), the ``d_zcalib``
-        column); off-curve widths come from overlapping emitters, emitters beyond the
-        calibrated range and fits gone astray. The rule is absolute, applied to each
-        localization on its own, so chunked, watched and distributed runs keep the same
-        rows. Picasso instead removes ``d_zcalib > 2 * rms(d_zcalib)`` of the whole file,
-        which a streaming pipeline cannot know in advance: to reproduce it, use twice the
-        rms ``d_zcalib`` of a run without the filter (printed by ``napari-picasso
-        localize``), or :func:`napari_picasso.core.zfit.filter_z` on a loaded table.
-    z_magnification : float or None
-        3D fits: magnification factor (refractive-index mismatch) replacing the
-        calibration's ``Magnification factor``; z and lpz are the stage values times this
-        factor. ``None``: the calibration's value.
-    rois : tuple of tuple of int or None
-        Several ``(y0, x0, y1, x1)`` rectangles (e.g. drawn in napari): spots are
-        detected inside their bounding box and kept when their centre pixel lies in
-        any of them. Replaces ``roi`` when set.
+    Raises
+    ------
+    ParameterError
+        Naming the parameter, its valid values and (when given) the movie ``name``.
     """
-
-    box: int = 7
-    min_net_gradient: float = 5000.0
-    fit_method: str = "mle"
-    shared_sigma: bool = False
-    max_iterations: int = 100
-    tolerance_px: float = 1e-3
-    baseline: float = 100.0
-    sensitivity: float = 1.0
-    em_gain: float = 1.0
-    qe: float = 1.0
-    pixelsize_nm: float = 130.0
-    roi: tuple | None = None
-    frame_range: tuple | None = None
-    camera: str | None = None
-    detector: str = "gradient"
-    snr_threshold: float = 1.0
-    debounce_px: float = 4.0
-    read_noise_e: float = 1.5
-    background_frames: str | None = None
-    background_statistic: str = "median"
-    subtract_background: bool = False
-    start_frame: int = 0
-    camera_maps: str | None = None
-    camera_maps_origin: tuple | None = None
-    z_calibration: dict | None = None
-    rois: tuple | None = None
-    max_d_zcalib: float | None = None
-    z_magnification: float | None = None
-
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
-
-    def to_info(self):
-        """The localization document of ``_locs.yaml`` (Picasso's key names)."""
-        info = {
-            "Generated by": f"napari-picasso {__version__}",
-            "Box Size": int(self.box),
-            "Min. Net Gradient": float(self.min_net_gradient),
-            "Fit method": self.fit_method,
-            "Fit method name": FIT_METHOD_NAMES.get(self.fit_method, self.fit_method),
-            "Shared sigma": bool(self.shared_sigma),
-            "ROI": list(self.roi) if self.roi is not None else None,
-            "Frame Bounds": list(self.frame_range) if self.frame_range is not None else None,
-            "Baseline": float(self.baseline),
-            "Sensitivity": float(self.sensitivity),
-            "Gain": float(self.em_gain),
-            "Qe": float(self.qe),
-            "Pixelsize": float(self.pixelsize_nm),
-        }
-        if self.fit_method != "avg":
-            info["Convergence Criterion"] = float(self.tolerance_px)
-            info["Max. Iterations"] = int(self.max_iterations)
-        if self.camera:
-            info["Camera"] = self.camera
-        info.update(
-            {
-                "Detector": self.detector,
-                "SNR threshold": float(self.snr_threshold),
-                "Debounce (px)": float(self.debounce_px),
-                "Read noise (e-)": float(self.read_noise_e),
-                "Background frames": self.background_frames,
-                "Background statistic": self.background_statistic,
-                "Subtract background": bool(self.subtract_background),
-                "Start frame": int(self.start_frame),
-                "Camera maps": str(self.camera_maps) if self.camera_maps else None,
-            }
-        )
-        if self.camera_maps_origin is not None:
-            info["Camera maps origin"] = [int(v) for v in self.camera_maps_origin]
-        if self.fit_method.endswith("-3d") and self.z_calibration:
-            # Picasso's 3D fit merges the calibration's keys into its document.
-            info["Calibration path"] = self.z_calibration.get("Path", "N/A")
-            info.update(self.z_calibration)
-            if self.z_magnification is not None:
-                # "Magnification factor" is the one applied (as in Picasso when overridden).
-                info["Calibration magnification factor"] = zfit.magnification_of(self.z_calibration)
-                info["Magnification factor"] = float(self.z_magnification)
-            info["Max. d_zcalib"] = None if self.max_d_zcalib is None else float(self.max_d_zcalib)
-        if self.rois:
-            info["ROI"] = list(rois_bounding_box(self.rois))
-            info["ROIs"] = [list(r) for r in self.rois]
-        return info
-
-    @classmethod
-    def from_info(cls, info):
-        """Parameters from a localization document written by :meth:`to_info`."""
-        kwargs = dict(
-            box=info.get("Box Size", 7),
-            min_net_gradient=info.get("Min. Net Gradient", 5000.0),
-            fit_method=info.get("Fit method", "mle"),
-            shared_sigma=info.get("Shared sigma", False),
-            max_iterations=info.get("Max. Iterations", 100),
-            tolerance_px=info.get("Convergence Criterion", 1e-3),
-            baseline=info.get("Baseline", 100.0),
-            sensitivity=info.get("Sensitivity", 1.0),
-            em_gain=info.get("Gain", 1.0),
-            qe=info.get("Qe", 1.0),
-            pixelsize_nm=info.get("Pixelsize", 130.0),
-            roi=tuple(info["ROI"]) if info.get("ROI") else None,
-            frame_range=tuple(info["Frame Bounds"]) if info.get("Frame Bounds") else None,
-            camera=info.get("Camera"),
-            detector=info.get("Detector", "gradient"),
-            snr_threshold=info.get("SNR threshold", 1.0),
-            debounce_px=info.get("Debounce (px)", 4.0),
-            read_noise_e=info.get("Read noise (e-)", 1.5),
-            background_frames=info.get("Background frames"),
-            background_statistic=info.get("Background statistic", "median"),
-            subtract_background=info.get("Subtract background", False),
-            start_frame=info.get("Start frame", 0),
-            camera_maps=info.get("Camera maps"),
-            camera_maps_origin=tuple(info["Camera maps origin"]) if info.get("Camera maps origin") else None,
-        )
-        if "X Coefficients" in info:
-            kwargs["z_calibration"] = {k: info[k] for k in (*zfit.CALIBRATION_KEYS, zfit.RANGE_KEY) if k in info}
-            if "Calibration magnification factor" in info:
-                kwargs["z_magnification"] = info["Magnification factor"]
-                kwargs["z_calibration"]["Magnification factor"] = info["Calibration magnification factor"]
-            kwargs["max_d_zcalib"] = info.get("Max. d_zcalib")
-        if info.get("ROIs"):
-            kwargs["rois"] = tuple(tuple(r) for r in info["ROIs"])
-            kwargs["roi"] = None
-        return cls(**kwargs)
-
-
-def rois_bounding_box(rois):
-    """``(y0, x0, y1, x1)`` around several rectangles."""
-    rois = np.asarray(rois, dtype=np.int64).reshape(-1, 4)
-    return (int(rois[:, 0].min()), int(rois[:, 1].min()), int(rois[:, 2].max()), int(rois[:, 3].max()))
+    fitter = fitter_of(parameters)
+    for item in SCHEMA:
+        value = getattr(parameters, item.name)
+        try:
+            item.convert(value)
+        except ParameterError as error:
+            raise ParameterError(f"{name}: {error}" if name else str(error)) from None
+        if item.scope == "fit" and item.optional and value is not None and not fitter.uses(item.name):
+            users = [n for n in fitters.names() if fitters.get(n).uses(item.name)]
+            raise ParameterError(
+                f"the {item.title} applies to the {' and '.join(users)} fit methods only; choose one of them "
+                "or leave it unset."
+            )
+    if fitter.check is not None:
+        fitter.check(parameters)
 
 
 def validate_parameters(parameters, shape, name="movie"):
@@ -324,8 +1085,11 @@ def validate_parameters(parameters, shape, name="movie"):
     Raises
     ------
     ParameterError
-        With a message that says what is wrong and how to fix it.
+        With a message that says what is wrong and how to fix it; ``name`` (the movie's)
+        starts the messages about values.
     """
+    values_of = name
+    name = name or "movie"
     n_frames, height, width = shape
     if parameters.rois:
         if parameters.roi is not None:
@@ -337,36 +1101,12 @@ def validate_parameters(parameters, shape, name="movie"):
                     f"{height}x{width} frame; use 0 <= y0 < y1 <= {height} and 0 <= x0 < x1 <= {width}."
                 )
         parameters = parameters.replace(roi=rois_bounding_box(parameters.rois))
-    try:
-        check_box(parameters.box)
-    except ValueError as error:
-        raise ParameterError(f"{name}: {error}") from None
-    if parameters.fit_method not in FIT_METHODS:
-        raise ParameterError(f"unknown fit method {parameters.fit_method!r}; choose one of {', '.join(FIT_METHODS)}.")
-    _validate_z_options(parameters)
-    if parameters.fit_method.endswith("-3d"):
-        _validate_z_calibration(parameters)
-    if parameters.em_gain <= 0 or parameters.sensitivity <= 0:
-        raise ParameterError("EM gain and sensitivity must be positive.")
-    if parameters.detector not in DETECTORS:
-        raise ParameterError(f"unknown detector {parameters.detector!r}; choose {' or '.join(DETECTORS)}.")
-    if not parameters.snr_threshold >= 0 or not parameters.debounce_px >= 0 or not parameters.read_noise_e >= 0:
-        raise ParameterError("the SNR threshold, debounce radius and read noise must be >= 0.")
+    check_values(parameters, values_of)
     check_background_frames(parameters, n_frames, name)
-    origin = parameters.camera_maps_origin
-    if origin is not None:
-        try:
-            whole = len(origin) == 2 and all(int(v) == v and v >= 0 for v in origin)
-        except (TypeError, ValueError):
-            whole = False
-        if not whole:
-            raise ParameterError(f"the camera maps origin must be two whole numbers (y, x) >= 0; got {origin!r}.")
     roi = parameters.roi
     if roi is None:
         roi = (0, 0, height, width)
     else:
-        if len(roi) != 4:
-            raise ParameterError(f"ROI must be (y0, x0, y1, x1); got {roi}.")
         y0, x0, y1, x1 = (int(v) for v in roi)
         if not (0 <= y0 < y1 <= height and 0 <= x0 < x1 <= width):
             raise ParameterError(
@@ -398,173 +1138,47 @@ def validate_parameters(parameters, shape, name="movie"):
     return tuple(int(v) for v in roi), frames
 
 
-def _validate_z_options(parameters):
-    options = {
-        "max. d_zcalib (--max-d-zcalib)": parameters.max_d_zcalib,
-        "magnification factor (--magnification)": parameters.z_magnification,
-    }
-    for name, value in options.items():
-        if value is None:
-            continue
-        if not parameters.fit_method.endswith("-3d"):
-            raise ParameterError(
-                f"the {name} applies to 3D fits only; choose fit method mle-3d or lq-3d "
-                f"(with a 3D calibration) or leave it unset."
-            )
+# -- the command line and groups.yaml ---------------------------------------------------------
+def _argument_type(item):
+    def convert(text):
         try:
-            good = math.isfinite(value) and value > 0
-        except TypeError:
-            good = False
-        if not good:
-            raise ParameterError(f"the {name} must be a positive number; got {value!r}.")
+            return item.convert(text)
+        except ParameterError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    convert.__name__ = item.kind  # argparse names the type in some messages
+    return convert
 
 
-def z_calibration_in_use(parameters):
-    """The 3D calibration the z fit applies: ``z_magnification`` replaces the file's factor."""
-    if parameters.z_magnification is None:
-        return parameters.z_calibration
-    return {**parameters.z_calibration, "Magnification factor": float(parameters.z_magnification)}
+def add_arguments(parser, *, exclude=(), title="localization"):
+    """Add the localization options (every :data:`SCHEMA` parameter not in ``exclude``) to
+    an :class:`argparse.ArgumentParser`, as a group called ``title``.
 
-
-def _validate_z_calibration(parameters):
-    if not parameters.z_calibration:
-        raise ParameterError(
-            f"fit method {parameters.fit_method!r} needs a 3D calibration; load a _3d_calib.yaml "
-            "(command line: --zcalib CALIB.yaml; make one with 'napari-picasso calibrate-z')."
-        )
-    if parameters.shared_sigma:
-        raise ParameterError("3D fits need free sx and sy; turn shared sigma off.")
-    try:
-        zfit.coefficients(parameters.z_calibration)
-    except ValueError as error:
-        raise ParameterError(f"invalid 3D calibration: {error}.") from None
-
-
-# -- the command line's options ----------------------------------------------------------
-def add_localize_options(parser):
-    """The localization options, shared by every command that localizes."""
-    defaults = LocalizeParameters()
-    parser.add_argument("--box", "-b", type=int, default=defaults.box, help="odd box side, px (default %(default)s)")
-    parser.add_argument(
-        "--gradient",
-        "-g",
-        type=float,
-        default=defaults.min_net_gradient,
-        help="minimum net gradient, Picasso's scale (default %(default)s)",
-    )
-    parser.add_argument(
-        "--fit",
-        "-f",
-        choices=FIT_METHODS,
-        default=defaults.fit_method,
-        help="mle: maximum likelihood integrated Gaussian; lq: least squares; "
-        "avg: average of ROI; mle-3d, lq-3d: 3D astigmatism, need --zcalib "
-        "(default %(default)s)",
-    )
-    parser.add_argument("--shared-sigma", action="store_true", help="fit one sigma instead of sx, sy")
-    parser.add_argument("--max-iterations", type=int, default=defaults.max_iterations)
-    parser.add_argument(
-        "--tolerance",
-        type=float,
-        default=defaults.tolerance_px,
-        help="convergence: step in x and y below this, px (default %(default)s)",
-    )
-    parser.add_argument("--baseline", type=float, default=defaults.baseline, help="camera offset, counts")
-    parser.add_argument("--sensitivity", type=float, default=defaults.sensitivity, help="electrons per count")
-    parser.add_argument("--gain", type=float, default=defaults.em_gain, help="EM gain (1: none)")
-    parser.add_argument("--qe", type=float, default=defaults.qe, help="quantum efficiency (metadata only)")
-    parser.add_argument("--pixelsize", type=float, default=defaults.pixelsize_nm, help="nm per camera pixel")
-    parser.add_argument(
-        "--roi",
-        type=int,
-        nargs=4,
-        metavar=("Y0", "X0", "Y1", "X1"),
-        help="region of interest, camera pixels, end exclusive",
-    )
-    parser.add_argument("--frames", type=int, nargs=2, metavar=("FIRST", "STOP"), help="frames FIRST..STOP-1")
-    parser.add_argument(
-        "--detector",
-        choices=("gradient", "snr"),
-        default=defaults.detector,
-        help="gradient: net gradient (Picasso); snr: signal-to-noise threshold from the "
-        "camera noise model (default %(default)s)",
-    )
-    parser.add_argument(
-        "--snr-threshold",
-        type=float,
-        default=defaults.snr_threshold,
-        metavar="FACTOR",
-        help="snr detector: filtered signal above FACTOR x noise (default %(default)s)",
-    )
-    parser.add_argument(
-        "--debounce-px",
-        type=float,
-        default=defaults.debounce_px,
-        metavar="R",
-        help="snr detector: of two candidates closer than R px the stronger is kept (default %(default)s)",
-    )
-    parser.add_argument(
-        "--read-noise",
-        type=float,
-        default=defaults.read_noise_e,
-        metavar="E",
-        help="read noise, electrons rms, for the snr detector without camera maps (default %(default)s)",
-    )
-    parser.add_argument(
-        "--background-frames",
-        metavar="SLICE",
-        help="background = median of these frames relative to each frame, Python slice "
-        "notation, e.g. -30:0 (the 30 frames before; --background-frames=-30:0 also "
-        "works); used for detection",
-    )
+    The values land in ``args.<parameter name>``; :func:`from_arguments` converts them.
+    """
+    group = parser.add_argument_group(title)
+    for item in SCHEMA:
+        if item.name in exclude:
+            continue
+        flags = [item.flag] + ([item.short] if item.short else [])
+        options = {"dest": item.name, "help": item.help_text()}
+        if item.kind == "bool":
+            options.update(action="store_true", default=bool(item.default))
+        elif item.kind in ("pair", "rectangle"):
+            options.update(nargs=len(item.metavar), metavar=item.metavar, type=_argument_type(_ELEMENT))
+        elif item.kind == "choice":
+            names_ = [value for value, _ in item.choice_items()]
+            options.update(choices=names_, default=item.default, metavar="{" + ",".join(names_) + "}")
+        else:
+            options.update(default=item.default, metavar=item.metavar)
+            if item.kind in ("int", "float"):
+                options["type"] = _argument_type(item)
+        group.add_argument(*flags, **options)
     _accept_negative_slices(parser)
-    parser.add_argument("--background-statistic", choices=("median", "mean"), default=defaults.background_statistic)
-    parser.add_argument(
-        "--subtract-background",
-        action="store_true",
-        help="subtract the --background-frames estimate before fitting (needs --background-frames)",
-    )
-    parser.add_argument(
-        "--start-frame",
-        type=int,
-        default=defaults.start_frame,
-        metavar="N",
-        help="localize from frame N on (earlier frames still feed the background)",
-    )
-    parser.add_argument(
-        "--camera-maps",
-        metavar="PATH",
-        help="sCMOS offset/variance(/gain) maps (.hdf5 from camera-calibrate or Picasso, "
-        ".npz, .npy, .tif): per-pixel photon conversion and sCMOS MLE",
-    )
-    parser.add_argument(
-        "--camera-maps-origin",
-        type=int,
-        nargs=2,
-        metavar=("Y", "X"),
-        help="where the movie's camera ROI starts in full-sensor --camera-maps (top-left pixel, "
-        "y x); default: the ROI the movie's metadata records",
-    )
-    parser.add_argument(
-        "--zcalib", type=Path, metavar="CALIB.yaml", help="3D calibration (_3d_calib.yaml) for --fit mle-3d / lq-3d"
-    )
-    parser.add_argument(
-        "--max-d-zcalib",
-        type=float,
-        metavar="D",
-        help="3D fits: keep localizations with d_zcalib <= D (distance from the calibration "
-        "curve, sqrt(px), per localization; Picasso's rule is 2 x the rms d_zcalib, which "
-        "the summary line prints); default: keep all",
-    )
-    parser.add_argument(
-        "--magnification",
-        type=float,
-        dest="z_magnification",
-        metavar="FACTOR",
-        help="magnification factor (refractive-index mismatch): 3D fits: replaces the "
-        "calibration's (default: the calibration's value); calibrate-z: stored in the "
-        f"calibration (default {DEFAULT_MAGNIFICATION})",
-    )
+
+
+# Elements of pairs and rectangles: whole numbers (their parameter checks the rest).
+_ELEMENT = Parameter("element", 0, "int", "", "--element", label="value")
 
 
 def _accept_negative_slices(parser):
@@ -575,49 +1189,48 @@ def _accept_negative_slices(parser):
         parser._negative_number_matcher = re.compile(rf"{matcher.pattern}|^-\d+:-?\d*(:\d+)?$")
 
 
-def camera_maps_path(value):
-    """``--camera-maps`` as an absolute path, or None.
+def from_arguments(args):
+    """:class:`LocalizeParameters` from parsed options (those :func:`add_arguments` added).
 
-    The path travels in the parameters to wherever the blocks run: Dask workers (another
-    process, perhaps another machine) do not share this shell's working folder, and the
-    ``_locs.yaml`` that records it is read later from anywhere.
+    Raises
+    ------
+    ParameterError, InputFileError
+        A value out of its limits; a file option naming an unusable file.
     """
-    if not value:
-        return None
-    return os.path.abspath(os.path.expanduser(os.fspath(value)))
+    values = {}
+    for item in SCHEMA:
+        if hasattr(args, item.name):
+            values[item.name] = item.convert(getattr(args, item.name))
+    return LocalizeParameters(**values)
 
 
-def parameters_from_args(args):
-    z_calibration = None
-    if getattr(args, "zcalib", None) is not None:
-        from .io.zcalib import load_calibration
+def from_mapping(mapping, *, folder=None):
+    """:class:`LocalizeParameters` from ``{long option name: value}`` (a ``groups.yaml`` group).
 
-        z_calibration = load_calibration(args.zcalib)
-    return LocalizeParameters(
-        box=args.box,
-        min_net_gradient=args.gradient,
-        fit_method=args.fit,
-        shared_sigma=args.shared_sigma,
-        max_iterations=args.max_iterations,
-        tolerance_px=args.tolerance,
-        baseline=args.baseline,
-        sensitivity=args.sensitivity,
-        em_gain=args.gain,
-        qe=args.qe,
-        pixelsize_nm=args.pixelsize,
-        roi=tuple(args.roi) if args.roi else None,
-        frame_range=tuple(args.frames) if args.frames else None,
-        detector=args.detector,
-        snr_threshold=args.snr_threshold,
-        debounce_px=args.debounce_px,
-        read_noise_e=args.read_noise,
-        background_frames=args.background_frames,
-        background_statistic=args.background_statistic,
-        subtract_background=args.subtract_background,
-        start_frame=args.start_frame,
-        camera_maps=camera_maps_path(args.camera_maps),
-        camera_maps_origin=tuple(args.camera_maps_origin) if args.camera_maps_origin else None,
-        z_calibration=z_calibration,
-        max_d_zcalib=getattr(args, "max_d_zcalib", None),
-        z_magnification=getattr(args, "z_magnification", None),
-    )
+    Keys are the ``localize`` command's long options without dashes (``gradient``,
+    ``shared-sigma`` or ``shared_sigma``); relative file paths are taken from ``folder``
+    (the groups file's folder).
+
+    Raises
+    ------
+    ParameterError
+        For an unknown option or an unusable value.
+    """
+    by_key = {item.key: item for item in SCHEMA}
+    values = {}
+    for raw_key, value in mapping.items():
+        key = str(raw_key).replace("_", "-")
+        item = by_key.get(key)
+        if item is None:
+            raise ParameterError(
+                f"unknown option {raw_key!r}; use the localize command's long option names: "
+                f"{', '.join(sorted(by_key))}."
+            )
+        if item.kind == "bool" and not isinstance(value, bool):
+            raise ParameterError(f"{raw_key!r} is a switch: write true or false, not {value!r}.")
+        if value is None:
+            continue
+        if item.kind in ("path", "file") and folder is not None and isinstance(value, (str, os.PathLike)):
+            value = Path(folder) / os.path.expanduser(os.fspath(value))
+        values[item.name] = item.convert(value)
+    return LocalizeParameters(**values)

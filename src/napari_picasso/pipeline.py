@@ -9,18 +9,15 @@ distributed tasks call it on their frames).
 """
 
 import dataclasses
+import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from .core import localizations as L
-from .core import zfit
-from .core.average import average_of_roi
-from .core.camera import excess_noise_factor
-from .core.gaussfit import fit_lq, fit_mle
-from .core.precision import mortensen_lq_variance
 from .core.spots import extract_spots, extract_spots_per_pixel, map_windows
 from .detection import (
     check_background_frames,
@@ -33,7 +30,7 @@ from .detection import (
 from .io.locs import LocsWriter, locs_path_for
 from .io.movie import Movie
 from .io.movies import open_movie
-from .parameters import LocalizeParameters, rois_bounding_box, validate_parameters, z_calibration_in_use
+from .parameters import LocalizeParameters, fitter_of, rois_bounding_box, validate_parameters
 
 __all__ = [
     "LocalizationCancelled",
@@ -54,40 +51,26 @@ class LocalizationCancelled(Exception):
     """Raised inside :func:`localize` when the caller's cancel check returns True."""
 
 
-def _add_z(locs, fit, parameters, excess):
-    """z, d_zcalib and lpz of a 3D fit (widths' uncertainties: CRLB of the 2D fit)."""
-    calibration = z_calibration_in_use(parameters)
-    if "crlb_sx" in fit:
-        return zfit.add_z(locs, calibration)
-    crlb = zfit.sigma_crlb(fit["x"], fit["y"], fit["photons"], fit["bg"], fit["sx"], fit["sy"], parameters.box)
-    with np.errstate(invalid="ignore"):
-        unc = np.sqrt(excess * crlb)
-    return zfit.add_z(locs, calibration, unc[:, 0], unc[:, 1])
-
-
 def fit_spots(spots, parameters, extra_variance=None):
-    """Fit spots (photons) with the parameters' method; a dict of per-spot arrays.
+    """Fit spots (photons) with the parameters' fit method; a dict of per-spot arrays.
 
-    ``extra_variance`` (photons^2 per pixel, sCMOS / subtracted background) enters the MLE
-    only.
+    ``extra_variance`` (photons^2 per pixel, sCMOS / subtracted background) reaches the
+    methods that weigh pixels by their variance (the MLE).
     """
-    method = parameters.fit_method.removesuffix("-3d")
-    if method == "mle":
-        return fit_mle(
-            spots,
-            parameters.max_iterations,
-            parameters.tolerance_px,
-            parameters.shared_sigma,
-            extra_variance=extra_variance,
-        )
-    if method == "lq":
-        return fit_lq(spots, parameters.max_iterations, parameters.tolerance_px, parameters.shared_sigma)
-    return average_of_roi(spots)
+    return fitter_of(parameters).fit(spots, parameters, extra_variance)
 
 
 def localize_frames(
-    frames, parameters, first_frame=0, roi=None, width=None, height=None, background=None, camera_maps=None
-):
+    frames: np.ndarray,
+    parameters: LocalizeParameters,
+    *,
+    first_frame: int = 0,
+    roi: tuple | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    background: np.ndarray | None = None,
+    camera_maps=None,
+) -> np.ndarray:
     """Identify and fit spots in a block of frames: the pipeline's per-block step.
 
     Parameters
@@ -108,7 +91,7 @@ def localize_frames(
     Returns
     -------
     numpy.ndarray
-        Localizations of the block (``locs_dtype(parameters.fit_method)``), sorted by
+        Localizations of the block (the fit method's dtype), sorted by
         frame, valid rows only (see :func:`~napari_picasso.core.localizations.valid_rows`).
     """
     frames = np.asarray(frames)
@@ -151,39 +134,21 @@ def localize_frames(
 
 
 def assemble_locs(fit, frame, y_px, x_px, net_gradient, parameters, width, height):
-    """Build the localization table from fit results (positions relative to box centres)."""
-    dtype = L.locs_dtype(parameters.fit_method)
-    locs = np.zeros(len(frame), dtype=dtype)
+    """Build the localization table from fit results (positions relative to box centres).
+
+    The fit method fills its own fields (:attr:`~napari_picasso.fitters.base.Fitter.columns`);
+    rows Picasso's loader would drop, and rows the method rejects, are left out.
+    """
+    fitter = fitter_of(parameters)
+    locs = np.zeros(len(frame), dtype=fitter.dtype)
     locs["frame"] = frame
     locs["x"] = x_px + fit["x"]
     locs["y"] = y_px + fit["y"]
-    locs["photons"] = fit["photons"]
-    locs["sx"] = fit["sx"]
-    locs["sy"] = fit["sy"]
-    locs["bg"] = fit["bg"]
+    for field in ("photons", "sx", "sy", "bg"):
+        locs[field] = fit[field]
     locs["net_gradient"] = net_gradient
     locs["ellipticity"] = L.ellipticity(locs["sx"], locs["sy"])
-    excess = excess_noise_factor(parameters.em_gain)
-    if "crlb_x" in fit:
-        with np.errstate(invalid="ignore"):
-            locs["lpx"] = np.sqrt(excess * fit["crlb_x"])
-            locs["lpy"] = np.sqrt(excess * fit["crlb_y"])
-            locs["photons_unc"] = np.sqrt(excess * fit["crlb_photons"])
-            locs["bg_unc"] = np.sqrt(excess * fit["crlb_bg"])
-            locs["sx_unc"] = np.sqrt(excess * fit["crlb_sx"])
-            locs["sy_unc"] = np.sqrt(excess * fit["crlb_sy"])
-        locs["log_likelihood"] = fit["log_likelihood"]
-        locs["iterations"] = fit["iterations"]
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            locs["lpx"] = np.sqrt(mortensen_lq_variance(fit["sx"], fit["photons"], fit["bg"], 1.0, excess))
-            locs["lpy"] = np.sqrt(mortensen_lq_variance(fit["sy"], fit["photons"], fit["bg"], 1.0, excess))
-    keep = None
-    if parameters.fit_method.endswith("-3d"):
-        _add_z(locs, fit, parameters, excess)
-        if parameters.max_d_zcalib is not None:
-            # Per localization, so every chunking of the movie keeps the same rows.
-            keep = locs["d_zcalib"].astype(np.float64) <= float(parameters.max_d_zcalib)
+    keep = fitter.columns(locs, fit, parameters)
     valid = L.valid_rows(locs, width, height)
     return locs[valid if keep is None else valid & keep]
 
@@ -208,7 +173,15 @@ def _should_cancel(cancel):
     return bool(cancel())
 
 
-def localize(movie, parameters, progress=None, cancel=None, sink=None, chunk_frames=None):
+def localize(
+    movie,
+    parameters: LocalizeParameters,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | threading.Event | None = None,
+    sink: Callable[[np.ndarray], None] | None = None,
+    chunk_frames: int | None = None,
+) -> np.ndarray | int:
     """Localize a movie, streaming it through memory in chunks of frames.
 
     Parameters
@@ -235,7 +208,7 @@ def localize(movie, parameters, progress=None, cancel=None, sink=None, chunk_fra
     """
     if isinstance(movie, (str, Path)):
         with open_movie(movie) as opened:
-            return localize(opened, parameters, progress, cancel, sink, chunk_frames)
+            return localize(opened, parameters, progress=progress, cancel=cancel, sink=sink, chunk_frames=chunk_frames)
     name = movie.path.name if isinstance(movie, Movie) else "movie"
     roi, (first, stop) = validate_parameters(parameters, movie.shape, name)
     window = check_background_frames(parameters, movie.shape[0], name)
@@ -252,7 +225,16 @@ def localize(movie, parameters, progress=None, cancel=None, sink=None, chunk_fra
             raise LocalizationCancelled(f"cancelled at frame {start}")
         end = min(stop, start + step)
         frames, background = read_with_background(movie, start, end, parameters, window, n_frames)
-        locs = localize_frames(frames, parameters, start, roi, width, height, background, camera_maps)
+        locs = localize_frames(
+            frames,
+            parameters,
+            first_frame=start,
+            roi=roi,
+            width=width,
+            height=height,
+            background=background,
+            camera_maps=camera_maps,
+        )
         n_rows += len(locs)
         if sink is None:
             collected.append(locs)
@@ -263,7 +245,7 @@ def localize(movie, parameters, progress=None, cancel=None, sink=None, chunk_fra
     if sink is not None:
         return n_rows
     if not collected:
-        return L.empty_locs(L.locs_dtype(parameters.fit_method))
+        return L.empty_locs(fitter_of(parameters).dtype)
     return np.concatenate(collected)
 
 
@@ -292,8 +274,16 @@ def movie_info(movie):
 
 
 def localize_file(
-    movie, parameters, locs_path=None, progress=None, cancel=None, extra_info=None, chunk_frames=None, **choices
-):
+    movie,
+    parameters: LocalizeParameters,
+    locs_path: str | os.PathLike | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | threading.Event | None = None,
+    extra_info: dict | None = None,
+    chunk_frames: int | None = None,
+    **choices,
+) -> "LocalizeResult":
     """Localize a movie file into ``<movie>_locs.hdf5`` + ``_locs.yaml``.
 
     The outputs are written under temporary names and renamed when complete; a cancel or
@@ -307,13 +297,21 @@ def localize_file(
     """
     if not isinstance(movie, Movie):
         with open_movie(movie, **choices) as opened:
-            return localize_file(opened, parameters, locs_path, progress, cancel, extra_info, chunk_frames)
+            return localize_file(
+                opened,
+                parameters,
+                locs_path,
+                progress=progress,
+                cancel=cancel,
+                extra_info=extra_info,
+                chunk_frames=chunk_frames,
+            )
     locs_path = Path(locs_path) if locs_path is not None else locs_path_for(movie.path)
     _, (first, stop) = validate_parameters(parameters, movie.shape, movie.path.name)
     parameters = with_maps_origin(parameters, movie.shape, movie.metadata, movie.path.name)
     info = [movie_info(movie), parameters.to_info()]
     started = time.perf_counter()
-    with LocsWriter(locs_path, L.locs_dtype(parameters.fit_method), info) as writer:
+    with LocsWriter(locs_path, fitter_of(parameters).dtype, info) as writer:
         n_locs = localize(
             movie, parameters, progress=progress, cancel=cancel, sink=writer.append, chunk_frames=chunk_frames
         )

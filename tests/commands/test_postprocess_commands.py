@@ -20,9 +20,9 @@ def _simulated_file(
     folder, name, truth, n_frames, size, precision_px=0.1, drift=None, seed=0, pixelsize_nm=PIXELSIZE_NM
 ):
     rng = np.random.default_rng(seed)
-    from napari_picasso.core.localizations import locs_dtype
+    from napari_picasso import fitters
 
-    locs = np.zeros(len(truth), dtype=locs_dtype("mle"))
+    locs = np.zeros(len(truth), dtype=fitters.get("mle").dtype)
     locs["frame"] = truth["frame"]
     locs["x"] = truth["x"] + rng.normal(0, precision_px, len(truth))
     locs["y"] = truth["y"] + rng.normal(0, precision_px, len(truth))

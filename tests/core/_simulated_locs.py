@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from napari_picasso.core.localizations import locs_dtype
+from napari_picasso import fitters
 from napari_picasso.simulate import blinking_sites
 
 
@@ -12,7 +12,7 @@ def noisy_locs(truth, precision_px, seed=0, drift_x_px=None, drift_y_px=None):
     ``drift_x_px`` / ``drift_y_px`` (per frame) are added to the positions.
     """
     rng = np.random.default_rng(seed)
-    locs = np.zeros(len(truth), dtype=locs_dtype("mle"))
+    locs = np.zeros(len(truth), dtype=fitters.get("mle").dtype)
     locs["frame"] = truth["frame"]
     locs["x"] = truth["x"] + rng.normal(0.0, precision_px, len(truth))
     locs["y"] = truth["y"] + rng.normal(0.0, precision_px, len(truth))

@@ -72,12 +72,12 @@ def test_nena_of_very_precise_localizations():
 
 def test_nena_never_raises_on_unstructured_or_degenerate_tables():
     """Quality metrics run on every file; NeNA answers NaN rather than crash."""
-    from napari_picasso.core.localizations import locs_dtype
+    from napari_picasso import fitters
     from napari_picasso.core.nena import nena
 
     rng = np.random.default_rng(3)
     for n, spread in ((60, 0.0), (400, 0.0), (400, 50.0), (3000, 1e-4)):
-        locs = np.zeros(n, dtype=locs_dtype("mle"))
+        locs = np.zeros(n, dtype=fitters.get("mle").dtype)
         locs["frame"] = np.arange(n) // 3
         locs["x"] = 20 + rng.normal(0, spread, n) if spread else 20.0
         locs["y"] = 20 + rng.normal(0, spread, n) if spread else 20.0

@@ -134,9 +134,9 @@ def test_fit_z_finds_the_global_minimum(bead_calibration):
 
 def test_add_z_fills_the_z_fields(bead_calibration):
     calibration, _ = bead_calibration
-    from napari_picasso.core.localizations import locs_dtype
+    from napari_picasso import fitters
 
-    locs = np.zeros(200, dtype=locs_dtype("mle-3d"))
+    locs = np.zeros(200, dtype=fitters.get("mle-3d").dtype)
     z_stage = np.linspace(-500, 500, 200)
     locs["sx"], locs["sy"] = zfit.calibration_widths(calibration, z_stage)
     locs["sx"] *= 1.02

@@ -11,7 +11,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from napari_picasso.core.localizations import locs_dtype
+from napari_picasso import fitters
 from napari_picasso.core.quality import (
     FieldStatistics,
     field_statistics,
@@ -30,7 +30,7 @@ SIZE, N_FRAMES, PIXELSIZE_NM = 64, 3000, 130.0
 def table(n, seed=0, sort=True):
     """Localizations of 300 sites blinking over ``N_FRAMES`` frames with a slow drift."""
     rng = np.random.default_rng(seed)
-    locs = np.zeros(n, dtype=locs_dtype("mle"))
+    locs = np.zeros(n, dtype=fitters.get("mle").dtype)
     frame = rng.integers(0, N_FRAMES, n)
     locs["frame"] = np.sort(frame) if sort else frame
     sites = rng.uniform(4, SIZE - 4, (300, 2))

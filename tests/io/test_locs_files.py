@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from napari_picasso.core.localizations import BASE_FIELDS, MLE_FIELDS, locs_dtype
+from napari_picasso import fitters
+from napari_picasso.core.localizations import BASE_FIELDS, MLE_FIELDS
 from napari_picasso.io.errors import InputFileError
 from napari_picasso.io.locs import LocsWriter, load_info, load_locs, save_locs
 from napari_picasso.pipeline import LocalizeParameters, localize_file
@@ -85,7 +86,7 @@ def test_our_files_open_in_picasso(blinking_movie, tmp_path):
 
 def test_writer_cleans_up_on_error(tmp_path):
     target = tmp_path / "w_locs.hdf5"
-    rows = np.zeros(3, dtype=locs_dtype("lq"))
+    rows = np.zeros(3, dtype=fitters.get("lq").dtype)
     with pytest.raises(RuntimeError):
         with LocsWriter(target, rows.dtype, [{"Width": 1, "Height": 1, "Frames": 1}]) as writer:
             writer.append(rows)
@@ -102,14 +103,15 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 DIE_BETWEEN_RENAMES = """
 import os, sys
 import numpy as np
-from napari_picasso.core.localizations import locs_dtype
+from napari_picasso import fitters
 from napari_picasso.io.locs import save_locs
 real_replace = os.replace
 def replace_then_die(source, target):
     real_replace(source, target)
     os._exit(9)
 os.replace = replace_then_die
-save_locs(sys.argv[1], np.zeros(int(sys.argv[2]), dtype=locs_dtype("lq")), [{"Width": 1, "Height": 1, "Frames": 1}])
+rows = np.zeros(int(sys.argv[2]), dtype=fitters.get("lq").dtype)
+save_locs(sys.argv[1], rows, [{"Width": 1, "Height": 1, "Frames": 1}])
 """
 
 
@@ -132,7 +134,7 @@ def test_a_crash_between_the_renames_leaves_no_hdf5(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k_locs.hdf5.part", "k_locs.yaml"]
     # Over an earlier output: the old .hdf5 is gone before the new .yaml is in place, so
     # no .hdf5 stands beside a .yaml that is not its own.
-    save_locs(target, np.zeros(5, dtype=locs_dtype("lq")), [{"Width": 1, "Height": 1, "Frames": 1}])
+    save_locs(target, np.zeros(5, dtype=fitters.get("lq").dtype), [{"Width": 1, "Height": 1, "Frames": 1}])
     assert len(load_locs(target, with_info=False)) == 5
     _write_and_die_between_renames(target, 7)
     assert not target.exists() and (tmp_path / "k_locs.yaml").exists()
@@ -153,6 +155,6 @@ def test_bad_locs_files(tmp_path):
         load_locs(not_hdf5)
     good = tmp_path / "g_locs.hdf5"
     with h5py.File(good, "w") as f:
-        f["locs"] = np.zeros(2, dtype=locs_dtype("lq"))
+        f["locs"] = np.zeros(2, dtype=fitters.get("lq").dtype)
     with pytest.raises(InputFileError, match="g_locs.yaml"):
         load_locs(good)

@@ -48,9 +48,9 @@ def test_snr_detector_preview_and_localize_with_camera_maps(make_napari_viewer, 
     ident.detector.value = "snr"
     assert ident.snr_threshold.enabled and not ident.min_net_gradient.enabled
     ident.snr_threshold.value = 1.0
-    ident.debounce.value = 3.0
+    ident.debounce_px.value = 3.0
     widget.photons.camera_maps.value = str(maps_path)
-    widget.photons.read_noise.value = 2.0
+    widget.photons.read_noise_e.value = 2.0
 
     # The preview is the pipeline's detection with the SNR detector: it finds this frame's spots.
     frame = 10
@@ -131,20 +131,20 @@ def test_3d_fit_in_the_dock_shows_z_layers(make_napari_viewer, qtbot, astigmatic
     movie_layer(viewer, path)
     widget = _dock(viewer)
     fit = widget.fit
-    assert not fit.zcalib.enabled  # 2D fit by default
+    assert not fit.z_calibration.enabled  # 2D fit by default
     widget.identification.box.value = 9
     widget.identification.min_net_gradient.value = 800
     widget.photons.baseline.value = 100
     widget.photons.sensitivity.value = 0.5
     fit.out_folder.value = str(tmp_path)
-    fit.method.value = "mle-3d"
-    assert fit.zcalib.enabled and "calibration" in fit.zcalib_message.value
+    fit.fit_method.value = "mle-3d"
+    assert fit.z_calibration.enabled and "calibration" in fit.zcalib_message.value
     # Without a calibration: a clear message, nothing runs.
     assert widget.start_localize() is None
     assert "needs a 3D calibration" in fit.status.value
-    fit.zcalib.value = str(tmp_path / "absent_3d_calib.yaml")
+    fit.z_calibration.value = str(tmp_path / "absent_3d_calib.yaml")
     assert widget.start_localize() is None and "does not exist" in fit.status.value
-    fit.zcalib.value = str(calib_path)
+    fit.z_calibration.value = str(calib_path)
     assert fit.zcalib_message.value == ""
 
     widget.start_localize()
@@ -160,7 +160,7 @@ def test_3d_fit_in_the_dock_shows_z_layers(make_napari_viewer, qtbot, astigmatic
     image, points = widget.z_layers
     assert image in viewer.layers and points in viewer.layers
     assert image.rgb and points.ndim == 3 and len(points.data) == len(locs)
-    np.testing.assert_allclose(points.data[:, 0], locs["z"] / fit.pixelsize.value, rtol=1e-5)
+    np.testing.assert_allclose(points.data[:, 0], locs["z"] / fit.pixelsize_nm.value, rtol=1e-5)
     assert "z" in points.features and points.face_colormap.name == "turbo"
     # Localizing again replaces the 3D layers instead of piling them up.
     widget.start_localize()

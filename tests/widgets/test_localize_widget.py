@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from napari_picasso.core.matching import detection_scores
+from napari_picasso import parameters as parameters_module
 from napari_picasso.io.locs import load_locs
 from napari_picasso.pipeline import LocalizeParameters, localize
 from napari_picasso.simulate import suggested_min_net_gradient as gradient_for
@@ -285,7 +286,7 @@ def test_photon_conversion_from_config_yaml(make_napari_viewer, movie_copy, add_
     assert readout.choices == ("30 MHz", "17 MHz") and preamp.choices == ("Gain 1", "Gain 2")
     readout.value, preamp.value = "17 MHz", "Gain 2"
     assert widget.parameters().sensitivity == 2.2 and widget.parameters().baseline == 200
-    assert widget.fit.pixelsize.value == 160
+    assert widget.fit.pixelsize_nm.value == 160
     widget.photons.em_on.value = True
     widget.photons.em_gain.value = 300
     assert widget.parameters().em_gain == 300
@@ -303,13 +304,13 @@ def test_parameters_remembered_between_sessions(make_napari_viewer):
     widget = _dock(viewer)
     widget.identification.box.value = 9
     widget.identification.min_net_gradient.value = 1234
-    widget.fit.method.value = "lq"
+    widget.fit.fit_method.value = "lq"
     widget.fit.oversampling.value = 5
     widget.photons.sensitivity.value = 0.46
     viewer.window.remove_dock_widget("all")
     again = _dock(viewer)
     parameters = LocalizeParameters(
-        **{k: v for k, v in again.settings().items() if k in LocalizeParameters.__dataclass_fields__}
+        **{k: v for k, v in again.settings().items() if k in parameters_module.names()}
     )
     assert (parameters.box, parameters.min_net_gradient, parameters.fit_method, parameters.sensitivity) == (
         9,

@@ -34,9 +34,9 @@ def test_maps_origin_in_the_dock(make_napari_viewer, qtbot, tmp_path):
     assert "maps origin (y x)' in the Localize dock" in widget.fit.status.value
     assert not path.with_name("roi_locs.hdf5").exists()
     # unreadable text is refused before a run starts
-    widget.photons.maps_origin.value = "20"
+    widget.photons.camera_maps_origin.value = "20"
     assert widget.start_localize() is None and "two whole numbers" in widget.fit.status.value
-    widget.photons.maps_origin.value = "20 40"
+    widget.photons.camera_maps_origin.value = "20 40"
     assert widget.parameters().camera_maps_origin == (20, 40)
     widget.start_localize()
     qtbot.waitUntil(lambda: not widget.localize_busy, timeout=60000)
@@ -47,4 +47,4 @@ def test_maps_origin_in_the_dock(make_napari_viewer, qtbot, tmp_path):
     np.testing.assert_array_equal(locs[list(reference.dtype.names)], reference)
     doc = [d for d in yaml.safe_load_all(open(path.with_name("roi_locs.yaml"))) if "Detector" in d][0]
     assert doc["Camera maps origin"] == [20, 40]
-    assert widget.photons.settings()["maps_origin"] == "20 40"
+    assert widget.photons.settings()["camera_maps_origin"] == "20 40"

@@ -48,21 +48,21 @@ def test_dock_sets_the_3d_options(make_napari_viewer, qtbot, spoiled_movie, tmp_
     widget.photons.sensitivity.value = 0.5
     fit.out_folder.value = str(tmp_path)
     # Shown for 3D methods only; a value left on a field hidden by a 2D method is not used.
-    assert fit.max_d_zcalib.native.isHidden() and fit.magnification.native.isHidden()
+    assert fit.max_d_zcalib.native.isHidden() and fit.z_magnification.native.isHidden()
     fit.max_d_zcalib.value = MAX_D
     assert widget.parameters().max_d_zcalib is None
-    fit.method.value = "mle-3d"
-    assert not fit.max_d_zcalib.native.isHidden() and not fit.magnification.native.isHidden()
-    fit.zcalib.value = str(calib_path)
+    fit.fit_method.value = "mle-3d"
+    assert not fit.max_d_zcalib.native.isHidden() and not fit.z_magnification.native.isHidden()
+    fit.z_calibration.value = str(calib_path)
     # Off (0) reads as "off" / "from calibration": None.
     fit.max_d_zcalib.value = 0
-    assert fit.max_d_zcalib.native.text() == "off" and "calibration" in fit.magnification.native.text()
+    assert fit.max_d_zcalib.native.text() == "off" and "calibration" in fit.z_magnification.native.text()
     params = widget.parameters()
     assert params.max_d_zcalib is None and params.z_magnification is None
     unfiltered = localize(str(path), params)
 
     fit.max_d_zcalib.value = MAX_D
-    fit.magnification.value = 0.7
+    fit.z_magnification.value = 0.7
     params = widget.parameters()
     assert params.max_d_zcalib == pytest.approx(MAX_D) and params.z_magnification == pytest.approx(0.7)
     widget.start_localize()
@@ -79,5 +79,5 @@ def test_dock_sets_the_3d_options(make_napari_viewer, qtbot, spoiled_movie, tmp_
     np.testing.assert_allclose(locs["z"], unfiltered["z"][d <= MAX_D] * 0.7 / 0.79, rtol=1e-5, atol=1e-3)
     # Remembered between sessions, and back to 2D: hidden and unused.
     assert widget.settings()["max_d_zcalib"] == pytest.approx(MAX_D)
-    fit.method.value = "mle"
+    fit.fit_method.value = "mle"
     assert fit.max_d_zcalib.native.isHidden() and widget.parameters().max_d_zcalib is None

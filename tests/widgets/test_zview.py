@@ -103,7 +103,7 @@ def test_calibration_widget_calibrates_a_bead_movie(make_napari_viewer, qtbot, t
     viewer.window.add_dock_widget(widget, name="3D calibration")
     widget.movie.value = movie
     widget.step_nm.value = 25.0
-    widget.gradient.value = 3000
+    widget.min_net_gradient.value = 3000
     widget.sensitivity.value = 0.5
     widget.button.clicked.emit()
     qtbot.waitUntil(lambda: widget.calibration is not None or widget.status.value.startswith("Error"), timeout=120_000)

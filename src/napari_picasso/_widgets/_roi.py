@@ -7,6 +7,10 @@ data coordinates (pixel centres at integers, as in the locs format).
 
 import numpy as np
 
+from ..parameters import format_rectangles, parse_rectangles
+
+__all__ = ["format_rectangles", "parse_rectangles", "rectangle_to_vertices", "shapes_to_rectangles"]
+
 
 def shapes_to_rectangles(shapes_data, height, width):
     """Rectangles around drawn shapes (their bounding boxes), clipped to the frame.
@@ -44,31 +48,3 @@ def rectangle_to_vertices(rectangle):
     """The four corners (y, x) of a rectangle in napari data coordinates."""
     y0, x0, y1, x1 = rectangle
     return np.array([[y0 - 0.5, x0 - 0.5], [y0 - 0.5, x1 - 0.5], [y1 - 0.5, x1 - 0.5], [y1 - 0.5, x0 - 0.5]])
-
-
-def format_rectangles(rectangles):
-    """``"y0, x0, y1, x1; ..."`` (what the ROI text field shows)."""
-    return "; ".join(", ".join(str(int(v)) for v in r) for r in rectangles)
-
-
-def parse_rectangles(text):
-    """Rectangles from ``"y0, x0, y1, x1; ..."``.
-
-    Raises
-    ------
-    ValueError
-        Saying which rectangle is not four integers with y0 < y1 and x0 < x1.
-    """
-    rectangles = []
-    for part in text.replace("\n", ";").split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            values = [int(float(v)) for v in part.replace(",", " ").split()]
-        except ValueError:
-            raise ValueError(f"ROI {part!r} is not four numbers y0, x0, y1, x1.") from None
-        if len(values) != 4 or not (values[0] < values[2] and values[1] < values[3]):
-            raise ValueError(f"ROI {part!r} must be y0, x0, y1, x1 with y0 < y1 and x0 < x1.")
-        rectangles.append(tuple(values))
-    return rectangles

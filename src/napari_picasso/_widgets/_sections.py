@@ -1,7 +1,11 @@
 """The Localize dock's parameter sections (magicgui containers, no logic beyond the form).
 
-Each section turns its fields into :class:`~napari_picasso.pipeline.LocalizeParameters`
-keyword arguments; :mod:`napari_picasso._widgets.localize` wires them to the viewer.
+Every parameter of :data:`napari_picasso.parameters.SCHEMA` with ``dock="field"`` gets a
+field in its section, made by :func:`~napari_picasso._widgets._fields.make_field` and
+reachable as ``section.<parameter name>``; the few drawn by hand (``dock="custom"``: the ROI,
+the frame bounds, the camera from ``config.yaml`` with its EM switch) are built here.
+Each section turns its fields into :class:`~napari_picasso.parameters.LocalizeParameters`
+values (:meth:`values`); :mod:`napari_picasso._widgets.localize` wires them to the viewer.
 """
 
 from magicgui.widgets import (
@@ -17,28 +21,92 @@ from magicgui.widgets import (
 )
 
 from ..io.camera_config import CameraConfig, camera_settings, config_path, load_cameras
-from ..io.errors import InputFileError, ParameterError
-from ..parameters import FIT_METHOD_NAMES, LocalizeParameters
+from ..io.errors import InputFileError
+from ..parameters import SCHEMA, parameter
+from ._fields import field_setting, make_field, read_field, show_value
 
 MANUAL = "Manual"
 RESULT_FEATURES = ("photons", "net_gradient", "lpx", "lpy", "sx", "sy", "bg", "frame", "ellipticity")
+# Settings of earlier versions under other names.
+_OLD_SETTING_NAMES = {"maps_origin": "camera_maps_origin", "zcalib": "z_calibration"}
 
 
-class IdentificationSection(Container):
-    """Movie layer, box, min net gradient, frame bounds, ROI (Shapes layer or typed)."""
+class ParameterSection(Container):
+    """A section's schema fields: made from the schema, read into parameter values."""
+
+    section = ""
+    not_remembered = ()  # fields that belong to one movie and are not restored
+
+    def _make_fields(self):
+        self.skipped = set()  # fit-scope fields the chosen fit method does not read
+        # The declarations as they were when the dock was made (a test's or plugin's added
+        # parameter may leave the schema while the dock lives on).
+        self.items = {item.name: item for item in SCHEMA if item.section == self.section and item.dock == "field"}
+        self.fields = {name: make_field(item) for name, item in self.items.items()}
+        return self.fields
+
+    def __getattr__(self, name):
+        fields = self.__dict__.get("fields") or {}
+        if name in fields:
+            return fields[name]
+        return super().__getattr__(name)
+
+    def values(self):
+        """``{parameter name: value}`` of the fields that apply.
+
+        Raises
+        ------
+        ParameterError, InputFileError
+            A field whose text is not a value of its parameter (said in the dock).
+        """
+        return {
+            name: self.items[name].convert(read_field(self.items[name], widget))
+            for name, widget in self.fields.items()
+            if name not in self.skipped
+        }
+
+    def show_applicable(self, fitter, detector):
+        """Hide the fit-scope fields the fit method does not read; disable the fields of the
+        other detector."""
+        self.skipped = set()
+        for name, widget in self.fields.items():
+            item = self.items[name]
+            applies = item.applies(fitter, detector)
+            if item.scope == "fit":
+                widget.visible = applies
+                if not applies:
+                    self.skipped.add(name)
+            widget.enabled = applies
+
+    def field_settings(self):
+        return {name: field_setting(self.items[name], widget) for name, widget in self.fields.items()}
+
+    def apply_field_settings(self, settings):
+        for old, new in _OLD_SETTING_NAMES.items():
+            if old in settings and new not in settings:
+                settings = {**settings, new: settings[old]}
+        for name, widget in self.fields.items():
+            if name in settings and name not in self.not_remembered:
+                show_value(self.items[name], widget, settings[name])
+
+
+class IdentificationSection(ParameterSection):
+    """Movie layer, box, detection, background, frame bounds, ROI (Shapes layer or typed)."""
+
+    section = "identification"
+    # Like first/last frame it belongs to one movie: a remembered start would silently
+    # skip the first frames of the next one.
+    not_remembered = ("start_frame",)
 
     def __init__(self, layer_choices, shapes_choices):
-        defaults = LocalizeParameters()
         self.movie = ComboBox(label="movie", choices=layer_choices, nullable=True)
-        self.box = SpinBox(label="box (px)", value=defaults.box, min=3, max=51, step=2)
+        fields = self._make_fields()
         self.box_hint = Label(value="")
-        self.min_net_gradient = FloatSpinBox(
-            label="min net gradient", value=defaults.min_net_gradient, min=0, max=1e9, step=100
-        )
         self.first_frame = SpinBox(label="first frame", value=0, min=0, max=10**9)
         self.last_frame = SpinBox(
             label="last frame", value=0, min=0, max=10**9, tooltip="inclusive; the movie's last frame means to the end"
         )
+        roi = parameter("roi")
         self.roi_layer = ComboBox(
             label="ROI layer",
             choices=shapes_choices,
@@ -47,82 +115,18 @@ class IdentificationSection(Container):
         )
         self.new_roi_layer = PushButton(text="Draw ROI rectangles")
         self.roi_text = LineEdit(
-            label="ROI (px)", value="", tooltip="y0, x0, y1, x1; ... (end exclusive); empty: whole frame"
+            label=roi.label, value="", tooltip="y0, x0, y1, x1; ... (end exclusive); empty: whole frame"
         )
         self.roi_message = Label(value="")
-        self.detector = ComboBox(
-            label="detector",
-            choices=[("net gradient", "gradient"), ("SNR", "snr")],
-            value=defaults.detector,
-            tooltip="net gradient (Picasso) or signal-to-noise threshold",
-        )
-        self.snr_threshold = FloatSpinBox(
-            label="SNR threshold",
-            value=defaults.snr_threshold,
-            min=0.01,
-            max=1000,
-            step=0.1,
-            tooltip="multiple of the per-pixel noise the filtered signal must exceed",
-        )
-        self.debounce = FloatSpinBox(
-            label="debounce (px)",
-            value=defaults.debounce_px,
-            min=0,
-            max=100,
-            step=0.5,
-            tooltip="of two candidates closer than this, the stronger is kept",
-        )
-        self.background_frames = LineEdit(
-            label="background frames",
-            value="",
-            tooltip="slice relative to each frame, e.g. -30:0 (the 30 frames before); empty: no background estimate",
-        )
-        self.background_frames.native.setPlaceholderText("e.g. -30:0 (empty: none)")
-        self.background_statistic = ComboBox(
-            label="background statistic", choices=["median", "mean"], value=defaults.background_statistic
-        )
-        self.subtract_background = CheckBox(
-            text="subtract background before fitting", value=defaults.subtract_background
-        )
-        self.start_frame = SpinBox(
-            label="start frame",
-            value=defaults.start_frame,
-            min=0,
-            max=10**9,
-            tooltip="localize from this frame on; earlier frames still feed background windows",
-        )
-        super().__init__(
-            widgets=[
-                self.movie,
-                self.box,
-                self.box_hint,
-                self.detector,
-                self.min_net_gradient,
-                self.snr_threshold,
-                self.debounce,
-                self.background_frames,
-                self.background_statistic,
-                self.subtract_background,
-                self.first_frame,
-                self.last_frame,
-                self.start_frame,
-                self.roi_layer,
-                self.new_roi_layer,
-                self.roi_text,
-                self.roi_message,
-            ],
-            labels=True,
-        )
+        widgets = [self.movie]
+        for name, widget in fields.items():
+            widgets.append(widget)
+            if name == "box":
+                widgets.append(self.box_hint)
+        widgets += [self.first_frame, self.last_frame, self.roi_layer, self.new_roi_layer, self.roi_text]
+        super().__init__(widgets=[*widgets, self.roi_message], labels=True)
         self.box.changed.connect(self._update_hint)
         self._update_hint()
-        self.detector.changed.connect(self._detector_changed)
-        self._detector_changed()
-
-    def _detector_changed(self, *_):
-        snr = self.detector.value == "snr"
-        self.min_net_gradient.enabled = not snr
-        self.snr_threshold.enabled = snr
-        self.debounce.enabled = snr
 
     def _update_hint(self, *_):
         box = int(self.box.value)
@@ -144,40 +148,10 @@ class IdentificationSection(Container):
         return (first, min(n_frames, last + 1))
 
     def settings(self):
-        return {
-            "box": int(self.box.value),
-            "min_net_gradient": float(self.min_net_gradient.value),
-            "detector": self.detector.value,
-            "snr_threshold": float(self.snr_threshold.value),
-            "debounce_px": float(self.debounce.value),
-            "background_frames": self.background_frames.value.strip() or None,
-            "background_statistic": self.background_statistic.value,
-            "subtract_background": bool(self.subtract_background.value),
-            "start_frame": int(self.start_frame.value),
-        }
+        return self.field_settings()
 
     def apply_settings(self, settings):
-        if "box" in settings:
-            self.box.value = int(settings["box"])
-        if "min_net_gradient" in settings:
-            self.min_net_gradient.value = float(settings["min_net_gradient"])
-        simple = {
-            "detector": self.detector,
-            "snr_threshold": self.snr_threshold,
-            "debounce_px": self.debounce,
-            "background_statistic": self.background_statistic,
-            "subtract_background": self.subtract_background,
-        }
-        for key, widget in simple.items():
-            if key in settings:
-                try:
-                    widget.value = settings[key]
-                except (ValueError, TypeError):
-                    pass  # a remembered value this version no longer offers
-        if settings.get("background_frames"):
-            self.background_frames.value = str(settings["background_frames"])
-        # start_frame is not restored: like first/last frame it belongs to one movie, and a
-        # remembered start would silently skip the first frames of the next one
+        self.apply_field_settings(settings)
 
 
 class PreviewSection(Container):
@@ -189,59 +163,25 @@ class PreviewSection(Container):
         super().__init__(widgets=[self.preview, self.status], labels=False)
 
 
-class PhotonSection(Container):
-    """Camera (from ``config.yaml``), sensitivity categories, EM gain, baseline, QE."""
+class PhotonSection(ParameterSection):
+    """Camera (from ``config.yaml``), sensitivity categories, EM gain, baseline, QE, maps."""
+
+    section = "photons"
 
     def __init__(self):
-        defaults = LocalizeParameters()
         self.config_file = FileEdit(label="config.yaml", mode="r", filter="*.yaml", value="")
-        self.camera = ComboBox(label="camera", choices=[MANUAL], value=MANUAL)
+        self.camera = ComboBox(label="camera", choices=[MANUAL], value=MANUAL, tooltip=parameter("camera").help)
         self.categories = Container(widgets=[], labels=True)
         self.em_on = CheckBox(text="EM gain on", value=False)
-        self.em_gain = FloatSpinBox(label="EM gain", value=defaults.em_gain, min=1, max=10000, step=1)
-        self.baseline = FloatSpinBox(label="baseline (counts)", value=defaults.baseline, min=0, max=1e6, step=1)
-        self.sensitivity = FloatSpinBox(
-            label="sensitivity (e-/count)", value=defaults.sensitivity, min=1e-4, max=1e4, step=0.01
+        gain = parameter("em_gain")
+        self.em_gain = FloatSpinBox(
+            label=gain.label, value=gain.default, min=gain.minimum, max=10000, step=1, tooltip=gain.help
         )
-        self.qe = FloatSpinBox(label="quantum efficiency", value=defaults.qe, min=0, max=1, step=0.01)
-        self.read_noise = FloatSpinBox(
-            label="read noise (e- rms)",
-            value=defaults.read_noise_e,
-            min=0,
-            max=1000,
-            step=0.1,
-            tooltip="SNR detector's noise model without camera maps",
-        )
-        self.camera_maps = FileEdit(
-            label="sCMOS maps",
-            mode="r",
-            filter="*.hdf5 *.h5 *.npz *.npy *.tif *.tiff",
-            value="",
-            tooltip="per-pixel offset/gain/variance maps; empty: none",
-        )
-        self.maps_origin = LineEdit(
-            label="maps origin (y x)",
-            value="",
-            tooltip="top-left pixel of the movie's camera ROI in full-sensor maps; "
-            "empty: from the movie's metadata (Micro-Manager ROI)",
-        )
-        self.maps_origin.native.setPlaceholderText("empty: the movie's camera ROI")
+        fields = self._make_fields()
         self.message = Label(value="")
         super().__init__(
-            widgets=[
-                self.config_file,
-                self.camera,
-                self.categories,
-                self.em_on,
-                self.em_gain,
-                self.baseline,
-                self.sensitivity,
-                self.qe,
-                self.read_noise,
-                self.camera_maps,
-                self.maps_origin,
-                self.message,
-            ],
+            widgets=[self.config_file, self.camera, self.categories, self.em_on, self.em_gain, *fields.values()]
+            + [self.message],
             labels=True,
         )
         self.cameras = []
@@ -349,66 +289,29 @@ class PhotonSection(Container):
     def chosen_categories(self):
         return [w.value for w in self.categories]
 
-    def parameters(self):
+    def values(self):
         camera = self.camera_config()
-        return {
-            "baseline": float(self.baseline.value),
-            "sensitivity": float(self.sensitivity.value),
-            "em_gain": float(self.em_gain.value) if (self.em_on.value or camera is None) else 1.0,
-            "qe": float(self.qe.value),
-            "camera": camera.name if camera is not None else None,
-            "read_noise_e": float(self.read_noise.value),
-            "camera_maps": self.maps_file(),
-            "camera_maps_origin": self.maps_origin_value(),
-        }
-
-    def maps_origin_value(self):
-        """``(y, x)`` typed in 'maps origin', or None when empty; ParameterError when unreadable."""
-        text = str(self.maps_origin.value).replace(",", " ").split()
-        if not text:
-            return None
-        try:
-            origin = tuple(int(v) for v in text)
-        except ValueError:
-            origin = ()
-        if len(origin) != 2 or min(origin) < 0:
-            raise ParameterError(
-                f"maps origin {self.maps_origin.value!r}: type two whole numbers 'y x' "
-                "(the camera ROI's top-left pixel in the maps), or leave it empty."
-            )
-        return origin
-
-    def maps_file(self):
-        value = str(self.camera_maps.value)
-        return None if value in ("", ".") else value
+        values = super().values()
+        values["em_gain"] = float(self.em_gain.value) if (self.em_on.value or camera is None) else 1.0
+        values["camera"] = camera.name if camera is not None else None
+        return values
 
     def settings(self):
         return {
+            **self.field_settings(),
             "config_file": str(self.config_file.value) if str(self.config_file.value) not in ("", ".") else "",
             "camera": self.camera.value,
             "categories": self.chosen_categories(),
             "em_on": bool(self.em_on.value),
             "em_gain": float(self.em_gain.value),
-            "baseline": float(self.baseline.value),
-            "sensitivity": float(self.sensitivity.value),
-            "qe": float(self.qe.value),
-            "read_noise_e": float(self.read_noise.value),
-            "camera_maps": self.maps_file() or "",
-            "maps_origin": str(self.maps_origin.value),
         }
 
     def apply_settings(self, settings):
         if settings.get("config_file"):
             self.config_file.value = settings["config_file"]
-        for key in ("em_gain", "baseline", "sensitivity", "qe"):
-            if key in settings:
-                getattr(self, key).value = float(settings[key])
-        if "read_noise_e" in settings:
-            self.read_noise.value = float(settings["read_noise_e"])
-        if settings.get("camera_maps"):
-            self.camera_maps.value = settings["camera_maps"]
-        if settings.get("maps_origin"):
-            self.maps_origin.value = settings["maps_origin"]
+        self.apply_field_settings(settings)
+        if "em_gain" in settings:
+            self.em_gain.value = float(settings["em_gain"])
         self.em_on.value = bool(settings.get("em_on", self.em_gain.value > 1))
         if settings.get("camera") in self.camera.choices and settings["camera"] != MANUAL:
             self.camera.value = settings["camera"]
@@ -417,49 +320,14 @@ class PhotonSection(Container):
                     widget.value = value
 
 
-class FitSection(Container):
-    """Fit method and limits, pixel size, output folder, result display, Localize/Cancel."""
+class FitSection(ParameterSection):
+    """Fit method and its options, pixel size, output folder, result display, Localize/Cancel."""
+
+    section = "fit"
 
     def __init__(self):
-        defaults = LocalizeParameters()
-        self.method = ComboBox(
-            label="fit", choices=[(name, key) for key, name in FIT_METHOD_NAMES.items()], value=defaults.fit_method
-        )
-        self.zcalib = FileEdit(
-            label="3D calibration",
-            mode="r",
-            filter="*.yaml",
-            value="",
-            tooltip="_3d_calib.yaml (napari-picasso calibrate-z or Picasso); for the 3D astigmatism fits",
-        )
+        fields = self._make_fields()
         self.zcalib_message = Label(value="")
-        # 0 shows as "off" / "from calibration": the parameter is None then.
-        self.max_d_zcalib = FloatSpinBox(
-            label="max. d_zcalib",
-            value=0.0,
-            min=0.0,
-            max=10.0,
-            step=0.005,
-            tooltip="keep localizations with d_zcalib (distance from the calibration curve, sqrt(px)) "
-            "up to this; Picasso keeps up to 2 x the rms d_zcalib of the file; off: keep all",
-        )
-        self.max_d_zcalib.native.setDecimals(4)
-        self.max_d_zcalib.native.setSpecialValueText("off")
-        self.magnification = FloatSpinBox(
-            label="magnification",
-            value=0.0,
-            min=0.0,
-            max=10.0,
-            step=0.01,
-            tooltip="magnification factor (refractive-index mismatch) replacing the calibration's",
-        )
-        self.magnification.native.setDecimals(4)
-        self.magnification.native.setSpecialValueText("from calibration")
-        self.shared_sigma = CheckBox(text="one sigma (symmetric PSF)", value=defaults.shared_sigma)
-        self.max_iterations = SpinBox(label="max. iterations", value=defaults.max_iterations, min=1, max=10000)
-        self.tolerance = FloatSpinBox(label="convergence (px)", value=defaults.tolerance_px, min=1e-6, max=1, step=1e-4)
-        self.tolerance.native.setDecimals(6)
-        self.pixelsize = FloatSpinBox(label="pixel size (nm)", value=defaults.pixelsize_nm, min=1, max=10000)
         self.out_folder = FileEdit(
             label="save in", mode="d", value="", tooltip="folder for the _locs.hdf5/.yaml pair; empty: beside the movie"
         )
@@ -469,59 +337,26 @@ class FitSection(Container):
         self.localize = PushButton(text="Localize")
         self.cancel = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
+        widgets = []
+        for name, widget in fields.items():
+            widgets.append(widget)
+            if name == "z_calibration":
+                widgets.append(self.zcalib_message)
         super().__init__(
-            widgets=[
-                self.method,
-                self.zcalib,
-                self.zcalib_message,
-                self.max_d_zcalib,
-                self.magnification,
-                self.shared_sigma,
-                self.max_iterations,
-                self.tolerance,
-                self.pixelsize,
-                self.out_folder,
-                self.color_by,
-                self.blur,
-                self.oversampling,
-                Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False),
-                self.status,
-            ],
+            widgets=[*widgets, self.out_folder, self.color_by, self.blur, self.oversampling]
+            + [Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status],
             labels=True,
         )
-        self.method.changed.connect(self._method_changed)
-        self.zcalib.changed.connect(self._method_changed)
-        self._method_changed()
+        self.z_calibration.changed.connect(self._calibration_note)
 
-    def is_3d(self):
-        return str(self.method.value).endswith("-3d")
+    def _calibration_note(self, *_):
+        needs = "z_calibration" not in self.skipped
+        missing = read_field(self.items["z_calibration"], self.z_calibration) is None
+        self.zcalib_message.value = "3D fits need a calibration (_3d_calib.yaml)" if needs and missing else ""
 
-    def zcalib_file(self):
-        value = str(self.zcalib.value)
-        return None if value in ("", ".") else value
-
-    def _method_changed(self, *_):
-        three_d = self.is_3d()
-        self.zcalib.enabled = three_d
-        self.max_d_zcalib.visible = three_d
-        self.magnification.visible = three_d
-        if three_d:
-            self.shared_sigma.value = False  # 3D fits need free sx and sy
-        self.shared_sigma.enabled = not three_d
-        self.zcalib_message.value = (
-            "3D fits need a calibration (_3d_calib.yaml)" if three_d and self.zcalib_file() is None else ""
-        )
-
-    def parameters(self):
-        return {
-            "fit_method": self.method.value,
-            "shared_sigma": bool(self.shared_sigma.value),
-            "max_iterations": int(self.max_iterations.value),
-            "tolerance_px": float(self.tolerance.value),
-            "pixelsize_nm": float(self.pixelsize.value),
-            "max_d_zcalib": _positive_or_none(self.max_d_zcalib.value) if self.is_3d() else None,
-            "z_magnification": _positive_or_none(self.magnification.value) if self.is_3d() else None,
-        }
+    def show_applicable(self, fitter, detector):
+        super().show_applicable(fitter, detector)
+        self._calibration_note()
 
     def output_folder(self):
         value = str(self.out_folder.value)
@@ -529,30 +364,16 @@ class FitSection(Container):
 
     def settings(self):
         return {
-            **self.parameters(),
+            **self.field_settings(),
             "out_folder": self.output_folder() or "",
-            "zcalib": self.zcalib_file() or "",
-            "max_d_zcalib": float(self.max_d_zcalib.value),
-            "z_magnification": float(self.magnification.value),
             "color_by": self.color_by.value,
             "blur": self.blur.value,
             "oversampling": float(self.oversampling.value),
         }
 
     def apply_settings(self, settings):
-        simple = {
-            "fit_method": self.method,
-            "shared_sigma": self.shared_sigma,
-            "max_iterations": self.max_iterations,
-            "tolerance_px": self.tolerance,
-            "pixelsize_nm": self.pixelsize,
-            "color_by": self.color_by,
-            "blur": self.blur,
-            "oversampling": self.oversampling,
-            "max_d_zcalib": self.max_d_zcalib,
-            "z_magnification": self.magnification,
-        }
-        for key, widget in simple.items():
+        self.apply_field_settings(settings)
+        for key, widget in {"color_by": self.color_by, "blur": self.blur, "oversampling": self.oversampling}.items():
             if key in settings:
                 try:
                     widget.value = settings[key]
@@ -560,13 +381,6 @@ class FitSection(Container):
                     pass  # a remembered value this version no longer offers
         if settings.get("out_folder"):
             self.out_folder.value = settings["out_folder"]
-        if settings.get("zcalib"):
-            self.zcalib.value = settings["zcalib"]
-
-
-def _positive_or_none(value):
-    value = float(value)
-    return value if value > 0 else None
 
 
 def _wrap(text, width=48):

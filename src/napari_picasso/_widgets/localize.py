@@ -1,11 +1,11 @@
 """The Localize dock: identification with live preview, photon conversion, fit, results.
 
-The dock only collects parameters, starts workers and shows results. Identification
-localization is
-:func:`napari_picasso.pipeline.localize_file` (the pipeline every front end uses) and
-the super-resolution image is :func:`napari_picasso.core.render.render`; both run in napari
-thread workers, so the viewer stays responsive. The preview is the pipeline's test
-detection, :func:`napari_picasso.detection.detect_frame`.
+The dock only collects parameters (its fields come from the parameter schema, see
+:mod:`._sections`), starts workers and shows results. Localization is
+:func:`napari_picasso.pipeline.localize_file` (the pipeline every front end uses) and the
+super-resolution image :func:`napari_picasso.core.render.render`; both run in napari thread
+workers, so the viewer stays responsive. The preview is the pipeline's own detection of
+one frame, :func:`napari_picasso.detection.detect_frame`.
 """
 
 import math
@@ -21,6 +21,7 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
+from .. import fitters
 from ..core.render import render
 from ..db import record_file
 from ..detection import detect_frame, load_maps
@@ -29,9 +30,8 @@ from ..io.errors import InputFileError, ParameterError
 from ..io.locs import load_locs, locs_path_for
 from ..io.movie import LayerMovie, Movie
 from ..io.movies import open_movie
-from ..io.zcalib import load_calibration
 from ..layer_data import z_layer_data
-from ..parameters import LocalizeParameters, validate_parameters
+from ..parameters import LocalizeParameters, detection_only, validate_parameters
 from ..pipeline import LocalizationCancelled, chunk_frames_for, localize_file
 from ._compute import ComputeSection
 from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
@@ -45,11 +45,8 @@ PLUGIN_KEY = "napari_picasso"
 def preview_spots(movie, frame_number, parameters):
     """Spots a run would detect on one frame (what the preview shows); runs in a worker."""
     started = time.perf_counter()
-    if parameters.fit_method.endswith("-3d"):
-        # Detection does not use the z calibration: preview before one is chosen.
-        parameters = parameters.replace(
-            fit_method=parameters.fit_method[:-3], z_calibration=None, max_d_zcalib=None, z_magnification=None
-        )
+    # Detection does not use the fit's options (a 3D calibration not chosen yet, ...).
+    parameters = detection_only(parameters)
     try:
         rows = detect_frame(movie, frame_number, parameters)
     except (ParameterError, InputFileError) as error:
@@ -279,18 +276,12 @@ class LocalizeWidget(QWidget):
         ident.roi_layer.changed.connect(self._roi_layer_changed)
         ident.roi_text.changed.connect(self._text_to_shapes)
         ident.new_roi_layer.clicked.connect(self.add_roi_layer)
-        for field in (
-            ident.box,
-            ident.min_net_gradient,
-            ident.detector,
-            ident.snr_threshold,
-            ident.debounce,
-            ident.background_frames,
-            ident.background_statistic,
-            self.photons.read_noise,
-            self.photons.camera_maps,
-        ):
-            field.changed.connect(self.request_preview)
+        # Detection reads the identification and camera fields: each change re-runs the preview.
+        for section in (ident, self.photons):
+            section.changed.connect(self.request_preview)
+        for field in (ident.detector, self.fit.fit_method):
+            field.changed.connect(self._show_applicable)
+        self._show_applicable()
         self.preview.preview.changed.connect(self._preview_toggled)
         self.fit.localize.clicked.connect(self.start_localize)
         self.fit.cancel.clicked.connect(self.cancel_localize)
@@ -349,7 +340,7 @@ class LocalizeWidget(QWidget):
 
     def _camera_pixelsize(self, *_):
         if self.photons.camera_config() is not None and self.photons.pixelsize_nm:
-            self.fit.pixelsize.value = self.photons.pixelsize_nm
+            self.fit.pixelsize_nm.value = self.photons.pixelsize_nm
 
     # -- ROI: Shapes layer <-> typed rectangles ---------------------------------------------
     def add_roi_layer(self, *_):
@@ -431,18 +422,22 @@ class LocalizeWidget(QWidget):
             rectangles = self.rectangles()
         except ValueError as error:
             raise ParameterError(str(error)) from None
-        kwargs = {**self.identification.settings(), **self.photons.parameters(), **self.fit.parameters()}
+        try:
+            kwargs = {**self.identification.values(), **self.photons.values(), **self.fit.values()}
+        except InputFileError as error:  # a calibration or maps file that cannot be read
+            raise ParameterError(str(error)) from None
         kwargs["frame_range"] = self.identification.frame_range(n_frames)
-        if self.fit.is_3d() and self.fit.zcalib_file() is not None:
-            try:
-                kwargs["z_calibration"] = load_calibration(self.fit.zcalib_file())
-            except InputFileError as error:
-                raise ParameterError(str(error)) from None
         if len(rectangles) == 1:
             kwargs["roi"] = rectangles[0]
         elif rectangles:
             kwargs["rois"] = tuple(rectangles)
         return LocalizeParameters(**kwargs)
+
+    def _show_applicable(self, *_):
+        """Show the fields the chosen fit method and detector read."""
+        fitter = fitters.get(self.fit.fit_method.value)
+        for section in (self.identification, self.photons, self.fit):
+            section.show_applicable(fitter, self.identification.detector.value)
 
     def settings(self):
         return {

@@ -7,51 +7,35 @@ Thin: collects the parameters, runs :func:`napari_picasso.calibrate.astigmatism.
 
 from pathlib import Path
 
-from magicgui.widgets import Container, FileEdit, FloatSpinBox, Label, PushButton, SpinBox
+from magicgui.widgets import Container, FileEdit, FloatSpinBox, Label, PushButton
 
 from ..calibrate.astigmatism import calibrate_movie
 from ..core import zfit
+from ..io.errors import ParameterError
 from ..io.zcalib import calibration_path_for, save_calibration
-from ..parameters import LocalizeParameters
+from ..parameters import LocalizeParameters, parameter
+from ._fields import make_field, read_field
 
 
 class CalibrateZWidget(Container):
     """Calibrate 3D astigmatism: bead movie, z step, magnification, identification and camera."""
 
+    # The bead fit's options, as the Localize dock shows them (fields from the schema).
+    FIELDS = ("box", "min_net_gradient", "baseline", "sensitivity", "em_gain", "pixelsize_nm")
+
     def __init__(self, viewer=None):
-        defaults = LocalizeParameters()
         self.viewer = viewer
         self.movie = FileEdit(label="Bead z-stack", mode="r", filter="*.tif *.tiff *.raw *.nd2 *.ome.tif")
         self.step_nm = FloatSpinBox(label="Step (nm)", value=20.0, min=0.1, max=10000.0, step=1.0)
         self.magnification = FloatSpinBox(
             label="Magnification factor", value=zfit.DEFAULT_MAGNIFICATION, min=0.01, max=10.0, step=0.01
         )
-        self.box = SpinBox(label="Box (px)", value=9, min=3, max=31, step=2)
-        self.gradient = FloatSpinBox(
-            label="Min. net gradient", value=defaults.min_net_gradient, min=0.0, max=1e7, step=100.0
-        )
-        self.baseline = FloatSpinBox(label="Baseline", value=defaults.baseline, min=0.0, max=1e5)
-        self.sensitivity = FloatSpinBox(
-            label="Sensitivity (e-/count)", value=defaults.sensitivity, min=1e-4, max=1e3, step=0.01
-        )
-        self.em_gain = FloatSpinBox(label="EM gain", value=defaults.em_gain, min=1.0, max=1e4)
-        self.pixelsize = FloatSpinBox(label="Pixel size (nm)", value=defaults.pixelsize_nm, min=1.0, max=1e4)
+        self.fields = {name: make_field(parameter(name)) for name in self.FIELDS}
+        self.fields["box"].value = 9  # beads are bright and wide: a larger box than for blinks
         self.button = PushButton(text="Calibrate")
         self.status = Label(value="")
         super().__init__(
-            widgets=[
-                self.movie,
-                self.step_nm,
-                self.magnification,
-                self.box,
-                self.gradient,
-                self.baseline,
-                self.sensitivity,
-                self.em_gain,
-                self.pixelsize,
-                self.button,
-                self.status,
-            ]
+            widgets=[self.movie, self.step_nm, self.magnification, *self.fields.values(), self.button, self.status]
         )
         self.button.changed.connect(self.run)
         self.calibration = None
@@ -60,16 +44,22 @@ class CalibrateZWidget(Container):
         self.canvas = None
         self._worker = None
 
+    def __getattr__(self, name):
+        fields = self.__dict__.get("fields") or {}
+        if name in fields:
+            return fields[name]
+        return super().__getattr__(name)
+
     def parameters(self):
-        return LocalizeParameters(
-            box=int(self.box.value),
-            min_net_gradient=float(self.gradient.value),
-            fit_method="mle",
-            baseline=float(self.baseline.value),
-            sensitivity=float(self.sensitivity.value),
-            em_gain=float(self.em_gain.value),
-            pixelsize_nm=float(self.pixelsize.value),
-        )
+        """The bead fit's :class:`LocalizeParameters` (2D MLE with free sx, sy).
+
+        Raises
+        ------
+        ParameterError
+            A field outside its parameter's limits.
+        """
+        values = {name: parameter(name).convert(read_field(parameter(name), w)) for name, w in self.fields.items()}
+        return LocalizeParameters(fit_method="mle", **values)
 
     def run(self):
         """Calibrate in a worker thread; the result lands in :meth:`show_result`."""
@@ -79,7 +69,11 @@ class CalibrateZWidget(Container):
         if not path.is_file():
             self.status.value = "Choose the bead z-stack movie first."
             return
-        parameters = self.parameters()
+        try:
+            parameters = self.parameters()
+        except ParameterError as error:
+            self.status.value = str(error)
+            return
         step_nm = float(self.step_nm.value)
         magnification = float(self.magnification.value)
         target = calibration_path_for(path)
@@ -108,7 +102,7 @@ class CalibrateZWidget(Container):
         if self.canvas is not None:
             self.native.layout().removeWidget(self.canvas)
             self.canvas.deleteLater()
-        self.canvas = calibration_canvas(calibration, curves, float(self.pixelsize.value))
+        self.canvas = calibration_canvas(calibration, curves, float(self.pixelsize_nm.value))
         self.canvas.setMinimumSize(320, 240)
         self.native.layout().addWidget(self.canvas)
         lo, hi = calibration[zfit.RANGE_KEY]

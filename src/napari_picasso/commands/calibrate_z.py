@@ -13,7 +13,7 @@ from ..calibrate.astigmatism import calibrate_movie
 from ..core import zfit
 from ..io.errors import InputFileError, ParameterError
 from ..io.zcalib import calibration_path_for, save_calibration
-from ..parameters import add_localize_options, parameters_from_args
+from ..parameters import add_arguments, from_arguments
 from ._progress import ProgressBar
 
 
@@ -26,14 +26,25 @@ def add_parser(subparsers):
     parser.add_argument("--out", type=Path, help="folder for the outputs (default: beside the movie)")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    add_localize_options(parser)  # includes --magnification (the factor stored in the calibration)
+    parser.add_argument(
+        "--magnification",
+        type=float,
+        default=zfit.DEFAULT_MAGNIFICATION,
+        metavar="FACTOR",
+        help="magnification factor (refractive-index mismatch) stored in the calibration (default: %(default)s)",
+    )
+    # The beads are fitted in 2D with free sx, sy: the 3D and shared-sigma options do not apply.
+    add_arguments(
+        parser,
+        exclude=("shared_sigma", "z_calibration", "z_magnification", "max_d_zcalib"),
+        title="localization of the beads",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args):
-    # --magnification is the calibration's factor here, not an override of the bead fit.
-    magnification = zfit.DEFAULT_MAGNIFICATION if args.z_magnification is None else args.z_magnification
-    parameters = parameters_from_args(args).replace(z_magnification=None)
+    magnification = args.magnification
+    parameters = from_arguments(args)
     path = calibration_path_for(args.movie, folder=args.out)
     progress = None if args.quiet else ProgressBar(args.movie.name)
     try:

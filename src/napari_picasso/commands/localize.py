@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from ..io.errors import InputFileError, ParameterError
-from ..parameters import add_localize_options, parameters_from_args
+from ..parameters import add_arguments, from_arguments
 from ._batch import add_batch_options, compute_choice, database_recorder, run_batch_command, wants_batch
 from ._progress import ProgressBar
 from .db import add_database_option
@@ -24,7 +24,7 @@ def add_parser(subparsers):
         "to localize (name or index), e.g. --choose channel=DAPI --choose z=0; "
         "--choose frame_axis=z reads a z-stack as frames",
     )
-    add_localize_options(parser)
+    add_arguments(parser)
     add_database_option(parser)
     add_batch_options(parser)
     parser.set_defaults(func=run)
@@ -70,7 +70,7 @@ def _z_summary(locs):
 
 def run(args):
     try:
-        parameters = parameters_from_args(args)
+        parameters = from_arguments(args)
     except InputFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -13,9 +13,33 @@ background
 spots
     Extraction of box-sized spots around identified candidates.
 gaussfit
-    Batched MLE and least-squares Gaussian fitters, and the average-of-ROI estimate.
+    Batched MLE and least-squares Gaussian fitters.
+average
+    Average of ROI: background-corrected photon sum and centroid (not a fit).
+precision
+    Localization precision formulas (Mortensen et al. 2010).
+zfit
+    3D astigmatism: calibration from a bead z-stack and the z fit.
 localizations
     The localization table: field names, types and order of Picasso's ``locs`` format.
+matching
+    Matching localizations to ground truth (accuracy checks).
+render, zrender
+    Super-resolution rendering (histogram, Gaussian; z-coloured).
+drift
+    Drift by redundant cross-correlation (RCC).
+link
+    Linking localizations of consecutive frames into binding events.
+dbscan
+    DBSCAN clustering.
+nena
+    NeNA localization precision from nearest neighbours in adjacent frames.
+quality
+    The quality figures the experiment database stores.
+spline
+    Cubic smoothing spline (drift trajectories).
+_grid, _parallel
+    A spatial index of localizations; the thread-safe numba threading layer.
 """
 
 from . import _parallel  # noqa: F401  (selects a thread-safe numba layer first)

@@ -43,25 +43,6 @@ MLE_DTYPE = np.dtype(BASE_FIELDS + MLE_FIELDS)
 NON_NEGATIVE_FIELDS = ("lpx", "lpy", "photons", "sx", "sy", "ellipticity")
 
 
-def locs_dtype(fit_method, z=False):
-    """Record dtype of the localization table a fit method produces.
-
-    Parameters
-    ----------
-    fit_method : str
-        ``"mle"``, ``"lq"`` or ``"avg"`` (a ``-3d`` suffix adds the z fields).
-    z : bool
-        Append ``z``, ``d_zcalib`` and ``lpz``.
-    """
-    fields = list(BASE_FIELDS)
-    base_method = fit_method.removesuffix("-3d")
-    if base_method == "mle":
-        fields += MLE_FIELDS
-    if z or fit_method.endswith("-3d"):
-        fields += Z_FIELDS
-    return np.dtype(fields)
-
-
 def ellipticity(sx, sy):
     """(max(sx, sy) - min(sx, sy)) / max(sx, sy), elementwise."""
     sx = np.asarray(sx, dtype=np.float32)

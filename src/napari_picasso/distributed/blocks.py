@@ -241,7 +241,7 @@ def localize_block(movie_path, choices, block, parameters):
     Returns
     -------
     numpy.ndarray
-        ``locs_dtype(parameters.fit_method)`` rows with ``block.start <= frame < block.stop``.
+        rows of the fit method's dtype with ``block.start <= frame < block.stop``.
     """
     limit_numba_threads()
     movie = _open_movies.get(movie_path, dict(choices or {}))
@@ -264,7 +264,16 @@ def localize_block(movie_path, choices, block, parameters):
             f"{movie_path}: read {len(frames)} frames for {block.read_start}:{block.read_stop} "
             f"of a {n_frames}-frame movie; the file changed since the run started."
         )
-    locs = localize_frames(frames, parameters, block.read_start, roi, width, height, background, camera_maps)
+    locs = localize_frames(
+        frames,
+        parameters,
+        first_frame=block.read_start,
+        roi=roi,
+        width=width,
+        height=height,
+        background=background,
+        camera_maps=camera_maps,
+    )
     if block.read_start == block.start and block.read_stop == block.stop:
         return locs
     keep = slice(*np.searchsorted(locs["frame"], [block.start, block.stop]))

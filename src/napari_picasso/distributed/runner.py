@@ -13,13 +13,12 @@ import time
 import uuid
 from pathlib import Path
 
-from ..core import localizations as L
 from ..detection import load_maps, with_maps_origin
 from ..io.errors import ParameterError
 from ..io.locs import LocsWriter, locs_path_for
 from ..io.movie import Movie
 from ..io.movies import open_movie
-from ..parameters import check_background_frames, validate_parameters
+from ..parameters import check_background_frames, fitter_of, validate_parameters
 from ..pipeline import LocalizationCancelled, LocalizeResult, _should_cancel, localize_file, movie_info
 from .blocks import absolute_movie_path, block_overlap, default_block_frames, localize_block, plan_blocks
 from .cluster import compute_client, import_distributed, total_threads
@@ -189,11 +188,15 @@ def localize_file_distributed(
     LocalizeResult
     """
     if client is None:
-        return localize_file(movie, parameters, locs_path, progress, cancel, extra_info, **choices)
+        return localize_file(
+            movie, parameters, locs_path, progress=progress, cancel=cancel, extra_info=extra_info, **choices
+        )
     movie_path, choices = _movie_path_and_choices(movie, choices)
     with compute_client(client) as dask_client:
         if dask_client is None:
-            return localize_file(movie_path, parameters, locs_path, progress, cancel, extra_info, **choices)
+            return localize_file(
+                movie_path, parameters, locs_path, progress=progress, cancel=cancel, extra_info=extra_info, **choices
+            )
         started = time.perf_counter()
         with open_movie(movie_path, **choices) as opened:  # here: shape, metadata, checks
             roi, (first, stop) = validate_parameters(parameters, opened.shape, opened.path.name)
@@ -209,7 +212,7 @@ def localize_file_distributed(
         block_frames = block_frames or default_block_frames(shape, stop - first, total_threads(dask_client))
         overlap = block_overlap(parameters) if overlap is None else int(overlap)
         blocks = plan_blocks(first, stop, block_frames, overlap)
-        with LocsWriter(locs_path, L.locs_dtype(parameters.fit_method), info) as writer:
+        with LocsWriter(locs_path, fitter_of(parameters).dtype, info) as writer:
             n_locs = localize_blocks(
                 dask_client,
                 absolute_movie_path(movie_path),

@@ -153,7 +153,17 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
 
 
 def _ome_plane_pages(tif, n_pages):
-    """``(sizes, plane -> page)`` of a single-image, single-file OME-TIFF, or None."""
+    """How the pages of an OME-TIFF map to its planes.
+
+    Returns
+    -------
+    tuple, str or None
+        ``(sizes, plane_pages)`` for a single-image, single-file OME-TIFF (``sizes`` by
+        axis, ``plane_pages[i]`` the page of plane ``i`` in Z/C/T order, -1 where absent);
+        ``"plain"`` when the OME-XML is absent or has no image (a plain page sequence);
+        ``None`` when only tifffile's series can read it (several images or files,
+        multi-sample channels, an unknown dimension order).
+    """
     try:
         root = ElementTree.fromstring(tif.ome_metadata)
     except Exception:

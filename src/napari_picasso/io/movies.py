@@ -5,10 +5,12 @@ reader in :data:`OPENERS` that accepts the path. The list is explicit (no regist
 import), so the format modules never import this one.
 """
 
+import os
 from pathlib import Path
 
 from . import ims, nd2, ndtiff, raw, tiff
 from .errors import InputFileError
+from .movie import Movie
 
 # (accepts(path), open(path, **choices)), first match wins. An NDTiff stack file is also a
 # TIFF file, so NDTiff is tried before TIFF; a folder is only ever an NDTiff dataset.
@@ -21,7 +23,7 @@ OPENERS = [
 ]
 
 
-def open_movie(path, **choices):
+def open_movie(path: str | os.PathLike, **choices) -> Movie:
     """Open a movie lazily.
 
     Parameters

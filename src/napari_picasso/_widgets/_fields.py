@@ -1,0 +1,112 @@
+"""Dock fields made from the parameter schema (:data:`napari_picasso.parameters.SCHEMA`).
+
+:func:`make_field` builds the magicgui widget of a :class:`~napari_picasso.parameters.Parameter`
+(its label, limits, step, tooltip and default); :func:`read_field` gives what the user set as
+the parameter's value; :func:`show_value` puts a value (or a remembered setting) back.
+"""
+
+import math
+
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, FloatSpinBox, LineEdit, SpinBox
+
+from ..parameters import format_rectangles
+
+_WHOLE_MAX = 10**9
+_NUMBER_MAX = 1e9
+
+
+def _decimals(item):
+    if item.decimals is not None:
+        return item.decimals
+    step = item.step or 1.0
+    return max(2, -math.floor(math.log10(step)))
+
+
+def make_field(item):
+    """A magicgui widget for the parameter ``item``, showing its default."""
+    common = {"label": item.label or item.name, "tooltip": item.help}
+    kind = item.kind
+    if kind == "int":
+        return SpinBox(
+            value=item.default,
+            min=int(item.minimum if item.minimum is not None else 0),
+            max=int(item.maximum if item.maximum is not None else _WHOLE_MAX),
+            step=int(item.step or 1),
+            **common,
+        )
+    if kind == "float":
+        decimals = _decimals(item)
+        low = item.minimum if item.minimum is not None else -_NUMBER_MAX
+        if item.above_minimum and not item.optional:
+            low += 10.0**-decimals
+        widget = FloatSpinBox(
+            value=0.0 if item.optional else item.default,
+            min=low,
+            max=item.maximum if item.maximum is not None else _NUMBER_MAX,
+            step=item.step or 1.0,
+            **common,
+        )
+        widget.native.setDecimals(decimals)
+        if item.optional:  # its lowest value (0) stands for "unset"
+            widget.native.setSpecialValueText(item.off_text or "off")
+        return widget
+    if kind == "bool":
+        return CheckBox(text=item.label or item.name, value=bool(item.default), tooltip=item.help)
+    if kind == "choice":
+        return ComboBox(choices=[(title, value) for value, title in item.choice_items()], value=item.default, **common)
+    if kind in ("path", "file"):
+        return FileEdit(mode="r", value="", **common)
+    widget = LineEdit(value=_text(item, item.default), **common)
+    if item.off_text:
+        widget.native.setPlaceholderText(f"empty: {item.off_text}")
+    return widget
+
+
+def _text(item, value):
+    if value is None:
+        return ""
+    if item.kind in ("pair", "rectangle"):
+        return " ".join(str(int(v)) for v in value)
+    if item.kind == "rectangles":
+        return format_rectangles(value)
+    return str(value)
+
+
+def read_field(item, widget):
+    """What the field says, as a user value for :meth:`Parameter.convert` (None: unset)."""
+    if item.kind == "float" and item.optional:
+        value = float(widget.value)
+        return value if value > 0 else None
+    if item.kind in ("path", "file"):
+        value = str(widget.value)
+        return None if value in ("", ".") else value
+    if item.kind in ("text", "pair", "rectangle", "rectangles"):
+        return str(widget.value).strip() or None
+    return widget.value
+
+
+def show_value(item, widget, value):
+    """Show ``value`` (a parameter value, or a remembered field setting) in the field.
+
+    A value the field cannot show (a remembered choice this version no longer offers) is
+    ignored.
+    """
+    try:
+        if item.kind == "float" and item.optional:
+            widget.value = 0.0 if value is None else float(value)
+        elif item.kind in ("path", "file"):
+            widget.value = "" if not value or isinstance(value, dict) else str(value)
+        elif item.kind in ("text", "pair", "rectangle", "rectangles"):
+            widget.value = value if isinstance(value, str) else _text(item, value)
+        else:
+            widget.value = value
+    except (ValueError, TypeError):
+        pass
+
+
+def field_setting(item, widget):
+    """The field's state as a JSON value (what the dock remembers)."""
+    value = read_field(item, widget)
+    if item.kind == "float" and item.optional:
+        return 0.0 if value is None else value
+    return "" if value is None else value

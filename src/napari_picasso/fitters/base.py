@@ -1,0 +1,55 @@
+"""What a fit method is: the :class:`Fitter` record every fit family fills in."""
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from ..core.localizations import BASE_FIELDS
+
+
+@dataclasses.dataclass(frozen=True)
+class Fitter:
+    """A fit method of the pipeline.
+
+    Attributes
+    ----------
+    name : str
+        The ``--fit`` value, ``Fit method`` in ``_locs.yaml`` (``"mle"``).
+    title : str
+        What the dock's fit menu shows and ``_locs.yaml`` records as ``Fit method name``.
+    fields : tuple of (str, str)
+        Fields it adds to the localization table after Picasso's base fields.
+    parameters : tuple of str
+        The fit-scope parameters (:data:`napari_picasso.parameters.SCHEMA`) it reads; the
+        others are hidden in the dock, left out of its ``_locs.yaml`` and refused when set.
+    fit : callable
+        ``fit(spots, parameters, extra_variance) -> dict`` of per-spot arrays: ``x``, ``y``
+        (px from the box centre), ``photons``, ``sx``, ``sy``, ``bg``, and whatever
+        :attr:`columns` reads. ``spots`` are ``(n, box, box)`` photons; ``extra_variance``
+        (photons^2 per pixel, sCMOS or subtracted background) or None.
+    columns : callable
+        ``columns(locs, fit, parameters) -> keep`` fills the fields beyond position,
+        photons, widths and background (``lpx``, ``lpy`` and :attr:`fields`) in place; returns
+        a boolean mask of rows to keep, or None for all.
+    check : callable or None
+        ``check(parameters)`` raises :class:`~napari_picasso.io.errors.ParameterError` for
+        parameters this method cannot run with (before any movie is read).
+    """
+
+    name: str
+    title: str
+    fields: tuple
+    parameters: tuple
+    fit: Callable
+    columns: Callable
+    check: Callable | None = None
+
+    @property
+    def dtype(self):
+        """The record dtype of the localization table this method writes."""
+        return np.dtype(BASE_FIELDS + list(self.fields))
+
+    def uses(self, name):
+        """True when the fit-scope parameter ``name`` applies to this method."""
+        return name in self.parameters
