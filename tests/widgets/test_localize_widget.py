@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_picasso.core.matching import detection_scores
 from napari_picasso import parameters as parameters_module
+from napari_picasso.core.matching import detection_scores
 from napari_picasso.io.locs import load_locs
 from napari_picasso.pipeline import LocalizeParameters, localize
 from napari_picasso.simulate import suggested_min_net_gradient as gradient_for
@@ -309,9 +309,7 @@ def test_parameters_remembered_between_sessions(make_napari_viewer):
     widget.photons.sensitivity.value = 0.46
     viewer.window.remove_dock_widget("all")
     again = _dock(viewer)
-    parameters = LocalizeParameters(
-        **{k: v for k, v in again.settings().items() if k in parameters_module.names()}
-    )
+    parameters = LocalizeParameters(**{k: v for k, v in again.settings().items() if k in parameters_module.names()})
     assert (parameters.box, parameters.min_net_gradient, parameters.fit_method, parameters.sensitivity) == (
         9,
         1234,
