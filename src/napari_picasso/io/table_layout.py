@@ -141,9 +141,13 @@ def length_rule(path, field, column, unit, pixelsize_nm, format_name):
     return ColumnRule(field, column, per_unit_nm / pixelsize_nm)
 
 
+class PixelSizeNeeded(InputFileError):
+    """Coordinates in nm and no camera pixel size: a front end may ask for one and retry."""
+
+
 def missing_pixelsize(path, format_name, column="x"):
     """The error for coordinates in nm without a known camera pixel size."""
-    return InputFileError(
+    return PixelSizeNeeded(
         path,
         f"holds {format_name} coordinates in nm ({column!r}) and does not say the camera pixel size, "
         "which the Picasso layout (coordinates in camera pixels) needs.",
