@@ -91,8 +91,8 @@ def open_table(path, *, pixelsize_nm=None):
     """
     path = Path(path)
     sample = sample_table(path)
-    columns = numeric_columns(sample)
-    named = [(c, *split_unit(c)) for c in columns]
+    numeric = set(numeric_columns(sample))
+    named = [(c, *split_unit(c)) for c in sample.columns]
     names = {name.lower() for _, name, _ in named}
     if not {"x", "y"} <= names:
         raise InputFileError(
@@ -109,10 +109,12 @@ def open_table(path, *, pixelsize_nm=None):
         ALIASES,
         pixelsize_nm=pixelsize_nm,
         format_name=FORMAT_NAME,
-        dtypes={c: sample[c].dtype for c in columns},
+        dtypes={c: sample[c].dtype if c in numeric else np.dtype("f8") for c in sample.columns},
         frame_offset=-1,
         drop=DROPPED,
     )
+    # text columns cannot be fields (a mapped one that holds text is reported when read)
+    extras = [extra for extra in extras if extra.column in numeric]
     needed = [rule.column for rule in rules] + [extra.column for extra in extras]
     return TableSource(
         path=path,
