@@ -8,9 +8,10 @@ from napari_picasso.cli import main
 from napari_picasso.core.background import estimate_background, frames_needed
 from napari_picasso.core.matching import detection_scores
 from napari_picasso.core.snr_detect import snr_identify
-from napari_picasso.detection import detect_frame, parse_background_frames
+from napari_picasso.detection import detect_frame
 from napari_picasso.io.errors import ParameterError
 from napari_picasso.io.movie import ArrayMovie
+from napari_picasso.parameters import parse_background_frames
 from napari_picasso.pipeline import LocalizeParameters, localize
 from napari_picasso.simulate import (
     CameraModel,
