@@ -23,6 +23,7 @@ LAYERS = [
         "pipeline",
         "db",
         "simulate",
+        "camera_offset",
         "postprocess",
         "calibrate",
         "groups",

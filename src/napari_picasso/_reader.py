@@ -9,24 +9,32 @@ Layer contract (the dock widgets rely on it):
   worker) and contrast limits from a few sampled frames (napari never scans the movie);
 - ``*_locs.hdf5``: a points layer with data columns (frame, y, x), every other locs field
   as a feature, and ``metadata={"napari_picasso": {"locs_path": str(path), "info": docs}}``;
+  other tools' tables (ThunderSTORM/ONI ``.csv``, rapidSTORM/Elyra ``.txt``, ``.smlm``,
+  DECODE ``.h5``, SMAP ``.mat``, PYME ``.h5r``) open the same way, converted to the
+  Picasso layout (:func:`~napari_picasso.io.tables.read_table`; ``info`` is the
+  conversion's two documents);
   a 3D file (with ``z``) adds the z views the Localize dock shows after a 3D fit: a
   z-coloured rendering and 3D points ``(z / pixel size, y, x)`` (:func:`.layer_data.z_layer_data`).
 
-Questions the reader must ask the user go through two module functions that tests (or
+Questions the reader must ask the user go through module functions that tests (or
 another front end) replace: :func:`ask_raw_info` for a ``.raw`` movie without its
-``.yaml`` and :func:`ask_axis_choices` for a file holding more than one movie (or one of a
-Micro-Manager set's positions: which position to open, the file's own offered first).
+``.yaml``, :func:`ask_axis_choices` for a file holding more than one movie (or one of a
+Micro-Manager set's positions: which position to open, the file's own offered first) and
+:func:`ask_pixelsize` for a table in nm that does not say the camera pixel size.
 """
 
 from pathlib import Path
 
 import numpy as np
 
+from .io.convert import is_locs_file
 from .io.errors import AxisChoiceError, InputFileError
 from .io.locs import info_pixelsize_nm, load_locs
 from .io.movies import open_movie
 from .io.ndtiff import dataset_folder
 from .io.raw import RAW_KEYS, check_raw_size, raw_info_path, write_raw_info
+from .io.table_layout import PixelSizeNeeded
+from .io.tables import is_localization_table, read_table
 from .io.tiff import mmstack_positions
 
 MOVIE_SUFFIXES = (".raw", ".tif", ".tiff", ".ims", ".nd2")
@@ -65,6 +73,25 @@ def ask_raw_info(path):
         },
     )
     return dict(values) if values else None
+
+
+def ask_pixelsize(path):
+    """Ask for the camera pixel size (nm) of a table whose coordinates are in nm.
+
+    Returns the size, or None when the user cancels.
+    """
+    from magicgui.widgets import request_values
+
+    values = request_values(
+        title=f"Camera pixel size of {Path(path).name}",
+        pixelsize_nm={
+            "annotation": float,
+            "label": "Pixel size in the sample (nm)",
+            "value": DEFAULT_PIXELSIZE_NM,
+            "options": {"min": 1.0, "max": 100000.0, "step": 0.1},
+        },
+    )
+    return float(values["pixelsize_nm"]) if values else None
 
 
 def ask_axis_choices(path, axes, frame_axis, defaults=None):
@@ -306,13 +333,25 @@ def z_layers(locs, info, path):
     return layers
 
 
+def read_localization_table(path):
+    """``(locs, info)`` of another tool's table, asking for the pixel size where the file
+    has nm and does not say it."""
+    try:
+        return read_table(path)
+    except PixelSizeNeeded:
+        pixelsize_nm = ask_pixelsize(path)
+        if not pixelsize_nm:
+            raise
+        return read_table(path, pixelsize_nm=pixelsize_nm)
+
+
 def read_locs(path):
     """npe2 reader function: one points layer per localization file (plus the z views of
     a 3D file)."""
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     layers = []
     for p in paths:
-        locs, info = load_locs(p)
+        locs, info = load_locs(p) if is_locs_file(p) or not is_localization_table(p) else read_localization_table(p)
         layer = locs_layer(locs, info, p)
         layers.append(layer)
         if "z" in locs.dtype.names and len(locs):
@@ -322,9 +361,14 @@ def read_locs(path):
     return layers
 
 
+def _is_locs_path(path):
+    path = Path(path)
+    return path.is_file() and (path.suffix.lower() in LOCS_SUFFIXES or is_localization_table(path))
+
+
 def get_locs_reader(path):
-    """npe2 ``get_reader`` for ``*.hdf5`` localization files."""
+    """npe2 ``get_reader`` for ``*.hdf5`` localization files and other tools' tables."""
     paths = [path] if isinstance(path, (str, Path)) else list(path)
-    if paths and all(Path(p).suffix.lower() in LOCS_SUFFIXES and Path(p).is_file() for p in paths):
+    if paths and all(_is_locs_path(p) for p in paths):
         return read_locs
     return None

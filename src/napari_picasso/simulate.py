@@ -280,6 +280,41 @@ def simulate_movie(n_frames=200, height=64, width=64, bg_photons=50.0, camera=No
     return render_movie(truth, n_frames, height, width, bg_photons, camera, seed), truth
 
 
+def dark_start_movie(
+    n_frames=200, n_dark_frames=20, height=64, width=64, bg_photons=50.0, camera=None, seed=0, **scene
+):
+    """A blinking movie whose first ``n_dark_frames`` frames were taken before the laser.
+
+    The dark frames hold the camera alone (offset, read noise; no background, no
+    emitters), as in PYME's ``ADOffset`` frames; from frame ``n_dark_frames`` on, the
+    background and the blinking sites of :func:`blinking_sites` (``scene``) are lit.
+
+    Returns
+    -------
+    movie : numpy.ndarray
+        ``(n_frames, height, width)`` uint16 counts.
+    truth : numpy.ndarray
+        Ground truth (``TRUTH_DTYPE``) of the lit frames.
+
+    Examples
+    --------
+    >>> movie, truth = dark_start_movie(60, n_dark_frames=20, camera=CameraModel(baseline=97.3))
+    >>> bool(truth["frame"].min() >= 20)
+    True
+    """
+    camera = camera or CameraModel()
+    truth = blinking_sites(n_frames, height, width, seed=seed, **scene)
+    truth = truth[truth["frame"] >= n_dark_frames]
+    dark = render_movie(truth[:0], n_dark_frames, height, width, 0.0, camera, seed)
+    lit = render_movie(truth, n_frames - n_dark_frames, height, width, bg_photons, camera, seed, n_dark_frames)
+    return np.concatenate([dark, lit]), truth
+
+
+def true_offset(camera):
+    """The offset a camera adds, in counts: ``baseline``, or the mean of an sCMOS offset map."""
+    return float(np.mean(camera.offset_map)) if camera.offset_map is not None else float(camera.baseline)
+
+
 def movie_metadata(camera, bg_photons, pixelsize_nm=130.0, **extra):
     """The movie document written beside simulated movies (Picasso's keys + simulation)."""
     return {

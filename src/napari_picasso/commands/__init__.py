@@ -5,6 +5,6 @@ Each module defines ``add_parser(subparsers)``, which registers the sub-command 
 code).
 """
 
-from . import calibrate_z, camera_calibrate, db, dbscan, demo, link, localize, server, undrift, watch
+from . import calibrate_z, camera_calibrate, convert, db, dbscan, demo, link, localize, server, undrift, watch
 
-COMMAND_MODULES = [localize, demo, undrift, link, dbscan, camera_calibrate, calibrate_z, db, watch, server]
+COMMAND_MODULES = [localize, demo, undrift, link, dbscan, camera_calibrate, calibrate_z, convert, db, watch, server]

@@ -1,6 +1,7 @@
 """``napari-picasso db``: the experiment database from the command line.
 
-``db add PATH...`` imports localization files or folders (recursive, ours and Picasso's),
+``db add PATH...`` imports localization files or folders (recursive, ours and Picasso's;
+files named one by one may be other tools' tables, converted to figure their quality),
 ``db list`` prints the rows as a table, ``db check`` marks moved files missing,
 ``db path`` prints the database file in use, ``db use PATH`` makes a file the default of
 every front end.
@@ -89,8 +90,17 @@ def add_parser(subparsers):
             help="database file (default: $NAPARI_PICASSO_DB or ~/.picasso/napari_picasso.db)",
         )
 
-    add = commands.add_parser("add", help="import _locs.hdf5 files or folders (recursive)")
+    add = commands.add_parser(
+        "add",
+        help="import _locs.hdf5 files or folders (recursive), or other tools' tables (ThunderSTORM CSV, .smlm ...)",
+    )
     add.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    add.add_argument(
+        "--pixelsize",
+        type=float,
+        metavar="NM",
+        help="camera pixel size (nm) of tables in nm that do not say it (ThunderSTORM, rapidSTORM, ONI)",
+    )
     add.add_argument("--group", help="group/tag for the imported rows")
     add.add_argument("--refresh", action="store_true", help="re-read files whose row is up to date")
     common(add)
@@ -152,7 +162,9 @@ def run_add(args):
             sys.stderr.write(f"\radding files: {done}/{total}" + ("\n" if done == total else ""))
             sys.stderr.flush()
 
-        result = add_paths(db, args.paths, group=args.group, refresh=args.refresh, progress=progress)
+        result = add_paths(
+            db, args.paths, group=args.group, refresh=args.refresh, progress=progress, pixelsize_nm=args.pixelsize
+        )
         for path, reason in result.skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
         print(

@@ -58,7 +58,8 @@ Functions
 ---------
 Writing (:mod:`.store`): :func:`record_localization`, :func:`record_file` (open, record, close:
 after a localization), :func:`record_failure`,
-:func:`add_paths`, :func:`mark_missing`, :func:`set_group`, :func:`set_pending_commands`
+:func:`add_paths` (also other tools' tables:
+:func:`record_table`), :func:`mark_missing`, :func:`set_group`, :func:`set_pending_commands`
 (:func:`pending_commands` reads them). Reading (:mod:`.query`):
 :func:`query_rows`, :func:`groups`, :func:`families`, :func:`family_rows`,
 :func:`numeric_columns`, :func:`summary`. Shaping rows for plots (:mod:`.views`) and
@@ -105,6 +106,7 @@ from .store import (
     record_failure,
     record_file,
     record_localization,
+    record_table,
     set_group,
     set_pending_commands,
 )
@@ -140,6 +142,7 @@ __all__ = [
     "record_failure",
     "record_file",
     "record_localization",
+    "record_table",
     "schema_version",
     "set_database_setting",
     "set_group",

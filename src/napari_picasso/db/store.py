@@ -240,6 +240,36 @@ def record_file(locs_path, db_path=None, group=None):
         db.close()
 
 
+def record_table(db, path, group=None, pixelsize_nm=None):
+    """Write the row of another tool's localization table (ThunderSTORM, SMLM, DECODE ...).
+
+    ``pixelsize_nm`` is used where the table is in nm and does not say its pixel size.
+
+    The table is converted in memory (:func:`~napari_picasso.io.tables.read_table`) and its
+    quality figures computed from the converted rows; fields the file does not have (written
+    as 0 in the conversion) are left out of the figures, so their ``mean_``/``std_`` stay
+    empty instead of 0. The row is keyed by the table's own path.
+
+    Returns
+    -------
+    int
+        The row's id.
+    """
+    from ..io.table_layout import PixelSizeNeeded
+    from ..io.tables import read_table
+
+    try:
+        locs, info = read_table(path)
+    except PixelSizeNeeded:
+        if pixelsize_nm is None:
+            raise
+        locs, info = read_table(path, pixelsize_nm=pixelsize_nm)
+    absent = set(info[1].get("Fields absent from the source (written as 0)", ()))
+    measured = locs[[name for name in locs.dtype.names if name not in absent]]
+    metrics = compute_metrics(measured, info)
+    return record_localization(db, path, metrics=metrics, group=group, locs=locs, info=info)
+
+
 def set_pending_commands(db, locs_path, commands):
     """Replace the commands still to run on a file's row (empty: none left)."""
     with transaction(db):
@@ -296,18 +326,21 @@ def localization_files(folder):
     return sorted(p for p in Path(folder).rglob("*.hdf5") if "_locs" in p.name and p.is_file())
 
 
-def add_paths(db, paths, group=None, refresh=False, progress=None):
+def add_paths(db, paths, group=None, refresh=False, progress=None, pixelsize_nm=None):
     """Import existing localization files, or every ``*_locs*.hdf5`` in folders (recursive).
 
-    A file whose row exists with the same size and modification time is left as it is
-    (unless ``refresh``); a file that cannot be read is skipped with its reason, never
-    raised. ``progress(done, total)`` is called after each file.
+    Files named one by one may also be other tools' tables (ThunderSTORM CSV, rapidSTORM,
+    Elyra, ONI, ``.smlm``, DECODE, SMAP, PYME; :func:`record_table`), with ``pixelsize_nm``
+    for those in nm that do not say their camera pixel size. A file whose row exists with
+    the same size and modification time is left as it is (unless ``refresh``); a file that
+    cannot be read is skipped with its reason, never raised. ``progress(done, total)`` is
+    called after each file.
 
     Returns
     -------
     AddResult
     """
-    steps = iter_add_paths(db, paths, group=group, refresh=refresh)
+    steps = iter_add_paths(db, paths, group=group, refresh=refresh, pixelsize_nm=pixelsize_nm)
     while True:
         try:
             done, total = next(steps)
@@ -317,7 +350,7 @@ def add_paths(db, paths, group=None, refresh=False, progress=None):
             progress(done, total)
 
 
-def iter_add_paths(db, paths, group=None, refresh=False):
+def iter_add_paths(db, paths, group=None, refresh=False, pixelsize_nm=None):
     """:func:`add_paths` as a generator: yields ``(files done, files)`` after each file and
     returns the :class:`AddResult` (a worker thread's progress: ``yield from``)."""
     files = []
@@ -353,11 +386,22 @@ def iter_add_paths(db, paths, group=None, refresh=False):
                     db.execute(f"UPDATE {TABLE} SET group_name = ? WHERE id = ?", [group, existing[0]])
         else:
             try:
-                result.added.append(record_localization(db, absolute, group=group))
+                if _is_table(absolute):
+                    result.added.append(record_table(db, absolute, group=group, pixelsize_nm=pixelsize_nm))
+                else:
+                    result.added.append(record_localization(db, absolute, group=group))
             except (InputFileError, ValueError, OSError) as error:
                 result.skipped.append((str(absolute), str(error)))
         yield done, len(files)
     return result
+
+
+def _is_table(path):
+    """Another tool's table (not an HDF5 file with a ``locs`` dataset)."""
+    from ..io.convert import is_locs_file
+    from ..io.tables import is_localization_table
+
+    return not is_locs_file(path) and is_localization_table(path)
 
 
 def file_present(locs_path):
@@ -439,6 +483,7 @@ __all__ = [
     "record_failure",
     "record_file",
     "record_localization",
+    "record_table",
     "set_group",
     "set_pending_commands",
 ]
