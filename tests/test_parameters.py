@@ -57,6 +57,7 @@ def example_value(item, files):
         "qe": 0.8,
         "em_gain": 3.0,
         "tolerance_px": 0.01,
+        "dark_frames": "0:20",
     }
     if item.name in special:
         return special[item.name]
@@ -76,6 +77,8 @@ def run_with(item, value):
         values.setdefault("fit_method", "mle-3d")
     if item.name == "subtract_background":
         values["background_frames"] = "-10:0"
+    if item.name == "dark_frames":
+        values["baseline"] = "auto"
     return values
 
 
@@ -275,7 +278,7 @@ def test_a_new_fit_method_runs_everywhere(centroid_fitter, blinking_movie, tmp_p
         ("--gradient", "nan", "min net gradient (--gradient) must be a number >= 0; got 'nan'"),
         ("--gradient", "-1000", "must be a number >= 0; got '-1000'"),
         ("--pixelsize", "0", "pixel size (nm) (--pixelsize) must be a number > 0 and <= 100000; got '0'"),
-        ("--baseline", "nan", "baseline (counts) (--baseline) must be a number >= 0; got 'nan'"),
+        ("--baseline", "nan", "baseline (counts) (--baseline) must be a number >= 0 or auto; got 'nan'"),
         ("--sensitivity", "-1", "must be a number > 0"),
         ("--box", "6", "box must be odd and >= 3"),
         ("--max-iterations", "2.5", "must be a whole number >= 1"),

@@ -13,9 +13,11 @@ ends the window is shifted inside the movie, keeping its length (see
 """
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
+from .camera_offset import estimate_baseline
 from .core.background import estimate_background, frames_needed
 from .core.camera import excess_noise_factor
 from .core.identify import identify
@@ -61,6 +63,45 @@ def noise_model(parameters, frame_shape, camera_maps=None):
         excess,
         False,
     )
+
+
+_ESTIMATES = {}  # (movie identity, dark frames) -> BaselineEstimate: previews measure once
+
+
+def resolve_baseline(parameters, movie):
+    """``parameters`` with ``baseline="auto"`` replaced by the offset measured on the movie's
+    dark frames, and the YAML entries that say how (empty for a baseline given).
+
+    The measured value is rounded to 0.001 counts, the value the ``_locs.yaml`` records, so a
+    run repeated from the file's parameters gives the same localizations.
+
+    Raises
+    ------
+    ParameterError
+        No dark frames found, or frames given that are not dark.
+    """
+    if parameters.baseline != "auto":
+        return parameters, {}
+    requested = parameters.dark_frames or "auto"
+    key = (_movie_identity(movie), requested)
+    estimate = _ESTIMATES.get(key) if key[0] is not None else None
+    if estimate is None:
+        estimate = estimate_baseline(movie, requested)
+        if key[0] is not None:
+            _ESTIMATES.clear()  # one movie at a time is what a dock previews
+            _ESTIMATES[key] = estimate
+    entries = estimate.info()
+    baseline = entries.pop("Baseline")
+    return parameters.replace(baseline=baseline, dark_frames=None), entries
+
+
+def _movie_identity(movie):
+    path = getattr(movie, "path", None)
+    try:
+        stat = Path(path).stat()
+    except (TypeError, OSError):
+        return None
+    return (str(path), stat.st_size, stat.st_mtime_ns, tuple(movie.shape))
 
 
 def load_maps(parameters, movie_shape, roi=None, name="movie", metadata=None, loader=None):
@@ -220,6 +261,7 @@ def detect_frame(movie, frame, parameters, camera_maps=None):
     if not 0 <= frame < n_frames:
         raise ParameterError(f"frame {frame} is outside the movie's {n_frames} frames.")
     roi, _ = validate_parameters(parameters.replace(frame_range=None, start_frame=0), shape)
+    parameters, _ = resolve_baseline(parameters, movie)
     window = check_background_frames(parameters, n_frames)
     maps = (
         camera_maps

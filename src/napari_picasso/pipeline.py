@@ -25,6 +25,7 @@ from .detection import (
     load_maps,
     noise_model,
     read_with_background,
+    resolve_baseline,
     with_maps_origin,
 )
 from .io.locs import LocsWriter, locs_path_for
@@ -211,6 +212,7 @@ def localize(
             return localize(opened, parameters, progress=progress, cancel=cancel, sink=sink, chunk_frames=chunk_frames)
     name = movie.path.name if isinstance(movie, Movie) else "movie"
     roi, (first, stop) = validate_parameters(parameters, movie.shape, name)
+    parameters, _ = resolve_baseline(parameters, movie)
     window = check_background_frames(parameters, movie.shape[0], name)
     camera_maps = load_maps(parameters, movie.shape, roi, name, getattr(movie, "metadata", None))
     n_frames, height, width = movie.shape
@@ -308,8 +310,9 @@ def localize_file(
             )
     locs_path = Path(locs_path) if locs_path is not None else locs_path_for(movie.path)
     _, (first, stop) = validate_parameters(parameters, movie.shape, movie.path.name)
+    parameters, baseline_info = resolve_baseline(parameters, movie)
     parameters = with_maps_origin(parameters, movie.shape, movie.metadata, movie.path.name)
-    info = [movie_info(movie), parameters.to_info()]
+    info = [movie_info(movie), {**parameters.to_info(), **baseline_info}]
     started = time.perf_counter()
     with LocsWriter(locs_path, fitter_of(parameters).dtype, info) as writer:
         n_locs = localize(

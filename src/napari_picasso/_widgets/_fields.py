@@ -39,6 +39,8 @@ def make_field(item):
         low = item.minimum if item.minimum is not None else -_NUMBER_MAX
         if item.above_minimum and not item.optional:
             low += 10.0**-decimals
+        if item.words:  # one step below the limit stands for the word ("auto")
+            low -= item.step or 1.0
         widget = FloatSpinBox(
             value=0.0 if item.optional else item.default,
             min=low,
@@ -49,6 +51,8 @@ def make_field(item):
         widget.native.setDecimals(decimals)
         if item.optional:  # its lowest value (0) stands for "unset"
             widget.native.setSpecialValueText(item.off_text or "off")
+        if item.words:
+            widget.native.setSpecialValueText(item.words[0])
         return widget
     if kind == "bool":
         return CheckBox(text=item.label or item.name, value=bool(item.default), tooltip=item.help)
@@ -74,6 +78,8 @@ def _text(item, value):
 
 def read_field(item, widget):
     """What the field says, as a user value for :meth:`Parameter.convert` (None: unset)."""
+    if item.kind == "float" and item.words and float(widget.value) <= widget.min:
+        return item.words[0]
     if item.kind == "float" and item.optional:
         value = float(widget.value)
         return value if value > 0 else None
@@ -92,7 +98,9 @@ def show_value(item, widget, value):
     ignored.
     """
     try:
-        if item.kind == "float" and item.optional:
+        if item.kind == "float" and value in item.words:
+            widget.value = widget.min
+        elif item.kind == "float" and item.optional:
             widget.value = 0.0 if value is None else float(value)
         elif item.kind in ("path", "file"):
             widget.value = "" if not value or isinstance(value, dict) else str(value)

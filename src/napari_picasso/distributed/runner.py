@@ -13,7 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ..detection import load_maps, with_maps_origin
+from ..detection import load_maps, resolve_baseline, with_maps_origin
 from ..io.errors import ParameterError
 from ..io.locs import LocsWriter, locs_path_for
 from ..io.movie import Movie
@@ -204,8 +204,10 @@ def localize_file_distributed(
             check_background_frames(parameters, opened.shape[0], opened.path.name)
             load_maps(parameters, opened.shape, roi, opened.path.name, opened.metadata)
             # the origin of cut full-sensor maps, made explicit: every task cuts them the same way
+            # Measured once here: every block gets the same number.
+            parameters, baseline_info = resolve_baseline(parameters, opened)
             parameters = with_maps_origin(parameters, opened.shape, opened.metadata, opened.path.name)
-            info = [movie_info(opened), parameters.to_info()]
+            info = [movie_info(opened), {**parameters.to_info(), **baseline_info}]
             shape = opened.shape
             path = opened.path
         locs_path = Path(locs_path) if locs_path is not None else locs_path_for(path)
