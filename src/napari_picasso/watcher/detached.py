@@ -21,7 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-from ..groups import groups_from_yaml
+import yaml
+
+from ..groups import parse_groups
+from ..io.errors import InputFileError
+from ..parameters import SCHEMA
 from .followup import check_command
 from .log import default_log_path, read_events
 from .status import host_name, log_time, process_alive
@@ -75,8 +79,63 @@ def watch_arguments(folders, *, db_path, log_path, groups_path=None, commands=()
     return arguments
 
 
-def check_watcher_settings(folders, *, groups_text=None, commands=(), settle_seconds=5.0, check_path=None):
+def group_files(groups_text):
+    """``(group number, option, value)`` of every file the groups name (options of kind path or
+    file: ``camera-maps``, ``zcalib``), to check where they lie before anything reads them.
+
+    Text that is not a list of mappings gives ``[]`` (:func:`~napari_picasso.groups.parse_groups`
+    says what is wrong with it).
+
+    Examples
+    --------
+    >>> group_files("- {box: 7, zcalib: /lab/beads_3d_calib.yaml}\\n- {camera_maps: /lab/maps.npz}")
+    [(1, 'zcalib', '/lab/beads_3d_calib.yaml'), (2, 'camera_maps', '/lab/maps.npz')]
+    """
+    try:
+        document = yaml.safe_load(groups_text)
+    except yaml.YAMLError:
+        return []
+    document = [document] if isinstance(document, dict) else document
+    if not isinstance(document, list):
+        return []
+    kinds = {item.key: item.kind for item in SCHEMA}
+    return [
+        (number, key, value)
+        for number, mapping in enumerate(document, start=1)
+        if isinstance(mapping, dict)
+        for key, value in mapping.items()
+        if value is not None and kinds.get(str(key).replace("_", "-")) in ("path", "file")
+    ]
+
+
+def check_groups(groups_text, *, source="parameter groups", check_path=None, folder=None):
+    """The parameter groups of ``groups.yaml`` text, checked; None for blank text (the defaults).
+
+    ``check_path(value)`` sees every file a group names before it is read (:func:`group_files`)
+    and raises ValueError to refuse it; relative paths are taken from ``folder``.
+
+    Raises
+    ------
+    InputFileError
+        Naming ``source``, the group and what is wrong.
+    """
+    if groups_text is None or not groups_text.strip():
+        return None
+    if check_path is not None:
+        for number, key, value in group_files(groups_text):
+            try:
+                check_path(str(value))
+            except ValueError as error:
+                raise InputFileError(source, f"group {number}: {key}: {error}") from None
+    return parse_groups(groups_text, source=source, folder=folder)
+
+
+def check_watcher_settings(
+    folders, *, groups_text=None, commands=(), settle_seconds=5.0, check_path=None, groups_folder=None
+):
     """Check what a watcher would be started with; the parameter groups (None: the defaults).
+
+    ``groups_folder``: where relative paths in the groups lead (the groups file's folder).
 
     Raises
     ------
@@ -94,9 +153,7 @@ def check_watcher_settings(folders, *, groups_text=None, commands=(), settle_sec
         check_command(command)
     if not float(settle_seconds) >= 0:
         raise ValueError(f"settle seconds {settle_seconds!r}: give a number of seconds >= 0.")
-    if groups_text is None or not groups_text.strip():
-        return None
-    return groups_from_yaml(groups_text, source="parameter groups", check_path=check_path)
+    return check_groups(groups_text, check_path=check_path, folder=groups_folder)
 
 
 def _reserve_log(folder):
@@ -157,7 +214,7 @@ def start_watcher_process(
     recursive : bool
         Also watch sub-folders.
     check_path : callable, optional
-        Checks the files the groups name (see :func:`napari_picasso.groups.groups_from_yaml`).
+        Checks the files the groups name before they are read (see :func:`check_groups`).
     environ : dict, optional
         The process's environment (default: this one's).
     wait_s : float
@@ -176,11 +233,16 @@ def start_watcher_process(
     """
     folders = [Path(f) for f in folders]
     commands = [c for c in commands if c.strip()]
+    log_folder = Path(log_folder)
     check_watcher_settings(
-        folders, groups_text=groups_text, commands=commands, settle_seconds=settle_seconds, check_path=check_path
+        folders,
+        groups_text=groups_text,
+        commands=commands,
+        settle_seconds=settle_seconds,
+        check_path=check_path,
+        groups_folder=log_folder,  # the groups file goes there
     )
     reap_finished()
-    log_folder = Path(log_folder)
     log_folder.mkdir(parents=True, exist_ok=True)
     log = _reserve_log(log_folder)
     groups_path = None

@@ -13,10 +13,10 @@ import pandas as pd
 import streamlit as st
 
 from ... import db as database
-from ...groups import groups_from_yaml
 from ...io.errors import InputFileError
 from ...watcher.detached import (
     WatcherNotStoppable,
+    check_groups,
     reap_finished,
     start_watcher_process,
     stderr_tail,
@@ -58,7 +58,7 @@ def _watcher_environment():
     return {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, DATA_ROOTS_ENV, NETWORK_ENV)}
 
 
-def check_form(folders_text, groups_text, commands_text, roots):
+def check_form(folders_text, groups_text, commands_text, roots, db_path):
     """``(folders, commands, problems)`` of the form: each problem names its field."""
     folders, problems = [], []
     for line in _lines(folders_text):
@@ -73,11 +73,15 @@ def check_form(folders_text, groups_text, commands_text, roots):
         folders.append(folder)
     if not folders and not problems:
         problems.append("Folders: type at least one folder on the server.")
-    if groups_text.strip():
-        try:
-            groups_from_yaml(groups_text, source="Parameter groups", check_path=lambda v: resolve_typed_path(v, roots))
-        except InputFileError as error:
-            problems.append(str(error))
+    try:
+        check_groups(
+            groups_text,
+            source="Parameter groups",
+            check_path=lambda value: resolve_typed_path(value, roots),
+            folder=watchers_folder(db_path),
+        )
+    except InputFileError as error:
+        problems.append(str(error))
     commands = _lines(commands_text)
     for number, command in enumerate(commands, 1):
         try:
@@ -138,7 +142,7 @@ def _start_form(db_path):
         submitted = st.form_submit_button("Start watcher")
     if not submitted:
         return
-    folders, commands, problems = check_form(folders_text, groups_text, commands_text, roots)
+    folders, commands, problems = check_form(folders_text, groups_text, commands_text, roots, db_path)
     for problem in problems:
         st.error(problem)
     if problems:
