@@ -9,6 +9,25 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
+def open_page(name, **query):
+    """A page run in Streamlit's AppTest (``query``: further URL parameters); no exception allowed."""
+    from streamlit.testing.v1 import AppTest
+
+    from napari_picasso.server import APP_PATH
+
+    at = AppTest.from_file(str(APP_PATH), default_timeout=120)
+    at.query_params["page"] = name
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements):
+    return [e.value for e in elements]
+
+
 def wait_for(predicate, timeout_s=60.0, interval_s=0.1):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -44,6 +63,7 @@ class RunningServer:
             PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
             NAPARI_PICASSO_NO_BROWSER="1",
         )
+        environ.pop("NAPARI_PICASSO_TOKEN", None)  # the options given decide
         self.port = port
         self.process = subprocess.Popen(
             [sys.executable, "-m", "napari_picasso", "server", "--port", str(port), "--db", str(db_path), *options],
@@ -96,6 +116,26 @@ class RunningServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def websocket_handshake(port, host, origin=None):
+    """The status code of a websocket handshake to Streamlit's stream with these ``Host`` and ``Origin`` headers."""
+    import base64
+    import os
+
+    lines = [
+        "GET /_stcore/stream HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Protocol: streamlit",
+    ] + ([f"Origin: {origin}"] if origin else [])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        status = connection.recv(4096).split(b"\r\n")[0].decode()
+    return int(status.split()[1])
 
 
 def listening_addresses(pid, port):

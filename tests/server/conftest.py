@@ -18,6 +18,26 @@ from napari_picasso.db import add_paths, open_database, record_failure, record_l
 from napari_picasso.pipeline import LocalizeParameters, localize_file  # noqa: E402
 from napari_picasso.simulate import blinking_sites, suggested_min_net_gradient, write_movie  # noqa: E402
 
+SERVER_ENV = (
+    "NAPARI_PICASSO_WATCHER_LOGS",
+    "NAPARI_PICASSO_TOKEN",
+    "NAPARI_PICASSO_DATA_ROOTS",
+    "NAPARI_PICASSO_SERVER_NETWORK",
+)
+
+
+@pytest.fixture
+def use_db(monkeypatch):
+    """``use(path)``: the app shows database ``path``, with none of the server's other settings."""
+
+    def use(path):
+        monkeypatch.setenv("NAPARI_PICASSO_DB", str(path))
+        for name in SERVER_ENV:
+            monkeypatch.delenv(name, raising=False)
+        return path
+
+    return use
+
 
 @pytest.fixture(scope="session")
 def picasso_locs(shared_data):

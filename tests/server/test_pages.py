@@ -8,35 +8,10 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
-from _server_helpers import copy_picasso, wait_for  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from _server_helpers import copy_picasso, open_page, texts, wait_for  # noqa: E402
 
 from napari_picasso.db import compare, open_database, query_rows  # noqa: E402
-from napari_picasso.server import APP_PATH, PAGES  # noqa: E402
-
-
-@pytest.fixture
-def use_db(monkeypatch):
-    def use(path):
-        monkeypatch.setenv("NAPARI_PICASSO_DB", str(path))
-        monkeypatch.delenv("NAPARI_PICASSO_WATCHER_LOGS", raising=False)
-        return path
-
-    return use
-
-
-def open_page(name, **query):
-    at = AppTest.from_file(str(APP_PATH), default_timeout=120)
-    at.query_params["page"] = name
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(elements):
-    return [e.value for e in elements]
+from napari_picasso.server import PAGES  # noqa: E402
 
 
 def history_rows(at):
@@ -208,16 +183,24 @@ def test_watchers_page_shows_running_watcher_and_its_log(lab, use_db):
     assert list(watchers["state"]) == ["running"]
     assert list(watchers["finished"]) == [1]
     assert Path(watchers["log"][0]).parent == lab["watched"]
-    events = at.dataframe[1].value
+    events = at.dataframe[1].value  # the log of its row
     assert {"watching", "found", "started", "finished"} <= set(events["event"])
     failed = at.dataframe[2].value
     assert list(failed["filename"]) == ["broken_locs.hdf5"]
     assert "truncated header" in failed["reason"][0]
 
+    # This watcher is a thread of the test's process, not a 'napari-picasso watch': never signalled.
+    (stop,) = [b for b in at.button if b.label == "Stop"]
+    stop.click().run()
+    assert not at.exception
+    assert any("is not a 'napari-picasso watch' process" in e for e in texts(at.error)), texts(at.error)
+    assert lab["watcher"].running
+
     lab["watcher"].stop(timeout=30)
     assert wait_for(lambda: not lab["watcher"].running)
     at = open_page("Watchers")
     assert list(at.dataframe[0].value["state"]) == ["stopped"]
+    assert not [b for b in at.button if b.label == "Stop"]
 
 
 def test_add_folder_adds_rows(tmp_path, use_db, picasso_locs):
@@ -310,3 +293,99 @@ def test_scatter_trend_and_daily_boxes(lab, use_db):
     ]
     at.selectbox(key="box_metric").select("nena_nm").run()
     assert not at.exception and not at.error
+
+
+@pytest.fixture
+def server_log():
+    """The records the app logs (its tracebacks go there, never to the browser)."""
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("napari_picasso.server")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+def test_add_of_a_deep_tree_never_shows_a_traceback(tmp_path, use_db, picasso_locs):
+    """1,000 nested folders: added, or one line saying why (never a traceback with server paths)."""
+    use_db(tmp_path / "db" / "lab.db")
+    folder = deep = tmp_path / "deep"
+    deep.mkdir()
+    for _ in range(1000):  # one by one: Path.mkdir(parents=True) itself recurses
+        folder = folder / "d"
+        folder.mkdir()
+    copy_picasso(picasso_locs, folder / "bottom_locs.hdf5")
+    try:
+        at = open_page("Status")
+        at.text_area(key="add_paths").input(str(deep))
+        at.button[0].click().run()
+        assert not at.exception
+        shown = texts(at.error) + texts(at.success)
+        assert len(shown) == 1, shown
+        assert "\n" not in shown[0] and "Traceback" not in shown[0] and ".py" not in shown[0]
+        assert shown[0].startswith(("1 file(s) added", "Adding failed: RecursionError")), shown
+    finally:  # bottom up: pytest's own clean-up (shutil.rmtree) recurses too
+        for path in sorted(folder.iterdir()):
+            path.unlink()
+        while folder != tmp_path:
+            folder.rmdir()
+            folder = folder.parent
+
+
+def test_failures_show_one_line_and_log_the_traceback(tmp_path, use_db, picasso_locs, monkeypatch, server_log):
+    from napari_picasso import db as database
+
+    db_path = use_db(tmp_path / "lab.db")
+    copy_picasso(picasso_locs, tmp_path / "data" / "one_locs.hdf5")
+    db = open_database(db_path)
+    try:
+        database.add_paths(db, [tmp_path / "data"])
+    finally:
+        db.close()
+
+    def exploded(*args, **kwargs):
+        raise RuntimeError("the engine exploded\n  File '/srv/napari_picasso/db/query.py', line 9")
+
+    def too_deep(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(database, "query_rows", exploded)
+    at = open_page("History")
+    assert texts(at.error) == [
+        "The History page failed: RuntimeError: the engine exploded (the details are in the server's log)."
+    ]
+    assert [r.getMessage() for r in server_log] == ["The History page failed"]
+    assert server_log[0].exc_info[0] is RuntimeError  # the traceback goes to the server's log
+    monkeypatch.undo()
+    use_db(db_path)
+
+    monkeypatch.setattr(database, "add_paths", too_deep)
+    at = open_page("Status")
+    at.text_area(key="add_paths").input(str(tmp_path / "data"))
+    at.button[0].click().run()
+    assert texts(at.error) == [
+        "Adding failed: RecursionError: maximum recursion depth exceeded (the details are in the server's log)."
+    ]
+    assert server_log[-1].exc_info[0] is RecursionError
+
+
+def test_add_keeps_to_the_data_folders(tmp_path, use_db, picasso_locs, monkeypatch):
+    db_path = use_db(tmp_path / "db" / "lab.db")
+    root, outside = tmp_path / "lab-data", tmp_path / "private"
+    copy_picasso(picasso_locs, root / "day1" / "one_locs.hdf5")
+    copy_picasso(picasso_locs, outside / "secret_locs.hdf5")
+    (root / "out").symlink_to(outside)
+    monkeypatch.setenv("NAPARI_PICASSO_DATA_ROOTS", str(root.resolve()))
+    at = open_page("Status")
+    assert f"Paths must lie in `{root.resolve()}`" in " ".join(texts(at.caption))
+    at.text_area(key="add_paths").input(f"{outside}\n{root}/../private\n{root}/out/secret_locs.hdf5")
+    at.button[0].click().run()
+    errors = texts(at.error)
+    assert len(errors) == 3 and all("outside the data folders of this server" in e for e in errors), errors
+    assert not db_path.exists()
+    at.text_area(key="add_paths").input(f"{root}/day1/../day1")
+    at.button[0].click().run()
+    assert any(s.startswith("1 file(s) added") for s in texts(at.success))

@@ -1,11 +1,13 @@
 """``napari-picasso server``: the experiment database in a web browser, until interrupted.
 
 Without ``--network`` the server listens on 127.0.0.1 only: other computers cannot connect.
-With ``--network`` it listens on every interface and prints the address the lab's other
-computers use. Pages: Status (and adding files), History, Compare, Preview, Watchers.
+With ``--network`` it listens on every interface, asks every browser tab for a token (a new
+random one each start, or ``--token``) and prints the addresses with it. Pages: Status (and
+adding files), History, Compare, Preview, Watchers (and starting, stopping watchers).
 Needs the ``server`` extra: ``pip install "napari-picassosr[server]"``.
 """
 
+import importlib.metadata
 import importlib.util
 import os
 import signal
@@ -14,14 +16,23 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 import webbrowser
 from pathlib import Path
 
+from ..server.access import SHORT_TOKEN_CHARS, allowed_hosts, check_data_roots, network_address, new_token
+
 NO_BROWSER_ENV = "NAPARI_PICASSO_NO_BROWSER"
+HOST_NAMES_ENV = "NAPARI_PICASSO_HOST_NAMES"
+"""More ``--host-name`` values, comma-separated (a container's published name)."""
 LOCAL_ADDRESS = "127.0.0.1"
 NETWORK_ADDRESS = "0.0.0.0"
 START_TIMEOUT_S = 90.0
+MIN_STREAMLIT = (1, 61)
+"""Streamlit 1.61 has ``server.allowedHosts`` (it refuses a websocket naming another host)."""
+
+__all__ = ["add_parser", "network_address", "run", "streamlit_arguments"]
 
 
 def add_parser(subparsers):
@@ -49,15 +60,63 @@ def add_parser(subparsers):
     parser.add_argument(
         "--no-browser", action="store_true", help=f"do not open a web browser (also: ${NO_BROWSER_ENV}=1 or $CI set)"
     )
+    access = parser.add_argument_group("who may use it")
+    tokens = access.add_mutually_exclusive_group()
+    tokens.add_argument(
+        "--token",
+        metavar="VALUE",
+        help="the token every browser tab must give (also: $NAPARI_PICASSO_TOKEN); "
+        "default: with --network a new random one each start, without it none",
+    )
+    tokens.add_argument(
+        "--no-token",
+        action="store_true",
+        help="with --network, ask no token: anyone who reaches the port reads the database, "
+        "adds files and starts watchers (a warning is printed)",
+    )
+    access.add_argument(
+        "--data-root",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="paths typed into the pages (files to add, folders to watch) must lie in DIR (repeatable); "
+        "with --network, the Watchers page starts watchers only when given",
+    )
+    access.add_argument(
+        "--host-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer browsers that reach the server as NAME (a DNS alias, a reverse proxy's name, "
+        f"the host of a container; repeatable; also ${HOST_NAMES_ENV}=NAME,NAME); without --network only "
+        "localhost names are answered, with it also this computer's",
+    )
     parser.set_defaults(func=run)
 
 
-def streamlit_arguments(app_path, port, network):
-    """The ``streamlit run`` command line (listening address, no telemetry, no reloading)."""
-    return [
+def streamlit_arguments(app_path, port, network, hosts=None, server_address=None):
+    """The Streamlit command line: listening address, the host names answered, no telemetry, no reloading.
+
+    Parameters
+    ----------
+    app_path : path-like
+        The Streamlit script.
+    port : int
+        TCP port.
+    network : bool
+        Listen on every interface, else on 127.0.0.1.
+    hosts : sequence of str, optional
+        Host names a request may carry (default :func:`~napari_picasso.server.access.allowed_hosts`).
+    server_address : str, optional
+        The address browsers use (``--network``): given, Streamlit does not ask a web service
+        for this computer's external address.
+    """
+    hosts = allowed_hosts(network) if hosts is None else hosts
+    arguments = [
         sys.executable,
         "-m",
-        "streamlit",
+        "napari_picasso.server.launch",
         "run",
         str(app_path),
         "--server.address",
@@ -77,23 +136,56 @@ def streamlit_arguments(app_path, port, network):
         "false",
         "--client.toolbarMode",
         "viewer",
+        # A failing page shows one line (ours); tracebacks go to the server's log only.
+        "--client.showErrorDetails",
+        "none",
+        "--server.enableXsrfProtection",
+        "true",
+        "--server.enableCORS",
+        "true",
     ]
+    for host in hosts:
+        arguments += ["--server.allowedHosts", host]
+    if server_address:
+        arguments += ["--browser.serverAddress", server_address]
+    return arguments
 
 
-def network_address():
-    """This computer's address on the network (the interface of the default route), or None."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("10.254.254.254", 1))  # UDP connect sends nothing: it only picks a route
-            address = probe.getsockname()[0]
-        except OSError:
-            address = None
-    if not address or address.startswith("127."):
-        try:
-            address = socket.gethostbyname(socket.gethostname())
-        except OSError:
-            return None
-    return None if address.startswith("127.") else address
+def streamlit_too_old():
+    """The installed Streamlit's version when it is older than :data:`MIN_STREAMLIT`, else None."""
+    version = importlib.metadata.version("streamlit")
+    numbers = []
+    for part in version.split(".")[:2]:
+        digits = "".join(c for c in part if c.isdigit())
+        numbers.append(int(digits or 0))
+    return version if tuple(numbers) < MIN_STREAMLIT else None
+
+
+def choose_token(args, environ):
+    """The token browsers must give, or None: ``--token``, else ``$NAPARI_PICASSO_TOKEN``, else a
+    random one with ``--network``; ``--no-token`` none."""
+    from ..server import TOKEN_ENV
+
+    if args.no_token:
+        return None
+    token = args.token if args.token is not None else environ.get(TOKEN_ENV)
+    if token is not None:
+        token = token.strip()
+        if not token:
+            raise ValueError("the token is empty; give one with --token VALUE, or --no-token for none")
+        return token
+    return new_token() if args.network else None
+
+
+def host_names(args, environ):
+    """The ``--host-name`` values and those of ``$NAPARI_PICASSO_HOST_NAMES`` (comma-separated)."""
+    from_environment = [name.strip() for name in environ.get(HOST_NAMES_ENV, "").split(",")]
+    return list(args.host_name) + [name for name in from_environment if name]
+
+
+def with_token(url, token):
+    """``url`` with ``?token=...`` when there is a token."""
+    return f"{url}/?token={urllib.parse.quote(token, safe='')}" if token else url
 
 
 def should_open_browser(no_browser=False, environ=None):
@@ -169,23 +261,54 @@ def run(args):
     if importlib.util.find_spec("streamlit") is None:
         print('error: the browser app needs Streamlit: pip install "napari-picassosr[server]"', file=sys.stderr)
         return 2
+    old = streamlit_too_old()
+    if old is not None:
+        print(
+            f"error: Streamlit {old} cannot refuse requests naming other hosts (server.allowedHosts); "
+            f'this server needs Streamlit >= {".".join(map(str, MIN_STREAMLIT))}: pip install -U "streamlit>=1.61"',
+            file=sys.stderr,
+        )
+        return 2
     from ..db import DB_ENV_VAR, default_database_path
-    from ..server import APP_PATH, WATCHER_LOGS_ENV
+    from ..server import APP_PATH, DATA_ROOTS_ENV, NETWORK_ENV, TOKEN_ENV, WATCHER_LOGS_ENV
 
+    try:
+        token = choose_token(args, os.environ)
+        roots = check_data_roots(args.data_root)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     db_path = (args.db.expanduser() if args.db else default_database_path()).absolute()
     if not db_path.is_file():
         print(f"note: no database at {db_path} yet; the Status page's 'Add' creates it", file=sys.stderr)
+    if args.network and args.no_token:
+        print(
+            f"warning: --no-token: anyone who can reach port {args.port} of this computer can read the database, "
+            "add files to it and start and stop watchers",
+            file=sys.stderr,
+        )
+    elif token is not None and len(token) < SHORT_TOKEN_CHARS:
+        print(
+            f"warning: the token is short ({len(token)} characters); use at least {SHORT_TOKEN_CHARS}", file=sys.stderr
+        )
     environ = dict(os.environ)
     environ[DB_ENV_VAR] = str(db_path)
+    environ.pop(TOKEN_ENV, None)
+    if token is not None:
+        environ[TOKEN_ENV] = token
+    environ[NETWORK_ENV] = "1" if args.network else "0"
+    environ[DATA_ROOTS_ENV] = os.pathsep.join(str(r) for r in roots)
     folders = [str(f.expanduser().absolute()) for f in args.watcher_logs]
     if folders:
         environ[WATCHER_LOGS_ENV] = os.pathsep.join(folders)
     if port_in_use(args.port, args.network):
         print(port_in_use_message(args.port), file=sys.stderr)
         return 1
-    process = subprocess.Popen(
-        streamlit_arguments(APP_PATH, args.port, args.network), env=environ, stdout=subprocess.DEVNULL, stderr=None
-    )
+    address = network_address() if args.network else None
+    hosts = allowed_hosts(args.network, extra=host_names(args, os.environ))
+    server_address = (address or socket.gethostname()) if args.network else None
+    arguments = streamlit_arguments(APP_PATH, args.port, args.network, hosts=hosts, server_address=server_address)
+    process = subprocess.Popen(arguments, env=environ, stdout=subprocess.DEVNULL, stderr=None)
 
     def request_stop(signum, frame):
         raise KeyboardInterrupt
@@ -208,17 +331,20 @@ def run(args):
                     file=sys.stderr,
                 )
             return 1
-        local_url = f"http://localhost:{args.port}"
+        local_url = with_token(f"http://localhost:{args.port}", token)
         print(f"napari-picasso server: database {db_path}")
         print(f"  Local URL:   {local_url}")
         if args.network:
-            address = network_address()
             hostname = socket.gethostname()
             if address:
-                print(f"  Network URL: http://{address}:{args.port}")
-            print(f"  Host name:   http://{hostname}:{args.port}")
+                print(f"  Network URL: {with_token(f'http://{address}:{args.port}', token)}")
+            print(f"  Host name:   {with_token(f'http://{hostname}:{args.port}', token)}")
         else:
             print("  (this computer only; --network lets the lab's computers connect)")
+        if token is not None:
+            print("  Browsers give the token once per tab (in the address above, or typed into the page).")
+        if roots:
+            print("  Data folders: " + ", ".join(str(r) for r in roots))
         print("Press Ctrl+C to stop.", flush=True)
         if should_open_browser(args.no_browser):
             try:

@@ -6,6 +6,8 @@ in place is read again and one read serves every browser looking at it.
 
 import collections
 import dataclasses
+import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -15,7 +17,17 @@ from matplotlib.figure import Figure
 
 from .. import db as database
 from ..db import compare
-from ..io.errors import InputFileError
+from ..io.errors import InputFileError, ParameterError
+from . import DATA_ROOTS_ENV, NETWORK_ENV
+from .access import data_roots_from
+
+LOG = logging.getLogger("napari_picasso.server")
+if not LOG.handlers:  # the server's terminal (or its service log) gets the tracebacks, never the browser
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    LOG.addHandler(_handler)
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False
 
 ALL_GROUPS = "All groups"
 NO_GROUP = "(no group)"
@@ -24,6 +36,32 @@ NO_GROUP = "(no group)"
 def database_path():
     """The database file this server shows (``$NAPARI_PICASSO_DB``, set by ``--db``)."""
     return database.default_database_path().absolute()
+
+
+def data_roots():
+    """The folders typed paths must lie in (``--data-root``, resolved); empty: anywhere."""
+    return data_roots_from(os.environ.get(DATA_ROOTS_ENV))
+
+
+def on_network():
+    """Whether the server listens on the network (``--network``)."""
+    return os.environ.get(NETWORK_ENV) == "1"
+
+
+def one_line(error):
+    """An error as one line for the browser: the message of the errors users act on, else its type and first line."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else ""
+    if isinstance(error, (InputFileError, ParameterError)) and text:
+        return text
+    text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def show_failure(what, error):
+    """Log ``error`` with its traceback on the server and show the browser one line saying what failed."""
+    LOG.error("%s failed", what, exc_info=error)
+    st.error(f"{what} failed: {one_line(error)} (the details are in the server's log).")
 
 
 def open_readonly(path):

@@ -124,7 +124,8 @@ def _windows_process_alive(pid):
         kernel32.CloseHandle(handle)
 
 
-def _log_time(stamp):
+def log_time(stamp):
+    """The UTC ``datetime`` of a log line's time stamp, or None."""
     try:
         return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
     except (TypeError, ValueError):
@@ -185,7 +186,7 @@ def watcher_state(log_path, tail=TAIL_EVENTS):
     if state["running"] and state["pid"] is not None:
         if state["host"] != host_name():
             state["state"] = f"running on {state['host']} (not checked)"
-        elif process_alive(state["pid"], _log_time(state["started"])):
+        elif process_alive(state["pid"], log_time(state["started"])):
             state["state"] = "running"
         else:
             state["running"] = False

@@ -1,32 +1,28 @@
-"""Status: the database file, its schema version and row counts; "add files or a folder" (the one write)."""
-
-from pathlib import Path
+"""Status: the database file, its schema version and row counts; "add files or a folder" (a write of the database)."""
 
 import streamlit as st
 
 from ... import db as database
 from ...io.errors import InputFileError
+from .. import common
+from ..access import PathRefused, resolve_typed_path
 
 
-def resolve_paths(text):
+def resolve_paths(text, roots=()):
     """Typed paths (one per line) resolved: ``(paths, problems)``.
 
-    Each must be absolute (after ``~``) and exist; symbolic links and ``..`` are resolved, so
-    the rows name the real files.
+    Each must be absolute (after ``~``), exist and lie in ``roots`` (``--data-root``, when
+    given); symbolic links and ``..`` are resolved first (:func:`~..access.resolve_typed_path`),
+    so the rows name the real files and nothing leads out of the data folders.
     """
     paths, problems = [], []
     for line in text.splitlines():
-        line = line.strip().strip('"').strip("'")
-        if not line:
-            continue
-        path = Path(line).expanduser()
-        if not path.is_absolute():
-            problems.append(f"`{line}`: give an absolute path (the server's folders, not your computer's).")
+        if not line.strip().strip('"').strip("'"):
             continue
         try:
-            path = path.resolve(strict=True)
-        except (OSError, RuntimeError):
-            problems.append(f"`{line}`: no such file or folder on the server.")
+            path = resolve_typed_path(line, roots)
+        except PathRefused as refused:
+            problems.append(str(refused))
             continue
         if path.is_file() and path.suffix.lower() != ".hdf5":
             problems.append(f"`{path}`: not a localization file (.hdf5).")
@@ -79,16 +75,18 @@ def render(db, path, filters, problem):
             )
 
     st.subheader("Add files or a folder")
+    roots = common.data_roots()
     st.caption(
         "Paths on the server, one per line: `_locs.hdf5` files (ours or Picasso's) or folders "
         "(every `*_locs*.hdf5` below them). Only the database is written."
+        + (f" Paths must lie in {', '.join(f'`{r}`' for r in roots)}." if roots else "")
     )
     with st.form("add_form", clear_on_submit=False):
         text = st.text_area("Paths", key="add_paths", height=100)
         group = st.text_input("Group (optional)", key="add_group")
         submitted = st.form_submit_button("Add")
     if submitted:
-        paths, problems = resolve_paths(text)
+        paths, problems = resolve_paths(text, roots)
         for message in problems:
             st.error(message)
         if paths:
@@ -96,6 +94,9 @@ def render(db, path, filters, problem):
                 result = add(path, paths, group.strip())
             except InputFileError as error:
                 st.error(str(error))
+                return
+            except Exception as error:  # e.g. a read-only database, a tree too deep: one line, not a traceback
+                common.show_failure("Adding", error)
                 return
             # Shown after the rerun that re-reads the counts above.
             st.session_state["add_report"] = (
