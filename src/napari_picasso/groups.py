@@ -23,7 +23,7 @@ from .parameters import from_mapping, validate_parameters
 _ANY_MOVIE_SHAPE = (2**31 - 1, 2**31 - 1, 2**31 - 1)
 
 
-def parameters_from_mapping(mapping, *, folder=None):
+def parameters_from_mapping(mapping, *, folder=None, check_path=None):
     """One group: :func:`~napari_picasso.parameters.from_mapping`, then :func:`check_group`.
 
     Raises
@@ -31,7 +31,7 @@ def parameters_from_mapping(mapping, *, folder=None):
     ParameterError
         For an unknown option or an unusable value.
     """
-    parameters = from_mapping(mapping, folder=folder)
+    parameters = from_mapping(mapping, folder=folder, check_path=check_path)
     check_group(parameters)
     return parameters
 
@@ -53,11 +53,12 @@ def check_group(parameters):
             raise ParameterError(f"camera maps: {error}") from None
 
 
-def parse_groups(text, *, source="groups", folder=None):
+def parse_groups(text, *, source="groups", folder=None, check_path=None):
     """The parameter groups of a ``groups.yaml`` text (a list of option mappings, or one).
 
     ``source`` names the text in errors (a file path, "the form"); relative paths in it
-    are taken from ``folder``.
+    are taken from ``folder``; ``check_path`` may refuse a file path before it is read (see
+    :func:`~napari_picasso.parameters.from_mapping`).
 
     Raises
     ------
@@ -81,7 +82,7 @@ def parse_groups(text, *, source="groups", folder=None):
         if not isinstance(mapping, dict):
             raise InputFileError(source, f"group {index} is not a mapping of option names to values.")
         try:
-            groups.append(parameters_from_mapping(mapping, folder=folder))
+            groups.append(parameters_from_mapping(mapping, folder=folder, check_path=check_path))
         except ParameterError as error:
             raise InputFileError(source, f"group {index}: {error}") from None
     return groups

@@ -1236,12 +1236,13 @@ def from_arguments(args):
     return LocalizeParameters(**values)
 
 
-def from_mapping(mapping, *, folder=None):
+def from_mapping(mapping, *, folder=None, check_path=None):
     """:class:`LocalizeParameters` from ``{long option name: value}`` (a ``groups.yaml`` group).
 
     Keys are the ``localize`` command's long options without dashes (``gradient``,
     ``shared-sigma`` or ``shared_sigma``); relative file paths are taken from ``folder``
-    (the groups file's folder).
+    (the groups file's folder). ``check_path(path)`` sees every file path before it is read
+    and raises ValueError to refuse it (the browser app keeps them inside its data folders).
 
     Raises
     ------
@@ -1262,7 +1263,13 @@ def from_mapping(mapping, *, folder=None):
             raise ParameterError(f"{raw_key!r} is a switch: write true or false, not {value!r}.")
         if value is None:
             continue
-        if item.kind in ("path", "file") and folder is not None and isinstance(value, (str, os.PathLike)):
-            value = Path(folder) / os.path.expanduser(os.fspath(value))
+        if item.kind in ("path", "file") and isinstance(value, (str, os.PathLike)):
+            if folder is not None:
+                value = Path(folder) / os.path.expanduser(os.fspath(value))
+            if check_path is not None:
+                try:
+                    check_path(os.fspath(value))
+                except ValueError as error:
+                    raise ParameterError(f"{raw_key}: {error}") from None
         values[item.name] = item.convert(value)
     return LocalizeParameters(**values)

@@ -21,11 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from ..groups import parse_groups
-from ..io.errors import InputFileError
-from ..parameters import SCHEMA
 from .followup import check_command
 from .log import default_log_path, read_events
 from .status import host_name, log_time, process_alive
@@ -79,40 +75,11 @@ def watch_arguments(folders, *, db_path, log_path, groups_path=None, commands=()
     return arguments
 
 
-def group_files(groups_text):
-    """``(group number, option, value)`` of every file the groups name (options of kind path or
-    file: ``camera-maps``, ``zcalib``), to check where they lie before anything reads them.
-
-    Text that is not a list of mappings gives ``[]`` (:func:`~napari_picasso.groups.parse_groups`
-    says what is wrong with it).
-
-    Examples
-    --------
-    >>> group_files("- {box: 7, zcalib: /lab/beads_3d_calib.yaml}\\n- {camera_maps: /lab/maps.npz}")
-    [(1, 'zcalib', '/lab/beads_3d_calib.yaml'), (2, 'camera_maps', '/lab/maps.npz')]
-    """
-    try:
-        document = yaml.safe_load(groups_text)
-    except yaml.YAMLError:
-        return []
-    document = [document] if isinstance(document, dict) else document
-    if not isinstance(document, list):
-        return []
-    kinds = {item.key: item.kind for item in SCHEMA}
-    return [
-        (number, key, value)
-        for number, mapping in enumerate(document, start=1)
-        if isinstance(mapping, dict)
-        for key, value in mapping.items()
-        if value is not None and kinds.get(str(key).replace("_", "-")) in ("path", "file")
-    ]
-
-
 def check_groups(groups_text, *, source="parameter groups", check_path=None, folder=None):
     """The parameter groups of ``groups.yaml`` text, checked; None for blank text (the defaults).
 
-    ``check_path(value)`` sees every file a group names before it is read (:func:`group_files`)
-    and raises ValueError to refuse it; relative paths are taken from ``folder``.
+    ``check_path(path)`` sees every file a group names before it is read and raises
+    ValueError to refuse it; relative paths are taken from ``folder``.
 
     Raises
     ------
@@ -121,13 +88,7 @@ def check_groups(groups_text, *, source="parameter groups", check_path=None, fol
     """
     if groups_text is None or not groups_text.strip():
         return None
-    if check_path is not None:
-        for number, key, value in group_files(groups_text):
-            try:
-                check_path(str(value))
-            except ValueError as error:
-                raise InputFileError(source, f"group {number}: {key}: {error}") from None
-    return parse_groups(groups_text, source=source, folder=folder)
+    return parse_groups(groups_text, source=source, folder=folder, check_path=check_path)
 
 
 def check_watcher_settings(
