@@ -3,7 +3,7 @@
 Without ``--network`` the server listens on 127.0.0.1 only: other computers cannot connect.
 With ``--network`` it listens on every interface and prints the address the lab's other
 computers use. Pages: Status (and adding files), History, Compare, Preview, Watchers.
-Needs the ``server`` extra: ``pip install "napari-picassosr[server]"``.
+Needs the ``server`` extra: ``pip install -e ".[server]"`` in a clone (until the package is on PyPI).
 """
 
 import importlib.util
@@ -167,7 +167,10 @@ def wait_until_ready(port, process, timeout_s=START_TIMEOUT_S):
 
 def run(args):
     if importlib.util.find_spec("streamlit") is None:
-        print('error: the browser app needs Streamlit: pip install "napari-picassosr[server]"', file=sys.stderr)
+        print(
+            'error: the browser app needs Streamlit: pip install -e ".[server]" in a clone of napari-picasso',
+            file=sys.stderr,
+        )
         return 2
     from ..db import DB_ENV_VAR, default_database_path
     from ..server import APP_PATH, WATCHER_LOGS_ENV

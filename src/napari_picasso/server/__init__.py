@@ -7,7 +7,7 @@ only lays them out. The database is opened read-only on every page; the Status p
 "add" is the one write, and it writes only the database.
 
 Importing this package does not import Streamlit (an optional extra:
-``pip install "napari-picassosr[server]"``).
+``pip install -e ".[server]"`` in a clone).
 """
 
 from pathlib import Path
