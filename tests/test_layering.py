@@ -29,6 +29,7 @@ LAYERS = [
         "groups",
         "plots",
         "zplot",
+        "kernel_cache",
     },
     {"watcher", "distributed"},
     {"server", "layer_data", "_reader", "_writer", "_sample_data"},

@@ -255,7 +255,12 @@ def test_reader_choices_pick_one_movie_of_a_multichannel_file(folder, tmp_path, 
     with running(folder, [params], tmp_path, choices={"channel": "1"}, retry_failed=True):
         assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"))
     localizations, failures = rows(tmp_path)
-    assert failures == [] and localizations[0]["frames"] == len(frames) and localizations[0]["n_locs"] > 0
+    assert localizations[0]["frames"] == len(frames) and localizations[0]["n_locs"] > 0
+    # named by the rule of every front end: the choice is in the name, so the row of the run
+    # without a choice (it failed: which channel?) stays as it was, under its own name
+    assert [p.name for p in folder.glob("*_locs.hdf5")] == ["two_channels_channel-1_locs.hdf5"]
+    assert Path(localizations[0]["locs_path"]).name == "two_channels_channel-1_locs.hdf5"
+    assert [Path(r["locs_path"]).name for r in failures] == ["two_channels_locs.hdf5"]
 
 
 def test_two_parameter_groups_give_two_outputs_and_rows(folder, tmp_path, frames, camera):

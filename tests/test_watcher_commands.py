@@ -12,6 +12,7 @@ import threading
 import time
 
 import psutil
+import pytest
 from test_watcher import events, folder, frames, params, running, wait_for, write_raw  # noqa: F401  (fixtures below)  # noqa: F401
 
 from napari_picasso.watcher import run_followup
@@ -128,7 +129,9 @@ def test_command_timeout_option_reaches_the_watcher(tmp_path):
 
     watched = tmp_path / "w"
     watched.mkdir()
-    assert main(["watch", str(watched), "--command-timeout", "-1", "--db", str(tmp_path / "d.db"), "-q"]) == 2
+    with pytest.raises(SystemExit) as refused:  # refused while parsing, with the valid range
+        main(["watch", str(watched), "--command-timeout", "-1", "--db", str(tmp_path / "d.db"), "-q"])
+    assert refused.value.code == 2
     log = tmp_path / "w.log"
     process = subprocess.Popen(
         [

@@ -1,6 +1,5 @@
 """The ``napari-picasso`` command line."""
 
-import argparse
 import sys
 
 from . import __version__
@@ -9,13 +8,17 @@ from .io.errors import InputFileError, ParameterError
 
 def build_parser():
     from .commands import COMMAND_MODULES
+    from .commands._help import CommandParser
 
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="napari-picasso",
-        description="Single-molecule localization microscopy: localize movies, check quality, watch folders.",
+        description="Single-molecule localization microscopy: localize movies, check quality, watch folders. "
+        "'napari-picasso COMMAND --help' describes a command.",
     )
     parser.add_argument("--version", action="version", version=f"napari-picasso {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=CommandParser, help="one of these, with its own --help"
+    )
     for module in COMMAND_MODULES:
         module.add_parser(subparsers)
     return parser

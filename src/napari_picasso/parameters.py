@@ -1182,12 +1182,37 @@ def _argument_type(item):
     return convert
 
 
-def add_arguments(parser, *, exclude=(), title="localization"):
+def number_argument(flag, kind="int", *, label=None, minimum=None, maximum=None, above_minimum=False):
+    """An argparse ``type`` for a number option outside the schema, checked like the schema's.
+
+    Out-of-range values are refused while parsing, with the schema's message (the option,
+    its valid range and the value given), e.g. ``--workers``, ``--settle-seconds``.
+
+    Examples
+    --------
+    >>> convert = number_argument("--block-frames", label="frames per task", minimum=1)
+    >>> convert("200")
+    200
+    >>> convert("0")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: frames per task (--block-frames) must be a whole number >= 1; got '0'.
+    """
+    name = flag.lstrip("-").replace("-", "_")
+    item = Parameter(
+        name, None, kind, "", flag, label=label or name, minimum=minimum, maximum=maximum, above_minimum=above_minimum
+    )
+    return _argument_type(item)
+
+
+def add_arguments(parser, *, exclude=(), only=None, title="localization"):
     """Add the localization options (every :data:`SCHEMA` parameter not in ``exclude``) to
     an :class:`argparse.ArgumentParser`, as a group called ``title``.
 
-    The values land in ``args.<parameter name>``; :func:`from_arguments` converts them.
+    ``only`` restricts choice parameters to some of their values (``{"fit_method":
+    ("mle", "lq")}``): the others are neither offered nor accepted. The values land in
+    ``args.<parameter name>``; :func:`from_arguments` converts them.
     """
+    only = only or {}
     group = parser.add_argument_group(title)
     for item in SCHEMA:
         if item.name in exclude:
@@ -1199,7 +1224,7 @@ def add_arguments(parser, *, exclude=(), title="localization"):
         elif item.kind in ("pair", "rectangle"):
             options.update(nargs=len(item.metavar), metavar=item.metavar, type=_argument_type(_ELEMENT))
         elif item.kind == "choice":
-            names_ = [value for value, _ in item.choice_items()]
+            names_ = [value for value, _ in item.choice_items() if value in only.get(item.name, (value,))]
             options.update(choices=names_, default=item.default, metavar="{" + ",".join(names_) + "}")
         else:
             options.update(default=item.default, metavar=item.metavar)

@@ -28,7 +28,7 @@ from .detection import (
     resolve_baseline,
     with_maps_origin,
 )
-from .io.locs import LocsWriter, locs_path_for
+from .io.locs import LocsWriter, movie_locs_path
 from .io.movie import Movie
 from .io.movies import open_movie
 from .parameters import LocalizeParameters, fitter_of, rois_bounding_box, validate_parameters
@@ -308,7 +308,7 @@ def localize_file(
                 extra_info=extra_info,
                 chunk_frames=chunk_frames,
             )
-    locs_path = Path(locs_path) if locs_path is not None else locs_path_for(movie.path)
+    locs_path = Path(locs_path) if locs_path is not None else movie_locs_path(movie)
     _, (first, stop) = validate_parameters(parameters, movie.shape, movie.path.name)
     parameters, baseline_info = resolve_baseline(parameters, movie)
     parameters = with_maps_origin(parameters, movie.shape, movie.metadata, movie.path.name)

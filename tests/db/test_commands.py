@@ -110,7 +110,7 @@ def test_demo_ends_with_the_database_row(tmp_path, capsys):
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
     assert lines[0].startswith("simulated")
-    assert any(line.startswith("database row 1 (ok) in " + str(db_file)) for line in lines)
+    assert any(line.startswith("database row 1 (ok, group 'demo') in " + str(db_file)) for line in lines)
     assert "NeNA precision" in out and "localizations per frame" in out
     with open_database(db_file) as db:
         (row,) = query_rows(db, columns=["filename", "locs_per_frame", "nena_nm"])

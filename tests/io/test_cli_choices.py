@@ -32,7 +32,9 @@ def test_localize_cli_with_choices(shared_data, tmp_path, capsys):
         ]
     )
     assert code == 0, capsys.readouterr().err
-    locs, info = load_locs(tmp_path / "cluster_locs.hdf5")
+    # the choices, by the reader's labels, are part of the name: each plane has its own output
+    output = tmp_path / "cluster_z-4_channel-FM_4-64_2_CHAPS_locs.hdf5"
+    locs, info = load_locs(output)
     assert info[0]["Frames"] == 3 and info[0]["Width"] == 38 and info[0]["Height"] == 31
     assert info[0]["Choices"] == {"z": 4, "channel": "FM 4-64/2% CHAPS"}
     assert info[0]["Camera"] == "Nikon A1plus"
@@ -41,7 +43,7 @@ def test_localize_cli_with_choices(shared_data, tmp_path, capsys):
     assert len(locs) > 0
     values = frames[locs["frame"], np.rint(locs["y"]).astype(int), np.rint(locs["x"]).astype(int)]
     assert np.median(values) > np.median(frames)
-    with h5py.File(tmp_path / "cluster_locs.hdf5") as f:
+    with h5py.File(output) as f:
         assert "locs" in f
 
 

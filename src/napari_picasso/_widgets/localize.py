@@ -27,7 +27,7 @@ from ..db import record_file
 from ..detection import detect_frame, load_maps
 from ..distributed.cluster import ComputeSession
 from ..io.errors import InputFileError, ParameterError
-from ..io.locs import load_locs, locs_path_for
+from ..io.locs import load_locs, locs_path_for, movie_locs_path
 from ..io.movie import LayerMovie, Movie
 from ..io.movies import open_movie
 from ..layer_data import z_layer_data
@@ -562,7 +562,8 @@ class LocalizeWidget(QWidget):
             path = layer.data.path
         if path is not None:
             # The worker opens its own reader: the viewer keeps reading the layer's.
-            return str(path), locs_path_for(path, folder=folder), dict(meta.get("choices") or {})
+            choices = dict(meta.get("choices") or {})
+            return str(path), movie_locs_path(path, folder=folder, choices=choices), choices
         if folder is None:
             raise ParameterError(
                 f"layer {layer.name!r} has no movie file: choose a folder ('save in') for its localizations."

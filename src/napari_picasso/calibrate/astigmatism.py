@@ -10,6 +10,9 @@ from ..io.errors import InputFileError, ParameterError
 from ..io.movies import open_movie
 from ..pipeline import localize
 
+BEAD_FIT_METHODS = ("mle", "lq")
+"""The fit methods that calibrate: 2D fits with free sx, sy."""
+
 
 def calibrate_movie(
     movie_path, parameters, step_nm, magnification=zfit.DEFAULT_MAGNIFICATION, calibration_path=None, progress=None
@@ -22,7 +25,7 @@ def calibrate_movie(
     curves : dict
         See :func:`napari_picasso.core.zfit.calibrate`.
     """
-    if parameters.fit_method not in ("mle", "lq") or parameters.shared_sigma:
+    if parameters.fit_method not in BEAD_FIT_METHODS or parameters.shared_sigma:
         raise ParameterError("calibrate with a 2D fit (mle or lq) with free sx and sy.")
     if step_nm <= 0:
         raise ParameterError(f"--step-nm must be positive; got {step_nm}.")

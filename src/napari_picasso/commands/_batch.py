@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..distributed.batch import find_movies, is_dataset_folder, run_batch, status_table
 from ..distributed.cluster import ALLOWED_FAILURES, ComputeChoice
+from ..parameters import number_argument
 from ._progress import ProgressBar
 
 
@@ -19,13 +20,13 @@ def add_batch_options(parser):
     add_compute_options(group)
     group.add_argument(
         "--block-frames",
-        type=int,
+        type=number_argument("--block-frames", label="frames per task", minimum=1),
         metavar="F",
         help="frames per task (default: about 4 tasks per worker, at most one 64 MB chunk)",
     )
     group.add_argument(
         "--files-at-once",
-        type=int,
+        type=number_argument("--files-at-once", label="movies at once", minimum=1),
         metavar="M",
         help="movies in progress at the same time on a cluster (default 2; more for short movies on many workers)",
     )
@@ -46,7 +47,7 @@ def add_compute_options(group):
     where = group.add_mutually_exclusive_group()
     where.add_argument(
         "--workers",
-        type=int,
+        type=number_argument("--workers", label="workers", minimum=1),
         metavar="N",
         help="start a local Dask cluster of N worker processes (needs the 'distributed' extra)",
     )
@@ -58,14 +59,14 @@ def add_compute_options(group):
     )
     group.add_argument(
         "--threads-per-worker",
-        type=int,
+        type=number_argument("--threads-per-worker", label="threads per worker", minimum=1),
         metavar="T",
         help="numba threads per worker of the local cluster --workers starts (default: "
         "cores // N; not with --scheduler: its workers keep their own)",
     )
     group.add_argument(
         "--allowed-failures",
-        type=int,
+        type=number_argument("--allowed-failures", label="allowed failures", minimum=0),
         metavar="K",
         help="worker deaths a task survives on the local cluster --workers starts "
         f"(default {ALLOWED_FAILURES}; not with --scheduler: it keeps its own)",
@@ -134,6 +135,21 @@ class BatchProgress:
         return progress
 
 
+def outcome_notes(outcome):
+    """The lines that tell a user an earlier output was replaced or kept (for stderr)."""
+    import time
+
+    if outcome.status == "skipped":
+        return [f"skipped {outcome.movie}: {outcome.locs_path} exists (--skip-existing); kept it"]
+    if outcome.status == "done" and outcome.replaced is not None:
+        written = time.strftime("%Y-%m-%d %H:%M", time.localtime(outcome.replaced))
+        return [
+            f"note: replaced the earlier {outcome.locs_path} and its .yaml (written {written}); "
+            "--skip-existing keeps existing outputs"
+        ]
+    return []
+
+
 def compute_choice(args):
     """The :class:`ComputeChoice` of ``--workers``, ``--scheduler`` and their tuning options.
 
@@ -169,6 +185,7 @@ def run_batch_command(args, parameters, choices=None):
             on_result=database_recorder(args),
             block_frames=args.block_frames,
             files_at_once=args.files_at_once,
+            existing="skip" if getattr(args, "skip_existing", False) else "replace",
             **(choices or {}),
         )
     except (ImportError, OSError) as error:  # no dask, or the scheduler cannot be reached
@@ -177,6 +194,8 @@ def run_batch_command(args, parameters, choices=None):
     for outcome in outcomes:
         if outcome.status == "failed":
             print(f"error: {outcome.error}", file=sys.stderr)
+        for note in outcome_notes(outcome):
+            print(note, file=sys.stderr)
     print(status_table(outcomes))
     if any(o.status == "cancelled" for o in outcomes):
         return 130

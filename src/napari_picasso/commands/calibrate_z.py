@@ -9,19 +9,20 @@ writes ``<movie>_3d_calib.yaml`` (Picasso's keys) and the calibration plot
 import sys
 from pathlib import Path
 
-from ..calibrate.astigmatism import calibrate_movie
+from ..calibrate.astigmatism import BEAD_FIT_METHODS, calibrate_movie
 from ..core import zfit
 from ..io.errors import InputFileError, ParameterError
 from ..io.zcalib import calibration_path_for, save_calibration
 from ..parameters import add_arguments, from_arguments
 from ._progress import ProgressBar
+from .localize import say_first_run
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "calibrate-z", help="3D astigmatism calibration from a bead z-stack", description=__doc__
     )
-    parser.add_argument("movie", type=Path, metavar="BEADS_MOVIE")
+    parser.add_argument("movie", type=Path, metavar="BEADS_MOVIE", help="a z-stack of beads, one frame per stage step")
     parser.add_argument("--step-nm", type=float, required=True, help="stage step between frames, nm")
     parser.add_argument("--out", type=Path, help="folder for the outputs (default: beside the movie)")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
@@ -37,6 +38,7 @@ def add_parser(subparsers):
     add_arguments(
         parser,
         exclude=("shared_sigma", "z_calibration", "z_magnification", "max_d_zcalib"),
+        only={"fit_method": BEAD_FIT_METHODS},
         title="localization of the beads",
     )
     parser.set_defaults(func=run)
@@ -47,6 +49,8 @@ def run(args):
     parameters = from_arguments(args)
     path = calibration_path_for(args.movie, folder=args.out)
     progress = None if args.quiet else ProgressBar(args.movie.name)
+    if not args.quiet:
+        say_first_run(parameters)
     try:
         calibration, curves = calibrate_movie(
             args.movie, parameters, args.step_nm, magnification, path.resolve(), progress

@@ -22,7 +22,7 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "camera-calibrate", help="sCMOS offset and variance maps from a dark movie", description=__doc__
     )
-    parser.add_argument("dark_movie", type=Path, metavar="DARK_MOVIE")
+    parser.add_argument("dark_movie", type=Path, metavar="DARK_MOVIE", help="a movie taken with no light on the sensor")
     parser.add_argument("--out", type=Path, help="output file (default: <movie>_scmos_calib.hdf5 beside it)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ..io.errors import InputFileError
+from ._progress import ProgressBar
 
 DEFAULT_LIST_COLUMNS = [
     "id",
@@ -56,31 +57,72 @@ def record_after_localization(args, locs_path, stream=None):
         return None
 
 
+def table_width():
+    """Characters a table may use: the terminal's width, or None (no limit) into a file or pipe.
+
+    ``$COLUMNS`` sets it anywhere (as for ``ls``).
+    """
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return shutil.get_terminal_size((120, 20)).columns
+    return None
+
+
+def _cut_middle(text, width):
+    """``text`` in ``width`` characters, its middle replaced by '...' (a path keeps its file name)."""
+    if len(text) <= width:
+        return text
+    tail = (width - 3) * 2 // 3
+    return text[: width - 3 - tail] + "..." + text[len(text) - tail :]
+
+
+# Text columns are narrowed (never numbers or times) down to this many characters.
+MIN_TEXT_WIDTH = 16
+
+
 def format_table(rows, columns, max_width=None):
-    """Rows as an aligned text table (numbers right-aligned, long text cut with '...')."""
-    from ..db.views import format_value, is_number
+    """Rows as an aligned text table: numbers right-aligned, times in full (local time).
 
-    max_width = max_width or max(80, shutil.get_terminal_size((120, 20)).columns)
-    cells = [[format_value(r.get(c)) for c in columns] for r in rows]
-    cap = 40
-    widths = [min(cap, max([len(c)] + [len(row[i]) for row in cells])) for i, c in enumerate(columns)]
+    With ``max_width`` (the terminal's width, see :func:`table_width`) the widest text
+    columns (paths, names, groups) are narrowed, their middles replaced by '...', until
+    the table fits or they reach :data:`MIN_TEXT_WIDTH`; numbers and times are never cut.
+    Without it every value is written whole.
+    """
+    from ..db.views import TIME_COLUMNS, format_time, format_value, is_number
 
-    def cut(text, width):
-        return text if len(text) <= width else text[: width - 3] + "..."
+    def text(row, column):
+        value = row.get(column)
+        return format_time(value) if column in TIME_COLUMNS and value else format_value(value)
 
+    cells = [[text(r, c) for c in columns] for r in rows]
     numeric = [any(is_number(r.get(c)) for r in rows) for c in columns]
-    lines = ["  ".join(cut(c, w).rjust(w) if n else cut(c, w).ljust(w) for c, w, n in zip(columns, widths, numeric))]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in cells:
-        lines.append(
-            "  ".join(cut(v, w).rjust(w) if n else cut(v, w).ljust(w) for v, w, n in zip(row, widths, numeric))
-        )
-    return "\n".join(line[:max_width] if max_width else line for line in lines)
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    narrowable = [i for i, c in enumerate(columns) if not numeric[i] and c not in TIME_COLUMNS]
+    if max_width:
+        excess = sum(widths) + 2 * (len(widths) - 1) - max_width
+        while excess > 0:
+            widest = max(narrowable, key=lambda i: widths[i], default=None)
+            if widest is None or widths[widest] <= MIN_TEXT_WIDTH:
+                break  # as narrow as it gets: the terminal wraps the rest
+            others = [widths[i] for i in narrowable if i != widest]
+            target = max(MIN_TEXT_WIDTH, widths[widest] - excess, max(others, default=0))
+            if target >= widths[widest]:
+                target = widths[widest] - 1
+            excess -= widths[widest] - target
+            widths[widest] = target
+
+    def line(values):
+        return "  ".join(
+            _cut_middle(v, w).rjust(w) if n else _cut_middle(v, w).ljust(w) for v, w, n in zip(values, widths, numeric)
+        ).rstrip()
+
+    lines = [line(columns), "  ".join("-" * w for w in widths)]
+    lines += [line(row) for row in cells]
+    return "\n".join(lines)
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("db", help="the experiment database: add files, list rows", description=__doc__)
-    commands = parser.add_subparsers(dest="db_command", metavar="ACTION")
+    commands = parser.add_subparsers(dest="db_command", metavar="ACTION", help="one of these, with its own --help")
 
     def common(sub):
         sub.add_argument(
@@ -94,7 +136,13 @@ def add_parser(subparsers):
         "add",
         help="import _locs.hdf5 files or folders (recursive), or other tools' tables (ThunderSTORM CSV, .smlm ...)",
     )
-    add.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    add.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="_locs.hdf5 files or other tools' tables, or folders searched for _locs.hdf5 files",
+    )
     add.add_argument(
         "--pixelsize",
         type=float,
@@ -109,7 +157,11 @@ def add_parser(subparsers):
     listing = commands.add_parser("list", help="print the rows as a table")
     listing.add_argument("--filter", metavar="TEXT", help="only files whose path contains TEXT")
     listing.add_argument("--group", help="only this group/tag")
-    listing.add_argument("--status", choices=("ok", "missing", "failed"))
+    listing.add_argument(
+        "--status",
+        choices=("ok", "missing", "failed"),
+        help="only rows of this status (missing: the file was moved or deleted; failed: it did not localize)",
+    )
     listing.add_argument(
         "--columns",
         nargs="+",
@@ -117,8 +169,8 @@ def add_parser(subparsers):
         help="columns to show (default: the main figures; 'all' for every column)",
     )
     listing.add_argument("--sort", default="entered", help="column to sort by (default: entered, newest first)")
-    listing.add_argument("--ascending", action="store_true")
-    listing.add_argument("--limit", type=int)
+    listing.add_argument("--ascending", action="store_true", help="sort from the smallest (the oldest) up")
+    listing.add_argument("--limit", type=int, metavar="N", help="show at most N rows (default: all)")
     listing.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows as CSV")
     common(listing)
     listing.set_defaults(func=run_list)
@@ -157,11 +209,7 @@ def run_add(args):
         print(f"error: {error}", file=sys.stderr)
         return 1
     with db:
-
-        def progress(done, total):
-            sys.stderr.write(f"\radding files: {done}/{total}" + ("\n" if done == total else ""))
-            sys.stderr.flush()
-
+        progress = ProgressBar("adding", unit="files")
         result = add_paths(
             db, args.paths, group=args.group, refresh=args.refresh, progress=progress, pixelsize_nm=args.pixelsize
         )
@@ -207,7 +255,7 @@ def run_list(args):
             return 2
         if args.csv:
             rows_to_csv(rows, columns, args.csv)
-        print(format_table(rows, columns))
+        print(format_table(rows, columns, table_width()))
         print(f"{len(rows)} rows ({db.path})")
     return 0
 

@@ -1,5 +1,14 @@
-"""``napari-picasso demo``: simulate a blinking movie, localize it, write its database row, print a summary."""
+"""``napari-picasso demo``: simulate a blinking movie, localize it, write its database row, print a summary.
 
+Without ``--folder`` the movie (about 16 MB) and its localizations go to a temporary
+folder that is removed at the end, and the database row to a temporary database removed
+with it: the experiment database is left alone. With ``--folder``, ``--keep`` or ``--db``
+the files stay, and their row is written to the experiment database in the group ``demo``
+(``--group`` names another), so that the explorer and the browser show it.
+"""
+
+import contextlib
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -7,27 +16,65 @@ import numpy as np
 
 from ..core.matching import detection_scores
 from ..io.locs import load_locs
-from ..parameters import LocalizeParameters
+from ..parameters import LocalizeParameters, number_argument
 from ..pipeline import localize_file
 from ..simulate import CameraModel, blinking_sites, write_movie
 from ._progress import ProgressBar
 from .db import add_database_option, record_after_localization
-from .localize import summary_line
+from .localize import say_first_run, summary_line
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("demo", help="simulate a movie, localize it, print a summary", description=__doc__)
-    parser.add_argument("--folder", type=Path, help="where to write the movie (default: a temporary folder)")
-    parser.add_argument("--frames", type=int, default=2000)
-    parser.add_argument("--size", type=int, default=64, help="frame side, px")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        help="where to write the movie and its localizations; they are kept (default: a temporary "
+        "folder, removed at the end)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary folder, and record the row in the experiment database"
+    )
+    parser.add_argument(
+        "--frames",
+        type=number_argument("--frames", label="frames", minimum=100),
+        default=2000,
+        help="frames to simulate",
+    )
+    parser.add_argument(
+        "--size",
+        type=number_argument("--size", label="frame side", minimum=24, maximum=4096),
+        default=64,
+        help="frame side, px",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed simulates the same movie")
     add_database_option(parser)
     parser.set_defaults(func=run)
 
 
 def run(args):
-    folder = args.folder or Path(tempfile.mkdtemp(prefix="napari-picasso-demo-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    kept = args.folder is not None or args.keep or args.db is not None  # --db: the row goes there
+    with contextlib.ExitStack() as stack:
+        folder = args.folder
+        if folder is None:
+            folder = Path(tempfile.mkdtemp(prefix="napari-picasso-demo-"))
+            if not kept:
+                stack.callback(shutil.rmtree, folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not kept:  # the row of files about to be removed: in a database removed with them
+            args.db = folder / "demo.db"
+        if args.group is None:
+            args.group = "demo"
+        simulate_and_localize(args, folder)
+        if kept:
+            print(f"files kept in {folder}")
+        else:
+            print(f"removed {folder} and its database (--keep or --folder keeps the files and records their row)")
+    return 0
+
+
+def simulate_and_localize(args, folder):
+    """The demo in ``folder``: simulate, localize, compare with the truth, record the row."""
     camera = CameraModel(baseline=100, sensitivity=0.5, em_gain=1, read_noise_e=1.5)
     truth = blinking_sites(
         args.frames,
@@ -50,6 +97,7 @@ def run(args):
         em_gain=camera.em_gain,
         pixelsize_nm=130,
     )
+    say_first_run(parameters)
     result = localize_file(movie, parameters, progress=ProgressBar(movie.name))
     print(summary_line(result, parameters.pixelsize_nm))
     locs = load_locs(result.locs_path, with_info=False)
@@ -62,7 +110,6 @@ def run(args):
     row = record_after_localization(args, result.locs_path)
     if row is not None:
         print(database_summary(row))
-    return 0
 
 
 def database_summary(row):
@@ -74,7 +121,7 @@ def database_summary(row):
         ("mean sigma", "mean_sx", ".2f", "px"),
         ("mean background", "mean_bg", ".1f", "photons/px"),
     ]
-    lines = [f"database row {row['id']} ({row['status']}) in {row['database']}"]
+    lines = [f"database row {row['id']} ({row['status']}, group {row.get('group_name')!r}) in {row['database']}"]
     for label, column, spec, *unit in figures:
         value = row.get(column)
         if value is not None:

@@ -5,16 +5,37 @@ from pathlib import Path
 
 from ..io.errors import InputFileError, ParameterError
 from ..parameters import add_arguments, from_arguments
-from ._batch import add_batch_options, compute_choice, database_recorder, run_batch_command, wants_batch
+from ._batch import (
+    add_batch_options,
+    compute_choice,
+    database_recorder,
+    outcome_notes,
+    run_batch_command,
+    wants_batch,
+)
 from ._progress import ProgressBar
 from .db import add_database_option
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser("localize", help="localize movies into _locs.hdf5 files", description=__doc__)
-    parser.add_argument("movies", nargs="+", type=Path, metavar="MOVIE")
+    parser.add_argument(
+        "movies",
+        nargs="+",
+        type=Path,
+        metavar="MOVIE",
+        help="movie files (.raw with its .yaml, .tif/.ome.tif, .nd2, .ims), NDTiff dataset folders, "
+        "or folders to search for movies; each gets <movie>_locs.hdf5 + .yaml beside it "
+        "(<movie>_channel-DAPI_locs.hdf5 with --choose channel=DAPI)",
+    )
     parser.add_argument("--out", type=Path, help="folder for the outputs (default: beside each movie)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave movies whose _locs.hdf5 exists already (resume a batch); default: localize "
+        "them again and replace the earlier output, saying so",
+    )
     parser.add_argument(
         "--choose",
         action="append",
@@ -22,7 +43,7 @@ def add_parser(subparsers):
         metavar="AXIS=VALUE",
         help="for files holding more than one movie: the channel, position, z ... "
         "to localize (name or index), e.g. --choose channel=DAPI --choose z=0; "
-        "--choose frame_axis=z reads a z-stack as frames",
+        "--choose frame_axis=z reads a z-stack as frames; the choices are part of the output's name",
     )
     add_arguments(parser)
     add_database_option(parser)
@@ -84,9 +105,20 @@ def run(args):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if not args.quiet and args.scheduler is None:  # a scheduler's workers have caches of their own
+        say_first_run(parameters)
     if wants_batch(args):
         return run_batch_command(args, parameters, choices)
     return run_one_by_one(args, parameters, choices)
+
+
+def say_first_run(parameters):
+    """Tell, on stderr, that numba compiles the kernels first (a silent minute otherwise)."""
+    from ..kernel_cache import first_run_notice
+
+    notice = first_run_notice(parameters)
+    if notice:
+        print(notice, file=sys.stderr, flush=True)
 
 
 def run_one_by_one(args, parameters, choices):
@@ -104,6 +136,8 @@ def run_one_by_one(args, parameters, choices):
     def report(outcome):  # after each movie, before the next one starts
         if outcome.status == "done":
             print(summary_line(outcome, parameters.pixelsize_nm))
+            for note in outcome_notes(outcome):
+                print(note, file=sys.stderr)
         else:  # named once: the reader's and the pipeline's messages often name the movie already
             reason = outcome.error
             named = outcome.movie.name in reason
@@ -116,9 +150,12 @@ def run_one_by_one(args, parameters, choices):
         out_folder=args.out,
         on_result=report,
         progress_for=None if args.quiet else (lambda item: ProgressBar(item.movie.name)),
+        existing="skip" if args.skip_existing else "replace",
         **choices,
     )
     for outcome in outcomes:
+        if outcome.status == "skipped":
+            print(*outcome_notes(outcome), sep="\n", file=sys.stderr)
         if outcome.status == "cancelled":
             print(f"{outcome.movie}: cancelled, nothing written", file=sys.stderr)
         if outcome.note:  # the database row could not be written

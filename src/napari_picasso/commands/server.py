@@ -4,7 +4,7 @@ Without ``--network`` the server listens on 127.0.0.1 only: other computers cann
 With ``--network`` it listens on every interface, asks every browser tab for a token (a new
 random one each start, or ``--token``) and prints the addresses with it. Pages: Status (and
 adding files), History, Compare, Preview, Watchers (and starting, stopping watchers).
-Needs the ``server`` extra: ``pip install "napari-picassosr[server]"``.
+Needs the ``server`` extra: ``pip install -e ".[server]"`` in a clone (until the package is on PyPI).
 """
 
 import importlib.metadata
@@ -259,7 +259,10 @@ def wait_until_ready(port, process, timeout_s=START_TIMEOUT_S):
 
 def run(args):
     if importlib.util.find_spec("streamlit") is None:
-        print('error: the browser app needs Streamlit: pip install "napari-picassosr[server]"', file=sys.stderr)
+        print(
+            'error: the browser app needs Streamlit: pip install -e ".[server]" in a clone of napari-picasso',
+            file=sys.stderr,
+        )
         return 2
     old = streamlit_too_old()
     if old is not None:

@@ -13,7 +13,6 @@ shell; ``$FILENAME`` is the output ``_locs.hdf5``, ``$MOVIE`` the input movie.
 ``--workers N`` or ``--scheduler ADDRESS`` localize on a Dask cluster, as for ``localize``.
 """
 
-import argparse
 import signal
 import sys
 import threading
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from ..groups import load_groups
 from ..io.errors import InputFileError, ParameterError
-from ..parameters import LocalizeParameters
+from ..parameters import LocalizeParameters, number_argument
 from ._batch import add_compute_options, compute_choice
 from .localize import movie_choices
 
@@ -31,9 +30,8 @@ def add_parser(subparsers):
         "watch",
         help="localize every new movie in folders until interrupted",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("folders", nargs="+", type=Path, metavar="FOLDER")
+    parser.add_argument("folders", nargs="+", type=Path, metavar="FOLDER", help="folders the acquisitions are saved in")
     parser.add_argument("--groups", type=Path, help="YAML list of parameter groups (default: the localize defaults)")
     parser.add_argument(
         "--command",
@@ -45,7 +43,7 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--command-timeout",
-        type=float,
+        type=number_argument("--command-timeout", "float", label="command timeout", minimum=0),
         default=3600.0,
         metavar="SECONDS",
         help="kill a command (and all it started) running longer than this; the watcher "
@@ -54,13 +52,13 @@ def add_parser(subparsers):
     parser.add_argument("--recursive", "-r", action="store_true", help="also watch sub-folders")
     parser.add_argument(
         "--settle-seconds",
-        type=float,
+        type=number_argument("--settle-seconds", "float", label="settle time", minimum=0),
         default=5.0,
         help="start a movie once its files have not changed for this long (default %(default)s)",
     )
     parser.add_argument(
         "--rescan-seconds",
-        type=float,
+        type=number_argument("--rescan-seconds", "float", label="rescan interval", minimum=0, above_minimum=True),
         default=30.0,
         help="full rescan interval, catches missed file events (default %(default)s)",
     )
@@ -73,7 +71,7 @@ def add_parser(subparsers):
         "e.g. --choose channel=0; applies to every movie",
     )
     parser.add_argument("--retry-failed", action="store_true", help="also retry movies the database records as failed")
-    parser.add_argument("--db", type=Path, help="database file (default: the napari-picasso database)")
+    parser.add_argument("--db", type=Path, metavar="PATH", help="database file (default: the napari-picasso database)")
     parser.add_argument("--log", type=Path, help="log file (default: watcher-<UTC time>.log in the first folder)")
     parser.add_argument("--quiet", "-q", action="store_true", help="do not print the log lines")
     add_compute_options(

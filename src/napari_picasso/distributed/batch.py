@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ..io.errors import InputFileError, ParameterError
-from ..io.locs import locs_path_for
+from ..io.locs import movie_locs_path, yaml_path_for
 from ..pipeline import LocalizationCancelled, _should_cancel
 from .cluster import compute_client
 from .runner import localize_file_distributed
@@ -42,8 +42,10 @@ class BatchItem:
 class BatchOutcome:
     """What happened to one movie of a batch.
 
-    ``status`` is ``"done"``, ``"failed"``, ``"cancelled"`` or ``"not run"`` (after a
-    cancel). ``locs_path`` is the file's output, written only when it is done.
+    ``status`` is ``"done"``, ``"failed"``, ``"cancelled"``, ``"skipped"`` (its output
+    existed and ``existing="skip"``) or ``"not run"`` (after a cancel). ``locs_path`` is
+    the file's output, written only when it is done. ``replaced`` is the modification
+    time (POSIX seconds) of the earlier output a done file replaced, else None.
     """
 
     movie: Path
@@ -54,6 +56,16 @@ class BatchOutcome:
     seconds: float | None = None
     error: str | None = None
     note: str | None = None
+    replaced: float | None = None
+
+
+EXISTING_CHOICES = ("replace", "skip")
+
+
+def existing_output_time(locs_path):
+    """The modification time of an earlier output at ``locs_path`` (its ``.hdf5`` or ``.yaml``), or None."""
+    times = [p.stat().st_mtime for p in (Path(locs_path), yaml_path_for(locs_path)) if p.exists()]
+    return max(times) if times else None
 
 
 def is_dataset_folder(path):
@@ -137,8 +149,8 @@ def find_movies(paths, skip_names=(ANALYSIS_FOLDER,)):
     return items
 
 
-def output_path_for(item, analysis=None, out_folder=None):
-    """Where ``item``'s ``_locs.hdf5`` goes.
+def output_path_for(item, analysis=None, out_folder=None, choices=None):
+    """Where ``item``'s ``_locs.hdf5`` goes (named by :func:`~napari_picasso.io.locs.movie_locs_path`).
 
     Parameters
     ----------
@@ -149,14 +161,18 @@ def output_path_for(item, analysis=None, out_folder=None):
         sub-folders.
     out_folder : path-like, optional
         One flat output folder for every file (overrides ``analysis``).
+    choices : dict, optional
+        The reader choices: they are part of the name (``<movie>_channel-DAPI_locs.hdf5``).
     """
     if out_folder is not None:
-        return locs_path_for(item.movie, folder=out_folder)
-    if analysis is None or analysis is False:
-        return locs_path_for(item.movie)
-    base = item.root / ANALYSIS_FOLDER if analysis is True else Path(analysis)
-    relative = item.movie.parent.relative_to(item.root) if item.movie.parent != item.root else Path()
-    return locs_path_for(item.movie, folder=base / relative)
+        folder = Path(out_folder)
+    elif analysis is None or analysis is False:
+        folder = None
+    else:
+        base = item.root / ANALYSIS_FOLDER if analysis is True else Path(analysis)
+        relative = item.movie.parent.relative_to(item.root) if item.movie.parent != item.root else Path()
+        folder = base / relative
+    return movie_locs_path(item.movie, folder=folder, choices=choices)
 
 
 def describe_error(error):
@@ -188,6 +204,7 @@ def run_batch(
     cancel=None,
     block_frames=None,
     files_at_once=None,
+    existing="replace",
     **choices,
 ):
     """Localize every item; a file that fails is reported and the batch goes on.
@@ -216,19 +233,27 @@ def run_batch(
     files_at_once : int, optional
         Movies in progress at the same time on a cluster (default :data:`FILES_AT_ONCE`);
         always 1 in this process, where one movie already uses every core.
+    existing : {"replace", "skip"}
+        What to do with a movie whose output exists already: localize it again and
+        replace the output (the outcome's ``replaced`` says so), or leave it (status
+        ``"skipped"``; an ``.hdf5`` counts, a ``.yaml`` alone is the trace of an
+        interrupted run and is replaced).
     **choices
-        Reader choices applied to every movie.
+        Reader choices applied to every movie; part of each output's name.
 
     Returns
     -------
     list of BatchOutcome
         One per item, in order.
     """
+    if existing not in EXISTING_CHOICES:
+        raise ValueError(f"existing={existing!r}: choose one of {', '.join(EXISTING_CHOICES)}")
     stopped = threading.Event()
     targets = {}
+    outputs = {item: output_path_for(item, analysis, out_folder, choices) for item in items}
 
     def localize_one(item):
-        locs_path = output_path_for(item, analysis, out_folder)
+        locs_path = outputs[item]
         if stopped.is_set():
             return BatchOutcome(item.movie, None, "not run")
         if targets[locs_path] != item.movie:
@@ -241,6 +266,9 @@ def run_batch(
                     "output (--analysis-folder mirrors the input folders)."
                 ),
             )
+        if existing == "skip" and locs_path.exists():
+            return BatchOutcome(item.movie, locs_path, "skipped")
+        earlier = existing_output_time(locs_path)
         started = time.perf_counter()
         try:
             result = localize_file_distributed(
@@ -260,10 +288,12 @@ def run_batch(
             return BatchOutcome(
                 item.movie, locs_path, "failed", seconds=time.perf_counter() - started, error=describe_error(error)
             )
-        return BatchOutcome(item.movie, result.locs_path, "done", result.n_locs, result.n_frames, result.seconds)
+        return BatchOutcome(
+            item.movie, result.locs_path, "done", result.n_locs, result.n_frames, result.seconds, replaced=earlier
+        )
 
     for item in items:
-        targets.setdefault(output_path_for(item, analysis, out_folder), item.movie)
+        targets.setdefault(outputs[item], item.movie)
     outcomes = []
     with compute_client(client) as dask_client, contextlib.ExitStack() as stack:
         at_once = 1 if dask_client is None else max(1, int(files_at_once or FILES_AT_ONCE))
@@ -290,7 +320,12 @@ def status_table(outcomes):
     header = ("status", "locs", "frames", "seconds", "movie", "output / error")
     rows = []
     for outcome in outcomes:
-        detail = str(outcome.locs_path) if outcome.status == "done" else (outcome.error or "")
+        if outcome.status == "done":
+            detail = str(outcome.locs_path) + (" (replaced the earlier one)" if outcome.replaced is not None else "")
+        elif outcome.status == "skipped":
+            detail = f"{outcome.locs_path} exists, kept"
+        else:
+            detail = outcome.error or ""
         if outcome.note:
             detail = f"{detail} ({outcome.note})"
         rows.append(
@@ -312,10 +347,12 @@ def status_table(outcomes):
 
     done = sum(o.status == "done" for o in outcomes)
     failed = sum(o.status == "failed" for o in outcomes)
+    skipped = sum(o.status == "skipped" for o in outcomes)
     lines = [line(header), line(tuple("-" * w for w in widths) + ("-" * 14,))]
     lines += [line(r) for r in rows]
     lines.append(
         f"{done} of {len(outcomes)} movies localized, {failed} failed, "
-        f"{sum(o.n_locs or 0 for o in outcomes):,} localizations"
+        + (f"{skipped} skipped (outputs exist), " if skipped else "")
+        + f"{sum(o.n_locs or 0 for o in outcomes):,} localizations"
     )
     return "\n".join(lines)

@@ -36,7 +36,8 @@ QUIET_CONFIG = {
 def _missing_distributed(error):
     return ImportError(
         "running on a Dask cluster needs dask.distributed, which is not installed "
-        f"({error}). Fix: pip install 'napari-picassosr[distributed]'."
+        f"({error}). Fix: pip install -e '.[distributed]' in a clone of napari-picasso "
+        "(or pip install dask distributed)."
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..detection import load_maps, resolve_baseline, with_maps_origin
 from ..io.errors import ParameterError
-from ..io.locs import LocsWriter, locs_path_for
+from ..io.locs import LocsWriter, movie_locs_path
 from ..io.movie import Movie
 from ..io.movies import open_movie
 from ..parameters import check_background_frames, fitter_of, validate_parameters
@@ -209,8 +209,9 @@ def localize_file_distributed(
             parameters = with_maps_origin(parameters, opened.shape, opened.metadata, opened.path.name)
             info = [movie_info(opened), {**parameters.to_info(), **baseline_info}]
             shape = opened.shape
-            path = opened.path
-        locs_path = Path(locs_path) if locs_path is not None else locs_path_for(path)
+            if locs_path is None:
+                locs_path = movie_locs_path(opened)
+        locs_path = Path(locs_path)
         block_frames = block_frames or default_block_frames(shape, stop - first, total_threads(dask_client))
         overlap = block_overlap(parameters) if overlap is None else int(overlap)
         blocks = plan_blocks(first, stop, block_frames, overlap)

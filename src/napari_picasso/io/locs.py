@@ -10,6 +10,7 @@ and the watcher see as unfinished).
 """
 
 import os
+import re
 from pathlib import Path
 
 import h5py
@@ -22,21 +23,139 @@ from .metadata import plain
 LOCS_DATASET = "locs"
 
 
-def locs_path_for(movie_path, suffix="_locs", folder=None):
-    """``<movie stem><suffix>.hdf5`` beside the movie (or in ``folder``).
+# Order of the choices in an output name: the position first (it is often a file of its
+# own), then the axes from slowest to fastest, a changed frame axis last.
+_CHOICE_ORDER = ("position", "time", "z", "channel")
+_FRAME_AXIS_CHOICE = "frame_axis"  # io.axes.FRAME_AXIS_CHOICE (not imported: axes is heavier)
+_UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9_.+-]+")
 
-    ``.ome.tif`` and ``.ome.tiff`` lose both endings, as in Picasso.
+
+def movie_stem(movie_path):
+    """The movie's name without its movie ending: the stem of every output name.
+
+    ``.ome.tif`` and ``.ome.tiff`` lose both endings, as in Picasso; a dataset folder
+    (NDTiff) keeps its whole name, dots included (``ndtiffv2.0_test``).
+
+    Examples
+    --------
+    >>> movie_stem("run1.ome.tif"), movie_stem("/data/run2.raw")
+    ('run1', 'run2')
     """
     movie_path = Path(movie_path)
     name = movie_path.name
     for ending in (".ome.tiff", ".ome.tif"):
         if name.lower().endswith(ending):
-            stem = name[: -len(ending)]
-            break
-    else:
-        stem = movie_path.stem if movie_path.suffix else name
+            return name[: -len(ending)]
+    if movie_path.is_dir():
+        return name
+    return movie_path.stem if movie_path.suffix else name
+
+
+def _choice_key(axis):
+    if axis == _FRAME_AXIS_CHOICE:
+        return (len(_CHOICE_ORDER) + 1, axis)
+    return (_CHOICE_ORDER.index(axis), "") if axis in _CHOICE_ORDER else (len(_CHOICE_ORDER), axis)
+
+
+def _name_part(value):
+    return _UNSAFE_IN_NAMES.sub("_", str(value)).strip("_") or "_"
+
+
+def _position_file(movie_path, label):
+    """The Micro-Manager file that holds position ``label`` of ``movie_path``'s set, or None."""
+    if "_MMStack" not in Path(movie_path).name:
+        return None
+    from .tiff import mmstack_positions
+
+    return mmstack_positions(movie_path).get(str(label))
+
+
+def locs_path_for(movie_path, suffix="_locs", folder=None, *, choices=None):
+    """The output of a movie: ``<stem>[_<axis>-<value>...]<suffix>.hdf5``.
+
+    The one naming rule of every front end (command line, dock, watcher, batches): the
+    movie's name (see :func:`movie_stem`), then each reader choice that picked this movie
+    out of a file holding several, so that every channel, position or z plane of a file
+    gets an output of its own, named after it. The output lies beside the movie (beside
+    a dataset folder) or in ``folder``.
+
+    Parameters
+    ----------
+    movie_path : path-like
+        The movie file or dataset folder.
+    suffix : str
+        Ends the name before ``.hdf5`` (``_locs``; the watcher's groups ``_pg_2_locs``).
+    folder : path-like, optional
+        Where the output goes (default: beside the movie).
+    choices : dict, optional
+        ``{axis: value}`` reader choices, as the reader records them (labels, see
+        :func:`movie_locs_path`). ``position=`` naming another file of a Micro-Manager
+        set names the output after that file; ``frame_axis=`` appears as
+        ``frames-<axis>``.
+
+    Examples
+    --------
+    >>> locs_path_for("/data/cells.nd2", choices={"channel": "Cy5", "z": 0}).name
+    'cells_z-0_channel-Cy5_locs.hdf5'
+    >>> locs_path_for("/data/beads.ome.tif", folder="/results").as_posix()
+    '/results/beads_locs.hdf5'
+    """
+    movie_path = Path(movie_path)
+    stem = movie_stem(movie_path)
+    parts = []
+    for axis, value in sorted((choices or {}).items(), key=lambda item: _choice_key(item[0])):
+        if value is None:
+            continue
+        if axis == "position":
+            position_file = _position_file(movie_path, value)
+            if position_file is not None:
+                stem = movie_stem(position_file)  # the position's own file says which
+                continue
+        label = "frames" if axis == _FRAME_AXIS_CHOICE else _name_part(axis)
+        parts.append(f"_{label}-{_name_part(value)}")
     parent = Path(folder) if folder is not None else movie_path.parent
-    return parent / f"{stem}{suffix}.hdf5"
+    return parent / f"{stem}{''.join(parts)}{suffix}.hdf5"
+
+
+def movie_locs_path(movie, suffix="_locs", folder=None, *, choices=None):
+    """:func:`locs_path_for` of a movie opened with ``choices``, named by the reader's labels.
+
+    The reader resolves what the user typed (``channel=0``, ``position=1``) into the
+    labels it records (``channel=DAPI``, the position's name), and drops choices that do
+    not pick anything (``channel=0`` of a file with one channel): the same movie gets the
+    same name however it was chosen.
+
+    Parameters
+    ----------
+    movie : path-like or Movie
+        A movie file or dataset folder (opened here when ``choices`` are given, for its
+        labels; one that does not open is named by ``choices`` as given, and fails later
+        with the reader's message), or an open movie (its recorded choices).
+    suffix, folder
+        As for :func:`locs_path_for`.
+    choices : dict, optional
+        The reader choices (``open_movie`` keywords).
+
+    Examples
+    --------
+    An NDTiff dataset with channels ``DAPI`` and ``FITC``:
+
+    >>> movie_locs_path("ndtiffv2.0_test", choices={"channel": 1}).name  # doctest: +SKIP
+    'ndtiffv2.0_test_channel-FITC_locs.hdf5'
+    """
+    from .movie import Movie
+    from .movies import open_movie
+
+    if isinstance(movie, Movie):  # its reader resolved the choices it was opened with
+        return locs_path_for(movie.path, suffix, folder, choices=movie.metadata.get("Choices"))
+    choices = {k: v for k, v in (choices or {}).items() if v is not None}
+    if choices:
+        try:
+            with open_movie(movie, **choices) as opened:
+                choices = dict(opened.metadata.get("Choices") or {})
+        except Exception:  # noqa: BLE001  (named as given; opening it to localize reports the problem)
+            pass
+    return locs_path_for(movie, suffix, folder, choices=choices)
 
 
 def yaml_path_for(locs_path):

@@ -14,6 +14,7 @@ Micro-Manager specifics:
   it, in order; sibling ``name_MMStack_<label>.ome.tif`` files are the positions.
 """
 
+import contextlib
 import json
 import logging
 import re
@@ -65,6 +66,62 @@ class _QuietMicroManagerProbe(logging.Filter):
 
 
 logging.getLogger("tifffile").addFilter(_QuietMicroManagerProbe())
+
+
+class _HeldMessages(logging.Filter):
+    """tifffile's log lines about the file this thread's reader is parsing, held back.
+
+    tifffile logs what it tolerates in a damaged file ("invalid page offset ...") on
+    stderr; the reader turns what matters into its own :class:`InputFileError` (which
+    names the file and the fix), so the raw line would only precede the clean message.
+    Other threads' (and other programs') use of tifffile is left alone.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._local = threading.local()
+
+    def filter(self, record):
+        held = getattr(self._local, "held", None)
+        if held is None:
+            return True
+        held.append(record.getMessage())
+        return False
+
+    @contextlib.contextmanager
+    def holding(self):
+        """Collect the messages logged in this thread meanwhile (yields their list)."""
+        outer = getattr(self._local, "held", None)
+        self._local.held = held = []
+        try:
+            yield held
+        finally:
+            self._local.held = outer
+
+
+_HELD = _HeldMessages()
+logging.getLogger("tifffile").addFilter(_HELD)
+# tifffile's "invalid page offset N" / "invalid offset to first page N": where the chain of
+# image directories goes on.
+_IFD_BEYOND = re.compile(r"invalid (?:page )?offset (?:to first page )?(\d+)")
+
+
+def _check_directory_chain(path, messages):
+    """Refuse a file whose chain of image directories points beyond its end (a cut copy).
+
+    tifffile stops at such a link and offers the images before it, which would silently
+    be a shorter movie (an ImageJ stack cut in half opens as one frame).
+    """
+    size = Path(path).stat().st_size
+    for message in messages:
+        found = _IFD_BEYOND.search(message)
+        if found and int(found.group(1)) >= size:
+            raise InputFileError(
+                path,
+                f"is truncated: its image directories continue at byte {found.group(1)}, beyond the "
+                f"end of the file ({size} bytes).",
+                fix="re-export the movie or wait until the acquisition has finished writing.",
+            )
 
 
 DAMAGED_FIX = "re-export the movie from the acquisition software, or recover the file from a backup."
@@ -452,7 +509,9 @@ class TiffMovie(Movie):
         self._parts = []
         try:
             try:
-                metadata, shape, dtype = self._open(path, dict(choices))
+                with _HELD.holding() as messages:
+                    metadata, shape, dtype = self._open(path, dict(choices))
+                _check_directory_chain(path, messages)
             except _PARSE_ERRORS as error:
                 if isinstance(error, InputFileError) or not raised_inside(error, "tifffile"):
                     raise  # ours: a clear message already, or a bug to see as it is
@@ -615,6 +674,10 @@ class TiffMovie(Movie):
         return axes_metadata(axes, frame, fixed)
 
     def _read(self, start, stop):
+        with _HELD.holding():  # a damaged image raises InputFileError: tifffile's lines are noise
+            return self._read_frames(start, stop)
+
+    def _read_frames(self, start, stop):
         out = np.empty((stop - start,) + self.shape[1:], dtype=self.dtype)
         offset = 0
         for part, planes in self._parts:

@@ -10,7 +10,7 @@ processes (which write their outputs and logs): the server writes nothing else.
 ``napari-picasso server`` hands its settings to the app in environment variables (below).
 
 Importing this package does not import Streamlit (an optional extra:
-``pip install "napari-picassosr[server]"``).
+``pip install -e ".[server]"`` in a clone).
 """
 
 from pathlib import Path

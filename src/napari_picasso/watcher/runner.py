@@ -34,7 +34,7 @@ from pathlib import Path
 
 from ..distributed.cluster import ComputeSession
 from ..distributed.runner import localize_file_distributed
-from ..io.locs import locs_path_for, yaml_path_for
+from ..io.locs import movie_locs_path, yaml_path_for
 from ..io.movies import open_movie
 from ..parameters import LocalizeParameters
 from ..pipeline import LocalizationCancelled
@@ -45,11 +45,14 @@ from .status import process_tag
 from .store import WatcherStore, default_database_path
 
 
-def output_path(movie_path, group, n_groups):
-    """``<movie>_locs.hdf5``, or ``<movie>_pg_<group>_locs.hdf5`` with several groups (1-based)."""
-    if n_groups <= 1:
-        return locs_path_for(movie_path)
-    return locs_path_for(movie_path, suffix=f"_pg_{group}_locs")
+def output_path(movie_path, group, n_groups, choices=None):
+    """``<movie>_locs.hdf5``, or ``<movie>_pg_<group>_locs.hdf5`` with several groups (1-based).
+
+    The reader ``choices`` are part of the name as for every front end
+    (``<movie>_channel-DAPI_locs.hdf5``, see :func:`~napari_picasso.io.locs.locs_path_for`).
+    """
+    suffix = "_locs" if n_groups <= 1 else f"_pg_{group}_locs"
+    return movie_locs_path(movie_path, suffix=suffix, choices=choices)
 
 
 class _Pending:
@@ -339,7 +342,7 @@ class Watcher:
     # -- bookkeeping -------------------------------------------------------------------
     def _outputs(self, candidate):
         n = len(self.groups)
-        return [(i, output_path(candidate.path, i, n)) for i in range(1, n + 1)]
+        return [(i, output_path(candidate.path, i, n, self.choices)) for i in range(1, n + 1)]
 
     def _consider(self, candidate, store):
         """A candidate was seen (scan or event): start tracking it if it has work left."""
