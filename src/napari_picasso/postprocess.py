@@ -31,7 +31,7 @@ from .io.locs import (
     movie_document,
     save_locs,
 )
-from .io.picks import load_fiducial_picks
+from .io.picks import check_fiducial_picks, load_fiducial_picks
 
 ASSUMED_PIXELSIZE_NM = 130.0
 """Pixel size assumed for the nm parameters (AIM bins, fiducial radius) of a file without one."""
@@ -196,8 +196,11 @@ def _options(path, movie, method, segment_frames, max_shift_px, fiducials, pixel
     picks = None
     if fiducials is not None:
         if method != "fiducials":
-            raise InputFileError(fiducials, f"fiducial picks are for the fiducials method, not {method}.")
-        picks = load_fiducial_picks(fiducials, int(movie["Width"]), int(movie["Height"]), pixelsize)
+            raise InputFileError(path, f"fiducial picks are for the fiducials method, not {method}.")
+        if isinstance(fiducials, (str, Path)):
+            picks = load_fiducial_picks(fiducials, int(movie["Width"]), int(movie["Height"]), pixelsize)
+        else:
+            picks = check_fiducial_picks(fiducials, int(movie["Width"]), int(movie["Height"]), "the fiducial picks")
     try:
         return DriftOptions(
             method=method,
@@ -232,7 +235,7 @@ def undrift_file(
     *,
     fiducials=None,
     bin_nm=20.0,
-    rounds=2,
+    rounds=1,
     fiducial_radius_nm=150.0,
     split=True,
 ):
@@ -253,9 +256,9 @@ def undrift_file(
     max_shift_px : float, optional
         Largest drift searched, px: between any two segments for RCC (default 5 px),
         between consecutive segments for AIM (default 60 nm).
-    fiducials : path-like, optional
-        A picks file (:func:`~.io.picks.load_fiducial_picks`) for ``method="fiducials"``;
-        default: fiducials found automatically.
+    fiducials : path-like or numpy.ndarray, optional
+        A picks file (:func:`~.io.picks.load_fiducial_picks`) or ``(n, 3)`` x, y, r (px)
+        for ``method="fiducials"``; default: fiducials found automatically.
     bin_nm : float
         AIM bin size (Picasso's "intersection distance"), nm; also the z bins of 3D data.
     rounds : int
@@ -320,6 +323,30 @@ def undrift_file(
     dropped = _write_undrifted(path, target, info, document, result, member)
     save_drift(drift_file, result.drift_columns)
     return UndriftOutcome(target, drift_file, result, halves, dropped, removed, estimate.fiducials, document, pixelsize)
+
+
+def describe_undrift(outcome):
+    """One line saying what :func:`undrift_file` did (the command prints it, the dock shows it)."""
+    document = outcome.document
+    unit = "nm" if outcome.pixelsize_nm is not None else "px"
+
+    def figure(key, unit):
+        return f"{document[key]:.3g} {unit}"
+
+    ranges = [f"x {figure(f'Drift X range ({unit})', unit)}", f"y {figure(f'Drift Y range ({unit})', unit)}"]
+    if "Drift Z range (nm)" in document:
+        ranges.append(f"z {figure('Drift Z range (nm)', 'nm')}")
+    text = f"{outcome.target}: {document['Undrift']} drift range {', '.join(ranges)}"
+    if outcome.split is not None:
+        errors = [figure(f"Split-halves error {axis} ({unit})", unit) for axis in "XY"]
+        text += f"; split-halves error x {errors[0]}, y {errors[1]}"
+        if "Split-halves error Z (nm)" in document:
+            text += f", z {figure('Split-halves error Z (nm)', 'nm')}"
+    if outcome.fiducials is not None:
+        text += f"; {document['Number of picks']} fiducials, {outcome.removed} of their localizations left out"
+    if outcome.dropped:
+        text += f"; {outcome.dropped} left the field and were dropped"
+    return text + f"; trajectory in {outcome.drift_file.name}"
 
 
 def _write_undrifted(path, target, info, document, result, fiducial_rows):

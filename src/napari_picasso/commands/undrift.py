@@ -13,15 +13,17 @@ parameters (``Segmentation``, AIM's ``Intersect distance (nm)`` ...), ``Drift X`
 ``Drift Y`` (mean drift relative to frame 0, px, as Picasso reports it), the drift range
 per axis, and the split-halves error per axis (the two halves of the localizations
 undrifted on their own; see docs/drift.md), in nm, or px when no document gives the
-``Pixelsize``.
+``Pixelsize``. The output's row in the experiment database (unless ``--no-db``) holds
+the method, range and split-halves error as ``undrift_*`` columns.
 """
 
 from pathlib import Path
 
 from ..core.drift_estimate import METHODS
 from ..io.errors import InputFileError
-from ..postprocess import undrift_file
+from ..postprocess import describe_undrift, undrift_file
 from ._postprocess import report_error
+from .db import add_database_option, record_after_localization
 
 
 def add_parser(subparsers):
@@ -50,36 +52,12 @@ def add_parser(subparsers):
     parser.add_argument(
         "--bin", type=float, default=20.0, metavar="NM", help="AIM bin size (intersection distance), nm (default 20)"
     )
+    parser.add_argument("--rounds", type=int, default=1, help="AIM leave-one-out rounds (default %(default)s)")
     parser.add_argument(
         "--no-split", action="store_true", help="skip the split-halves error estimate (saves about a third of the time)"
     )
+    add_database_option(parser)
     parser.set_defaults(func=run)
-
-
-def _figure(value, unit):
-    return f"{value:.3g} {unit}"
-
-
-def _describe(outcome):
-    document = outcome.document
-    unit = "nm" if outcome.pixelsize_nm is not None else "px"
-    ranges = [
-        f"x {_figure(document[f'Drift X range ({unit})'], unit)}",
-        f"y {_figure(document[f'Drift Y range ({unit})'], unit)}",
-    ]
-    if "Drift Z range (nm)" in document:
-        ranges.append(f"z {_figure(document['Drift Z range (nm)'], 'nm')}")
-    text = f"{outcome.target}: {document['Undrift']} drift range {', '.join(ranges)}"
-    if outcome.split is not None:
-        errors = [document[f"Split-halves error X ({unit})"], document[f"Split-halves error Y ({unit})"]]
-        text += f"; split-halves error x {_figure(errors[0], unit)}, y {_figure(errors[1], unit)}"
-        if "Split-halves error Z (nm)" in document:
-            text += f", z {_figure(document['Split-halves error Z (nm)'], 'nm')}"
-    if outcome.fiducials is not None:
-        text += f"; {document['Number of picks']} fiducials, {outcome.removed} of their localizations left out"
-    if outcome.dropped:
-        text += f"; {outcome.dropped} left the field and were dropped"
-    return text + f"; trajectory in {outcome.drift_file.name}"
 
 
 def run(args):
@@ -93,10 +71,12 @@ def run(args):
                 args.max_shift,
                 fiducials=args.fiducials,
                 bin_nm=args.bin,
+                rounds=args.rounds,
                 split=not args.no_split,
             )
         except InputFileError as error:
             failures += report_error(error)
             continue
-        print(_describe(outcome))
+        print(describe_undrift(outcome))
+        record_after_localization(args, outcome.target)
     return 1 if failures else 0

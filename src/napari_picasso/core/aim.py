@@ -403,6 +403,11 @@ class _Columns:
         # localizations per frame: segment means of per-frame values without a pass over rows
         self.frame_counts = np.bincount(self.frame, minlength=self.n_frames).astype(np.float64)
         self.knots = self.mean_drift(np.arange(self.n_frames, dtype=np.float64))
+        # A segment's misalignment to all the others, e_s - (mean error of the others), times
+        # (1 - w_s) (w_s: its share of the rows) is its error from the weighted mean of all:
+        # the least-squares correction. The rounds then converge at once (with the
+        # misalignment itself two segments would swap their errors forever).
+        self.loo_weight = 1.0 - np.diff(self.rows) / max(len(self.frame), 1)
         self.groups = None
 
     def segment(self, s):
@@ -455,11 +460,20 @@ def _check_segments(cols, min_locs):
         )
 
 
-def _no_overlap(cols, s, what):
-    return ValueError(
-        f"segment {s} (frames {cols.bounds[s]}-{cols.bounds[s + 1] - 1}) does not overlap the first segment{what} "
-        "within the search radius (use a longer segment or a larger search radius)"
-    )
+MAX_ROUND1_MISSES = 0.5
+"""Round 1 fails when more than this fraction of the segments overlap the first nowhere."""
+
+
+def _check_round1(cols, misses, what):
+    # A segment without any overlap with the first keeps the previous segment's drift
+    # (the leave-one-out rounds, against everything, correct it); most of them: too sparse.
+    if misses and len(misses) > MAX_ROUND1_MISSES * (cols.n_segments - 1):
+        s = misses[0]
+        raise ValueError(
+            f"{len(misses)} of {cols.n_segments - 1} segments (the first: {s}, frames {cols.bounds[s]}-"
+            f"{cols.bounds[s + 1] - 1}) overlap the first segment{what} nowhere within the search radius: too few "
+            "localizations per segment (use a longer segment) or drift beyond the search radius"
+        )
 
 
 def _round1_xy(cols, fine_grid, max_shift_px):
@@ -472,6 +486,7 @@ def _round1_xy(cols, fine_grid, max_shift_px):
     args = grid.args(counts, cols, zeros, zeros)
     _add_rows(*args, *cols.segment(0), grid.x0, grid.y0, grid.inv_bin, 1)
     segment_drift = np.zeros((cols.n_segments, 2))
+    misses = []
     for s in range(1, cols.n_segments):
         lo, hi = cols.segment(s)
         step = max(1, (hi - lo) // ROUND1_LOCS)
@@ -480,11 +495,13 @@ def _round1_xy(cols, fine_grid, max_shift_px):
             box = _coarse_xy(*args, lo, hi, step, shift[0], shift[1], grid.x0, grid.y0, grid.inv_bin, search)
             peak = _box_peak(box, search)
             if peak is None:
-                raise _no_overlap(cols, s, "")
+                misses.append(s)
+                break
             shift -= peak * grid.bin_px
             if np.all(np.abs(peak) <= search - 1):
                 break
         segment_drift[s] = shift
+    _check_round1(cols, misses, "")
     return segment_drift
 
 
@@ -523,7 +540,7 @@ def _loo_xy(cols, grid, per_frame):
             continue
         step, inside = _balance(fine[s])
         shifts[s] = -step * grid.bin_px if inside else _recentred_xy(counts, grid, cols, drift_x, drift_y, s, step)
-    return np.column_stack([cols.mean_drift(drift_x), cols.mean_drift(drift_y)]) + shifts
+    return np.column_stack([cols.mean_drift(drift_x), cols.mean_drift(drift_y)]) + shifts * cols.loo_weight[:, None]
 
 
 def _xy_drift(cols, grid, max_shift_px, rounds, spline_smoothing, initial):
@@ -560,6 +577,7 @@ def _round1_z(cols, cells, n_cells, z0, bin_z_nm, search):
     zeros = np.zeros(cols.n_frames)
     reference = _ZReference(cols, cells, n_cells, zeros, *cols.segment(0), z0, bin_z_nm)
     segment_drift = np.zeros(cols.n_segments)
+    misses = []
     for s in range(1, cols.n_segments):
         lo, hi = cols.segment(s)
         step = max(1, (hi - lo) // ROUND1_LOCS)
@@ -569,11 +587,13 @@ def _round1_z(cols, cells, n_cells, z0, bin_z_nm, search):
             _counts_z(*reference.args(zeros), lo, hi, step, shift, z0, reference.inv_bin, search, acc)
             peak = _box_peak(acc.sum(axis=0), search)
             if peak is None:
-                raise _no_overlap(cols, s, " in z")
+                misses.append(s)
+                break
             shift -= peak[0] * bin_z_nm
             if abs(peak[0]) <= search - 1:
                 break
         segment_drift[s] = shift
+    _check_round1(cols, misses, " in z")
     return segment_drift
 
 
@@ -599,7 +619,7 @@ def _loo_z(cols, cells, n_cells, z0, bin_z_nm, per_frame):
             if inside:
                 break
         shifts[s] = shift
-    return cols.mean_drift(drift_z) + shifts
+    return cols.mean_drift(drift_z) + shifts * cols.loo_weight
 
 
 def _z_drift(cols, grid, drift_xy, bin_z_nm, search, rounds, spline_smoothing, initial):
@@ -634,7 +654,7 @@ def aim_drift(
     z_nm=None,
     bin_z_nm=20.0,
     max_shift_z_nm=60.0,
-    rounds=2,
+    rounds=1,
     segment_offset_frames=0,
     initial_drift=None,
     min_locs_per_segment=MIN_LOCS_PER_SEGMENT,
@@ -753,7 +773,7 @@ def aim_z_drift(
     segment_offset_frames=0,
     bin_z_nm=20.0,
     max_shift_z_nm=60.0,
-    rounds=2,
+    rounds=1,
     initial_drift_z_nm=None,
     min_locs_per_segment=MIN_LOCS_PER_SEGMENT,
     spline_smoothing="gcv",

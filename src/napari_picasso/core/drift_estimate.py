@@ -58,7 +58,7 @@ class DriftOptions:
     pixelsize_nm: float = 130.0
     bin_nm: float = 20.0
     max_shift_nm: float | None = None
-    rounds: int = 2
+    rounds: int = 1
     fiducial_radius_nm: float = 150.0
     min_presence: float = 0.8
     picks_px: np.ndarray | None = None

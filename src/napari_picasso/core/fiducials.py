@@ -28,6 +28,8 @@ MIN_PRESENCE = 0.8
 """Automatic fiducials hold localizations in at least this fraction of the frames."""
 OUTLIER_FACTOR = 3.0
 """A fiducial whose scatter exceeds this many times the median scatter is dropped."""
+OWN_SIGMAS = 5.0
+"""Localizations this many standard deviations (its scatter) from a fiducial's path are its own."""
 POINT_OUTLIER_SIGMAS = 5.0
 """A track point this many robust standard deviations off the common drift is left out."""
 PICK_WINDOW_FRAMES = 200
@@ -48,8 +50,9 @@ class FiducialDrift:
         ``method`` ``"fiducials"``; ``residual_px`` the weighted RMS scatter of the used
         fiducials about the common drift, ``n_pairs_used`` the fiducials used.
     member : numpy.ndarray
-        Per localization: the fiducial it belongs to (within the radius of one, any frame),
-        -1 for none; these rows are left out of the undrifted output.
+        Per localization: the fiducial it is a localization of (within 5 standard
+        deviations of its scatter from its path; any within the search radius of a
+        rejected fiducial), -1 for none; these rows are left out of the undrifted output.
     centres_px : numpy.ndarray
         ``(n, 2)`` x, y of the fiducials, px (at frame 0's drift for automatic ones, the
         pick centres for picks).
@@ -150,7 +153,9 @@ def _local_level(observed, variance, q):
         p_f[t] = p
     smooth = x_f.copy()
     for t in range(n - 2, -1, -1):
-        if math.isfinite(p_pred[t + 1]) and p_pred[t + 1] > 0:
+        if not math.isfinite(p_f[t]):  # before the first observation: the first smoothed value
+            smooth[t] = smooth[t + 1]
+        elif p_pred[t + 1] > 0:
             smooth[t] = x_f[t] + p_f[t] / p_pred[t + 1] * (smooth[t + 1] - x_f[t])
     return smooth, loglik
 
@@ -294,24 +299,36 @@ def _membership(x, y, frame, path, radius):
 
 
 def _pick_paths(frame, x, y, picks, n_frames):
-    """Rough paths of picked fiducials: the median position in the pick per window of
-    frames, interpolated; raises FiducialError for a pick without localizations."""
+    """Paths of picked fiducials, followed through the drift: in windows of
+    ``PICK_WINDOW_FRAMES`` frames, the median of the localizations within the pick's
+    radius of the previous window's median, from the window holding the most
+    localizations in the pick circle outwards (a fiducial may drift out of its circle).
+    Raises FiducialError for a pick without localizations."""
+    n_windows = -(-int(n_frames) // PICK_WINDOW_FRAMES)
+    order = np.argsort(frame, kind="stable")
+    window_rows = np.searchsorted(frame[order], np.arange(n_windows + 1) * PICK_WINDOW_FRAMES)
     paths = np.empty((len(picks), 2, n_frames))
-    circles = np.broadcast_to(np.asarray(picks, dtype=np.float64)[:, :2, None], (len(picks), 2, n_frames))
-    member = np.full(len(x), -1)
-    for k in range(len(picks)):
-        inside, _ = _membership(x, y, frame, circles[k : k + 1], float(picks[k][2]))
-        member[inside == 0] = k
     for k, (px, py, r) in enumerate(picks):
-        rows = np.flatnonzero(member == k)
-        if len(rows) == 0:
+        circle, _ = _membership(x, y, frame, np.broadcast_to(np.array([[px], [py]]), (1, 2, n_frames)), float(r))
+        inside = order[circle[order] == 0]
+        if len(inside) == 0:
             raise FiducialError(f"pick {k + 1} at x {px:g}, y {py:g} (radius {r:g} px) holds no localizations")
-        windows = frame[rows] // PICK_WINDOW_FRAMES
-        starts = np.flatnonzero(np.r_[True, windows[1:] != windows[:-1]])
-        centre_frames = np.add.reduceat(frame[rows].astype(np.float64), starts) / np.diff(np.r_[starts, len(rows)])
-        for axis, values in enumerate((x, y)):
-            medians = [np.median(values[rows[a:b]]) for a, b in zip(starts, np.r_[starts[1:], len(rows)])]
-            paths[k, axis] = np.interp(np.arange(n_frames), centre_frames, medians)
+        counts = np.bincount(frame[inside] // PICK_WINDOW_FRAMES, minlength=n_windows)
+        start = int(np.argmax(counts))
+        medians = np.full((n_windows, 2), np.nan)
+        centre = np.array([px, py])
+        for w in list(range(start, n_windows)) + list(range(start - 1, -1, -1)):
+            if w == start - 1:  # backwards from the start window
+                centre = medians[start]
+            rows = order[window_rows[w] : window_rows[w + 1]]
+            near = rows[np.hypot(x[rows] - centre[0], y[rows] - centre[1]) <= r]
+            if len(near):
+                centre = np.array([np.median(x[near]), np.median(y[near])])
+                medians[w] = centre
+        known = np.flatnonzero(np.isfinite(medians[:, 0]))
+        window_frames = (np.arange(n_windows) + 0.5) * PICK_WINDOW_FRAMES
+        for axis in range(2):
+            paths[k, axis] = np.interp(np.arange(n_frames), window_frames[known], medians[known, axis])
     return paths
 
 
@@ -358,6 +375,24 @@ def _solve_tracks(tracks, present):
                 break
             present &= ~outliers
     return solved, present
+
+
+def _own_rows(member, x, y, frame, tracks, present, drift, used, scatter):
+    """Rows that are a fiducial's own localizations: within ``OWN_SIGMAS`` of its scatter
+    of its fitted path (offset + drift) for a used fiducial; every row within the search
+    radius of a rejected one (a bead, if a wandering one). Other rows keep -1."""
+    own = np.full(len(member), -1, dtype=np.int32)
+    for k in range(len(used)):
+        rows = np.flatnonzero(member == k)
+        if not used[k]:
+            own[rows] = k
+            continue
+        offset = [np.median((track[k] - drift[:, axis])[present[k]]) for axis, track in enumerate(tracks[:2])]
+        dx = x[rows] - offset[0] - drift[frame[rows], 0]
+        dy = y[rows] - offset[1] - drift[frame[rows], 1]
+        reach = OWN_SIGMAS * float(np.sqrt(np.mean(scatter[k] ** 2)))
+        own[rows[dx * dx + dy * dy <= reach * reach]] = k
+    return own
 
 
 def fiducial_drift(
@@ -473,6 +508,7 @@ def fiducial_drift(
         per_frame.append(smooth_random_walk(drift, variance))
     per_frame = np.column_stack(per_frame)
     per_frame -= per_frame[0]
+    member = _own_rows(member, x, y, frame, tracks, present, per_frame, used, scatter)
     weights = 1.0 / np.maximum(scatter[used] ** 2, 1e-12)
     residual = float(np.sqrt(np.sum(weights * scatter[used] ** 2) / np.sum(weights)))
     result = DriftResult(

@@ -85,18 +85,32 @@ def load_fiducial_picks(path, width, height, pixelsize_nm=None):
     for number, pick in enumerate(content, 1):
         if not isinstance(pick, dict) or not all(_number(pick.get(key)) for key in ("x", "y", "r")):
             raise InputFileError(path, f"pick {number} ({pick!r}) is not a mapping of numbers x, y and r (px).")
-        x, y, r = float(pick["x"]), float(pick["y"]), float(pick["r"])
-        if r <= 0:
-            raise InputFileError(path, f"pick {number} has radius {r:g} px; it must be > 0.")
+        picks.append((float(pick["x"]), float(pick["y"]), float(pick["r"])))
+    return check_fiducial_picks(picks, width, height, path)
+
+
+def check_fiducial_picks(picks_px, width, height, source="fiducial picks"):
+    """``(n, 3)`` x, y, r picks as an array, checked: r > 0, every centre in the frame.
+
+    Raises
+    ------
+    InputFileError
+        Naming ``source`` (the picks file, or what the picks came from).
+    """
+    picks = np.asarray(picks_px, dtype=np.float64).reshape(-1, 3)
+    if len(picks) == 0:
+        raise InputFileError(source, "holds no picks.", fix="pick at least one fiducial, or find them automatically.")
+    for number, (x, y, r) in enumerate(picks, 1):
+        if not r > 0:
+            raise InputFileError(source, f"pick {number} has radius {r:g} px; it must be > 0.")
         if not (0 <= x < width and 0 <= y < height):
             raise InputFileError(
-                path,
+                source,
                 f"pick {number} at x {x:g}, y {y:g} px lies outside the {width} x {height} px field "
                 "of the localizations.",
                 fix="pick fiducials on this file's localizations (coordinates in camera pixels, not nm).",
             )
-        picks.append((x, y, r))
-    return np.array(picks, dtype=np.float64)
+    return picks
 
 
 def save_fiducial_picks(path, picks_px):
