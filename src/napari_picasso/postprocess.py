@@ -121,11 +121,12 @@ class UndriftOutcome:
     pixelsize_nm: float | None
 
 
-def read_drift_columns(path, info):
-    """:class:`~.core.drift_estimate.DriftColumns` of a file (frame-sorted; z and photons
-    where present) and the sort order applied (None when the file is sorted)."""
+def read_drift_columns(path, info, photons=False):
+    """:class:`~.core.drift_estimate.DriftColumns` of a file (frame-sorted; z where present,
+    photons when asked) and the sort order applied (None when the file is sorted)."""
     movie = info[0]
-    columns = load_columns(path, ["frame", "x", "y", "z", "photons"])
+    columns = load_columns(path, ["frame", "x", "y", "z"] + (["photons"] if photons else []))
+    columns.setdefault("photons", None)
     frame = columns["frame"]
     n_frames = int(movie["Frames"])
     if len(frame) and int(frame.max()) >= n_frames:
@@ -300,7 +301,7 @@ def undrift_file(
         path, movie, method, segment_frames, max_shift_px, fiducials, pixelsize,
         bin_nm=bin_nm, rounds=rounds, fiducial_radius_nm=fiducial_radius_nm,
     )  # fmt: skip
-    columns, order = read_drift_columns(path, info)
+    columns, order = read_drift_columns(path, info, photons=options.method == "fiducials")
     estimate = _estimate(path, columns, options)
     halves = None
     if split:

@@ -94,7 +94,8 @@ def test_leave_one_out_counts_equal_a_reference_without_the_segment():
     counts = np.zeros(grid.nx * grid.ny, dtype=np.int32)
     args = grid.args(counts, cols, drift_x, drift_y)
     aim._add_groups(*args, cols.groups, grid.x0, grid.y0, grid.inv_bin, 1)
-    swept = aim._sweep_xy(*args, cols.groups, grid.stripe_bins, grid.x0, grid.y0, grid.inv_bin, 1)
+    cap = aim._count_cap(counts)
+    swept = aim._sweep_xy(*args, cols.groups, grid.stripe_bins, grid.x0, grid.y0, grid.inv_bin, cap, 1)
     for s in range(cols.n_segments):
         lo, hi = cols.segment(s)
         others = np.zeros_like(counts)
@@ -102,7 +103,7 @@ def test_leave_one_out_counts_equal_a_reference_without_the_segment():
         aim._add_rows(*other_args, 0, lo, grid.x0, grid.y0, grid.inv_bin, 1)
         aim._add_rows(*other_args, hi, len(cols.frame), grid.x0, grid.y0, grid.inv_bin, 1)
         expected = np.zeros((2, aim.SUB_BINS, 5))
-        aim._fine_xy(*other_args, lo, hi, 0.0, 0.0, grid.x0, grid.y0, grid.inv_bin, expected)
+        aim._fine_xy(*other_args, lo, hi, 0.0, 0.0, grid.x0, grid.y0, grid.inv_bin, cap, expected)
         np.testing.assert_array_equal(swept[s], expected)
     assert counts.sum() == len(cols.frame)  # every row put back
 

@@ -55,6 +55,8 @@ ROUND1_BIN_FACTOR = 2
 STRIPE_BYTES = 1 << 18
 """Grid bytes per stripe of the leave-one-out sweep (fits a core's L2 cache)."""
 MAX_RECENTRES = 6
+CAP_PERCENTILE = 99.9
+"""A bin weighs at most the count of this percentile of the occupied bins (see _count_cap)."""
 
 
 # --- x, y: the reference grid ---------------------------------------------------------
@@ -73,7 +75,7 @@ def _add_rows(grid, nx, ny, x, y, frame, drift_x, drift_y, lo, hi, x0, y0, inv_b
 
 
 @numba.njit(cache=True, nogil=True)
-def _coarse_xy(grid, nx, ny, x, y, frame, drift_x, drift_y, lo, hi, step, shift_x, shift_y, x0, y0, inv_bin, half):
+def _coarse_xy(grid, nx, ny, x, y, frame, drift_x, drift_y, lo, hi, step, shift_x, shift_y, x0, y0, inv_bin, half, cap):
     # box[b, a]: the overlap of rows lo:hi:step moved by (a - half, b - half) bins
     side = 2 * half + 1
     box = np.zeros((side, side))
@@ -85,12 +87,12 @@ def _coarse_xy(grid, nx, ny, x, y, frame, drift_x, drift_y, lo, hi, step, shift_
         for b in range(side):
             row = (iy - half + b) * nx + ix - half
             for a in range(side):
-                box[b, a] += grid[row + a]
+                box[b, a] += min(grid[row + a], cap)
     return box
 
 
 @numba.njit(cache=True, nogil=True)
-def _fine_xy(grid, nx, ny, x, y, frame, drift_x, drift_y, lo, hi, shift_x, shift_y, x0, y0, inv_bin, acc):
+def _fine_xy(grid, nx, ny, x, y, frame, drift_x, drift_y, lo, hi, shift_x, shift_y, x0, y0, inv_bin, cap, acc):
     # acc[0, kx, a + 2] += reference counts in column offset a (rows -1..1) of the rows
     # whose position inside its bin lies in sub-bin kx along x; acc[1, ky, b + 2] the same
     # along y. Within +-1/2 bin of the balance a localization in the lower half of its
@@ -113,10 +115,10 @@ def _fine_xy(grid, nx, ny, x, y, frame, drift_x, drift_y, lo, hi, shift_x, shift
         for j in range(4):
             b = first_b + j
             base = (iy + b) * nx + left
-            v0 = float(grid[base])
-            v1 = float(grid[base + 1])
-            v2 = float(grid[base + 2])
-            v3 = float(grid[base + 3])
+            v0 = float(min(grid[base], cap))
+            v1 = float(min(grid[base + 1], cap))
+            v2 = float(min(grid[base + 2], cap))
+            v3 = float(min(grid[base + 3], cap))
             acc[1, ky, b + 2] += (v1 + v2 + v3) if low_x else (v0 + v1 + v2)
             if -1 <= b <= 1:
                 c0 += v0
@@ -161,7 +163,7 @@ def _add_groups(grid, nx, ny, x, y, frame, drift_x, drift_y, groups, x0, y0, inv
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _sweep_xy(grid, nx, ny, x, y, frame, drift_x, drift_y, groups, stripe_bins, x0, y0, inv_bin, n_threads):
+def _sweep_xy(grid, nx, ny, x, y, frame, drift_x, drift_y, groups, stripe_bins, x0, y0, inv_bin, cap, n_threads):
     # Leave-one-out sub-bin counts of every segment at zero extra shift, stripe by
     # stripe. The segment's own rows within 2 bin rows of the stripe (all that the
     # evaluated rows read) are taken out of the reference and put back. Stripes of one
@@ -181,7 +183,7 @@ def _sweep_xy(grid, nx, ny, x, y, frame, drift_x, drift_y, groups, stripe_bins, 
                 own_lo = _first_at_row(y, frame, drift_y, before, lo, y0, inv_bin, k * stripe_bins - 2)
                 own_hi = _first_at_row(y, frame, drift_y, hi, after, y0, inv_bin, (k + 1) * stripe_bins + 2)
                 _add_rows(grid, nx, ny, x, y, frame, drift_x, drift_y, own_lo, own_hi, x0, y0, inv_bin, -1)
-                _fine_xy(grid, nx, ny, x, y, frame, drift_x, drift_y, lo, hi, 0.0, 0.0, x0, y0, inv_bin, acc[s])
+                _fine_xy(grid, nx, ny, x, y, frame, drift_x, drift_y, lo, hi, 0.0, 0.0, x0, y0, inv_bin, cap, acc[s])
                 _add_rows(grid, nx, ny, x, y, frame, drift_x, drift_y, own_lo, own_hi, x0, y0, inv_bin, 1)
     return fine.sum(axis=0)
 
@@ -255,7 +257,7 @@ def _change_z(offsets, bins, counts, cells, z, frame, drift_z, lo, hi, z0, inv_b
 
 
 @numba.njit(cache=True, nogil=True)
-def _counts_z(offsets, bins, counts, cells, z, frame, drift_z, lo, hi, step, shift_z, z0, inv_bin_z, half, acc):
+def _counts_z(offsets, bins, counts, cells, z, frame, drift_z, lo, hi, step, shift_z, z0, inv_bin_z, half, cap, acc):
     # acc[k, d] += reference counts at z bin offset d - half of rows lo:hi:step whose
     # position inside its z bin lies in sub-bin k (summed over k: the overlap box)
     side = 2 * half + 1
@@ -269,11 +271,11 @@ def _counts_z(offsets, bins, counts, cells, z, frame, drift_z, lo, hi, step, shi
         for e in range(offsets[c], offsets[c + 1]):
             d = bins[e] - b + half
             if 0 <= d < side:
-                acc[k, d] += counts[e]
+                acc[k, d] += min(counts[e], cap)
 
 
 @numba.njit(cache=True, nogil=True)
-def _sweep_z(offsets, bins, counts, cells, z, frame, drift_z, groups, z0, inv_bin_z, fine):
+def _sweep_z(offsets, bins, counts, cells, z, frame, drift_z, groups, z0, inv_bin_z, cap, fine):
     # :func:`_sweep_xy` along z: own rows of the segment in the same x, y bin are taken out
     n_segments, n_stripes = groups.shape[0], groups.shape[1] - 1
     for k in range(n_stripes):
@@ -282,7 +284,9 @@ def _sweep_z(offsets, bins, counts, cells, z, frame, drift_z, groups, z0, inv_bi
             if hi == lo:
                 continue
             _change_z(offsets, bins, counts, cells, z, frame, drift_z, lo, hi, z0, inv_bin_z, -1)
-            _counts_z(offsets, bins, counts, cells, z, frame, drift_z, lo, hi, 1, 0.0, z0, inv_bin_z, 2, fine[s, 0])
+            _counts_z(
+                offsets, bins, counts, cells, z, frame, drift_z, lo, hi, 1, 0.0, z0, inv_bin_z, 2, cap, fine[s, 0]
+            )
             _change_z(offsets, bins, counts, cells, z, frame, drift_z, lo, hi, z0, inv_bin_z, 1)
 
 
@@ -396,7 +400,8 @@ class _Columns:
         self.bounds = bounds
         self.rows = segment_rows(frame, bounds)
         self.n_segments = len(bounds) - 1
-        self.frame = np.ascontiguousarray(frame, dtype=np.int32)
+        # frames < 2**31: uint32 (the file's type) read as int32 without a copy
+        self.frame = frame.view(np.int32) if frame.dtype == np.uint32 else np.ascontiguousarray(frame, dtype=np.int32)
         self.x = np.ascontiguousarray(x, dtype=np.float32)
         self.y = np.ascontiguousarray(y, dtype=np.float32)
         self.z = None if z is None else np.ascontiguousarray(z, dtype=np.float32)
@@ -447,6 +452,14 @@ class _Grid:
         return counts, self.nx, self.ny, cols.x, cols.y, cols.frame, drift_x, drift_y
 
 
+def _count_cap(counts):
+    """Largest reference count a bin weighs with: the ``CAP_PERCENTILE`` of the occupied
+    bins' counts. Fiducials (in every frame, 1 nm precise) pile tens of thousands of
+    localizations into a bin or two; uncapped, a few of them would outweigh every site."""
+    occupied = counts[counts > 0]
+    return max(1, int(np.percentile(occupied, CAP_PERCENTILE))) if len(occupied) else 1
+
+
 def _check_segments(cols, min_locs):
     if cols.n_segments < 2:
         raise ValueError(f"{cols.n_frames} frames make 1 segment; drift needs at least 2 (use a smaller segment)")
@@ -485,6 +498,7 @@ def _round1_xy(cols, fine_grid, max_shift_px):
     zeros = np.zeros(cols.n_frames)
     args = grid.args(counts, cols, zeros, zeros)
     _add_rows(*args, *cols.segment(0), grid.x0, grid.y0, grid.inv_bin, 1)
+    cap = _count_cap(counts)
     segment_drift = np.zeros((cols.n_segments, 2))
     misses = []
     for s in range(1, cols.n_segments):
@@ -492,7 +506,7 @@ def _round1_xy(cols, fine_grid, max_shift_px):
         step = max(1, (hi - lo) // ROUND1_LOCS)
         shift = segment_drift[s - 1].copy()
         for _ in range(MAX_RECENTRES):
-            box = _coarse_xy(*args, lo, hi, step, shift[0], shift[1], grid.x0, grid.y0, grid.inv_bin, search)
+            box = _coarse_xy(*args, lo, hi, step, shift[0], shift[1], grid.x0, grid.y0, grid.inv_bin, search, cap)
             peak = _box_peak(box, search)
             if peak is None:
                 misses.append(s)
@@ -505,7 +519,7 @@ def _round1_xy(cols, fine_grid, max_shift_px):
     return segment_drift
 
 
-def _recentred_xy(counts, grid, cols, drift_x, drift_y, s, step):
+def _recentred_xy(counts, cap, grid, cols, drift_x, drift_y, s, step):
     """Leave-one-out sub-bin counts of segment ``s`` at ``step`` bins (x, y) beyond the
     last round's drift, for a segment whose balance lay beyond +-1/2 bin."""
     lo, hi = cols.segment(s)
@@ -515,7 +529,7 @@ def _recentred_xy(counts, grid, cols, drift_x, drift_y, s, step):
     for _ in range(MAX_RECENTRES):
         fine = np.zeros((2, SUB_BINS, 5))
         _add_rows(*args, lo, hi, *geometry, -1)
-        _fine_xy(*args, lo, hi, shift[0], shift[1], *geometry, fine)
+        _fine_xy(*args, lo, hi, shift[0], shift[1], *geometry, cap, fine)
         _add_rows(*args, lo, hi, *geometry, 1)
         if not fine.any():
             return np.zeros(2)
@@ -533,13 +547,14 @@ def _loo_xy(cols, grid, per_frame):
     counts = np.zeros(grid.nx * grid.ny, dtype=np.int32)
     args = grid.args(counts, cols, drift_x, drift_y)
     _add_groups(*args, cols.groups, grid.x0, grid.y0, grid.inv_bin, 1)
-    fine = _sweep_xy(*args, cols.groups, grid.stripe_bins, grid.x0, grid.y0, grid.inv_bin, numba.get_num_threads())
+    cap = _count_cap(counts)
+    fine = _sweep_xy(*args, cols.groups, grid.stripe_bins, grid.x0, grid.y0, grid.inv_bin, cap, numba.get_num_threads())
     shifts = np.zeros((cols.n_segments, 2))
     for s in range(cols.n_segments):
         if not fine[s].any():
             continue
         step, inside = _balance(fine[s])
-        shifts[s] = -step * grid.bin_px if inside else _recentred_xy(counts, grid, cols, drift_x, drift_y, s, step)
+        shifts[s] = -step * grid.bin_px if inside else _recentred_xy(counts, cap, grid, cols, drift_x, drift_y, s, step)
     return np.column_stack([cols.mean_drift(drift_x), cols.mean_drift(drift_y)]) + shifts * cols.loo_weight[:, None]
 
 
@@ -568,6 +583,7 @@ class _ZReference:
         self.cols, self.cells, self.z0, self.bin = cols, cells, z0, float(bin_z_nm)
         self.inv_bin = 1.0 / bin_z_nm
         self.lists = _z_lists(n_cells, cells, cols.z, cols.frame, drift_z, lo, hi, z0, self.inv_bin)
+        self.cap = _count_cap(self.lists[2])
 
     def args(self, drift_z):
         return (*self.lists, self.cells, self.cols.z, self.cols.frame, drift_z)
@@ -584,7 +600,7 @@ def _round1_z(cols, cells, n_cells, z0, bin_z_nm, search):
         shift = segment_drift[s - 1]
         for _ in range(MAX_RECENTRES):
             acc = np.zeros((SUB_BINS, 2 * search + 1))
-            _counts_z(*reference.args(zeros), lo, hi, step, shift, z0, reference.inv_bin, search, acc)
+            _counts_z(*reference.args(zeros), lo, hi, step, shift, z0, reference.inv_bin, search, reference.cap, acc)
             peak = _box_peak(acc.sum(axis=0), search)
             if peak is None:
                 misses.append(s)
@@ -601,7 +617,7 @@ def _loo_z(cols, cells, n_cells, z0, bin_z_nm, per_frame):
     drift_z = np.ascontiguousarray(per_frame)
     reference = _ZReference(cols, cells, n_cells, drift_z, 0, len(cells), z0, bin_z_nm)
     fine = np.zeros((cols.n_segments, 1, SUB_BINS, 5))
-    _sweep_z(*reference.args(drift_z), cols.groups, z0, reference.inv_bin, fine)
+    _sweep_z(*reference.args(drift_z), cols.groups, z0, reference.inv_bin, reference.cap, fine)
     shifts = np.zeros(cols.n_segments)
     for s in range(cols.n_segments):
         if not fine[s].any():
@@ -612,7 +628,7 @@ def _loo_z(cols, cells, n_cells, z0, bin_z_nm, per_frame):
         for _ in range(MAX_RECENTRES if not inside else 0):  # the balance lay beyond +-1/2 bin
             acc = np.zeros((1, SUB_BINS, 5))
             _change_z(*reference.args(drift_z), lo, hi, z0, reference.inv_bin, -1)
-            _counts_z(*reference.args(drift_z), lo, hi, 1, shift, z0, reference.inv_bin, 2, acc[0])
+            _counts_z(*reference.args(drift_z), lo, hi, 1, shift, z0, reference.inv_bin, 2, reference.cap, acc[0])
             _change_z(*reference.args(drift_z), lo, hi, z0, reference.inv_bin, 1)
             step, inside = _balance(acc)
             shift -= step[0] * bin_z_nm
