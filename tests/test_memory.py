@@ -113,9 +113,8 @@ def test_undrift_never_holds_the_table(tmp_path):
 
     warm_up, _ = fitted(100_000, 2000, "warm", width=64, height=64)
     path, n_rows = fitted(2_000_000, 20000, "big")
-    done = subprocess.run(
-        [sys.executable, "-c", UNDRIFT_PEAK_SCRIPT, str(path), str(warm_up)], capture_output=True, text=True, timeout=600
-    )
+    command = [sys.executable, "-c", UNDRIFT_PEAK_SCRIPT, str(path), str(warm_up)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     growth = json.loads(done.stdout.strip().splitlines()[-1])["growth_bytes"]
     row_bytes = locs_dtype("mle").itemsize

@@ -192,6 +192,23 @@ def _peak(cc, max_shift, fit_radius=2):
     return coarse[0] + float(offset[1]), coarse[1] + float(offset[0])
 
 
+CAP_PERCENTILE = 99.9
+"""A rendered pixel counts at most this percentile of the occupied pixels' counts."""
+
+
+def _capped(image):
+    """``image`` with its counts capped at :data:`CAP_PERCENTILE` of the occupied pixels.
+
+    Fiducials (in every frame, 1 nm precise) pile thousands of localizations into one
+    render pixel; uncapped, a few of them make the correlation, which then locks to the
+    render pixels (their sub-pixel positions do not average out as those of many sites do).
+    """
+    occupied = image[image > 0]
+    if len(occupied) == 0:
+        return image
+    return np.minimum(image, np.percentile(occupied, CAP_PERCENTILE))
+
+
 def _solve(pairs, shifts, n_segments):
     """Least-squares drifts (segment 0 fixed at 0) from ``d_i - d_j = shift_ij``."""
     a = np.zeros((len(pairs), n_segments - 1))
@@ -291,6 +308,7 @@ def rcc_drift(
             first, last = frame_bounds[k], frame_bounds[k + 1] - 1
             raise ValueError(f"segment {k} (frames {first}-{last}) has no localizations; use longer segments")
         image, _ = render(locs[rows], oversampling=oversampling, viewport=viewport, blur="histogram")
+        image = _capped(image)
         images.append(image - image.mean())
         frame_means[k] = frames[rows].mean()
     shape = images[0].shape
