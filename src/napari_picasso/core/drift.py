@@ -243,6 +243,7 @@ def rcc_drift(
     max_render_px=512,
     threads=None,
     segment_offset_frames=0,
+    render_offset=0.0,
 ):
     """Drift of every frame by redundant cross-correlation of time segments.
 
@@ -277,6 +278,9 @@ def rcc_drift(
     segment_offset_frames : int
         Segment boundaries at ``segment_offset_frames + k * segment_frames`` (see
         :func:`segment_bounds`).
+    render_offset : float
+        The render grid moved by this fraction of a render pixel (a second estimate on
+        another grid shows the error of locating peaks on the grid; split halves).
 
     Returns
     -------
@@ -296,6 +300,8 @@ def rcc_drift(
     side = max(viewport[2] - viewport[0], viewport[3] - viewport[1])
     if oversampling is None:
         oversampling = float(max(1, min(10, int(max_render_px // max(side, 1)))))
+    if render_offset:
+        viewport = tuple(float(v) + render_offset / oversampling for v in viewport)
     frame_bounds = segment_bounds(n_frames, segment_frames, segment_offset_frames)
     order = np.argsort(seg, kind="stable")
     bounds = np.searchsorted(seg[order], np.arange(n_segments + 1))

@@ -7,7 +7,9 @@ the localizations are split into two halves, each undrifted on its own and the d
 of the two drifts reported. For the segment-based methods (RCC, AIM) the halves are the
 localizations of the even and of the odd segments: each half measures the drift where the
 other interpolates it, so the difference holds the error of interpolating between segment
-centres (drift faster than a segment) as well as the statistical error. The fiducial
+centres (drift faster than a segment) as well as the statistical error; RCC renders the
+second half on a grid moved by half a render pixel, so that the error of locating
+correlation peaks on the pixel grid differs between the halves too. The fiducial
 method splits the fiducials (two independent sets of markers). Each half has about twice
 the error variance of the whole, so ``RMS(difference) / 2`` (for unequal halves
 ``sqrt(w_a w_b) / (w_a + w_b)`` times it) estimates the error of the result.
@@ -126,7 +128,7 @@ class Estimate:
     fiducials: object = None
 
 
-def _rcc(columns, options, offset_frames, initial, smoothing="gcv"):
+def _rcc(columns, options, offset_frames, initial, smoothing="gcv", render_offset=0.0):
     smoothing_xy, smoothing_z = split_smoothing(smoothing)
     result = rcc_drift(
         columns.table(),
@@ -136,6 +138,7 @@ def _rcc(columns, options, offset_frames, initial, smoothing="gcv"):
         viewport=(0.0, 0.0, float(columns.height), float(columns.width)),
         segment_offset_frames=offset_frames,
         spline_smoothing=smoothing_xy,
+        render_offset=render_offset,
     )
     if columns.z is not None:
         initial_z = None if initial is None or initial.shape[1] < 3 else initial[:, 2]
@@ -274,7 +277,11 @@ def split_halves(columns, options, full):
         if options.method == "aim":
             estimate = _aim(half, paired, parity * segment, full.result.drift_columns, rounds=1, smoothing=smoothing)
         else:
-            estimate = _rcc(half, paired, parity * segment, full.result.drift_columns, smoothing=smoothing)
+            # the second half on a render grid moved by half a pixel: peaks located on the
+            # grid err differently, and the difference shows it
+            estimate = _rcc(
+                half, paired, parity * segment, full.result.drift_columns, smoothing=smoothing, render_offset=parity / 2
+            )
         halves.append(estimate.result.drift_columns)
     residual_px, residual_z = _residual(halves[0], halves[1], 0.5)
     return SplitHalves(halves[0], halves[1], residual_px, residual_z)
