@@ -1,4 +1,4 @@
-"""The experiment explorer dock widget: the database's History, Compare and Preview in napari.
+"""The experiment explorer dock widget: the database's History, Compare, Preview and Drift in napari.
 
 Thin by design: every query is a :mod:`napari_picasso.db` function, every plot's data a
 :mod:`napari_picasso.db.views` / :mod:`~napari_picasso.db.compare` function and every

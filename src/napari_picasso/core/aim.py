@@ -3,7 +3,8 @@
 Localizations are binned on a fine grid (``bin_px``; Picasso's "intersection distance",
 20 nm by default). For each time segment the overlap with a reference is counted for
 shifts of the segment within a search radius: the number of (segment, reference)
-localization pairs that fall into the same bin.
+localization pairs that fall into the same bin, a bin weighing at most the 99.9th
+percentile of the occupied bins' counts (fiducials pile thousands into one bin).
 
 Round 1 aligns each segment to the first one, starting from the previous segment's
 drift (the adaptive part: the search radius only has to cover the drift between
@@ -11,7 +12,8 @@ consecutive segments; at most ``ROUND1_LOCS`` localizations of a segment are use
 rounds after it refine). Leave-one-out rounds then align each segment to all the others,
 corrected by the previous round: the segment's own localizations are taken out of the
 reference while it is aligned (a reference that contains the segment itself pulls every
-shift towards zero). A cubic smoothing spline through the segment drifts at their
+shift towards zero); its misalignment to the others is weighted by one minus its share of
+the localizations, the least-squares correction. A cubic smoothing spline through the segment drifts at their
 localizations' mean frames gives the drift of every frame, as for RCC.
 
 Sub-bin peak: one pass over a segment records, for each localization's position inside
