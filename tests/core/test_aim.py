@@ -95,7 +95,7 @@ def test_leave_one_out_counts_equal_a_reference_without_the_segment():
     args = grid.args(counts, cols, drift_x, drift_y)
     aim._add_groups(*args, cols.groups, grid.x0, grid.y0, grid.inv_bin, 1)
     cap = aim._count_cap(counts)
-    swept = aim._sweep_xy(*args, cols.groups, grid.stripe_bins, grid.x0, grid.y0, grid.inv_bin, cap, 1)
+    swept = aim.leave_one_out_counts(args, cols, grid, cap)
     for s in range(cols.n_segments):
         lo, hi = cols.segment(s)
         others = np.zeros_like(counts)

@@ -542,6 +542,16 @@ def _recentred_xy(counts, cap, grid, cols, drift_x, drift_y, s, step):
     return shift
 
 
+def leave_one_out_counts(args, cols, grid, cap):
+    """:func:`_sweep_xy` of every segment (``args``: :meth:`_Grid.args` of the full grid).
+
+    One accumulator per pool thread: ``numba.get_thread_id()`` ranges over the whole pool
+    (``NUMBA_NUM_THREADS``), whatever ``set_num_threads`` lent to this call.
+    """
+    n_threads = numba.config.NUMBA_NUM_THREADS
+    return _sweep_xy(*args, cols.groups, grid.stripe_bins, grid.x0, grid.y0, grid.inv_bin, cap, n_threads)
+
+
 def _loo_xy(cols, grid, per_frame):
     """One leave-one-out round of x, y: the segments' drifts (n_segments, 2), px."""
     drift_x, drift_y = np.ascontiguousarray(per_frame[:, 0]), np.ascontiguousarray(per_frame[:, 1])
@@ -550,7 +560,7 @@ def _loo_xy(cols, grid, per_frame):
     args = grid.args(counts, cols, drift_x, drift_y)
     _add_groups(*args, cols.groups, grid.x0, grid.y0, grid.inv_bin, 1)
     cap = _count_cap(counts)
-    fine = _sweep_xy(*args, cols.groups, grid.stripe_bins, grid.x0, grid.y0, grid.inv_bin, cap, numba.get_num_threads())
+    fine = leave_one_out_counts(args, cols, grid, cap)
     shifts = np.zeros((cols.n_segments, 2))
     for s in range(cols.n_segments):
         if not fine[s].any():
