@@ -109,6 +109,52 @@ def draw_histograms(ax, histograms, names, field):
     return ax
 
 
+def draw_drift(ax, drift, pixelsize_nm=None, title=None):
+    """Per-frame drift: x and y (nm, or px without a pixel size) and, for a 3D file, z (nm)
+    on a second y axis.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    drift : numpy.ndarray
+        ``(n_frames, 2)`` x, y px or ``(n_frames, 3)`` with z nm (a drift file's columns).
+    pixelsize_nm : float, optional
+    title : str, optional
+
+    Returns
+    -------
+    list of matplotlib.axes.Axes
+        ``ax`` and the z axis when drawn.
+    """
+    figure = ax.figure
+    for other in list(figure.axes):
+        if getattr(other, "_drift_z_axis_of", None) is ax:
+            other.remove()
+    ax.clear()
+    if drift is None or len(drift) == 0:
+        _empty(ax, "no drift: undrift the file first")
+        return [ax]
+    drift = np.asarray(drift, dtype=np.float64)
+    frames = np.arange(len(drift))
+    scale, unit = (float(pixelsize_nm), "nm") if pixelsize_nm else (1.0, "px")
+    lines = ax.plot(frames, drift[:, 0] * scale, color=COLORS[0], lw=1.2, label="x")
+    lines += ax.plot(frames, drift[:, 1] * scale, color=COLORS[1], lw=1.2, label="y")
+    ax.set_xlabel("frame")
+    ax.set_ylabel(f"drift x, y ({unit})")
+    ax.grid(alpha=0.3)
+    out = [ax]
+    if drift.shape[1] > 2:
+        z_ax = ax.twinx()
+        z_ax._drift_z_axis_of = ax
+        lines += z_ax.plot(frames, drift[:, 2], color=COLORS[2], lw=1.2, label="z")
+        z_ax.set_ylabel("drift z (nm)")
+        out.append(z_ax)
+    ax.legend(lines, [line.get_label() for line in lines], loc="best", fontsize="small")
+    if title:
+        ax.set_title(title, fontsize="small")
+    return out
+
+
 def contrast_limits(image, percentile=99.5):
     """Display range of a rendered image: 0 to the ``percentile`` of its non-zero pixels."""
     positive = image[image > 0]

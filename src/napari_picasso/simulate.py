@@ -600,3 +600,246 @@ def astigmatic_outliers(
     scene = np.concatenate([emitters, partners])
     scene = scene[np.argsort(scene["frame"], kind="stable")]
     return scene, spoiled, emitters
+
+
+# -- drifting localization tables --------------------------------------------------
+def drift_trajectory_nm(
+    n_frames,
+    *,
+    linear_nm=(250.0, -150.0, 120.0),
+    sine_nm=50.0,
+    sine_periods=1.5,
+    walk_nm=10.0,
+    z=False,
+    seed=0,
+):
+    """A stage drift: linear + sine + random walk, per frame, nm, starting at 0.
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames of the acquisition.
+    linear_nm : sequence of float
+        Total linear drift over the acquisition of x, y (and z), nm.
+    sine_nm : float
+        Amplitude of a sine on every axis (phases differ by axis), nm.
+    sine_periods : float
+        Periods of the sine over the acquisition.
+    walk_nm : float
+        Standard deviation of the random walk's end point, nm (steps of
+        ``walk_nm / sqrt(n_frames)``); 0 for none.
+    z : bool
+        Also a z column.
+    seed : int
+        Seed of the random walk.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_frames, 2)`` (x, y) or ``(n_frames, 3)`` (x, y, z) drift, nm; row 0 is 0.
+
+    Examples
+    --------
+    >>> drift = drift_trajectory_nm(1000, z=True)
+    >>> drift.shape, bool((drift[0] == 0).all())
+    ((1000, 3), True)
+    """
+    n_axes = 3 if z else 2
+    rng = np.random.default_rng([seed, 21])
+    t = np.arange(n_frames) / max(n_frames - 1, 1)
+    drift = np.empty((n_frames, n_axes))
+    for axis in range(n_axes):
+        phase = 1.3 * axis
+        sine = sine_nm * (np.sin(2 * np.pi * sine_periods * t + phase) - np.sin(phase))
+        walk = np.cumsum(rng.normal(0.0, walk_nm / math.sqrt(max(n_frames, 1)), n_frames))
+        drift[:, axis] = linear_nm[axis] * t + sine + walk - walk[0]
+    return drift
+
+
+@dataclasses.dataclass
+class DriftingLocs:
+    """A simulated localization table with its known drift (:func:`drifting_locs`).
+
+    Attributes
+    ----------
+    locs : numpy.ndarray
+        Picasso's record layout (``z``, ``d_zcalib``, ``lpz`` appended in 3D), sorted by frame.
+    info : list of dict
+        YAML documents (movie + localization with ``Pixelsize``) for :func:`io.locs.save_locs`.
+    drift_nm : numpy.ndarray
+        ``(n_frames, 2 or 3)`` true drift added to the positions, nm.
+    fiducials_px : numpy.ndarray
+        ``(n_fiducials, 2)`` true x, y of the fiducials (before drift), px.
+    is_fiducial : numpy.ndarray
+        Boolean per row of ``locs``: the localization is of a fiducial.
+    pixelsize_nm : float
+    """
+
+    locs: np.ndarray
+    info: list
+    drift_nm: np.ndarray
+    fiducials_px: np.ndarray
+    is_fiducial: np.ndarray
+    pixelsize_nm: float
+
+    @property
+    def drift_px(self):
+        """The true x, y drift in px (``(n_frames, 2)``)."""
+        return self.drift_nm[:, :2] / self.pixelsize_nm
+
+
+@numba.njit(cache=True, nogil=True)
+def _emitter_frames(n_frames, n_sites, mean_on, mean_off, n_fiducials, presence, bg_per_frame, rng, fill, ids):
+    # Called twice with generators of the same seed: first counting the localizations of
+    # every frame into ``fill`` (``ids`` empty), then, with ``fill`` holding each frame's
+    # first row, writing the emitter of every row: sites 0.., fiducials n_sites.., background -1.
+    write = ids.size > 0
+    for site in range(n_sites):
+        on = rng.random() < mean_on / (mean_on + mean_off)
+        t = 0
+        while t < n_frames:
+            length = rng.geometric(1.0 / mean_on) if on else rng.geometric(1.0 / mean_off)
+            if on:
+                for frame in range(t, min(t + length, n_frames)):
+                    if write:
+                        ids[fill[frame]] = site
+                    fill[frame] += 1
+            t += length
+            on = not on
+    for frame in range(n_frames):
+        for k in range(n_fiducials):
+            if rng.random() < presence:
+                if write:
+                    ids[fill[frame]] = n_sites + k
+                fill[frame] += 1
+        for _ in range(rng.poisson(bg_per_frame)):
+            if write:
+                ids[fill[frame]] = -1
+            fill[frame] += 1
+
+
+def drifting_locs(
+    n_locs,
+    *,
+    n_frames=20000,
+    width=256,
+    height=256,
+    pixelsize_nm=130.0,
+    precision_nm=6.0,
+    mean_on_frames=4.0,
+    mean_off_frames=1000.0,
+    background_fraction=0.05,
+    z_range_nm=None,
+    z_precision_factor=2.5,
+    n_fiducials=0,
+    fiducial_precision_nm=1.0,
+    fiducial_presence=0.98,
+    drift_nm=None,
+    margin_px=8.0,
+    seed=0,
+):
+    """Localizations of blinking sites (and fiducials) under a known stage drift.
+
+    DNA-PAINT-like sites at random positions bind with geometric on and off times; every
+    on-frame gives one localization with Gaussian error (precision spread as photon
+    counts spread, median ``precision_nm``). A ``background_fraction`` of the rows are
+    non-specific localizations at random positions and frames. Fiducials are present in
+    each frame with probability ``fiducial_presence``, localized with
+    ``fiducial_precision_nm``. Every position then moves with the drift of its frame.
+
+    Parameters
+    ----------
+    n_locs : int
+        About this many localizations of sites and background (fiducials come on top);
+        the number of sites is chosen to give it.
+    n_frames, width, height : int
+        Acquisition length and camera frame, px.
+    pixelsize_nm : float
+        Camera pixel size, nm.
+    precision_nm : float
+        Median lateral localization precision, nm.
+    mean_on_frames, mean_off_frames : float
+        Mean bright and dark times of a site, frames.
+    background_fraction : float
+        Fraction of ``n_locs`` that are non-specific.
+    z_range_nm : tuple of float, optional
+        ``(low, high)``: a 3D table with sites at depths uniform in it (nm) and z
+        precision ``z_precision_factor`` times the lateral one.
+    n_fiducials : int
+        Fiducial markers (beads), at random positions.
+    drift_nm : numpy.ndarray, optional
+        ``(n_frames, 2 or 3)`` drift, nm; default :func:`drift_trajectory_nm` (with z in 3D).
+    margin_px : float
+        Sites stay this far from the frame's edges (drift must not move them out).
+    seed : int
+        Seed of everything random.
+
+    Returns
+    -------
+    DriftingLocs
+
+    Examples
+    --------
+    >>> sim = drifting_locs(20000, n_frames=2000, width=64, height=64, n_fiducials=3)
+    >>> sim.locs.dtype.names[:3], sim.drift_nm.shape
+    (('frame', 'x', 'y'), (2000, 2))
+    """
+    from . import fitters
+
+    three_d = z_range_nm is not None
+    if drift_nm is None:
+        drift_nm = drift_trajectory_nm(n_frames, z=three_d, seed=seed)
+    drift_nm = np.asarray(drift_nm, dtype=np.float64)
+    if drift_nm.shape != (n_frames, 3 if three_d else 2):
+        raise ValueError(f"drift_nm must be ({n_frames}, {3 if three_d else 2}), got {drift_nm.shape}")
+    rng = np.random.default_rng([seed, 22])
+    duty = mean_on_frames / (mean_on_frames + mean_off_frames)
+    n_sites = max(1, int(round(n_locs * (1 - background_fraction) / (n_frames * duty))))
+    sites = rng.uniform((margin_px, margin_px), (width - margin_px, height - margin_px), (n_sites, 2))
+    fiducials = rng.uniform((margin_px, margin_px), (width - margin_px, height - margin_px), (n_fiducials, 2))
+    emitters = np.concatenate([sites, fiducials])
+    emitter_z = rng.uniform(*(z_range_nm or (0.0, 0.0)), n_sites + n_fiducials)
+    bg_per_frame = n_locs * background_fraction / n_frames
+    args = (n_frames, n_sites, float(mean_on_frames), float(mean_off_frames), n_fiducials, float(fiducial_presence))
+    args += (float(bg_per_frame),)
+    counts = np.zeros(n_frames, dtype=np.int64)
+    _emitter_frames(*args, np.random.default_rng([seed, 23]), counts, np.zeros(0, dtype=np.int64))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    ids = np.empty(int(counts.sum()), dtype=np.int64)
+    _emitter_frames(*args, np.random.default_rng([seed, 23]), starts, ids)
+    frame = np.repeat(np.arange(n_frames), counts)
+    n = len(ids)
+    is_background = ids < 0
+    is_fiducial = ids >= n_sites
+    # precision scales as 1 / sqrt(photons); photons log-normal around their median
+    photons = 2000.0 * np.exp(0.5 * rng.standard_normal(n))
+    precision = precision_nm * np.sqrt(2000.0 / photons)
+    precision[is_fiducial] = fiducial_precision_nm
+    photons[is_fiducial] = 2000.0 * (precision_nm / fiducial_precision_nm) ** 2
+    position = np.where(is_background[:, None], 0.0, emitters[np.maximum(ids, 0)])
+    position[is_background] = rng.uniform((0.0, 0.0), (width - 1.0, height - 1.0), (int(is_background.sum()), 2))
+    dtype = fitters.get("lq-3d" if three_d else "lq").dtype
+    locs = np.zeros(n, dtype=dtype)
+    locs["frame"] = frame
+    for axis, name in enumerate("xy"):
+        error_px = rng.standard_normal(n) * precision / pixelsize_nm
+        locs[name] = position[:, axis] + error_px + drift_nm[frame, axis] / pixelsize_nm
+    locs["photons"] = photons
+    locs["sx"] = locs["sy"] = 1.0
+    locs["bg"] = 20.0
+    locs["lpx"] = locs["lpy"] = precision / pixelsize_nm
+    locs["net_gradient"] = photons
+    if three_d:
+        z_true = np.where(is_background, rng.uniform(*z_range_nm, n), emitter_z[np.maximum(ids, 0)])
+        lpz = precision * z_precision_factor
+        locs["z"] = z_true + rng.standard_normal(n) * lpz + drift_nm[frame, 2]
+        locs["lpz"] = lpz
+    info = [
+        {"Width": int(width), "Height": int(height), "Frames": int(n_frames), "Data Type": "uint16"},
+        {
+            "Generated by": "napari-picasso simulate drifting_locs",
+            "Pixelsize": float(pixelsize_nm),
+            "Fit method": "lq-3d" if three_d else "lq",
+        },
+    ]
+    return DriftingLocs(locs, info, drift_nm, fiducials, is_fiducial, float(pixelsize_nm))

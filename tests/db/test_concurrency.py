@@ -176,30 +176,37 @@ def test_a_real_watch_process_and_the_viewer_write_at_once(tmp_path, db_path, co
         stderr=subprocess.PIPE,
         text=True,
     )
+
+    def drop(i):
+        truth = blinking_sites(60, 32, 32, n_sites=8, photons=1500, seed=i)
+        write_movie(tmp_path / f"m{i:02d}.raw", truth, 60, 32, 32, bg_photons=50, camera=camera, seed=i)
+        for name in (f"m{i:02d}.raw", f"m{i:02d}.yaml"):  # appear complete, as a finished acquisition
+            os.replace(tmp_path / name, folder / name)
+
     try:
-        for i in range(n_movies):
-            truth = blinking_sites(60, 32, 32, n_sites=8, photons=1500, seed=i)
-            write_movie(tmp_path / f"m{i:02d}.raw", truth, 60, 32, 32, bg_photons=50, camera=camera, seed=i)
-            for name in (f"m{i:02d}.raw", f"m{i:02d}.yaml"):  # appear complete, as a finished acquisition
-                os.replace(tmp_path / name, folder / name)
+        drop(0)
         db = open_database(db_path)
 
         def watched_rows():
             return sum(r["group_name"] != "viewer" for r in query_rows(db, columns=["group_name"]))
 
         # the viewer imports, one file a transaction, from the watcher's first row until its
-        # last (and at least 30 files)
+        # last (and at least 30 files); the next movie arrives after each import, so the two
+        # keep writing at once however fast either is
         deadline = time.monotonic() + 180
         while watched_rows() == 0 and time.monotonic() < deadline:
             assert watcher.poll() is None, watcher.stderr.read()
             time.sleep(0.05)
-        imported, overlapped = 0, 0
+        imported, overlapped, dropped = 0, 0, 1
         while (imported < 30 or watched_rows() < n_movies) and time.monotonic() < deadline:
             assert watcher.poll() is None, watcher.stderr.read()
             path = copy_locs(tmp_path / "viewer" / f"viewer_{imported:03d}_locs.hdf5")
             assert len(add_paths(db, [path], group="viewer").added) == 1
             imported += 1
             overlapped += watched_rows() < n_movies
+            if dropped < n_movies:
+                drop(dropped)
+                dropped += 1
     finally:
         watcher.send_signal(signal.SIGTERM)
         try:

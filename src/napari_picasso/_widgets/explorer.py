@@ -1,10 +1,11 @@
-"""The experiment explorer dock widget: the database's History, Compare and Preview in napari.
+"""The experiment explorer dock widget: the database's History, Compare, Preview and Drift in napari.
 
 Thin by design: every query is a :mod:`napari_picasso.db` function, every plot's data a
 :mod:`napari_picasso.db.views` / :mod:`~napari_picasso.db.compare` function and every
 drawing a :mod:`napari_picasso.plots` function, shared with the browser app.
 """
 
+import json
 from pathlib import Path
 
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -205,6 +206,10 @@ class ExplorerWidget(QWidget):
         self.compare_canvas, (self.frames_ax, self.hist_ax) = _canvas(2)
         self.compare_message = QLabel()
 
+        # Drift of the selected (undrifted) file
+        self.drift_canvas, (self.drift_ax,) = _canvas()
+        self.drift_message = QLabel("select an undrifted file in the table")
+
         self.tabs = QTabWidget()
         self.tabs.addTab(
             self._page(self.table, _row(self.export_button, self.preview_button, self.estimate_button)), "Table"
@@ -223,6 +228,7 @@ class ExplorerWidget(QWidget):
             ),
             "Compare",
         )
+        self.tabs.addTab(self._page(self.drift_message, self.drift_canvas), "Drift")
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.path_label)
@@ -247,6 +253,8 @@ class ExplorerWidget(QWidget):
         self.family_combo.currentIndexChanged.connect(lambda _: self._fill_family_files())
         self.compare_button.clicked.connect(lambda: self.draw_compare())
         self.field_combo.currentIndexChanged.connect(lambda _: self.draw_compare())
+
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self.draw_drift())
 
         self.set_database(db_path)
         # Rows written by other widgets, the command line or a watcher process appear by polling
@@ -437,6 +445,29 @@ class ExplorerWidget(QWidget):
         else:
             self.box_ax.clear()
         self.box_canvas.draw_idle()
+
+    def draw_drift(self):
+        """The per-frame drift (x, y, z) the first selected row's file was corrected for."""
+        rows = self.selected_rows()
+        trace = None
+        if rows:
+            row = rows[0]
+            try:
+                info = json.loads(row["info_json"]) if row.get("info_json") else None
+                trace = compare.drift_trace(row["locs_path"], info)
+            except (InputFileError, OSError, ValueError) as error:
+                self.drift_message.setText(str(error))
+                return None
+            if trace is None:
+                self.drift_message.setText(f"{row['filename']}: not undrifted (or its drift file is gone)")
+            else:
+                self.drift_message.setText(f"{row['filename']}: {trace['method']} drift")
+        if trace is None:
+            plots.draw_drift(self.drift_ax, None)
+        else:
+            plots.draw_drift(self.drift_ax, trace["drift"], trace["pixelsize_nm"], f"{trace['method']} drift")
+        self.drift_canvas.draw_idle()
+        return trace
 
     def _fill_family_files(self):
         # Refilled on every refresh and filter change: a file the user unchecked stays

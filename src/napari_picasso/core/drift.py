@@ -27,23 +27,34 @@ from .spline import SmoothingSpline
 
 @dataclasses.dataclass
 class DriftResult:
-    """Outcome of :func:`rcc_drift`.
+    """Outcome of a drift estimate (:func:`rcc_drift`, :func:`.aim.aim_drift`,
+    :func:`.fiducials.fiducial_drift`).
 
     Attributes
     ----------
     drift_px : numpy.ndarray
-        ``(n_frames, 2)`` drift (x, y) of every frame, px.
+        ``(n_frames, 2)`` drift (x, y) of every frame, px, relative to frame 0.
     segment_frames_mean : numpy.ndarray
         Mean frame of each segment (the spline knots).
     segment_drift_px : numpy.ndarray
         ``(n_segments, 2)`` drift (x, y) solved for the segments, px (same offset as
         ``drift_px``).
     residual_px : float
-        RMS residual of the pairwise shifts kept in the final solve (consistency).
+        The method's own consistency figure: for RCC the RMS residual of the pairwise
+        shifts kept in the final solve, for AIM the RMS change of the last round, for
+        fiducials the RMS scatter of the fiducials' tracks about their weighted mean.
     n_pairs_used : int
-        Pairs kept after outlier rejection.
+        RCC: pairs kept after outlier rejection; fiducials: fiducials used.
     segment_frames : int
-        Frames per segment.
+        Frames per segment (1 for fiducials: every frame).
+    method : str
+        ``"RCC"``, ``"AIM"`` or ``"fiducials"``.
+    drift_z_nm : numpy.ndarray or None
+        ``(n_frames,)`` z drift of every frame, nm, relative to frame 0 (3D data).
+    segment_drift_z_nm : numpy.ndarray or None
+        z drift of the segments, nm.
+    spline_smoothing : tuple of float
+        Roughness penalty of the per-frame spline of x, y (and z) (segment methods).
     """
 
     drift_px: np.ndarray
@@ -52,20 +63,99 @@ class DriftResult:
     residual_px: float
     n_pairs_used: int
     segment_frames: int
+    method: str = "RCC"
+    drift_z_nm: np.ndarray | None = None
+    segment_drift_z_nm: np.ndarray | None = None
+    spline_smoothing: tuple = ()
+
+    @property
+    def drift_columns(self):
+        """``(n_frames, 2 or 3)``: x, y px and, in 3D, z nm (the drift file's columns)."""
+        if self.drift_z_nm is None:
+            return self.drift_px
+        return np.column_stack([self.drift_px, self.drift_z_nm])
 
     def summary(self, pixelsize_nm=None):
-        """Flat figures: range (max - min) and standard deviation of x and y drift, px/nm."""
+        """Flat figures: range (max - min) and standard deviation of the x and y drift,
+        px and (with ``pixelsize_nm``) nm; in 3D ``drift_z_range_nm`` and ``drift_z_std_nm``."""
+        drift = self.drift_px
+        empty = len(drift) == 0
         out = {
-            "drift_x_range_px": float(np.ptp(self.drift_px[:, 0])) if len(self.drift_px) else math.nan,
-            "drift_y_range_px": float(np.ptp(self.drift_px[:, 1])) if len(self.drift_px) else math.nan,
-            "drift_x_std_px": float(np.std(self.drift_px[:, 0])) if len(self.drift_px) else math.nan,
-            "drift_y_std_px": float(np.std(self.drift_px[:, 1])) if len(self.drift_px) else math.nan,
+            "drift_x_range_px": math.nan if empty else float(np.ptp(drift[:, 0])),
+            "drift_y_range_px": math.nan if empty else float(np.ptp(drift[:, 1])),
+            "drift_x_std_px": math.nan if empty else float(np.std(drift[:, 0])),
+            "drift_y_std_px": math.nan if empty else float(np.std(drift[:, 1])),
             "drift_residual_px": float(self.residual_px),
         }
         if pixelsize_nm is not None:
             for key in list(out):
                 out[key.replace("_px", "_nm")] = out[key] * float(pixelsize_nm)
+        if self.drift_z_nm is not None and len(self.drift_z_nm):
+            out["drift_z_range_nm"] = float(np.ptp(self.drift_z_nm))
+            out["drift_z_std_nm"] = float(np.std(self.drift_z_nm))
         return out
+
+
+def segment_bounds(n_frames, segment_frames, offset_frames=0):
+    """First frame of every time segment, and ``n_frames`` last.
+
+    Boundaries lie at ``offset_frames + k * segment_frames``; a last piece shorter than a
+    segment joins the one before it, a first piece of at most half a segment the one
+    after it.
+
+    Examples
+    --------
+    >>> segment_bounds(2500, 1000).tolist()
+    [0, 1000, 2500]
+    >>> segment_bounds(3500, 1000, offset_frames=600).tolist()
+    [0, 600, 1600, 3500]
+    """
+    n_frames, segment_frames = int(n_frames), int(segment_frames)
+    if segment_frames < 1:
+        raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
+    offset = int(offset_frames) % segment_frames
+    inner = list(range(offset if offset else segment_frames, n_frames, segment_frames))
+    if inner and inner[0] <= segment_frames / 2:
+        inner = inner[1:]
+    while inner and n_frames - inner[-1] < segment_frames:
+        inner = inner[:-1]
+    return np.array([0] + inner + [n_frames], dtype=np.int64)
+
+
+def segment_rows(sorted_frame, bounds):
+    """Row bounds of the segments in a frame-sorted column (``rows[k]:rows[k + 1]``)."""
+    return np.searchsorted(np.asarray(sorted_frame), bounds, side="left")
+
+
+def smooth_segments(knots, segment_values, n_frames, spline_smoothing="gcv"):
+    """Per-frame values from one cubic smoothing spline per column through the segments'
+    values at ``knots`` (their mean frames).
+
+    Parameters
+    ----------
+    knots : numpy.ndarray
+        ``(n_segments,)`` mean frame of each segment.
+    segment_values : numpy.ndarray
+        ``(n_segments, n_columns)`` values.
+    n_frames : int
+    spline_smoothing : "gcv", float or sequence
+        Roughness penalty (:class:`~.spline.SmoothingSpline`), one for all columns or one
+        per column.
+
+    Returns
+    -------
+    per_frame : numpy.ndarray
+        ``(n_frames, n_columns)``.
+    smoothing : tuple of float
+        The penalty used for each column.
+    """
+    segment_values = np.asarray(segment_values, dtype=np.float64).reshape(len(knots), -1)
+    n_columns = segment_values.shape[1]
+    if isinstance(spline_smoothing, str) or np.ndim(spline_smoothing) == 0:
+        spline_smoothing = [spline_smoothing] * n_columns
+    t = np.arange(int(n_frames), dtype=np.float64)
+    splines = [SmoothingSpline(knots, column, lam) for column, lam in zip(segment_values.T, spline_smoothing)]
+    return np.column_stack([spline(t) for spline in splines]), tuple(spline.lam for spline in splines)
 
 
 def _peak(cc, max_shift, fit_radius=2):
@@ -102,6 +192,23 @@ def _peak(cc, max_shift, fit_radius=2):
     return coarse[0] + float(offset[1]), coarse[1] + float(offset[0])
 
 
+CAP_PERCENTILE = 99.9
+"""A rendered pixel counts at most this percentile of the occupied pixels' counts."""
+
+
+def _capped(image):
+    """``image`` with its counts capped at :data:`CAP_PERCENTILE` of the occupied pixels.
+
+    Fiducials (in every frame, 1 nm precise) pile thousands of localizations into one
+    render pixel; uncapped, a few of them make the correlation, which then locks to the
+    render pixels (their sub-pixel positions do not average out as those of many sites do).
+    """
+    occupied = image[image > 0]
+    if len(occupied) == 0:
+        return image
+    return np.minimum(image, np.percentile(occupied, CAP_PERCENTILE))
+
+
 def _solve(pairs, shifts, n_segments):
     """Least-squares drifts (segment 0 fixed at 0) from ``d_i - d_j = shift_ij``."""
     a = np.zeros((len(pairs), n_segments - 1))
@@ -117,10 +224,11 @@ def _solve(pairs, shifts, n_segments):
     return drift, np.hypot(residual[:, 0], residual[:, 1]), rank
 
 
-def segment_index(frame, n_frames, segment_frames):
-    """Segment of each frame: ``frame // segment_frames``, the short tail joining the last."""
-    n_segments = max(1, int(n_frames) // int(segment_frames))
-    return np.minimum(np.asarray(frame, dtype=np.int64) // int(segment_frames), n_segments - 1), n_segments
+def segment_index(frame, n_frames, segment_frames, offset_frames=0):
+    """Segment of each frame (see :func:`segment_bounds`) and the number of segments."""
+    bounds = segment_bounds(n_frames, segment_frames, offset_frames)
+    index = np.searchsorted(bounds, np.asarray(frame, dtype=np.int64), side="right") - 1
+    return np.clip(index, 0, len(bounds) - 2), len(bounds) - 1
 
 
 def rcc_drift(
@@ -134,6 +242,8 @@ def rcc_drift(
     spline_smoothing="gcv",
     max_render_px=512,
     threads=None,
+    segment_offset_frames=0,
+    render_offset=0.0,
 ):
     """Drift of every frame by redundant cross-correlation of time segments.
 
@@ -154,8 +264,9 @@ def rcc_drift(
         Gaussian smoothing of the correlation, render px.
     viewport : tuple, optional
         ``(y0, x0, y1, x1)`` rendered, camera px (default: all localizations).
-    spline_smoothing : float or "gcv"
-        Roughness penalty of the per-frame spline (see :class:`SmoothingSpline`).
+    spline_smoothing : float, "gcv" or sequence
+        Roughness penalty of the per-frame spline (see :class:`~.spline.SmoothingSpline`),
+        or one for x and one for y.
     max_render_px : int
         Bound of the render side for the default oversampling. The cost grows with its
         square (every pair is one inverse FFT of that size). On 256 px fields at 0.1 px
@@ -164,6 +275,12 @@ def rcc_drift(
         halving.
     threads : int, optional
         Threads for the pair correlations (default: numba's thread count).
+    segment_offset_frames : int
+        Segment boundaries at ``segment_offset_frames + k * segment_frames`` (see
+        :func:`segment_bounds`).
+    render_offset : float
+        The render grid moved by this fraction of a render pixel (a second estimate on
+        another grid shows the error of locating peaks on the grid; split halves).
 
     Returns
     -------
@@ -172,7 +289,7 @@ def rcc_drift(
     n_frames = int(n_frames)
     if segment_frames < 1:
         raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
-    seg, n_segments = segment_index(locs["frame"], n_frames, segment_frames)
+    seg, n_segments = segment_index(locs["frame"], n_frames, segment_frames, segment_offset_frames)
     if n_segments < 2:
         raise ValueError(
             f"{n_frames} frames make {n_segments} segment of {segment_frames} frames; "
@@ -183,6 +300,9 @@ def rcc_drift(
     side = max(viewport[2] - viewport[0], viewport[3] - viewport[1])
     if oversampling is None:
         oversampling = float(max(1, min(10, int(max_render_px // max(side, 1)))))
+    if render_offset:
+        viewport = tuple(float(v) + render_offset / oversampling for v in viewport)
+    frame_bounds = segment_bounds(n_frames, segment_frames, segment_offset_frames)
     order = np.argsort(seg, kind="stable")
     bounds = np.searchsorted(seg[order], np.arange(n_segments + 1))
     images = []
@@ -191,8 +311,10 @@ def rcc_drift(
     for k in range(n_segments):
         rows = order[bounds[k] : bounds[k + 1]]
         if len(rows) == 0:
-            raise ValueError(f"segment {k} (frames {k * segment_frames}..) has no localizations; use longer segments")
+            first, last = frame_bounds[k], frame_bounds[k + 1] - 1
+            raise ValueError(f"segment {k} (frames {first}-{last}) has no localizations; use longer segments")
         image, _ = render(locs[rows], oversampling=oversampling, viewport=viewport, blur="histogram")
+        image = _capped(image)
         images.append(image - image.mean())
         frame_means[k] = frames[rows].mean()
     shape = images[0].shape
@@ -229,10 +351,7 @@ def rcc_drift(
             drift, residual = drift2, residual2
         else:
             keep[:] = True
-    t = np.arange(n_frames, dtype=np.float64)
-    per_frame = np.empty((n_frames, 2))
-    for axis in range(2):
-        per_frame[:, axis] = SmoothingSpline(frame_means, drift[:, axis], spline_smoothing)(t)
+    per_frame, smoothing = smooth_segments(frame_means, drift, n_frames, spline_smoothing)
     offset = per_frame[0].copy()
     per_frame -= offset
     return DriftResult(
@@ -242,18 +361,28 @@ def rcc_drift(
         residual_px=float(np.sqrt(np.mean(residual**2))) if len(residual) else math.nan,
         n_pairs_used=int(keep.sum()),
         segment_frames=int(segment_frames),
+        spline_smoothing=smoothing,
     )
 
 
-def undrift(locs, drift_px):
-    """A copy of ``locs`` with each frame's drift subtracted from ``x`` and ``y``.
+def undrift(locs, drift_px, drift_z_nm=None):
+    """A copy of ``locs`` with each frame's drift subtracted from ``x`` and ``y`` (and ``z``).
 
     Parameters
     ----------
     locs : numpy.ndarray
-        Structured array with ``frame``, ``x``, ``y``.
+        Structured array with ``frame``, ``x``, ``y`` (and ``z`` for ``drift_z_nm``).
     drift_px : numpy.ndarray
         ``(n_frames, 2)`` drift (x, y) per frame, px (e.g. ``DriftResult.drift_px``).
+    drift_z_nm : numpy.ndarray, optional
+        ``(n_frames,)`` z drift per frame, nm.
+
+    Examples
+    --------
+    >>> locs = np.zeros(2, dtype=[("frame", "u4"), ("x", "f4"), ("y", "f4")])
+    >>> locs["frame"] = [0, 1]
+    >>> undrift(locs, np.array([[0.0, 0.0], [0.5, -0.25]]))["x"].tolist()
+    [0.0, -0.5]
     """
     drift_px = np.asarray(drift_px)
     frame = np.asarray(locs["frame"], dtype=np.int64)
@@ -262,4 +391,6 @@ def undrift(locs, drift_px):
     out = locs.copy()
     out["x"] = out["x"] - drift_px[frame, 0].astype(out.dtype["x"])
     out["y"] = out["y"] - drift_px[frame, 1].astype(out.dtype["y"])
+    if drift_z_nm is not None and "z" in (out.dtype.names or ()):
+        out["z"] = out["z"] - np.asarray(drift_z_nm)[frame].astype(out.dtype["z"])
     return out

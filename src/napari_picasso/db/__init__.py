@@ -41,6 +41,11 @@ commands_pending   TEXT     follow-up commands a watcher has still to run on the
                             ``box_size``, ``Min. Net Gradient`` -> ``min_net_gradient``,
                             ``Pixelsize``, ``Fit method``, ``Baseline`` ...); lists as JSON
 <metrics>          REAL     every key :func:`core.quality.quality_metrics` returns
+undrift_method     TEXT     for an undrifted file: ``RCC``, ``AIM`` or ``fiducials``, and
+undrift_*          REAL     the drift it was corrected for: range per axis
+                            (``undrift_x_range_nm`` ...) and split-halves error
+                            (``undrift_error_x_nm`` ..., ``undrift_error_nm`` the RMS of
+                            x and y); :func:`.store.undrift_figures`
 =================  =======  ==========================================================
 
 ``columns`` (name TEXT PRIMARY KEY, kind TEXT, source TEXT): every column of

@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 
 from ..core.render import render
+from ..io.drift import drift_file_of, load_drift, undrift_document
 from ..io.errors import InputFileError
 from ..io.locs import LOCS_DATASET, info_pixelsize_nm, load_info
 
@@ -223,3 +224,28 @@ def preview_data(
             keep = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
         data["points_yx"] = np.column_stack([fields["y"][keep], fields["x"][keep]]).astype(np.float64)
     return data
+
+
+def drift_trace(locs_path, info=None):
+    """The drift an undrifted file was corrected for, for the Drift plot.
+
+    Parameters
+    ----------
+    locs_path : path-like
+        A row's file.
+    info : list of dict, optional
+        Its YAML documents (read when omitted).
+
+    Returns
+    -------
+    dict or None
+        ``drift`` (``(n_frames, 2 or 3)``: x, y px, z nm), ``pixelsize_nm`` (None when
+        unknown) and ``method``; None for a file with no undrift step or whose drift file
+        is gone.
+    """
+    info = load_info(locs_path) if info is None else info
+    found = undrift_document(info)
+    drift_file = drift_file_of(locs_path, info)
+    if found is None or drift_file is None:
+        return None
+    return {"drift": load_drift(drift_file, with_z=True), "pixelsize_nm": info_pixelsize_nm(info), "method": found[0]}

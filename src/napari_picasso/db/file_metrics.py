@@ -9,46 +9,15 @@ pieces. The figures are identical to those of the whole loaded table; memory is 
 the subset's rows instead of the table (10M rows: ~0.7 GB -> ~0.15 GB).
 """
 
-from pathlib import Path
-
-import h5py
 import numpy as np
 
 from ..io.errors import InputFileError
-from ..io.locs import LOCS_DATASET
+from ..io.locs import open_locs_table
 
 MAX_METRICS_LOCS = 1_000_000
 """The slow metrics' subset size (``quality_metrics``' default ``max_locs``)."""
 STREAM_ROWS = 1 << 18
 """Rows read at a time for the per-field statistics (~18 MB of a fitted table)."""
-
-
-def open_locs_table(path):
-    """The open HDF5 file and its ``locs`` dataset, checked as :func:`io.locs.load_locs` does.
-
-    Raises
-    ------
-    InputFileError
-        For a missing or unreadable file, or one without a usable ``locs`` dataset.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputFileError(path, "no such file.")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
-        raise InputFileError(path, f"is not a readable HDF5 file ({error}).") from None
-    if LOCS_DATASET not in handle:
-        names = ", ".join(handle.keys()) or "none"
-        handle.close()
-        raise InputFileError(
-            path, f"has no '{LOCS_DATASET}' dataset; it is not a localization file (datasets: {names})."
-        )
-    dataset = handle[LOCS_DATASET]
-    if dataset.dtype.names is None or not {"frame", "x", "y"} <= set(dataset.dtype.names):
-        handle.close()
-        raise InputFileError(path, "its 'locs' dataset lacks the frame/x/y fields.")
-    return handle, dataset
 
 
 def count_locs(path):

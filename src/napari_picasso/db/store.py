@@ -8,9 +8,11 @@ readable and a new metric needs no migration.
 
 import dataclasses
 import json
+import math
 import re
 from pathlib import Path
 
+from ..io.drift import undrift_document
 from ..io.errors import InputFileError
 from ..io.locs import load_info
 from .file_metrics import count_locs, file_quality_metrics
@@ -117,6 +119,45 @@ def metric_inputs(info):
     )
 
 
+# Figures of the drift a file was corrected for (its undrift document) -> metric columns
+UNDRIFT_FIGURES = {
+    "Drift X range (nm)": "undrift_x_range_nm",
+    "Drift Y range (nm)": "undrift_y_range_nm",
+    "Drift Z range (nm)": "undrift_z_range_nm",
+    "Drift X range (px)": "undrift_x_range_px",
+    "Drift Y range (px)": "undrift_y_range_px",
+    "Split-halves error X (nm)": "undrift_error_x_nm",
+    "Split-halves error Y (nm)": "undrift_error_y_nm",
+    "Split-halves error Z (nm)": "undrift_error_z_nm",
+    "Split-halves error X (px)": "undrift_error_x_px",
+    "Split-halves error Y (px)": "undrift_error_y_px",
+}
+
+
+def undrift_figures(info):
+    """The drift method, range and split-halves error a file was undrifted with.
+
+    From the file's last undrift document (ours; of Picasso's only the method): keys
+    ``undrift_method`` (``RCC``, ``AIM``, ``fiducials``), the values of
+    :data:`UNDRIFT_FIGURES` present, and ``undrift_error_nm`` (or ``_px``): the RMS of the
+    x and y split-halves errors. ``{}`` for a file never undrifted.
+    """
+    found = undrift_document(info)
+    if found is None:
+        return {}
+    method, document = found
+    out = {"undrift_method": method}
+    for key, name in UNDRIFT_FIGURES.items():
+        value = document.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = float(value)
+    for unit in ("nm", "px"):
+        x, y = out.get(f"undrift_error_x_{unit}"), out.get(f"undrift_error_y_{unit}")
+        if x is not None and y is not None:
+            out[f"undrift_error_{unit}"] = math.sqrt((x * x + y * y) / 2)
+    return out
+
+
 def compute_metrics(locs, info):
     """Quality metrics of a file's localizations (:func:`core.quality.quality_metrics`)."""
     from ..core.quality import quality_metrics
@@ -206,6 +247,7 @@ def record_localization(db, locs_path, metrics=None, group=None, locs=None, info
     if group is not None:
         row["group_name"] = group
     parameters = {k: v for k, v in localization_document(info).items() if k not in ("Width", "Height", "Frames")}
+    metrics = {**metrics, **undrift_figures(info)}
     with transaction(db):
         for kind, values in (("parameter", parameters), ("metric", dict(metrics))):
             names = _dynamic_columns(db, kind, values)
@@ -486,4 +528,5 @@ __all__ = [
     "record_table",
     "set_group",
     "set_pending_commands",
+    "undrift_figures",
 ]
