@@ -171,7 +171,8 @@ def residual_figure(calibration, beads, figure=None):
     Examples
     --------
     >>> beads = {"channel0": np.zeros((1, 2)), "channel1": np.zeros((1, 2)), "residuals_px": np.zeros((1, 2))}
-    >>> residual_figure({"map": {"model": "affine"}, "rms_residual_nm": 1.0, "pixelsize_nm": 100}, beads).axes[0].get_title()
+    >>> calibration = {"map": {"model": "affine"}, "rms_residual_nm": 1.0, "pixelsize_nm": 100}
+    >>> residual_figure(calibration, beads).axes[0].get_title()
     'affine map: rms residual 1.0 nm (arrows x1000)'
     """
     figure = figure or Figure(figsize=(6, 5))
