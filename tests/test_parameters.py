@@ -67,6 +67,7 @@ def example_value(item, files):
         "em_gain": 3.0,
         "tolerance_px": 0.01,
         "dark_frames": "0:20",
+        "device": "cpu",  # "gpu" is refused on a machine without one
         "splitter": "left-right",
         "channels": str(files["channels"]),
         "colours": "red:0:0.45 far-red:0.45:1",

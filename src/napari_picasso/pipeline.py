@@ -24,6 +24,7 @@ from .detection import (
     detect,
     load_maps,
     noise_model,
+    on_gpu,
     read_with_background,
     resolve_baseline,
     with_maps_origin,
@@ -60,7 +61,9 @@ def fit_spots(spots, parameters, extra_variance=None):
     methods that weigh pixels by their variance (the MLE). With a splitter ``spots`` are
     :class:`~napari_picasso.splitter.SpotPairs`.
     """
-    return fitter_of(parameters).fit(spots, parameters, extra_variance)
+    fitter = fitter_of(parameters)
+    fit = fitter.gpu_fit if fitter.gpu_fit is not None and on_gpu(parameters) else fitter.fit
+    return fit(spots, parameters, extra_variance)
 
 
 def localize_frames(
