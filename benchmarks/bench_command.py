@@ -179,7 +179,9 @@ def main():
         if args.cold:
             with tempfile.TemporaryDirectory() as cache:
                 cold, cold_stages, _ = run_command(arguments, {"NUMBA_CACHE_DIR": cache})
-            print(f"cold first run (empty numba cache): {cold:.1f} s, of which numba {cold_stages['numba kernels']:.1f} s")
+            print(
+                f"cold first run (empty numba cache): {cold:.1f} s, of which numba {cold_stages['numba kernels']:.1f} s"
+            )
         run_command(arguments)  # fills the numba cache (if empty) and the page cache
         computation = picasso_computation(movie, gradient, args.fit)
         runs, theirs = [], []
