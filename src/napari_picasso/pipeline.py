@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import localizations as L
+from .core import timings
 from .core.spots import extract_spots, extract_spots_per_pixel, map_windows
 from .detection import (
     check_background_frames,
@@ -115,11 +116,23 @@ def localize_frames(
             roi = rois_bounding_box(parameters.rois)
         else:
             roi = parameters.roi if parameters.roi is not None else (0, 0, frame_height, frame_width)
-    frames32 = np.ascontiguousarray(frames, dtype=np.float32)
+    with timings.stage("reading"):
+        frames32 = np.ascontiguousarray(frames, dtype=np.float32)
     if camera_maps is None and parameters.camera_maps:
         camera_maps = load_maps(parameters, frames32.shape, roi)
     noise = noise_model(parameters, (frame_height, frame_width), camera_maps)
-    frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
+    with timings.stage("identification"):
+        frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
+    with timings.stage("fitting"):
+        return _fit_candidates(
+            frames32, frame_index, y_px, x_px, net_gradient, parameters, noise, background, first_frame, width, height
+        )
+
+
+def _fit_candidates(
+    frames32, frame_index, y_px, x_px, net_gradient, parameters, noise, background, first_frame, width, height
+):
+    """Cut out, convert and fit the identified spots; the block's localization table."""
     box = parameters.box
     if channels is not None:
         spots, inside = spot_pairs(*channels, frame_index, y_px, x_px, parameters)
@@ -256,7 +269,8 @@ def localize(
         if _should_cancel(cancel):
             raise LocalizationCancelled(f"cancelled at frame {start}")
         end = min(stop, start + step)
-        frames, background = read_with_background(movie, start, end, parameters, window, n_frames)
+        with timings.stage("reading"):
+            frames, background = read_with_background(movie, start, end, parameters, window, n_frames)
         locs = localize_frames(
             frames,
             parameters,
@@ -271,7 +285,8 @@ def localize(
         if sink is None:
             collected.append(locs)
         else:
-            sink(locs)
+            with timings.stage("writing"):
+                sink(locs)
         if progress is not None:
             progress(end - first, total)
     if sink is not None:
@@ -356,5 +371,6 @@ def localize_file(
             movie, parameters, progress=progress, cancel=cancel, sink=writer.append, chunk_frames=chunk_frames
         )
         seconds = time.perf_counter() - started
-        writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
+        with timings.stage("writing"):
+            writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
     return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info)
