@@ -125,14 +125,28 @@ def localize_frames(
         frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
     with timings.stage("fitting"):
         return _fit_candidates(
-            frames32, frame_index, y_px, x_px, net_gradient, parameters, noise, background, first_frame, width, height
+            frames32,
+            frame_index,
+            y_px,
+            x_px,
+            net_gradient,
+            parameters,
+            noise,
+            background,
+            first_frame,
+            width,
+            height,
+            channels,
         )
 
 
 def _fit_candidates(
-    frames32, frame_index, y_px, x_px, net_gradient, parameters, noise, background, first_frame, width, height
+    frames32, frame_index, y_px, x_px, net_gradient, parameters, noise, background, first_frame, width, height, channels
 ):
-    """Cut out, convert and fit the identified spots; the block's localization table."""
+    """Cut out, convert and fit the identified spots; the block's localization table.
+
+    ``channels``: the two halves of an image splitter's frames (a joint fit of both), or None.
+    """
     box = parameters.box
     if channels is not None:
         spots, inside = spot_pairs(*channels, frame_index, y_px, x_px, parameters)
