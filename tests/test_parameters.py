@@ -74,7 +74,8 @@ def run_with(item, value):
     """Values that let ``item`` apply: fit-scope parameters need the fit method reading them."""
     values = {item.name: value}
     if item.scope == "fit" and item.name != "shared_sigma":
-        values.setdefault("fit_method", "mle-3d")
+        users = [name for name in fitters.names() if fitters.get(name).uses(item.name)]
+        values.setdefault("fit_method", "mle-3d" if "mle-3d" in users else users[0])
     if item.name == "subtract_background":
         values["background_frames"] = "-10:0"
     if item.name == "dark_frames":
@@ -159,8 +160,9 @@ def test_every_parameter_is_in_the_dock(make_napari_viewer, files, tmp_path, mon
             continue
         value = example_value(item, files)
         field = sections[item.section].fields[item.name]
-        if item.name == "shared_sigma":
-            dock.fit.fit_method.value = "mle"
+        users = [name for name in fitters.names() if fitters.get(name).uses(item.name)]
+        if item.scope == "fit" and "mle-3d" not in users:  # shared sigma: mle; max emitters: mle-multi
+            dock.fit.fit_method.value = users[0]
         show_value(item, field, value)
         assert getattr(dock.parameters(), item.name) == item.convert(value), item.name
         show_value(item, field, item.default)

@@ -6,12 +6,14 @@ Every window is first fitted with one integrated Gaussian exactly as ``mle`` doe
     D = 2 sum_k [d_k log(d_k / mu_k) - (d_k - mu_k)]
 
 (data and model plus the extra variance of the Huang et al. 2013 sCMOS / read-noise term)
-above the chi-square critical value of ``box^2 - parameters`` degrees of freedom, an
+above the chi-square critical value of ``box^2 - parameters`` degrees of freedom, or where
+its sx and sy differ by more than :data:`ELONGATION` (free widths absorb a pair), an
 emitter is added at the peak of the residual (3x3 sums) and all emitters are refitted
 jointly: one background, one PSF width (sx, sy, or one sigma) and x, y, N of each,
 Levenberg-Marquardt with Fisher scoring on the Poisson log-likelihood. The larger model is
 kept when the likelihood-ratio statistic 2 (log L_k - log L_(k-1)) beats the chi-square
-critical value of 3 degrees of freedom; adding stops at the first rejected emitter, at a
+critical value of 3 degrees of freedom at the p-value divided by the box's pixels (the new
+emitter's position is searched over them); adding stops at the first rejected emitter, at a
 fit the deviance test accepts, or at ``max_emitters``. Both statistics are divided by the
 EM excess-noise factor (the deviance of an EMCCD's data is twice the Poisson one).
 
@@ -37,6 +39,9 @@ from .gaussfit import _BG_MIN_MLE, _MU_MIN, _SIGMA_MIN_PX, _axis_terms, _cholesk
 # A joint model's emitter is kept when photons >= PHOTON_SIGNIFICANCE * sqrt(CRLB(photons)).
 PHOTON_SIGNIFICANCE = 3.0
 MAX_EMITTERS = 10
+# A single fit this elliptical ((max - min) / max of sx, sy) is tried with more emitters even
+# when the deviance test accepts it: free widths absorb a pair along an axis.
+ELONGATION = 0.2
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
@@ -271,7 +276,9 @@ def _fit_window(
     common_out[2] = theta1[4] if ns == 1 else theta1[5]
     crlb_common_out[2] = crlb1[4] if ns == 1 else crlb1[5]
     keep_out[0] = True
-    if max_emitters == 1 or 2.0 * (saturated - objective) / excess <= gof_limits[1]:
+    larger = max(theta1[4], theta1[4 + ns - 1])
+    elongated = abs(theta1[4] - theta1[4 + ns - 1]) > ELONGATION * larger
+    if max_emitters == 1 or (2.0 * (saturated - objective) / excess <= gof_limits[1] and not elongated):
         return 1, iterations, objective
     n_max = 1 + ns + 3 * max_emitters
     work = np.empty((max_emitters, 6, box))
@@ -521,7 +528,8 @@ def fit_multi(
     ns = 1 if shared_sigma else 2
     max_emitters = int(max_emitters)
     gof = np.array([np.inf] + [chi2_critical(max(1, box * box - (1 + ns + 3 * k)), p_value) for k in range(1, 11)])
-    lrt = chi2_critical(3, p_value)
+    # The added emitter's position is searched over the box: Bonferroni over its pixels.
+    lrt = chi2_critical(3, p_value / (box * box))
     if n == 0:
         emitters = crlb = np.zeros((0, max_emitters, 3))
         common = crlb_common = np.zeros((0, 3))
@@ -554,3 +562,62 @@ def fit_multi(
     out["log_likelihood"] = (objective - logfact)[spot]
     out["iterations"] = iterations[spot]
     return out
+
+
+def emitters_crlb(x_px, y_px, photons, *, bg, sx_px, sy_px=None, box=7, extra_variance=0.0):
+    """Cramer-Rao bounds of the joint model ``mle-multi`` fits to one box.
+
+    Parameters
+    ----------
+    x_px, y_px, photons : array_like
+        The emitters (positions relative to the box centre).
+    bg : float
+        Background, photons per pixel.
+    sx_px, sy_px : float
+        PSF widths; ``sy_px=None`` for a shared sigma (one width fitted).
+    box : int
+        Box side.
+    extra_variance : float
+        Uniform extra variance per pixel (read noise^2, photons^2).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k, 3)`` variances of x, y (px^2) and photons of each emitter.
+
+    Examples
+    --------
+    >>> one = emitters_crlb([0.0], [0.0], [1500.0], bg=50.0, sx_px=1.0, sy_px=1.0)
+    >>> pair = emitters_crlb([-0.5, 0.5], [0.0, 0.0], [1500.0, 1500.0], bg=50.0, sx_px=1.0, sy_px=1.0)
+    >>> bool(pair[0, 0] > 2 * one[0, 0])
+    True
+    """
+    x_px, y_px, photons = (np.atleast_1d(np.asarray(a, np.float64)) for a in (x_px, y_px, photons))
+    k = len(x_px)
+    ns = 1 if sy_px is None else 2
+    theta = np.empty(1 + ns + 3 * k)
+    theta[0] = bg
+    theta[1] = sx_px
+    if ns == 2:
+        theta[2] = sy_px
+    theta[1 + ns :: 3] = x_px
+    theta[2 + ns :: 3] = y_px
+    theta[3 + ns :: 3] = photons
+    n_par = len(theta)
+    curv = np.empty((n_par, n_par))
+    extra = np.full((box, box), float(extra_variance), np.float32)
+    _multi_evaluate(
+        np.zeros((box, box), np.float32),
+        box,
+        theta,
+        k,
+        ns,
+        np.empty((k, 6, box)),
+        np.empty(n_par),
+        np.empty(n_par),
+        curv,
+        extra,
+        extra_variance > 0,
+    )
+    variances = np.diag(np.linalg.inv(curv))
+    return variances[1 + ns :].reshape(k, 3)
