@@ -115,7 +115,7 @@ def density_sweep(frames):
         results = {}
         for method in ("mle", "mle-multi"):
             localize(movie[:1], parameters(method, gradient))  # compiled
-            seconds, locs = timed(lambda m=method: localize(movie, parameters(m, gradient)))
+            seconds, locs = timed(lambda m=method, mv=movie: localize(mv, parameters(m, gradient)))
             results[method] = (seconds, locs)
         picasso = picasso_fit(movie, gradient)
         if picasso is not None:
@@ -196,7 +196,9 @@ def read_noise(frames):
     print("| --read-noise | RMSE/Poisson CRLB | RMSE/aware CRLB | photons > 3x true | lp/RMSE |")
     print("|---|---|---|---|---|")
     for value in (0.0, 1.5):
-        locs = localize(movie, LocalizeParameters(baseline=100, sensitivity=1, min_net_gradient=gradient, read_noise_e=value))
+        locs = localize(
+            movie, LocalizeParameters(baseline=100, sensitivity=1, min_net_gradient=gradient, read_noise_e=value)
+        )
         s = scores(locs, truth)
         outliers = int(np.sum(locs["photons"] > 3 * photons))
         lp = math.sqrt(np.mean(np.asarray(locs["lpx"], float) ** 2))

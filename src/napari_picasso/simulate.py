@@ -884,7 +884,9 @@ def dense_emitters(
     return truth
 
 
-def emitter_pairs(n_frames, separation_px, height=128, width=128, *, spacing_px=16, photons=1500.0, sigma_px=1.0, seed=0):
+def emitter_pairs(
+    n_frames, separation_px, height=128, width=128, *, spacing_px=16, photons=1500.0, sigma_px=1.0, seed=0
+):
     """Ground truth of pairs ``separation_px`` apart, on a grid, random orientation per frame.
 
     Each pair's midpoint sits on a grid of ``spacing_px`` (plus a uniform +-0.5 px offset),
