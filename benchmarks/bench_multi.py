@@ -14,6 +14,8 @@ reports. Times are best of two, side by side in one process; the ratio is what c
 
 import argparse
 import math
+import os
+import tempfile
 import time
 
 import numpy as np
@@ -93,6 +95,10 @@ def picasso_fit(movie, gradient):
     except ImportError:
         return None
     camera_info = {"Baseline": CAMERA.baseline, "Sensitivity": CAMERA.sensitivity, "Gain": 1, "Qe": 1}
+    folder = tempfile.mkdtemp()
+    path = os.path.join(folder, "movie.raw")
+    np.asarray(movie, dtype="<u2").tofile(path)
+    movie = np.memmap(path, dtype="<u2", mode="r", shape=movie.shape)  # Picasso takes memmaps or its movies
     ids = ploc.identify(movie, gradient, 7, threaded=True)
     ids = ids[0] if isinstance(ids, tuple) else ids
     out = ploc.fit(movie, camera_info=camera_info, identifications=ids, box=7, fitting_method="gaussmle", eps=1e-3)

@@ -1,12 +1,13 @@
 """Multi-emitter maximum-likelihood fit of box windows (``mle-multi``).
 
 Every window is first fitted with one integrated Gaussian exactly as ``mle`` does
-(:mod:`napari_picasso.core.gaussfit`). Where that fit is poor, its Poisson deviance
+(:mod:`napari_picasso.core.gaussfit`). Where that fit is poor, its Pearson statistic
 
-    D = 2 sum_k [d_k log(d_k / mu_k) - (d_k - mu_k)]
+    X^2 = sum_k (d_k - mu_k)^2 / mu_k
 
-(data and model plus the extra variance of the Huang et al. 2013 sCMOS / read-noise term)
-above the chi-square critical value of ``box^2 - parameters`` degrees of freedom, or where
+(chi-square distributed under the Poisson model for counts of a few photons and more)
+with data and model plus the extra variance of the Huang et al. 2013 sCMOS / read-noise
+term, above the chi-square critical value of ``box^2 - parameters`` degrees of freedom, or where
 its sx and sy differ by more than :data:`ELONGATION` (free widths absorb a pair), an
 emitter is added at the peak of the residual (3x3 sums) and all emitters are refitted
 jointly: one background, one PSF width (sx, sy, or one sigma) and x, y, N of each,
@@ -14,14 +15,14 @@ Levenberg-Marquardt with Fisher scoring on the Poisson log-likelihood. The large
 kept when the likelihood-ratio statistic 2 (log L_k - log L_(k-1)) beats the chi-square
 critical value of 3 degrees of freedom at the p-value divided by the box's pixels (the new
 emitter's position is searched over them); adding stops at the first rejected emitter, at a
-fit the deviance test accepts, or at ``max_emitters``. Both statistics are divided by the
-EM excess-noise factor (the deviance of an EMCCD's data is twice the Poisson one).
+fit the X^2 test accepts, or at ``max_emitters``. Both statistics are divided by the EM
+excess-noise factor (the variance of an EMCCD's data is twice the Poisson one).
 
 Uncertainties are the Cramer-Rao bounds of the joint model (the diagonal of the inverse
 Fisher information): a close pair reports the larger uncertainty it really has. An
 emitter of a joint model is flagged for dropping when it leaves the window (its position
 at the window's edge) or its photons are below :data:`PHOTON_SIGNIFICANCE` times their
-own bound. A window the deviance test accepts with one emitter returns the ``mle`` result
+own bound. A window the X^2 test accepts with one emitter returns the ``mle`` result
 unchanged (bit for bit).
 
 Windows are fitted in parallel (numba ``prange``).
@@ -40,9 +41,10 @@ from .gaussfit import _BG_MIN_MLE, _MU_MIN, _SIGMA_MIN_PX, _axis_terms, _cholesk
 PHOTON_SIGNIFICANCE = 3.0
 MAX_EMITTERS = 10
 # A single fit this elliptical ((max - min) / max of sx, sy) is tried with more emitters even
-# when the deviance test accepts it: free widths absorb a pair along an axis.
+# when the X^2 test accepts it: free widths absorb a pair along an axis.
 ELONGATION = 0.2
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+_LL_TOLERANCE = 1e-4
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -167,6 +169,8 @@ def _multi_lm(spot, box, theta, k, ns, max_iterations, tolerance, bg_min, extra,
                 step = max(step, abs(trial[p] - theta[p]))
         objective_t = _multi_evaluate(spot, box, trial, k, ns, work, jac, grad_t, curv_t, extra, has_extra)
         if objective_t >= objective:
+            # A heavily damped step gains little without being near the optimum.
+            gain = objective_t - objective if lam <= 1e-3 else np.inf
             for a in range(n_par):
                 theta[a] = trial[a]
                 grad[a] = grad_t[a]
@@ -174,7 +178,9 @@ def _multi_lm(spot, box, theta, k, ns, max_iterations, tolerance, bg_min, extra,
                     curv[a, b] = curv_t[a, b]
             objective = objective_t
             lam = max(lam * 0.1, 1e-9)
-            if step < tolerance:
+            # An emitter fading to no photons has no position to converge to: stop also when
+            # the log-likelihood no longer changes (far below what any test resolves).
+            if step < tolerance or gain < _LL_TOLERANCE:
                 break
         else:
             lam *= 10.0
@@ -183,17 +189,50 @@ def _multi_lm(spot, box, theta, k, ns, max_iterations, tolerance, bg_min, extra,
     return iterations, objective
 
 
-@numba.njit(cache=True, nogil=True)
-def _saturated(spot, box, extra, has_extra):
-    """The Poisson log-likelihood's maximum (model = data), without the factorial term."""
+@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _pearson(spot, box, theta, ns, work, extra, has_extra):
+    """Pearson's X^2 = sum (d - mu)^2 / mu of the single fit ``theta`` (x, y, N, bg, sx[, sy])."""
+    sx = theta[4]
+    sy = theta[4] if ns == 1 else theta[5]
+    _axis_terms(box, theta[0], sx, work[0], work[1], work[2])
+    _axis_terms(box, theta[1], sy, work[3], work[4], work[5])
+    total = 0.0
+    for j in range(box):
+        ey = theta[2] * work[3, j]
+        for i in range(box):
+            mu = ey * work[0, i] + theta[3]
+            d = spot[j, i]
+            if has_extra:
+                mu += extra[j, i]
+                d += extra[j, i]
+            if mu < _MU_MIN:
+                mu = _MU_MIN
+            total += (d - mu) * (d - mu) / mu
+    return total
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _joint_pearson(spot, box, theta, k, ns, work, extra, has_extra):
+    """Pearson's X^2 of the joint model of ``k`` emitters."""
+    off = 1 + ns
+    sx = theta[1]
+    sy = theta[1] if ns == 1 else theta[2]
+    for e in range(k):
+        _axis_terms(box, theta[off + 3 * e], sx, work[e, 0], work[e, 1], work[e, 2])
+        _axis_terms(box, theta[off + 3 * e + 1], sy, work[e, 3], work[e, 4], work[e, 5])
     total = 0.0
     for j in range(box):
         for i in range(box):
+            mu = theta[0]
+            for e in range(k):
+                mu += theta[off + 3 * e + 2] * work[e, 0, i] * work[e, 3, j]
             d = spot[j, i]
             if has_extra:
+                mu += extra[j, i]
                 d += extra[j, i]
-            if d > 0:
-                total += d * math.log(d) - d
+            if mu < _MU_MIN:
+                mu = _MU_MIN
+            total += (d - mu) * (d - mu) / mu
     return total
 
 
@@ -261,7 +300,6 @@ def _fit_window(
     iterations, objective = _fit_one(
         spot, box, n_single, True, max_iterations, tolerance, theta1, crlb1, extra, has_extra
     )
-    saturated = _saturated(spot, box, extra, has_extra)
     # The single fit, as mle reports it.
     emitters_out[0, 0] = theta1[0]
     emitters_out[0, 1] = theta1[1]
@@ -276,12 +314,14 @@ def _fit_window(
     common_out[2] = theta1[4] if ns == 1 else theta1[5]
     crlb_common_out[2] = crlb1[4] if ns == 1 else crlb1[5]
     keep_out[0] = True
+    if max_emitters == 1:
+        return 1, iterations, objective
     larger = max(theta1[4], theta1[4 + ns - 1])
     elongated = abs(theta1[4] - theta1[4 + ns - 1]) > ELONGATION * larger
-    if max_emitters == 1 or (2.0 * (saturated - objective) / excess <= gof_limits[1] and not elongated):
+    work = np.empty((max_emitters, 6, box))
+    if not elongated and _pearson(spot, box, theta1, ns, work[0], extra, has_extra) / excess <= gof_limits[1]:
         return 1, iterations, objective
     n_max = 1 + ns + 3 * max_emitters
-    work = np.empty((max_emitters, 6, box))
     scratch = (
         work,
         np.empty(n_max),
@@ -323,7 +363,7 @@ def _fit_window(
         best_objective = obj
         for a in range(off + 3 * k):
             current[a] = candidate[a]
-        if 2.0 * (saturated - obj) / excess <= gof_limits[k]:
+        if _joint_pearson(spot, box, current, k, ns, work, extra, has_extra) / excess <= gof_limits[k]:
             break
     if k == 1:
         return 1, iterations, objective
@@ -487,7 +527,7 @@ def fit_multi(
     max_emitters : int
         Most emitters per window (1 to :data:`MAX_EMITTERS`).
     p_value : float
-        Significance of the deviance and likelihood-ratio tests, in (0, 1).
+        Significance of the X^2 and likelihood-ratio tests, in (0, 1).
     max_iterations, tolerance_px, shared_sigma, extra_variance
         As :func:`~napari_picasso.core.gaussfit.fit_mle`.
     excess_noise : float
