@@ -295,6 +295,9 @@ class LocalizeWidget(QWidget):
             section.changed.connect(self.request_preview)
         for field in (ident.detector, self.fit.fit_method):
             field.changed.connect(self._show_applicable)
+        # A multi-emitter preview also shows the fit: its options re-run it too.
+        for field in self.fit.fields.values():
+            field.changed.connect(self._fit_option_changed)
         self._show_applicable()
         self.preview.preview.changed.connect(self._preview_toggled)
         self.fit.localize.clicked.connect(self.start_localize)
@@ -475,6 +478,15 @@ class LocalizeWidget(QWidget):
 
     def _frame_changed(self, *_):
         self.request_preview()
+
+    def _fit_option_changed(self, *_):
+        previous = (self.preview_result or {}).get("emitters") is not None
+        try:
+            multi = fitters.get(self.fit.fit_method.value).rows_per_spot
+        except ParameterError:
+            multi = False
+        if multi or previous:
+            self.request_preview()
 
     def request_preview(self, *_):
         """Preview the current frame; while a preview runs only the latest request waits."""
