@@ -28,6 +28,7 @@ from napari_picasso.simulate import (
     dense_emitters,
     emitter_pairs,
     isolated_spots,
+    nearest_neighbour_px,
     render_movie,
     suggested_min_net_gradient,
 )
@@ -60,17 +61,6 @@ def timed(function, repeats=2):
         out = function()
         best = min(best, time.perf_counter() - started)
     return best, out
-
-
-def nearest_neighbour_px(truth):
-    """Distance of every true emitter to the nearest other one of its frame."""
-    nearest = np.full(len(truth), np.inf)
-    for frame in np.unique(truth["frame"]):
-        index = np.flatnonzero(truth["frame"] == frame)
-        d = np.hypot(truth["x"][index, None] - truth["x"][index], truth["y"][index, None] - truth["y"][index])
-        np.fill_diagonal(d, np.inf)
-        nearest[index] = d.min(axis=1)
-    return nearest
 
 
 def scores(locs, truth, radius_px=1.0, bound_px=None):
@@ -183,6 +173,25 @@ def sparse(frames):
     print(f"\nmle-multi / mle time: {out['mle-multi'][0] / out['mle'][0]:.2f}x; identical positions: {same}")
 
 
+def speed(frames):
+    """Side by side, interleaved, best of three: sparse (isolated) and 40 spots per frame."""
+    gradient = suggested_min_net_gradient(PHOTONS, CAMERA)
+    sparse_truth = isolated_spots(frames, SIZE, SIZE, spacing_px=12, photons=PHOTONS, seed=5)
+    dense_truth = dense_emitters(frames, SIZE, SIZE, density_per_um2=40 / SPOTS_PER_UM2, margin_px=MARGIN, seed=1)
+    print(f"\n## Speed ({frames} frames of 128x128, best of 3, interleaved)\n")
+    print("| movie | spots | mle (s) | mle-multi (s) | ratio |")
+    print("|---|---|---|---|---|")
+    for name, truth in (("sparse (12 px grid)", sparse_truth), ("dense (40 per frame)", dense_truth)):
+        movie = render_movie(truth, frames, SIZE, SIZE, bg_photons=BG, camera=CAMERA, seed=1)
+        best = {}
+        for _ in range(3):
+            for method in ("mle", "mle-multi"):
+                seconds, _ = timed(lambda m=method, mv=movie: localize(mv, parameters(m, gradient)), repeats=1)
+                best[method] = min(best.get(method, math.inf), seconds)
+        ratio = best["mle-multi"] / best["mle"]
+        print(f"| {name} | {len(truth)} | {best['mle']:.3f} | {best['mle-multi']:.3f} | {ratio:.2f}x |")
+
+
 def pairs(frames):
     gradient = suggested_min_net_gradient(PHOTONS, CAMERA)
     print("\n## Pairs (1500 photons each, bg 50, sigma 1 px)\n")
@@ -264,10 +273,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--plot", default=None, help="PNG to draw the density sweep into")
-    parser.add_argument("--only", default=None, help="one part: sweep, sparse, pairs, read-noise")
+    parser.add_argument("--only", default=None, help="one part: sweep, sparse, speed, pairs, read-noise")
     args = parser.parse_args()
     if args.only in (None, "sparse"):
         sparse(args.frames * 4)
+    if args.only in (None, "speed"):
+        speed(args.frames * 20)
     if args.only in (None, "pairs"):
         pairs(args.frames * 2)
     if args.only in (None, "read-noise"):

@@ -21,6 +21,7 @@ from napari_picasso.simulate import (
     emitter_pairs,
     expected_photons,
     isolated_spots,
+    nearest_neighbour_px,
     render_movie,
     suggested_min_net_gradient,
     write_movie,
@@ -38,16 +39,6 @@ def run(movie, method, **options):
 def jaccard(locs, truth, radius_px=1.0):
     li, _ = match_to_truth(locs, truth, radius_px)
     return len(li) / (len(locs) + len(truth) - len(li))
-
-
-def nearest_neighbour_px(truth):
-    nearest = np.full(len(truth), np.inf)
-    for frame in np.unique(truth["frame"]):
-        index = np.flatnonzero(truth["frame"] == frame)
-        d = np.hypot(truth["x"][index, None] - truth["x"][index], truth["y"][index, None] - truth["y"][index])
-        np.fill_diagonal(d, np.inf)
-        nearest[index] = d.min(axis=1)
-    return nearest
 
 
 def test_the_fit_menu_and_the_registry_know_it():

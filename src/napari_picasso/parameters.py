@@ -448,7 +448,7 @@ def _check_device(value):
 def _check_p_value(value):
     if not 0.0 < value < 1.0:
         raise ParameterError(
-            "the multi-emitter p-value (--multi-threshold) must lie strictly between 0 and 1, e.g. 0.01; "
+            "the multi-emitter p-value (--multi-threshold) must lie strictly between 0 and 1, e.g. 0.002; "
             f"got {value!r}."
         )
 
@@ -889,7 +889,7 @@ SCHEMA = [
     ),
     Parameter(
         "multi_threshold",
-        0.01,
+        0.002,
         "float",
         "mle-multi: p-value of the goodness-of-fit and likelihood-ratio tests that add an emitter "
         "(smaller: fewer emitters)",

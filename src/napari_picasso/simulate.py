@@ -919,3 +919,20 @@ def emitter_pairs(
     truth["sx"] = sigma_px
     truth["sy"] = sigma_px
     return truth
+
+
+def nearest_neighbour_px(truth):
+    """Distance (px) of every ground-truth emitter to the nearest other one of its frame.
+
+    Examples
+    --------
+    >>> nearest_neighbour_px(emitter_pairs(1, 2.0, 32, 32)).round(3).tolist()[:2]
+    [2.0, 2.0]
+    """
+    nearest = np.full(len(truth), np.inf)
+    for frame in np.unique(truth["frame"]):
+        index = np.flatnonzero(truth["frame"] == frame)
+        d = np.hypot(truth["x"][index, None] - truth["x"][index], truth["y"][index, None] - truth["y"][index])
+        np.fill_diagonal(d, np.inf)
+        nearest[index] = d.min(axis=1)
+    return nearest
