@@ -160,7 +160,7 @@ def _fit_candidates(
         spots = extract_spots(
             frames32, frame_index, y_px, x_px, box, parameters.baseline, parameters.sensitivity, parameters.em_gain
         )
-        extra = None
+        extra = read_noise_variance(parameters, spots.shape)
     subtracted = None
     if parameters.subtract_background and background is not None:
         subtracted = extract_spots_per_pixel(
@@ -170,6 +170,11 @@ def _fit_candidates(
         positive = np.maximum(subtracted, 0.0)
         extra = positive if extra is None else extra + positive
     fit = fit_spots(spots, parameters, extra)
+    if fitter_of(parameters).rows_per_spot:  # several (or no) rows per spot
+        source = fit["spot"]
+        frame_index, y_px, x_px, net_gradient = (a[source] for a in (frame_index, y_px, x_px, net_gradient))
+        if subtracted is not None:
+            subtracted = subtracted[source]
     if subtracted is not None:
         fit["bg"] = fit["bg"] + subtracted.mean(axis=(1, 2))
     return assemble_locs(fit, frame_index + first_frame, y_px, x_px, net_gradient, parameters, width, height)
@@ -189,6 +194,18 @@ def split_for_detection(frames, parameters, background=None):
             parameters.baseline,
         )
     return halves, summed, background
+
+
+def read_noise_variance(parameters, shape):
+    """The camera's read noise as a uniform extra variance (photons^2) of every spot pixel.
+
+    (read noise / EM gain)^2, the term the sCMOS maps carry per pixel (Huang et al. 2013);
+    None when the read noise is 0 (the plain Poisson fit).
+    """
+    variance = (parameters.read_noise_e / parameters.em_gain) ** 2
+    if variance <= 0:
+        return None
+    return np.full(shape, variance, dtype=np.float32)
 
 
 def assemble_locs(fit, frame, y_px, x_px, net_gradient, parameters, width, height):
