@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..io.errors import InputFileError, ParameterError
+from ..io.errors import InputFileError, OutputWriteError, ParameterError
 from ..io.locs import movie_locs_path, yaml_path_for
 from ..pipeline import LocalizationCancelled, _should_cancel
 from .cluster import compute_client
@@ -57,6 +57,7 @@ class BatchOutcome:
     error: str | None = None
     note: str | None = None
     replaced: float | None = None
+    warnings: list = dataclasses.field(default_factory=list)  # the run's warnings (too many spots)
 
 
 EXISTING_CHOICES = ("replace", "skip")
@@ -177,7 +178,7 @@ def output_path_for(item, analysis=None, out_folder=None, choices=None):
 
 def describe_error(error):
     """A one-line, user-facing reason for a failed file."""
-    if isinstance(error, (InputFileError, ParameterError)):
+    if isinstance(error, (InputFileError, ParameterError, OutputWriteError)):
         return str(error)
     if type(error).__name__ == "KilledWorker":
         return (
@@ -289,7 +290,14 @@ def run_batch(
                 item.movie, locs_path, "failed", seconds=time.perf_counter() - started, error=describe_error(error)
             )
         return BatchOutcome(
-            item.movie, result.locs_path, "done", result.n_locs, result.n_frames, result.seconds, replaced=earlier
+            item.movie,
+            result.locs_path,
+            "done",
+            result.n_locs,
+            result.n_frames,
+            result.seconds,
+            replaced=earlier,
+            warnings=list(getattr(result, "warnings", [])),
         )
 
     for item in items:

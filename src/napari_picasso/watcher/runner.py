@@ -28,12 +28,14 @@ left them) is removed and localized again, never recorded as done.
 
 import os
 import queue
+import shutil
 import threading
 import time
 from pathlib import Path
 
 from ..distributed.cluster import ComputeSession
 from ..distributed.runner import localize_file_distributed
+from ..io.errors import OutputWriteError
 from ..io.locs import movie_locs_path, yaml_path_for
 from ..io.movies import open_movie
 from ..parameters import LocalizeParameters
@@ -53,6 +55,26 @@ def output_path(movie_path, group, n_groups, choices=None):
     """
     suffix = "_locs" if n_groups <= 1 else f"_pg_{group}_locs"
     return movie_locs_path(movie_path, suffix=suffix, choices=choices)
+
+
+# A full disk: movies writing there wait until this much more space is free than was
+# free once the failed movie's partial output was removed.
+SPACE_MARGIN_BYTES = 64 << 10
+
+
+def free_bytes(folder):
+    """Free bytes on the disk holding ``folder`` (None when it cannot be read)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _device(folder):
+    try:
+        return os.stat(folder).st_dev
+    except OSError:
+        return None
 
 
 class _Pending:
@@ -161,6 +183,8 @@ class Watcher:
         self._retry = set()  # failed earlier, changed since: earlier failure records are ignored
         # Movie -> outputs localized from it before it changed: redone, although recorded.
         self._redo = {}
+        # A full disk (its device): {"folder", "free" (bytes when it filled), "movies"}.
+        self._no_space = {}
         self._thread = None
 
     # -- control ----------------------------------------------------------------------
@@ -217,6 +241,7 @@ class Watcher:
                             for candidate in scan(folder, self.recursive):
                                 self._consider(candidate, store)
                     self._drain_events(store)
+                    self._check_space()
                     ready = self._next_ready(store)
                     if ready is not None:
                         self._process(ready.candidate, store, ready.signature)
@@ -349,6 +374,8 @@ class Watcher:
         key = candidate.path
         if key in self._done or key in self._pending:
             return
+        if any(key in paused["movies"] for paused in self._no_space.values()):
+            return  # retried when its disk has space again
         if key in self._failed:
             if candidate.signature() == self._failed[key]:
                 return
@@ -391,6 +418,8 @@ class Watcher:
                     )
                 continue
             if now - state.changed_at < self.settle_seconds:
+                continue
+            if self._no_space and self._paused(state.candidate):
                 continue
             problem = self._open_problem(state.candidate, self.choices)
             if problem is None:
@@ -491,6 +520,9 @@ class Watcher:
                 self.counts["failed"] += 1
                 self.log.event("failed", key, f"{label}: {reason}")
                 store.record_failure(key, locs_path, reason, parameters)
+                if isinstance(error, OutputWriteError) and error.disk_full:
+                    self._wait_for_space(candidate, error.folder)
+                    return
                 continue
             finally:
                 self.current = None
@@ -512,6 +544,8 @@ class Watcher:
                 f"{label}: {result.n_locs} localizations in {result.n_frames} frames, "
                 f"{result.seconds:.2f} s ({rate:,.0f} frames/s) -> {locs_path}",
             )
+            for text in getattr(result, "warnings", ()):
+                self.log.event("warning", key, text)
             self._run_commands(key, locs_path, self.commands, store)
         if any_failed:
             self._failed[key] = candidate.signature()
@@ -545,6 +579,43 @@ class Watcher:
         if now is not None:
             self._pending[candidate.path] = _Pending(candidate, now, time.monotonic())
         return True
+
+    # -- a full disk ------------------------------------------------------------------
+    def _wait_for_space(self, candidate, folder):
+        """Pause the movies writing to ``folder``'s disk; ``candidate`` is retried when space returns."""
+        device = _device(folder)
+        paused = self._no_space.setdefault(device, {"folder": folder, "free": free_bytes(folder), "movies": {}})
+        paused["movies"][candidate.path] = candidate
+        self._retry.add(candidate.path)
+        if len(paused["movies"]) == 1:
+            self.log.event(
+                "paused",
+                folder,
+                f"no space left on {folder}: localizations writing there wait until space is freed, "
+                f"then {candidate.path.name} is tried again",
+            )
+
+    def _paused(self, candidate):
+        """Whether an output of ``candidate`` goes to a disk that is full."""
+        return any(_device(locs.parent) in self._no_space for _, locs in self._outputs(candidate))
+
+    def _check_space(self):
+        """Resume the movies of a full disk once space has been freed on it."""
+        for device, paused in list(self._no_space.items()):
+            free = free_bytes(paused["folder"])
+            if free is None or paused["free"] is None or free < paused["free"] + SPACE_MARGIN_BYTES:
+                continue
+            del self._no_space[device]
+            self.log.event(
+                "resumed",
+                paused["folder"],
+                f"space freed ({free / 2**20:,.1f} MiB free); retrying {len(paused['movies'])} movie(s)",
+            )
+            now = time.monotonic()
+            for key, candidate in paused["movies"].items():
+                signature = candidate.signature()
+                if signature is not None:
+                    self._pending[key] = _Pending(candidate, signature, now - self.settle_seconds)
 
     def _progressed(self, done, total):
         self.progress = (done, total)

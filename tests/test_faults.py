@@ -1,0 +1,245 @@
+"""Faults (issue 18): full disks, bad descriptions, loops, deep trees, kills, misleading errors.
+
+Each test reproduces a fault the way a user meets it: through ``napari-picasso localize``,
+``watch`` or ``db``, or a watcher in a thread, on real files and a real SQLite database.
+The full disk is a write wrapper that fails with ENOSPC after a chosen number of bytes,
+and, where this process may mount one (root), a real small tmpfs.
+"""
+
+import contextlib
+import errno
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_picasso import cli
+from napari_picasso.io import locs as locs_io
+from napari_picasso.io.locs import GuardedFile, load_locs
+from napari_picasso.io.raw import write_raw_info
+from napari_picasso.pipeline import LocalizeParameters
+from napari_picasso.simulate import simulate_movie
+from napari_picasso.watcher import Watcher, WatcherStore, read_events
+from napari_picasso.watcher import runner as watcher_runner
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+SETTLE_S = 0.3
+
+
+@pytest.fixture(scope="module")
+def frames(camera):
+    movie, _ = simulate_movie(
+        30, 32, 32, camera=camera, seed=3, n_sites=6, photons=1500, mean_on_frames=4, mean_off_frames=6
+    )
+    return movie.astype(np.uint16)
+
+
+@pytest.fixture(scope="module")
+def params(camera):
+    return LocalizeParameters(
+        box=7, min_net_gradient=1500.0, baseline=camera.baseline, sensitivity=camera.sensitivity, em_gain=camera.em_gain
+    )
+
+
+def cli_options(camera):
+    return ["--gradient", "1500", "--baseline", str(camera.baseline), "--sensitivity", str(camera.sensitivity)]
+
+
+def write_raw(path, frames):
+    path = Path(path)
+    staged = path.with_name("." + path.name)
+    frames.astype("<u2").tofile(staged)
+    n, h, w = frames.shape
+    write_raw_info(path, w, h, n, "uint16", "<")
+    os.replace(staged, path)
+    return path
+
+
+def wait_for(predicate, timeout_s=30.0, interval_s=0.05):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()
+
+
+def events(log_path, kind=None):
+    if not Path(log_path).exists():
+        return []
+    return [e for e in read_events(log_path) if kind is None or e[1] == kind]
+
+
+def db_rows(db_path):
+    store = WatcherStore(db_path)
+    try:
+        return store.rows()
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def running(folder, groups, tmp_path, **options):
+    options.setdefault("settle_seconds", SETTLE_S)
+    options.setdefault("rescan_seconds", 2.0)
+    watcher = Watcher([folder], groups, db_path=tmp_path / "db.sqlite", log_path=tmp_path / "watcher.log", **options)
+    watcher.start()
+    try:
+        yield watcher
+    finally:
+        watcher.stop(timeout=30)
+    assert not watcher.running
+
+
+def run_cli(*argv):
+    """``napari-picasso ARGV`` in a fresh process: (exit code, stdout, stderr)."""
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "napari_picasso", *map(str, argv)], env=env, capture_output=True, text=True, timeout=300
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+# -- 2. a full disk ---------------------------------------------------------------------
+class _DiskFillsAt:
+    """``io.locs.output_file`` whose writes fail with ENOSPC once ``limit`` bytes are written."""
+
+    def __init__(self, limit, files=1):
+        self.limit, self.files_left, self.written = limit, files, 0
+
+    def __call__(self, path, mode):
+        fills = self
+
+        class Filling(GuardedFile):
+            def write(self, data):
+                if self.failed is None and fills.files_left > 0:
+                    fills.written += memoryview(data).nbytes
+                    if fills.written > fills.limit:
+                        fills.files_left -= 1
+                        fills.written = 0
+                        self.failed = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                return super().write(data)
+
+        return Filling(path, mode)
+
+
+def assert_no_partials(folder):
+    assert not [p for p in Path(folder).iterdir() if p.name.endswith(".part") or "_locs" in p.name]
+
+
+def test_localize_on_a_full_disk_fails_cleanly_with_a_failed_row(tmp_path, frames, camera, monkeypatch, capsys):
+    movie = write_raw(tmp_path / "m.raw", frames)
+    monkeypatch.setattr(locs_io, "output_file", _DiskFillsAt(limit=3000))
+    code = cli.main(["localize", str(movie), "--db", str(tmp_path / "db.sqlite"), "--quiet", *cli_options(camera)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"no space left on {tmp_path}" in err and "Traceback" not in err
+    assert_no_partials(tmp_path)
+    (row,) = db_rows(tmp_path / "db.sqlite")
+    assert row["status"] == "failed" and f"no space left on {tmp_path}" in row["reason"]
+
+
+def test_yaml_on_a_full_disk_leaves_no_half_output(tmp_path, frames, camera, monkeypatch, capsys):
+    movie = write_raw(tmp_path / "m.raw", frames)
+    fills = _DiskFillsAt(limit=10**9)
+
+    def yaml_fails(path, mode):  # the .hdf5 is written, its .yaml finds the disk full
+        if str(path).endswith(".yaml.part"):
+            fills.limit = 10
+        return fills(path, mode)
+
+    monkeypatch.setattr(locs_io, "output_file", yaml_fails)
+    code = cli.main(["localize", str(movie), "--no-db", "--quiet", *cli_options(camera)])
+    assert code == 1 and "no space left on" in capsys.readouterr().err
+    assert_no_partials(tmp_path)
+
+
+def test_watcher_pauses_on_a_full_disk_and_retries_when_space_returns(tmp_path, frames, params, monkeypatch):
+    folder = tmp_path / "acq"
+    folder.mkdir()
+    monkeypatch.setattr(locs_io, "output_file", _DiskFillsAt(limit=3000, files=1))
+    free = {"bytes": 1000}
+    monkeypatch.setattr(watcher_runner, "free_bytes", lambda _folder: free["bytes"])
+    write_raw(folder / "a.raw", frames)
+    write_raw(folder / "b.raw", frames)
+    with running(folder, [params], tmp_path) as watcher:
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "paused"))
+        time.sleep(4 * SETTLE_S)  # paused: b.raw writes to the same disk and waits too
+        assert not events(tmp_path / "watcher.log", "finished")
+        assert watcher.counts["failed"] == 1
+        (row,) = db_rows(tmp_path / "db.sqlite")
+        assert row["status"] == "failed" and f"no space left on {folder}" in row["reason"]
+        free["bytes"] = 10 * 2**20  # space freed
+        assert wait_for(lambda: len(events(tmp_path / "watcher.log", "finished")) == 2)
+    rows = db_rows(tmp_path / "db.sqlite")
+    assert sorted((Path(r["locs_path"]).name, r["status"]) for r in rows) == [
+        ("a_locs.hdf5", "ok"),
+        ("b_locs.hdf5", "ok"),
+    ]
+    assert len(events(tmp_path / "watcher.log", "started")) == 3  # a, a again, b
+
+
+def _can_mount():
+    return hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("mount") is not None
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size_kb):
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.mark.skipif(not _can_mount(), reason="mounting a small tmpfs needs root")
+def test_real_full_tmpfs_localize_and_watch(tmp_path, camera):
+    big, _ = simulate_movie(
+        200, 64, 64, camera=camera, seed=4, n_sites=60, photons=1500, mean_on_frames=4, mean_off_frames=4
+    )
+    movie = write_raw(tmp_path / "big.raw", big.astype(np.uint16))
+    with small_tmpfs(tmp_path / "disk", 64) as disk:
+        code, _, err = run_cli("localize", movie, "--out", disk, "--db", tmp_path / "db.sqlite", *cli_options(camera))
+        assert code == 1, err  # was 139: a segfault
+        assert f"no space left on {disk}" in err and "Traceback" not in err
+        assert list(disk.iterdir()) == []
+        (row,) = db_rows(tmp_path / "db.sqlite")
+        assert row["status"] == "failed" and "no space left on" in row["reason"]
+
+
+@pytest.mark.skipif(not _can_mount(), reason="mounting a small tmpfs needs root")
+def test_real_full_tmpfs_watcher_waits_for_space(tmp_path, frames, params):
+    # An output takes at least one 1 MiB chunk: freeing the ballast makes room for it.
+    with small_tmpfs(tmp_path / "disk", 4096) as disk:
+        ballast = disk / "ballast.bin"
+        with open(ballast, "wb") as f:  # fill the disk but for a little
+            f.write(b"\0" * (4096 * 1024 - 128 * 1024))
+        write_raw(disk / "a.raw", frames)
+        with contextlib.suppress(OSError), open(disk / "ballast2.bin", "wb") as f:
+            f.write(b"\0" * (4096 * 1024))
+        with running(disk, [params], tmp_path):
+            assert wait_for(lambda: events(tmp_path / "watcher.log", "paused"), timeout_s=60)
+            (row,) = db_rows(tmp_path / "db.sqlite")
+            assert row["status"] == "failed" and f"no space left on {disk}" in row["reason"]
+            ballast.unlink()
+            assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"), timeout_s=60)
+        (row,) = db_rows(tmp_path / "db.sqlite")
+        assert row["status"] == "ok"
+        assert len(load_locs(disk / "a_locs.hdf5", with_info=False)) == row["n_locs"]
+
+
+def test_guarded_file_keeps_the_first_error(tmp_path):
+    handle = _DiskFillsAt(limit=4)(tmp_path / "x", "wb")
+    assert handle.write(b"12345678") == 8
+    handle.close()
+    assert handle.failed.errno == errno.ENOSPC
+    assert isinstance(handle, io.FileIO)
