@@ -11,6 +11,7 @@ import errno
 import io
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -243,3 +244,85 @@ def test_guarded_file_keeps_the_first_error(tmp_path):
     handle.close()
     assert handle.failed.errno == errno.ENOSPC
     assert isinstance(handle, io.FileIO)
+
+
+# -- 6. a .raw larger than its .yaml says -------------------------------------------------
+@pytest.mark.parametrize(
+    ("described", "problem"),
+    [
+        ((32, 32, 10), "holds 61440 bytes but m.yaml describes 10 frames of 32x32 uint16 (20480 bytes)"),
+        ((30, 32, 30), "describes 30 frames of 30x32 uint16 (57600 bytes)"),
+    ],
+)
+def test_raw_larger_than_described_is_refused(tmp_path, frames, camera, described, problem, capsys):
+    movie = tmp_path / "m.raw"
+    frames.astype("<u2").tofile(movie)  # 30 frames of 32x32
+    write_raw_info(movie, *described, "uint16", "<")
+    code = cli.main(["localize", str(movie), "--no-db", "--quiet", *cli_options(camera)])
+    err = capsys.readouterr().err
+    assert code == 1 and problem in err and "larger than described" in err
+    assert not list(tmp_path.glob("*_locs*"))
+
+
+# -- 7. silent nonsense ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (["--gradient", "nan"], "--gradient"),
+        (["--baseline", "nan"], "--baseline"),
+        (["--pixelsize", "0"], "--pixelsize"),
+    ],
+)
+def test_nonsense_values_are_refused_by_the_command_line(tmp_path, frames, options, words, capsys):
+    movie = write_raw(tmp_path / "m.raw", frames)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["localize", str(movie), "--no-db", *options])
+    assert stopped.value.code == 2 and words in capsys.readouterr().err
+    assert not list(tmp_path.glob("*_locs*"))
+
+
+def test_box_larger_than_the_frame_and_zero_frames_are_refused(tmp_path, frames, camera, capsys):
+    movie = write_raw(tmp_path / "m.raw", frames)
+    tiny = write_raw(tmp_path / "tiny.raw", frames[:, :5, :5])
+    empty = tmp_path / "empty.raw"
+    empty.write_bytes(b"")
+    write_raw_info(empty, 32, 32, 0, "uint16", "<")
+    for movie_path, options, problem in [
+        (movie, ["--box", "51"], "box (51 px) is larger than the m.raw's 32x32 frame"),
+        (tiny, ["--box", "7"], "box (7 px) is larger than the tiny.raw's 5x5 frame"),
+        (empty, [], "holds no frames"),
+    ]:
+        code = cli.main(["localize", str(movie_path), "--db", str(tmp_path / "db.sqlite"), "-q", *options])
+        assert code == 1 and problem in capsys.readouterr().err
+    assert not list(tmp_path.glob("*_locs*"))
+    rows = db_rows(tmp_path / "db.sqlite")
+    assert [r["status"] for r in rows] == ["failed"] * 3
+
+
+def test_zero_frame_raw_fails_the_same_in_the_watcher(tmp_path, params):
+    folder = tmp_path / "acq"
+    folder.mkdir()
+    (folder / "empty.raw").write_bytes(b"")
+    write_raw_info(folder / "empty.raw", 32, 32, 0, "uint16", "<")
+    with running(folder, [params], tmp_path):
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "failed"))
+    (row,) = db_rows(tmp_path / "db.sqlite")
+    assert row["status"] == "failed" and "holds no frames" in row["reason"]
+
+
+def test_too_many_spots_per_frame_warn(tmp_path, camera, capsys):
+    noise, _ = simulate_movie(10, 64, 64, camera=camera, seed=1, n_sites=0, photons=1500)
+    movie = write_raw(tmp_path / "noise.raw", noise.astype(np.uint16))
+    code = cli.main(["localize", str(movie), "--no-db", "-q", "--gradient", "0", "--baseline", "100"])
+    err = capsys.readouterr().err
+    assert code == 0 and "localizations per frame" in err and "--gradient 0" in err
+
+
+def test_localize_exit_code_says_the_row_was_not_written(tmp_path, frames, camera, capsys):
+    movie = write_raw(tmp_path / "m.raw", frames)
+    not_a_db = tmp_path / "notes.db"
+    not_a_db.write_text("not a database\n" * 100)
+    code = cli.main(["localize", str(movie), "--db", str(not_a_db), "-q", *cli_options(camera)])
+    err = capsys.readouterr().err
+    assert code == 3 and "warning:" in err and "not recorded" in err
+    assert (tmp_path / "m_locs.hdf5").exists()
