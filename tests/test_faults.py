@@ -326,3 +326,71 @@ def test_localize_exit_code_says_the_row_was_not_written(tmp_path, frames, camer
     err = capsys.readouterr().err
     assert code == 3 and "warning:" in err and "not recorded" in err
     assert (tmp_path / "m_locs.hdf5").exists()
+
+
+# -- 8. errors that mislead ------------------------------------------------------------------
+def test_out_pointing_at_a_file_is_a_clear_error(tmp_path, frames, capsys):
+    movie = write_raw(tmp_path / "m.raw", frames)
+    (tmp_path / "results").write_text("a file")
+    code = cli.main(["localize", str(movie), "--no-db", "--out", str(tmp_path / "results")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is a file, not a folder" in err and "FileExistsError" not in err
+
+
+@contextlib.contextmanager
+def read_only_folder(path):
+    """``path`` made read-only: chmod, or (root ignores modes) a tmpfs remounted read-only."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        if not _can_mount():
+            pytest.skip("root ignores file modes and cannot mount here")
+        with small_tmpfs(path, 4096) as disk:
+            yield disk, lambda: subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        return
+    path.mkdir()
+    try:
+        yield path, lambda: (os.chmod(path / "db.sqlite", 0o444), os.chmod(path, 0o555))
+    finally:
+        os.chmod(path, 0o755)
+
+
+def test_read_only_database_is_named_read_only(tmp_path, frames, camera, capsys):
+    movie = write_raw(tmp_path / "m.raw", frames)
+    with read_only_folder(tmp_path / "ro") as (folder, make_read_only):
+        db_path = folder / "db.sqlite"
+        assert cli.main(["db", "add", str(tmp_path), "--db", str(db_path)]) == 0
+        make_read_only()
+        capsys.readouterr()
+        code = cli.main(["localize", str(movie), "--db", str(db_path), "-q", *cli_options(camera)])
+        err = capsys.readouterr().err
+        assert code == 3 and "read-only" in err and "move this one away" not in err
+        code = cli.main(["db", "add", str(tmp_path), "--db", str(db_path)])
+        err = capsys.readouterr().err
+        assert code != 0 and "read-only" in err and "Traceback" not in err and "OperationalError" not in err
+
+
+def test_database_on_a_full_disk_is_named_full(tmp_path, frames, camera, capsys):
+    if not _can_mount():
+        pytest.skip("a full disk for SQLite needs a small tmpfs (root)")
+    movie = write_raw(tmp_path / "m.raw", frames)
+    with small_tmpfs(tmp_path / "disk", 256) as disk:
+        with contextlib.suppress(OSError), open(disk / "ballast", "wb") as f:
+            f.write(b"\0" * (1024 * 1024))
+        code = cli.main(["localize", str(movie), "--db", str(disk / "db.sqlite"), "-q", *cli_options(camera)])
+        err = capsys.readouterr().err
+        assert code == 3 and "disk is full" in err and "move this one away" not in err
+
+
+def test_locked_database_is_named_locked(tmp_path, monkeypatch):
+    from napari_picasso.db import schema
+
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_S", 0.2)
+    db_path = tmp_path / "db.sqlite"
+    schema.open_database(db_path).close()
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(schema.DatabaseUnusable, match="is locked by another program"):
+            schema.open_database(db_path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
