@@ -394,3 +394,78 @@ def test_locked_database_is_named_locked(tmp_path, monkeypatch):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+# -- 3. symbolic link loops, 4. deep trees ----------------------------------------------------
+def remove_tree(root):
+    """Remove a tree without recursion (shutil.rmtree and pytest's cleanup recurse)."""
+    from napari_picasso.io.walk import walk_folders
+
+    folders = []
+    for folder, entries in walk_folders(root):
+        folders.append(folder)
+        for entry in entries:
+            if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.path)
+    for folder in reversed(folders):
+        os.rmdir(folder)
+
+
+@pytest.fixture
+def deep_tree(tmp_path, frames):
+    """``tmp_path/deep/d/d/.../d/m.raw``: a movie 1,000 folders down (removed iteratively)."""
+    root = tmp_path / "deep"
+    bottom = str(root)
+    os.mkdir(bottom)
+    for _ in range(1000):  # os.makedirs and Path.mkdir(parents=True) recurse
+        bottom = os.path.join(bottom, "d")
+        os.mkdir(bottom)
+    bottom = Path(bottom)
+    write_raw(bottom / "m.raw", frames)
+    yield root, bottom
+    remove_tree(root)
+
+
+@pytest.fixture
+def looped_tree(tmp_path, frames):
+    """``tmp_path/loop/m.raw`` with ``sub/up -> ..`` and ``sub/again -> ../sub``."""
+    root = tmp_path / "loop"
+    (root / "sub").mkdir(parents=True)
+    write_raw(root / "m.raw", frames)
+    (root / "sub" / "up").symlink_to("..")
+    (root / "sub" / "again").symlink_to("../sub")
+    return root
+
+
+def test_localize_folder_with_a_link_loop_finds_each_movie_once(looped_tree, camera, capsys):
+    code = cli.main(["localize", str(looped_tree), "--no-db", "-q", *cli_options(camera)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "1 of 1 movies localized" in captured.out and "Too many levels" not in captured.err
+    assert sorted(p.name for p in looped_tree.iterdir()) == ["m.raw", "m.yaml", "m_locs.hdf5", "m_locs.yaml", "sub"]
+
+
+def test_recursive_watch_with_a_link_loop_records_one_row(looped_tree, tmp_path, params):
+    with running(looped_tree, [params], tmp_path, recursive=True):
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"))
+        time.sleep(5 * SETTLE_S)
+    rows = db_rows(tmp_path / "db.sqlite")
+    assert [Path(r["locs_path"]).name for r in rows] == ["m_locs.hdf5"]
+    assert len(events(tmp_path / "watcher.log", "found")) == 1
+
+
+def test_deep_tree_localize_db_add_and_watch(deep_tree, tmp_path, camera, params, capsys):
+    root, bottom = deep_tree
+    code = cli.main(["localize", str(root), "--no-db", "-q", *cli_options(camera)])
+    assert code == 0, capsys.readouterr().err
+    assert (bottom / "m_locs.hdf5").exists()
+    assert cli.main(["db", "add", str(root), "--db", str(tmp_path / "db.sqlite")]) == 0
+    assert "RecursionError" not in capsys.readouterr().err
+    (row,) = db_rows(tmp_path / "db.sqlite")
+    assert row["status"] == "ok"
+    (bottom / "m_locs.hdf5").unlink()
+    (bottom / "m_locs.yaml").unlink()
+    os.unlink(tmp_path / "db.sqlite")
+    with running(root, [params], tmp_path, recursive=True) as watcher:
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"), timeout_s=60)
+    assert watcher.error is None and (bottom / "m_locs.hdf5").exists()

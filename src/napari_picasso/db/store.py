@@ -15,6 +15,7 @@ from pathlib import Path
 from ..io.drift import undrift_document
 from ..io.errors import InputFileError
 from ..io.locs import load_info
+from ..io.walk import walk_files
 from .file_metrics import count_locs, file_quality_metrics
 from .schema import COLUMNS_TABLE, FILE_COLUMNS, TABLE, family_of, now_iso, timestamp_iso, transaction
 
@@ -365,7 +366,9 @@ class AddResult:
 
 def localization_files(folder):
     """``*_locs*.hdf5`` under ``folder``, recursively, sorted (ours and Picasso's names)."""
-    return sorted(p for p in Path(folder).rglob("*.hdf5") if "_locs" in p.name and p.is_file())
+    return sorted(
+        Path(entry.path) for entry in walk_files(folder) if entry.name.endswith(".hdf5") and "_locs" in entry.name
+    )
 
 
 def add_paths(db, paths, group=None, refresh=False, progress=None, pixelsize_nm=None):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..io.errors import InputFileError, OutputWriteError, ParameterError
 from ..io.locs import movie_locs_path, yaml_path_for
+from ..io.walk import walk_folders
 from ..pipeline import LocalizationCancelled, _should_cancel
 from .cluster import compute_client
 from .runner import localize_file_distributed
@@ -101,19 +102,25 @@ def _is_movie_file(path):
 
 
 def _scan(folder, skip_names):
+    """Movies under ``folder``: each real folder once, iteratively (links, deep trees)."""
+
+    def descend(path):
+        return not (path.name.startswith(".") or path.name in skip_names or is_dataset_folder(path))
+
     found = []
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        path = Path(entry.path)
-        if entry.is_dir():
-            if entry.name.startswith(".") or entry.name in skip_names:
+    for _, entries in walk_folders(folder, descend=descend):
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_dir, is_file = entry.is_dir(), entry.is_file()
+            except OSError:
                 continue
-            if is_dataset_folder(path):
+            if is_dir:
+                if not (entry.name.startswith(".") or entry.name in skip_names) and is_dataset_folder(path):
+                    found.append(path)
+            elif is_file and _is_movie_file(path):
                 found.append(path)
-            else:
-                found.extend(_scan(path, skip_names))
-        elif entry.is_file() and _is_movie_file(path):
-            found.append(path)
-    return found
+    return sorted(found)
 
 
 def find_movies(paths, skip_names=(ANALYSIS_FOLDER,)):

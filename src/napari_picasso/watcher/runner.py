@@ -26,6 +26,7 @@ the ``.yaml`` and the ``.hdf5`` into place. An output whose pair is incomplete (
 left them) is removed and localized again, never recorded as done.
 """
 
+import contextlib
 import os
 import queue
 import shutil
@@ -330,7 +331,9 @@ class Watcher:
             for folder in self.folders:
                 observer.schedule(Handler(), str(folder), recursive=self.recursive)
             observer.start()
-        except OSError as error:
+        except (OSError, RecursionError) as error:  # RecursionError: watchdog walking a very deep tree
+            with contextlib.suppress(Exception):
+                observer.stop()
             self.log.event("error", "", f"file events unavailable ({error}); finding files by rescans only")
             return None
         return observer
