@@ -469,3 +469,131 @@ def test_deep_tree_localize_db_add_and_watch(deep_tree, tmp_path, camera, params
     with running(root, [params], tmp_path, recursive=True) as watcher:
         assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"), timeout_s=60)
     assert watcher.error is None and (bottom / "m_locs.hdf5").exists()
+
+
+# -- 1. a done movie that grows, 5. a lost row, 10. a command left running ------------------------
+RECORDER = """
+import os, sys, time
+record, tag, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+with open(record, "a") as f:
+    f.write(f"{tag} start {os.getpid()}\\n")
+time.sleep(seconds)
+with open(record, "a") as f:
+    f.write(f"{tag} end\\n")
+"""
+
+
+def recorder_command(tmp_path, tag="X", seconds=0.0):
+    script = tmp_path / "recorder.py"
+    script.write_text(RECORDER)
+    return f"{sys.executable} {script} {tmp_path / 'record.txt'} {tag} {seconds} $FILENAME"
+
+
+def recorded(tmp_path):
+    record = tmp_path / "record.txt"
+    return record.read_text().splitlines() if record.exists() else []
+
+
+def grow(movie, frames):
+    """Rewrite a .raw with more frames as an acquisition that went on would (.yaml first)."""
+    n, h, w = frames.shape
+    write_raw_info(movie, w, h, n, "uint16", "<")
+    with open(movie, "ab") as f:
+        f.write(frames[movie.stat().st_size // (h * w * 2) :].astype("<u2").tobytes())
+
+
+def test_done_movie_that_grows_is_redone_also_after_a_restart(tmp_path, frames, params):
+    folder = tmp_path / "acq"
+    folder.mkdir()
+    movie = write_raw(folder / "m.raw", frames[:10])
+    locs = folder / "m_locs.hdf5"
+    command = recorder_command(tmp_path)
+    with running(folder, [params], tmp_path, commands=[command]):
+        assert wait_for(lambda: len(recorded(tmp_path)) == 2)
+        assert db_rows(tmp_path / "db.sqlite")[0]["frames"] == 10
+        grow(movie, frames[:20])  # the acquisition goes on after a long pause
+        assert wait_for(lambda: len(recorded(tmp_path)) == 4)
+        assert events(tmp_path / "watcher.log", "changed")
+    (row,) = db_rows(tmp_path / "db.sqlite")
+    assert row["status"] == "ok" and row["frames"] == 20
+    assert load_locs(locs)[1][0]["Frames"] == 20
+    grow(movie, frames[:30])  # while no watcher runs
+    with running(folder, [params], tmp_path, commands=[command]):
+        assert wait_for(lambda: len(recorded(tmp_path)) == 6)
+    (row,) = db_rows(tmp_path / "db.sqlite")
+    assert row["frames"] == 30 and load_locs(locs)[1][0]["Frames"] == 30
+    assert not list(folder.glob("*.part"))
+    with running(folder, [params], tmp_path, commands=[command]):  # unchanged: nothing redone
+        time.sleep(6 * SETTLE_S)
+    assert len(recorded(tmp_path)) == 6
+
+
+def test_output_without_its_row_gets_its_commands_run(tmp_path, frames, camera, params):
+    """The state a watcher killed between the output's rename and its row leaves."""
+    folder = tmp_path / "acq"
+    folder.mkdir()
+    movie = write_raw(folder / "m.raw", frames)
+    assert cli.main(["localize", str(movie), "--no-db", "-q", *cli_options(camera)]) == 0
+    with running(folder, [params], tmp_path, commands=[recorder_command(tmp_path)]):
+        assert wait_for(lambda: len(recorded(tmp_path)) == 2)
+    (row,) = db_rows(tmp_path / "db.sqlite")
+    assert row["status"] == "ok" and not events(tmp_path / "watcher.log", "started")
+    assert events(tmp_path / "watcher.log", "resumed")
+
+
+def _watch_process(folder, tmp_path, camera, *options):
+    import yaml
+
+    groups = tmp_path / "groups.yaml"
+    groups.write_text(yaml.safe_dump([{"gradient": 1500, "baseline": camera.baseline, "sensitivity": 0.5}]))
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "napari_picasso", "watch", str(folder), "--groups", str(groups)]
+        + ["--settle-seconds", "0.3", "--db", str(tmp_path / "db.sqlite"), "--log", str(tmp_path / "watcher.log")]
+        + ["--quiet", *options],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def stop(process, signal_number=None):
+    if process.poll() is None:
+        if signal_number is None:
+            process.terminate()
+        else:
+            os.kill(process.pid, signal_number)
+    try:
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_command_left_running_by_a_killed_watcher_is_not_started_again(tmp_path, frames, camera):
+    import signal
+
+    folder = tmp_path / "acq"
+    folder.mkdir()
+    write_raw(folder / "m.raw", frames)
+    command = recorder_command(tmp_path, "X", 6.0)
+    process = _watch_process(folder, tmp_path, camera, "--command", command)
+    try:
+        assert wait_for(lambda: len(recorded(tmp_path)) == 1, timeout_s=120), process.stderr.read1()
+    finally:
+        stop(process, signal.SIGKILL)  # the command goes on: its own process group
+    process = _watch_process(folder, tmp_path, camera, "--command", command)
+    try:
+        assert wait_for(lambda: len(recorded(tmp_path)) == 2, timeout_s=60)  # the orphan ended
+        time.sleep(2.0)  # would it start again?
+    finally:
+        stop(process)
+    assert [line.split()[:2] for line in recorded(tmp_path)] == [["X", "start"], ["X", "end"]]
+    assert any("still runs" in e[3] for e in events(tmp_path / "watcher.log", "waiting"))
+    store = WatcherStore(tmp_path / "db.sqlite")
+    try:
+        assert store.pending_commands(folder / "m_locs.hdf5") == []
+        assert store.running_command(folder / "m_locs.hdf5") is None
+    finally:
+        store.close()
