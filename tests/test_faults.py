@@ -186,6 +186,21 @@ def test_watcher_pauses_on_a_full_disk_and_retries_when_space_returns(tmp_path, 
     assert len(events(tmp_path / "watcher.log", "started")) == 3  # a, a again, b
 
 
+def test_restarted_watcher_retries_a_movie_failed_on_a_full_disk(tmp_path, frames, params, monkeypatch):
+    folder = tmp_path / "acq"
+    folder.mkdir()
+    write_raw(folder / "a.raw", frames)
+    with monkeypatch.context() as patch:
+        patch.setattr(locs_io, "output_file", _DiskFillsAt(limit=3000, files=1))
+        with running(folder, [params], tmp_path):
+            assert wait_for(lambda: events(tmp_path / "watcher.log", "paused"))
+    assert db_rows(tmp_path / "db.sqlite")[0]["status"] == "failed"
+    with running(folder, [params], tmp_path):  # killed or stopped, then started again: space is back
+        assert wait_for(lambda: events(tmp_path / "watcher.log", "finished"))
+    (row,) = db_rows(tmp_path / "db.sqlite")
+    assert row["status"] == "ok"
+
+
 def _can_mount():
     return hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("mount") is not None
 
@@ -597,3 +612,16 @@ def test_command_left_running_by_a_killed_watcher_is_not_started_again(tmp_path,
         assert store.running_command(folder / "m_locs.hdf5") is None
     finally:
         store.close()
+
+
+# -- the soak, small ------------------------------------------------------------------------
+def test_soak_small_with_random_kills(tmp_path):
+    """12 movies of 6 kinds, 2 random SIGKILLs of ``watch``; benchmarks/soak_watcher.py runs 300."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("soak_watcher", SRC.parent / "benchmarks" / "soak_watcher.py")
+    soak = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(soak)
+    result = soak.run_soak(tmp_path / "soak", n_movies=12, n_kills=2, seed=1, timeout_s=240)
+    assert result["problems"] == [] and result["integrity"] == "ok"
+    assert result["rows"] == 12 and result["good_equal_to_fresh"] == result["good"] == 4

@@ -61,6 +61,7 @@ def output_path(movie_path, group, n_groups, choices=None):
 # A full disk: movies writing there wait until this much more space is free than was
 # free once the failed movie's partial output was removed.
 SPACE_MARGIN_BYTES = 64 << 10
+NO_SPACE = "no space left on"  # in the reason of a movie failed on a full disk (OutputWriteError)
 
 
 def free_bytes(folder):
@@ -396,7 +397,12 @@ class Watcher:
         else:
             outputs = [locs for _, locs in self._outputs(candidate)]
             statuses = [store.status(locs) for locs in outputs]
-            if self.retry_failed and "failed" in statuses:
+            if "failed" in statuses and (
+                self.retry_failed
+                or any(NO_SPACE in (store.reason(locs) or "") for s, locs in zip(statuses, outputs) if s == "failed")
+            ):
+                # A full disk is no fault of the movie: a new watcher tries it again (and,
+                # if the disk is still full, pauses as the last one did).
                 self._retry.add(key)
             elif None not in statuses and not any(
                 status == "ok" and store.pending_commands(locs) for status, locs in zip(statuses, outputs)

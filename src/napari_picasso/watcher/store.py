@@ -42,6 +42,15 @@ class WatcherStore:
                 return row["status"]
         return None
 
+    def reason(self, locs_path):
+        """Why an output is ``failed`` or ``missing`` (its row's reason), or None."""
+        locs_path = str(Path(locs_path).absolute())
+        family, _ = database.family_of(locs_path)
+        for row in database.query_rows(self._db, family=family, columns=["locs_path", "reason"]):
+            if row["locs_path"] == locs_path:
+                return row["reason"]
+        return None
+
     def record_localization(self, locs_path, pending_commands=None, movie_signature=None):
         """Record a finished output (its row, parameters and quality metrics); the row id.
 
