@@ -24,6 +24,7 @@ from .detection import (
     detect,
     load_maps,
     noise_model,
+    on_gpu,
     read_with_background,
     resolve_baseline,
     with_maps_origin,
@@ -32,6 +33,7 @@ from .io.locs import LocsWriter, movie_locs_path
 from .io.movie import Movie
 from .io.movies import open_movie
 from .parameters import LocalizeParameters, fitter_of, rois_bounding_box, validate_parameters
+from .splitter import channel_shape, is_split, registered_sum, split_frames, spot_pairs
 
 __all__ = [
     "LocalizationCancelled",
@@ -93,9 +95,12 @@ def fit_spots(spots, parameters, extra_variance=None):
     """Fit spots (photons) with the parameters' fit method; a dict of per-spot arrays.
 
     ``extra_variance`` (photons^2 per pixel, sCMOS / subtracted background) reaches the
-    methods that weigh pixels by their variance (the MLE).
+    methods that weigh pixels by their variance (the MLE). With a splitter ``spots`` are
+    :class:`~napari_picasso.splitter.SpotPairs`.
     """
-    return fitter_of(parameters).fit(spots, parameters, extra_variance)
+    fitter = fitter_of(parameters)
+    fit = fitter.gpu_fit if fitter.gpu_fit is not None and on_gpu(parameters) else fitter.fit
+    return fit(spots, parameters, extra_variance)
 
 
 def localize_frames(
@@ -135,6 +140,10 @@ def localize_frames(
     frames = np.asarray(frames)
     if frames.ndim == 2:
         frames = frames[np.newaxis]
+    channels = None
+    if is_split(parameters):  # positions in channel 0; detection on the registered sum
+        channels, frames, background = split_for_detection(frames, parameters, background)
+        width = height = None
     _, frame_height, frame_width = frames.shape
     width = frame_width if width is None else width
     height = frame_height if height is None else height
@@ -149,6 +158,11 @@ def localize_frames(
     noise = noise_model(parameters, (frame_height, frame_width), camera_maps)
     frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
     box = parameters.box
+    if channels is not None:
+        spots, inside = spot_pairs(*channels, frame_index, y_px, x_px, parameters)
+        frame_index, y_px, x_px, net_gradient = (a[inside] for a in (frame_index, y_px, x_px, net_gradient))
+        fit = fit_spots(spots, parameters)
+        return assemble_locs(fit, frame_index + first_frame, y_px, x_px, net_gradient, parameters, width, height)
     if noise.per_pixel:
         spots = extract_spots_per_pixel(frames32, frame_index, y_px, x_px, box, noise.offset, noise.photons_per_count)
         extra = map_windows(noise.read_variance, y_px, x_px, box)
@@ -169,6 +183,22 @@ def localize_frames(
     if subtracted is not None:
         fit["bg"] = fit["bg"] + subtracted.mean(axis=(1, 2))
     return assemble_locs(fit, frame_index + first_frame, y_px, x_px, net_gradient, parameters, width, height)
+
+
+def split_for_detection(frames, parameters, background=None):
+    """``(channel 0, channel 1)``, their registered sum and the background's, for a splitter."""
+    halves = [
+        np.ascontiguousarray(c, dtype=np.float32)
+        for c in split_frames(frames, parameters.splitter, parameters.splitter_flip)
+    ]
+    summed = registered_sum(*halves, parameters.channels, parameters.baseline)
+    if background is not None:
+        background = registered_sum(
+            *split_frames(background, parameters.splitter, parameters.splitter_flip),
+            parameters.channels,
+            parameters.baseline,
+        )
+    return halves, summed, background
 
 
 def assemble_locs(fit, frame, y_px, x_px, net_gradient, parameters, width, height):
@@ -310,10 +340,17 @@ class LocalizeResult:
     warnings: list = dataclasses.field(default_factory=list)  # what the run warned about
 
 
-def movie_info(movie):
-    """The movie document of ``_locs.yaml``: Width/Height/Frames first, then metadata."""
+def movie_info(movie, parameters=None):
+    """The movie document of ``_locs.yaml``: Width/Height/Frames first, then metadata.
+
+    With a splitter (``parameters``) Width and Height are one channel's, the camera
+    frame's follow as ``Camera Width``/``Camera Height``.
+    """
     n_frames, height, width = movie.shape
     doc = {"Width": int(width), "Height": int(height), "Frames": int(n_frames)}
+    if parameters is not None and is_split(parameters):
+        doc["Height"], doc["Width"] = channel_shape(movie.shape, parameters.splitter, movie.path.name)
+        doc.update({"Camera Width": int(width), "Camera Height": int(height)})
     for key, value in movie.metadata.items():
         if key not in doc:
             doc[key] = value
@@ -360,7 +397,7 @@ def localize_file(
     _, (first, stop) = validate_parameters(parameters, movie.shape, movie.path.name)
     parameters, baseline_info = resolve_baseline(parameters, movie)
     parameters = with_maps_origin(parameters, movie.shape, movie.metadata, movie.path.name)
-    info = [movie_info(movie), {**parameters.to_info(), **baseline_info}]
+    info = [movie_info(movie, parameters), {**parameters.to_info(), **baseline_info}]
     started = time.perf_counter()
     warned = []
     with LocsWriter(locs_path, fitter_of(parameters).dtype, info) as writer:
