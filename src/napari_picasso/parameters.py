@@ -1286,9 +1286,16 @@ def validate_parameters(parameters, shape, name="movie"):
             "offset; with a baseline given they would be ignored: give --baseline auto, or leave them out."
         )
     check_background_frames(parameters, n_frames, name)
+    if n_frames < 1:
+        raise ParameterError(f"the {name} holds no frames; there is nothing to localize.")
     roi = parameters.roi
     if roi is None:
         roi = (0, 0, height, width)
+        if height < parameters.box or width < parameters.box:
+            raise ParameterError(
+                f"the box ({parameters.box} px) is larger than the {name}'s {height}x{width} frame; "
+                f"give a box of at most {min(height, width) - (1 - min(height, width) % 2)} px (odd)."
+            )
     else:
         y0, x0, y1, x1 = (int(v) for v in roi)
         if not (0 <= y0 < y1 <= height and 0 <= x0 < x1 <= width):

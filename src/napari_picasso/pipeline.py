@@ -41,6 +41,7 @@ __all__ = [
     "LocalizeParameters",
     "LocalizeResult",
     "chunk_frames_for",
+    "crowded_frames_note",
     "localize",
     "localize_file",
     "localize_frames",
@@ -49,6 +50,42 @@ __all__ = [
 
 # Frames read and processed together: enough to keep both cores busy, bounded in bytes.
 CHUNK_BYTES = 64 * 2**20
+
+
+# More localizations per frame than one per this many box areas: the threshold picks noise.
+CROWDED_BOX_AREAS = 2
+
+
+def crowded_frames_note(n_rows, n_frames, roi, parameters, name="movie"):
+    """A warning when a block has more localizations per frame than frames can hold, else None.
+
+    More than one spot per ``CROWDED_BOX_AREAS`` box areas means the detection threshold
+    (``--gradient`` 0 on a noisy movie) takes noise for spots: the fit then runs tens of
+    times slower and gives nonsense, so the user is told after the first chunk.
+
+    Examples
+    --------
+    >>> p = LocalizeParameters(box=7, min_net_gradient=0)
+    >>> crowded_frames_note(250 * 10, 10, (0, 0, 128, 128), p) is not None
+    True
+    >>> crowded_frames_note(30, 10, (0, 0, 128, 128), p) is None
+    True
+    """
+    y0, x0, y1, x1 = roi
+    limit = max(1.0, (y1 - y0) * (x1 - x0) / (CROWDED_BOX_AREAS * parameters.box**2))
+    per_frame = n_rows / max(1, n_frames)
+    if per_frame <= limit:
+        return None
+    threshold = (
+        f"the minimum net gradient (--gradient {parameters.min_net_gradient:g})"
+        if parameters.detector == "gradient"
+        else f"the detection threshold of --detector {parameters.detector}"
+    )
+    return (
+        f"{name}: {per_frame:,.0f} localizations per frame (more than {limit:,.0f}, one per "
+        f"{CROWDED_BOX_AREAS} boxes): {threshold} probably takes noise for spots, which makes the "
+        "run slow and its output meaningless; raise it (compare the dock's preview)."
+    )
 
 
 class LocalizationCancelled(Exception):
@@ -256,6 +293,7 @@ def localize(
     cancel: Callable[[], bool] | threading.Event | None = None,
     sink: Callable[[np.ndarray], None] | None = None,
     chunk_frames: int | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> np.ndarray | int:
     """Localize a movie, streaming it through memory in chunks of frames.
 
@@ -275,6 +313,9 @@ def localize(
         without a sink the localizations are collected and returned.
     chunk_frames : int, optional
         Frames per chunk (default: about 64 MB of float32 pixels).
+    warn : callable, optional
+        ``warn(text)`` receives a warning about the run (far too many localizations per
+        frame after the first chunk: see :func:`crowded_frames_note`); the run goes on.
 
     Returns
     -------
@@ -283,7 +324,9 @@ def localize(
     """
     if isinstance(movie, (str, Path)):
         with open_movie(movie) as opened:
-            return localize(opened, parameters, progress=progress, cancel=cancel, sink=sink, chunk_frames=chunk_frames)
+            return localize(
+                opened, parameters, progress=progress, cancel=cancel, sink=sink, chunk_frames=chunk_frames, warn=warn
+            )
     name = movie.path.name if isinstance(movie, Movie) else "movie"
     roi, (first, stop) = validate_parameters(parameters, movie.shape, name)
     parameters, _ = resolve_baseline(parameters, movie)
@@ -312,6 +355,10 @@ def localize(
             background=background,
             camera_maps=camera_maps,
         )
+        if start == first and warn is not None:
+            note = crowded_frames_note(len(locs), end - start, roi, parameters, name)
+            if note is not None:
+                warn(note)
         n_rows += len(locs)
         if sink is None:
             collected.append(locs)
@@ -336,6 +383,7 @@ class LocalizeResult:
     n_frames: int  # frames processed (the frame range), not the movie's length
     seconds: float
     info: list
+    warnings: list = dataclasses.field(default_factory=list)  # what the run warned about
 
 
 def movie_info(movie, parameters=None):
@@ -397,11 +445,18 @@ def localize_file(
     parameters = with_maps_origin(parameters, movie.shape, movie.metadata, movie.path.name)
     info = [movie_info(movie, parameters), {**parameters.to_info(), **baseline_info}]
     started = time.perf_counter()
+    warned = []
     with LocsWriter(locs_path, fitter_of(parameters).dtype, info) as writer:
         n_locs = localize(
-            movie, parameters, progress=progress, cancel=cancel, sink=writer.append, chunk_frames=chunk_frames
+            movie,
+            parameters,
+            progress=progress,
+            cancel=cancel,
+            sink=writer.append,
+            chunk_frames=chunk_frames,
+            warn=warned.append,
         )
         seconds = time.perf_counter() - started
         with timings.stage("writing"):
             writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
-    return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info)
+    return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info, warned)
