@@ -53,6 +53,7 @@ STAGES = (
     "summary line",
     "quality figures",
     "database",
+    "exit",
     "other",
 )
 
@@ -117,8 +118,10 @@ def run_command(arguments, env=None):
     report = next(line for line in done.stderr.splitlines() if line.startswith("napari-picasso timings "))
     timings = json.loads(report.split(" ", 2)[2])
     stages = {"interpreter": timings["imported_at"] - started, **timings["stages"]}
+    stages["exit"] = started + seconds - timings["reported_at"]
     stages["other"] = seconds - sum(stages.values())
     cpu_stages = {"interpreter": timings["imported_cpu"], **timings["cpu_stages"]}
+    cpu_stages["exit"] = cpu - timings["process_cpu"]
     cpu_stages["other"] = cpu - sum(cpu_stages.values())
     return seconds, stages, done.stdout.strip(), cpu, cpu_stages
 
@@ -203,8 +206,8 @@ def main():
             theirs.append(computation())
     print(runs[-1][2])
     print("napari-picasso localize, new process, database row written, numba cache warm (seconds):")
-    print("  (interpreter: start-up before napari_picasso.core.timings is imported; other: argument parsing,")
-    print("   glue, the interpreter's exit; CPU: seconds of all the process's threads)")
+    print("  (interpreter: start-up before napari_picasso.core.timings is imported; exit: the interpreter's,")
+    print("   after the command returned; other: argument parsing, glue; CPU: seconds of all the process's threads)")
     print(stage_table(runs))
     print(f"Picasso 0.11.3 identify + {PICASSO_FIT[args.fit]} (all cores), {theirs[-1][1]} localizations (seconds):")
     print(f"  {'wall':18s}" + "".join(f"{t[0]:9.2f}" for t in theirs))
