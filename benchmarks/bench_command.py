@@ -115,8 +115,10 @@ def run_command(arguments, env=None):
     cpu = children_cpu_seconds() - cpu
     if done.returncode != 0:
         raise SystemExit(f"the command failed ({done.returncode}):\n{done.stderr}")
-    report = next(line for line in done.stderr.splitlines() if line.startswith("napari-picasso timings "))
-    timings = json.loads(report.split(" ", 2)[2])
+    report = [line for line in done.stderr.splitlines() if line.startswith("napari-picasso timings ")]
+    if not report:  # a tree from before the stage timers (--baseline-src): the whole command only
+        return seconds, {}, done.stdout.strip(), cpu, {}
+    timings = json.loads(report[0].split(" ", 2)[2])
     stages = {"interpreter": timings["imported_at"] - started, **timings["stages"]}
     stages["exit"] = started + seconds - timings["reported_at"]
     stages["other"] = seconds - sum(stages.values())
@@ -177,6 +179,12 @@ def main():
     parser.add_argument("--fit", choices=sorted(PICASSO_FIT), default="mle")
     parser.add_argument("--cold", action="store_true", help="also time a first run with an empty numba cache")
     parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        metavar="DIR",
+        help="another tree's src folder (e.g. an earlier commit's): its command runs too, alternating, for a before/after",
+    )
+    parser.add_argument(
         "--folder", type=Path, default=Path(tempfile.gettempdir()) / "napari-picasso-bench-command", help="movie cache"
     )
     args = parser.parse_args()
@@ -198,12 +206,18 @@ def main():
             print(
                 f"cold first run (empty numba cache): {cold:.1f} s, of which numba {cold_stages['numba kernels']:.1f} s"
             )
+        baseline_env = None
+        if args.baseline_src:
+            baseline_env = {"PYTHONPATH": os.pathsep.join([str(args.baseline_src), os.environ.get("PYTHONPATH", "")])}
+            run_command(arguments, baseline_env)
         run_command(arguments)  # fills the numba cache (if empty) and the page cache
         computation = picasso_computation(movie, gradient, args.fit)
-        runs, theirs = [], []
+        runs, theirs, baseline = [], [], []
         for _ in range(args.repeats):
             runs.append(run_command(arguments))
             theirs.append(computation())
+            if baseline_env:
+                baseline.append(run_command(arguments, baseline_env))
     print(runs[-1][2])
     print("napari-picasso localize, new process, database row written, numba cache warm (seconds):")
     print("  (interpreter: start-up before napari_picasso.core.timings is imported; exit: the interpreter's,")
@@ -220,6 +234,14 @@ def main():
     print(f"ratio of the best wall times: {best:.2f}  (median pair {np.median(ratios):.2f})")
     print("  (wall: both using all cores; CPU time: the same work counted in CPU seconds of all threads and")
     print("   processes, less sensitive to other processes on a shared machine)")
+    if baseline:
+        print(f"the command of {args.baseline_src}, same runs:")
+        print(f"  {'wall':18s}" + "".join(f"{b[0]:9.2f}" for b in baseline))
+        print(f"  {'CPU seconds':18s}" + "".join(f"{b[3]:9.2f}" for b in baseline))
+        print("  its ratio to Picasso, wall: " + " ".join(f"{t[0] / b[0]:.2f}" for b, t in zip(baseline, theirs)))
+        print("                    CPU time: " + " ".join(f"{t[2] / b[3]:.2f}" for b, t in zip(baseline, theirs)))
+        print("  this tree's speed-up over it, wall: " + " ".join(f"{b[0] / r[0]:.2f}" for r, b in zip(runs, baseline)))
+        print("                            CPU time: " + " ".join(f"{b[3] / r[3]:.2f}" for r, b in zip(runs, baseline)))
     identification = [run[1]["identification"] for run in runs]
     print(f"identification: {args.frames / min(identification):,.0f} frames/s (best run)")
 
