@@ -335,6 +335,8 @@ def localize(
     n_frames, height, width = movie.shape
     step = chunk_frames or chunk_frames_for(movie.shape)
     collected = [] if sink is None else None
+    # One float32 chunk, filled again for every chunk (no new 64 MB array, no page faults).
+    buffer = np.empty((min(step, max(stop - first, 0)), height, width), np.float32) if window is None else None
     n_rows = 0
     total = stop - first
     if progress is not None:
@@ -344,7 +346,7 @@ def localize(
             raise LocalizationCancelled(f"cancelled at frame {start}")
         end = min(stop, start + step)
         with timings.stage("reading"):
-            frames, background = read_with_background(movie, start, end, parameters, window, n_frames)
+            frames, background = read_with_background(movie, start, end, parameters, window, n_frames, buffer)
         locs = localize_frames(
             frames,
             parameters,
