@@ -5,6 +5,8 @@ between the halves (napari_picasso.simulate.SplitterOptics), two dyes with ratio
 and 0.70, 2000 photons, background 20 photons per pixel in each channel.
 """
 
+import sqlite3
+
 import numpy as np
 import pytest
 import tifffile
@@ -84,7 +86,8 @@ def two_colour(tmp_path_factory, optics, calibration_path):
     movie = S.write_splitter_movie(folder / "cells.tif", truth, N_FRAMES, optics, seed=3)
     code = main(
         ["localize", str(movie), "--splitter", "left-right", "--channels", str(calibration_path)]
-        + ["--fit", "mle-ratio", "--gradient", "1500", "--pixelsize", str(PIXELSIZE_NM), "-q", "--no-db", *COLOURS]
+        + ["--fit", "mle-ratio", "--gradient", "1500", "--pixelsize", str(PIXELSIZE_NM), "-q", *COLOURS]
+        + ["--db", str(folder / "experiments.db")]
     )
     assert code == 0
     return movie, truth
@@ -105,6 +108,10 @@ def test_mle_ratio_colours_jaccard_and_precision(two_colour, optics):
     assert np.mean(matched["colour"] == true["dye"]) >= 0.99
     assert np.mean(matched["colour"] == -1) <= 0.01
     np.testing.assert_allclose(matched["photons"], matched["photons_0"] + matched["photons_1"], rtol=1e-5)
+    # the database row records the colour counts
+    with sqlite3.connect(movie.parent / "experiments.db") as db:
+        a, b, none = db.execute("SELECT n_colour_a, n_colour_b, n_colour_none FROM localizations").fetchone()
+    assert (a, b, none) == tuple(int(np.sum(locs["colour"] == c)) for c in (0, 1, -1))
     for axis, lp in (("x", "lpx"), ("y", "lpy")):
         rmse = np.sqrt(np.mean((matched[axis] - true[axis]) ** 2))
         crlb = np.sqrt(np.mean(matched[lp] ** 2))  # the joint Fisher matrix's bound
