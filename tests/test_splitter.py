@@ -16,6 +16,8 @@ from napari_picasso import simulate as S
 from napari_picasso.cli import main
 from napari_picasso.core.channelmap import apply_map
 from napari_picasso.core.matching import match_to_truth
+from napari_picasso.distributed.blocks import close_open_movies, localize_block, plan_blocks
+from napari_picasso.groups import load_groups
 from napari_picasso.io.channels import load_channels, map_coefficients, save_channels
 from napari_picasso.io.locs import load_info, load_locs, save_locs
 from napari_picasso.parameters import LocalizeParameters, validate_parameters
@@ -188,3 +190,32 @@ def test_channel_calibration_file_errors(tmp_path):
         | {"camera_width": 64, "camera_height": 128},
     )
     assert load_channels(good)["splitter"] == "top-bottom"
+
+
+def test_groups_yaml_and_cluster_blocks_take_the_splitter(two_colour, calibration_path, tmp_path):
+    movie, _ = two_colour
+    groups = tmp_path / "groups.yaml"
+    groups.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "splitter": "left-right",
+                    "channels": str(calibration_path),
+                    "fit": "mle-ratio",
+                    "gradient": 1500,
+                    "pixelsize": PIXELSIZE_NM,
+                    "colour": "A:0:0.475 B:0.475:1",
+                }
+            ]
+        )
+    )
+    (parameters,) = load_groups(groups)
+    assert parameters.splitter == "left-right" and parameters.channels["splitter"] == "left-right"
+    serial = load_locs(movie.with_name("cells_locs.hdf5"), with_info=False)
+    block = plan_blocks(0, N_FRAMES, 100)[1]
+    try:
+        rows = localize_block(str(movie), {}, block, parameters)
+    finally:
+        close_open_movies()
+    in_block = (serial["frame"] >= block.start) & (serial["frame"] < block.stop)
+    assert rows.tobytes() == serial[in_block].tobytes()
