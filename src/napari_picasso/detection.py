@@ -27,6 +27,7 @@ from .core.snr_detect import net_gradients, snr_identify
 from .io.camera_maps import check_against_movie, crop_to_movie, load_camera_maps
 from .io.errors import ParameterError
 from .parameters import DETECTORS, check_background_frames, validate_parameters
+from .splitter import is_split, split_for_detection
 
 
 @dataclasses.dataclass
@@ -283,7 +284,9 @@ def detect_frame(movie, frame, parameters, camera_maps=None):
     if maps is not None:
         check_against_movie(maps, shape, roi)
     frames, background = read_with_background(movie, frame, frame + 1, parameters, window, n_frames)
-    noise = noise_model(parameters, shape[1:], maps)
+    if is_split(parameters):  # as the run: on the registered sum, in channel-0 px
+        _, frames, background = split_for_detection(frames, parameters, background)
+    noise = noise_model(parameters, frames.shape[1:], maps)
     _, y, x, score, ng = detect(frames, parameters, roi, background, noise)
     out = np.zeros(len(y), dtype=DETECTION_DTYPE)
     out["frame"] = frame

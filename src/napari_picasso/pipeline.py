@@ -34,7 +34,7 @@ from .io.locs import LocsWriter, movie_locs_path
 from .io.movie import Movie
 from .io.movies import open_movie
 from .parameters import LocalizeParameters, fitter_of, rois_bounding_box, validate_parameters
-from .splitter import channel_shape, is_split, registered_sum, split_frames, spot_pairs
+from .splitter import channel_shape, is_split, split_for_detection, spot_pairs
 
 __all__ = [
     "LocalizationCancelled",
@@ -215,22 +215,6 @@ def _fit_candidates(
     if subtracted is not None:
         fit["bg"] = fit["bg"] + subtracted.mean(axis=(1, 2))
     return assemble_locs(fit, frame_index + first_frame, y_px, x_px, net_gradient, parameters, width, height)
-
-
-def split_for_detection(frames, parameters, background=None):
-    """``(channel 0, channel 1)``, their registered sum and the background's, for a splitter."""
-    halves = [
-        np.ascontiguousarray(c, dtype=np.float32)
-        for c in split_frames(frames, parameters.splitter, parameters.splitter_flip)
-    ]
-    summed = registered_sum(*halves, parameters.channels, parameters.baseline)
-    if background is not None:
-        background = registered_sum(
-            *split_frames(background, parameters.splitter, parameters.splitter_flip),
-            parameters.channels,
-            parameters.baseline,
-        )
-    return halves, summed, background
 
 
 def read_noise_variance(parameters, shape):
