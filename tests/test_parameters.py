@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from napari_picasso import fitters, parameters
+from napari_picasso.calibrate.psf import calibration_from_volume
 from napari_picasso.cli import build_parser, main
 from napari_picasso.core import zfit
 from napari_picasso.fitters.base import Fitter
@@ -18,6 +19,7 @@ from napari_picasso.groups import load_groups
 from napari_picasso.io.camera_maps import save_camera_maps
 from napari_picasso.io.errors import ParameterError
 from napari_picasso.io.locs import load_info, load_locs, save_locs
+from napari_picasso.io.psf_calib import save_psf_calibration
 from napari_picasso.io.zcalib import save_calibration
 from napari_picasso.parameters import SCHEMA, LocalizeParameters, Parameter
 from napari_picasso.simulate import scmos_camera
@@ -33,7 +35,11 @@ def files(tmp_path_factory):
     frame = np.repeat(np.arange(81), 5)
     calibration, _ = zfit.calibrate(frame, np.repeat(sx, 5), np.repeat(sy, 5), 81, 20.0, 0.79)
     chip = scmos_camera(16, 16, seed=1)
+    yy, xx = np.mgrid[-3:4, -3:4]
+    volume = np.stack([np.exp(-(xx**2 / w + yy**2 * w) / 2) for w in np.linspace(0.5, 2.0, 9)])
+    psf = calibration_from_volume(volume, step_nm=50.0, pixelsize_nm=parameters.parameter("pixelsize_nm").default)
     return {
+        "psf": save_psf_calibration(folder / "beads_spline_calib.hdf5", psf),
         "zcalib": save_calibration(folder / "beads_3d_calib.yaml", calibration),
         "maps": save_camera_maps(folder / "maps.hdf5", chip.offset_map, chip.variance_map, chip.gain_map),
     }
@@ -58,6 +64,7 @@ def example_value(item, files):
         "em_gain": 3.0,
         "tolerance_px": 0.01,
         "dark_frames": "0:20",
+        "psf": str(files["psf"]),
     }
     if item.name in special:
         return special[item.name]
@@ -73,6 +80,8 @@ def example_value(item, files):
 def run_with(item, value):
     """Values that let ``item`` apply: fit-scope parameters need the fit method reading them."""
     values = {item.name: value}
+    if item.name == "psf":
+        values["fit_method"] = "spline-mle"
     if item.scope == "fit" and item.name != "shared_sigma":
         values.setdefault("fit_method", "mle-3d")
     if item.name == "subtract_background":
@@ -161,6 +170,8 @@ def test_every_parameter_is_in_the_dock(make_napari_viewer, files, tmp_path, mon
         field = sections[item.section].fields[item.name]
         if item.name == "shared_sigma":
             dock.fit.fit_method.value = "mle"
+        if item.name == "psf":
+            dock.fit.fit_method.value = "spline-mle"
         show_value(item, field, value)
         assert getattr(dock.parameters(), item.name) == item.convert(value), item.name
         show_value(item, field, item.default)

@@ -844,6 +844,17 @@ SCHEMA = [
         section="photons",
         omit_default=True,
     ),
+    Parameter(
+        "psf",
+        None,
+        "path",
+        "cubic-spline PSF calibration (_spline_calib.hdf5 from calibrate-psf or Picasso 0.11)",
+        "--psf",
+        "PSF calibration",
+        metavar="CALIB.hdf5",
+        label="PSF calibration",
+        scope="fit",
+    ),
 ]
 
 
