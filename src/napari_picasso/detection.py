@@ -20,11 +20,11 @@ import numpy as np
 from .camera_offset import estimate_baseline
 from .core.background import estimate_background, frames_needed
 from .core.camera import excess_noise_factor
-from .core.identify import identify
+from .core.identify import gaussian_smooth, identify
 from .core.snr_detect import net_gradients, snr_identify
 from .io.camera_maps import check_against_movie, crop_to_movie, load_camera_maps
 from .io.errors import ParameterError
-from .parameters import DETECTORS, check_background_frames, validate_parameters
+from .parameters import DETECTORS, check_background_frames, fitter_of, validate_parameters
 
 
 @dataclasses.dataclass
@@ -200,6 +200,9 @@ def detect(frames, parameters, roi, background=None, noise=None):
         # The fixed pattern of sCMOS offsets is not signal: remove it (net gradients do
         # not depend on a uniform offset, so Picasso's scale is kept).
         counts = frames - (noise.offset - noise.offset.mean())
+    sigma = fitter_of(parameters).detection_smoothing_px
+    if sigma > 0:
+        counts = gaussian_smooth(counts, sigma)
     fi, y, x, ng = _in_rois(identify(counts, parameters.min_net_gradient, parameters.box, roi), parameters)
     return fi, y, x, ng, ng
 

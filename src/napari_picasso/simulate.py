@@ -955,7 +955,7 @@ class PupilPSF:
         return out
 
 
-def pupil_bead_stack(step_nm=10.0, range_nm=800.0, height=64, width=64, spacing_px=16, photons=100000.0, seed=0):
+def pupil_bead_stack(step_nm=10.0, range_nm=800.0, height=80, width=80, spacing_px=20, photons=100000.0, seed=0):
     """Ground truth of a bead z-stack for :class:`PupilPSF`: frame ``i`` at ``z = range - i * step``.
 
     Beads on a grid (fixed sub-pixel positions, the same in every frame), from ``+range_nm``
@@ -968,7 +968,7 @@ def pupil_bead_stack(step_nm=10.0, range_nm=800.0, height=64, width=64, spacing_
     [-200.0, -100.0, 0.0, 100.0, 200.0]
     """
     n_steps = int(round(2 * range_nm / step_nm)) + 1
-    truth = isolated_spots(1, height, width, spacing_px, photons, 1.0, 10, seed)
+    truth = isolated_spots(1, height, width, spacing_px, photons, 1.0, 12, seed)
     truth = np.tile(truth, n_steps)
     truth["frame"] = np.repeat(np.arange(n_steps), len(truth) // n_steps)
     truth["z"] = range_nm - truth["frame"].astype(np.float64) * step_nm

@@ -5,6 +5,32 @@ Each module defines ``add_parser(subparsers)``, which registers the sub-command 
 code).
 """
 
-from . import calibrate_z, camera_calibrate, convert, db, dbscan, demo, link, localize, server, undrift, watch
+from . import (
+    calibrate_psf,
+    calibrate_z,
+    camera_calibrate,
+    convert,
+    db,
+    dbscan,
+    demo,
+    link,
+    localize,
+    server,
+    undrift,
+    watch,
+)
 
-COMMAND_MODULES = [localize, demo, undrift, link, dbscan, camera_calibrate, calibrate_z, convert, db, watch, server]
+COMMAND_MODULES = [
+    localize,
+    demo,
+    undrift,
+    link,
+    dbscan,
+    camera_calibrate,
+    calibrate_z,
+    calibrate_psf,
+    convert,
+    db,
+    watch,
+    server,
+]

@@ -35,6 +35,10 @@ class Fitter:
     check : callable or None
         ``check(parameters)`` raises :class:`~napari_picasso.io.errors.ParameterError` for
         parameters this method cannot run with (before any movie is read).
+    detection_smoothing_px : float
+        Gaussian sigma (px) of the smoothing the gradient detector applies before it looks
+        for maxima and measures net gradients (0: none). PSFs that open into rings and
+        lobes need it: the smoothed spot has one maximum, at its centre.
     """
 
     name: str
@@ -44,6 +48,7 @@ class Fitter:
     fit: Callable
     columns: Callable
     check: Callable | None = None
+    detection_smoothing_px: float = 0.0
 
     @property
     def dtype(self):

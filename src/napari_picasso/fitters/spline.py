@@ -26,6 +26,8 @@ SPLINE_FIELDS = [
 ]
 SPLINE_Z_FIELDS = [("z", "f4"), ("lpz", "f4")]
 PARAMETERS = ("max_iterations", "tolerance_px", "psf")
+DETECTION_SMOOTHING_PX = 2.5
+"""Gaussian sigma of the detector's smoothing: a defocused ring or lobe pattern becomes one blob."""
 PIXELSIZE_TOLERANCE = 0.01
 """Relative difference of pixel sizes (calibration vs run) accepted."""
 
@@ -155,6 +157,7 @@ SPLINE_MLE = Fitter(
     fit=_fitter(True, True),
     columns=_columns(True),
     check=functools.partial(check_psf, three_d=True),
+    detection_smoothing_px=DETECTION_SMOOTHING_PX,
 )
 SPLINE_LQ = Fitter(
     name="spline-lq",
@@ -164,6 +167,7 @@ SPLINE_LQ = Fitter(
     fit=_fitter(True, False),
     columns=_columns(True),
     check=functools.partial(check_psf, three_d=True),
+    detection_smoothing_px=DETECTION_SMOOTHING_PX,
 )
 SPLINE_2D = Fitter(
     name="spline-2d",
@@ -173,6 +177,7 @@ SPLINE_2D = Fitter(
     fit=_fitter(False, True),
     columns=_columns(False),
     check=check_psf,
+    detection_smoothing_px=DETECTION_SMOOTHING_PX,
 )
 
 FITTERS = (SPLINE_MLE, SPLINE_LQ, SPLINE_2D)
