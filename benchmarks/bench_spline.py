@@ -111,7 +111,9 @@ def main():
     zt = truth["z"][ti]
     for lo in range(-600, 600, 200):
         m = (zt >= lo) & (zt < lo + 200)
-        print(f"  lateral bias at z {lo}..{lo + 200} nm: x {ex[m].mean() * PIXEL_NM:5.1f}, y {ey[m].mean() * PIXEL_NM:5.1f} nm")
+        print(
+            f"  lateral bias at z {lo}..{lo + 200} nm: x {ex[m].mean() * PIXEL_NM:5.1f}, y {ey[m].mean() * PIXEL_NM:5.1f} nm"
+        )
     print(
         f"  PSF origin offset x {np.mean(ex) * PIXEL_NM:.1f} nm, y {np.mean(ey) * PIXEL_NM:.1f} nm; "
         f"xy RMSE/CRLB x {math.sqrt(np.mean((ex - ex.mean()) ** 2) / np.mean(locs['lpx'][li] ** 2)):.3f}, "
