@@ -55,7 +55,8 @@ def test_calibration_file_and_plot(calibration):
     loaded = load_psf_calibration(calibration)
     assert loaded["model"] == "spline-3d" and loaded["n_beads"] == 4
     assert loaded["coefficients"].dtype == np.float32
-    assert loaded["coefficients"].shape == (64, BOX - 1, BOX - 1, 32)
+    assert loaded["box"] == BOX and loaded["n_data"] == [BOX + 4, BOX + 4, 33]  # a 2-px wider template
+    assert loaded["coefficients"].shape == (64, BOX + 3, BOX + 3, 32)
     io = pytest.importorskip("picasso.io")
     theirs = io.load_spline_calibration(str(calibration))
     assert np.array_equal(theirs["coefficients"], loaded["coefficients"])

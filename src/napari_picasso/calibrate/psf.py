@@ -31,7 +31,11 @@ from ..io.psf_calib import MODELS, stored_coefficients
 
 GROUP_RADIUS_PX = 3.0
 MIN_BEAD_FRACTION = 0.2
-MARGIN_PX = 3
+MARGIN_PX = 4
+TEMPLATE_MARGIN_PX = 2
+"""The template is this much wider than the fit box on each side: an emitter up to 2 px off
+the box centre is modelled from bead data, not from the spline's extrapolation. Picasso crops
+it to the box (its ``crop_spline_calibration``); ``box`` in the file is the fit box."""
 MIN_STEPS = 5
 
 
@@ -114,7 +118,7 @@ def _centroid(image):
 
 
 def average_beads(photons, positions, box, margin_px=MARGIN_PX):
-    """Registered, normalised mean volume ``(n, box, box)`` and the beads ``(n_beads, n, box, box)``."""
+    """Registered, normalised mean volume and beads, ``box + 2 TEMPLATE_MARGIN_PX`` px wide."""
     half = box // 2 + margin_px
     volumes = []
     for y, x in positions:
@@ -129,7 +133,7 @@ def average_beads(photons, positions, box, margin_px=MARGIN_PX):
         shifted = np.array([_fourier_shift(v, *(-np.array(_offset(v, reference)))) for v in volumes])
     mean = shifted.mean(axis=0)
     dy, dx = _centroid(mean.sum(axis=0))
-    crop = slice(margin_px, margin_px + box)
+    crop = slice(margin_px - TEMPLATE_MARGIN_PX, margin_px + box + TEMPLATE_MARGIN_PX)
     mean = _fourier_shift(mean, -dy, -dx)[:, crop, crop]
     beads = np.array([_fourier_shift(v, -dy, -dx)[:, crop, crop] for v in shifted])
     return mean, beads
@@ -154,13 +158,14 @@ def smooth_axially(volume):
 
 
 def calibration_from_volume(
-    template, *, step_nm, pixelsize_nm, magnification=1.0, model="spline-3d", z_focus=None, extra=None
+    template, *, step_nm, pixelsize_nm, magnification=1.0, model="spline-3d", z_focus=None, box=None, extra=None
 ):
     """A calibration dict (Picasso 0.11's keys) from a PSF volume ``(n_steps, box, box)``.
 
     The volume is background-subtracted (its minimum) and scaled to a unit peak in its
     focus slice (the brightest, unless ``z_focus`` is given); frame ``k`` of the volume is
-    stage ``z = span / 2 - k * step``.
+    stage ``z = span / 2 - k * step``. ``box``: the fit box, when the volume is wider (the
+    photon scale and width are measured in the box).
 
     Examples
     --------
@@ -173,7 +178,9 @@ def calibration_from_volume(
     if model not in MODELS:
         raise ParameterError(f"--model must be one of {', '.join(MODELS)}; got {model!r}.")
     volume = np.asarray(template, dtype=np.float64)
-    n_steps, box, _ = volume.shape
+    n_steps, size, _ = volume.shape
+    box = size if box is None else int(box)
+    inner = slice((size - box) // 2, (size - box) // 2 + box)
     if z_focus is None:
         z_focus = int(np.argmax(volume.max(axis=(1, 2))))
     volume = volume - volume.min()
@@ -181,15 +188,15 @@ def calibration_from_volume(
     if peak <= 0:
         raise ValueError("the PSF volume has no peak")
     volume = volume / peak
-    photon_scale = float(np.clip(volume[z_focus], 0, None).sum())
+    photon_scale = float(np.clip(volume[z_focus, inner, inner], 0, None).sum())
     if model == "spline-2d":
         coeff = psf_spline.coefficients(volume[z_focus])
-        n_data = [box, box]
+        n_data = [size, size]
     else:
         coeff = psf_spline.coefficients(volume)
-        n_data = [box, box, n_steps]
+        n_data = [size, size, n_steps]
     niz, niy, nix = coeff.shape[:3]
-    focus = np.clip(volume[z_focus], 0, None)
+    focus = np.clip(volume[z_focus, inner, inner], 0, None)
     yy, xx = np.mgrid[:box, :box] - (box - 1) / 2
     sigma = float(np.sqrt(0.5 * (focus * (xx**2 + yy**2)).sum() / focus.sum()))
     calibration = {
@@ -292,6 +299,7 @@ def calibrate_psf(
         magnification=magnification,
         model=model,
         z_focus=z_focus,
+        box=box,
         extra={
             "n_beads": int(len(positions)),
             "n_beads_used": int(len(positions)),

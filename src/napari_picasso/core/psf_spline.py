@@ -485,7 +485,8 @@ def fit_spline(
     Parameters
     ----------
     spots : numpy.ndarray
-        ``(n, box, box)`` photons; ``box`` must equal the template's lateral size.
+        ``(n, box, box)`` photons; the template is as wide or wider (by an even number of
+        pixels: then emitters off the box centre meet template data, not extrapolation).
     coeff : numpy.ndarray
         ``(niz, niy, nix, 4, 4, 4)`` coefficients (:func:`coefficients`).
     photon_scale : float
@@ -519,11 +520,13 @@ def fit_spline(
         raise ValueError("spots must be (n, box, box)")
     coeff = np.ascontiguousarray(coeff, dtype=np.float64)
     box = spots.shape[1]
-    if coeff.shape[1] + 1 != box or coeff.shape[2] + 1 != box:
-        raise ValueError(f"the spline's box is {coeff.shape[2] + 1} px, the spots' {box} px")
+    size = coeff.shape[2] + 1
+    if coeff.shape[1] != coeff.shape[2] or size < box or (size - box) % 2:
+        raise ValueError(f"the spline's box is {size} px, the spots' {box} px")
     if knots is None:
         knots = knot_values(coeff)
-    knots = np.ascontiguousarray(knots, dtype=np.float64)
+    margin = (knots.shape[1] - box) // 2  # a template wider than the box: its centre
+    knots = np.ascontiguousarray(knots[:, margin : margin + box, margin : margin + box], dtype=np.float64)
     has_extra = extra_variance is not None
     if has_extra:
         extras = np.ascontiguousarray(np.broadcast_to(extra_variance, spots.shape), dtype=np.float64)

@@ -50,7 +50,7 @@ def _model(path, mtime_ns, size):
         "z_init": z_init,
         "z_step_nm": float(calibration.get("z_step_nm", 1.0)),
         "magnification": float(calibration.get("magnification_factor", 1.0)),
-        "box": int(coeff.shape[2] + 1),
+        "box": int(calibration.get("box", coeff.shape[2] + 1)),
         "pixelsize_nm": calibration.get("pixelsize"),
         "sigma_px": float(calibration.get("effective_sigma", 1.0)),
     }
