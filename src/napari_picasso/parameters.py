@@ -974,6 +974,17 @@ SCHEMA = [
         step=0.001,
         decimals=4,
     ),
+    Parameter(
+        "psf",
+        None,
+        "path",
+        "cubic-spline PSF calibration (_spline_calib.hdf5 from calibrate-psf or Picasso 0.11)",
+        "--psf",
+        "PSF calibration",
+        metavar="CALIB.hdf5",
+        label="PSF calibration",
+        scope="fit",
+    ),
 ]
 
 
