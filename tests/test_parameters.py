@@ -90,7 +90,8 @@ def run_with(item, value, files=None):
         values.update(fit_method="mle-ratio", splitter="left-right")
         values.setdefault("channels", str(files["channels_flip" if item.name == "splitter_flip" else "channels"]))
     if item.scope == "fit" and item.name != "shared_sigma":
-        values.setdefault("fit_method", "mle-3d")
+        users = [name for name in fitters.names() if fitters.get(name).uses(item.name)]
+        values.setdefault("fit_method", "mle-3d" if "mle-3d" in users else users[0])
     if item.name == "subtract_background":
         values["background_frames"] = "-10:0"
     if item.name == "dark_frames":
@@ -176,8 +177,9 @@ def test_every_parameter_is_in_the_dock(make_napari_viewer, files, tmp_path, mon
             continue
         value = example_value(item, files)
         field = sections[item.section].fields[item.name]
-        if item.name == "shared_sigma":
-            dock.fit.fit_method.value = "mle"
+        users = [name for name in fitters.names() if fitters.get(name).uses(item.name)]
+        if item.scope == "fit" and "mle-3d" not in users:  # shared sigma: mle; max emitters: mle-multi
+            dock.fit.fit_method.value = users[0]
         show_value(item, field, value)
         assert getattr(dock.parameters(), item.name) == item.convert(value), item.name
         show_value(item, field, item.default)

@@ -35,7 +35,7 @@ from ..io.movie import LayerMovie, Movie
 from ..io.movies import open_movie
 from ..layer_data import colour_layer_data, overlay_rgb, z_layer_data
 from ..parameters import LocalizeParameters, detection_only, validate_parameters
-from ..pipeline import LocalizationCancelled, chunk_frames_for, localize_file
+from ..pipeline import LocalizationCancelled, chunk_frames_for, localize, localize_file
 from ..plots import ratio_histogram
 from ..splitter import is_split, registered_channels
 from ._compute import ComputeSection
@@ -50,10 +50,14 @@ PLUGIN_KEY = "napari_picasso"
 def preview_spots(movie, frame_number, parameters):
     """Spots a run would detect on one frame (what the preview shows); runs in a worker."""
     started = time.perf_counter()
+    fitter = fitters.get(parameters.fit_method)
+    full = parameters
     # Detection does not use the fit's options (a 3D calibration not chosen yet, ...).
     parameters = detection_only(parameters)
     try:
         rows = detect_frame(movie, frame_number, parameters)
+        # A method with several rows per box (mle-multi): its emitters, so pairs show split.
+        emitters = preview_emitters(movie, frame_number, full) if fitter.rows_per_spot else None
     except (ParameterError, InputFileError) as error:
         # Bad input (a background slice being typed, a camera-maps file): said in the dock.
         return {"frame": frame_number, "error": str(error)}
@@ -63,7 +67,7 @@ def preview_spots(movie, frame_number, parameters):
         frames = movie.read_frames(frame_number, stop) if hasattr(movie, "read_frames") else movie[frame_number:stop]
         first, second = registered_channels(frames, parameters)
         overlay = overlay_rgb(first[0], second[0])
-    return {
+    found = {
         "frame": frame_number,
         "overlay": overlay,
         "y": rows["y"],
@@ -73,6 +77,15 @@ def preview_spots(movie, frame_number, parameters):
         "seconds": time.perf_counter() - started,
         "thread": threading.current_thread().name,
     }
+    if emitters is not None:
+        found["emitters"] = emitters
+    return found
+
+
+def preview_emitters(movie, frame_number, parameters):
+    """The localizations of one frame (the pipeline's, with the fit's options)."""
+    one_frame = parameters.replace(frame_range=(frame_number, frame_number + 1), start_frame=0)
+    return localize(movie, one_frame)
 
 
 def result_display(locs, image, with_frames=True, color_by="photons"):
@@ -229,6 +242,7 @@ class LocalizeWidget(QWidget):
         session = self.compute_session
         self.destroyed.connect(lambda *_: session.close())
         self.preview_layer = None
+        self.preview_emitters_layer = None
         self.preview_result = None
         self.points_layer = None
         self.render_layer = None
@@ -302,6 +316,9 @@ class LocalizeWidget(QWidget):
             section.changed.connect(self.request_preview)
         for field in (ident.detector, self.fit.fit_method):
             field.changed.connect(self._show_applicable)
+        # A multi-emitter preview also shows the fit: its options re-run it too.
+        for field in self.fit.fields.values():
+            field.changed.connect(self._fit_option_changed)
         self._show_applicable()
         self.preview.preview.changed.connect(self._preview_toggled)
         self.fit.localize.clicked.connect(self.start_localize)
@@ -474,13 +491,23 @@ class LocalizeWidget(QWidget):
 
     # -- live preview ------------------------------------------------------------------------
     def _preview_toggled(self, on):
-        if self.preview_layer is not None and self.preview_layer in self.viewer.layers:
-            self.preview_layer.visible = bool(on)
+        for layer in (self.preview_layer, self.preview_emitters_layer):
+            if layer is not None and layer in self.viewer.layers:
+                layer.visible = bool(on)
         if on:
             self.request_preview()
 
     def _frame_changed(self, *_):
         self.request_preview()
+
+    def _fit_option_changed(self, *_):
+        previous = (self.preview_result or {}).get("emitters") is not None
+        try:
+            multi = fitters.get(self.fit.fit_method.value).rows_per_spot
+        except ParameterError:
+            multi = False
+        if multi or previous:
+            self.request_preview()
 
     def request_preview(self, *_):
         """Preview the current frame; while a preview runs only the latest request waits."""
@@ -568,7 +595,37 @@ class LocalizeWidget(QWidget):
             self.preview_layer.border_color = "yellow"
         self._show_overlay(layer, found.get("overlay"))
         self.preview_result = found
-        self.preview.status.value = f"frame {found['frame']}: {len(data)} spots ({found['seconds'] * 1e3:.1f} ms)"
+        message = f"frame {found['frame']}: {len(data)} spots"
+        emitters = found.get("emitters")
+        self._show_preview_emitters(emitters, layer)
+        if emitters is not None:
+            message += f", {len(emitters)} emitters"
+        self.preview.status.value = f"{message} ({found['seconds'] * 1e3:.1f} ms)"
+
+    def _show_preview_emitters(self, emitters, movie_layer):
+        """Crosses at the emitters of a multi-emitter preview (hidden for other fit methods)."""
+        layer = self.preview_emitters_layer
+        if emitters is None:
+            if layer is not None and layer in self.viewer.layers:
+                layer.data = np.zeros((0, 2))
+            return
+        data = np.column_stack([emitters["y"], emitters["x"]]).astype(float)
+        if layer is None or layer not in self.viewer.layers:
+            self.preview_emitters_layer = self.viewer.add_points(
+                data,
+                ndim=2,
+                name="preview emitters",
+                symbol="cross",
+                size=1.0,
+                face_color="cyan",
+                metadata={PLUGIN_KEY: {"role": "preview"}},
+            )
+            if movie_layer is not None:
+                self.preview_emitters_layer.scale = movie_layer.scale[-2:]
+                self.preview_emitters_layer.translate = movie_layer.translate[-2:]
+            self.viewer.layers.selection.active = self.movie_layer() or self.preview_layer
+        else:
+            layer.data = data
 
     def _show_overlay(self, layer, rgb):
         """Splitter: channel 0 (magenta) and the registered channel 1 (green) over channel 0."""
