@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
 from napari.layers import Image, Shapes
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
@@ -22,6 +24,7 @@ from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from .. import fitters
+from ..core.colours import parse_colours
 from ..core.render import render
 from ..db import record_file
 from ..detection import detect_frame, load_maps
@@ -30,9 +33,10 @@ from ..io.errors import InputFileError, ParameterError
 from ..io.locs import load_locs, locs_path_for, movie_locs_path
 from ..io.movie import LayerMovie, Movie
 from ..io.movies import open_movie
-from ..layer_data import z_layer_data
+from ..layer_data import colour_layer_data, z_layer_data
 from ..parameters import LocalizeParameters, detection_only, validate_parameters
 from ..pipeline import LocalizationCancelled, chunk_frames_for, localize, localize_file
+from ..plots import ratio_histogram
 from ._compute import ComputeSection
 from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
 from ._sections import FitSection, IdentificationSection, PhotonSection, PreviewSection
@@ -164,15 +168,19 @@ def run_localization(
     image, _ = render(locs, oversampling, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur=blur)
     display = result_display(locs, image, with_frames, color_by)
     # 3D fits: the z views (3D points, z-coloured render) are prepared here, off the GUI thread.
+    movie_name = Path(str(result.locs_path)).stem
     z_layers = (
-        z_layer_data(locs, parameters.pixelsize_nm, name=Path(str(result.locs_path)).stem)
-        if "z" in locs.dtype.names and len(locs)
-        else None
+        z_layer_data(locs, parameters.pixelsize_nm, name=movie_name) if "z" in locs.dtype.names and len(locs) else None
     )
+    colours = None
+    if "colour" in locs.dtype.names and parameters.colours:
+        names, windows = parse_colours(parameters.colours)
+        colours = {"names": names, "windows": windows, "layers": colour_layer_data(locs, names, name=movie_name)}
     return {
         "cancelled": False,
         "result": result,
         "locs": locs,
+        "colours": colours,
         "image": image,
         "oversampling": oversampling,
         "display": display,
@@ -266,6 +274,11 @@ class LocalizeWidget(QWidget):
                 collapsible.expand(animate=False)
             self.collapsibles[title] = collapsible
             layout.addWidget(collapsible)
+        # Splitter results: the ratio histogram with the colour windows (shown after a run).
+        self.ratio_canvas = FigureCanvasQTAgg(Figure(figsize=(4, 2.6), layout="constrained"))
+        self.ratio_canvas.setMinimumHeight(200)
+        self.ratio_canvas.hide()
+        layout.addWidget(self.ratio_canvas)
         layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -756,8 +769,11 @@ class LocalizeWidget(QWidget):
             return
         shown = time.perf_counter()
         self.show_results(layer, out["image"], out["oversampling"], out["display"])
-        if out.get("z_layers"):
-            self.z_layers = self.show_z_layers(layer, out["z_layers"])
+        colours = out.get("colours")
+        extra = list(out.get("z_layers") or []) + list(colours["layers"] if colours else [])
+        if extra:  # 3D views, one points layer per colour: replace the movie's previous ones
+            self.z_layers = self.show_z_layers(layer, extra)
+        self.show_ratio_histogram(out["locs"], colours)
         out["layers_seconds"] = time.perf_counter() - shown
         result = out["result"]
         self.fit.status.value = (
@@ -843,6 +859,16 @@ class LocalizeWidget(QWidget):
             points.face_color = color_by
             points.face_contrast_limits = self._limits.get(color_by) or _feature_limits(points.features[color_by])
         return points, render
+
+    def show_ratio_histogram(self, locs, colours=None):
+        """Splitter results: the histogram of ``ratio`` with the colour windows (hidden otherwise)."""
+        if "ratio" not in locs.dtype.names:
+            self.ratio_canvas.hide()
+            return
+        windows, names = (colours["windows"], colours["names"]) if colours else ((), ())
+        ratio_histogram(self.ratio_canvas.figure, locs["ratio"], windows, names)
+        self.ratio_canvas.show()
+        self.ratio_canvas.draw_idle()
 
     def show_z_layers(self, layer, layer_data):
         """The 3D results (:func:`~napari_picasso.layer_data.z_layer_data`): replace the
