@@ -334,17 +334,23 @@ class FitSection(ParameterSection):
         self.color_by = ComboBox(label="colour by", choices=list(RESULT_FEATURES), value="photons")
         self.blur = ComboBox(label="render", choices=["gaussian", "histogram"], value="gaussian")
         self.oversampling = FloatSpinBox(label="oversampling", value=10, min=1, max=50, step=1)
+        # Localize, Cancel and the result summary: the dock keeps them in sight below its
+        # scrolled form (:attr:`actions`), not in this section.
         self.localize = PushButton(text="Localize")
         self.cancel = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)
+        self.actions = Container(
+            widgets=[Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status],
+            labels=False,
+        )
         widgets = []
         for name, widget in fields.items():
             widgets.append(widget)
             if name == "z_calibration":
                 widgets.append(self.zcalib_message)
         super().__init__(
-            widgets=[*widgets, self.out_folder, self.color_by, self.blur, self.oversampling]
-            + [Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status],
+            widgets=[*widgets, self.out_folder, self.color_by, self.blur, self.oversampling],
             labels=True,
         )
         self.z_calibration.changed.connect(self._calibration_note)

@@ -17,8 +17,8 @@ import numpy as np
 from napari.layers import Image, Shapes
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
-from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from .. import fitters
@@ -30,10 +30,12 @@ from ..io.errors import InputFileError, ParameterError
 from ..io.locs import load_locs, locs_path_for, movie_locs_path
 from ..io.movie import LayerMovie, Movie
 from ..io.movies import open_movie
+from ..kernel_cache import compile_kernels, first_run_notice
 from ..layer_data import z_layer_data
 from ..parameters import LocalizeParameters, detection_only, validate_parameters
 from ..pipeline import LocalizationCancelled, chunk_frames_for, localize_file
 from ._compute import ComputeSection
+from ._layout import scrolled, tab_with_other_docks
 from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
 from ._sections import FitSection, IdentificationSection, PhotonSection, PreviewSection
 from ._settings import load_settings, save_settings
@@ -253,15 +255,14 @@ class LocalizeWidget(QWidget):
             self.collapsibles[title] = collapsible
             layout.addWidget(collapsible)
         layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         inner.setMinimumWidth(340)
         self.setMinimumWidth(360)
-        scroll.setWidget(inner)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        # The sections scroll; Localize, Cancel and the result summary stay in sight below.
+        outer.addWidget(scrolled(inner), stretch=1)
+        outer.addWidget(self.fit.actions.native)
+        tab_with_other_docks(self)
 
         settings = load_settings()
         self.photons.load_config(settings.get("config_file") or None)
@@ -295,6 +296,49 @@ class LocalizeWidget(QWidget):
             event.connect(self.reset_choices)
         self.viewer.dims.events.current_step.connect(self._frame_changed)
         self.reset_choices()
+        self._kernel_worker = None
+        self.prepare_kernels()
+
+    # -- numba's first run ---------------------------------------------------------------------
+    def _kernel_parameters(self):
+        try:
+            return LocalizeParameters(**{**self.identification.values(), **self.photons.values(), **self.fit.values()})
+        except (ParameterError, InputFileError, ValueError, TypeError):
+            return LocalizeParameters(fit_method=self.fit.fit_method.value)
+
+    def prepare_kernels(self):
+        """On a fresh install numba compiles the kernels on first use (tens of seconds of
+        nothing happening): compile them now in a worker thread, and say so meanwhile.
+
+        Returns the worker, or None when the kernels are compiled already.
+        """
+        parameters = self._kernel_parameters()
+        notice = first_run_notice(parameters)
+        if notice is None:
+            return None
+        self.kernel_notice = notice
+        for status in (self.preview.status, self.fit.status):
+            status.value = notice
+        worker = create_worker(compile_kernels, parameters, _start_thread=False)
+        worker.errored.connect(self._kernels_failed)
+        worker.finished.connect(self._kernels_ready)
+        self._kernel_worker = worker
+        worker.start()
+        return worker
+
+    def _kernels_failed(self, error):
+        pass  # best effort: the first preview or run compiles what is missing (and says why it fails)
+
+    def _kernels_ready(self):
+        self._kernel_worker = None
+        for status in (self.preview.status, self.fit.status):
+            if status.value == self.kernel_notice:
+                status.value = ""
+        self.request_preview()
+
+    @property
+    def kernels_busy(self):
+        return self._kernel_worker is not None
 
     # -- layers ------------------------------------------------------------------------------
     def _movie_choices(self, widget=None):
@@ -479,6 +523,8 @@ class LocalizeWidget(QWidget):
             self.preview.status.value = str(error)
             return
         frame_number = self.current_frame()
+        if self._kernel_worker is not None:
+            self.preview.status.value = self.kernel_notice
         worker = create_worker(
             preview_spots, self._preview_source(layer), frame_number, parameters, _start_thread=False
         )
@@ -632,7 +678,8 @@ class LocalizeWidget(QWidget):
         self._progress = napari_progress(total=stop - first, desc=f"Localize {layer.name}")
         self.fit.localize.enabled = False
         self.fit.cancel.enabled = True
-        self.fit.status.value = f"localizing {layer.name} ..."
+        notice = first_run_notice(parameters)
+        self.fit.status.value = f"{notice}; localizing {layer.name} ..." if notice else f"localizing {layer.name} ..."
         self._save_settings()
         self.prepare_result_layers(layer)
         self._progress_timer.start()
