@@ -192,9 +192,12 @@ def test_picasso_locs_open_as_points(make_napari_viewer, shared_data):
     locs, info = load_locs(path)
     viewer = make_napari_viewer()
     layers = viewer.open(path, plugin=PLUGIN)
-    assert len(layers) == 1
-    layer = layers[0]
+    assert len(layers) == 2  # the points and, as Picasso Render shows it, the rendering
+    layer, render = layers
     assert layer._type_string == "points" and layer.name == "testdata_locs.hdf5"
+    assert render._type_string == "image" and render.metadata[_reader.LAYER_KEY]["role"] == "render"
+    # The slider spans the movie's 1000 frames, not the 11 .. 990 that have localizations.
+    assert (viewer.dims.range[0].start, viewer.dims.range[0].stop) == (0, info[0]["Frames"] - 1) == (0, 999)
     assert layer.data.shape == (564, 3)
     np.testing.assert_array_equal(layer.data[:, 0], locs["frame"])
     np.testing.assert_allclose(layer.data[:, 1], locs["y"])

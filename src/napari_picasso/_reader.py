@@ -8,7 +8,9 @@ Layer contract (the dock widgets rely on it):
   "choices": {...}}}`` (``open_movie(path, **choices)`` reopens the same movie, e.g. in a
   worker) and contrast limits from a few sampled frames (napari never scans the movie);
 - ``*_locs.hdf5``: a points layer with data columns (frame, y, x), every other locs field
-  as a feature, and ``metadata={"napari_picasso": {"locs_path": str(path), "info": docs}}``;
+  as a feature, and ``metadata={"napari_picasso": {"locs_path": str(path), "info": docs}}``,
+  then (2D files) its Gaussian rendering (:func:`render_layer`, role ``render``), the frame
+  slider spanning the file's ``Frames``;
   other tools' tables (ThunderSTORM/ONI ``.csv``, rapidSTORM/Elyra ``.txt``, ``.smlm``,
   DECODE ``.h5``, SMAP ``.mat``, PYME ``.h5r``) open the same way, converted to the
   Picasso layout (:func:`~napari_picasso.io.tables.read_table`; ``info`` is the
@@ -310,6 +312,37 @@ def locs_layer(locs, info, path):
     )
 
 
+def render_layer(locs, info, path):
+    """The ``(data, kwargs, "image")`` tuple of a 2D table's rendering, as Picasso Render shows it.
+
+    A Gaussian render (:func:`napari_picasso.db.compare.render_preview`) over the camera
+    frame, contrast from its lit pixels (:func:`napari_picasso.plots.contrast_limits`).
+    The same image stands at every frame: it is given as two views of one image placed
+    at frame 0 and the file's last frame, so that, opened alone, the frame slider spans
+    the movie's frames (``Frames`` of the file), not only those with localizations.
+    """
+    from .db.compare import render_preview
+    from .plots import contrast_limits
+
+    preview = render_preview(locs, info)
+    image = preview["image"]
+    n_frames = int(info[0].get("Frames") or (int(np.max(locs["frame"])) + 1 if len(locs) else 1))
+    kwargs = {
+        "name": f"{Path(path).stem} render",
+        "colormap": "magma",
+        "blending": "additive",
+        "contrast_limits": contrast_limits(image),
+        "metadata": {LAYER_KEY: {"locs_path": str(path), "role": "render"}},
+    }
+    if n_frames > 1:
+        data = np.broadcast_to(image, (2, *image.shape))  # no copy
+        kwargs.update(scale=(n_frames - 1, *preview["image_scale"]), translate=(0.0, *preview["image_translate"]))
+    else:
+        data = image
+        kwargs.update(scale=preview["image_scale"], translate=preview["image_translate"])
+    return data, kwargs, "image"
+
+
 # Picasso Render's default when a file does not say its pixel size.
 DEFAULT_PIXELSIZE_NM = 130.0
 
@@ -354,6 +387,10 @@ def read_locs(path):
         locs, info = load_locs(p) if is_locs_file(p) or not is_localization_table(p) else read_localization_table(p)
         layer = locs_layer(locs, info, p)
         layers.append(layer)
+        if "z" not in locs.dtype.names:
+            # Added blended: the points stay visible through its dark (zero) pixels; the
+            # points layer stays the first one of the file.
+            layers.append(render_layer(locs, info, p))
         if "z" in locs.dtype.names and len(locs):
             # shown hidden: its frame axis would share the 3D view's z axis
             layer[1]["visible"] = False

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from qtpy.QtCore import QRect, Qt
+from magicgui.widgets import CheckBox, Label, PushButton
+from qtpy.QtCore import QPoint, QRect, Qt
 from qtpy.QtWidgets import QTabBar
 
 SCREEN = QRect(0, 0, 1366, 768)
@@ -71,6 +72,14 @@ def test_all_docks_fit_a_1366x768_screen_and_localize_is_reachable(make_napari_v
     button = widget.fit.localize.native
     assert _on_screen(button) and _on_screen(widget.fit.status.native)
     _screenshot(viewer, tmp_path, "all_docks_1366x768.png")
+    # Labels in one column: every labelled field of every section starts at the same x.
+    starts = {
+        field.native.mapTo(widget, QPoint(0, 0)).x()
+        for section in (widget.identification, widget.photons, widget.fit)
+        for field in section
+        if field.label and field.native.isVisible() and not isinstance(field, (CheckBox, PushButton, Label))
+    }
+    assert len(starts) == 1, starts
 
     widget.identification.min_net_gradient.value = 3000
     widget.photons.baseline.value = camera.baseline

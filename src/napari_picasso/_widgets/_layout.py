@@ -6,6 +6,7 @@ minimum height: its form scrolls inside (:func:`scrolled`) and only what must st
 sight (the Localize button and the result summary) sits below the scroll area.
 """
 
+from magicgui.widgets import Container
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea
 
@@ -86,3 +87,31 @@ def _tabify(native):
             dock.show()
             dock.raise_()
             return
+
+
+def align_labels(*containers):
+    """One label column for the rows of several magicgui containers (a dock's sections).
+
+    magicgui sizes the labels of each container apart, with a font that may not be the
+    one napari's style sheet draws; here every label gets the widest label's drawn width,
+    so the fields of all sections start at the same x. Returns that width.
+    """
+    rows = [row for container in containers for row in _labeled_rows(container)]
+    if not rows:
+        return 0
+    width = max(row._label_widget.native.sizeHint().width() for row in rows)
+    for row in rows:
+        row.label_width = width
+    return width
+
+
+def _labeled_rows(container):
+    """The labelled rows of a magicgui container and of the containers inside it."""
+    rows = []
+    for widget in container:
+        row = widget._labeled_widget() if hasattr(widget, "_labeled_widget") else None
+        if row is not None and widget.label:
+            rows.append(row)
+        elif isinstance(widget, Container):
+            rows.extend(_labeled_rows(widget))
+    return rows

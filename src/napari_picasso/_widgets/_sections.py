@@ -286,6 +286,16 @@ class PhotonSection(ParameterSection):
         self.em_gain.value = settings["em_gain"] if self.em_on.value else 1.0
         self.pixelsize_nm = settings["pixelsize_nm"]
 
+    def show_stated(self, stated):
+        """Put camera values a movie states (:func:`~napari_picasso.io.metadata.stated_camera`)
+        into the manual fields."""
+        for name in ("baseline", "sensitivity"):
+            if name in stated:
+                show_value(self.items[name], self.fields[name], stated[name])
+        if "em_gain" in stated:
+            self.em_gain.value = stated["em_gain"]
+            self.em_on.value = stated["em_gain"] > 1
+
     def chosen_categories(self):
         return [w.value for w in self.categories]
 

@@ -23,7 +23,7 @@ from ..db import record_file
 from ..io.errors import InputFileError
 from ..io.picks import load_fiducial_picks, save_fiducial_picks
 from ..postprocess import describe_undrift, undrift_file
-from ._layout import CANVAS_MIN_HEIGHT_PX, scroll_form, tab_with_other_docks
+from ._layout import CANVAS_MIN_HEIGHT_PX, align_labels, scroll_form, tab_with_other_docks
 
 PICKS_LAYER = "fiducial picks"
 LAYER_KEY = "napari_picasso"
@@ -85,6 +85,7 @@ class UndriftWidget(Container):
         self.form.native.layout().addWidget(self.canvas)
         super().__init__(widgets=[], labels=False)
         scroll_form(self, self.form, self.run_button, self.status)
+        align_labels(self.form)
         self.native.setMinimumWidth(320)
         tab_with_other_docks(self)
         self.outcome = None

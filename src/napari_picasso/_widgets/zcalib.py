@@ -15,7 +15,7 @@ from ..io.errors import ParameterError
 from ..io.zcalib import calibration_path_for, save_calibration
 from ..parameters import LocalizeParameters, parameter
 from ._fields import make_field, read_field
-from ._layout import CANVAS_MIN_HEIGHT_PX, scroll_form, tab_with_other_docks
+from ._layout import CANVAS_MIN_HEIGHT_PX, align_labels, scroll_form, tab_with_other_docks
 
 
 class CalibrateZWidget(Container):
@@ -40,6 +40,7 @@ class CalibrateZWidget(Container):
         self.form = Container(widgets=[self.movie, self.step_nm, self.magnification, *self.fields.values()])
         super().__init__(widgets=[], labels=False)
         scroll_form(self, self.form, self.button, self.status)
+        align_labels(self.form)
         self.native.setMinimumWidth(320)
         tab_with_other_docks(self)
         self.button.changed.connect(self.run)
