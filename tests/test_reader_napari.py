@@ -270,7 +270,10 @@ def test_default_dialogs_build_and_answer(qtbot, monkeypatch, shared_data, tmp_p
 
     def accept(dialog):
         shown.append([w.name for w in dialog])
+        titles.append(dialog.native.windowTitle())
         return True
+
+    titles = []
 
     monkeypatch.setattr(Dialog, "exec", accept)
     path = tmp_path / "movie.raw"
@@ -285,6 +288,14 @@ def test_default_dialogs_build_and_answer(qtbot, monkeypatch, shared_data, tmp_p
     with open_movie(shared_data / "nd2" / "cluster.nd2", z=0, channel="5-FAM/pH 9.0") as movie:
         np.testing.assert_array_equal(movie[:], nd2.imread(shared_data / "nd2" / "cluster.nd2")[:, 0, 0])
     assert len(shown) == 3
+    # Every dialog has a window title, naming the file (the nd2 axis dialog had none).
+    assert titles == [
+        "napari-picasso: Describe movie.raw",
+        "napari-picasso: Open one movie of movie.raw",
+        "napari-picasso: Open one movie of movie.raw",
+    ]
+    assert _reader.ask_pixelsize(path) == _reader.DEFAULT_PIXELSIZE_NM
+    assert titles[-1] == "napari-picasso: Camera pixel size of movie.raw"
 
 
 def _write_3d_locs(path, pixelsize_nm):

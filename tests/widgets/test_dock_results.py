@@ -67,6 +67,23 @@ def test_sample_movie_photons_summary_colour_bar_and_contrast(make_napari_viewer
     assert np.count_nonzero(image >= high) / np.count_nonzero(lit) < 0.01
     viewer.screenshot(str(tmp_path / "results.png"), canvas_only=False)
 
+    # The explorer's table: what the file is before how good it is; counts in full.
+    _, explorer = viewer.window.add_plugin_dock_widget(PLUGIN, "Experiment explorer")
+    explorer.poll()
+    columns = explorer.model.columns
+    assert columns.index("locs_path") < columns.index("movie_path") < columns.index("nena_nm")
+    row = next(i for i, r in enumerate(explorer.model.rows) if r["id"] == out["database"]["id"])
+    n_locs = len(out["locs"])
+    for column in ("n_locs", "m_n_locs"):  # an integer column and a count stored as REAL
+        index = explorer.model.index(row, columns.index(column))
+        assert explorer.model.data(index) == str(n_locs)
+    # The browser's History table shows whole numbers in full too.
+    from napari_picasso.server.panels.history import table_frame
+
+    _, config = table_frame(explorer.model.rows, columns)
+    assert config["m_n_locs"]["type_config"]["format"] == "%d"
+    assert config["nena_nm"]["type_config"]["format"] == "%.4g"
+
 
 def test_plural_counts():
     assert plural(1, "spot") == "1 spot" and plural(0, "spot") == "0 spots" and plural(2, "frame") == "2 frames"

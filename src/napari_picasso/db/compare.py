@@ -197,8 +197,9 @@ def render_preview(locs, info, oversampling=8.0, max_side_px=MAX_PREVIEW_SIDE_PX
     (32, 64)
     """
     x, y = np.asarray(locs["x"]), np.asarray(locs["y"])
-    width = int(info[0].get("Width") or (np.ceil(x.max() + 1) if len(x) else 1))
-    height = int(info[0].get("Height") or (np.ceil(y.max() + 1) if len(y) else 1))
+    movie = info[0] if info else {}
+    width = int(movie.get("Width") or (np.ceil(x.max() + 1) if len(x) else 1))
+    height = int(movie.get("Height") or (np.ceil(y.max() + 1) if len(y) else 1))
     used = preview_oversampling(width, height, oversampling, max_side_px)
     image, _ = render(
         locs,
