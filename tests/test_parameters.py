@@ -58,6 +58,7 @@ def example_value(item, files):
         "em_gain": 3.0,
         "tolerance_px": 0.01,
         "dark_frames": "0:20",
+        "device": "cpu",  # "gpu" is refused on a machine without one
     }
     if item.name in special:
         return special[item.name]

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import __version__, fitters
 from .camera_offset import parse_dark_frames
-from .core import zfit
+from .core import gpu, zfit
 from .core.background import STATISTICS, check_window
 from .core.identify import check_box
 from .io.errors import ParameterError
@@ -435,6 +435,14 @@ def _check_background_window(value):
 
 def _check_dark_frames(value):
     parse_dark_frames(value)
+
+
+def _check_device(value):
+    if value == "gpu" and not gpu.cuda_available():
+        raise ParameterError(
+            "--device gpu: numba finds no CUDA GPU on this computer (an NVIDIA GPU, its driver and "
+            'pip install "napari-picassosr[gpu]" are needed); use --device auto or cpu.'
+        )
 
 
 # In the order of the _locs.yaml document (Picasso's key names first); the dock shows each
@@ -844,6 +852,19 @@ SCHEMA = [
         section="photons",
         omit_default=True,
     ),
+    Parameter(
+        "device",
+        "auto",
+        "choice",
+        "where identification and the fit run: auto = a CUDA GPU when numba finds one, else the CPU",
+        "--device",
+        "Device",
+        choices=(("auto", "GPU if present"), ("cpu", "CPU"), ("gpu", "GPU (CUDA)")),
+        check=_check_device,
+        label="device",
+        section="fit",
+        omit_default=True,
+    ),
 ]
 
 
@@ -1095,6 +1116,8 @@ def check_values(parameters, name=None):
                 f"the {item.title} applies to the {' and '.join(users)} fit methods only; choose one of them "
                 "or leave it unset."
             )
+    if parameters.device == "gpu" and fitter.gpu_fit is None:
+        raise ParameterError(f"the {fitter.name} fit method runs on the CPU only; use --device auto or cpu with it.")
     if fitter.check is not None:
         fitter.check(parameters)
 

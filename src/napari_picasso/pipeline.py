@@ -24,6 +24,7 @@ from .detection import (
     detect,
     load_maps,
     noise_model,
+    on_gpu,
     read_with_background,
     resolve_baseline,
     with_maps_origin,
@@ -58,7 +59,9 @@ def fit_spots(spots, parameters, extra_variance=None):
     ``extra_variance`` (photons^2 per pixel, sCMOS / subtracted background) reaches the
     methods that weigh pixels by their variance (the MLE).
     """
-    return fitter_of(parameters).fit(spots, parameters, extra_variance)
+    fitter = fitter_of(parameters)
+    fit = fitter.gpu_fit if fitter.gpu_fit is not None and on_gpu(parameters) else fitter.fit
+    return fit(spots, parameters, extra_variance)
 
 
 def localize_frames(
