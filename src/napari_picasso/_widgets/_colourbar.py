@@ -23,7 +23,8 @@ class ColourBar(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.feature, self.limits, self.colors = "", (0.0, 1.0), None
-        self.setMinimumHeight(BAR_HEIGHT_PX + self.fontMetrics().height() + 6)
+        self.setContentsMargins(10, 0, 10, 4)  # in line with the dock's form above it
+        self.setMinimumHeight(BAR_HEIGHT_PX + self.fontMetrics().height() + 10)
         self.setVisible(False)
 
     def show_colormap(self, feature, limits, colormap):
@@ -45,13 +46,14 @@ class ColourBar(QWidget):
         if self.colors is None:
             return
         painter = QPainter(self)
-        width = self.width() - 1
-        gradient = QLinearGradient(0, 0, width, 0)
+        area = self.contentsRect()
+        left, top, width = area.left(), area.top(), area.width()
+        gradient = QLinearGradient(left, 0, left + width, 0)
         for position, rgba in zip(np.linspace(0.0, 1.0, len(self.colors)), self.colors):
             gradient.setColorAt(float(position), QColor.fromRgbF(*(float(c) for c in rgba)))
-        painter.fillRect(QRectF(0, 0, width, BAR_HEIGHT_PX), gradient)
+        painter.fillRect(QRectF(left, top, width, BAR_HEIGHT_PX), gradient)
         painter.setPen(self.palette().windowText().color())
-        text_box = QRectF(0, BAR_HEIGHT_PX + 2, width, self.height() - BAR_HEIGHT_PX - 2)
+        text_box = QRectF(left, top + BAR_HEIGHT_PX + 2, width, area.height() - BAR_HEIGHT_PX - 2)
         low, high = self.limits
         painter.drawText(text_box, int(Qt.AlignmentFlag.AlignLeft), format_limit(low))
         painter.drawText(text_box, int(Qt.AlignmentFlag.AlignHCenter), self.feature)

@@ -8,7 +8,7 @@ sight (the Localize button and the result summary) sits below the scroll area.
 
 from magicgui.widgets import Container
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea
+from qtpy.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QSizePolicy
 
 # The smallest height a dock's scroll area asks for (a few rows stay visible).
 SCROLL_MIN_HEIGHT_PX = 60
@@ -115,3 +115,11 @@ def _labeled_rows(container):
         elif isinstance(widget, Container):
             rows.extend(_labeled_rows(widget))
     return rows
+
+
+def wrapping_label(label):
+    """A magicgui ``Label`` whose text wraps and whose height follows its lines (magicgui
+    fixes a label's height, which cut a wrapped summary's first and last lines)."""
+    label.native.setWordWrap(True)
+    label.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+    return label

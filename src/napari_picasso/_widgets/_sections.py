@@ -24,6 +24,7 @@ from ..io.camera_config import CameraConfig, camera_settings, config_path, load_
 from ..io.errors import InputFileError
 from ..parameters import SCHEMA, parameter
 from ._fields import field_setting, make_field, read_field, show_value
+from ._layout import wrapping_label
 
 MANUAL = "Manual"
 RESULT_FEATURES = ("photons", "net_gradient", "lpx", "lpy", "sx", "sy", "bg", "frame", "ellipticity")
@@ -349,7 +350,7 @@ class FitSection(ParameterSection):
         self.localize = PushButton(text="Localize")
         self.cancel = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        wrapping_label(self.status)
         self.actions = Container(
             widgets=[Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status],
             labels=False,

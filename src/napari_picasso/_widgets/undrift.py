@@ -23,7 +23,7 @@ from ..db import record_file
 from ..io.errors import InputFileError
 from ..io.picks import load_fiducial_picks, save_fiducial_picks
 from ..postprocess import describe_undrift, undrift_file
-from ._layout import CANVAS_MIN_HEIGHT_PX, align_labels, scroll_form, tab_with_other_docks
+from ._layout import CANVAS_MIN_HEIGHT_PX, align_labels, scroll_form, tab_with_other_docks, wrapping_label
 
 PICKS_LAYER = "fiducial picks"
 LAYER_KEY = "napari_picasso"
@@ -62,7 +62,7 @@ class UndriftWidget(Container):
         self.record = CheckBox(text="add the result to the database", value=True)
         self.run_button = PushButton(text="Undrift")
         self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        wrapping_label(self.status)
         self.figure = Figure(figsize=(4.5, 2.8), tight_layout=True)
         self.axes = self.figure.add_subplot(1, 1, 1)
         self.canvas = FigureCanvasQTAgg(self.figure)

@@ -15,7 +15,7 @@ from ..io.errors import ParameterError
 from ..io.zcalib import calibration_path_for, save_calibration
 from ..parameters import LocalizeParameters, parameter
 from ._fields import make_field, read_field
-from ._layout import CANVAS_MIN_HEIGHT_PX, align_labels, scroll_form, tab_with_other_docks
+from ._layout import CANVAS_MIN_HEIGHT_PX, align_labels, scroll_form, tab_with_other_docks, wrapping_label
 
 
 class CalibrateZWidget(Container):
@@ -35,7 +35,7 @@ class CalibrateZWidget(Container):
         self.fields["box"].value = 9  # beads are bright and wide: a larger box than for blinks
         self.button = PushButton(text="Calibrate")
         self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        wrapping_label(self.status)
         # The form (and the plot once calibrated) scrolls; Calibrate and its result stay in sight.
         self.form = Container(widgets=[self.movie, self.step_nm, self.magnification, *self.fields.values()])
         super().__init__(widgets=[], labels=False)
