@@ -35,9 +35,9 @@ def test_sample_movie_photons_summary_colour_bar_and_contrast(make_napari_viewer
     qtbot.waitUntil(lambda: not widget.localize_busy, timeout=120000)
     status = widget.fit.status.value
     assert re.search(r"\d+ localizations in 300 frames", status), status
-    qtbot.wait(50)
     label = widget.fit.status.native  # every line of the summary in sight, none cut
-    assert label.height() >= label.heightForWidth(label.width()) > 4 * label.fontMetrics().height()
+    assert label.heightForWidth(label.width()) > 4 * label.fontMetrics().height()
+    qtbot.waitUntil(lambda: label.height() >= label.heightForWidth(label.width()), timeout=5000)
 
     # Photons right: the fitted median near the simulation's (2x off with 1 e-/count).
     out = widget.last_output
