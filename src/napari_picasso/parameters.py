@@ -461,6 +461,14 @@ def _check_device(value):
         )
 
 
+def _check_p_value(value):
+    if not 0.0 < value < 1.0:
+        raise ParameterError(
+            "the multi-emitter p-value (--multi-threshold) must lie strictly between 0 and 1, e.g. 0.002; "
+            f"got {value!r}."
+        )
+
+
 # In the order of the _locs.yaml document (Picasso's key names first); the dock shows each
 # section's fields in this order too.
 SCHEMA = [
@@ -705,7 +713,8 @@ SCHEMA = [
         "read_noise_e",
         1.5,
         "float",
-        "camera read noise, electrons rms (the snr detector's noise model without camera maps)",
+        "camera read noise, electrons rms, without camera maps: the snr detector's noise model and a uniform "
+        "variance in every MLE (Huang et al. 2013)",
         "--read-noise",
         "Read noise (e-)",
         metavar="E",
@@ -936,6 +945,45 @@ SCHEMA = [
         label="colours (NAME:LO:HI ...)",
         omit_default=True,
         many=True,
+    ),
+    Parameter(
+        "max_emitters",
+        5,
+        "int",
+        "mle-multi: most emitters fitted jointly in one box",
+        "--max-emitters",
+        "Max. emitters",
+        metavar="K",
+        minimum=1,
+        maximum=10,
+        label="max. emitters",
+        scope="fit",
+    ),
+    Parameter(
+        "multi_threshold",
+        0.002,
+        "float",
+        "mle-multi: p-value of the goodness-of-fit and likelihood-ratio tests that add an emitter "
+        "(smaller: fewer emitters)",
+        "--multi-threshold",
+        "Multi-emitter p-value",
+        metavar="P",
+        check=_check_p_value,
+        label="multi-emitter p-value",
+        scope="fit",
+        step=0.001,
+        decimals=4,
+    ),
+    Parameter(
+        "psf",
+        None,
+        "path",
+        "cubic-spline PSF calibration (_spline_calib.hdf5 from calibrate-psf or Picasso 0.11)",
+        "--psf",
+        "PSF calibration",
+        metavar="CALIB.hdf5",
+        label="PSF calibration",
+        scope="fit",
     ),
 ]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import localizations as L
+from .core import timings
 from .core.spots import extract_spots, extract_spots_per_pixel, map_windows
 from .detection import (
     check_background_frames,
@@ -33,7 +34,7 @@ from .io.locs import LocsWriter, movie_locs_path
 from .io.movie import Movie
 from .io.movies import open_movie
 from .parameters import LocalizeParameters, fitter_of, rois_bounding_box, validate_parameters
-from .splitter import channel_shape, is_split, registered_sum, split_frames, spot_pairs
+from .splitter import channel_shape, is_split, split_for_detection, spot_pairs
 
 __all__ = [
     "LocalizationCancelled",
@@ -152,11 +153,37 @@ def localize_frames(
             roi = rois_bounding_box(parameters.rois)
         else:
             roi = parameters.roi if parameters.roi is not None else (0, 0, frame_height, frame_width)
-    frames32 = np.ascontiguousarray(frames, dtype=np.float32)
+    with timings.stage("reading"):
+        frames32 = np.ascontiguousarray(frames, dtype=np.float32)
     if camera_maps is None and parameters.camera_maps:
         camera_maps = load_maps(parameters, frames32.shape, roi)
     noise = noise_model(parameters, (frame_height, frame_width), camera_maps)
-    frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
+    with timings.stage("identification"):
+        frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
+    with timings.stage("fitting"):
+        return _fit_candidates(
+            frames32,
+            frame_index,
+            y_px,
+            x_px,
+            net_gradient,
+            parameters,
+            noise,
+            background,
+            first_frame,
+            width,
+            height,
+            channels,
+        )
+
+
+def _fit_candidates(
+    frames32, frame_index, y_px, x_px, net_gradient, parameters, noise, background, first_frame, width, height, channels
+):
+    """Cut out, convert and fit the identified spots; the block's localization table.
+
+    ``channels``: the two halves of an image splitter's frames (a joint fit of both), or None.
+    """
     box = parameters.box
     if channels is not None:
         spots, inside = spot_pairs(*channels, frame_index, y_px, x_px, parameters)
@@ -170,7 +197,7 @@ def localize_frames(
         spots = extract_spots(
             frames32, frame_index, y_px, x_px, box, parameters.baseline, parameters.sensitivity, parameters.em_gain
         )
-        extra = None
+        extra = read_noise_variance(parameters, spots.shape)
     subtracted = None
     if parameters.subtract_background and background is not None:
         subtracted = extract_spots_per_pixel(
@@ -180,25 +207,26 @@ def localize_frames(
         positive = np.maximum(subtracted, 0.0)
         extra = positive if extra is None else extra + positive
     fit = fit_spots(spots, parameters, extra)
+    if fitter_of(parameters).rows_per_spot:  # several (or no) rows per spot
+        source = fit["spot"]
+        frame_index, y_px, x_px, net_gradient = (a[source] for a in (frame_index, y_px, x_px, net_gradient))
+        if subtracted is not None:
+            subtracted = subtracted[source]
     if subtracted is not None:
         fit["bg"] = fit["bg"] + subtracted.mean(axis=(1, 2))
     return assemble_locs(fit, frame_index + first_frame, y_px, x_px, net_gradient, parameters, width, height)
 
 
-def split_for_detection(frames, parameters, background=None):
-    """``(channel 0, channel 1)``, their registered sum and the background's, for a splitter."""
-    halves = [
-        np.ascontiguousarray(c, dtype=np.float32)
-        for c in split_frames(frames, parameters.splitter, parameters.splitter_flip)
-    ]
-    summed = registered_sum(*halves, parameters.channels, parameters.baseline)
-    if background is not None:
-        background = registered_sum(
-            *split_frames(background, parameters.splitter, parameters.splitter_flip),
-            parameters.channels,
-            parameters.baseline,
-        )
-    return halves, summed, background
+def read_noise_variance(parameters, shape):
+    """The camera's read noise as a uniform extra variance (photons^2) of every spot pixel.
+
+    (read noise / EM gain)^2, the term the sCMOS maps carry per pixel (Huang et al. 2013);
+    None when the read noise is 0 (the plain Poisson fit).
+    """
+    variance = (parameters.read_noise_e / parameters.em_gain) ** 2
+    if variance <= 0:
+        return None
+    return np.full(shape, variance, dtype=np.float32)
 
 
 def assemble_locs(fit, frame, y_px, x_px, net_gradient, parameters, width, height):
@@ -291,6 +319,8 @@ def localize(
     n_frames, height, width = movie.shape
     step = chunk_frames or chunk_frames_for(movie.shape)
     collected = [] if sink is None else None
+    # One float32 chunk, filled again for every chunk (no new 64 MB array, no page faults).
+    buffer = np.empty((min(step, max(stop - first, 0)), height, width), np.float32) if window is None else None
     n_rows = 0
     total = stop - first
     if progress is not None:
@@ -299,7 +329,8 @@ def localize(
         if _should_cancel(cancel):
             raise LocalizationCancelled(f"cancelled at frame {start}")
         end = min(stop, start + step)
-        frames, background = read_with_background(movie, start, end, parameters, window, n_frames)
+        with timings.stage("reading"):
+            frames, background = read_with_background(movie, start, end, parameters, window, n_frames, buffer)
         locs = localize_frames(
             frames,
             parameters,
@@ -318,7 +349,8 @@ def localize(
         if sink is None:
             collected.append(locs)
         else:
-            sink(locs)
+            with timings.stage("writing"):
+                sink(locs)
         if progress is not None:
             progress(end - first, total)
     if sink is not None:
@@ -411,5 +443,6 @@ def localize_file(
             warn=warned.append,
         )
         seconds = time.perf_counter() - started
-        writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
+        with timings.stage("writing"):
+            writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
     return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info, warned)

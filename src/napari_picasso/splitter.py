@@ -148,6 +148,22 @@ def registered_sum(channel0, channel1, calibration, baseline=0.0):
     return np.asarray(channel0, np.float32) + warped - np.float32(baseline)
 
 
+def split_for_detection(frames, parameters, background=None):
+    """``(channel 0, channel 1)``, their registered sum and the background's, for a splitter."""
+    halves = [
+        np.ascontiguousarray(c, dtype=np.float32)
+        for c in split_frames(frames, parameters.splitter, parameters.splitter_flip)
+    ]
+    summed = registered_sum(*halves, parameters.channels, parameters.baseline)
+    if background is not None:
+        background = registered_sum(
+            *split_frames(background, parameters.splitter, parameters.splitter_flip),
+            parameters.channels,
+            parameters.baseline,
+        )
+    return halves, summed, background
+
+
 @dataclasses.dataclass
 class SpotPairs:
     """Spot pairs of the joint fit: ``spots`` ``(n, 2, box, box)`` photons, ``offsets``

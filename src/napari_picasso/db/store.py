@@ -12,9 +12,12 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
+
+from ..core import timings
 from ..io.drift import undrift_document
 from ..io.errors import InputFileError
-from ..io.locs import load_info
+from ..io.locs import load_columns, load_info
 from ..io.walk import walk_files
 from .file_metrics import count_locs, file_quality_metrics
 from .schema import COLUMNS_TABLE, FILE_COLUMNS, TABLE, family_of, now_iso, timestamp_iso, transaction
@@ -159,6 +162,32 @@ def undrift_figures(info):
     return out
 
 
+def colour_counts(info, colour=None, path=None):
+    """Localizations per colour of a splitter file with colour windows (``--colour``).
+
+    ``{"n_colour_<name>": count, ..., "n_colour_none": count}`` (metric columns), from the
+    ``colour`` field (``colour``, or read alone from ``path``); ``{}`` for a file without
+    colour windows.
+
+    Examples
+    --------
+    >>> info = [{}, {"Fit method": "mle-ratio", "Colours": ["A", "B"]}]
+    >>> colour_counts(info, np.array([0, 1, 1, -1]))
+    {'n_colour_A': 1, 'n_colour_B': 2, 'n_colour_none': 1}
+    """
+    names = localization_document(info).get("Colours")
+    if not names:
+        return {}
+    if colour is None:
+        colour = load_columns(path, ["colour"])["colour"]
+    if colour is None:
+        return {}
+    counts = np.bincount(np.asarray(colour, np.int64) + 1, minlength=len(names) + 1)
+    out = {f"n_colour_{name}": int(counts[i + 1]) for i, name in enumerate(names)}
+    out["n_colour_none"] = int(counts[0])
+    return out
+
+
 def compute_metrics(locs, info):
     """Quality metrics of a file's localizations (:func:`core.quality.quality_metrics`)."""
     from ..core.quality import quality_metrics
@@ -267,7 +296,8 @@ def record_localization(
         n_locs = count_locs(path)
         info = load_info(path)
         if metrics is None:
-            metrics, n_locs = file_quality_metrics(path, *metric_inputs(info))
+            with timings.stage("quality figures"):
+                metrics, n_locs = file_quality_metrics(path, *metric_inputs(info))
     else:
         n_locs = len(locs)
         if metrics is None:
@@ -296,7 +326,8 @@ def record_localization(
     if group is not None:
         row["group_name"] = group
     parameters = {k: v for k, v in localization_document(info).items() if k not in ("Width", "Height", "Frames")}
-    metrics = {**metrics, **undrift_figures(info)}
+    colour = locs["colour"] if locs is not None and "colour" in (locs.dtype.names or ()) else None
+    metrics = {**metrics, **undrift_figures(info), **colour_counts(info, colour, path)}
     with transaction(db):
         for kind, values in (("parameter", parameters), ("metric", dict(metrics))):
             names = _dynamic_columns(db, kind, values)
@@ -324,13 +355,14 @@ def record_file(locs_path, db_path=None, group=None):
     from .query import get_row
     from .schema import open_database
 
-    db = open_database(db_path)
-    try:
-        row = get_row(db, record_localization(db, locs_path, group=group))
-        row["database"] = str(db.path)
-        return row
-    finally:
-        db.close()
+    with timings.stage("database"):
+        db = open_database(db_path)
+        try:
+            row = get_row(db, record_localization(db, locs_path, group=group))
+            row["database"] = str(db.path)
+            return row
+        finally:
+            db.close()
 
 
 def record_table(db, path, group=None, pixelsize_nm=None):
