@@ -7,7 +7,9 @@ to finish and stopped cleanly. Then:
 - ``PRAGMA integrity_check`` of the database is ``ok``;
 - one row per movie: ``ok`` for every good movie, ``failed`` for every bad one;
 - every good movie's output equals (``locs`` bit for bit) a fresh ``localize_file`` of it;
-- no ``.part`` file and no output of a bad movie is left.
+- no ``.part`` file and no output of a bad movie is left;
+- the follow-up command ran on every good output and none is left pending (one killed
+  between its end and its record may run twice: counted, not a failure).
 
 Kinds: good ``.raw`` and ``.tif``; bad: a ``.raw`` shorter than its ``.yaml`` says, one
 longer, one of 0 frames, a ``.tif`` that is no TIFF.
@@ -73,11 +75,20 @@ def write_movie(folder, index, kind, frames):
     return path
 
 
+COMMAND = """
+import sys
+with open(sys.argv[1], "a") as f:
+    f.write(sys.argv[2] + "\\n")
+"""
+
+
 def watch_process(folder, work):
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    command = f"{sys.executable} {work / 'command.py'} {work / 'commands.txt'} $FILENAME"
     return subprocess.Popen(
         [sys.executable, "-m", "napari_picasso", "watch", str(folder), "--groups", str(work / "groups.yaml")]
-        + ["--settle-seconds", "0.3", "--db", str(work / "db.sqlite"), "--log", str(work / "watcher.log"), "--quiet"],
+        + ["--settle-seconds", "0.3", "--db", str(work / "db.sqlite"), "--log", str(work / "watcher.log"), "--quiet"]
+        + ["--command", command],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -104,6 +115,7 @@ def run_soak(work, n_movies=300, n_kills=20, seed=0, timeout_s=1800):
     folder = work / "acquisitions"
     folder.mkdir(parents=True)
     (work / "groups.yaml").write_text(yaml.safe_dump([GROUP]))
+    (work / "command.py").write_text(COMMAND)
     rng = random.Random(seed)
     kinds = [KINDS[i % len(KINDS)] for i in range(n_movies)]
     rng.shuffle(kinds)
@@ -127,7 +139,10 @@ def run_soak(work, n_movies=300, n_kills=20, seed=0, timeout_s=1800):
                 kills += 1
                 process = watch_process(folder, work)
         deadline = time.monotonic() + timeout_s
-        while row_count(work / "db.sqlite") < n_movies and time.monotonic() < deadline:
+        n_good = sum(kind in GOOD for _, kind in movies)
+        while (row_count(work / "db.sqlite") < n_movies or len(commands_run(work)) < n_good) and (
+            time.monotonic() < deadline
+        ):
             time.sleep(0.5)
         time.sleep(1.0)  # anything recorded twice would show now
     finally:
@@ -142,6 +157,15 @@ def run_soak(work, n_movies=300, n_kills=20, seed=0, timeout_s=1800):
     return {"movies": n_movies, "kills": kills, "seconds": round(seconds, 1), **check(work, folder, movies)}
 
 
+def commands_run(work):
+    """``{output: times its command ran}``."""
+    record = work / "commands.txt"
+    counts = {}
+    for line in record.read_text().splitlines() if record.exists() else []:
+        counts[line] = counts.get(line, 0) + 1
+    return counts
+
+
 def check(work, folder, movies):
     """The soak's checks; ``problems`` lists what failed."""
     problems = []
@@ -149,6 +173,12 @@ def check(work, folder, movies):
     try:
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         rows = conn.execute("SELECT locs_path, status, reason FROM localizations").fetchall()
+        pending_column = conn.execute("SELECT name FROM columns WHERE source = 'commands_pending'").fetchone()
+        pending = (
+            conn.execute(f'SELECT locs_path FROM localizations WHERE "{pending_column[0]}" IS NOT NULL').fetchall()
+            if pending_column
+            else []
+        )
     finally:
         conn.close()
     if integrity != "ok":
@@ -183,10 +213,24 @@ def check(work, folder, movies):
             problems.append(f"{path.name} ({kind}): {status}, expected failed")
         elif Path(locs_path).exists():
             problems.append(f"{path.name} ({kind}): failed but has an output")
+    ran = commands_run(work)
+    for path, kind in movies:
+        locs_path = str(folder / f"{path.name.split('.')[0]}_locs.hdf5")
+        if kind in GOOD and not ran.get(locs_path):
+            problems.append(f"{path.name}: its command never ran")
+    if pending:
+        problems.append(f"commands still pending on {len(pending)} output(s)")
     leftovers = [p.name for p in folder.iterdir() if p.name.endswith(".part")]
     if leftovers:
         problems.append(f"partial files left: {leftovers[:5]}")
-    return {"rows": len(rows), "good": good, "good_equal_to_fresh": equal, "integrity": integrity, "problems": problems}
+    return {
+        "rows": len(rows),
+        "good": good,
+        "good_equal_to_fresh": equal,
+        "commands_run_twice": sum(n > 1 for n in ran.values()),
+        "integrity": integrity,
+        "problems": problems,
+    }
 
 
 def main(argv):

@@ -111,8 +111,8 @@ def run_cli(*argv):
 class _DiskFillsAt:
     """``io.locs.output_file`` whose writes fail with ENOSPC once ``limit`` bytes are written."""
 
-    def __init__(self, limit, files=1):
-        self.limit, self.files_left, self.written = limit, files, 0
+    def __init__(self, limit, files=1, code=errno.ENOSPC):
+        self.limit, self.files_left, self.written, self.code = limit, files, 0, code
 
     def __call__(self, path, mode):
         fills = self
@@ -124,7 +124,7 @@ class _DiskFillsAt:
                     if fills.written > fills.limit:
                         fills.files_left -= 1
                         fills.written = 0
-                        self.failed = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                        self.failed = OSError(fills.code, os.strerror(fills.code))
                 return super().write(data)
 
         return Filling(path, mode)
@@ -144,6 +144,15 @@ def test_localize_on_a_full_disk_fails_cleanly_with_a_failed_row(tmp_path, frame
     assert_no_partials(tmp_path)
     (row,) = db_rows(tmp_path / "db.sqlite")
     assert row["status"] == "failed" and f"no space left on {tmp_path}" in row["reason"]
+
+
+def test_io_error_while_writing_fails_cleanly(tmp_path, frames, camera, monkeypatch, capsys):
+    movie = write_raw(tmp_path / "m.raw", frames)
+    monkeypatch.setattr(locs_io, "output_file", _DiskFillsAt(limit=3000, code=errno.EIO))
+    code = cli.main(["localize", str(movie), "--no-db", "--quiet", *cli_options(camera)])
+    err = capsys.readouterr().err
+    assert code == 1 and f"cannot write to {tmp_path}" in err and "Input/output error" in err
+    assert_no_partials(tmp_path)
 
 
 def test_yaml_on_a_full_disk_leaves_no_half_output(tmp_path, frames, camera, monkeypatch, capsys):
@@ -509,6 +518,11 @@ def recorded(tmp_path):
     return record.read_text().splitlines() if record.exists() else []
 
 
+def commands_done(tmp_path):
+    """Commands the watchers of a test logged as ended on their own (and so taken off pending)."""
+    return sum(e[3].startswith("exit ") for e in events(tmp_path / "watcher.log", "command"))
+
+
 def grow(movie, frames):
     """Rewrite a .raw with more frames as an acquisition that went on would (.yaml first)."""
     n, h, w = frames.shape
@@ -524,17 +538,17 @@ def test_done_movie_that_grows_is_redone_also_after_a_restart(tmp_path, frames, 
     locs = folder / "m_locs.hdf5"
     command = recorder_command(tmp_path)
     with running(folder, [params], tmp_path, commands=[command]):
-        assert wait_for(lambda: len(recorded(tmp_path)) == 2)
+        assert wait_for(lambda: commands_done(tmp_path) == 1)
         assert db_rows(tmp_path / "db.sqlite")[0]["frames"] == 10
         grow(movie, frames[:20])  # the acquisition goes on after a long pause
-        assert wait_for(lambda: len(recorded(tmp_path)) == 4)
+        assert wait_for(lambda: commands_done(tmp_path) == 2)
         assert events(tmp_path / "watcher.log", "changed")
     (row,) = db_rows(tmp_path / "db.sqlite")
     assert row["status"] == "ok" and row["frames"] == 20
     assert load_locs(locs)[1][0]["Frames"] == 20
     grow(movie, frames[:30])  # while no watcher runs
     with running(folder, [params], tmp_path, commands=[command]):
-        assert wait_for(lambda: len(recorded(tmp_path)) == 6)
+        assert wait_for(lambda: commands_done(tmp_path) == 3)
     (row,) = db_rows(tmp_path / "db.sqlite")
     assert row["frames"] == 30 and load_locs(locs)[1][0]["Frames"] == 30
     assert not list(folder.glob("*.part"))

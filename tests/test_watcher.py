@@ -696,7 +696,8 @@ def test_movie_appended_to_while_localized_is_discarded_and_redone(folder, tmp_p
     movie = write_raw(folder / "growing.raw", first)
     log = tmp_path / "watcher.log"
     with running(folder, [params], tmp_path) as watcher:
-        assert wait_for(lambda: watcher.current is not None, interval_s=0.002)
+        # Opened (its first progress): a .raw larger than its .yaml says would not open.
+        assert wait_for(lambda: watcher.progress is not None, interval_s=0.002)
         # The acquisition goes on (after a pause longer than the settle time): more frames.
         with open(movie, "ab") as f:
             f.write(more.tobytes())

@@ -387,9 +387,9 @@ class Watcher:
             del self._done[key]
             self._redo[key] = {locs for _, locs in self._outputs(candidate)}
             self.log.event("changed", key, "changed after it was localized; its outputs are redone")
-        if any(key in paused["movies"] for paused in self._no_space.values()):
+        elif any(key in paused["movies"] for paused in self._no_space.values()):
             return  # retried when its disk has space again
-        if key in self._failed:
+        elif key in self._failed:
             if candidate.signature() == self._failed[key]:
                 return
             del self._failed[key]  # the file changed since it failed: try again
