@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .camera_offset import estimate_baseline
+from .core import gpu
 from .core.background import estimate_background, frames_needed
 from .core.camera import excess_noise_factor
 from .core.frames import frames_as_float32
@@ -26,6 +27,7 @@ from .core.snr_detect import net_gradients, snr_identify
 from .io.camera_maps import check_against_movie, crop_to_movie, load_camera_maps
 from .io.errors import ParameterError
 from .parameters import DETECTORS, check_background_frames, validate_parameters
+from .splitter import is_split, split_for_detection
 
 
 @dataclasses.dataclass
@@ -67,6 +69,12 @@ def noise_model(parameters, frame_shape, camera_maps=None):
 
 
 _ESTIMATES = {}  # (movie identity, dark frames) -> BaselineEstimate: previews measure once
+
+
+def on_gpu(parameters):
+    """True when this run identifies and fits on a CUDA GPU (``--device gpu``, or ``auto``
+    with a GPU present)."""
+    return parameters.device == "gpu" or (parameters.device == "auto" and gpu.cuda_available())
 
 
 def resolve_baseline(parameters, movie):
@@ -201,7 +209,8 @@ def detect(frames, parameters, roi, background=None, noise=None):
         # The fixed pattern of sCMOS offsets is not signal: remove it (net gradients do
         # not depend on a uniform offset, so Picasso's scale is kept).
         counts = frames - (noise.offset - noise.offset.mean())
-    fi, y, x, ng = _in_rois(identify(counts, parameters.min_net_gradient, parameters.box, roi), parameters)
+    find = gpu.identify_frames if on_gpu(parameters) else identify
+    fi, y, x, ng = _in_rois(find(counts, parameters.min_net_gradient, parameters.box, roi), parameters)
     return fi, y, x, ng, ng
 
 
@@ -275,7 +284,9 @@ def detect_frame(movie, frame, parameters, camera_maps=None):
     if maps is not None:
         check_against_movie(maps, shape, roi)
     frames, background = read_with_background(movie, frame, frame + 1, parameters, window, n_frames)
-    noise = noise_model(parameters, shape[1:], maps)
+    if is_split(parameters):  # as the run: on the registered sum, in channel-0 px
+        _, frames, background = split_for_detection(frames, parameters, background)
+    noise = noise_model(parameters, frames.shape[1:], maps)
     _, y, x, score, ng = detect(frames, parameters, roi, background, noise)
     out = np.zeros(len(y), dtype=DETECTION_DTYPE)
     out["frame"] = frame
