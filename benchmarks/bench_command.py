@@ -202,9 +202,10 @@ def main():
         arguments = command_line(movie, gradient, args.fit, database)
         if args.cold:
             with tempfile.TemporaryDirectory() as cache:
-                cold, cold_stages, *_ = run_command(arguments, {"NUMBA_CACHE_DIR": cache})
+                cold, cold_stages, _, cold_cpu, cold_cpu_stages = run_command(arguments, {"NUMBA_CACHE_DIR": cache})
             print(
-                f"cold first run (empty numba cache): {cold:.1f} s, of which numba {cold_stages['numba kernels']:.1f} s"
+                f"cold first run (empty numba cache): {cold:.1f} s ({cold_cpu:.1f} CPU seconds), of which numba "
+                f"compiling {cold_stages['numba kernels']:.1f} s ({cold_cpu_stages['numba kernels']:.1f} CPU seconds)"
             )
         baseline_env = None
         if args.baseline_src:
