@@ -6,6 +6,7 @@ code).
 """
 
 from . import (
+    calibrate_channels,
     calibrate_psf,
     calibrate_z,
     camera_calibrate,
@@ -15,6 +16,7 @@ from . import (
     demo,
     link,
     localize,
+    register,
     server,
     undrift,
     watch,
@@ -28,6 +30,8 @@ COMMAND_MODULES = [
     dbscan,
     camera_calibrate,
     calibrate_z,
+    calibrate_channels,
+    register,
     calibrate_psf,
     convert,
     db,
