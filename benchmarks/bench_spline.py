@@ -2,7 +2,7 @@
 
 A pupil-function PSF (astigmatism, spherical aberration and coma: rings and lobes beyond
 focus) draws a bead z-stack (9 beads, +-800 nm, 10 nm steps) and a movie of isolated
-emitters at z uniform in +-600 nm (3000 photons, 20 photons/px background). Then:
+emitters 22 px apart at z uniform in +-600 nm (3000 photons, 20 photons/px background). Then:
 
 1. ``calibrate-psf`` on the beads (library call) -> ``_spline_calib.hdf5``;
 2. ``spline-mle`` through the pipeline: Jaccard (match radius 2 px), z RMSE / CRLB_z
@@ -15,7 +15,7 @@ emitters at z uniform in +-600 nm (3000 photons, 20 photons/px background). Then
 6. file exchange: Picasso's own calibration of the beads fitted here and in Picasso
    (z difference), and ours opened by ``picasso.io.load_spline_calibration``.
 
-    PYTHONPATH=src python benchmarks/bench_spline.py [--frames 150] [--no-picasso]
+    PYTHONPATH=src python benchmarks/bench_spline.py [--frames 200] [--no-picasso]
 """
 
 import argparse
@@ -40,6 +40,7 @@ BOX = 15
 PIXEL_NM = 110.0
 STEP_NM = 10.0
 BG = 20.0
+SIZE = 112  # emitters 22 px apart: a defocused PSF (sigma up to 4 px) stays out of its neighbours' boxes
 CAMERA = CameraModel(baseline=100, sensitivity=1.0, read_noise_e=1.0)
 
 
@@ -69,7 +70,7 @@ def z_report(name, z_fit, z_true, lpz=None):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--photons", type=float, default=3000.0)
     parser.add_argument("--no-picasso", action="store_true")
     args = parser.parse_args()
@@ -89,8 +90,8 @@ def main():
         f"calibration: {calibration['n_beads']} beads, {n_steps} steps, box {BOX}, focus slice {calibration['z_init']}"
     )
 
-    truth = pupil_spots(args.frames, 96, 96, spacing_px=16, photons=args.photons, seed=2)
-    movie = render_movie(truth, args.frames, 96, 96, BG, CAMERA, 2, psf=psf)
+    truth = pupil_spots(args.frames, SIZE, SIZE, spacing_px=22, photons=args.photons, seed=2)
+    movie = render_movie(truth, args.frames, SIZE, SIZE, BG, CAMERA, 2, psf=psf)
     print(f"movie: {args.frames} frames, {len(truth)} emitters, z uniform in +-600 nm, {args.photons:g} photons")
 
     params = LocalizeParameters(
@@ -142,7 +143,7 @@ def main():
 
 def detection_without_smoothing(movie, params, truth):
     plain = params.replace(fit_method="mle", psf=None, min_net_gradient=1500)
-    fi, y, x, _, _ = detect(movie.astype(np.float32), plain, (0, 0, 96, 96))  # the plain gradient detector
+    fi, y, x, _, _ = detect(movie.astype(np.float32), plain, (0, 0, SIZE, SIZE))  # the plain gradient detector
     found = np.zeros(len(fi), dtype=[("frame", "u4"), ("x", "f4"), ("y", "f4")])
     found["frame"], found["x"], found["y"] = fi, x, y
     li, _ = match_to_truth(found, truth, 2.0)
@@ -180,7 +181,7 @@ def picasso_side_by_side(folder, movie, truth, calibration, calib_path, beads_pa
     z_report("Picasso spline-mle", rec["z"][li].astype(float), truth["z"][ti].astype(float))
 
     # speed on the same spots (ours cut them; both fit the same array), compile excluded
-    fi, y, x, _, _ = detect(movie.astype(np.float32), params, (0, 0, 96, 96))
+    fi, y, x, _, _ = detect(movie.astype(np.float32), params, (0, 0, SIZE, SIZE))
     same = extract_spots(movie.astype(np.float32), fi, y, x, BOX, 100.0, 1.0, 1.0).astype(np.float64)
     model = psf_model(calib_path)
     fit_args = {

@@ -15,10 +15,12 @@ with ``x, y`` the emitter's offset from the box centre (px), ``c = (box - 1) / 2
 template's centre and ``z`` the spline's native axial coordinate (slice index). The fit
 maximises the Poisson likelihood (MLE) or minimises the squared residuals (LQ) by
 Levenberg-Marquardt with the Fisher information as the curvature; sCMOS readout variance
-``v`` enters as ``data + v ~ Poisson(mu + v)`` (Huang et al. 2013). Several z starts: the
-spot is compared with every slice of the template (linear fit of amplitude and
-background, cheap: the template's values at the knots are the data themselves), and a fit
-is started at each of the best local minima of that profile; the highest likelihood wins.
+``v`` enters as ``data + v ~ Poisson(mu + v)`` (Huang et al. 2013). Starts: x, y at the
+spot's centroid; z from a comparison of the spot with every slice of the template at the
+centroid's whole-pixel shift (linear fit of amplitude and background, cheap: the
+template's values at the knots are the data themselves); a fit is started at each of the
+best local minima of that profile (at most ``N_STARTS``, ``MIN_START_SEPARATION`` knots
+apart, within ``START_CHI2_FACTOR`` of the best) and the highest likelihood wins.
 The Cramer-Rao bound is the inverse Fisher matrix at the estimate.
 """
 
@@ -385,6 +387,30 @@ def _z_starts(spot, knots, knot_sums, n_starts, starts_z, starts_photons, starts
     return found
 
 
+@numba.njit(cache=True, nogil=True)
+def _centroid(spot):
+    """Intensity centroid (x, y) from the box centre above the mean of the border pixels."""
+    box = spot.shape[0]
+    border = 0.0
+    for i in range(box):
+        border += spot[0, i] + spot[box - 1, i] + spot[i, 0] + spot[i, box - 1]
+    bg = border / (4 * box)
+    c = 0.5 * (box - 1)
+    total = 0.0
+    sx = 0.0
+    sy = 0.0
+    for j in range(box):
+        for i in range(box):
+            w = spot[j, i] - bg
+            if w > 0:
+                total += w
+                sx += w * (i - c)
+                sy += w * (j - c)
+    if total <= 0:
+        return 0.0, 0.0
+    return sx / total, sy / total
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _fit_spots(spots, extras, has_extra, coeff, knots, scale, z_focus, n_params, poisson, max_iterations, tolerance):
     n, box, _ = spots.shape
@@ -392,11 +418,18 @@ def _fit_spots(spots, extras, has_extra, coeff, knots, scale, z_focus, n_params,
     crlb = np.empty((n, 5))
     objective = np.empty(n)
     iterations = np.empty(n, dtype=np.int32)
-    z_max = float(knots.shape[0] - 1)
-    knot_sums = np.empty((knots.shape[0], 2))
-    for k in range(knots.shape[0]):
-        knot_sums[k, 0] = knots[k].sum()
-        knot_sums[k, 1] = (knots[k] * knots[k]).sum()
+    nz = knots.shape[0]
+    z_max = float(nz - 1)
+    margin = (knots.shape[1] - box) // 2
+    shifts = 2 * margin + 1
+    # (sum t, sum t^2) of each slice's box-sized window, for every whole-pixel shift
+    knot_sums = np.empty((shifts, shifts, nz, 2))
+    for a in range(shifts):
+        for b in range(shifts):
+            for k in range(nz):
+                window = knots[k, a : a + box, b : b + box]
+                knot_sums[a, b, k, 0] = window.sum()
+                knot_sums[a, b, k, 1] = (window * window).sum()
     for s in prange(n):
         spot = spots[s]
         extra = extras[s] if has_extra else extras[0]
@@ -404,19 +437,29 @@ def _fit_spots(spots, extras, has_extra, coeff, knots, scale, z_focus, n_params,
         sz = np.empty(N_STARTS)
         sp = np.empty(N_STARTS)
         sb = np.empty(N_STARTS)
+        # lateral start: the centroid; the slice match at its whole-pixel shift (within the
+        # template's margin beyond the box)
+        cx, cy = _centroid(spot)
+        ix = min(margin, max(-margin, int(round(cx))))
+        iy = min(margin, max(-margin, int(round(cy))))
+        a = margin - iy
+        b = margin - ix
+        window = knots[:, a : a + box, b : b + box]
         if n_params == 5:
-            found = _z_starts(spot, knots, knot_sums, N_STARTS, sz, sp, sb, scale)
+            found = _z_starts(spot, window, knot_sums[a, b], N_STARTS, sz, sp, sb, scale)
         else:
-            focus = slice(z_focus, z_focus + 1)
-            found = _z_starts(spot, knots[focus], knot_sums[focus], 1, sz, sp, sb, scale)
+            found = _z_starts(
+                spot, window[z_focus : z_focus + 1], knot_sums[a, b, z_focus : z_focus + 1], 1, sz, sp, sb, scale
+            )
             sz[0] = z_focus
         start = np.empty(5)
         result = np.empty(5)
         best = -np.inf
         total = 0
+        half = 0.5 * box - 1.0
         for t in range(found):
-            start[0] = 0.0
-            start[1] = 0.0
+            start[0] = min(half, max(-half, cx))
+            start[1] = min(half, max(-half, cy))
             start[2] = sz[t]
             start[3] = sp[t]
             start[4] = max(sb[t], bg_min)
@@ -426,8 +469,8 @@ def _fit_spots(spots, extras, has_extra, coeff, knots, scale, z_focus, n_params,
             total += it
             if obj > best or t == 0:
                 best = obj
-                for a in range(5):
-                    theta[s, a] = result[a]
+                for c in range(5):
+                    theta[s, c] = result[c]
         objective[s] = best
         iterations[s] = total
         _crlb(spot, extra, coeff, theta[s], n_params, scale, crlb[s])
@@ -525,8 +568,7 @@ def fit_spline(
         raise ValueError(f"the spline's box is {size} px, the spots' {box} px")
     if knots is None:
         knots = knot_values(coeff)
-    margin = (knots.shape[1] - box) // 2  # a template wider than the box: its centre
-    knots = np.ascontiguousarray(knots[:, margin : margin + box, margin : margin + box], dtype=np.float64)
+    knots = np.ascontiguousarray(knots, dtype=np.float64)
     has_extra = extra_variance is not None
     if has_extra:
         extras = np.ascontiguousarray(np.broadcast_to(extra_variance, spots.shape), dtype=np.float64)

@@ -15,7 +15,7 @@ from . import astigmatic, gaussian, multi, ratio, spline
 from .base import Fitter
 
 # In the order the fit menu and the --fit help list them.
-FAMILIES = (gaussian, astigmatic, spline, multi, ratio)
+FAMILIES = (gaussian, astigmatic, multi, ratio, spline)
 
 _REGISTRY = {fitter.name: fitter for family in FAMILIES for fitter in family.FITTERS}
 
