@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
 from napari.layers import Image, Shapes
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
@@ -22,6 +24,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from .. import fitters, plots
+from ..core.colours import parse_colours
 from ..core.nena import nena
 from ..core.render import render
 from ..db import record_file
@@ -33,9 +36,10 @@ from ..io.metadata import stated_camera
 from ..io.movie import LayerMovie, Movie
 from ..io.movies import open_movie
 from ..kernel_cache import compile_kernels, first_run_notice
-from ..layer_data import z_layer_data
+from ..layer_data import colour_layer_data, z_layer_data
 from ..parameters import LocalizeParameters, detection_only, validate_parameters
-from ..pipeline import LocalizationCancelled, chunk_frames_for, localize_file
+from ..pipeline import LocalizationCancelled, chunk_frames_for, localize, localize_file
+from ..plots import ratio_histogram
 from ._colourbar import ColourBar
 from ._compute import ComputeSection
 from ._layout import align_labels, scrolled, tab_with_other_docks
@@ -50,14 +54,18 @@ PLUGIN_KEY = "napari_picasso"
 def preview_spots(movie, frame_number, parameters):
     """Spots a run would detect on one frame (what the preview shows); runs in a worker."""
     started = time.perf_counter()
+    fitter = fitters.get(parameters.fit_method)
+    full = parameters
     # Detection does not use the fit's options (a 3D calibration not chosen yet, ...).
     parameters = detection_only(parameters)
     try:
         rows = detect_frame(movie, frame_number, parameters)
+        # A method with several rows per box (mle-multi): its emitters, so pairs show split.
+        emitters = preview_emitters(movie, frame_number, full) if fitter.rows_per_spot else None
     except (ParameterError, InputFileError) as error:
         # Bad input (a background slice being typed, a camera-maps file): said in the dock.
         return {"frame": frame_number, "error": str(error)}
-    return {
+    found = {
         "frame": frame_number,
         "y": rows["y"],
         "x": rows["x"],
@@ -66,6 +74,15 @@ def preview_spots(movie, frame_number, parameters):
         "seconds": time.perf_counter() - started,
         "thread": threading.current_thread().name,
     }
+    if emitters is not None:
+        found["emitters"] = emitters
+    return found
+
+
+def preview_emitters(movie, frame_number, parameters):
+    """The localizations of one frame (the pipeline's, with the fit's options)."""
+    one_frame = parameters.replace(frame_range=(frame_number, frame_number + 1), start_frame=0)
+    return localize(movie, one_frame)
 
 
 def result_display(locs, image, with_frames=True, color_by="photons"):
@@ -194,15 +211,19 @@ def run_localization(
     display = result_display(locs, image, with_frames, color_by)
     figures = result_figures(locs, parameters.pixelsize_nm, database)
     # 3D fits: the z views (3D points, z-coloured render) are prepared here, off the GUI thread.
+    movie_name = Path(str(result.locs_path)).stem
     z_layers = (
-        z_layer_data(locs, parameters.pixelsize_nm, name=Path(str(result.locs_path)).stem)
-        if "z" in locs.dtype.names and len(locs)
-        else None
+        z_layer_data(locs, parameters.pixelsize_nm, name=movie_name) if "z" in locs.dtype.names and len(locs) else None
     )
+    colours = None
+    if "colour" in locs.dtype.names and parameters.colours:
+        names, windows = parse_colours(parameters.colours)
+        colours = {"names": names, "windows": windows, "layers": colour_layer_data(locs, names, name=movie_name)}
     return {
         "cancelled": False,
         "result": result,
         "locs": locs,
+        "colours": colours,
         "image": image,
         "oversampling": oversampling,
         "display": display,
@@ -257,6 +278,7 @@ class LocalizeWidget(QWidget):
         session = self.compute_session
         self.destroyed.connect(lambda *_: session.close())
         self.preview_layer = None
+        self.preview_emitters_layer = None
         self.preview_result = None
         self.points_layer = None
         self.render_layer = None
@@ -296,6 +318,11 @@ class LocalizeWidget(QWidget):
                 collapsible.expand(animate=False)
             self.collapsibles[title] = collapsible
             layout.addWidget(collapsible)
+        # Splitter results: the ratio histogram with the colour windows (shown after a run).
+        self.ratio_canvas = FigureCanvasQTAgg(Figure(figsize=(4, 2.6), layout="constrained"))
+        self.ratio_canvas.setMinimumHeight(200)
+        self.ratio_canvas.hide()
+        layout.addWidget(self.ratio_canvas)
         layout.addStretch(1)
         inner.setMinimumWidth(340)
         self.setMinimumWidth(360)
@@ -327,6 +354,9 @@ class LocalizeWidget(QWidget):
             section.changed.connect(self.request_preview)
         for field in (ident.detector, self.fit.fit_method):
             field.changed.connect(self._show_applicable)
+        # A multi-emitter preview also shows the fit: its options re-run it too.
+        for field in self.fit.fields.values():
+            field.changed.connect(self._fit_option_changed)
         self._show_applicable()
         self.preview.preview.changed.connect(self._preview_toggled)
         self.fit.localize.clicked.connect(self.start_localize)
@@ -563,13 +593,23 @@ class LocalizeWidget(QWidget):
 
     # -- live preview ------------------------------------------------------------------------
     def _preview_toggled(self, on):
-        if self.preview_layer is not None and self.preview_layer in self.viewer.layers:
-            self.preview_layer.visible = bool(on)
+        for layer in (self.preview_layer, self.preview_emitters_layer):
+            if layer is not None and layer in self.viewer.layers:
+                layer.visible = bool(on)
         if on:
             self.request_preview()
 
     def _frame_changed(self, *_):
         self.request_preview()
+
+    def _fit_option_changed(self, *_):
+        previous = (self.preview_result or {}).get("emitters") is not None
+        try:
+            multi = fitters.get(self.fit.fit_method.value).rows_per_spot
+        except ParameterError:
+            multi = False
+        if multi or previous:
+            self.request_preview()
 
     def request_preview(self, *_):
         """Preview the current frame; while a preview runs only the latest request waits."""
@@ -658,9 +698,37 @@ class LocalizeWidget(QWidget):
             self.preview_layer.size = found["box"]
             self.preview_layer.border_color = "yellow"
         self.preview_result = found
-        self.preview.status.value = (
-            f"frame {found['frame']}: {plural(len(data), 'spot')} ({found['seconds'] * 1e3:.1f} ms)"
-        )
+        message = f"frame {found['frame']}: {plural(len(data), 'spot')}"
+        emitters = found.get("emitters")
+        self._show_preview_emitters(emitters, layer)
+        if emitters is not None:
+            message += f", {plural(len(emitters), 'emitter')}"
+        self.preview.status.value = f"{message} ({found['seconds'] * 1e3:.1f} ms)"
+
+    def _show_preview_emitters(self, emitters, movie_layer):
+        """Crosses at the emitters of a multi-emitter preview (hidden for other fit methods)."""
+        layer = self.preview_emitters_layer
+        if emitters is None:
+            if layer is not None and layer in self.viewer.layers:
+                layer.data = np.zeros((0, 2))
+            return
+        data = np.column_stack([emitters["y"], emitters["x"]]).astype(float)
+        if layer is None or layer not in self.viewer.layers:
+            self.preview_emitters_layer = self.viewer.add_points(
+                data,
+                ndim=2,
+                name="preview emitters",
+                symbol="cross",
+                size=1.0,
+                face_color="cyan",
+                metadata={PLUGIN_KEY: {"role": "preview"}},
+            )
+            if movie_layer is not None:
+                self.preview_emitters_layer.scale = movie_layer.scale[-2:]
+                self.preview_emitters_layer.translate = movie_layer.translate[-2:]
+            self.viewer.layers.selection.active = self.movie_layer() or self.preview_layer
+        else:
+            layer.data = data
 
     @property
     def preview_busy(self):
@@ -814,8 +882,11 @@ class LocalizeWidget(QWidget):
             return
         shown = time.perf_counter()
         self.show_results(layer, out["image"], out["oversampling"], out["display"])
-        if out.get("z_layers"):
-            self.z_layers = self.show_z_layers(layer, out["z_layers"])
+        colours = out.get("colours")
+        extra = list(out.get("z_layers") or []) + list(colours["layers"] if colours else [])
+        if extra:  # 3D views, one points layer per colour: replace the movie's previous ones
+            self.z_layers = self.show_z_layers(layer, extra)
+        self.show_ratio_histogram(out["locs"], colours)
         out["layers_seconds"] = time.perf_counter() - shown
         result = out["result"]
         self.fit.status.value = (
@@ -903,6 +974,16 @@ class LocalizeWidget(QWidget):
             points.face_contrast_limits = self._limits.get(color_by) or _feature_limits(points.features[color_by])
             self.colour_bar.show_colormap(color_by, points.face_contrast_limits, points.face_colormap)
         return points, render
+
+    def show_ratio_histogram(self, locs, colours=None):
+        """Splitter results: the histogram of ``ratio`` with the colour windows (hidden otherwise)."""
+        if "ratio" not in locs.dtype.names:
+            self.ratio_canvas.hide()
+            return
+        windows, names = (colours["windows"], colours["names"]) if colours else ((), ())
+        ratio_histogram(self.ratio_canvas.figure, locs["ratio"], windows, names)
+        self.ratio_canvas.show()
+        self.ratio_canvas.draw_idle()
 
     def show_z_layers(self, layer, layer_data):
         """The 3D results (:func:`~napari_picasso.layer_data.z_layer_data`): replace the
