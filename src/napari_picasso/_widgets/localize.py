@@ -36,10 +36,11 @@ from ..io.metadata import stated_camera
 from ..io.movie import LayerMovie, Movie
 from ..io.movies import open_movie
 from ..kernel_cache import compile_kernels, first_run_notice
-from ..layer_data import colour_layer_data, z_layer_data
+from ..layer_data import colour_layer_data, overlay_rgb, z_layer_data
 from ..parameters import LocalizeParameters, detection_only, validate_parameters
 from ..pipeline import LocalizationCancelled, chunk_frames_for, localize, localize_file
 from ..plots import ratio_histogram
+from ..splitter import is_split, registered_channels
 from ._colourbar import ColourBar
 from ._compute import ComputeSection
 from ._layout import align_labels, compact_choices, scrolled, tab_with_other_docks
@@ -65,8 +66,15 @@ def preview_spots(movie, frame_number, parameters):
     except (ParameterError, InputFileError) as error:
         # Bad input (a background slice being typed, a camera-maps file): said in the dock.
         return {"frame": frame_number, "error": str(error)}
+    overlay = None
+    if is_split(parameters):  # the halves overlaid through the channel calibration
+        stop = frame_number + 1
+        frames = movie.read_frames(frame_number, stop) if hasattr(movie, "read_frames") else movie[frame_number:stop]
+        first, second = registered_channels(frames, parameters)
+        overlay = overlay_rgb(first[0], second[0])
     found = {
         "frame": frame_number,
+        "overlay": overlay,
         "y": rows["y"],
         "x": rows["x"],
         "net_gradient": rows["net_gradient"],
@@ -703,6 +711,7 @@ class LocalizeWidget(QWidget):
             self.preview_layer.data = data
             self.preview_layer.size = found["box"]
             self.preview_layer.border_color = "yellow"
+        self._show_overlay(layer, found.get("overlay"))
         self.preview_result = found
         message = f"frame {found['frame']}: {plural(len(data), 'spot')}"
         emitters = found.get("emitters")
@@ -735,6 +744,27 @@ class LocalizeWidget(QWidget):
             self.viewer.layers.selection.active = self.movie_layer() or self.preview_layer
         else:
             layer.data = data
+
+    def _show_overlay(self, layer, rgb):
+        """Splitter: channel 0 (magenta) and the registered channel 1 (green) over channel 0."""
+        overlay = self._find_result(f"{layer.name} channels overlay", "overlay") if layer is not None else None
+        if rgb is None or layer is None:
+            if overlay is not None:
+                self.viewer.layers.remove(overlay)
+            return
+        if overlay is None:
+            overlay = self.viewer.add_image(
+                rgb,
+                rgb=True,
+                name=f"{layer.name} channels overlay",
+                blending="additive",
+                scale=layer.scale[-2:],
+                translate=layer.translate[-2:],
+                metadata={PLUGIN_KEY: {"role": "overlay"}},
+            )
+            self.viewer.layers.selection.active = layer
+        else:
+            overlay.data = rgb
 
     @property
     def preview_busy(self):
