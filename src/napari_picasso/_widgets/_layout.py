@@ -8,7 +8,7 @@ sight (the Localize button and the result summary) sits below the scroll area.
 
 from magicgui.widgets import Container
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QSizePolicy
+from qtpy.QtWidgets import QComboBox, QDockWidget, QFrame, QMainWindow, QScrollArea, QSizePolicy
 
 # The smallest height a dock's scroll area asks for (a few rows stay visible).
 SCROLL_MIN_HEIGHT_PX = 60
@@ -103,6 +103,20 @@ def align_labels(*containers):
     for row in rows:
         row.label_width = width
     return width
+
+
+def compact_choices(*containers):
+    """Let the menus of magicgui containers shrink to a dozen characters (a long choice,
+    e.g. a fit method's title, otherwise widens its row past the dock and squeezes its
+    label out of the label column)."""
+    for container in containers:
+        for widget in container:
+            native = getattr(widget, "native", None)
+            if isinstance(native, QComboBox):
+                native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                native.setMinimumContentsLength(12)
+            elif isinstance(widget, Container):
+                compact_choices(widget)
 
 
 def _labeled_rows(container):

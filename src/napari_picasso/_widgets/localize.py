@@ -43,7 +43,7 @@ from ..plots import ratio_histogram
 from ..splitter import is_split, registered_channels
 from ._colourbar import ColourBar
 from ._compute import ComputeSection
-from ._layout import align_labels, scrolled, tab_with_other_docks
+from ._layout import align_labels, compact_choices, scrolled, tab_with_other_docks
 from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
 from ._sections import FitSection, IdentificationSection, PhotonSection, PreviewSection
 from ._settings import load_settings, save_settings
@@ -334,6 +334,7 @@ class LocalizeWidget(QWidget):
         layout.addStretch(1)
         inner.setMinimumWidth(340)
         self.setMinimumWidth(360)
+        self._inner = inner
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         # The sections scroll; Localize, Cancel and the result summary stay in sight below.
@@ -383,8 +384,13 @@ class LocalizeWidget(QWidget):
         self.prepare_kernels()
 
     def align_labels(self):
-        """Fields of every section in one column (again when napari's style is applied)."""
-        return align_labels(self.identification, self.photons, self.fit, self.compute)
+        """Fields of every section in one column (again when napari's style is applied);
+        the dock at least as wide as its rows need (its form does not scroll sideways)."""
+        sections = (self.identification, self.photons, self.fit, self.compute)
+        compact_choices(*sections)
+        width = align_labels(*sections)
+        self.setMinimumWidth(max(360, self._inner.minimumSizeHint().width() + 24))
+        return width
 
     def showEvent(self, event):  # noqa: N802 (Qt API)
         super().showEvent(event)
@@ -711,7 +717,7 @@ class LocalizeWidget(QWidget):
         emitters = found.get("emitters")
         self._show_preview_emitters(emitters, layer)
         if emitters is not None:
-            message += f", {len(emitters)} emitters"
+            message += f", {plural(len(emitters), 'emitter')}"
         self.preview.status.value = f"{message} ({found['seconds'] * 1e3:.1f} ms)"
 
     def _show_preview_emitters(self, emitters, movie_layer):

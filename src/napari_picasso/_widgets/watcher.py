@@ -464,7 +464,7 @@ class WatcherWidget(QWidget):
         if event.type() == QEvent.Type.ParentChange:
             if self.parent() is not None:
                 self._docked = True
-            elif self._docked and not self._closed:
+            elif getattr(self, "_docked", False) and not self._closed:
                 QTimer.singleShot(0, self.closed_by_user)
         return super().event(event)
 
