@@ -913,12 +913,13 @@ def acquire_movie(
     n_frames, height, width = frames.shape
     path = acquired_movie_path(folder, fmt, name)
     writer = _ACQUIRE_WRITERS[fmt](path, folder, name, height, width, frames_per_file, metadata or {})
-    started = time.perf_counter()
+    due = time.perf_counter()
     try:
         for i, frame in enumerate(frames):
-            delay = started + i / frames_per_second - time.perf_counter()
+            delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
+            due = max(due, time.perf_counter()) + 1 / frames_per_second
             if stop_inside_frame is not None and i == stop_inside_frame:
                 writer.write_half(frame)
                 return path

@@ -197,6 +197,7 @@ def run_following(args, parameters, choices):
 
     Returns the exit code: 1 when a movie failed, 130 when interrupted (nothing written).
     """
+    from .. import db  # noqa: F401  (imported now: the row is written the moment the movie ends)
     from ..distributed.batch import BatchItem, BatchOutcome, describe_error, output_path_for
     from ..io.follow import follow_movie
     from ..pipeline import localize_file
@@ -220,12 +221,13 @@ def run_following(args, parameters, choices):
         else:
             if progress is not None:
                 progress.end(result.n_frames)
-            print(summary_line(result, parameters.pixelsize_nm))
-            for note in result.notes:
-                print(note, file=sys.stderr)
             outcome = BatchOutcome(path, result.locs_path, "done", result.n_locs, result.n_frames, result.seconds)
         try:
             record(outcome)
         except Exception as error:  # noqa: BLE001  (the localization itself is written and valid)
             print(f"warning: {path}: not recorded: {describe_error(error)}", file=sys.stderr)
+        if outcome.status == "done":  # the summary says the outputs and the row are in place
+            for note in result.notes:
+                print(note, file=sys.stderr, flush=True)
+            print(summary_line(result, parameters.pixelsize_nm), flush=True)
     return 1 if failed else 0
