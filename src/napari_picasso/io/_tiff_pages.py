@@ -122,6 +122,8 @@ def walk_pages(path, byteorder, bigtiff, first_ifd, *, growing=False):
             # pages of one writer share their tag layout: find the entries once per layout
             where = layouts.get(codes)
             if where is None:
+                if growing and _TILE_WIDTH not in codes and (_STRIP_OFFSETS not in codes or 0 in codes):
+                    break  # a directory not written yet (zeros where its tags will be)
                 if _TILE_WIDTH in codes or _STRIP_OFFSETS not in codes or _STRIP_BYTECOUNTS not in codes:
                     return None  # tiled or odd pages: tifffile handles them
                 where = layouts[codes] = tuple(

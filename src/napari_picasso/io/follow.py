@@ -76,7 +76,7 @@ class _RawFollower:
             self._info_key, self._info = key, (width * height * dtype.itemsize, claimed)
         return self._info
 
-    def scan(self):
+    def scan(self, final=False):
         described = self._described()
         try:
             size = self.path.stat().st_size
@@ -134,8 +134,12 @@ class _TiffFile:
         self.part = None
         self.partial = False
 
-    def scan(self):
-        """Pages complete now (one frame each)."""
+    def scan(self, final=False):
+        """Pages complete now (one frame each).
+
+        The last directory of the chain counts only when ``final``: the writer may still be
+        writing it; a page whose successor is linked was finished before it.
+        """
         header = _tiff_header(self.path)
         if header is None:
             return len(self.offsets)
@@ -164,6 +168,8 @@ class _TiffFile:
         )
         n_ok = len(ok) if ok.all() else int(np.argmin(ok))
         self.partial = n_ok < len(ok)
+        if not final and n_ok == len(ok) and n_ok > 0:
+            n_ok -= 1  # the chain's last page: confirmed once the next one is linked (or at the end)
         if n_ok:
             self.offsets = np.concatenate([self.offsets, table["offset"][new][:n_ok]])
             self.last_ifd = int(table["ifd"][new][n_ok - 1])
@@ -212,15 +218,14 @@ class _TiffFollower:
         stem, ending = tiff._split_ending(self.path.name)
         return self.path.parent / f"{stem}_{len(self.files)}{ending}"
 
-    def scan(self):
+    def scan(self, final=False):
         while True:
             current = self.files[-1]
             following = self._next_name()
             # Micro-Manager's rollover files (the ordinary reader joins them by name too)
-            rolled = (
-                "_MMStack" in self.path.name and following.is_file()
-            )  # the writer has moved on: this file is complete
-            current.scan()
+            # (the writer has moved on: this file is complete)
+            rolled = "_MMStack" in self.path.name and following.is_file()
+            current.scan(final=final or rolled)
             if not rolled or current.part is None:
                 break
             self.files.append(_TiffFile(following))
@@ -279,7 +284,7 @@ class _NDTiffFollower:
                 return where / ndtiff.INDEX_NAME
         return None
 
-    def scan(self):
+    def scan(self, final=False):
         index = self._index()
         signature = _size(index) if index is not None else None
         if signature != self._signature and signature:
@@ -350,13 +355,23 @@ class GrowingMovie(Movie):
 
     @property
     def ended(self):
-        return self.finished or time.monotonic() - self.last_growth >= self.idle_seconds
+        if self.finished:
+            return True
+        if time.monotonic() - self.last_growth < self.idle_seconds:
+            return False
+        # idle: a last look that also counts what a writer may have been finishing
+        self.refresh(final=True)
+        self.finished = time.monotonic() - self.last_growth >= self.idle_seconds
+        return self.finished
 
-    def refresh(self):
-        """Look at the files again; returns the frames complete now."""
+    def refresh(self, final=False):
+        """Look at the files again; returns the frames complete now.
+
+        ``final`` also counts the last page of a TIFF chain (see :class:`_TiffFile`).
+        """
         if self.finished:
             return self.shape[0]
-        scan = self._follower.scan()
+        scan = self._follower.scan(final=final)
         if scan.signature != self._signature:
             self._signature = scan.signature
             self.last_growth = time.monotonic()
@@ -450,6 +465,11 @@ def follow_movie(path, *, idle_seconds=10.0, poll_seconds=POLL_SECONDS, **choice
                 last_signature, waited_since = scan.signature, time.monotonic()
         if time.monotonic() - waited_since >= idle_seconds:
             if follower is not None:
+                scan = follower.scan(final=True)  # a writer paused after its first page
+                if scan.frames > 0:
+                    return GrowingMovie(
+                        path, follower, scan, idle_seconds=idle_seconds, poll_seconds=poll_seconds, choices=choices
+                    )
                 follower.close()
             what = "no complete frame" if path.exists() else "the movie did not appear"
             raise InputFileError(
