@@ -194,3 +194,70 @@ def test_follow_refuses_auto_baseline(tmp_path, capsys):
     code = main(["localize", str(acquired_movie_path(folder, "raw")), "--follow", "--no-db", "-q", *options])
     assert code == 1
     assert "--baseline auto" in capsys.readouterr().err
+
+
+# -- the watcher's --live ---------------------------------------------------------------------
+def _watcher_events(log_path, kind):
+    from napari_picasso.watcher import read_events
+
+    return [e for e in read_events(log_path) if e[1] == kind] if log_path.exists() else []
+
+
+def _wait(predicate, timeout_s=60.0):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and not predicate():
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_watcher_live_starts_while_the_movie_is_written_and_restarts_safely(tmp_path):
+    import datetime
+
+    from napari_picasso.pipeline import localize_file
+    from napari_picasso.watcher import Watcher, WatcherStore
+
+    folder = tmp_path / "acq"
+    folder.mkdir()
+    movie = frames()
+    parameters = LocalizeParameters(baseline=100, sensitivity=1, em_gain=1, min_net_gradient=1000)
+    options = {"db_path": tmp_path / "db.sqlite", "settle_seconds": 1.0, "rescan_seconds": 0.5, "live": True}
+
+    # stopped while following: nothing written, nothing recorded
+    writer = threading.Thread(target=acquire_movie, args=(folder, "tif", movie), kwargs={"frames_per_second": 40})
+    watcher = Watcher([folder], [parameters], log_path=tmp_path / "w1.log", **options)
+    watcher.start()
+    writer.start()
+    assert _wait(lambda: watcher.current is not None)
+    watcher.stop(timeout=30)
+    assert not list(folder.glob("*_locs*")), "a stopped live run leaves no output"
+    writer.join()
+
+    # a new movie while a restarted watcher runs: started at once, the output of the finished file
+    written = {}
+    second = threading.Thread(
+        target=acquire_movie,
+        args=(folder / "b", "tif", movie),
+        kwargs={"frames_per_second": 40, "on_frame": lambda i, t: written.__setitem__(i, t)},
+    )
+    watcher = Watcher([folder], [parameters], log_path=tmp_path / "w2.log", recursive=True, **options)
+    watcher.start()
+    try:
+        second.start()
+        assert _wait(lambda: len(_watcher_events(tmp_path / "w2.log", "finished")) == 2, 90)
+    finally:
+        watcher.stop(timeout=30)
+    second.join()
+    started = [e for e in _watcher_events(tmp_path / "w2.log", "started") if "/b/" in e[2]]
+    when = datetime.datetime.strptime(started[0][0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC)
+    assert when.timestamp() < max(written.values()), "the live watcher starts before the movie is finished"
+    for path in (folder / "live.tif", folder / "b" / "live.tif"):
+        reference = localize_file(path, parameters, tmp_path / "reference_locs.hdf5")
+        assert np.array_equal(
+            load_locs(path.with_name("live_locs.hdf5"), with_info=False),
+            load_locs(reference.locs_path, with_info=False),
+        )
+    store = WatcherStore(tmp_path / "db.sqlite")
+    try:
+        assert sorted(r["status"] for r in store.rows()) == ["ok", "ok"]
+    finally:
+        store.close()
