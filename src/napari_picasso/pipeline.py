@@ -351,6 +351,7 @@ def localize_file(
     cancel: Callable[[], bool] | threading.Event | None = None,
     extra_info: dict | None = None,
     chunk_frames: int | None = None,
+    on_rows: Callable[[np.ndarray], None] | None = None,
     **choices,
 ) -> "LocalizeResult":
     """Localize a movie file into ``<movie>_locs.hdf5`` + ``_locs.yaml``.
@@ -358,7 +359,8 @@ def localize_file(
     The outputs are written under temporary names and renamed when complete; a cancel or
     an error leaves no partial file. ``movie`` is a path (opened with ``choices``) or an
     open :class:`Movie`. ``chunk_frames`` goes to :func:`localize` (smaller chunks: finer
-    progress and a quicker cancel).
+    progress and a quicker cancel). ``on_rows(rows)`` also receives each chunk's
+    localizations once written (a display that grows with a followed movie).
 
     Returns
     -------
@@ -374,6 +376,7 @@ def localize_file(
                 cancel=cancel,
                 extra_info=extra_info,
                 chunk_frames=chunk_frames,
+                on_rows=on_rows,
             )
     locs_path = Path(locs_path) if locs_path is not None else movie_locs_path(movie)
     _, (first, stop) = validate_parameters(parameters, _checked_shape(movie, parameters), movie.path.name)
@@ -383,9 +386,14 @@ def localize_file(
     started = time.perf_counter()
     notes = []
     with LocsWriter(locs_path, fitter_of(parameters).dtype, info) as writer:
-        n_locs = localize(
-            movie, parameters, progress=progress, cancel=cancel, sink=writer.append, chunk_frames=chunk_frames
-        )
+        sink = writer.append
+        if on_rows is not None:
+
+            def sink(rows):
+                writer.append(rows)
+                on_rows(rows)
+
+        n_locs = localize(movie, parameters, progress=progress, cancel=cancel, sink=sink, chunk_frames=chunk_frames)
         seconds = time.perf_counter() - started
         if isinstance(movie, GrowingMovie):  # the movie document of the movie as it ended
             writer.info[0], notes = _ended_movie_info(movie)

@@ -336,6 +336,12 @@ class FitSection(ParameterSection):
         self.oversampling = FloatSpinBox(label="oversampling", value=10, min=1, max=50, step=1)
         self.localize = PushButton(text="Localize")
         self.cancel = PushButton(text="Cancel", enabled=False)
+        self.live = CheckBox(
+            text="Live",
+            value=False,
+            tooltip="the movie is still being written: localize its frames as they complete, "
+            "until it has not grown for 10 s (docs/live.md)",
+        )
         self.status = Label(value="")
         widgets = []
         for name, widget in fields.items():
@@ -344,7 +350,10 @@ class FitSection(ParameterSection):
                 widgets.append(self.zcalib_message)
         super().__init__(
             widgets=[*widgets, self.out_folder, self.color_by, self.blur, self.oversampling]
-            + [Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status],
+            + [
+                Container(widgets=[self.localize, self.cancel, self.live], layout="horizontal", labels=False),
+                self.status,
+            ],
             labels=True,
         )
         self.z_calibration.changed.connect(self._calibration_note)
