@@ -3,6 +3,7 @@
 import sys
 
 from . import __version__
+from .core import timings  # first: with NAPARI_PICASSO_TIMINGS set it times the imports after it
 from .io.errors import InputFileError, ParameterError
 
 
@@ -25,6 +26,14 @@ def build_parser():
 
 
 def main(argv=None):
+    try:
+        return _main(argv)
+    finally:
+        if timings.ENABLED:
+            print(timings.report_line(), file=sys.stderr, flush=True)
+
+
+def _main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .camera_offset import estimate_baseline
+from .core import gpu
 from .core.background import estimate_background, frames_needed
 from .core.camera import excess_noise_factor
 from .core.identify import identify
@@ -66,6 +67,12 @@ def noise_model(parameters, frame_shape, camera_maps=None):
 
 
 _ESTIMATES = {}  # (movie identity, dark frames) -> BaselineEstimate: previews measure once
+
+
+def on_gpu(parameters):
+    """True when this run identifies and fits on a CUDA GPU (``--device gpu``, or ``auto``
+    with a GPU present)."""
+    return parameters.device == "gpu" or (parameters.device == "auto" and gpu.cuda_available())
 
 
 def resolve_baseline(parameters, movie):
@@ -200,7 +207,8 @@ def detect(frames, parameters, roi, background=None, noise=None):
         # The fixed pattern of sCMOS offsets is not signal: remove it (net gradients do
         # not depend on a uniform offset, so Picasso's scale is kept).
         counts = frames - (noise.offset - noise.offset.mean())
-    fi, y, x, ng = _in_rois(identify(counts, parameters.min_net_gradient, parameters.box, roi), parameters)
+    find = gpu.identify_frames if on_gpu(parameters) else identify
+    fi, y, x, ng = _in_rois(find(counts, parameters.min_net_gradient, parameters.box, roi), parameters)
     return fi, y, x, ng, ng
 
 

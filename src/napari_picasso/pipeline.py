@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import localizations as L
+from .core import timings
 from .core.background import frames_needed
 from .core.spots import extract_spots, extract_spots_per_pixel, map_windows
 from .detection import (
@@ -25,6 +26,7 @@ from .detection import (
     detect,
     load_maps,
     noise_model,
+    on_gpu,
     read_with_background,
     resolve_baseline,
     with_maps_origin,
@@ -35,6 +37,7 @@ from .io.locs import LocsWriter, movie_locs_path
 from .io.movie import Movie
 from .io.movies import open_movie
 from .parameters import LocalizeParameters, fitter_of, rois_bounding_box, validate_parameters
+from .splitter import channel_shape, is_split, registered_sum, split_frames, spot_pairs
 
 __all__ = [
     "LocalizationCancelled",
@@ -59,9 +62,12 @@ def fit_spots(spots, parameters, extra_variance=None):
     """Fit spots (photons) with the parameters' fit method; a dict of per-spot arrays.
 
     ``extra_variance`` (photons^2 per pixel, sCMOS / subtracted background) reaches the
-    methods that weigh pixels by their variance (the MLE).
+    methods that weigh pixels by their variance (the MLE). With a splitter ``spots`` are
+    :class:`~napari_picasso.splitter.SpotPairs`.
     """
-    return fitter_of(parameters).fit(spots, parameters, extra_variance)
+    fitter = fitter_of(parameters)
+    fit = fitter.gpu_fit if fitter.gpu_fit is not None and on_gpu(parameters) else fitter.fit
+    return fit(spots, parameters, extra_variance)
 
 
 def localize_frames(
@@ -101,6 +107,10 @@ def localize_frames(
     frames = np.asarray(frames)
     if frames.ndim == 2:
         frames = frames[np.newaxis]
+    channels = None
+    if is_split(parameters):  # positions in channel 0; detection on the registered sum
+        channels, frames, background = split_for_detection(frames, parameters, background)
+        width = height = None
     _, frame_height, frame_width = frames.shape
     width = frame_width if width is None else width
     height = frame_height if height is None else height
@@ -109,12 +119,43 @@ def localize_frames(
             roi = rois_bounding_box(parameters.rois)
         else:
             roi = parameters.roi if parameters.roi is not None else (0, 0, frame_height, frame_width)
-    frames32 = np.ascontiguousarray(frames, dtype=np.float32)
+    with timings.stage("reading"):
+        frames32 = np.ascontiguousarray(frames, dtype=np.float32)
     if camera_maps is None and parameters.camera_maps:
         camera_maps = load_maps(parameters, frames32.shape, roi)
     noise = noise_model(parameters, (frame_height, frame_width), camera_maps)
-    frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
+    with timings.stage("identification"):
+        frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
+    with timings.stage("fitting"):
+        return _fit_candidates(
+            frames32,
+            frame_index,
+            y_px,
+            x_px,
+            net_gradient,
+            parameters,
+            noise,
+            background,
+            first_frame,
+            width,
+            height,
+            channels,
+        )
+
+
+def _fit_candidates(
+    frames32, frame_index, y_px, x_px, net_gradient, parameters, noise, background, first_frame, width, height, channels
+):
+    """Cut out, convert and fit the identified spots; the block's localization table.
+
+    ``channels``: the two halves of an image splitter's frames (a joint fit of both), or None.
+    """
     box = parameters.box
+    if channels is not None:
+        spots, inside = spot_pairs(*channels, frame_index, y_px, x_px, parameters)
+        frame_index, y_px, x_px, net_gradient = (a[inside] for a in (frame_index, y_px, x_px, net_gradient))
+        fit = fit_spots(spots, parameters)
+        return assemble_locs(fit, frame_index + first_frame, y_px, x_px, net_gradient, parameters, width, height)
     if noise.per_pixel:
         spots = extract_spots_per_pixel(frames32, frame_index, y_px, x_px, box, noise.offset, noise.photons_per_count)
         extra = map_windows(noise.read_variance, y_px, x_px, box)
@@ -135,6 +176,22 @@ def localize_frames(
     if subtracted is not None:
         fit["bg"] = fit["bg"] + subtracted.mean(axis=(1, 2))
     return assemble_locs(fit, frame_index + first_frame, y_px, x_px, net_gradient, parameters, width, height)
+
+
+def split_for_detection(frames, parameters, background=None):
+    """``(channel 0, channel 1)``, their registered sum and the background's, for a splitter."""
+    halves = [
+        np.ascontiguousarray(c, dtype=np.float32)
+        for c in split_frames(frames, parameters.splitter, parameters.splitter_flip)
+    ]
+    summed = registered_sum(*halves, parameters.channels, parameters.baseline)
+    if background is not None:
+        background = registered_sum(
+            *split_frames(background, parameters.splitter, parameters.splitter_flip),
+            parameters.channels,
+            parameters.baseline,
+        )
+    return halves, summed, background
 
 
 def assemble_locs(fit, frame, y_px, x_px, net_gradient, parameters, width, height):
@@ -229,7 +286,8 @@ def localize(
     for start, end, n_frames in chunks:
         if _should_cancel(cancel):
             raise LocalizationCancelled(f"cancelled at frame {start}")
-        frames, background = read_with_background(movie, start, end, parameters, window, n_frames)
+        with timings.stage("reading"):
+            frames, background = read_with_background(movie, start, end, parameters, window, n_frames)
         locs = localize_frames(
             frames,
             parameters,
@@ -244,7 +302,8 @@ def localize(
         if sink is None:
             collected.append(locs)
         else:
-            sink(locs)
+            with timings.stage("writing"):
+                sink(locs)
         if progress is not None:
             # a growing movie: the total is the frames complete so far (total - done behind)
             progress(end - first, (min(stop, movie.shape[0]) if growing else stop) - first)
@@ -329,10 +388,17 @@ class LocalizeResult:
     notes: list = dataclasses.field(default_factory=list)  # e.g. a followed movie's incomplete last frame
 
 
-def movie_info(movie):
-    """The movie document of ``_locs.yaml``: Width/Height/Frames first, then metadata."""
+def movie_info(movie, parameters=None):
+    """The movie document of ``_locs.yaml``: Width/Height/Frames first, then metadata.
+
+    With a splitter (``parameters``) Width and Height are one channel's, the camera
+    frame's follow as ``Camera Width``/``Camera Height``.
+    """
     n_frames, height, width = movie.shape
     doc = {"Width": int(width), "Height": int(height), "Frames": int(n_frames)}
+    if parameters is not None and is_split(parameters):
+        doc["Height"], doc["Width"] = channel_shape(movie.shape, parameters.splitter, movie.path.name)
+        doc.update({"Camera Width": int(width), "Camera Height": int(height)})
     for key, value in movie.metadata.items():
         if key not in doc:
             doc[key] = value
@@ -382,7 +448,7 @@ def localize_file(
     _, (first, stop) = validate_parameters(parameters, _checked_shape(movie, parameters), movie.path.name)
     parameters, baseline_info = resolve_baseline(parameters, movie)
     parameters = with_maps_origin(parameters, movie.shape, movie.metadata, movie.path.name)
-    info = [movie_info(movie), {**parameters.to_info(), **baseline_info}]
+    info = [movie_info(movie, parameters), {**parameters.to_info(), **baseline_info}]
     started = time.perf_counter()
     notes = []
     with LocsWriter(locs_path, fitter_of(parameters).dtype, info) as writer:
@@ -396,13 +462,14 @@ def localize_file(
         n_locs = localize(movie, parameters, progress=progress, cancel=cancel, sink=sink, chunk_frames=chunk_frames)
         seconds = time.perf_counter() - started
         if isinstance(movie, GrowingMovie):  # the movie document of the movie as it ended
-            writer.info[0], notes = _ended_movie_info(movie)
+            writer.info[0], notes = _ended_movie_info(movie, parameters)
             stop = min(stop, movie.shape[0])
-        writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
+        with timings.stage("writing"):
+            writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
     return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info, notes)
 
 
-def _ended_movie_info(movie):
+def _ended_movie_info(movie, parameters=None):
     """``(movie document, notes)`` of a followed movie that has ended.
 
     The finished file, opened by its ordinary reader, gives the document a run on it
@@ -412,10 +479,10 @@ def _ended_movie_info(movie):
     notes = []
     finished = movie.finished_movie()
     if finished is None:
-        doc = movie_info(movie)
+        doc = movie_info(movie, parameters)
     else:
         with finished:
-            doc = movie_info(finished)
+            doc = movie_info(finished, parameters)
     if movie.incomplete_tail:
         notes.append(
             f"{movie.path.name}: the last frame was incomplete (the writer stopped inside frame "

@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+from ..core import timings
 from ..io.errors import InputFileError, ParameterError
 from ..parameters import add_arguments, from_arguments, number_argument
 from ._batch import (
@@ -160,7 +161,8 @@ def run_one_by_one(args, parameters, choices):
 
     def report(outcome):  # after each movie, before the next one starts
         if outcome.status == "done":
-            print(summary_line(outcome, parameters.pixelsize_nm))
+            with timings.stage("summary line"):
+                print(summary_line(outcome, parameters.pixelsize_nm))
             for note in outcome_notes(outcome):
                 print(note, file=sys.stderr)
         else:  # named once: the reader's and the pipeline's messages often name the movie already

@@ -12,11 +12,31 @@ import datetime
 import os
 import re
 import sqlite3
+import sys
 from pathlib import Path
 
-import sqlite_utils
-
 from ..io.errors import InputFileError
+
+
+def _import_sqlite_utils():
+    """``sqlite_utils``, without the pandas it imports when it can.
+
+    sqlite_utils imports pandas (a third of a second, more than the rest of writing a
+    row) only to store ``pandas.Timestamp`` values as text; rows here hold none. Where
+    pandas is loaded already (napari), nothing changes.
+    """
+    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
+        import sqlite_utils
+    else:
+        sys.modules["pandas"] = None  # `import pandas` raises ImportError while this is set
+        try:
+            import sqlite_utils
+        finally:
+            del sys.modules["pandas"]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 DB_ENV_VAR = "NAPARI_PICASSO_DB"
 DEFAULT_DB_PATH = Path("~") / ".picasso" / "napari_picasso.db"

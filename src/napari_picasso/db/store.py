@@ -12,6 +12,7 @@ import math
 import re
 from pathlib import Path
 
+from ..core import timings
 from ..io.drift import undrift_document
 from ..io.errors import InputFileError
 from ..io.locs import load_info
@@ -218,7 +219,8 @@ def record_localization(db, locs_path, metrics=None, group=None, locs=None, info
         n_locs = count_locs(path)
         info = load_info(path)
         if metrics is None:
-            metrics, n_locs = file_quality_metrics(path, *metric_inputs(info))
+            with timings.stage("quality figures"):
+                metrics, n_locs = file_quality_metrics(path, *metric_inputs(info))
     else:
         n_locs = len(locs)
         if metrics is None:
@@ -273,13 +275,14 @@ def record_file(locs_path, db_path=None, group=None):
     from .query import get_row
     from .schema import open_database
 
-    db = open_database(db_path)
-    try:
-        row = get_row(db, record_localization(db, locs_path, group=group))
-        row["database"] = str(db.path)
-        return row
-    finally:
-        db.close()
+    with timings.stage("database"):
+        db = open_database(db_path)
+        try:
+            row = get_row(db, record_localization(db, locs_path, group=group))
+            row["database"] = str(db.path)
+            return row
+        finally:
+            db.close()
 
 
 def record_table(db, path, group=None, pixelsize_nm=None):

@@ -35,6 +35,9 @@ class Fitter:
     check : callable or None
         ``check(parameters)`` raises :class:`~napari_picasso.io.errors.ParameterError` for
         parameters this method cannot run with (before any movie is read).
+    gpu_fit : callable or None
+        :attr:`fit` on a CUDA GPU (same arguments and results, within rounding); None for a
+        method that runs on the CPU only (``--device auto`` then uses the CPU).
     """
 
     name: str
@@ -44,6 +47,7 @@ class Fitter:
     fit: Callable
     columns: Callable
     check: Callable | None = None
+    gpu_fit: Callable | None = None
 
     @property
     def dtype(self):
