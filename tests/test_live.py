@@ -267,3 +267,8 @@ def test_watcher_live_starts_while_the_movie_is_written_and_restarts_safely(tmp_
         assert sorted(r["status"] for r in store.rows()) == ["ok", "ok"]
     finally:
         store.close()
+
+
+def test_idle_seconds_without_follow_is_an_error(tmp_path, capsys):
+    assert main(["localize", str(tmp_path / "m.tif"), "--idle-seconds", "3", "--no-db", *OPTIONS]) == 2
+    assert "--idle-seconds is the end rule of --follow" in capsys.readouterr().err

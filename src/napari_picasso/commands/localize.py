@@ -58,7 +58,7 @@ def add_parser(subparsers):
     live.add_argument(
         "--idle-seconds",
         type=number_argument("--idle-seconds", "float", label="idle seconds", minimum=0.1),
-        default=10.0,
+        default=None,
         metavar="S",
         help="with --follow: the movie has ended when it has not grown for S seconds (default 10)",
     )
@@ -124,6 +124,9 @@ def run(args):
         return 2
     if not args.quiet and args.scheduler is None:  # a scheduler's workers have caches of their own
         say_first_run(parameters)
+    if args.idle_seconds is not None and not args.follow:
+        print("error: --idle-seconds is the end rule of --follow; give --follow too, or leave it out.", file=sys.stderr)
+        return 2
     if args.follow:
         if wants_batch(args) or args.skip_existing:
             print(
@@ -194,6 +197,9 @@ def run_one_by_one(args, parameters, choices):
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
+IDLE_SECONDS = 10.0  # --follow's default end rule
+
+
 def run_following(args, parameters, choices):
     """``--follow``: each movie localized as it is written, its outputs written at its end.
 
@@ -210,7 +216,7 @@ def run_following(args, parameters, choices):
         locs_path = output_path_for(BatchItem(path, path.parent), None, args.out, choices)
         progress = None if args.quiet else LiveProgress(path.name)
         try:
-            with follow_movie(path, idle_seconds=args.idle_seconds, **choices) as movie:
+            with follow_movie(path, idle_seconds=args.idle_seconds or IDLE_SECONDS, **choices) as movie:
                 result = localize_file(movie, parameters, locs_path, progress=progress)
         except KeyboardInterrupt:
             print(f"{path}: interrupted, nothing written", file=sys.stderr)
