@@ -28,6 +28,7 @@ installing or upgrading.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,7 @@ STAGES = (
     "summary line",
     "quality figures",
     "database",
+    "exit",
     "other",
 )
 
@@ -98,19 +100,32 @@ def command_line(movie, gradient, fit, database):
     ]
 
 
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_command(arguments, env=None):
-    """Run the command in a new process; (seconds from start to exit, stages, its output)."""
+    """Run the command in a new process; (seconds from start to exit, stages, its output, CPU seconds)."""
     env = {**os.environ, **(env or {}), "NAPARI_PICASSO_TIMINGS": "1"}
+    cpu = children_cpu_seconds()
     started = time.monotonic()
     done = subprocess.run(arguments, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - started
+    cpu = children_cpu_seconds() - cpu
     if done.returncode != 0:
         raise SystemExit(f"the command failed ({done.returncode}):\n{done.stderr}")
-    report = next(line for line in done.stderr.splitlines() if line.startswith("napari-picasso timings "))
-    timings = json.loads(report.split(" ", 2)[2])
+    report = [line for line in done.stderr.splitlines() if line.startswith("napari-picasso timings ")]
+    if not report:  # a tree from before the stage timers (--baseline-src): the whole command only
+        return seconds, {}, done.stdout.strip(), cpu, {}
+    timings = json.loads(report[0].split(" ", 2)[2])
     stages = {"interpreter": timings["imported_at"] - started, **timings["stages"]}
+    stages["exit"] = started + seconds - timings["reported_at"]
     stages["other"] = seconds - sum(stages.values())
-    return seconds, stages, done.stdout.strip()
+    cpu_stages = {"interpreter": timings["imported_cpu"], **timings["cpu_stages"]}
+    cpu_stages["exit"] = cpu - timings["process_cpu"]
+    cpu_stages["other"] = cpu - sum(cpu_stages.values())
+    return seconds, stages, done.stdout.strip(), cpu, cpu_stages
 
 
 def picasso_computation(movie_path, gradient, fit):
@@ -137,19 +152,22 @@ def picasso_computation(movie_path, gradient, fit):
     fit_spots(identify((0, 50)))  # compiles Picasso's kernels: not counted
 
     def computation():
+        cpu = time.process_time() + children_cpu_seconds()  # its least-squares fit runs in processes
         started = time.perf_counter()
         locs = fit_spots(identify())
-        return time.perf_counter() - started, len(locs)
+        return time.perf_counter() - started, len(locs), time.process_time() + children_cpu_seconds() - cpu
 
     return computation
 
 
 def stage_table(runs):
-    """Rows of stage seconds, one column per run of the command."""
-    lines = [f"  {'stage':18s}" + "".join(f"{f'run {i + 1}':>9s}" for i in range(len(runs)))]
+    """Rows of stage seconds, two columns per run of the command: wall and CPU seconds."""
+    lines = [f"  {'stage':18s}" + "".join(f"{f'run {i + 1} wall':>12s}{'CPU':>7s}" for i in range(len(runs)))]
     for name in STAGES:
-        lines.append(f"  {name:18s}" + "".join(f"{stages.get(name, 0.0):9.2f}" for _, stages, _ in runs))
-    lines.append(f"  {'whole command':18s}" + "".join(f"{seconds:9.2f}" for seconds, _, _ in runs))
+        lines.append(
+            f"  {name:18s}" + "".join(f"{run[1].get(name, 0.0):12.2f}{run[4].get(name, 0.0):7.2f}" for run in runs)
+        )
+    lines.append(f"  {'whole command':18s}" + "".join(f"{run[0]:12.2f}{run[3]:7.2f}" for run in runs))
     return "\n".join(lines)
 
 
@@ -160,6 +178,12 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--fit", choices=sorted(PICASSO_FIT), default="mle")
     parser.add_argument("--cold", action="store_true", help="also time a first run with an empty numba cache")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        metavar="DIR",
+        help="another tree's src folder (e.g. an earlier commit's): its command runs too, alternating, for a before/after",
+    )
     parser.add_argument(
         "--folder", type=Path, default=Path(tempfile.gettempdir()) / "napari-picasso-bench-command", help="movie cache"
     )
@@ -178,26 +202,47 @@ def main():
         arguments = command_line(movie, gradient, args.fit, database)
         if args.cold:
             with tempfile.TemporaryDirectory() as cache:
-                cold, cold_stages, _ = run_command(arguments, {"NUMBA_CACHE_DIR": cache})
+                cold, cold_stages, *_ = run_command(arguments, {"NUMBA_CACHE_DIR": cache})
             print(
                 f"cold first run (empty numba cache): {cold:.1f} s, of which numba {cold_stages['numba kernels']:.1f} s"
             )
+        baseline_env = None
+        if args.baseline_src:
+            baseline_env = {"PYTHONPATH": os.pathsep.join([str(args.baseline_src), os.environ.get("PYTHONPATH", "")])}
+            run_command(arguments, baseline_env)
         run_command(arguments)  # fills the numba cache (if empty) and the page cache
         computation = picasso_computation(movie, gradient, args.fit)
-        runs, theirs = [], []
+        runs, theirs, baseline = [], [], []
         for _ in range(args.repeats):
             runs.append(run_command(arguments))
             theirs.append(computation())
+            if baseline_env:
+                baseline.append(run_command(arguments, baseline_env))
     print(runs[-1][2])
     print("napari-picasso localize, new process, database row written, numba cache warm (seconds):")
+    print("  (interpreter: start-up before napari_picasso.core.timings is imported; exit: the interpreter's,")
+    print("   after the command returned; other: argument parsing, glue; CPU: seconds of all the process's threads)")
     print(stage_table(runs))
     print(f"Picasso 0.11.3 identify + {PICASSO_FIT[args.fit]} (all cores), {theirs[-1][1]} localizations (seconds):")
-    print("  " + " ".join(f"{seconds:8.2f}" for seconds, _ in theirs))
+    print(f"  {'wall':18s}" + "".join(f"{t[0]:9.2f}" for t in theirs))
+    print(f"  {'CPU seconds':18s}" + "".join(f"{t[2]:9.2f}" for t in theirs))
     ratios = [t[0] / r[0] for r, t in zip(runs, theirs)]
-    print("ratio per pair (Picasso / whole command): " + " ".join(f"{r:.2f}" for r in ratios))
+    cpu_ratios = [t[2] / r[3] for r, t in zip(runs, theirs)]
+    print("ratio per pair (Picasso / whole command), wall: " + " ".join(f"{r:.2f}" for r in ratios))
+    print("                                      CPU time: " + " ".join(f"{r:.2f}" for r in cpu_ratios))
     best = min(t[0] for t in theirs) / min(r[0] for r in runs)
-    print(f"ratio of the best times: {best:.2f}  (median pair {np.median(ratios):.2f})")
-    identification = [stages["identification"] for _, stages, _ in runs]
+    print(f"ratio of the best wall times: {best:.2f}  (median pair {np.median(ratios):.2f})")
+    print("  (wall: both using all cores; CPU time: the same work counted in CPU seconds of all threads and")
+    print("   processes, less sensitive to other processes on a shared machine)")
+    if baseline:
+        print(f"the command of {args.baseline_src}, same runs:")
+        print(f"  {'wall':18s}" + "".join(f"{b[0]:9.2f}" for b in baseline))
+        print(f"  {'CPU seconds':18s}" + "".join(f"{b[3]:9.2f}" for b in baseline))
+        print("  its ratio to Picasso, wall: " + " ".join(f"{t[0] / b[0]:.2f}" for b, t in zip(baseline, theirs)))
+        print("                    CPU time: " + " ".join(f"{t[2] / b[3]:.2f}" for b, t in zip(baseline, theirs)))
+        print("  this tree's speed-up over it, wall: " + " ".join(f"{b[0] / r[0]:.2f}" for r, b in zip(runs, baseline)))
+        print("                            CPU time: " + " ".join(f"{b[3] / r[3]:.2f}" for r, b in zip(runs, baseline)))
+    identification = [run[1]["identification"] for run in runs]
     print(f"identification: {args.frames / min(identification):,.0f} frames/s (best run)")
 
 

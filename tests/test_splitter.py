@@ -5,18 +5,24 @@ between the halves (napari_picasso.simulate.SplitterOptics), two dyes with ratio
 and 0.70, 2000 photons, background 20 photons per pixel in each channel.
 """
 
+import sqlite3
+
 import numpy as np
 import pytest
 import tifffile
 import yaml
 
 from napari_picasso import simulate as S
+from napari_picasso.calibrate.channels import calibrate_frames
 from napari_picasso.cli import main
 from napari_picasso.core.channelmap import apply_map
 from napari_picasso.core.matching import match_to_truth
+from napari_picasso.distributed.blocks import close_open_movies, localize_block, plan_blocks
+from napari_picasso.groups import load_groups
 from napari_picasso.io.channels import load_channels, map_coefficients, save_channels
 from napari_picasso.io.locs import load_info, load_locs, save_locs
 from napari_picasso.parameters import LocalizeParameters, validate_parameters
+from napari_picasso.pipeline import localize
 
 PIXELSIZE_NM = 130.0
 N_FRAMES = 300
@@ -84,7 +90,8 @@ def two_colour(tmp_path_factory, optics, calibration_path):
     movie = S.write_splitter_movie(folder / "cells.tif", truth, N_FRAMES, optics, seed=3)
     code = main(
         ["localize", str(movie), "--splitter", "left-right", "--channels", str(calibration_path)]
-        + ["--fit", "mle-ratio", "--gradient", "1500", "--pixelsize", str(PIXELSIZE_NM), "-q", "--no-db", *COLOURS]
+        + ["--fit", "mle-ratio", "--gradient", "1500", "--pixelsize", str(PIXELSIZE_NM), "-q", *COLOURS]
+        + ["--db", str(folder / "experiments.db")]
     )
     assert code == 0
     return movie, truth
@@ -105,6 +112,10 @@ def test_mle_ratio_colours_jaccard_and_precision(two_colour, optics):
     assert np.mean(matched["colour"] == true["dye"]) >= 0.99
     assert np.mean(matched["colour"] == -1) <= 0.01
     np.testing.assert_allclose(matched["photons"], matched["photons_0"] + matched["photons_1"], rtol=1e-5)
+    # the database row records the colour counts
+    with sqlite3.connect(movie.parent / "experiments.db") as db:
+        a, b, none = db.execute("SELECT n_colour_a, n_colour_b, n_colour_none FROM localizations").fetchone()
+    assert (a, b, none) == tuple(int(np.sum(locs["colour"] == c)) for c in (0, 1, -1))
     for axis, lp in (("x", "lpx"), ("y", "lpy")):
         rmse = np.sqrt(np.mean((matched[axis] - true[axis]) ** 2))
         crlb = np.sqrt(np.mean(matched[lp] ** 2))  # the joint Fisher matrix's bound
@@ -181,3 +192,56 @@ def test_channel_calibration_file_errors(tmp_path):
         | {"camera_width": 64, "camera_height": 128},
     )
     assert load_channels(good)["splitter"] == "top-bottom"
+
+
+def test_groups_yaml_and_cluster_blocks_take_the_splitter(two_colour, calibration_path, tmp_path):
+    movie, _ = two_colour
+    groups = tmp_path / "groups.yaml"
+    groups.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "splitter": "left-right",
+                    "channels": str(calibration_path),
+                    "fit": "mle-ratio",
+                    "gradient": 1500,
+                    "pixelsize": PIXELSIZE_NM,
+                    "colour": "A:0:0.475 B:0.475:1",
+                }
+            ]
+        )
+    )
+    (parameters,) = load_groups(groups)
+    assert parameters.splitter == "left-right" and parameters.channels["splitter"] == "left-right"
+    serial = load_locs(movie.with_name("cells_locs.hdf5"), with_info=False)
+    block = plan_blocks(0, N_FRAMES, 100)[1]
+    try:
+        rows = localize_block(str(movie), {}, block, parameters)
+    finally:
+        close_open_movies()
+    in_block = (serial["frame"] >= block.start) & (serial["frame"] < block.stop)
+    assert rows.tobytes() == serial[in_block].tobytes()
+
+
+def test_top_bottom_with_a_mirrored_channel():
+    optics = S.SplitterOptics(height=48, width=64)
+    beads = S.splitter_movie(S.splitter_beads_truth(10, optics), 10, optics, splitter="top-bottom", flip=True)
+    calibration, _ = calibrate_frames(beads, LocalizeParameters(), splitter="top-bottom", flip=True)
+    assert calibration["rms_residual_nm"] <= 5.0 and (calibration["camera_height"], calibration["camera_width"]) == (
+        96,
+        64,
+    )
+    truth = S.splitter_truth(60, optics, n_sites=15, seed=5)
+    movie = S.splitter_movie(truth, 60, optics, splitter="top-bottom", flip=True, seed=5)
+    parameters = LocalizeParameters(
+        min_net_gradient=1500,
+        fit_method="mle-ratio",
+        splitter="top-bottom",
+        splitter_flip=True,
+        channels=calibration,
+        colours="A:0:0.475 B:0.475:1",
+    )
+    locs = localize(movie, parameters)
+    li, ti = match_to_truth(locs, truth, radius_px=1.0)
+    assert len(li) / (len(locs) + len(truth) - len(li)) >= 0.98
+    assert np.mean(locs["colour"][li] == truth["dye"][ti]) >= 0.99

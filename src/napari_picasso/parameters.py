@@ -461,6 +461,14 @@ def _check_device(value):
         )
 
 
+def _check_p_value(value):
+    if not 0.0 < value < 1.0:
+        raise ParameterError(
+            "the multi-emitter p-value (--multi-threshold) must lie strictly between 0 and 1, e.g. 0.002; "
+            f"got {value!r}."
+        )
+
+
 # In the order of the _locs.yaml document (Picasso's key names first); the dock shows each
 # section's fields in this order too.
 SCHEMA = [
@@ -705,7 +713,8 @@ SCHEMA = [
         "read_noise_e",
         1.5,
         "float",
-        "camera read noise, electrons rms (the snr detector's noise model without camera maps)",
+        "camera read noise, electrons rms, without camera maps: the snr detector's noise model and a uniform "
+        "variance in every MLE (Huang et al. 2013)",
         "--read-noise",
         "Read noise (e-)",
         metavar="E",
@@ -937,6 +946,45 @@ SCHEMA = [
         omit_default=True,
         many=True,
     ),
+    Parameter(
+        "max_emitters",
+        5,
+        "int",
+        "mle-multi: most emitters fitted jointly in one box",
+        "--max-emitters",
+        "Max. emitters",
+        metavar="K",
+        minimum=1,
+        maximum=10,
+        label="max. emitters",
+        scope="fit",
+    ),
+    Parameter(
+        "multi_threshold",
+        0.002,
+        "float",
+        "mle-multi: p-value of the goodness-of-fit and likelihood-ratio tests that add an emitter "
+        "(smaller: fewer emitters)",
+        "--multi-threshold",
+        "Multi-emitter p-value",
+        metavar="P",
+        check=_check_p_value,
+        label="multi-emitter p-value",
+        scope="fit",
+        step=0.001,
+        decimals=4,
+    ),
+    Parameter(
+        "psf",
+        None,
+        "path",
+        "cubic-spline PSF calibration (_spline_calib.hdf5 from calibrate-psf or Picasso 0.11)",
+        "--psf",
+        "PSF calibration",
+        metavar="CALIB.hdf5",
+        label="PSF calibration",
+        scope="fit",
+    ),
 ]
 
 
@@ -1065,7 +1113,8 @@ def fitter_of(parameters):
 def detection_only(parameters):
     """The parameters with the fit's options at their defaults: what detection reads (a
     preview before a 3D calibration is chosen, for example)."""
-    default_fit = parameter("fit_method").default
+    # The splitter's detection is its own (the registered sum): it keeps its fit method.
+    default_fit = "mle-ratio" if is_split(parameters) else parameter("fit_method").default
     return parameters.replace(
         fit_method=default_fit, **{item.name: item.default_value() for item in SCHEMA if item.scope == "fit"}
     )
@@ -1249,9 +1298,16 @@ def validate_parameters(parameters, shape, name="movie"):
             "offset; with a baseline given they would be ignored: give --baseline auto, or leave them out."
         )
     check_background_frames(parameters, n_frames, name)
+    if n_frames < 1:
+        raise ParameterError(f"the {name} holds no frames; there is nothing to localize.")
     roi = parameters.roi
     if roi is None:
         roi = (0, 0, height, width)
+        if height < parameters.box or width < parameters.box:
+            raise ParameterError(
+                f"the box ({parameters.box} px) is larger than the {name}'s {height}x{width} frame; "
+                f"give a box of at most {min(height, width) - (1 - min(height, width) % 2)} px (odd)."
+            )
     else:
         y0, x0, y1, x1 = (int(v) for v in roi)
         if not (0 <= y0 < y1 <= height and 0 <= x0 < x1 <= width):

@@ -37,13 +37,14 @@ from .io.locs import LocsWriter, movie_locs_path
 from .io.movie import Movie
 from .io.movies import open_movie
 from .parameters import LocalizeParameters, fitter_of, rois_bounding_box, validate_parameters
-from .splitter import channel_shape, is_split, registered_sum, split_frames, spot_pairs
+from .splitter import channel_shape, is_split, split_for_detection, spot_pairs
 
 __all__ = [
     "LocalizationCancelled",
     "LocalizeParameters",
     "LocalizeResult",
     "chunk_frames_for",
+    "crowded_frames_note",
     "localize",
     "localize_file",
     "localize_frames",
@@ -52,6 +53,42 @@ __all__ = [
 
 # Frames read and processed together: enough to keep both cores busy, bounded in bytes.
 CHUNK_BYTES = 64 * 2**20
+
+
+# More localizations per frame than one per this many box areas: the threshold picks noise.
+CROWDED_BOX_AREAS = 2
+
+
+def crowded_frames_note(n_rows, n_frames, roi, parameters, name="movie"):
+    """A warning when a block has more localizations per frame than frames can hold, else None.
+
+    More than one spot per ``CROWDED_BOX_AREAS`` box areas means the detection threshold
+    (``--gradient`` 0 on a noisy movie) takes noise for spots: the fit then runs tens of
+    times slower and gives nonsense, so the user is told after the first chunk.
+
+    Examples
+    --------
+    >>> p = LocalizeParameters(box=7, min_net_gradient=0)
+    >>> crowded_frames_note(250 * 10, 10, (0, 0, 128, 128), p) is not None
+    True
+    >>> crowded_frames_note(30, 10, (0, 0, 128, 128), p) is None
+    True
+    """
+    y0, x0, y1, x1 = roi
+    limit = max(1.0, (y1 - y0) * (x1 - x0) / (CROWDED_BOX_AREAS * parameters.box**2))
+    per_frame = n_rows / max(1, n_frames)
+    if per_frame <= limit:
+        return None
+    threshold = (
+        f"the minimum net gradient (--gradient {parameters.min_net_gradient:g})"
+        if parameters.detector == "gradient"
+        else f"the detection threshold of --detector {parameters.detector}"
+    )
+    return (
+        f"{name}: {per_frame:,.0f} localizations per frame (more than {limit:,.0f}, one per "
+        f"{CROWDED_BOX_AREAS} boxes): {threshold} probably takes noise for spots, which makes the "
+        "run slow and its output meaningless; raise it (compare the dock's preview)."
+    )
 
 
 class LocalizationCancelled(Exception):
@@ -163,7 +200,7 @@ def _fit_candidates(
         spots = extract_spots(
             frames32, frame_index, y_px, x_px, box, parameters.baseline, parameters.sensitivity, parameters.em_gain
         )
-        extra = None
+        extra = read_noise_variance(parameters, spots.shape)
     subtracted = None
     if parameters.subtract_background and background is not None:
         subtracted = extract_spots_per_pixel(
@@ -173,25 +210,26 @@ def _fit_candidates(
         positive = np.maximum(subtracted, 0.0)
         extra = positive if extra is None else extra + positive
     fit = fit_spots(spots, parameters, extra)
+    if fitter_of(parameters).rows_per_spot:  # several (or no) rows per spot
+        source = fit["spot"]
+        frame_index, y_px, x_px, net_gradient = (a[source] for a in (frame_index, y_px, x_px, net_gradient))
+        if subtracted is not None:
+            subtracted = subtracted[source]
     if subtracted is not None:
         fit["bg"] = fit["bg"] + subtracted.mean(axis=(1, 2))
     return assemble_locs(fit, frame_index + first_frame, y_px, x_px, net_gradient, parameters, width, height)
 
 
-def split_for_detection(frames, parameters, background=None):
-    """``(channel 0, channel 1)``, their registered sum and the background's, for a splitter."""
-    halves = [
-        np.ascontiguousarray(c, dtype=np.float32)
-        for c in split_frames(frames, parameters.splitter, parameters.splitter_flip)
-    ]
-    summed = registered_sum(*halves, parameters.channels, parameters.baseline)
-    if background is not None:
-        background = registered_sum(
-            *split_frames(background, parameters.splitter, parameters.splitter_flip),
-            parameters.channels,
-            parameters.baseline,
-        )
-    return halves, summed, background
+def read_noise_variance(parameters, shape):
+    """The camera's read noise as a uniform extra variance (photons^2) of every spot pixel.
+
+    (read noise / EM gain)^2, the term the sCMOS maps carry per pixel (Huang et al. 2013);
+    None when the read noise is 0 (the plain Poisson fit).
+    """
+    variance = (parameters.read_noise_e / parameters.em_gain) ** 2
+    if variance <= 0:
+        return None
+    return np.full(shape, variance, dtype=np.float32)
 
 
 def assemble_locs(fit, frame, y_px, x_px, net_gradient, parameters, width, height):
@@ -242,6 +280,7 @@ def localize(
     cancel: Callable[[], bool] | threading.Event | None = None,
     sink: Callable[[np.ndarray], None] | None = None,
     chunk_frames: int | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> np.ndarray | int:
     """Localize a movie, streaming it through memory in chunks of frames.
 
@@ -261,6 +300,9 @@ def localize(
         without a sink the localizations are collected and returned.
     chunk_frames : int, optional
         Frames per chunk (default: about 64 MB of float32 pixels).
+    warn : callable, optional
+        ``warn(text)`` receives a warning about the run (far too many localizations per
+        frame after the first chunk: see :func:`crowded_frames_note`); the run goes on.
 
     Returns
     -------
@@ -269,7 +311,9 @@ def localize(
     """
     if isinstance(movie, (str, Path)):
         with open_movie(movie) as opened:
-            return localize(opened, parameters, progress=progress, cancel=cancel, sink=sink, chunk_frames=chunk_frames)
+            return localize(
+                opened, parameters, progress=progress, cancel=cancel, sink=sink, chunk_frames=chunk_frames, warn=warn
+            )
     name = movie.path.name if isinstance(movie, Movie) else "movie"
     growing = isinstance(movie, GrowingMovie)
     roi, (first, stop) = validate_parameters(parameters, _checked_shape(movie, parameters), name)
@@ -279,6 +323,8 @@ def localize(
     _, height, width = movie.shape
     step = chunk_frames or chunk_frames_for(movie.shape)
     collected = [] if sink is None else None
+    # One float32 chunk, filled again for every chunk (no new 64 MB array, no page faults).
+    buffer = np.empty((min(step, max(stop - first, 0)), height, width), np.float32) if window is None else None
     n_rows = 0
     if progress is not None:
         progress(0, (min(stop, movie.shape[0]) if growing else stop) - first)
@@ -287,7 +333,7 @@ def localize(
         if _should_cancel(cancel):
             raise LocalizationCancelled(f"cancelled at frame {start}")
         with timings.stage("reading"):
-            frames, background = read_with_background(movie, start, end, parameters, window, n_frames)
+            frames, background = read_with_background(movie, start, end, parameters, window, n_frames, buffer)
         locs = localize_frames(
             frames,
             parameters,
@@ -298,6 +344,10 @@ def localize(
             background=background,
             camera_maps=camera_maps,
         )
+        if start == first and warn is not None:
+            note = crowded_frames_note(len(locs), end - start, roi, parameters, name)
+            if note is not None:
+                warn(note)
         n_rows += len(locs)
         if sink is None:
             collected.append(locs)
@@ -385,7 +435,7 @@ class LocalizeResult:
     n_frames: int  # frames processed (the frame range), not the movie's length
     seconds: float
     info: list
-    notes: list = dataclasses.field(default_factory=list)  # e.g. a followed movie's incomplete last frame
+    warnings: list = dataclasses.field(default_factory=list)  # what the run warned about
 
 
 def movie_info(movie, parameters=None):
@@ -450,7 +500,7 @@ def localize_file(
     parameters = with_maps_origin(parameters, movie.shape, movie.metadata, movie.path.name)
     info = [movie_info(movie, parameters), {**parameters.to_info(), **baseline_info}]
     started = time.perf_counter()
-    notes = []
+    warned = []
     with LocsWriter(locs_path, fitter_of(parameters).dtype, info) as writer:
         sink = writer.append
         if on_rows is not None:
@@ -459,14 +509,23 @@ def localize_file(
                 writer.append(rows)
                 on_rows(rows)
 
-        n_locs = localize(movie, parameters, progress=progress, cancel=cancel, sink=sink, chunk_frames=chunk_frames)
+        n_locs = localize(
+            movie,
+            parameters,
+            progress=progress,
+            cancel=cancel,
+            sink=sink,
+            chunk_frames=chunk_frames,
+            warn=warned.append,
+        )
         seconds = time.perf_counter() - started
         if isinstance(movie, GrowingMovie):  # the movie document of the movie as it ended
             writer.info[0], notes = _ended_movie_info(movie, parameters)
+            warned.extend(notes)
             stop = min(stop, movie.shape[0])
         with timings.stage("writing"):
             writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
-    return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info, notes)
+    return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info, warned)
 
 
 def _ended_movie_info(movie, parameters=None):

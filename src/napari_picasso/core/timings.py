@@ -19,8 +19,9 @@ import time
 ENABLED = os.environ.get("NAPARI_PICASSO_TIMINGS", "") not in ("", "0")
 IMPORTED_AT = time.monotonic()
 """``time.monotonic()`` when this module was imported (the start-up before it: interpreter)."""
+IMPORTED_CPU = time.process_time()
 
-_totals = {}
+_totals = {}  # stage: [wall seconds, CPU seconds of the whole process]
 _lock = threading.Lock()
 _local = threading.local()
 
@@ -33,18 +34,21 @@ def _stack():
 
 
 def _enter(name):
-    # [name, start, seconds of the stages nested in it]
-    _stack().append([name, time.perf_counter(), 0.0])
+    # [name, wall and CPU clocks at the start, wall and CPU seconds of the stages nested in it]
+    _stack().append([name, time.perf_counter(), time.process_time(), 0.0, 0.0])
 
 
 def _exit():
     stack = _stack()
-    name, start, nested = stack.pop()
-    elapsed = time.perf_counter() - start
+    name, start, start_cpu, nested, nested_cpu = stack.pop()
+    elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - start_cpu
     if stack:
-        stack[-1][2] += elapsed
+        stack[-1][3] += elapsed
+        stack[-1][4] += elapsed_cpu
     with _lock:
-        _totals[name] = _totals.get(name, 0.0) + elapsed - nested
+        total = _totals.setdefault(name, [0.0, 0.0])
+        total[0] += elapsed - nested
+        total[1] += elapsed_cpu - nested_cpu
 
 
 @contextlib.contextmanager
@@ -67,16 +71,24 @@ def stage(name):
         _exit()
 
 
-def totals():
-    """``{stage: seconds}`` so far (exclusive of nested stages)."""
+def totals(cpu=False):
+    """``{stage: seconds}`` so far (exclusive of nested stages); wall time, or with ``cpu``
+    the CPU seconds of the whole process (all its threads) during the stage."""
     with _lock:
-        return dict(_totals)
+        return {name: values[1 if cpu else 0] for name, values in _totals.items()}
 
 
 def report_line():
-    """One JSON line for a benchmark: the stage totals and the monotonic clock now."""
+    """One JSON line for a benchmark: the stage totals, the process's CPU time and the monotonic clock."""
     return "napari-picasso timings " + json.dumps(
-        {"stages": totals(), "imported_at": IMPORTED_AT, "reported_at": time.monotonic()}
+        {
+            "stages": totals(),
+            "cpu_stages": totals(cpu=True),
+            "imported_at": IMPORTED_AT,
+            "imported_cpu": IMPORTED_CPU,
+            "process_cpu": time.process_time(),
+            "reported_at": time.monotonic(),
+        }
     )
 
 
