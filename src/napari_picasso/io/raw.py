@@ -135,7 +135,8 @@ class RawMovie(Movie):
             file_dtype = np.dtype(str(info["Data Type"])).newbyteorder(str(info["Byte Order"]))
         except (TypeError, ValueError) as error:
             raise InputFileError(raw_info_path(path), f"has an unusable value: {error}.") from None
-        check_raw_size(path, width, height, n_frames, file_dtype)
+        if frames is None:  # a movie being written holds more: the frames given are complete
+            check_raw_size(path, width, height, n_frames, file_dtype)
         super().__init__(path, (n_frames, height, width), file_dtype, info)
         self._file_dtype = file_dtype
         self._frame_items = width * height
