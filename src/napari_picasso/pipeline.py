@@ -19,6 +19,7 @@ import numpy as np
 
 from .core import localizations as L
 from .core import timings
+from .core.background import frames_needed
 from .core.spots import extract_spots, extract_spots_per_pixel, map_windows
 from .detection import (
     check_background_frames,
@@ -30,6 +31,8 @@ from .detection import (
     resolve_baseline,
     with_maps_origin,
 )
+from .io.errors import ParameterError
+from .io.follow import GrowingMovie
 from .io.locs import LocsWriter, movie_locs_path
 from .io.movie import Movie
 from .io.movies import open_movie
@@ -312,23 +315,23 @@ def localize(
                 opened, parameters, progress=progress, cancel=cancel, sink=sink, chunk_frames=chunk_frames, warn=warn
             )
     name = movie.path.name if isinstance(movie, Movie) else "movie"
-    roi, (first, stop) = validate_parameters(parameters, movie.shape, name)
+    growing = isinstance(movie, GrowingMovie)
+    roi, (first, stop) = validate_parameters(parameters, _checked_shape(movie, parameters), name)
     parameters, _ = resolve_baseline(parameters, movie)
-    window = check_background_frames(parameters, movie.shape[0], name)
+    window = check_background_frames(parameters, _checked_shape(movie, parameters)[0], name)
     camera_maps = load_maps(parameters, movie.shape, roi, name, getattr(movie, "metadata", None))
-    n_frames, height, width = movie.shape
+    _, height, width = movie.shape
     step = chunk_frames or chunk_frames_for(movie.shape)
     collected = [] if sink is None else None
     # One float32 chunk, filled again for every chunk (no new 64 MB array, no page faults).
     buffer = np.empty((min(step, max(stop - first, 0)), height, width), np.float32) if window is None else None
     n_rows = 0
-    total = stop - first
     if progress is not None:
-        progress(0, total)
-    for start in range(first, stop, step):
+        progress(0, (min(stop, movie.shape[0]) if growing else stop) - first)
+    chunks = _growing_chunks(movie, first, stop, step, window, cancel) if growing else _chunks(movie, first, stop, step)
+    for start, end, n_frames in chunks:
         if _should_cancel(cancel):
             raise LocalizationCancelled(f"cancelled at frame {start}")
-        end = min(stop, start + step)
         with timings.stage("reading"):
             frames, background = read_with_background(movie, start, end, parameters, window, n_frames, buffer)
         locs = localize_frames(
@@ -352,12 +355,75 @@ def localize(
             with timings.stage("writing"):
                 sink(locs)
         if progress is not None:
-            progress(end - first, total)
+            # a growing movie: the total is the frames complete so far (total - done behind)
+            progress(end - first, (min(stop, movie.shape[0]) if growing else stop) - first)
     if sink is not None:
         return n_rows
     if not collected:
         return L.empty_locs(fitter_of(parameters).dtype)
     return np.concatenate(collected)
+
+
+def _chunks(movie, first, stop, step):
+    """``(start, end, n_frames)`` of the chunks of a finished movie."""
+    for start in range(first, stop, step):
+        yield start, min(stop, start + step), movie.shape[0]
+
+
+def _checked_shape(movie, parameters):
+    """The shape the parameters are checked against: a growing movie has no end yet."""
+    if not isinstance(movie, GrowingMovie):
+        return movie.shape
+    check_follow(parameters, movie.path.name)
+    return (UNBOUNDED_FRAMES,) + tuple(movie.shape[1:])
+
+
+# Frames a growing movie may reach, for the checks of frame ranges and background windows.
+UNBOUNDED_FRAMES = 2**31 - 1
+
+
+def check_follow(parameters, name="movie"):
+    """Refuse the parameters a movie still being written cannot honour yet."""
+    if parameters.baseline == "auto":
+        raise ParameterError(
+            f"{name}: --baseline auto measures the offset on the whole movie, which is still being "
+            "written; give the baseline (e.g. the value of an earlier run's _locs.yaml) to follow it."
+        )
+
+
+def _ready_stop(start, available, window):
+    """The chunk end up to which every frame's background window is complete."""
+    if window is None:
+        return available
+    end = available
+    while end > start and frames_needed(start, end, *window, UNBOUNDED_FRAMES)[1] > available:
+        end -= 1
+    return end
+
+
+def _growing_chunks(movie, first, stop, step, window, cancel):
+    """Chunks of a growing movie as its frames become complete, until it ends.
+
+    A chunk is cut once its frames (and the frames of their background windows) are in
+    the file; at the end the last chunks use the final length, so every chunk's frames
+    and windows are those of the finished movie.
+    """
+    start = first
+    while start < stop:
+        available = movie.wait_for(start + 1, cancel=lambda: _should_cancel(cancel))
+        if _should_cancel(cancel):
+            raise LocalizationCancelled(f"cancelled at frame {start}")
+        ended = movie.ended
+        ready = min(stop, available if ended else _ready_stop(start, available, window))
+        if ready <= start:
+            if ended:
+                return
+            if window is not None:  # the window reaches beyond: wait for one more frame
+                movie.wait_for(available + 1, cancel=lambda: _should_cancel(cancel))
+            continue
+        for chunk_start in range(start, ready, step):
+            yield chunk_start, min(ready, chunk_start + step), (available if ended else UNBOUNDED_FRAMES)
+        start = ready
 
 
 @dataclasses.dataclass
@@ -401,6 +467,7 @@ def localize_file(
     cancel: Callable[[], bool] | threading.Event | None = None,
     extra_info: dict | None = None,
     chunk_frames: int | None = None,
+    on_rows: Callable[[np.ndarray], None] | None = None,
     **choices,
 ) -> "LocalizeResult":
     """Localize a movie file into ``<movie>_locs.hdf5`` + ``_locs.yaml``.
@@ -408,7 +475,8 @@ def localize_file(
     The outputs are written under temporary names and renamed when complete; a cancel or
     an error leaves no partial file. ``movie`` is a path (opened with ``choices``) or an
     open :class:`Movie`. ``chunk_frames`` goes to :func:`localize` (smaller chunks: finer
-    progress and a quicker cancel).
+    progress and a quicker cancel). ``on_rows(rows)`` also receives each chunk's
+    localizations once written (a display that grows with a followed movie).
 
     Returns
     -------
@@ -424,25 +492,59 @@ def localize_file(
                 cancel=cancel,
                 extra_info=extra_info,
                 chunk_frames=chunk_frames,
+                on_rows=on_rows,
             )
     locs_path = Path(locs_path) if locs_path is not None else movie_locs_path(movie)
-    _, (first, stop) = validate_parameters(parameters, movie.shape, movie.path.name)
+    _, (first, stop) = validate_parameters(parameters, _checked_shape(movie, parameters), movie.path.name)
     parameters, baseline_info = resolve_baseline(parameters, movie)
     parameters = with_maps_origin(parameters, movie.shape, movie.metadata, movie.path.name)
     info = [movie_info(movie, parameters), {**parameters.to_info(), **baseline_info}]
     started = time.perf_counter()
     warned = []
     with LocsWriter(locs_path, fitter_of(parameters).dtype, info) as writer:
+        sink = writer.append
+        if on_rows is not None:
+
+            def sink(rows):
+                writer.append(rows)
+                on_rows(rows)
+
         n_locs = localize(
             movie,
             parameters,
             progress=progress,
             cancel=cancel,
-            sink=writer.append,
+            sink=sink,
             chunk_frames=chunk_frames,
             warn=warned.append,
         )
         seconds = time.perf_counter() - started
+        if isinstance(movie, GrowingMovie):  # the movie document of the movie as it ended
+            writer.info[0], notes = _ended_movie_info(movie, parameters)
+            warned.extend(notes)
+            stop = min(stop, movie.shape[0])
         with timings.stage("writing"):
             writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
     return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info, warned)
+
+
+def _ended_movie_info(movie, parameters=None):
+    """``(movie document, notes)`` of a followed movie that has ended.
+
+    The finished file, opened by its ordinary reader, gives the document a run on it
+    writes (its metadata may be completed at the end of the acquisition); a file that
+    still ends inside a frame keeps what was followed, and a note says so.
+    """
+    notes = []
+    finished = movie.finished_movie()
+    if finished is None:
+        doc = movie_info(movie, parameters)
+    else:
+        with finished:
+            doc = movie_info(finished, parameters)
+    if movie.incomplete_tail:
+        notes.append(
+            f"{movie.path.name}: the last frame was incomplete (the writer stopped inside frame "
+            f"{movie.shape[0]}); localized the {movie.shape[0]} complete frames."
+        )
+    return doc, notes

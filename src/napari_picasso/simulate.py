@@ -861,6 +861,204 @@ def drifting_locs(
     return DriftingLocs(locs, info, drift_nm, fiducials, is_fiducial, float(pixelsize_nm))
 
 
+# -- an acquisition writing a movie frame by frame (live localization) ----------------------
+ACQUIRE_FORMATS = ("raw", "tif", "mmstack", "ndtiff")
+
+
+def acquired_movie_path(folder, fmt, name="live"):
+    """Where :func:`acquire_movie` writes a movie of format ``fmt`` in ``folder``."""
+    folder = Path(folder)
+    return {
+        "raw": folder / f"{name}.raw",
+        "tif": folder / f"{name}.tif",
+        "mmstack": folder / f"{name}_MMStack_Pos0.ome.tif",
+        "ndtiff": folder / f"{name}_1",  # ndstorage numbers its dataset folders
+    }[fmt]
+
+
+def acquire_movie(
+    folder,
+    fmt,
+    frames,
+    *,
+    frames_per_second=100.0,
+    frames_per_file=None,
+    stop_inside_frame=None,
+    name="live",
+    on_frame=None,
+    metadata=None,
+):
+    """Write ``frames`` one by one as a camera program does, paced, flushed after each.
+
+    Parameters
+    ----------
+    folder : path-like
+    fmt : {"raw", "tif", "mmstack", "ndtiff"}
+        ``raw``: the ``.yaml`` first (``Frames: 0``), frames appended, ``Frames`` set at the
+        end (its end marker); ``tif``: one tifffile page (with its directory) per frame;
+        ``mmstack``: the same named as Micro-Manager does, rolling over to
+        ``name_MMStack_Pos0_1.ome.tif`` ... every ``frames_per_file`` frames; ``ndtiff``:
+        ndstorage's writer, its index flushed after each image.
+    frames : numpy.ndarray
+        ``(n, height, width)`` uint16 counts.
+    frames_per_second : float
+        Pace of the acquisition.
+    stop_inside_frame : int, optional
+        Write half of this frame, then stop (a crashed writer): the function returns
+        without finishing the file.
+    on_frame : callable, optional
+        ``on_frame(index, seconds)`` after each frame is on disk (``time.time()``).
+    metadata : dict, optional
+        Extra keys of a ``.raw``'s ``.yaml``.
+
+    Returns
+    -------
+    pathlib.Path
+        The movie (file or NDTiff folder).
+
+    Examples
+    --------
+    >>> frames = simulate_movie(20, 32, 32)[0]  # doctest: +SKIP
+    >>> acquire_movie(tmp, "tif", frames, frames_per_second=50)  # doctest: +SKIP
+    """
+    import time
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = np.asarray(frames, dtype=np.uint16)
+    n_frames, height, width = frames.shape
+    path = acquired_movie_path(folder, fmt, name)
+    writer = _ACQUIRE_WRITERS[fmt](path, folder, name, height, width, frames_per_file, metadata or {})
+    due = time.perf_counter()
+    try:
+        for i, frame in enumerate(frames):
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            due = max(due, time.perf_counter()) + 1 / frames_per_second
+            if stop_inside_frame is not None and i == stop_inside_frame:
+                writer.write_half(frame)
+                return path
+            writer.write(frame)
+            if on_frame is not None:
+                on_frame(i, time.time())
+        writer.finish(n_frames)
+    finally:
+        writer.close()
+    return path
+
+
+class _RawAcquisition:
+    def __init__(self, path, folder, name, height, width, frames_per_file, metadata):
+        self.path, self.height, self.width, self.metadata = path, height, width, metadata
+        write_raw_info(path, width, height, 0, "uint16", "<", **metadata)
+        self.file = open(path, "wb")
+
+    def write(self, frame):
+        self.file.write(frame.astype("<u2").tobytes())
+        self.file.flush()
+
+    def write_half(self, frame):
+        data = frame.astype("<u2").tobytes()
+        self.file.write(data[: len(data) // 2])
+        self.file.flush()
+
+    def finish(self, n_frames):
+        self.file.close()
+        write_raw_info(self.path, self.width, self.height, n_frames, "uint16", "<", **self.metadata)
+
+    def close(self):
+        self.file.close()
+
+
+class _TiffAcquisition:
+    def __init__(self, path, folder, name, height, width, frames_per_file, metadata):
+        self.path = path
+        self.frames_per_file = frames_per_file
+        self.n_in_file = 0
+        self.n_files = 0
+        self.writer = None
+        self._open(path)
+
+    def _open(self, path):
+        import tifffile
+
+        if self.writer is not None:
+            self.writer.close()
+        self.writer = tifffile.TiffWriter(path, ome=False)
+        self.n_in_file = 0
+
+    def write(self, frame):
+        if self.frames_per_file and self.n_in_file == self.frames_per_file and "_MMStack" in self.path.name:
+            self.n_files += 1
+            stem = self.path.name[: -len(".ome.tif")] if self.path.name.endswith(".ome.tif") else self.path.stem
+            ending = self.path.name[len(stem) :]
+            self._open(self.path.with_name(f"{stem}_{self.n_files}{ending}"))
+        self.writer.write(frame, contiguous=False, metadata=None, photometric="minisblack")
+        self.writer.filehandle.flush()
+        self.n_in_file += 1
+
+    def write_half(self, frame):
+        # a whole page, then cut inside its pixels: what a writer killed mid-frame leaves
+        self.write(frame)
+        name = self.writer.filehandle.path
+        self.writer.filehandle.close()
+        self.writer = None
+        size = Path(name).stat().st_size
+        with open(name, "r+b") as f:
+            f.truncate(size - frame.nbytes // 2)
+
+    def finish(self, n_frames):
+        self.close()
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class _NDTiffAcquisition:
+    def __init__(self, path, folder, name, height, width, frames_per_file, metadata):
+        import ndstorage
+
+        self.dataset = ndstorage.NDTiffDataset(str(folder), name=name, writable=True)
+        self.dataset.initialize({"Core-Camera": "Simulated"})
+        self.index = 0
+        self.finished = False
+
+    def write(self, frame):
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.dataset.put_image({"time": self.index}, frame, {"Camera": "Simulated"})
+        self.dataset._index_file.flush()  # Micro-Manager's index reaches the disk as it grows
+        self.index += 1
+
+    def write_half(self, frame):
+        # pixels written, the index entry cut: the image never completes
+        self.write(frame)
+        index = self.dataset._index_file
+        index.truncate(index.tell() - 10)
+        index.flush()
+        self.finished = True  # never finished: a crash
+
+    def finish(self, n_frames):
+        self.dataset.finish()
+        self.finished = True
+
+    def close(self):
+        if not self.finished:
+            self.dataset.finish()
+
+
+_ACQUIRE_WRITERS = {
+    "raw": _RawAcquisition,
+    "tif": _TiffAcquisition,
+    "mmstack": _TiffAcquisition,
+    "ndtiff": _NDTiffAcquisition,
+}
+
 # -- image splitter (two spectral channels side by side) ------------------------------------
 SPLIT_TRUTH_DTYPE = np.dtype(
     TRUTH_DTYPE.descr + [("x1", "f4"), ("y1", "f4"), ("photons_0", "f4"), ("photons_1", "f4"), ("dye", "i1")]

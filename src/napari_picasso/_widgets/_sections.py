@@ -349,10 +349,19 @@ class FitSection(ParameterSection):
         # scrolled form (:attr:`actions`), not in this section.
         self.localize = PushButton(text="Localize")
         self.cancel = PushButton(text="Cancel", enabled=False)
+        self.live = CheckBox(
+            text="Live",
+            value=False,
+            tooltip="the movie is still being written: localize its frames as they complete, "
+            "until it has not grown for 10 s (docs/live.md)",
+        )
         self.status = Label(value="")
         wrapping_label(self.status)
         self.actions = Container(
-            widgets=[Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status],
+            widgets=[
+                Container(widgets=[self.localize, self.cancel, self.live], layout="horizontal", labels=False),
+                self.status,
+            ],
             labels=False,
         )
         widgets = []

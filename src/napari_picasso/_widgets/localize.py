@@ -9,6 +9,7 @@ one frame, :func:`napari_picasso.detection.detect_frame`.
 """
 
 import math
+import queue
 import threading
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ from ..db import record_file
 from ..detection import detect_frame, load_maps
 from ..distributed.cluster import ComputeSession
 from ..io.errors import InputFileError, ParameterError
+from ..io.follow import follow_movie
 from ..io.locs import load_locs, locs_path_for, movie_locs_path
 from ..io.metadata import stated_camera
 from ..io.movie import LayerMovie, Movie
@@ -49,6 +51,8 @@ from ._sections import FitSection, IdentificationSection, PhotonSection, Preview
 from ._settings import load_settings, save_settings
 
 PLUGIN_KEY = "napari_picasso"
+# The dock's Live run: the movie has ended when it has not grown for this long.
+LIVE_IDLE_S = 10.0
 
 
 # -- work done in threads (no Qt) ----------------------------------------------------------
@@ -169,8 +173,13 @@ def run_localization(
     color_by="photons",
     compute=None,
     session=None,
+    live=None,
 ):
     """Localize into ``locs_path`` and render the result; runs in a worker thread.
+
+    ``live`` (a :class:`LiveFeed`) follows a movie still being written
+    (:func:`~napari_picasso.io.follow.follow_movie`): each chunk's rows and their render
+    go to the feed as they are localized, for the dock to add to its layers.
 
     ``compute`` (a :class:`~napari_picasso.distributed.ComputeChoice`) other than threads
     runs on Dask with :func:`~napari_picasso.distributed.localize_file_distributed`
@@ -188,7 +197,18 @@ def run_localization(
     """
     started = time.perf_counter()
     try:
-        if compute is None or compute.mode == "threads":
+        if live is not None:
+            with follow_movie(source, idle_seconds=live.idle_seconds, **(choices or {})) as movie:
+                result = localize_file(
+                    movie,
+                    parameters,
+                    locs_path,
+                    progress=progress,
+                    cancel=cancel,
+                    chunk_frames=chunk_frames,
+                    on_rows=live.rows_for(movie, oversampling, blur),
+                )
+        elif compute is None or compute.mode == "threads":
             result = localize_file(
                 source,
                 parameters,
@@ -241,6 +261,38 @@ def run_localization(
         "worker_seconds": time.perf_counter() - started,
         "thread": threading.current_thread().name,
     }
+
+
+class LiveFeed:
+    """Rows of a live run and their render, handed from the worker to the dock.
+
+    The worker puts ``(rows, image)`` per chunk (the image rendered on the movie's pixel
+    grid, so the dock adds it to what it shows); the dock's timer takes them.
+    """
+
+    def __init__(self, idle_seconds=LIVE_IDLE_S):
+        self.idle_seconds = idle_seconds
+        self.queue = queue.SimpleQueue()
+
+    def rows_for(self, movie, oversampling, blur):
+        _, height, width = movie.shape
+        viewport = (-0.5, -0.5, height - 0.5, width - 0.5)
+
+        def on_rows(rows):
+            if len(rows):
+                image, _ = render(rows, oversampling, viewport=viewport, blur=blur)
+                self.queue.put((rows, image))
+
+        return on_rows
+
+    def take(self):
+        """Everything put since the last call: ``[(rows, image), ...]``."""
+        taken = []
+        while True:
+            try:
+                taken.append(self.queue.get_nowait())
+            except queue.Empty:
+                return taken
 
 
 def gui_chunk_frames(shape, n_frames):
@@ -303,6 +355,10 @@ class LocalizeWidget(QWidget):
         self._cancel = None
         self._progress = None
         self.frames_done = 0  # written by the localize worker, read by the progress timer
+        self.frames_total = 0  # a Live run: the frames written so far
+        self._live = None  # a Live run's LiveFeed
+        self._live_image = None
+        self.live_locs = 0  # localizations added to the layers by a Live run
         self._polling = False
         self._end_after_poll = False
         self._progress_timer = QTimer(self)
@@ -804,6 +860,12 @@ class LocalizeWidget(QWidget):
             load_maps(parameters, shape, None, layer.name, movie_metadata(layer))
             source, locs_path, choices = self._source(layer)
             compute = self.compute.choice()
+            live = LiveFeed() if self.fit.live.value else None
+            if live is not None and (not isinstance(source, str) or compute.mode != "threads"):
+                raise ParameterError(
+                    f"Live follows a movie file as it is written, in this process: open "
+                    f"{layer.name!r} from its file and compute in this process."
+                )
             if compute.mode != "threads" and not isinstance(source, str):
                 raise ParameterError(
                     f"layer {layer.name!r} is not a movie file: a Dask cluster reads the "
@@ -821,6 +883,7 @@ class LocalizeWidget(QWidget):
             # Worker thread: only store the count; the GUI polls it (no queued calls that
             # could pile up or re-enter while the bar repaints).
             self.frames_done = done
+            self.frames_total = total
 
         worker = create_worker(
             run_localization,
@@ -837,6 +900,7 @@ class LocalizeWidget(QWidget):
             self.fit.color_by.value,
             compute,
             self.compute_session,
+            live=live,
             _start_thread=False,
         )
         # Bound methods of this QWidget run in the GUI thread (a lambda would run in the worker's).
@@ -847,19 +911,59 @@ class LocalizeWidget(QWidget):
         self._localize_worker = worker
         # All GUI work before the start: creating layers or the progress bar may process
         # events, and with them a fast worker's result, which must find everything set up.
-        self._progress = napari_progress(total=stop - first, desc=f"Localize {layer.name}")
+        self._live, self._live_image, self.live_locs = live, None, 0
+        if live is None:  # a Live run has no total: its counter is the status line
+            self._progress = napari_progress(total=stop - first, desc=f"Localize {layer.name}")
         self.fit.localize.enabled = False
         self.fit.cancel.enabled = True
         notice = first_run_notice(parameters)
-        self.fit.status.value = f"{notice}; localizing {layer.name} ..." if notice else f"localizing {layer.name} ..."
+        doing = f"localizing {layer.name} ..." + (" (live)" if live else "")
+        self.fit.status.value = f"{notice}; {doing}" if notice else doing
         self._save_settings()
-        self.prepare_result_layers(layer)
+        points, _ = self.prepare_result_layers(layer)
+        if live is not None:
+            points.data = np.empty((0, points.ndim))
         self._progress_timer.start()
         worker.start()
         self.start_seconds = time.perf_counter() - self._started
         return worker
 
+    def _poll_live(self):
+        """A Live run: add the new rows to the points and their render to the image, in place."""
+        taken = self._live.take()
+        if taken:
+            rows = np.concatenate([r for r, _ in taken])
+            points, render_layer = self.points_layer, self.render_layer
+            columns = ["frame", "y", "x"] if points.ndim == 3 else ["y", "x"]
+            points.add(np.column_stack([rows[c] for c in columns]).astype(float))
+            image = sum(i for _, i in taken)
+            if self._live_image is None or self._live_image.shape != image.shape:
+                oversampling = image.shape[-1] / max(1, self._localizing_layer.data.shape[-1])
+                layer = self._localizing_layer
+                scale = np.asarray(layer.scale[-2:], float)
+                self._live_image = image.astype(np.float32)
+                render_layer.data = self._live_image
+                render_layer.scale = scale / oversampling
+                render_layer.translate = np.asarray(layer.translate[-2:]) + (0.5 / oversampling - 0.5) * scale
+            else:
+                self._live_image += image
+                render_layer.refresh()
+            top = float(np.percentile(self._live_image.ravel()[:: max(1, self._live_image.size // 200_000)], 99.9))
+            render_layer.contrast_limits = (0.0, max(top, 1e-6))
+            self.live_locs += len(rows)
+        self.fit.status.value = (
+            f"live: {self.frames_done} frames localized, {self.frames_behind} behind, {self.live_locs} localizations"
+        )
+
+    @property
+    def frames_behind(self):
+        """A Live run: frames written but not localized yet."""
+        return max(0, self.frames_total - self.frames_done)
+
     def _poll_progress(self):
+        if self._live is not None:
+            self._poll_live()
+            return
         pbar = self._progress
         if self._polling or pbar is None:
             return
@@ -903,6 +1007,7 @@ class LocalizeWidget(QWidget):
 
     def _localize_finished(self):
         self._end_progress()
+        self._live = None
         self._localize_worker = None
         self._cancel = None
         self.fit.localize.enabled = True

@@ -70,3 +70,40 @@ class ProgressBar:
         end = f" in {now - self._start:.1f} s" if done >= total else ""
         self.stream.write(f"{self.label}: {done}/{total} {self.unit} ({percent:.0f}%), {rate}{end}\n")
         self.stream.flush()
+
+
+class LiveProgress:
+    """``progress(done, total)`` of a growing movie: frames localized and frames behind.
+
+    ``total`` is the frames written so far, so ``total - done`` is how far the
+    localization is behind the acquisition. A redrawn line in a terminal (ten times a
+    second at most), a line every :data:`LIVE_LINE_EVERY_S` seconds into a file or pipe.
+    """
+
+    def __init__(self, label, stream=None):
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.interactive = _is_terminal(self.stream)
+        self._last = -1e9
+        self._start = time.perf_counter()
+
+    def __call__(self, done, total):
+        now = time.perf_counter()
+        every = 0.1 if self.interactive else LIVE_LINE_EVERY_S
+        if now - self._last < every:
+            return
+        self._last = now
+        text = f"{self.label}: {done} frames localized, {max(0, total - done)} behind (live)"
+        self.stream.write(f"\r{text}\x1b[K" if self.interactive else text + "\n")
+        self.stream.flush()
+
+    def end(self, done):
+        """The movie has ended: say so once."""
+        elapsed = time.perf_counter() - self._start
+        text = f"{self.label}: {done} frames localized, movie ended ({elapsed:.1f} s)"
+        self.stream.write(f"\r{text}\x1b[K\n" if self.interactive else text + "\n")
+        self.stream.flush()
+
+
+# A live run into a file or pipe: a progress line this often.
+LIVE_LINE_EVERY_S = 5.0

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..core import timings
 from ..io.errors import InputFileError, ParameterError
-from ..parameters import add_arguments, from_arguments
+from ..parameters import add_arguments, from_arguments, number_argument
 from ._batch import (
     add_batch_options,
     compute_choice,
@@ -15,7 +15,7 @@ from ._batch import (
     run_batch_command,
     wants_batch,
 )
-from ._progress import ProgressBar
+from ._progress import LiveProgress, ProgressBar
 from .db import add_database_option
 
 EXIT_CODES = (
@@ -54,6 +54,22 @@ def add_parser(subparsers):
         help="for files holding more than one movie: the channel, position, z ... "
         "to localize (name or index), e.g. --choose channel=DAPI --choose z=0; "
         "--choose frame_axis=z reads a z-stack as frames; the choices are part of the output's name",
+    )
+    live = parser.add_argument_group("a movie still being written")
+    live.add_argument(
+        "--follow",
+        action="store_true",
+        help="localize the movie while the acquisition writes it: frames as they complete, until it "
+        "has not grown for --idle-seconds (or its end marker: a .raw's Frames reached); the outputs "
+        "are written at the end and equal those of the finished file (TIFF/MMStack written page by "
+        "page, NDTiff, .raw; see docs/live.md)",
+    )
+    live.add_argument(
+        "--idle-seconds",
+        type=number_argument("--idle-seconds", "float", label="idle seconds", minimum=0.1),
+        default=None,
+        metavar="S",
+        help="with --follow: the movie has ended when it has not grown for S seconds (default 10)",
     )
     add_arguments(parser)
     add_database_option(parser)
@@ -120,6 +136,18 @@ def run(args):
         return 2
     if not args.quiet and args.scheduler is None:  # a scheduler's workers have caches of their own
         say_first_run(parameters)
+    if args.idle_seconds is not None and not args.follow:
+        print("error: --idle-seconds is the end rule of --follow; give --follow too, or leave it out.", file=sys.stderr)
+        return 2
+    if args.follow:
+        if wants_batch(args) or args.skip_existing:
+            print(
+                "error: --follow localizes in this process, one growing movie after the other; "
+                "leave out the batch options (--workers, --scheduler, --analysis-folder, --skip-existing).",
+                file=sys.stderr,
+            )
+            return 2
+        return run_following(args, parameters, choices)
     if wants_batch(args):
         return run_batch_command(args, parameters, choices)
     return run_one_by_one(args, parameters, choices)
@@ -177,3 +205,47 @@ def run_one_by_one(args, parameters, choices):
     if len(outcomes) > 1:
         print(status_table(outcomes))
     return exit_code(outcomes)
+
+
+IDLE_SECONDS = 10.0  # --follow's default end rule
+
+
+def run_following(args, parameters, choices):
+    """``--follow``: each movie localized as it is written, its outputs written at its end.
+
+    Returns the exit code: 1 when a movie failed, 130 when interrupted (nothing written).
+    """
+    from .. import db  # noqa: F401  (imported now: the row is written the moment the movie ends)
+    from ..distributed.batch import BatchItem, BatchOutcome, describe_error, output_path_for
+    from ..io.follow import follow_movie
+    from ..pipeline import localize_file
+
+    record = database_recorder(args)
+    failed = False
+    for path in args.movies:
+        locs_path = output_path_for(BatchItem(path, path.parent), None, args.out, choices)
+        progress = None if args.quiet else LiveProgress(path.name)
+        try:
+            with follow_movie(path, idle_seconds=args.idle_seconds or IDLE_SECONDS, **choices) as movie:
+                result = localize_file(movie, parameters, locs_path, progress=progress)
+        except KeyboardInterrupt:
+            print(f"{path}: interrupted, nothing written", file=sys.stderr)
+            return 130
+        except Exception as error:  # noqa: BLE001  (reported, recorded; the next movie goes on)
+            failed = True
+            outcome = BatchOutcome(path, locs_path, "failed", error=describe_error(error))
+            named = path.name in outcome.error
+            print(f"error: {outcome.error}" if named else f"error: {path}: {outcome.error}", file=sys.stderr)
+        else:
+            if progress is not None:
+                progress.end(result.n_frames)
+            outcome = BatchOutcome(path, result.locs_path, "done", result.n_locs, result.n_frames, result.seconds)
+        try:
+            record(outcome)
+        except Exception as error:  # noqa: BLE001  (the localization itself is written and valid)
+            print(f"warning: {path}: not recorded: {describe_error(error)}", file=sys.stderr)
+        if outcome.status == "done":  # the summary says the outputs and the row are in place
+            for note in result.warnings:
+                print(note, file=sys.stderr, flush=True)
+            print(summary_line(result, parameters.pixelsize_nm), flush=True)
+    return 1 if failed else 0

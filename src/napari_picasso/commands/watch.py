@@ -57,6 +57,13 @@ def add_parser(subparsers):
         help="start a movie once its files have not changed for this long (default %(default)s)",
     )
     parser.add_argument(
+        "--live",
+        action="store_true",
+        help="start on a movie as soon as it appears and localize it while it is written (TIFF, "
+        "MMStack, NDTiff, .raw); it ends when it has not grown for --settle-seconds (at least 1 s); "
+        "see docs/live.md",
+    )
+    parser.add_argument(
         "--rescan-seconds",
         type=number_argument("--rescan-seconds", "float", label="rescan interval", minimum=0, above_minimum=True),
         default=30.0,
@@ -113,6 +120,7 @@ def run(args):
             choices=choices,
             command_timeout_s=args.command_timeout,
             compute=None if compute.mode == "threads" else compute,
+            live=args.live,
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

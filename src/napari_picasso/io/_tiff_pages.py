@@ -22,12 +22,16 @@ _TRUNCATED_FIX = "re-export the movie or wait until the acquisition has finished
 _TYPE_CODES = {1: "B", 3: "H", 4: "I", 16: "Q", 13: "I", 18: "Q"}
 
 
-def walk_pages(path, byteorder, bigtiff, first_ifd):
+def walk_pages(path, byteorder, bigtiff, first_ifd, *, growing=False):
     """Data offset, byte count, width and height of every page, in file order.
 
-    Returns a dict of int64 arrays ``offset``, ``nbytes``, ``width``, ``height`` (a page
-    whose strips are not contiguous gets offset -1), or None for tiled pages. The chain
-    ends at a zero offset.
+    Returns a dict of int64 arrays ``offset``, ``nbytes``, ``width``, ``height`` and
+    ``ifd`` (where each page's directory starts; a page whose strips are not contiguous
+    gets offset -1), or None for tiled pages. The chain ends at a zero offset.
+
+    ``growing=True`` reads a file still being written: the chain ends quietly where it
+    leads beyond the end of the file or into a directory not yet complete (the pages
+    before it are returned), instead of raising.
 
     Raises
     ------
@@ -46,7 +50,7 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
     entry_structs = {}
     layouts = {}
     size = Path(path).stat().st_size
-    offsets, nbytes, widths, heights = [], [], [], []
+    offsets, nbytes, widths, heights, ifds = [], [], [], [], []
     seen = set()
     guess = 512
     with open(path, "rb", buffering=0) as fh:
@@ -66,6 +70,8 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
                 raw = field.to_bytes(value_size, "little" if bo == "<" else "big")
             else:
                 if field + count * item > size:
+                    if growing:
+                        return ()  # not written yet
                     raise damaged(
                         ifd, f"lists {count} {what} at byte {field}, beyond the end of the file ({size} bytes)"
                     )
@@ -83,6 +89,8 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
                     ifd, f"is reached again after {len(offsets)} images: the chain of image directories loops"
                 )
             if ifd + count_struct.size > size:
+                if growing:
+                    break
                 raise InputFileError(
                     path,
                     f"is truncated: image directory {len(offsets) + 1} would start at byte {ifd}, "
@@ -98,6 +106,8 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
                 block += fh.read(needed - len(block))
                 guess = needed
                 if len(block) < needed:
+                    if growing:
+                        break
                     raise InputFileError(
                         path,
                         f"is truncated: it ends inside the image directory at byte {ifd} (which lists {n_tags} tags).",
@@ -112,6 +122,8 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
             # pages of one writer share their tag layout: find the entries once per layout
             where = layouts.get(codes)
             if where is None:
+                if growing and _TILE_WIDTH not in codes and (_STRIP_OFFSETS not in codes or 0 in codes):
+                    break  # a directory not written yet (zeros where its tags will be)
                 if _TILE_WIDTH in codes or _STRIP_OFFSETS not in codes or _STRIP_BYTECOUNTS not in codes:
                     return None  # tiled or odd pages: tifffile handles them
                 where = layouts[codes] = tuple(
@@ -136,6 +148,9 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
             height = scalar(fields[k_length + 1], fields[k_length + 3]) if k_length >= 0 else 0
             if strip_offsets is None or strip_counts is None:
                 return None
+            if not strip_offsets or not strip_counts:
+                break  # growing: the directory's value lists are not written yet
+            ifds.append(ifd)
             contiguous = len(strip_offsets) == 1 or all(
                 strip_offsets[i] + strip_counts[i] == strip_offsets[i + 1] for i in range(len(strip_offsets) - 1)
             )
@@ -149,6 +164,7 @@ def walk_pages(path, byteorder, bigtiff, first_ifd):
         "nbytes": np.asarray(nbytes, dtype=np.int64),
         "width": np.asarray(widths, dtype=np.int64),
         "height": np.asarray(heights, dtype=np.int64),
+        "ifd": np.asarray(ifds, dtype=np.int64),
     }
 
 

@@ -120,17 +120,23 @@ def check_raw_size(path, width, height, frames, file_dtype, described_by=None, f
 
 
 class RawMovie(Movie):
-    """A flat binary movie described by a same-named ``.yaml``."""
+    """A flat binary movie described by a same-named ``.yaml``.
 
-    def __init__(self, path):
+    ``frames`` reads that many frames instead of the ``.yaml``'s ``Frames`` (the frames a
+    movie still being written holds so far, :mod:`napari_picasso.io.follow`).
+    """
+
+    def __init__(self, path, *, frames=None):
         path = Path(path)
         info = read_raw_info(path)
         try:
-            width, height, n_frames = int(info["Width"]), int(info["Height"]), int(info["Frames"])
+            width, height = int(info["Width"]), int(info["Height"])
+            n_frames = int(info["Frames"] if frames is None else frames)
             file_dtype = np.dtype(str(info["Data Type"])).newbyteorder(str(info["Byte Order"]))
         except (TypeError, ValueError) as error:
             raise InputFileError(raw_info_path(path), f"has an unusable value: {error}.") from None
-        check_raw_size(path, width, height, n_frames, file_dtype)
+        if frames is None:  # a movie being written holds more: the frames given are complete
+            check_raw_size(path, width, height, n_frames, file_dtype)
         super().__init__(path, (n_frames, height, width), file_dtype, info)
         self._file_dtype = file_dtype
         self._frame_items = width * height

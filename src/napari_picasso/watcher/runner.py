@@ -37,10 +37,11 @@ from pathlib import Path
 from ..distributed.cluster import ComputeSession
 from ..distributed.runner import localize_file_distributed
 from ..io.errors import OutputWriteError
+from ..io.follow import follow_movie
 from ..io.locs import load_info, movie_locs_path, yaml_path_for
 from ..io.movies import open_movie
 from ..parameters import LocalizeParameters
-from ..pipeline import LocalizationCancelled
+from ..pipeline import LocalizationCancelled, localize_file
 from .candidates import classify, partial_outputs, scan
 from .followup import check_command, command_arguments, group_alive, run_followup
 from .log import WatcherLog
@@ -128,6 +129,11 @@ class Watcher:
     compute : napari_picasso.distributed.ComputeChoice, optional
         Where movies are localized (default: this process, the plain pipeline); a local
         cluster or scheduler is opened once by the watcher's thread and kept until it stops.
+    live : bool
+        Start on a movie as soon as it appears and localize it while it is written
+        (:func:`~napari_picasso.io.follow.follow_movie`, in this process); it ends when its
+        files have not grown for ``settle_seconds`` (at least 1 s). Formats that cannot be
+        followed (.nd2, .ims ...) still wait to settle; further groups run on the ended movie.
     """
 
     def __init__(
@@ -147,6 +153,7 @@ class Watcher:
         retry_failed=False,
         choices=None,
         compute=None,
+        live=False,
     ):
         self.folders = [Path(f).expanduser().resolve() for f in folders]
         if not self.folders:
@@ -170,6 +177,7 @@ class Watcher:
         self.retry_failed = bool(retry_failed)
         self.choices = dict(choices or {})
         self.compute = compute
+        self.live = bool(live)
         self.progress = None  # (frames done, frames total) of the movie being localized
         self.name = name or ", ".join(str(f) for f in self.folders)
         self.log = WatcherLog(self.log_path, echo=echo)
@@ -276,7 +284,9 @@ class Watcher:
             f"{process_tag()}, "
             f"{len(self.groups)} parameter group(s), {len(self.commands)} command(s){timeout}, "
             f"settle {self.settle_seconds:g} s, {'recursive' if self.recursive else 'not recursive'}, "
-            f"database {self.db_path}" + (f", compute on {self.compute.describe()}" if self.compute is not None else "")
+            f"database {self.db_path}"
+            + (f", compute on {self.compute.describe()}" if self.compute is not None else "")
+            + (", live (movies localized while they are written)" if self.live else "")
         )
 
     def _poll_seconds(self):
@@ -476,6 +486,9 @@ class Watcher:
         now = time.monotonic()
         for key in list(self._pending):
             state = self._pending[key]
+            if self.live and followable(state.candidate):
+                del self._pending[key]  # started at once: it is followed while it is written
+                return state
             signature = state.candidate.signature()
             if signature is None:
                 del self._pending[key]
@@ -582,19 +595,13 @@ class Watcher:
                     self._run_commands(key, locs_path, self.commands, store)
                 continue
             label = f"group {group}/{n_groups}" if n_groups > 1 else "localizing"
-            self.log.event("started", key, f"{label} -> {locs_path.name}")
+            follow = self.live and followable(candidate) and not localized
+            self.log.event("started", key, f"{label} -> {locs_path.name}" + (" (live)" if follow else ""))
             self.current = key
             try:
-                client = self._session.client_for(self.compute)  # None: in this process
-                result = localize_file_distributed(
-                    key,
-                    parameters,
-                    locs_path,
-                    client=client,
-                    cancel=self._stop,
-                    progress=self._progressed,
-                    **self.choices,
-                )
+                result = self._localize(key, parameters, locs_path, follow)
+                if follow:  # the movie as it ended is what the output is of
+                    settled = candidate.signature()
             except LocalizationCancelled:
                 self.log.event("stopped", key, "stopped mid-file; nothing written, it restarts next time")
                 if retry:
@@ -602,6 +609,8 @@ class Watcher:
                 self._pending[key] = _Pending(candidate, candidate.signature(), time.monotonic())
                 return
             except Exception as error:  # a bad file must not end the watcher
+                if follow:  # it grew while followed: that is no change of a finished movie
+                    settled = candidate.signature()
                 if self._changed(candidate, settled, localized, store):
                     return  # perhaps it failed because it changed; it is tried again once settled
                 reason = _reason(error, key)
@@ -640,6 +649,16 @@ class Watcher:
             self._failed[key] = candidate.signature()
         else:
             self._done[key] = settled
+
+    def _localize(self, key, parameters, locs_path, follow):
+        if follow:
+            idle = max(1.0, self.settle_seconds)
+            with follow_movie(key, idle_seconds=idle, **self.choices) as movie:
+                return localize_file(movie, parameters, locs_path, cancel=self._stop, progress=self._progressed)
+        client = self._session.client_for(self.compute)  # None: in this process
+        return localize_file_distributed(
+            key, parameters, locs_path, client=client, cancel=self._stop, progress=self._progressed, **self.choices
+        )
 
     def _changed(self, candidate, settled, outputs, store):
         """If the movie changed since ``settled``: discard ``outputs`` made from it, queue it again.
@@ -801,6 +820,14 @@ class Watcher:
                 left.pop(0)
         self._record_command_done(locs_path, left, store)
         return True
+
+
+FOLLOWED_ENDINGS = (".raw", ".tif", ".tiff")
+
+
+def followable(candidate):
+    """Whether ``--live`` can follow the movie while it is written (TIFF, MMStack, NDTiff, .raw)."""
+    return candidate.kind in ("ndtiff", "mmstack") or candidate.path.name.lower().endswith(FOLLOWED_ENDINGS)
 
 
 def _reason(error, path=None):
