@@ -44,11 +44,11 @@ def test_live_switch_grows_points_and_render_in_place(make_napari_viewer, qtbot,
         go.set()
         points = widget.points_layer
         # while the movie is written: points added in place, a frames-behind counter
-        qtbot.waitUntil(lambda: widget.live_locs > 0 or not widget.localize_busy, timeout=30000)
+        qtbot.waitUntil(lambda: widget.live_locs > 0 or not widget.localize_busy, timeout=300000)
         assert widget.live_locs > 0 and writer.is_alive(), (widget.fit.status.value, widget.frames_total)
         assert points is widget.points_layer and len(points.data) == widget.live_locs
         assert "behind" in widget.fit.status.value and np.any(widget.render_layer.data)
-        qtbot.waitUntil(lambda: not widget.localize_busy, timeout=60000)
+        qtbot.waitUntil(lambda: not widget.localize_busy, timeout=300000)
     finally:
         go.set()
         writer.join(60)

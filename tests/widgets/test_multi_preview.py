@@ -23,7 +23,7 @@ def test_the_preview_shows_each_emitter_of_a_pair(make_napari_viewer, qtbot, tmp
     viewer.dims.set_current_step(0, frame)
     widget.preview.preview.value = True
     qtbot.waitUntil(
-        lambda: not widget.preview_busy and (widget.preview_result or {}).get("frame") == frame, timeout=30000
+        lambda: not widget.preview_busy and (widget.preview_result or {}).get("frame") == frame, timeout=300000
     )
     emitters = widget.preview_emitters_layer.data
     on = truth[truth["frame"] == frame]
@@ -35,4 +35,4 @@ def test_the_preview_shows_each_emitter_of_a_pair(make_napari_viewer, qtbot, tmp
     assert "emitters" in widget.preview.status.value
     # Back to mle: the emitter crosses go away.
     widget.fit.fit_method.value = "mle"
-    qtbot.waitUntil(lambda: not widget.preview_busy and len(widget.preview_emitters_layer.data) == 0, timeout=30000)
+    qtbot.waitUntil(lambda: not widget.preview_busy and len(widget.preview_emitters_layer.data) == 0, timeout=300000)

@@ -36,7 +36,7 @@ def test_splitter_run_in_the_dock(make_napari_viewer, qtbot, tmp_path):
     dock.fit.colours.value = "A:0:0.475 B:0.475:1"
     dock.start_localize()
     assert dock.localize_busy, dock.fit.status.value
-    qtbot.waitUntil(lambda: not dock.localize_busy, timeout=120000)
+    qtbot.waitUntil(lambda: not dock.localize_busy, timeout=300000)
     locs = dock.last_output["locs"]
     assert len(locs) > 0.9 * len(truth), dock.fit.status.value
     names = [candidate.name for candidate in viewer.layers]
@@ -74,7 +74,7 @@ def test_preview_overlays_the_registered_halves(make_napari_viewer, qtbot, tmp_p
         ready = found is not None and found.get("overlay") is not None and not dock.preview_busy
         return ready and name in [candidate.name for candidate in viewer.layers]
 
-    qtbot.waitUntil(shown, timeout=60000)
+    qtbot.waitUntil(shown, timeout=300000)
     assert len(dock.preview_result["x"]) > 10 and dock.preview_result["x"].max() < optics.width
     overlay = viewer.layers[name].data
     assert overlay.shape == (optics.height, optics.width, 3)
