@@ -19,6 +19,8 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
+from qtpy.QtCore import Qt
+from superqt import QElidingLabel
 
 from ..io.camera_config import CameraConfig, camera_settings, config_path, load_cameras
 from ..io.errors import InputFileError
@@ -118,6 +120,7 @@ class IdentificationSection(ParameterSection):
             label=roi.label, value="", tooltip="y0, x0, y1, x1; ... (end exclusive); empty: whole frame"
         )
         self.roi_message = Label(value="")
+        self.roi_message.native.setWordWrap(True)
         widgets = [self.movie]
         for name, widget in fields.items():
             widgets.append(widget)
@@ -160,6 +163,7 @@ class PreviewSection(Container):
     def __init__(self):
         self.preview = CheckBox(text="Preview spots on the current frame", value=False)
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)
         super().__init__(widgets=[self.preview, self.status], labels=False)
 
 
@@ -329,21 +333,33 @@ class FitSection(ParameterSection):
         fields = self._make_fields()
         self.zcalib_message = Label(value="")
         self.out_folder = FileEdit(
-            label="save in", mode="d", value="", tooltip="folder for the _locs.hdf5/.yaml pair; empty: beside the movie"
+            label="save in",
+            mode="d",
+            value="",
+            tooltip="folder for this movie's _locs.hdf5/.yaml pair; empty: beside the movie",
         )
+        self.all_movies = CheckBox(text="use this folder for all movies", value=False)
+        # The whole output path, elided in the middle (the field itself shows only a part).
+        self.output_path = QElidingLabel("")
+        self.output_path.setElideMode(Qt.TextElideMode.ElideMiddle)
+        self.output_path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        output_line = Container(widgets=[], labels=False)
+        output_line.native.layout().addWidget(self.output_path)
         self.color_by = ComboBox(label="colour by", choices=list(RESULT_FEATURES), value="photons")
         self.blur = ComboBox(label="render", choices=["gaussian", "histogram"], value="gaussian")
         self.oversampling = FloatSpinBox(label="oversampling", value=10, min=1, max=50, step=1)
         self.localize = PushButton(text="Localize")
         self.cancel = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)  # a long output path wraps (anywhere) in the dock
         widgets = []
         for name, widget in fields.items():
             widgets.append(widget)
             if name == "z_calibration":
                 widgets.append(self.zcalib_message)
         super().__init__(
-            widgets=[*widgets, self.out_folder, self.color_by, self.blur, self.oversampling]
+            widgets=[*widgets, self.out_folder, self.all_movies, output_line, self.color_by, self.blur]
+            + [self.oversampling]
             + [Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status],
             labels=True,
         )
@@ -362,10 +378,18 @@ class FitSection(ParameterSection):
         value = str(self.out_folder.value)
         return None if value in ("", ".") else value
 
+    def show_output_path(self, text, tooltip=""):
+        """The line under "save in": where the outputs go (the full path, elided in the middle)."""
+        self.output_path.setText(text)
+        self.output_path.setToolTip(tooltip or text)
+
     def settings(self):
+        # The folder is remembered only when it is for all movies: one movie's folder
+        # must not redirect the next session's movies.
         return {
             **self.field_settings(),
-            "out_folder": self.output_folder() or "",
+            "out_folder": (self.output_folder() or "") if self.all_movies.value else "",
+            "out_folder_all_movies": bool(self.all_movies.value),
             "color_by": self.color_by.value,
             "blur": self.blur.value,
             "oversampling": float(self.oversampling.value),
@@ -379,8 +403,9 @@ class FitSection(ParameterSection):
                     widget.value = settings[key]
                 except (ValueError, TypeError):
                     pass  # a remembered value this version no longer offers
-        if settings.get("out_folder"):
+        if settings.get("out_folder") and settings.get("out_folder_all_movies"):
             self.out_folder.value = settings["out_folder"]
+            self.all_movies.value = True
 
 
 def _wrap(text, width=48):
