@@ -84,7 +84,7 @@ def read_field(item, widget):
         value = float(widget.value)
         return value if value > 0 else None
     if item.kind in ("path", "file"):
-        value = str(widget.value)
+        value = str(widget.line_edit.value).strip()
         return None if value in ("", ".") else value
     if item.kind in ("text", "pair", "rectangle", "rectangles"):
         return str(widget.value).strip() or None
@@ -103,7 +103,8 @@ def show_value(item, widget, value):
         elif item.kind == "float" and item.optional:
             widget.value = 0.0 if value is None else float(value)
         elif item.kind in ("path", "file"):
-            widget.value = "" if not value or isinstance(value, dict) else str(value)
+            # Through the text: magicgui's FileEdit turns "" into the working directory.
+            widget.line_edit.value = "" if not value or isinstance(value, dict) else str(value)
         elif item.kind in ("text", "pair", "rectangle", "rectangles"):
             widget.value = value if isinstance(value, str) else _text(item, value)
         else:

@@ -8,6 +8,8 @@ Each section turns its fields into :class:`~napari_picasso.parameters.LocalizePa
 values (:meth:`values`); :mod:`napari_picasso._widgets.localize` wires them to the viewer.
 """
 
+from pathlib import Path
+
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -375,8 +377,13 @@ class FitSection(ParameterSection):
         self._calibration_note()
 
     def output_folder(self):
-        value = str(self.out_folder.value)
-        return None if value in ("", ".") else value
+        """The folder typed or chosen in "save in"; None when empty (beside the movie).
+
+        Read from the text: magicgui's ``FileEdit.value`` turns an empty field into the
+        current working directory.
+        """
+        value = str(self.out_folder.line_edit.value).strip()
+        return None if value in ("", ".") else str(Path(value).expanduser())
 
     def show_output_path(self, text, tooltip=""):
         """The line under "save in": where the outputs go (the full path, elided in the middle)."""

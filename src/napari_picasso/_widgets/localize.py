@@ -700,7 +700,8 @@ class LocalizeWidget(QWidget):
         if layer is not None:
             self._showing_folder = True
             try:
-                self.fit.out_folder.value = self.output_folders.folder_for(self._movie_key(layer)) or ""
+                # Through the text: magicgui's FileEdit turns "" into the working directory.
+                self.fit.out_folder.line_edit.value = self.output_folders.folder_for(self._movie_key(layer)) or ""
             finally:
                 self._showing_folder = False
         self._show_output_path()
