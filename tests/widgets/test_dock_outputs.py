@@ -16,6 +16,7 @@ from test_dock_roi import type_text
 from test_localize_widget import _dock, _private_settings, _set_camera, movie_layer  # noqa: F401
 
 from napari_picasso._widgets import localize as localize_module
+from napari_picasso._widgets.localize import ask_about_existing as ASK_ABOUT_EXISTING
 from napari_picasso.io.locs import free_locs_path, load_locs
 from napari_picasso.output_folders import OutputFolders
 from napari_picasso.simulate import suggested_min_net_gradient as gradient_for
@@ -130,6 +131,7 @@ def _answer(box_text, button_text):
 
 def test_existing_locs_replace_keep_or_cancel(two_movies, qtbot, monkeypatch):
     viewer, widget, (first, path), _ = two_movies
+    monkeypatch.setattr(localize_module, "ask_about_existing", ASK_ABOUT_EXISTING)  # the real question box
     _choose_movie(widget, first)
     locs_path = _localize(qtbot, widget)
     original = locs_path.read_bytes(), locs_path.with_suffix(".yaml").read_bytes()
