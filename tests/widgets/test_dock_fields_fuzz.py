@@ -47,6 +47,9 @@ HOSTILE = [
     "-inf",
     "0",
     "-1",
+    "-",
+    "+",
+    "+-",
     "99999999999999999999999",
     "0.000000001",
     "0:-3",
@@ -212,3 +215,27 @@ def test_every_dock_field_survives_hostile_text(make_napari_viewer, qtbot, movie
     assert not exceptions, exceptions
     assert not worker_errors, worker_errors
     assert len(done) > EDITS // 2
+
+
+def test_half_typed_whole_numbers(make_napari_viewer, qtbot, movie_copy):
+    """A lone sign typed into any whole-number box, then Enter or Tab: the value stays."""
+    path, _, _ = movie_copy
+    viewer = make_napari_viewer(show=True)
+    movie_layer(viewer, path)
+    docks = [viewer.window.add_plugin_dock_widget("napari-picassosr", name)[1] for name in DOCKS]
+    boxes = []
+    for dock in docks:
+        root = dock if isinstance(dock, QWidget) else dock.native
+        boxes += [w for kind, w in _fields(root) if kind == "spin" and type(w).__name__ == "QLargeIntSpinBox"]
+    assert len(boxes) >= 5, boxes
+    with qtbot.capture_exceptions() as exceptions:
+        for box in boxes:
+            for sign, key in (("-", Qt.Key.Key_Return), ("+", Qt.Key.Key_Tab), ("-", Qt.Key.Key_Enter)):
+                before = box.value()
+                box.setFocus()
+                _select_all_and(qtbot, box.lineEdit())
+                qtbot.keyClicks(box.lineEdit(), sign)
+                qtbot.keyClick(box.lineEdit(), key)
+                box.clearFocus()
+                assert box.value() == before
+    assert not exceptions, exceptions

@@ -27,7 +27,7 @@ from superqt import QElidingLabel
 from ..io.camera_config import CameraConfig, camera_settings, config_path, load_cameras
 from ..io.errors import InputFileError
 from ..parameters import SCHEMA, parameter
-from ._fields import field_setting, make_field, read_field, show_value
+from ._fields import field_setting, make_field, read_field, show_value, whole_numbers
 
 MANUAL = "Manual"
 RESULT_FEATURES = ("photons", "net_gradient", "lpx", "lpy", "sx", "sy", "bg", "frame", "ellipticity")
@@ -106,9 +106,15 @@ class IdentificationSection(ParameterSection):
         self.movie = ComboBox(label="movie", choices=layer_choices, nullable=True)
         fields = self._make_fields()
         self.box_hint = Label(value="")
-        self.first_frame = SpinBox(label="first frame", value=0, min=0, max=10**9)
-        self.last_frame = SpinBox(
-            label="last frame", value=0, min=0, max=10**9, tooltip="inclusive; the movie's last frame means to the end"
+        self.first_frame = whole_numbers(SpinBox(label="first frame", value=0, min=0, max=10**9))
+        self.last_frame = whole_numbers(
+            SpinBox(
+                label="last frame",
+                value=0,
+                min=0,
+                max=10**9,
+                tooltip="inclusive; the movie's last frame means to the end",
+            )
         )
         roi = parameter("roi")
         self.roi_layer = ComboBox(
