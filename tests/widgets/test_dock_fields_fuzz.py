@@ -8,6 +8,7 @@ an exception (bad values are said in the dock, never raised) and any Localize pa
 reading that raises something other than a ParameterError fails the test, naming the edit.
 """
 
+import os
 import random
 import string
 
@@ -28,7 +29,7 @@ from napari_picasso.io.errors import ParameterError
 
 DOCKS = ("Localize", "Undrift", "3D calibration", "Watcher", "Experiment explorer")
 EDITS = 300
-SEED = 17
+SEED = int(os.environ.get("NAPARI_PICASSO_FUZZ_SEED", "17"))  # other seeds: other sequences
 HOSTILE = [
     "",
     " ",
