@@ -30,6 +30,7 @@ LAYERS = [
         "plots",
         "zplot",
         "kernel_cache",
+        "splitter",
     },
     {"watcher", "distributed"},
     {"server", "layer_data", "output_folders", "_reader", "_writer", "_sample_data"},

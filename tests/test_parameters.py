@@ -16,6 +16,7 @@ from napari_picasso.fitters.base import Fitter
 from napari_picasso.fitters.gaussian import AVERAGE
 from napari_picasso.groups import load_groups
 from napari_picasso.io.camera_maps import save_camera_maps
+from napari_picasso.io.channels import map_document, save_channels
 from napari_picasso.io.errors import ParameterError
 from napari_picasso.io.locs import load_info, load_locs, save_locs
 from napari_picasso.io.zcalib import save_calibration
@@ -33,7 +34,15 @@ def files(tmp_path_factory):
     frame = np.repeat(np.arange(81), 5)
     calibration, _ = zfit.calibrate(frame, np.repeat(sx, 5), np.repeat(sy, 5), 81, 20.0, 0.79)
     chip = scmos_camera(16, 16, seed=1)
+    channels = {
+        "map": map_document([1.0, 1.0, 0.0], [-1.0, 0.0, 1.0]),
+        "rms_residual_nm": 1.0,
+        "splitter": "left-right",
+    }
+    channels.update(camera_width=32, camera_height=16)
     return {
+        "channels": save_channels(folder / "beads_channels.yaml", {**channels, "flip": False}),
+        "channels_flip": save_channels(folder / "flipped_channels.yaml", {**channels, "flip": True}),
         "zcalib": save_calibration(folder / "beads_3d_calib.yaml", calibration),
         "maps": save_camera_maps(folder / "maps.hdf5", chip.offset_map, chip.variance_map, chip.gain_map),
     }
@@ -58,6 +67,10 @@ def example_value(item, files):
         "em_gain": 3.0,
         "tolerance_px": 0.01,
         "dark_frames": "0:20",
+        "device": "cpu",  # "gpu" is refused on a machine without one
+        "splitter": "left-right",
+        "channels": str(files["channels"]),
+        "colours": "red:0:0.45 far-red:0.45:1",
     }
     if item.name in special:
         return special[item.name]
@@ -70,11 +83,15 @@ def example_value(item, files):
     raise AssertionError(f"no example for {item.name} ({item.kind}): add one to example_value")
 
 
-def run_with(item, value):
+def run_with(item, value, files=None):
     """Values that let ``item`` apply: fit-scope parameters need the fit method reading them."""
     values = {item.name: value}
+    if item.name in ("splitter", "splitter_flip", "channels", "colours") and files is not None:
+        values.update(fit_method="mle-ratio", splitter="left-right")
+        values.setdefault("channels", str(files["channels_flip" if item.name == "splitter_flip" else "channels"]))
     if item.scope == "fit" and item.name != "shared_sigma":
-        values.setdefault("fit_method", "mle-3d")
+        users = [name for name in fitters.names() if fitters.get(name).uses(item.name)]
+        values.setdefault("fit_method", "mle-3d" if "mle-3d" in users else users[0])
     if item.name == "subtract_background":
         values["background_frames"] = "-10:0"
     if item.name == "dark_frames":
@@ -100,7 +117,7 @@ def test_every_parameter_is_an_option_with_its_default_shown(item):
 @pytest.mark.parametrize("item", SCHEMA, ids=lambda item: item.name)
 def test_every_parameter_is_a_groups_yaml_key(item, files, tmp_path):
     value = example_value(item, files)
-    values = run_with(item, value)
+    values = run_with(item, value, files)
     if values.get("fit_method", "").endswith("-3d"):
         values.setdefault("z_calibration", str(files["zcalib"]))
     group = {parameters.parameter(name).key: v for name, v in values.items()}
@@ -113,7 +130,8 @@ def test_every_parameter_is_a_groups_yaml_key(item, files, tmp_path):
 @pytest.mark.parametrize("item", SCHEMA, ids=lambda item: item.name)
 def test_every_parameter_round_trips_through_locs_yaml(item, files, tmp_path):
     values = {
-        name: parameters.parameter(name).convert(v) for name, v in run_with(item, example_value(item, files)).items()
+        name: parameters.parameter(name).convert(v)
+        for name, v in run_with(item, example_value(item, files), files).items()
     }
     if values.get("fit_method", "").endswith("-3d"):
         values.setdefault("z_calibration", parameters.parameter("z_calibration").convert(str(files["zcalib"])))
@@ -159,8 +177,9 @@ def test_every_parameter_is_in_the_dock(make_napari_viewer, files, tmp_path, mon
             continue
         value = example_value(item, files)
         field = sections[item.section].fields[item.name]
-        if item.name == "shared_sigma":
-            dock.fit.fit_method.value = "mle"
+        users = [name for name in fitters.names() if fitters.get(name).uses(item.name)]
+        if item.scope == "fit" and "mle-3d" not in users:  # shared sigma: mle; max emitters: mle-multi
+            dock.fit.fit_method.value = users[0]
         show_value(item, field, value)
         assert getattr(dock.parameters(), item.name) == item.convert(value), item.name
         show_value(item, field, item.default)

@@ -18,13 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from .camera_offset import estimate_baseline
+from .core import gpu
 from .core.background import estimate_background, frames_needed
 from .core.camera import excess_noise_factor
+from .core.frames import frames_as_float32
 from .core.identify import identify
 from .core.snr_detect import net_gradients, snr_identify
 from .io.camera_maps import check_against_movie, crop_to_movie, load_camera_maps
 from .io.errors import ParameterError
 from .parameters import DETECTORS, check_background_frames, validate_parameters
+from .splitter import is_split, split_for_detection
 
 
 @dataclasses.dataclass
@@ -66,6 +69,12 @@ def noise_model(parameters, frame_shape, camera_maps=None):
 
 
 _ESTIMATES = {}  # (movie identity, dark frames) -> BaselineEstimate: previews measure once
+
+
+def on_gpu(parameters):
+    """True when this run identifies and fits on a CUDA GPU (``--device gpu``, or ``auto``
+    with a GPU present)."""
+    return parameters.device == "gpu" or (parameters.device == "auto" and gpu.cuda_available())
 
 
 def resolve_baseline(parameters, movie):
@@ -200,17 +209,21 @@ def detect(frames, parameters, roi, background=None, noise=None):
         # The fixed pattern of sCMOS offsets is not signal: remove it (net gradients do
         # not depend on a uniform offset, so Picasso's scale is kept).
         counts = frames - (noise.offset - noise.offset.mean())
-    fi, y, x, ng = _in_rois(identify(counts, parameters.min_net_gradient, parameters.box, roi), parameters)
+    find = gpu.identify_frames if on_gpu(parameters) else identify
+    fi, y, x, ng = _in_rois(find(counts, parameters.min_net_gradient, parameters.box, roi), parameters)
     return fi, y, x, ng, ng
 
 
-def read_with_background(movie, start, stop, parameters, window, n_frames):
+def read_with_background(movie, start, stop, parameters, window, n_frames, buffer=None):
     """Frames ``start:stop`` (float32) and their background (counts, or None).
 
-    Reads only the frames the chunk's background windows need beyond the chunk.
+    Reads only the frames the chunk's background windows need beyond the chunk. Without
+    a background the frames are converted into ``buffer`` when it fits (see
+    :func:`~napari_picasso.core.frames.frames_as_float32`): the result is then a view of
+    it, valid until the buffer is used again.
     """
     if window is None:
-        return _read(movie, start, stop), None
+        return _read(movie, start, stop, buffer), None
     lo, hi = frames_needed(start, stop, *window, n_frames)
     lo_read, hi_read = min(lo, start), max(hi, stop)
     block = _read(movie, lo_read, hi_read)
@@ -221,12 +234,12 @@ def read_with_background(movie, start, stop, parameters, window, n_frames):
     return np.ascontiguousarray(frames), background
 
 
-def _read(movie, start, stop):
+def _read(movie, start, stop, buffer=None):
     if hasattr(movie, "read_frames"):
         frames = movie.read_frames(start, stop)
     else:
         frames = np.asarray(movie[start:stop])
-    return np.ascontiguousarray(frames, dtype=np.float32)
+    return frames_as_float32(frames, buffer)
 
 
 DETECTION_DTYPE = np.dtype([("frame", "u4"), ("x", "i4"), ("y", "i4"), ("score", "f4"), ("net_gradient", "f4")])
@@ -271,7 +284,9 @@ def detect_frame(movie, frame, parameters, camera_maps=None):
     if maps is not None:
         check_against_movie(maps, shape, roi)
     frames, background = read_with_background(movie, frame, frame + 1, parameters, window, n_frames)
-    noise = noise_model(parameters, shape[1:], maps)
+    if is_split(parameters):  # as the run: on the registered sum, in channel-0 px
+        _, frames, background = split_for_detection(frames, parameters, background)
+    noise = noise_model(parameters, frames.shape[1:], maps)
     _, y, x, score, ng = detect(frames, parameters, roi, background, noise)
     out = np.zeros(len(y), dtype=DETECTION_DTYPE)
     out["frame"] = frame

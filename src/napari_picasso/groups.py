@@ -45,7 +45,11 @@ def check_group(parameters):
     ParameterError
         Saying what is wrong.
     """
-    validate_parameters(parameters, _ANY_MOVIE_SHAPE, name=None)
+    shape = _ANY_MOVIE_SHAPE
+    if parameters.channels and getattr(parameters, "splitter", "none") != "none":
+        # any movie of the camera frame the channel calibration was made on
+        shape = (shape[0], parameters.channels["camera_height"], parameters.channels["camera_width"])
+    validate_parameters(parameters, shape, name=None)
     if parameters.camera_maps:
         try:
             load_camera_maps(parameters.camera_maps)

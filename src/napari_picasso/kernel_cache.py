@@ -13,7 +13,7 @@ import inspect
 FIRST_RUN_NOTICE = "preparing numerical kernels, first run only (this takes up to a minute)"
 
 # The stages every localization runs, by module of napari_picasso.core.
-_ALWAYS = ("identify", "spots")
+_ALWAYS = ("frames", "identify", "spots")
 
 
 def _dispatchers(module):

@@ -7,6 +7,7 @@ swaps them in.
 import numpy as np
 
 from .core.zrender import render_z
+from .plots import COLOUR_PALETTE
 
 
 def z_layer_data(locs, pixelsize_nm, name="localizations", oversampling=5.0, z_range_nm=None, point_size_px=0.5):
@@ -75,3 +76,46 @@ def z_layer_data(locs, pixelsize_nm, name="localizations", oversampling=5.0, z_r
         "points",
     )
     return [image, points]
+
+
+def colour_layer_data(locs, names, name="localizations", point_size_px=0.5):
+    """One points layer data tuple per colour window of splitter localizations.
+
+    Parameters
+    ----------
+    locs : numpy.ndarray
+        Localizations with ``x``, ``y`` (channel-0 px), ``ratio`` and ``colour`` (window
+        index, -1: none).
+    names : sequence of str
+        The windows' names (the ``Colours`` of the ``_locs.yaml``).
+
+    Returns
+    -------
+    list of tuple
+        ``[(points (y, x), kwargs, "points"), ...]``: one per colour that has rows, then
+        the unassigned rows (grey), if any.
+
+    Examples
+    --------
+    >>> locs = np.zeros(3, dtype=[("x", "f4"), ("y", "f4"), ("ratio", "f4"), ("colour", "i2")])
+    >>> locs["colour"] = [0, 1, -1]
+    >>> [kwargs["name"] for _, kwargs, _ in colour_layer_data(locs, ["A", "B"], "cells")]
+    ['cells A', 'cells B', 'cells no colour']
+    """
+    out = []
+    entries = [(i, n, COLOUR_PALETTE[i % len(COLOUR_PALETTE)]) for i, n in enumerate(names)]
+    for index, label, colour in [*entries, (-1, "no colour", "gray")]:
+        rows = locs[locs["colour"] == index]
+        if not len(rows):
+            continue
+        coords = np.column_stack([rows["y"].astype(np.float64), rows["x"].astype(np.float64)])
+        kwargs = {
+            "name": f"{name} {label}",
+            "size": point_size_px,
+            "face_color": colour,
+            "border_width": 0,
+            "features": {"ratio": np.asarray(rows["ratio"]), "colour": np.asarray(rows["colour"])},
+            "metadata": {"colour": label},
+        }
+        out.append((coords, kwargs, "points"))
+    return out

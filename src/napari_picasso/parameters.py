@@ -30,11 +30,14 @@ import numpy as np
 
 from . import __version__, fitters
 from .camera_offset import parse_dark_frames
-from .core import zfit
+from .core import gpu, zfit
 from .core.background import STATISTICS, check_window
+from .core.colours import parse_colours
 from .core.identify import check_box
+from .io.channels import load_channels
 from .io.errors import ParameterError
 from .io.zcalib import load_calibration
+from .splitter import channel_shape, check_calibration, is_split
 
 DETECTORS = ("gradient", "snr")
 KINDS = ("int", "float", "bool", "choice", "text", "path", "file", "pair", "rectangle", "rectangles")
@@ -106,6 +109,9 @@ class Parameter:
     omit_default : bool
         Leave the key out of ``_locs.yaml`` while the value is the default (parameters added
         after files were written: those files stay the same bytes).
+    many : bool
+        ``text`` parameters that take several words: the option repeats or takes several
+        values (``--colour A:0:0.5 B:0.5:1``), joined by spaces.
     """
 
     name: str
@@ -137,6 +143,7 @@ class Parameter:
     always_written: bool = False
     words: tuple = ()
     omit_default: bool = False
+    many: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -288,6 +295,8 @@ class Parameter:
         return value
 
     def _convert_text(self, value):
+        if self.many and isinstance(value, (list, tuple)):
+            value = " ".join(str(v).strip() for v in value)
         return str(value).strip()
 
     def _convert_path(self, value):
@@ -433,8 +442,31 @@ def _check_background_window(value):
     parse_background_frames(value)
 
 
+def _check_colours(value):
+    try:
+        parse_colours(value)
+    except ValueError as error:
+        raise ParameterError(f"colour windows (--colour): {error}") from None
+
+
 def _check_dark_frames(value):
     parse_dark_frames(value)
+
+
+def _check_device(value):
+    if value == "gpu" and not gpu.cuda_available():
+        raise ParameterError(
+            "--device gpu: numba finds no CUDA GPU on this computer (an NVIDIA GPU, its driver and "
+            'pip install "napari-picassosr[gpu]" are needed); use --device auto or cpu.'
+        )
+
+
+def _check_p_value(value):
+    if not 0.0 < value < 1.0:
+        raise ParameterError(
+            "the multi-emitter p-value (--multi-threshold) must lie strictly between 0 and 1, e.g. 0.002; "
+            f"got {value!r}."
+        )
 
 
 # In the order of the _locs.yaml document (Picasso's key names first); the dock shows each
@@ -681,7 +713,8 @@ SCHEMA = [
         "read_noise_e",
         1.5,
         "float",
-        "camera read noise, electrons rms (the snr detector's noise model without camera maps)",
+        "camera read noise, electrons rms, without camera maps: the snr detector's noise model and a uniform "
+        "variance in every MLE (Huang et al. 2013)",
         "--read-noise",
         "Read noise (e-)",
         metavar="E",
@@ -843,6 +876,103 @@ SCHEMA = [
         label="dark frames",
         section="photons",
         omit_default=True,
+    ),
+    Parameter(
+        "device",
+        "auto",
+        "choice",
+        "where identification and the fit run: auto = a CUDA GPU when numba finds one, else the CPU",
+        "--device",
+        "Device",
+        choices=(("auto", "GPU if present"), ("cpu", "CPU"), ("gpu", "GPU (CUDA)")),
+        check=_check_device,
+        label="device",
+        section="fit",
+        omit_default=True,
+    ),
+    Parameter(
+        "splitter",
+        "none",
+        "choice",
+        "image splitter: two spectral channels side by side (left-right) or one above the other "
+        "(top-bottom) on one camera; channel 0 is the left (top) half; needs --channels and --fit mle-ratio",
+        "--splitter",
+        "Splitter",
+        choices=(("none", "none"), ("left-right", "left-right"), ("top-bottom", "top-bottom")),
+        label="image splitter",
+        section="identification",
+        omit_default=True,
+    ),
+    Parameter(
+        "splitter_flip",
+        False,
+        "bool",
+        "channel 1 of the --splitter is mirrored along the split",
+        "--flip",
+        "Splitter flip",
+        label="channel 1 mirrored",
+        section="identification",
+        omit_default=True,
+    ),
+    Parameter(
+        "channels",
+        None,
+        "file",
+        "channel calibration of the --splitter (_channels.yaml from calibrate-channels)",
+        "--channels",
+        "Channel calibration",
+        load=load_channels,
+        metavar="CAL.yaml",
+        label="channel calibration",
+        section="identification",
+        omit_default=True,
+    ),
+    Parameter(
+        "colours",
+        None,
+        "text",
+        "colour windows of the ratio photons_1 / photons (mle-ratio): NAME:LO:HI ..., LO <= ratio < HI, "
+        "not overlapping; the colour field is the window's index (-1: none)",
+        "--colour",
+        "Colour windows",
+        metavar="NAME:LO:HI",
+        off_text="none",
+        check=lambda value: _check_colours(value),
+        write=lambda p: (
+            {} if not p.colours else {"Colour windows": p.colours, "Colours": list(parse_colours(p.colours)[0])}
+        ),
+        read=lambda info: info.get("Colour windows"),
+        label="colours (NAME:LO:HI ...)",
+        omit_default=True,
+        many=True,
+    ),
+    Parameter(
+        "max_emitters",
+        5,
+        "int",
+        "mle-multi: most emitters fitted jointly in one box",
+        "--max-emitters",
+        "Max. emitters",
+        metavar="K",
+        minimum=1,
+        maximum=10,
+        label="max. emitters",
+        scope="fit",
+    ),
+    Parameter(
+        "multi_threshold",
+        0.002,
+        "float",
+        "mle-multi: p-value of the goodness-of-fit and likelihood-ratio tests that add an emitter "
+        "(smaller: fewer emitters)",
+        "--multi-threshold",
+        "Multi-emitter p-value",
+        metavar="P",
+        check=_check_p_value,
+        label="multi-emitter p-value",
+        scope="fit",
+        step=0.001,
+        decimals=4,
     ),
 ]
 
@@ -1154,8 +1284,28 @@ def check_values(parameters, name=None):
                 f"the {item.title} applies to the {' and '.join(users)} fit methods only; choose one of them "
                 "or leave it unset."
             )
+    if parameters.device == "gpu" and fitter.gpu_fit is None:
+        raise ParameterError(f"the {fitter.name} fit method runs on the CPU only; use --device auto or cpu with it.")
     if fitter.check is not None:
         fitter.check(parameters)
+
+
+def _check_splitter(parameters, shape, name):
+    """The splitter options; ``(height, width)`` of what positions refer to (one channel)."""
+    if not is_split(parameters):
+        for option, flag in (("channels", "--channels"), ("splitter_flip", "--flip")):
+            if getattr(parameters, option):
+                raise ParameterError(f"{flag} belongs to an image splitter: give --splitter too, or leave it out.")
+        if parameters.colours and parameters.fit_method != "mle-ratio":
+            raise ParameterError("colour windows (--colour) need the splitter's ratio: --fit mle-ratio.")
+        return tuple(int(v) for v in shape[-2:])
+    if parameters.fit_method != "mle-ratio":
+        raise ParameterError(
+            f"--splitter {parameters.splitter} fits both channels together: use --fit mle-ratio "
+            f"(not {parameters.fit_method})."
+        )
+    check_calibration(parameters, shape, name)
+    return channel_shape(shape, parameters.splitter, name)
 
 
 def validate_parameters(parameters, shape, name="movie"):
@@ -1177,6 +1327,7 @@ def validate_parameters(parameters, shape, name="movie"):
     values_of = name
     name = name or "movie"
     n_frames, height, width = shape
+    height, width = _check_splitter(parameters, shape, name)
     if parameters.rois:
         if parameters.roi is not None:
             raise ParameterError("set either one ROI or several ROIs (rectangles), not both.")
@@ -1194,9 +1345,16 @@ def validate_parameters(parameters, shape, name="movie"):
             "offset; with a baseline given they would be ignored: give --baseline auto, or leave them out."
         )
     check_background_frames(parameters, n_frames, name)
+    if n_frames < 1:
+        raise ParameterError(f"the {name} holds no frames; there is nothing to localize.")
     roi = parameters.roi
     if roi is None:
         roi = (0, 0, height, width)
+        if height < parameters.box or width < parameters.box:
+            raise ParameterError(
+                f"the box ({parameters.box} px) is larger than the {name}'s {height}x{width} frame; "
+                f"give a box of at most {min(height, width) - (1 - min(height, width) % 2)} px (odd)."
+            )
     else:
         y0, x0, y1, x1 = (int(v) for v in roi)
         if not (0 <= y0 < y1 <= height and 0 <= x0 < x1 <= width):
@@ -1287,6 +1445,8 @@ def add_arguments(parser, *, exclude=(), only=None, title="localization"):
             options.update(choices=names_, default=item.default, metavar="{" + ",".join(names_) + "}")
         else:
             options.update(default=item.default, metavar=item.metavar)
+            if item.many:
+                options.update(action="extend", nargs="+")
             if item.kind != "file":  # a file is read by from_arguments: its errors name the file
                 options["type"] = _argument_type(item)
         group.add_argument(*flags, **options)

@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from .core import localizations as L
+from .core import timings
 from .core.spots import extract_spots, extract_spots_per_pixel, map_windows
 from .detection import (
     check_background_frames,
     detect,
     load_maps,
     noise_model,
+    on_gpu,
     read_with_background,
     resolve_baseline,
     with_maps_origin,
@@ -32,12 +34,14 @@ from .io.locs import LocsWriter, movie_locs_path
 from .io.movie import Movie
 from .io.movies import open_movie
 from .parameters import LocalizeParameters, fitter_of, rois_bounding_box, validate_parameters
+from .splitter import channel_shape, is_split, split_for_detection, spot_pairs
 
 __all__ = [
     "LocalizationCancelled",
     "LocalizeParameters",
     "LocalizeResult",
     "chunk_frames_for",
+    "crowded_frames_note",
     "localize",
     "localize_file",
     "localize_frames",
@@ -48,6 +52,42 @@ __all__ = [
 CHUNK_BYTES = 64 * 2**20
 
 
+# More localizations per frame than one per this many box areas: the threshold picks noise.
+CROWDED_BOX_AREAS = 2
+
+
+def crowded_frames_note(n_rows, n_frames, roi, parameters, name="movie"):
+    """A warning when a block has more localizations per frame than frames can hold, else None.
+
+    More than one spot per ``CROWDED_BOX_AREAS`` box areas means the detection threshold
+    (``--gradient`` 0 on a noisy movie) takes noise for spots: the fit then runs tens of
+    times slower and gives nonsense, so the user is told after the first chunk.
+
+    Examples
+    --------
+    >>> p = LocalizeParameters(box=7, min_net_gradient=0)
+    >>> crowded_frames_note(250 * 10, 10, (0, 0, 128, 128), p) is not None
+    True
+    >>> crowded_frames_note(30, 10, (0, 0, 128, 128), p) is None
+    True
+    """
+    y0, x0, y1, x1 = roi
+    limit = max(1.0, (y1 - y0) * (x1 - x0) / (CROWDED_BOX_AREAS * parameters.box**2))
+    per_frame = n_rows / max(1, n_frames)
+    if per_frame <= limit:
+        return None
+    threshold = (
+        f"the minimum net gradient (--gradient {parameters.min_net_gradient:g})"
+        if parameters.detector == "gradient"
+        else f"the detection threshold of --detector {parameters.detector}"
+    )
+    return (
+        f"{name}: {per_frame:,.0f} localizations per frame (more than {limit:,.0f}, one per "
+        f"{CROWDED_BOX_AREAS} boxes): {threshold} probably takes noise for spots, which makes the "
+        "run slow and its output meaningless; raise it (compare the dock's preview)."
+    )
+
+
 class LocalizationCancelled(Exception):
     """Raised inside :func:`localize` when the caller's cancel check returns True."""
 
@@ -56,9 +96,12 @@ def fit_spots(spots, parameters, extra_variance=None):
     """Fit spots (photons) with the parameters' fit method; a dict of per-spot arrays.
 
     ``extra_variance`` (photons^2 per pixel, sCMOS / subtracted background) reaches the
-    methods that weigh pixels by their variance (the MLE).
+    methods that weigh pixels by their variance (the MLE). With a splitter ``spots`` are
+    :class:`~napari_picasso.splitter.SpotPairs`.
     """
-    return fitter_of(parameters).fit(spots, parameters, extra_variance)
+    fitter = fitter_of(parameters)
+    fit = fitter.gpu_fit if fitter.gpu_fit is not None and on_gpu(parameters) else fitter.fit
+    return fit(spots, parameters, extra_variance)
 
 
 def localize_frames(
@@ -98,6 +141,10 @@ def localize_frames(
     frames = np.asarray(frames)
     if frames.ndim == 2:
         frames = frames[np.newaxis]
+    channels = None
+    if is_split(parameters):  # positions in channel 0; detection on the registered sum
+        channels, frames, background = split_for_detection(frames, parameters, background)
+        width = height = None
     _, frame_height, frame_width = frames.shape
     width = frame_width if width is None else width
     height = frame_height if height is None else height
@@ -106,12 +153,43 @@ def localize_frames(
             roi = rois_bounding_box(parameters.rois)
         else:
             roi = parameters.roi if parameters.roi is not None else (0, 0, frame_height, frame_width)
-    frames32 = np.ascontiguousarray(frames, dtype=np.float32)
+    with timings.stage("reading"):
+        frames32 = np.ascontiguousarray(frames, dtype=np.float32)
     if camera_maps is None and parameters.camera_maps:
         camera_maps = load_maps(parameters, frames32.shape, roi)
     noise = noise_model(parameters, (frame_height, frame_width), camera_maps)
-    frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
+    with timings.stage("identification"):
+        frame_index, y_px, x_px, _, net_gradient = detect(frames32, parameters, roi, background, noise)
+    with timings.stage("fitting"):
+        return _fit_candidates(
+            frames32,
+            frame_index,
+            y_px,
+            x_px,
+            net_gradient,
+            parameters,
+            noise,
+            background,
+            first_frame,
+            width,
+            height,
+            channels,
+        )
+
+
+def _fit_candidates(
+    frames32, frame_index, y_px, x_px, net_gradient, parameters, noise, background, first_frame, width, height, channels
+):
+    """Cut out, convert and fit the identified spots; the block's localization table.
+
+    ``channels``: the two halves of an image splitter's frames (a joint fit of both), or None.
+    """
     box = parameters.box
+    if channels is not None:
+        spots, inside = spot_pairs(*channels, frame_index, y_px, x_px, parameters)
+        frame_index, y_px, x_px, net_gradient = (a[inside] for a in (frame_index, y_px, x_px, net_gradient))
+        fit = fit_spots(spots, parameters)
+        return assemble_locs(fit, frame_index + first_frame, y_px, x_px, net_gradient, parameters, width, height)
     if noise.per_pixel:
         spots = extract_spots_per_pixel(frames32, frame_index, y_px, x_px, box, noise.offset, noise.photons_per_count)
         extra = map_windows(noise.read_variance, y_px, x_px, box)
@@ -119,7 +197,7 @@ def localize_frames(
         spots = extract_spots(
             frames32, frame_index, y_px, x_px, box, parameters.baseline, parameters.sensitivity, parameters.em_gain
         )
-        extra = None
+        extra = read_noise_variance(parameters, spots.shape)
     subtracted = None
     if parameters.subtract_background and background is not None:
         subtracted = extract_spots_per_pixel(
@@ -129,9 +207,26 @@ def localize_frames(
         positive = np.maximum(subtracted, 0.0)
         extra = positive if extra is None else extra + positive
     fit = fit_spots(spots, parameters, extra)
+    if fitter_of(parameters).rows_per_spot:  # several (or no) rows per spot
+        source = fit["spot"]
+        frame_index, y_px, x_px, net_gradient = (a[source] for a in (frame_index, y_px, x_px, net_gradient))
+        if subtracted is not None:
+            subtracted = subtracted[source]
     if subtracted is not None:
         fit["bg"] = fit["bg"] + subtracted.mean(axis=(1, 2))
     return assemble_locs(fit, frame_index + first_frame, y_px, x_px, net_gradient, parameters, width, height)
+
+
+def read_noise_variance(parameters, shape):
+    """The camera's read noise as a uniform extra variance (photons^2) of every spot pixel.
+
+    (read noise / EM gain)^2, the term the sCMOS maps carry per pixel (Huang et al. 2013);
+    None when the read noise is 0 (the plain Poisson fit).
+    """
+    variance = (parameters.read_noise_e / parameters.em_gain) ** 2
+    if variance <= 0:
+        return None
+    return np.full(shape, variance, dtype=np.float32)
 
 
 def assemble_locs(fit, frame, y_px, x_px, net_gradient, parameters, width, height):
@@ -182,6 +277,7 @@ def localize(
     cancel: Callable[[], bool] | threading.Event | None = None,
     sink: Callable[[np.ndarray], None] | None = None,
     chunk_frames: int | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> np.ndarray | int:
     """Localize a movie, streaming it through memory in chunks of frames.
 
@@ -201,6 +297,9 @@ def localize(
         without a sink the localizations are collected and returned.
     chunk_frames : int, optional
         Frames per chunk (default: about 64 MB of float32 pixels).
+    warn : callable, optional
+        ``warn(text)`` receives a warning about the run (far too many localizations per
+        frame after the first chunk: see :func:`crowded_frames_note`); the run goes on.
 
     Returns
     -------
@@ -209,7 +308,9 @@ def localize(
     """
     if isinstance(movie, (str, Path)):
         with open_movie(movie) as opened:
-            return localize(opened, parameters, progress=progress, cancel=cancel, sink=sink, chunk_frames=chunk_frames)
+            return localize(
+                opened, parameters, progress=progress, cancel=cancel, sink=sink, chunk_frames=chunk_frames, warn=warn
+            )
     name = movie.path.name if isinstance(movie, Movie) else "movie"
     roi, (first, stop) = validate_parameters(parameters, movie.shape, name)
     parameters, _ = resolve_baseline(parameters, movie)
@@ -218,6 +319,8 @@ def localize(
     n_frames, height, width = movie.shape
     step = chunk_frames or chunk_frames_for(movie.shape)
     collected = [] if sink is None else None
+    # One float32 chunk, filled again for every chunk (no new 64 MB array, no page faults).
+    buffer = np.empty((min(step, max(stop - first, 0)), height, width), np.float32) if window is None else None
     n_rows = 0
     total = stop - first
     if progress is not None:
@@ -226,7 +329,8 @@ def localize(
         if _should_cancel(cancel):
             raise LocalizationCancelled(f"cancelled at frame {start}")
         end = min(stop, start + step)
-        frames, background = read_with_background(movie, start, end, parameters, window, n_frames)
+        with timings.stage("reading"):
+            frames, background = read_with_background(movie, start, end, parameters, window, n_frames, buffer)
         locs = localize_frames(
             frames,
             parameters,
@@ -237,11 +341,16 @@ def localize(
             background=background,
             camera_maps=camera_maps,
         )
+        if start == first and warn is not None:
+            note = crowded_frames_note(len(locs), end - start, roi, parameters, name)
+            if note is not None:
+                warn(note)
         n_rows += len(locs)
         if sink is None:
             collected.append(locs)
         else:
-            sink(locs)
+            with timings.stage("writing"):
+                sink(locs)
         if progress is not None:
             progress(end - first, total)
     if sink is not None:
@@ -260,12 +369,20 @@ class LocalizeResult:
     n_frames: int  # frames processed (the frame range), not the movie's length
     seconds: float
     info: list
+    warnings: list = dataclasses.field(default_factory=list)  # what the run warned about
 
 
-def movie_info(movie):
-    """The movie document of ``_locs.yaml``: Width/Height/Frames first, then metadata."""
+def movie_info(movie, parameters=None):
+    """The movie document of ``_locs.yaml``: Width/Height/Frames first, then metadata.
+
+    With a splitter (``parameters``) Width and Height are one channel's, the camera
+    frame's follow as ``Camera Width``/``Camera Height``.
+    """
     n_frames, height, width = movie.shape
     doc = {"Width": int(width), "Height": int(height), "Frames": int(n_frames)}
+    if parameters is not None and is_split(parameters):
+        doc["Height"], doc["Width"] = channel_shape(movie.shape, parameters.splitter, movie.path.name)
+        doc.update({"Camera Width": int(width), "Camera Height": int(height)})
     for key, value in movie.metadata.items():
         if key not in doc:
             doc[key] = value
@@ -312,12 +429,20 @@ def localize_file(
     _, (first, stop) = validate_parameters(parameters, movie.shape, movie.path.name)
     parameters, baseline_info = resolve_baseline(parameters, movie)
     parameters = with_maps_origin(parameters, movie.shape, movie.metadata, movie.path.name)
-    info = [movie_info(movie), {**parameters.to_info(), **baseline_info}]
+    info = [movie_info(movie, parameters), {**parameters.to_info(), **baseline_info}]
     started = time.perf_counter()
+    warned = []
     with LocsWriter(locs_path, fitter_of(parameters).dtype, info) as writer:
         n_locs = localize(
-            movie, parameters, progress=progress, cancel=cancel, sink=writer.append, chunk_frames=chunk_frames
+            movie,
+            parameters,
+            progress=progress,
+            cancel=cancel,
+            sink=writer.append,
+            chunk_frames=chunk_frames,
+            warn=warned.append,
         )
         seconds = time.perf_counter() - started
-        writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
-    return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info)
+        with timings.stage("writing"):
+            writer.commit({"Localizations": int(n_locs), **(extra_info or {})})
+    return LocalizeResult(locs_path, int(n_locs), stop - first, seconds, writer.info, warned)

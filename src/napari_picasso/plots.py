@@ -8,6 +8,9 @@ import numpy as np
 
 from .db.views import TIME_COLUMNS
 
+COLOUR_PALETTE = ("magenta", "lime", "cyan", "yellow", "orange", "red")
+"""Colours of the splitter's ``--colour`` windows, in window order (histogram, points)."""
+
 
 def _axis_values(values, column):
     """Time columns (POSIX seconds in the data) as dates on the axis."""
@@ -171,3 +174,35 @@ def colorize(image, limits=None, colormap="magma"):
     # A 256-entry lookup table: a float RGBA copy of a large render would cost 32 bytes/pixel.
     table = (colormaps[colormap](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
     return table[(scaled * 255).round().astype(np.uint8)]
+
+
+def ratio_histogram(figure, ratio, windows=(), names=(), bins=100):
+    """Draw the histogram of splitter ratios ``photons_1 / photons`` with the colour windows.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        Cleared and drawn into.
+    ratio : numpy.ndarray
+    windows : sequence of (float, float)
+        The ``--colour`` windows, shaded and labelled with ``names``.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> ax = ratio_histogram(Figure(), np.array([0.2, 0.3, 0.7]), [(0, 0.5), (0.5, 1)], ["A", "B"])
+    >>> ax.get_xlabel()
+    'ratio photons_1 / photons'
+    """
+    figure.clear()
+    ax = figure.add_subplot(1, 1, 1)
+    ratio = np.asarray(ratio, dtype=np.float64)
+    ratio = ratio[np.isfinite(ratio)]
+    ax.hist(ratio, bins=bins, range=(0.0, 1.0), color="0.3")
+    for index, ((low, high), name) in enumerate(zip(windows, names, strict=False)):
+        ax.axvspan(low, high, color=COLOUR_PALETTE[index % len(COLOUR_PALETTE)], alpha=0.25, label=name)
+    ax.set_xlabel("ratio photons_1 / photons")
+    ax.set_ylabel("localizations")
+    if len(windows):
+        ax.legend(loc="upper center", fontsize="small")
+    return ax

@@ -416,3 +416,54 @@ def dbscan_file(path, radius_px, min_samples, keep_noise=False):
     }
     target, _ = write_output(path, "_dbscan", out, info, document)
     return target, result
+
+
+def register_file(path, calibration):
+    """Map a channel-1 localization file into channel-0 coordinates (sequential two-colour).
+
+    ``path``'s positions are channel-1 px of the splitter half the channel calibration
+    (:func:`~napari_picasso.io.channels.load_channels`) describes; the output
+    ``<name>_register.hdf5`` holds them in channel-0 px (``lpx``, ``lpy`` through the
+    map's local scale), with the calibration appended as a document.
+
+    Returns
+    -------
+    target : pathlib.Path
+    n_dropped : int
+        Rows mapped outside the frame (left out).
+
+    Raises
+    ------
+    InputFileError
+        When the file's frame is not the size of one channel of the calibration.
+    """
+    from .core.channelmap import map_jacobian
+    from .io.channels import map_coefficients
+    from .splitter import channel0_positions, channel_shape
+
+    locs, info, movie = read_input(path)
+    camera = (calibration["camera_height"], calibration["camera_width"])
+    channel = channel_shape(camera, calibration["splitter"])
+    if (movie["Height"], movie["Width"]) != channel:
+        raise InputFileError(
+            path,
+            f"its frame is {movie['Height']}x{movie['Width']} px, but one channel of "
+            f"{calibration.get('Path', 'the channel calibration')} is {channel[0]}x{channel[1]} px "
+            f"(a {camera[0]}x{camera[1]} camera frame split {calibration['splitter']}).",
+            "register localizations of channel 1 of the calibrated camera frame (localize that half, "
+            "e.g. with --roi), or calibrate-channels beads taken with this camera ROI.",
+        )
+    x, y = locs["x"].astype(np.float64), locs["y"].astype(np.float64)
+    out = locs.copy()
+    out["x"], out["y"] = channel0_positions(calibration, x, y)
+    j = map_jacobian(*map_coefficients(calibration), x, y)
+    lpx, lpy = locs["lpx"].astype(np.float64), locs["lpy"].astype(np.float64)
+    out["lpx"] = np.sqrt((j[:, 0, 0] * lpx) ** 2 + (j[:, 0, 1] * lpy) ** 2)
+    out["lpy"] = np.sqrt((j[:, 1, 0] * lpx) ** 2 + (j[:, 1, 1] * lpy) ** 2)
+    document = {
+        "Command": "register",
+        "Channel calibration": calibration.get("Path"),
+        "Channel map": calibration["map"],
+        "Channel rms residual (nm)": calibration.get("rms_residual_nm"),
+    }
+    return write_output(path, "_register", out, info, document)

@@ -843,3 +843,271 @@ def drifting_locs(
         },
     ]
     return DriftingLocs(locs, info, drift_nm, fiducials, is_fiducial, float(pixelsize_nm))
+
+
+# -- image splitter (two spectral channels side by side) ------------------------------------
+SPLIT_TRUTH_DTYPE = np.dtype(
+    TRUTH_DTYPE.descr + [("x1", "f4"), ("y1", "f4"), ("photons_0", "f4"), ("photons_1", "f4"), ("dye", "i1")]
+)
+DYE_RATIOS = (0.25, 0.70)
+"""photons_1 / (photons_0 + photons_1) of the simulated dyes."""
+
+
+@dataclasses.dataclass
+class SplitterOptics:
+    """The known geometry between the halves of a simulated splitter (channel 0 -> channel 1).
+
+    About the centre ``(xc, yc)`` of a ``height x width`` half: a rotation, a scale, a
+    shift and a second-order distortion,
+
+        x1 = xc + s (cos a dx - sin a dy) + shift_x + k_xx dx^2 + k_xy dx dy
+        y1 = yc + s (sin a dx + cos a dy) + shift_y + k_yy dy^2 + k_xy dx dy / 2
+
+    with ``dx = x0 - xc``, ``dy = y0 - yc`` (px of each half). Channel 1's PSF is wider
+    by ``sigma_ratio`` (the scale, and chromatic focus).
+    """
+
+    height: int = 64
+    width: int = 64
+    shift_px: tuple = (1.7, -1.2)
+    rotation_deg: float = 0.6
+    scale: float = 1.008
+    k_xx: float = 1.5e-4
+    k_xy: float = -1.0e-4
+    k_yy: float = 1.2e-4
+    sigma_ratio: float = 1.05
+
+    def to_channel1(self, x0, y0):
+        """Channel-1 px of channel-0 px (arrays)."""
+        xc, yc = (self.width - 1) / 2, (self.height - 1) / 2
+        dx = np.asarray(x0, np.float64) - xc
+        dy = np.asarray(y0, np.float64) - yc
+        a = math.radians(self.rotation_deg)
+        s = self.scale
+        x1 = xc + s * (math.cos(a) * dx - math.sin(a) * dy) + self.shift_px[0] + self.k_xx * dx * dx
+        x1 = x1 + self.k_xy * dx * dy
+        y1 = yc + s * (math.sin(a) * dx + math.cos(a) * dy) + self.shift_px[1] + self.k_yy * dy * dy
+        y1 = y1 + 0.5 * self.k_xy * dx * dy
+        return x1, y1
+
+
+def _split_truth(truth, optics, ratios, dyes, sigma_px):
+    out = np.zeros(len(truth), dtype=SPLIT_TRUTH_DTYPE)
+    for name in TRUTH_DTYPE.names:
+        out[name] = truth[name]
+    out["dye"] = dyes
+    ratio = np.asarray(ratios, np.float64)[dyes]
+    out["photons_1"] = truth["photons"] * ratio
+    out["photons_0"] = truth["photons"] - out["photons_1"]
+    out["x1"], out["y1"] = optics.to_channel1(truth["x"], truth["y"])
+    out["sx"] = out["sy"] = sigma_px
+    return out
+
+
+def splitter_truth(
+    n_frames, optics=None, *, n_sites=40, photons=2000.0, ratios=DYE_RATIOS, sigma_px=1.0, margin_px=8, seed=0
+):
+    """Ground truth of two dyes blinking behind a splitter (``SPLIT_TRUTH_DTYPE``).
+
+    Sites (at least 10 px apart in channel 0) alternate between the dyes; ``x, y`` are
+    channel-0 px, ``x1, y1`` channel-1 px through ``optics``; ``photons`` = ``photons_0 +
+    photons_1``, split by the dye's ratio (``ratios``, photons_1 / photons).
+
+    Examples
+    --------
+    >>> truth = splitter_truth(50, SplitterOptics(), n_sites=10)
+    >>> bool(np.allclose(truth["photons_1"] / truth["photons"], np.take(DYE_RATIOS, truth["dye"])))
+    True
+    """
+    optics = optics or SplitterOptics()
+    truth = blinking_sites(
+        n_frames,
+        optics.height,
+        optics.width,
+        n_sites=n_sites,
+        photons=photons,
+        photon_spread=0.0,
+        sigma_px=sigma_px,
+        mean_on_frames=2.0,
+        mean_off_frames=8.0,
+        margin_px=margin_px,
+        min_distance_px=10.0,
+        seed=seed,
+    )
+    return _split_truth(truth, optics, ratios, truth["site"] % len(ratios), sigma_px)
+
+
+def splitter_beads_truth(n_frames, optics=None, *, spacing_px=9, photons=60000.0, sigma_px=1.0, margin_px=6, seed=0):
+    """Beads seen in both halves, on in every frame (half the light in each channel).
+
+    A jittered grid of ``spacing_px`` over channel 0 (``SPLIT_TRUTH_DTYPE``); the same
+    positions in every frame, as beads on a coverslip.
+    """
+    optics = optics or SplitterOptics()
+    rng = np.random.default_rng([seed, 11])
+    gy, gx = np.mgrid[
+        margin_px : optics.height - margin_px : spacing_px, margin_px : optics.width - margin_px : spacing_px
+    ]
+    sites = np.column_stack([gx.ravel(), gy.ravel()]).astype(float) + rng.uniform(-2, 2, (gx.size, 2))
+    n_sites = len(sites)
+    truth = np.zeros(n_frames * n_sites, dtype=TRUTH_DTYPE)
+    truth["frame"] = np.repeat(np.arange(n_frames), n_sites)
+    truth["site"] = np.tile(np.arange(n_sites), n_frames)
+    truth["x"] = np.tile(sites[:, 0], n_frames)
+    truth["y"] = np.tile(sites[:, 1], n_frames)
+    truth["photons"] = photons
+    return _split_truth(truth, optics, (0.5,), np.zeros(len(truth), np.int64), sigma_px)
+
+
+def _channel_truth(truth, channel, optics):
+    one = np.zeros(len(truth), dtype=TRUTH_DTYPE)
+    one["frame"] = truth["frame"]
+    if channel == 0:
+        one["x"], one["y"], one["photons"] = truth["x"], truth["y"], truth["photons_0"]
+        one["sx"] = one["sy"] = truth["sx"]
+    else:
+        one["x"], one["y"], one["photons"] = truth["x1"], truth["y1"], truth["photons_1"]
+        one["sx"] = one["sy"] = truth["sx"] * optics.sigma_ratio
+    return one
+
+
+def splitter_movie(
+    truth, n_frames, optics=None, *, splitter="left-right", flip=False, bg_photons=20.0, camera=None, seed=0
+):
+    """Camera counts of a splitter: channel 0 left (top), channel 1 right (bottom).
+
+    ``bg_photons`` per pixel in each channel; ``flip`` mirrors channel 1 along the split
+    (as the ``--flip`` option undoes).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_frames, height, 2 width)`` (left-right) or ``(n_frames, 2 height, width)``
+        uint16 counts.
+
+    Examples
+    --------
+    >>> optics = SplitterOptics(height=32, width=32)
+    >>> splitter_movie(splitter_truth(4, optics, n_sites=3), 4, optics).shape
+    (4, 32, 64)
+    """
+    optics = optics or SplitterOptics()
+    camera = camera or CameraModel()
+    h, w = optics.height, optics.width
+    halves = [expected_photons(_channel_truth(truth, c, optics), n_frames, h, w, bg_photons) for c in range(2)]
+    axis = 2 if splitter == "left-right" else 1
+    if flip:
+        halves[1] = np.flip(halves[1], axis=axis)
+    expected = np.concatenate(halves, axis=axis)
+    return camera_counts(expected, camera, np.random.default_rng([seed, 5]))
+
+
+def write_splitter_movie(path, truth, n_frames, optics=None, *, camera=None, pixelsize_nm=130.0, **options):
+    """A splitter movie (:func:`splitter_movie`) as a ``.tif`` with the movie document
+    beside it (``.yaml``, the camera and the simulation) and its ground truth
+    (``<stem>_truth.hdf5``, channel-0 px, one half's size)."""
+    import tifffile
+
+    path = Path(path)
+    camera = camera or CameraModel()
+    movie = splitter_movie(truth, n_frames, optics, camera=camera, **options)
+    part = path.with_name(path.name + ".part")
+    tifffile.imwrite(part, movie, photometric="minisblack")
+    part.replace(path)
+    optics = optics or SplitterOptics()
+    metadata = movie_metadata(camera, options.get("bg_photons", 20.0), pixelsize_nm)
+    write_truth(path, truth, n_frames, optics.height, optics.width, metadata)
+    return path
+
+
+# -- dense scenes and pairs (multi-emitter fitting) ----------------------------------------
+def dense_emitters(
+    n_frames,
+    height=128,
+    width=128,
+    *,
+    density_per_um2=1.0,
+    pixelsize_nm=100.0,
+    photons=1500.0,
+    sigma_px=1.0,
+    margin_px=4,
+    seed=0,
+):
+    """Ground truth of emitters placed uniformly at random, new ones every frame.
+
+    The number per frame is Poisson with mean ``density_per_um2`` times the area inside
+    the margin; no minimum separation (pairs closer than the PSF occur as in real dense
+    frames).
+
+    Examples
+    --------
+    >>> truth = dense_emitters(2, 64, 64, density_per_um2=1.0, seed=1)
+    >>> sorted(set(truth["frame"].tolist()))
+    [0, 1]
+    """
+    rng = np.random.default_rng(seed)
+    area_um2 = (height - 2 * margin_px) * (width - 2 * margin_px) * (pixelsize_nm / 1000.0) ** 2
+    counts = rng.poisson(density_per_um2 * area_um2, n_frames)
+    truth = np.zeros(int(counts.sum()), dtype=TRUTH_DTYPE)
+    truth["frame"] = np.repeat(np.arange(n_frames), counts)
+    truth["site"] = np.arange(len(truth))
+    truth["x"] = rng.uniform(margin_px, width - margin_px, len(truth))
+    truth["y"] = rng.uniform(margin_px, height - margin_px, len(truth))
+    truth["photons"] = photons
+    truth["sx"] = sigma_px
+    truth["sy"] = sigma_px
+    return truth
+
+
+def emitter_pairs(
+    n_frames, separation_px, height=128, width=128, *, spacing_px=16, photons=1500.0, sigma_px=1.0, seed=0
+):
+    """Ground truth of pairs ``separation_px`` apart, on a grid, random orientation per frame.
+
+    Each pair's midpoint sits on a grid of ``spacing_px`` (plus a uniform +-0.5 px offset),
+    so pairs never share a box of up to ``spacing_px - separation_px - 2`` px.
+
+    Examples
+    --------
+    >>> truth = emitter_pairs(1, 2.0, 64, 64)
+    >>> len(truth) % 2, round(float(np.hypot(truth["x"][1] - truth["x"][0], truth["y"][1] - truth["y"][0])), 3)
+    (0, 2.0)
+    """
+    rng = np.random.default_rng(seed)
+    margin = spacing_px // 2
+    gy, gx = np.mgrid[margin : height - margin + 1 : spacing_px, margin : width - margin + 1 : spacing_px]
+    n_pairs = gx.size
+    total = n_frames * n_pairs
+    mid_x = np.tile(gx.ravel(), n_frames) + rng.uniform(-0.5, 0.5, total)
+    mid_y = np.tile(gy.ravel(), n_frames) + rng.uniform(-0.5, 0.5, total)
+    angle = rng.uniform(0.0, np.pi, total)
+    half_x = 0.5 * separation_px * np.cos(angle)
+    half_y = 0.5 * separation_px * np.sin(angle)
+    truth = np.zeros(2 * total, dtype=TRUTH_DTYPE)
+    truth["frame"] = np.repeat(np.repeat(np.arange(n_frames), n_pairs), 2)
+    truth["site"] = np.arange(2 * total)
+    truth["x"][0::2] = mid_x - half_x
+    truth["x"][1::2] = mid_x + half_x
+    truth["y"][0::2] = mid_y - half_y
+    truth["y"][1::2] = mid_y + half_y
+    truth["photons"] = photons
+    truth["sx"] = sigma_px
+    truth["sy"] = sigma_px
+    return truth
+
+
+def nearest_neighbour_px(truth):
+    """Distance (px) of every ground-truth emitter to the nearest other one of its frame.
+
+    Examples
+    --------
+    >>> nearest_neighbour_px(emitter_pairs(1, 2.0, 32, 32)).round(3).tolist()[:2]
+    [2.0, 2.0]
+    """
+    nearest = np.full(len(truth), np.inf)
+    for frame in np.unique(truth["frame"]):
+        index = np.flatnonzero(truth["frame"] == frame)
+        d = np.hypot(truth["x"][index, None] - truth["x"][index], truth["y"][index, None] - truth["y"][index])
+        np.fill_diagonal(d, np.inf)
+        nearest[index] = d.min(axis=1)
+    return nearest

@@ -326,7 +326,7 @@ def test_add_of_a_deep_tree_never_shows_a_traceback(tmp_path, use_db, picasso_lo
         shown = texts(at.error) + texts(at.success)
         assert len(shown) == 1, shown
         assert "\n" not in shown[0] and "Traceback" not in shown[0] and ".py" not in shown[0]
-        assert shown[0].startswith(("1 file(s) added", "Adding failed: RecursionError")), shown
+        assert shown[0].startswith("1 file(s) added"), shown  # walked without recursion (io.walk)
     finally:  # bottom up: pytest's own clean-up (shutil.rmtree) recurses too
         for path in sorted(folder.iterdir()):
             path.unlink()

@@ -133,7 +133,7 @@ def show_value(item, widget, value):
         elif item.kind == "float" and item.optional:
             widget.value = 0.0 if value is None else float(value)
         elif item.kind in ("path", "file"):
-            # Through the text: magicgui's FileEdit turns "" into the working directory.
+            # Through the line edit: FileEdit.value = "" after a path reads back as the cwd.
             widget.line_edit.value = "" if not value or isinstance(value, dict) else str(value)
         elif item.kind in ("text", "pair", "rectangle", "rectangles"):
             widget.value = value if isinstance(value, str) else _text(item, value)

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
 from napari.layers import Image, Shapes
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
@@ -22,6 +24,7 @@ from qtpy.QtWidgets import QMessageBox, QScrollArea, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from .. import fitters
+from ..core.colours import parse_colours
 from ..core.render import render
 from ..db import record_file
 from ..detection import detect_frame, load_maps
@@ -30,10 +33,11 @@ from ..io.errors import InputFileError, ParameterError
 from ..io.locs import existing_outputs, free_locs_path, load_locs, locs_path_for, movie_locs_path
 from ..io.movie import LayerMovie, Movie
 from ..io.movies import open_movie
-from ..layer_data import z_layer_data
+from ..layer_data import colour_layer_data, z_layer_data
 from ..output_folders import OutputFolders, movie_key
 from ..parameters import LocalizeParameters, detection_only, roi_keywords, validate_parameters
-from ..pipeline import LocalizationCancelled, chunk_frames_for, localize_file
+from ..pipeline import LocalizationCancelled, chunk_frames_for, localize, localize_file
+from ..plots import ratio_histogram
 from ._compute import ComputeSection
 from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
 from ._sections import FitSection, IdentificationSection, PhotonSection, PreviewSection
@@ -46,14 +50,18 @@ PLUGIN_KEY = "napari_picasso"
 def preview_spots(movie, frame_number, parameters):
     """Spots a run would detect on one frame (what the preview shows); runs in a worker."""
     started = time.perf_counter()
+    fitter = fitters.get(parameters.fit_method)
+    full = parameters
     # Detection does not use the fit's options (a 3D calibration not chosen yet, ...).
     parameters = detection_only(parameters)
     try:
         rows = detect_frame(movie, frame_number, parameters)
+        # A method with several rows per box (mle-multi): its emitters, so pairs show split.
+        emitters = preview_emitters(movie, frame_number, full) if fitter.rows_per_spot else None
     except (ParameterError, InputFileError) as error:
         # Bad input (a background slice being typed, a camera-maps file): said in the dock.
         return {"frame": frame_number, "error": str(error)}
-    return {
+    found = {
         "frame": frame_number,
         "y": rows["y"],
         "x": rows["x"],
@@ -62,6 +70,15 @@ def preview_spots(movie, frame_number, parameters):
         "seconds": time.perf_counter() - started,
         "thread": threading.current_thread().name,
     }
+    if emitters is not None:
+        found["emitters"] = emitters
+    return found
+
+
+def preview_emitters(movie, frame_number, parameters):
+    """The localizations of one frame (the pipeline's, with the fit's options)."""
+    one_frame = parameters.replace(frame_range=(frame_number, frame_number + 1), start_frame=0)
+    return localize(movie, one_frame)
 
 
 def result_display(locs, image, with_frames=True, color_by="photons"):
@@ -152,15 +169,19 @@ def run_localization(
     image, _ = render(locs, oversampling, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur=blur)
     display = result_display(locs, image, with_frames, color_by)
     # 3D fits: the z views (3D points, z-coloured render) are prepared here, off the GUI thread.
+    movie_name = Path(str(result.locs_path)).stem
     z_layers = (
-        z_layer_data(locs, parameters.pixelsize_nm, name=Path(str(result.locs_path)).stem)
-        if "z" in locs.dtype.names and len(locs)
-        else None
+        z_layer_data(locs, parameters.pixelsize_nm, name=movie_name) if "z" in locs.dtype.names and len(locs) else None
     )
+    colours = None
+    if "colour" in locs.dtype.names and parameters.colours:
+        names, windows = parse_colours(parameters.colours)
+        colours = {"names": names, "windows": windows, "layers": colour_layer_data(locs, names, name=movie_name)}
     return {
         "cancelled": False,
         "result": result,
         "locs": locs,
+        "colours": colours,
         "image": image,
         "oversampling": oversampling,
         "display": display,
@@ -240,6 +261,7 @@ class LocalizeWidget(QWidget):
         session = self.compute_session
         self.destroyed.connect(lambda *_: session.close())
         self.preview_layer = None
+        self.preview_emitters_layer = None
         self.preview_result = None
         self.points_layer = None
         self.render_layer = None
@@ -283,6 +305,11 @@ class LocalizeWidget(QWidget):
                 collapsible.expand(animate=False)
             self.collapsibles[title] = collapsible
             layout.addWidget(collapsible)
+        # Splitter results: the ratio histogram with the colour windows (shown after a run).
+        self.ratio_canvas = FigureCanvasQTAgg(Figure(figsize=(4, 2.6), layout="constrained"))
+        self.ratio_canvas.setMinimumHeight(200)
+        self.ratio_canvas.hide()
+        layout.addWidget(self.ratio_canvas)
         layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -317,6 +344,9 @@ class LocalizeWidget(QWidget):
             section.changed.connect(self.request_preview)
         for field in (ident.detector, self.fit.fit_method):
             field.changed.connect(self._show_applicable)
+        # A multi-emitter preview also shows the fit: its options re-run it too.
+        for field in self.fit.fields.values():
+            field.changed.connect(self._fit_option_changed)
         self._show_applicable()
         self.preview.preview.changed.connect(self._preview_toggled)
         self.fit.localize.clicked.connect(self.start_localize)
@@ -552,13 +582,23 @@ class LocalizeWidget(QWidget):
 
     # -- live preview ------------------------------------------------------------------------
     def _preview_toggled(self, on):
-        if self.preview_layer is not None and self.preview_layer in self.viewer.layers:
-            self.preview_layer.visible = bool(on)
+        for layer in (self.preview_layer, self.preview_emitters_layer):
+            if layer is not None and layer in self.viewer.layers:
+                layer.visible = bool(on)
         if on:
             self.request_preview()
 
     def _frame_changed(self, *_):
         self.request_preview()
+
+    def _fit_option_changed(self, *_):
+        previous = (self.preview_result or {}).get("emitters") is not None
+        try:
+            multi = fitters.get(self.fit.fit_method.value).rows_per_spot
+        except ParameterError:
+            multi = False
+        if multi or previous:
+            self.request_preview()
 
     def request_preview(self, *_):
         """Preview the current frame; while a preview runs only the latest request waits."""
@@ -627,7 +667,11 @@ class LocalizeWidget(QWidget):
         data = np.column_stack([found["y"], found["x"]]).astype(float)
         layer = self.movie_layer()
         name = f"{layer.name} preview" if layer is not None else "preview"
-        status = f"frame {found['frame']}: {len(data)} spots ({found['seconds'] * 1e3:.1f} ms)"
+        emitters = found.get("emitters")
+        status = f"frame {found['frame']}: {len(data)} spots"
+        if emitters is not None:
+            status += f", {len(emitters)} emitters"
+        status += f" ({found['seconds'] * 1e3:.1f} ms)"
         shown = self.preview_layer is not None and self.preview_layer in self.viewer.layers
         if shown and not self.preview_layer.visible:
             # Hidden by the user: napari cannot update a hidden Points layer's data (its
@@ -658,6 +702,7 @@ class LocalizeWidget(QWidget):
             self.preview_layer.size = found["box"]
             self.preview_layer.border_color = "yellow"
         self.preview_result = found
+        self._show_preview_emitters(emitters, layer)
         self.preview.status.value = status
 
     def _preview_layer_shown(self):
@@ -667,6 +712,34 @@ class LocalizeWidget(QWidget):
     def _preview_layer_shown_again(self, *_):
         if self._preview_layer_shown():
             self.request_preview()
+
+    def _show_preview_emitters(self, emitters, movie_layer):
+        """Crosses at the emitters of a multi-emitter preview (hidden for other fit methods)."""
+        layer = self.preview_emitters_layer
+        if layer is not None and layer in self.viewer.layers and not layer.visible:
+            return  # hidden: napari cannot update it (IndexError); redrawn when shown
+        if emitters is None:
+            if layer is not None and layer in self.viewer.layers:
+                layer.data = np.zeros((0, 2))
+            return
+        data = np.column_stack([emitters["y"], emitters["x"]]).astype(float)
+        if layer is None or layer not in self.viewer.layers:
+            self.preview_emitters_layer = self.viewer.add_points(
+                data,
+                ndim=2,
+                name="preview emitters",
+                symbol="cross",
+                size=1.0,
+                face_color="cyan",
+                metadata={PLUGIN_KEY: {"role": "preview"}},
+            )
+            if movie_layer is not None:
+                self.preview_emitters_layer.scale = movie_layer.scale[-2:]
+                self.preview_emitters_layer.translate = movie_layer.translate[-2:]
+            self.preview_emitters_layer.events.visible.connect(self._preview_layer_shown_again)
+            self.viewer.layers.selection.active = self.movie_layer() or self.preview_layer
+        else:
+            layer.data = data
 
     @property
     def preview_busy(self):
@@ -876,8 +949,11 @@ class LocalizeWidget(QWidget):
             return
         shown = time.perf_counter()
         self.show_results(layer, out["image"], out["oversampling"], out["display"])
-        if out.get("z_layers"):
-            self.z_layers = self.show_z_layers(layer, out["z_layers"])
+        colours = out.get("colours")
+        extra = list(out.get("z_layers") or []) + list(colours["layers"] if colours else [])
+        if extra:  # 3D views, one points layer per colour: replace the movie's previous ones
+            self.z_layers = self.show_z_layers(layer, extra)
+        self.show_ratio_histogram(out["locs"], colours)
         out["layers_seconds"] = time.perf_counter() - shown
         result = out["result"]
         replaced = " (replaced the earlier file)" if self._replacing is not None else ""
@@ -966,6 +1042,16 @@ class LocalizeWidget(QWidget):
             points.face_color = color_by
             points.face_contrast_limits = self._limits.get(color_by) or _feature_limits(points.features[color_by])
         return points, render
+
+    def show_ratio_histogram(self, locs, colours=None):
+        """Splitter results: the histogram of ``ratio`` with the colour windows (hidden otherwise)."""
+        if "ratio" not in locs.dtype.names:
+            self.ratio_canvas.hide()
+            return
+        windows, names = (colours["windows"], colours["names"]) if colours else ((), ())
+        ratio_histogram(self.ratio_canvas.figure, locs["ratio"], windows, names)
+        self.ratio_canvas.show()
+        self.ratio_canvas.draw_idle()
 
     def show_z_layers(self, layer, layer_data):
         """The 3D results (:func:`~napari_picasso.layer_data.z_layer_data`): replace the

@@ -5,6 +5,34 @@ Each module defines ``add_parser(subparsers)``, which registers the sub-command 
 code).
 """
 
-from . import calibrate_z, camera_calibrate, convert, db, dbscan, demo, link, localize, server, undrift, watch
+from . import (
+    calibrate_channels,
+    calibrate_z,
+    camera_calibrate,
+    convert,
+    db,
+    dbscan,
+    demo,
+    link,
+    localize,
+    register,
+    server,
+    undrift,
+    watch,
+)
 
-COMMAND_MODULES = [localize, demo, undrift, link, dbscan, camera_calibrate, calibrate_z, convert, db, watch, server]
+COMMAND_MODULES = [
+    localize,
+    demo,
+    undrift,
+    link,
+    dbscan,
+    camera_calibrate,
+    calibrate_z,
+    calibrate_channels,
+    register,
+    convert,
+    db,
+    watch,
+    server,
+]

@@ -89,21 +89,35 @@ def wants_batch(args):
     )
 
 
+# The exit code of ``localize`` when every movie was localized but a database row could not be
+# written (1: a movie failed, 2: bad options, 130: cancelled).
+EXIT_NOT_RECORDED = 3
+
+
+def exit_code(outcomes):
+    """``localize``'s exit code: 130 cancelled, 1 a movie failed, 3 a row not written, else 0."""
+    if any(o.status == "cancelled" for o in outcomes):
+        return 130
+    if any(o.status == "failed" for o in outcomes):
+        return 1
+    return EXIT_NOT_RECORDED if any(o.note for o in outcomes) else 0
+
+
 def database_recorder(args, stream=None):
     """``on_result`` for :func:`run_batch`: one database row per file, done or failed.
 
     Honours ``--db``, ``--no-db`` and ``--group`` (see ``commands.db``); a database
-    problem is reported as a warning and fails no localization.
+    problem raises here, so that :func:`run_batch` notes it in the outcome (a warning
+    and :data:`EXIT_NOT_RECORDED`); it fails no localization.
     """
-    from .db import record_after_localization
-
-    stream = stream or sys.stderr
 
     def record(outcome):
         if getattr(args, "no_db", False):
             return
         if outcome.status == "done":
-            record_after_localization(args, outcome.locs_path, stream=stream)
+            from ..db import record_file
+
+            record_file(outcome.locs_path, getattr(args, "db", None), group=getattr(args, "group", None))
         elif outcome.status == "failed":
             from ..db import open_database, record_failure
 
@@ -141,13 +155,14 @@ def outcome_notes(outcome):
 
     if outcome.status == "skipped":
         return [f"skipped {outcome.movie}: {outcome.locs_path} exists (--skip-existing); kept it"]
+    notes = [f"warning: {text}" for text in getattr(outcome, "warnings", None) or []]
     if outcome.status == "done" and outcome.replaced is not None:
         written = time.strftime("%Y-%m-%d %H:%M", time.localtime(outcome.replaced))
-        return [
+        notes.append(
             f"note: replaced the earlier {outcome.locs_path} and its .yaml (written {written}); "
             "--skip-existing keeps existing outputs"
-        ]
-    return []
+        )
+    return notes
 
 
 def compute_choice(args):
@@ -196,7 +211,7 @@ def run_batch_command(args, parameters, choices=None):
             print(f"error: {outcome.error}", file=sys.stderr)
         for note in outcome_notes(outcome):
             print(note, file=sys.stderr)
+        if outcome.note:  # the database row could not be written
+            print(f"warning: {outcome.movie}: {outcome.note}", file=sys.stderr)
     print(status_table(outcomes))
-    if any(o.status == "cancelled" for o in outcomes):
-        return 130
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return exit_code(outcomes)

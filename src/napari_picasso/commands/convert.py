@@ -10,8 +10,6 @@ not say it, and gives CSV/``.smlm`` their nm where the ``_locs.yaml`` has no Pix
 
 from pathlib import Path
 
-from ..io.convert import convert_file
-
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -28,6 +26,8 @@ def add_parser(subparsers):
 
 
 def run(args):
+    from ..io.convert import convert_file  # when run: pandas and the table readers load slowly
+
     result = convert_file(args.input, args.output, pixelsize_nm=args.pixelsize)
     note = f" ({result.rows_left_out} invalid rows left out)" if result.rows_left_out else ""
     print(

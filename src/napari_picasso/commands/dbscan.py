@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from ..io.errors import InputFileError
-from ..postprocess import dbscan_file
 from ._postprocess import report_error
 
 
@@ -28,6 +27,8 @@ def add_parser(subparsers):
 
 
 def run(args):
+    from ..postprocess import dbscan_file  # when run: the command line starts without it
+
     if args.radius <= 0 or args.min_samples < 1:
         print("error: RADIUS must be > 0 and MIN_SAMPLES >= 1", file=sys.stderr)
         return 2

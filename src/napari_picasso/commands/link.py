@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from ..io.errors import InputFileError
-from ..postprocess import link_file
 from ._postprocess import report_error
 
 
@@ -34,6 +33,8 @@ def add_parser(subparsers):
 
 
 def run(args):
+    from ..postprocess import link_file  # when run: the command line starts without it
+
     if args.distance <= 0 or args.dark_frames < 0:
         print("error: --distance must be > 0 and --dark-frames >= 0", file=sys.stderr)
         return 2

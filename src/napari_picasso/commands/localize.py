@@ -3,12 +3,14 @@
 import sys
 from pathlib import Path
 
+from ..core import timings
 from ..io.errors import InputFileError, ParameterError
 from ..parameters import add_arguments, from_arguments
 from ._batch import (
     add_batch_options,
     compute_choice,
     database_recorder,
+    exit_code,
     outcome_notes,
     run_batch_command,
     wants_batch,
@@ -16,9 +18,17 @@ from ._batch import (
 from ._progress import ProgressBar
 from .db import add_database_option
 
+EXIT_CODES = (
+    "exit codes: 0 every movie localized and recorded; 1 a movie failed (its reason on stderr, "
+    "a failed row in the database); 2 bad options; 3 every movie localized but a database row "
+    "could not be written (read-only, full or locked database: see the warning); 130 cancelled."
+)
+
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("localize", help="localize movies into _locs.hdf5 files", description=__doc__)
+    parser = subparsers.add_parser(
+        "localize", help="localize movies into _locs.hdf5 files", description=__doc__, epilog=EXIT_CODES
+    )
     parser.add_argument(
         "movies",
         nargs="+",
@@ -105,6 +115,9 @@ def run(args):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.out is not None and (args.out.exists() and not args.out.is_dir()):
+        print(f"error: --out {args.out}: is a file, not a folder; name a folder for the outputs.", file=sys.stderr)
+        return 2
     if not args.quiet and args.scheduler is None:  # a scheduler's workers have caches of their own
         say_first_run(parameters)
     if wants_batch(args):
@@ -127,7 +140,7 @@ def run_one_by_one(args, parameters, choices):
     Each movie gets its progress bar and a summary line, or its error on stderr as it
     happens; a movie that fails is recorded as failed in the database and the others are
     still localized. With several movies a status table ends the output. Returns the exit
-    code: 1 when a movie failed, 130 when cancelled.
+    code: 1 when a movie failed, 130 when cancelled, 3 when a database row could not be written.
     """
     from ..distributed.batch import find_movies, run_batch, status_table
 
@@ -135,7 +148,8 @@ def run_one_by_one(args, parameters, choices):
 
     def report(outcome):  # after each movie, before the next one starts
         if outcome.status == "done":
-            print(summary_line(outcome, parameters.pixelsize_nm))
+            with timings.stage("summary line"):
+                print(summary_line(outcome, parameters.pixelsize_nm))
             for note in outcome_notes(outcome):
                 print(note, file=sys.stderr)
         else:  # named once: the reader's and the pipeline's messages often name the movie already
@@ -162,6 +176,4 @@ def run_one_by_one(args, parameters, choices):
             print(f"warning: {outcome.movie}: {outcome.note}", file=sys.stderr)
     if len(outcomes) > 1:
         print(status_table(outcomes))
-    if any(o.status == "cancelled" for o in outcomes):
-        return 130
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return exit_code(outcomes)

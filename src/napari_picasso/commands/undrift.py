@@ -21,7 +21,6 @@ from pathlib import Path
 
 from ..core.drift_estimate import METHODS
 from ..io.errors import InputFileError
-from ..postprocess import describe_undrift, undrift_file
 from ._postprocess import report_error
 from .db import add_database_option, record_after_localization
 
@@ -61,6 +60,8 @@ def add_parser(subparsers):
 
 
 def run(args):
+    from ..postprocess import describe_undrift, undrift_file  # when run: the command line starts without it
+
     failures = 0
     for path in args.files:
         try:

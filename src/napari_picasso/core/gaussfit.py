@@ -437,12 +437,28 @@ def _fit_one(spot, box, n_params, poisson, max_iterations, tolerance, theta_out,
     A = np.empty((n_params, n_params), dtype=np.float64)
     L = np.zeros((n_params, n_params), dtype=np.float64)
     delta = np.empty(n_params, dtype=np.float64)
+    extra_min = extra.min() if has_extra else 0.0
+    return _fit_into(
+        spot, box, n_params, poisson, max_iterations, tolerance, theta_out, crlb_out, extra, has_extra, extra_min,
+        work, theta, trial, grad, grad_t, curv, curv_t, A, L, delta,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def _fit_into(
+    spot, box, n_params, poisson, max_iterations, tolerance, theta_out, crlb_out, extra, has_extra, extra_min,
+    work, theta, trial, grad, grad_t, curv, curv_t, A, L, delta,
+):  # fmt: skip
+    """One spot's fit in scratch arrays the caller provides (the CUDA kernel's are local).
+
+    ``L`` must start zeroed (its upper triangle is never written).
+    """
     _initial_theta(spot, box, theta, n_params)
     bg_min = _BG_MIN_MLE
     if has_extra:
         # mu + extra must stay positive, not bg itself: a subtracted background or
         # readout variance lets the fitted background go below zero.
-        bg_min = _BG_MIN_MLE - extra.min()
+        bg_min = _BG_MIN_MLE - extra_min
         if theta[3] < bg_min:
             theta[3] = bg_min
     objective = _objective(spot, box, theta, n_params, poisson, work, grad, curv, extra, has_extra)
@@ -504,7 +520,7 @@ def _fit_one(spot, box, n_params, poisson, max_iterations, tolerance, theta_out,
             crlb_out[k] = delta[k]
     else:
         for k in range(n_params):
-            crlb_out[k] = np.nan
+            crlb_out[k] = math.nan
     return iterations, objective
 
 
@@ -590,6 +606,14 @@ def fit_lq(spots, max_iterations=100, tolerance_px=1e-3, shared_sigma=False):
 
 
 def _fit(spots, max_iterations, tolerance_px, shared_sigma, poisson, extra_variance=None):
+    return fit_spots_with(
+        _fit_spots, spots, max_iterations, tolerance_px, shared_sigma, poisson=poisson, extra_variance=extra_variance
+    )
+
+
+def fit_spots_with(fit_spots, spots, max_iterations, tolerance_px, shared_sigma, *, poisson, extra_variance=None):
+    """Check the spots, run ``fit_spots`` (this module's kernel or the GPU's) and name
+    its outputs as :func:`fit_mle` / :func:`fit_lq` return them."""
     spots = np.ascontiguousarray(spots, dtype=np.float32)
     if spots.ndim != 3 or spots.shape[1] != spots.shape[2]:
         raise ValueError(f"spots must be (n, box, box); got {spots.shape}")
@@ -609,7 +633,7 @@ def _fit(spots, max_iterations, tolerance_px, shared_sigma, poisson, extra_varia
         iterations = np.zeros(0, np.int32)
         objective = np.zeros(0)
     else:
-        theta, crlb, iterations, objective = _fit_spots(
+        theta, crlb, iterations, objective = fit_spots(
             spots, n_params, poisson, int(max_iterations), float(tolerance_px), extras, has_extra
         )
     theta = _as_full_theta(theta)

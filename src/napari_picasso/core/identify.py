@@ -72,9 +72,102 @@ def _net_gradient(frame, y, x, r, uy, ux):
 
 
 @numba.njit(cache=True, nogil=True)
+def _net_gradient_inside(frame, y, x, r, uy, ux):
+    """:func:`_net_gradient` of a box whose neighbours all lie in the frame (no clamping)."""
+    total = 0.0
+    for dy in range(-r, r + 1):
+        yy = y + dy
+        above = frame[yy - 1]
+        here = frame[yy]
+        below = frame[yy + 1]
+        for dx in range(-r, r + 1):
+            if dy == 0 and dx == 0:
+                continue
+            xx = x + dx
+            gy = below[xx] - above[xx]
+            gx = here[xx + 1] - here[xx - 1]
+            total += gy * uy[dy + r, dx + r] + gx * ux[dy + r, dx + r]
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
 def _capacity_per_frame(height, width, r):
     # Two maxima are more than r apart (Chebyshev), which bounds their number.
     return ((height // (r + 1)) + 1) * ((width // (r + 1)) + 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_of_box_maximum(frame, y, x, r, v):
+    """Whether ``v = frame[y, x]``, the maximum of its box, is its first maximum.
+
+    Row-major ties: an earlier pixel of the box equal to ``v`` wins (the rule of
+    :func:`_is_box_maximum`, given that no pixel of the box exceeds ``v``).
+    """
+    for dy in range(-r, 0):
+        for dx in range(-r, r + 1):
+            if frame[y + dy, x + dx] >= v:
+                return False
+    for dx in range(-r, 0):
+        if frame[y, x + dx] >= v:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _box_rows_maximum(frame, r, y0, x0, y1, n_columns, out):
+    """``out[y - y0, c]``: maximum of ``frame[y, x0 + c : x0 + c + 2r + 1]`` (NaN ignored)."""
+    for y in range(y0, y1):
+        row = frame[y]
+        line = out[y - y0]
+        for c in range(n_columns):
+            line[c] = -np.inf
+        for dx in range(2 * r + 1):
+            for c in range(n_columns):
+                w = row[x0 + c + dx]
+                if w > line[c]:
+                    line[c] = w
+
+
+@numba.njit(cache=True, nogil=True)
+def _frame_candidates(frame, r, min_net_gradient, y0, x0, y1, x1, uy, ux, ys, xs, ngs):
+    """Candidates of one frame into ``ys, xs, ngs``; their number.
+
+    One pass: the box maximum of every pixel, separably (rows, then columns of row
+    maxima, kept in cache), then the first-maximum check and the net gradient only at
+    the pixels equal to their box maximum.
+    """
+    n_columns = x1 - x0 - 2 * r
+    if n_columns <= 0 or y1 - y0 - 2 * r <= 0:
+        return 0
+    capacity = len(ys)
+    height, width = frame.shape
+    rows_max = np.empty((y1 - y0, n_columns), dtype=frame.dtype)
+    _box_rows_maximum(frame, r, y0, x0, y1, n_columns, rows_max)
+    box_max = np.empty(n_columns, dtype=frame.dtype)
+    n = 0
+    for y in range(y0 + r, y1 - r):
+        for c in range(n_columns):
+            box_max[c] = -np.inf
+        for dy in range(2 * r + 1):
+            line = rows_max[y - r - y0 + dy]
+            for c in range(n_columns):
+                if line[c] > box_max[c]:
+                    box_max[c] = line[c]
+        row = frame[y]
+        for c in range(n_columns):
+            x = x0 + r + c
+            v = row[x]
+            if v == box_max[c] and _first_of_box_maximum(frame, y, x, r, v):
+                if r < y < height - 1 - r and r < x < width - 1 - r:
+                    ng = _net_gradient_inside(frame, y, x, r, uy, ux)
+                else:
+                    ng = _net_gradient(frame, y, x, r, uy, ux)
+                if ng > min_net_gradient and n < capacity:
+                    ys[n] = y
+                    xs[n] = x
+                    ngs[n] = ng
+                    n += 1
+    return n
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -87,18 +180,7 @@ def _identify_frames(frames, box, min_net_gradient, y0, x0, y1, x1, uy, ux):
     ngs = np.empty((n_frames, capacity), dtype=np.float32)
     counts = np.zeros(n_frames, dtype=np.int64)
     for f in prange(n_frames):
-        frame = frames[f]
-        n = 0
-        for y in range(y0 + r, y1 - r):
-            for x in range(x0 + r, x1 - r):
-                if _is_box_maximum(frame, y, x, r):
-                    ng = _net_gradient(frame, y, x, r, uy, ux)
-                    if ng > min_net_gradient and n < capacity:
-                        ys[f, n] = y
-                        xs[f, n] = x
-                        ngs[f, n] = ng
-                        n += 1
-        counts[f] = n
+        counts[f] = _frame_candidates(frames[f], r, min_net_gradient, y0, x0, y1, x1, uy, ux, ys[f], xs[f], ngs[f])
     return compact_candidates(counts, ys, xs, ngs)
 
 

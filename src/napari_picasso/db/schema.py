@@ -12,11 +12,31 @@ import datetime
 import os
 import re
 import sqlite3
+import sys
 from pathlib import Path
 
-import sqlite_utils
-
 from ..io.errors import InputFileError
+
+
+def _import_sqlite_utils():
+    """``sqlite_utils``, without the pandas it imports when it can.
+
+    sqlite_utils imports pandas (a third of a second, more than the rest of writing a
+    row) only to store ``pandas.Timestamp`` values as text; rows here hold none. Where
+    pandas is loaded already (napari), nothing changes.
+    """
+    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
+        import sqlite_utils
+    else:
+        sys.modules["pandas"] = None  # `import pandas` raises ImportError while this is set
+        try:
+            import sqlite_utils
+        finally:
+            del sys.modules["pandas"]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 DB_ENV_VAR = "NAPARI_PICASSO_DB"
 DEFAULT_DB_PATH = Path("~") / ".picasso" / "napari_picasso.db"
@@ -110,6 +130,66 @@ def timestamp_iso(seconds):
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+class DatabaseUnusable(InputFileError, sqlite3.OperationalError):
+    """The database cannot be written or read: read-only, its disk full, locked, damaged.
+
+    An :class:`~napari_picasso.io.errors.InputFileError` (the command line prints it
+    without a traceback) and still an ``sqlite3.OperationalError`` for code that catches
+    those. Made by :func:`database_error`.
+    """
+
+
+_ENVIRONMENT_WORDS = ("readonly", "read-only", "disk is full", "no space", "locked", "busy", "disk i/o")
+
+
+def _environment_error(error):
+    """An SQLite error about the file's surroundings (permissions, disk, lock), not a query bug."""
+    if isinstance(error, DatabaseUnusable) or not isinstance(error, sqlite3.OperationalError):
+        return False
+    text = str(error).lower()
+    return any(word in text for word in _ENVIRONMENT_WORDS)
+
+
+def database_error(path, error):
+    """A :class:`DatabaseUnusable` that says what is wrong with the database at ``path``.
+
+    SQLite says "attempt to write a readonly database", "database or disk is full",
+    "database is locked" or "file is not a database"; a user must not be told to move a
+    healthy database aside because its disk is full or its file read-only.
+
+    Examples
+    --------
+    >>> import sqlite3
+    >>> error = database_error("/data/x.db", sqlite3.OperationalError("database or disk is full"))
+    >>> error.problem
+    'cannot be written: the disk is full (database or disk is full).'
+    >>> isinstance(error, sqlite3.OperationalError)
+    True
+    """
+    path = Path(path)
+    text = str(error).lower()
+    exists = path.exists()
+    if "readonly" in text or "read-only" in text or (exists and not os.access(path, os.W_OK)):
+        problem = f"is read-only ({error}): nothing can be recorded in it."
+        fix = "make the file (and its folder) writable, or choose another database (--db)."
+    elif "disk is full" in text or "no space" in text:
+        problem = f"cannot be written: the disk is full ({error})."
+        fix = f"free space on the disk of {path.parent}, then run it again."
+    elif "locked" in text or "busy" in text:
+        problem = f"is locked by another program for longer than {BUSY_TIMEOUT_S:g} s ({error})."
+        fix = "wait until the other program (a watcher, a viewer, a long query) has finished, then run it again."
+    elif "unable to open" in text or (exists and not os.access(path, os.R_OK)):
+        problem = f"cannot be opened ({error})."
+        fix = "check the permissions of the file and its folder, or choose another file."
+    elif "disk i/o" in text:
+        problem = f"cannot be read or written: the disk reports an I/O error ({error})."
+        fix = "check the disk; the database itself may be fine."
+    else:
+        problem = f"is not a usable SQLite database ({error})."
+        fix = "choose another file or move this one away."
+    return DatabaseUnusable(path, problem, fix)
+
+
 @contextlib.contextmanager
 def transaction(db):
     """One write transaction (``BEGIN IMMEDIATE``): all of it is written or none.
@@ -120,15 +200,20 @@ def transaction(db):
     if db.conn.in_transaction:
         yield db
         return
-    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        raise database_error(getattr(db, "path", "database"), error) from None
     try:
         yield db
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
-    else:
         db.conn.execute("COMMIT")
+    except BaseException as error:
+        if db.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.conn.execute("ROLLBACK")
+        if _environment_error(error):
+            raise database_error(getattr(db, "path", "database"), error) from None
+        raise
 
 
 # --- migrations ------------------------------------------------------------------------
@@ -311,11 +396,7 @@ def open_database(path=None, readonly=False):
             # transaction(), which says BEGIN IMMEDIATE ... COMMIT itself.
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
     except sqlite3.Error as error:  # an unreadable file, a folder without write permission
-        raise InputFileError(
-            path,
-            f"cannot be opened as a database ({error}).",
-            fix="check the file's permissions, or choose another file.",
-        ) from None
+        raise database_error(path, error) from None
     db = sqlite_utils.Database(conn)
     db.path = path
     try:
@@ -331,7 +412,7 @@ def open_database(path=None, readonly=False):
             migrate(db, path)
     except sqlite3.DatabaseError as error:
         db.close()
-        raise InputFileError(
-            path, f"is not a usable SQLite database ({error}).", fix="choose another file or move this one away."
-        ) from None
+        if isinstance(error, DatabaseUnusable):
+            raise
+        raise database_error(path, error) from None
     return db

@@ -12,9 +12,13 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
+
+from ..core import timings
 from ..io.drift import undrift_document
 from ..io.errors import InputFileError
-from ..io.locs import load_info
+from ..io.locs import load_columns, load_info
+from ..io.walk import walk_files
 from .file_metrics import count_locs, file_quality_metrics
 from .schema import COLUMNS_TABLE, FILE_COLUMNS, TABLE, family_of, now_iso, timestamp_iso, transaction
 
@@ -158,6 +162,32 @@ def undrift_figures(info):
     return out
 
 
+def colour_counts(info, colour=None, path=None):
+    """Localizations per colour of a splitter file with colour windows (``--colour``).
+
+    ``{"n_colour_<name>": count, ..., "n_colour_none": count}`` (metric columns), from the
+    ``colour`` field (``colour``, or read alone from ``path``); ``{}`` for a file without
+    colour windows.
+
+    Examples
+    --------
+    >>> info = [{}, {"Fit method": "mle-ratio", "Colours": ["A", "B"]}]
+    >>> colour_counts(info, np.array([0, 1, 1, -1]))
+    {'n_colour_A': 1, 'n_colour_B': 2, 'n_colour_none': 1}
+    """
+    names = localization_document(info).get("Colours")
+    if not names:
+        return {}
+    if colour is None:
+        colour = load_columns(path, ["colour"])["colour"]
+    if colour is None:
+        return {}
+    counts = np.bincount(np.asarray(colour, np.int64) + 1, minlength=len(names) + 1)
+    out = {f"n_colour_{name}": int(counts[i + 1]) for i, name in enumerate(names)}
+    out["n_colour_none"] = int(counts[0])
+    return out
+
+
 def compute_metrics(locs, info):
     """Quality metrics of a file's localizations (:func:`core.quality.quality_metrics`)."""
     from ..core.quality import quality_metrics
@@ -170,23 +200,68 @@ def compute_metrics(locs, info):
 PENDING_COMMANDS = "commands_pending"
 
 
-def _pending_column(db, create=False):
-    """The column holding pending commands (None when it does not exist yet and not ``create``)."""
+# What a watcher knew of the movie when it localized it: its files' (name, size, mtime_ns),
+# JSON; compared on restart, so a movie that changed since is redone. Added on first use.
+MOVIE_SIGNATURE = "movie_signature"
+# The follow-up command running on a file: {"pid", "pgid", "arguments"}, JSON; a restarted
+# watcher does not start it again while that process group lives. Added on first use.
+RUNNING_COMMAND = "command_running"
+
+
+def _file_column(db, source, create=False):
+    """The file column ``source`` (None when it does not exist yet and not ``create``)."""
     if create:
-        return _dynamic_columns(db, "file", {PENDING_COMMANDS: ""})[PENDING_COMMANDS]
+        return _dynamic_columns(db, "file", {source: ""})[source]
     if COLUMNS_TABLE not in db.table_names():
         return None
-    found = db.execute(
-        f"SELECT name FROM {COLUMNS_TABLE} WHERE kind = 'file' AND source = ?", [PENDING_COMMANDS]
-    ).fetchone()
+    found = db.execute(f"SELECT name FROM {COLUMNS_TABLE} WHERE kind = 'file' AND source = ?", [source]).fetchone()
     return found[0] if found else None
+
+
+def _pending_column(db, create=False):
+    """The column holding pending commands (None when it does not exist yet and not ``create``)."""
+    return _file_column(db, PENDING_COMMANDS, create)
+
+
+def _json_value(db, locs_path, source):
+    column = _file_column(db, source)
+    if column is None:
+        return None
+    found = db.execute(
+        f'SELECT "{column}" FROM {TABLE} WHERE locs_path = ?', [str(Path(locs_path).absolute())]
+    ).fetchone()
+    return json.loads(found[0]) if found and found[0] else None
+
+
+def movie_signature(db, locs_path):
+    """The movie's files ``[[name, size, mtime_ns], ...]`` when ``locs_path`` was recorded, or None."""
+    return _json_value(db, locs_path, MOVIE_SIGNATURE)
+
+
+def running_command(db, locs_path):
+    """The follow-up command recorded as running on a file (``{"pid", "pgid", "arguments"}``) or None."""
+    return _json_value(db, locs_path, RUNNING_COMMAND)
+
+
+def set_running_command(db, locs_path, running):
+    """Record the command now running on a file (a dict), or that none is (None)."""
+    with transaction(db):
+        column = _file_column(db, RUNNING_COMMAND, create=running is not None)
+        if column is None:
+            return
+        db.execute(
+            f'UPDATE {TABLE} SET "{column}" = ? WHERE locs_path = ?',
+            [json.dumps(running) if running is not None else None, str(Path(locs_path).absolute())],
+        )
 
 
 def _pending_value(commands):
     return json.dumps(list(commands)) if commands else None
 
 
-def record_localization(db, locs_path, metrics=None, group=None, locs=None, info=None, pending_commands=None):
+def record_localization(
+    db, locs_path, metrics=None, group=None, locs=None, info=None, pending_commands=None, movie_signature=None
+):
     """Write (or update) the row of one localization file.
 
     Parameters
@@ -205,6 +280,9 @@ def record_localization(db, locs_path, metrics=None, group=None, locs=None, info
         Commands still to run on the file (the watcher's follow-ups), written in the same
         transaction as the row: a process killed right after recording cannot lose them.
         See :func:`set_pending_commands` and :func:`pending_commands`.
+    movie_signature : sequence, optional
+        The movie's files ``(name, size, mtime_ns)`` as localized (a watcher redoes the
+        output when they differ later); see :func:`movie_signature`.
 
     Returns
     -------
@@ -218,7 +296,8 @@ def record_localization(db, locs_path, metrics=None, group=None, locs=None, info
         n_locs = count_locs(path)
         info = load_info(path)
         if metrics is None:
-            metrics, n_locs = file_quality_metrics(path, *metric_inputs(info))
+            with timings.stage("quality figures"):
+                metrics, n_locs = file_quality_metrics(path, *metric_inputs(info))
     else:
         n_locs = len(locs)
         if metrics is None:
@@ -247,13 +326,16 @@ def record_localization(db, locs_path, metrics=None, group=None, locs=None, info
     if group is not None:
         row["group_name"] = group
     parameters = {k: v for k, v in localization_document(info).items() if k not in ("Width", "Height", "Frames")}
-    metrics = {**metrics, **undrift_figures(info)}
+    colour = locs["colour"] if locs is not None and "colour" in (locs.dtype.names or ()) else None
+    metrics = {**metrics, **undrift_figures(info), **colour_counts(info, colour, path)}
     with transaction(db):
         for kind, values in (("parameter", parameters), ("metric", dict(metrics))):
             names = _dynamic_columns(db, kind, values)
             row.update({names[key]: value for key, value in values.items()})
         if pending_commands:
             row[_pending_column(db, create=True)] = _pending_value(pending_commands)
+        if movie_signature is not None:
+            row[_file_column(db, MOVIE_SIGNATURE, create=True)] = json.dumps([list(m) for m in movie_signature])
         return _upsert(db, row, keep_group=True)
 
 
@@ -273,13 +355,14 @@ def record_file(locs_path, db_path=None, group=None):
     from .query import get_row
     from .schema import open_database
 
-    db = open_database(db_path)
-    try:
-        row = get_row(db, record_localization(db, locs_path, group=group))
-        row["database"] = str(db.path)
-        return row
-    finally:
-        db.close()
+    with timings.stage("database"):
+        db = open_database(db_path)
+        try:
+            row = get_row(db, record_localization(db, locs_path, group=group))
+            row["database"] = str(db.path)
+            return row
+        finally:
+            db.close()
 
 
 def record_table(db, path, group=None, pixelsize_nm=None):
@@ -365,7 +448,9 @@ class AddResult:
 
 def localization_files(folder):
     """``*_locs*.hdf5`` under ``folder``, recursively, sorted (ours and Picasso's names)."""
-    return sorted(p for p in Path(folder).rglob("*.hdf5") if "_locs" in p.name and p.is_file())
+    return sorted(
+        Path(entry.path) for entry in walk_files(folder) if entry.name.endswith(".hdf5") and "_locs" in entry.name
+    )
 
 
 def add_paths(db, paths, group=None, refresh=False, progress=None, pixelsize_nm=None):
@@ -521,12 +606,15 @@ __all__ = [
     "localization_files",
     "mark_missing",
     "missing_now",
+    "movie_signature",
     "pending_commands",
     "record_failure",
     "record_file",
     "record_localization",
     "record_table",
     "set_group",
+    "running_command",
     "set_pending_commands",
+    "set_running_command",
     "undrift_figures",
 ]

@@ -16,8 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from ..io.errors import InputFileError, ParameterError
+from ..io.errors import InputFileError, OutputWriteError, ParameterError
 from ..io.locs import movie_locs_path, yaml_path_for
+from ..io.walk import walk_folders
 from ..pipeline import LocalizationCancelled, _should_cancel
 from .cluster import compute_client
 from .runner import localize_file_distributed
@@ -57,6 +58,7 @@ class BatchOutcome:
     error: str | None = None
     note: str | None = None
     replaced: float | None = None
+    warnings: list = dataclasses.field(default_factory=list)  # the run's warnings (too many spots)
 
 
 EXISTING_CHOICES = ("replace", "skip")
@@ -100,19 +102,25 @@ def _is_movie_file(path):
 
 
 def _scan(folder, skip_names):
+    """Movies under ``folder``: each real folder once, iteratively (links, deep trees)."""
+
+    def descend(path):
+        return not (path.name.startswith(".") or path.name in skip_names or is_dataset_folder(path))
+
     found = []
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        path = Path(entry.path)
-        if entry.is_dir():
-            if entry.name.startswith(".") or entry.name in skip_names:
+    for _, entries in walk_folders(folder, descend=descend):
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_dir, is_file = entry.is_dir(), entry.is_file()
+            except OSError:
                 continue
-            if is_dataset_folder(path):
+            if is_dir:
+                if not (entry.name.startswith(".") or entry.name in skip_names) and is_dataset_folder(path):
+                    found.append(path)
+            elif is_file and _is_movie_file(path):
                 found.append(path)
-            else:
-                found.extend(_scan(path, skip_names))
-        elif entry.is_file() and _is_movie_file(path):
-            found.append(path)
-    return found
+    return sorted(found)
 
 
 def find_movies(paths, skip_names=(ANALYSIS_FOLDER,)):
@@ -177,7 +185,7 @@ def output_path_for(item, analysis=None, out_folder=None, choices=None):
 
 def describe_error(error):
     """A one-line, user-facing reason for a failed file."""
-    if isinstance(error, (InputFileError, ParameterError)):
+    if isinstance(error, (InputFileError, ParameterError, OutputWriteError)):
         return str(error)
     if type(error).__name__ == "KilledWorker":
         return (
@@ -289,7 +297,14 @@ def run_batch(
                 item.movie, locs_path, "failed", seconds=time.perf_counter() - started, error=describe_error(error)
             )
         return BatchOutcome(
-            item.movie, result.locs_path, "done", result.n_locs, result.n_frames, result.seconds, replaced=earlier
+            item.movie,
+            result.locs_path,
+            "done",
+            result.n_locs,
+            result.n_frames,
+            result.seconds,
+            replaced=earlier,
+            warnings=list(getattr(result, "warnings", [])),
         )
 
     for item in items:

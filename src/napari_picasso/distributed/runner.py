@@ -207,7 +207,7 @@ def localize_file_distributed(
             # Measured once here: every block gets the same number.
             parameters, baseline_info = resolve_baseline(parameters, opened)
             parameters = with_maps_origin(parameters, opened.shape, opened.metadata, opened.path.name)
-            info = [movie_info(opened), {**parameters.to_info(), **baseline_info}]
+            info = [movie_info(opened, parameters), {**parameters.to_info(), **baseline_info}]
             shape = opened.shape
             if locs_path is None:
                 locs_path = movie_locs_path(opened)

@@ -65,6 +65,7 @@ MLE_3D = Fitter(
     fit=MLE.fit,
     columns=_z_columns(MLE),
     check=check_calibration,
+    gpu_fit=MLE.gpu_fit,
 )
 LQ_3D = Fitter(
     name="lq-3d",
@@ -74,6 +75,7 @@ LQ_3D = Fitter(
     fit=LQ.fit,
     columns=_z_columns(LQ),
     check=check_calibration,
+    gpu_fit=LQ.gpu_fit,
 )
 
 FITTERS = (MLE_3D, LQ_3D)

@@ -35,6 +35,14 @@ class Fitter:
     check : callable or None
         ``check(parameters)`` raises :class:`~napari_picasso.io.errors.ParameterError` for
         parameters this method cannot run with (before any movie is read).
+    gpu_fit : callable or None
+        :attr:`fit` on a CUDA GPU (same arguments and results, within rounding); None for a
+        method that runs on the CPU only (``--device auto`` then uses the CPU).
+    rows_per_spot : bool
+        False (the default): :attr:`fit` returns one row per spot. True: its dict also has
+        ``spot``, the index of the spot each row comes from (zero, one or several rows per
+        spot, ordered by spot); the pipeline gives each row its spot's frame, box centre
+        and net gradient, and ``x``, ``y`` stay relative to that box centre.
     """
 
     name: str
@@ -44,6 +52,8 @@ class Fitter:
     fit: Callable
     columns: Callable
     check: Callable | None = None
+    gpu_fit: Callable | None = None
+    rows_per_spot: bool = False
 
     @property
     def dtype(self):

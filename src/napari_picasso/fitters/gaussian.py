@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..core import gpu
 from ..core.average import average_of_roi
 from ..core.camera import excess_noise_factor
 from ..core.gaussfit import fit_lq, fit_mle
@@ -25,6 +26,20 @@ def _fit_mle(spots, parameters, extra_variance):
 def _fit_lq(spots, parameters, extra_variance):
     # Least squares weighs every pixel alike: no extra variance.
     return fit_lq(spots, parameters.max_iterations, parameters.tolerance_px, parameters.shared_sigma)
+
+
+def _fit_mle_gpu(spots, parameters, extra_variance):
+    return gpu.fit_mle(
+        spots,
+        parameters.max_iterations,
+        parameters.tolerance_px,
+        parameters.shared_sigma,
+        extra_variance=extra_variance,
+    )
+
+
+def _fit_lq_gpu(spots, parameters, extra_variance):
+    return gpu.fit_lq(spots, parameters.max_iterations, parameters.tolerance_px, parameters.shared_sigma)
 
 
 def _average(spots, parameters, extra_variance):
@@ -58,8 +73,17 @@ MLE = Fitter(
     parameters=ITERATIVE,
     fit=_fit_mle,
     columns=crlb_columns,
+    gpu_fit=_fit_mle_gpu,
 )
-LQ = Fitter(name="lq", title="LQ, Gaussian", fields=(), parameters=ITERATIVE, fit=_fit_lq, columns=mortensen_columns)
+LQ = Fitter(
+    name="lq",
+    title="LQ, Gaussian",
+    fields=(),
+    parameters=ITERATIVE,
+    fit=_fit_lq,
+    columns=mortensen_columns,
+    gpu_fit=_fit_lq_gpu,
+)
 AVERAGE = Fitter(name="avg", title="Average of ROI", fields=(), parameters=(), fit=_average, columns=mortensen_columns)
 
 FITTERS = (MLE, LQ, AVERAGE)

@@ -1,5 +1,6 @@
 """Errors about input files that a user can act on."""
 
+import errno
 import os
 
 
@@ -63,3 +64,45 @@ def raised_inside(error, package):
             return True
         tb = tb.tb_next
     return False
+
+
+# Write errors that say the output's disk is full or failing (not a bad input file).
+DISK_FULL_ERRNOS = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
+WRITE_FAILED_ERRNOS = DISK_FULL_ERRNOS + (errno.EIO,)
+
+
+class OutputWriteError(OSError):
+    """An output could not be written: its disk is full (``ENOSPC``, quota) or failing (``EIO``).
+
+    The partial output has been removed when this is raised. ``folder`` is where the output
+    was going; ``disk_full`` tells a full disk (free space and try again) from an I/O error.
+    The message reads ``"<output>: no space left on <folder> (...)"``.
+    """
+
+    def __init__(self, path, error):
+        self.path = str(path)
+        self.folder = str(os.path.dirname(os.path.abspath(path)))
+        code = getattr(error, "errno", None) or errno.EIO
+        self.disk_full = code in DISK_FULL_ERRNOS
+        what = f"no space left on {self.folder}" if self.disk_full else f"cannot write to {self.folder}"
+        fix = "free space there (or write elsewhere) and run it again" if self.disk_full else "check the disk"
+        text = getattr(error, "strerror", None) or str(error)
+        super().__init__(code, f"{self.path}: {what} ({text}); the partial output was removed. Fix: {fix}.")
+
+    def __str__(self):
+        return self.strerror
+
+    def __reduce__(self):
+        return (_rebuild_write_error, (self.path, self.errno, self.strerror, self.folder, self.disk_full))
+
+
+def _rebuild_write_error(path, code, message, folder, disk_full):
+    error = OutputWriteError.__new__(OutputWriteError)
+    OSError.__init__(error, code, message)
+    error.path, error.folder, error.disk_full = path, folder, disk_full
+    return error
+
+
+def is_write_failure(error):
+    """True for an ``OSError`` that means the disk written to is full or failing."""
+    return isinstance(error, OSError) and getattr(error, "errno", None) in WRITE_FAILED_ERRNOS

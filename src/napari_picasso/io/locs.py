@@ -9,6 +9,7 @@ crash between the two renames leaves a ``.yaml`` with an ``.hdf5.part``, which r
 and the watcher see as unfinished).
 """
 
+import io
 import os
 import re
 from pathlib import Path
@@ -17,7 +18,7 @@ import h5py
 import numpy as np
 import yaml
 
-from .errors import InputFileError, raised_inside
+from .errors import InputFileError, OutputWriteError, raised_inside
 from .metadata import plain
 
 LOCS_DATASET = "locs"
@@ -201,12 +202,57 @@ def _partial_name(path):
     return path.with_name(path.name + ".part")
 
 
+class GuardedFile(io.FileIO):
+    """A file that remembers its first failed write (disk full, I/O error) instead of raising.
+
+    HDF5 cannot survive a failed write: h5py 3.16 / HDF5 2.0 raises on ``File.close()``
+    but keeps the file open, and closing it again (or at exit) crashes the process. Writes
+    through this file never fail for HDF5; after the first failure they are dropped, the
+    error is kept in :attr:`failed` and the writer raises it once HDF5 has let go.
+    """
+
+    failed = None
+
+    def write(self, data):
+        if self.failed is None:
+            try:
+                return super().write(data)
+            except OSError as error:
+                self.failed = error
+        return memoryview(data).nbytes
+
+    def close(self):
+        try:
+            super().close()
+        except OSError as error:  # e.g. a network disk that reports ENOSPC on close
+            if self.failed is None:
+                self.failed = error
+
+
+# The class of every output file's handle (tests give one that fails at a chosen byte).
+output_file = GuardedFile
+
+
+def write_output_bytes(path, data):
+    """Write ``data`` to ``path`` (a new file); :class:`OutputWriteError` if the disk fails."""
+    handle = output_file(path, "wb")
+    try:
+        handle.write(data)
+    finally:
+        handle.close()
+    if handle.failed is not None:
+        Path(path).unlink(missing_ok=True)
+        raise OutputWriteError(path, handle.failed)
+
+
 class LocsWriter:
     """Stream localizations into ``<name>.hdf5`` and write ``<name>.yaml`` at the end.
 
     Use as a context manager. Rows are appended with :meth:`append`; :meth:`commit`
     writes the YAML and renames both files into place. Leaving the ``with`` block without
-    committing (an error, a cancel) deletes the partial files.
+    committing (an error, a cancel) deletes the partial files. A full or failing disk
+    raises :class:`~napari_picasso.io.errors.OutputWriteError` (no space left on the
+    folder) from :meth:`append` or :meth:`commit`, with the partial files removed.
 
     Parameters
     ----------
@@ -224,13 +270,22 @@ class LocsWriter:
         self.info = list(info)
         self.n_rows = 0
         self._part = _partial_name(self.path)
+        self._handle = None
         self._file = None
         self._dataset = None
         self._committed = False
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = h5py.File(self._part, "w")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InputFileError(
+                self.path.parent,
+                "is not a folder (a file has that name); the output cannot go there.",
+                fix="name a folder for the outputs.",
+            ) from None
+        self._handle = output_file(self._part, "w+b")
+        self._file = h5py.File(self._handle, "w")
         self._dataset = self._file.create_dataset(
             LOCS_DATASET,
             shape=(0,),
@@ -251,6 +306,23 @@ class LocsWriter:
         self._dataset.resize((start + len(rows),))
         self._dataset[start:] = rows
         self.n_rows += len(rows)
+        self._raise_if_failed()
+
+    def _raise_if_failed(self):
+        if self._handle is not None and self._handle.failed is not None:
+            raise OutputWriteError(self.path, self._handle.failed)
+
+    def _close(self):
+        """Close the HDF5 file and its handle, once (a second close can crash HDF5)."""
+        file, self._file, self._dataset = self._file, None, None
+        handle, self._handle = self._handle, None
+        try:
+            if file is not None:
+                file.close()
+        finally:
+            if handle is not None:
+                handle.close()
+                self._handle = handle  # for its ``failed``
 
     def commit(self, extra_info=None):
         """Finish: write the YAML (adding ``extra_info`` to the last document), rename.
@@ -261,11 +333,12 @@ class LocsWriter:
         """
         if extra_info:
             self.info[-1] = {**self.info[-1], **extra_info}
-        self._file.close()
+        self._close()
+        self._raise_if_failed()
         yaml_target = yaml_path_for(self.path)
         yaml_part = _partial_name(yaml_target)
-        with open(yaml_part, "w") as f:
-            yaml.safe_dump_all(plain(self.info), f, sort_keys=False, default_flow_style=False)
+        text = yaml.safe_dump_all(plain(self.info), sort_keys=False, default_flow_style=False)
+        write_output_bytes(yaml_part, text.encode("utf-8"))
         # Replacing an earlier output: its .hdf5 goes first, so that no crash can leave it
         # beside the new .yaml (a pair that does not belong together).
         if self.path.exists():
@@ -276,11 +349,12 @@ class LocsWriter:
 
     def __exit__(self, exc_type, exc, tb):
         if not self._committed:
-            if self._file is not None and self._file.id.valid:
-                self._file.close()
+            try:
+                self._close()
+            except Exception:  # noqa: BLE001  (leaving anyway: the partial files go)
+                pass
             for part in (self._part, _partial_name(yaml_path_for(self.path))):
-                if part.exists():
-                    part.unlink()
+                part.unlink(missing_ok=True)
         return False
 
 

@@ -64,31 +64,59 @@ def write_raw_info(path, width, height, frames, data_type="uint16", byte_order="
 
 
 def check_raw_size(path, width, height, frames, file_dtype, described_by=None, fix=None):
-    """Raise :class:`InputFileError` when ``path`` is smaller than the movie described.
+    """Raise :class:`InputFileError` unless ``path`` holds exactly the movie described.
+
+    Width x Height x Frames x bytes per pixel must be the file's size: a smaller file is
+    truncated (or still being written), a larger one is described wrongly (a wrong Width,
+    or Frames short of the real count), never a longer movie read in part.
 
     Used on opening (the ``.yaml`` describes it) and before a description is written (the
     napari dialog gives ``described_by`` and a ``fix``, in which ``{frames_held}`` stands
     for the whole frames the file holds), so a wrong description is refused instead of
     being saved beside the movie.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> movie = pathlib.Path(tempfile.mkdtemp()) / "m.raw"
+    >>> _ = movie.write_bytes(bytes(2 * 4 * 4 * 3))
+    >>> check_raw_size(movie, 4, 4, 3, "uint16")  # exact: no error
+    >>> check_raw_size(movie, 4, 4, 2, "uint16")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    napari_picasso.io.errors.InputFileError: ...m.raw: holds 96 bytes but m.yaml describes 2 frames...
     """
     path = Path(path)
     file_dtype = np.dtype(file_dtype)
     frame_bytes = int(width) * int(height) * file_dtype.itemsize
     expected = frame_bytes * int(frames)
     size = path.stat().st_size
+    if size == expected:
+        return
+    wrong = "the description" if described_by else "the .yaml"
+    described = (
+        f"holds {size} bytes but {described_by or raw_info_path(path).name} describes {frames} "
+        f"frames of {width}x{height} {file_dtype.name} ({expected} bytes)"
+    )
+    frames_held = size // max(1, frame_bytes)
     if size < expected:
-        wrong = "the description" if described_by else "the .yaml"
         raise InputFileError(
             path,
-            f"holds {size} bytes but {described_by or raw_info_path(path).name} describes {frames} "
-            f"frames of {width}x{height} {file_dtype.name} ({expected} bytes); the movie "
-            f"is truncated or {wrong} is wrong.",
+            f"{described}; the movie is truncated or {wrong} is wrong.",
             fix=(
                 fix
                 or "correct Frames/Width/Height/Data Type in the .yaml, or wait until the "
                 "acquisition has finished writing."
-            ).format(frames_held=size // max(1, frame_bytes)),
+            ).format(frames_held=frames_held),
         )
+    whole = "" if size % max(1, frame_bytes) else f" (the file holds {frames_held} whole frames of that size)"
+    raise InputFileError(
+        path,
+        f"{described}: the file is larger than described, so {wrong} is wrong{whole}.",
+        fix=(fix or "correct Frames/Width/Height/Data Type in the .yaml so that they describe the whole file.").format(
+            frames_held=frames_held
+        ),
+    )
 
 
 class RawMovie(Movie):

@@ -14,6 +14,8 @@ import os
 import re
 from pathlib import Path
 
+from ..io.walk import walk_files, walk_folders
+
 MOVIE_SUFFIXES = (".raw", ".tif", ".tiff", ".ims", ".nd2")
 NDTIFF_INDEX = "NDTiff.index"
 # Micro-Manager names: <prefix>_MMStack[_<position>].ome.tif, rollover files add _<n>.
@@ -44,10 +46,7 @@ class Candidate:
     def members(self):
         """The files that make up the movie (existing ones), sorted."""
         if self.kind == "ndtiff":
-            found = []
-            for root, _, files in os.walk(self.path):
-                found.extend(Path(root) / name for name in files)
-            return sorted(found)
+            return sorted(Path(entry.path) for entry in walk_files(self.path))
         if self.kind == "mmstack":
             return [self.path] + series_continuations(self.path)
         members = [self.path]
@@ -129,37 +128,37 @@ def classify(path):
 
 
 def scan(folder, recursive=False):
-    """Every candidate in ``folder`` (and its sub-folders when ``recursive``), unique."""
-    folder = Path(folder)
+    """Every candidate in ``folder`` (and its sub-folders when ``recursive``), unique.
+
+    Sub-folders are walked once per real folder and without recursion
+    (:func:`~napari_picasso.io.walk.walk_folders`): a link back up the tree or a very
+    deep tree finds each movie once.
+    """
     seen = set()
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        return []
     found = []
-    for entry in entries:
-        path = Path(entry.path)
-        try:
-            is_dir = entry.is_dir()
-        except OSError:
-            continue
-        if is_dir:
-            if is_ndtiff_dataset(path) or any("_NDTiffStack" in n for n in _names(path)):
-                candidate = Candidate(path, "ndtiff")
-            elif recursive:
-                for candidate in scan(path, recursive=True):
-                    if candidate not in seen:
-                        seen.add(candidate)
-                        found.append(candidate)
+
+    def descend(path):  # a dataset folder is one movie, not a tree to walk
+        return not _is_dataset(path)
+
+    for _, entries in walk_folders(folder, descend=descend, recursive=recursive):
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
                 continue
+            if is_dir:
+                candidate = Candidate(path, "ndtiff") if _is_dataset(path) else None
             else:
-                continue
-        else:
-            candidate = classify(path)
-        if candidate is not None and candidate not in seen:
-            seen.add(candidate)
-            found.append(candidate)
+                candidate = classify(path)
+            if candidate is not None and candidate not in seen:
+                seen.add(candidate)
+                found.append(candidate)
     return found
+
+
+def _is_dataset(path):
+    return is_ndtiff_dataset(path) or any("_NDTiffStack" in n for n in _names(path))
 
 
 def _names(folder):
@@ -171,6 +170,8 @@ def _names(folder):
 
 def partial_outputs(folder, recursive=False):
     """Partial ``_locs`` files left by a killed run in ``folder``."""
-    folder = Path(folder)
-    pattern = "**/*.part" if recursive else "*.part"
-    return sorted(p for p in folder.glob(pattern) if p.name.endswith(PARTIAL_OUTPUT_ENDINGS))
+    return sorted(
+        Path(entry.path)
+        for entry in walk_files(folder, recursive=recursive)
+        if entry.name.endswith(PARTIAL_OUTPUT_ENDINGS)
+    )

@@ -81,7 +81,7 @@ class CommandResult:
         return self.output
 
 
-def run_followup(template, locs_path, movie_path, cwd=None, timeout_s=None, cancel=None, poll_s=0.1):
+def run_followup(template, locs_path, movie_path, cwd=None, timeout_s=None, cancel=None, poll_s=0.1, on_start=None):
     """Run one command without a shell, in its own process group; a :class:`CommandResult`.
 
     Parameters
@@ -91,6 +91,9 @@ def run_followup(template, locs_path, movie_path, cwd=None, timeout_s=None, canc
         on Windows its process tree) are killed. None or 0: no limit.
     cancel : threading.Event, optional
         When set (the watcher is stopping), the command is killed the same way.
+    on_start : callable, optional
+        ``on_start(process)`` right after the command started (the watcher records its
+        pid and process group, see :func:`group_alive`).
 
     Nothing is raised: a program that is not found, a template that cannot be split, a
     timeout and a cancellation are all described in the result.
@@ -115,6 +118,8 @@ def run_followup(template, locs_path, movie_path, cwd=None, timeout_s=None, canc
     except (PermissionError, OSError) as error:
         return CommandResult(arguments, problem=f"cannot run {arguments[0]}: {error}")
     tail = _OutputTail(process.stdout)
+    if on_start is not None:
+        on_start(process)
     deadline = started + timeout_s if timeout_s else None
     timed_out = cancelled = False
     while True:
@@ -137,6 +142,29 @@ def run_followup(template, locs_path, movie_path, cwd=None, timeout_s=None, canc
     return CommandResult(
         arguments, None if (timed_out or cancelled) else process.returncode, tail.text(), seconds, timed_out, cancelled
     )
+
+
+def group_alive(pgid):
+    """Whether any process of the process group ``pgid`` (a command's, see :func:`run_followup`) lives.
+
+    A watcher killed while a command runs leaves the command running (its own session);
+    the next watcher asks this before starting it again. Windows: always False.
+
+    Examples
+    --------
+    >>> import os
+    >>> group_alive(os.getpgid(0))
+    True
+    """
+    if os.name == "nt" or not pgid:
+        return False
+    try:
+        os.killpg(int(pgid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 KILL_GRACE_S = 2.0

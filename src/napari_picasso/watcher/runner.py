@@ -26,20 +26,23 @@ the ``.yaml`` and the ``.hdf5`` into place. An output whose pair is incomplete (
 left them) is removed and localized again, never recorded as done.
 """
 
+import contextlib
 import os
 import queue
+import shutil
 import threading
 import time
 from pathlib import Path
 
 from ..distributed.cluster import ComputeSession
 from ..distributed.runner import localize_file_distributed
-from ..io.locs import movie_locs_path, yaml_path_for
+from ..io.errors import OutputWriteError
+from ..io.locs import load_info, movie_locs_path, yaml_path_for
 from ..io.movies import open_movie
 from ..parameters import LocalizeParameters
 from ..pipeline import LocalizationCancelled
 from .candidates import classify, partial_outputs, scan
-from .followup import check_command, run_followup
+from .followup import check_command, command_arguments, group_alive, run_followup
 from .log import WatcherLog
 from .status import process_tag
 from .store import WatcherStore, default_database_path
@@ -53,6 +56,27 @@ def output_path(movie_path, group, n_groups, choices=None):
     """
     suffix = "_locs" if n_groups <= 1 else f"_pg_{group}_locs"
     return movie_locs_path(movie_path, suffix=suffix, choices=choices)
+
+
+# A full disk: movies writing there wait until this much more space is free than was
+# free once the failed movie's partial output was removed.
+SPACE_MARGIN_BYTES = 64 << 10
+NO_SPACE = "no space left on"  # in the reason of a movie failed on a full disk (OutputWriteError)
+
+
+def free_bytes(folder):
+    """Free bytes on the disk holding ``folder`` (None when it cannot be read)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _device(folder):
+    try:
+        return os.stat(folder).st_dev
+    except OSError:
+        return None
 
 
 class _Pending:
@@ -156,11 +180,13 @@ class Watcher:
         self._wake = threading.Event()
         self._events = queue.SimpleQueue()
         self._pending = {}
-        self._done = set()
+        self._done = {}  # movie -> its signature when its outputs were done
         self._failed = {}
         self._retry = set()  # failed earlier, changed since: earlier failure records are ignored
         # Movie -> outputs localized from it before it changed: redone, although recorded.
         self._redo = {}
+        # A full disk (its device): {"folder", "free" (bytes when it filled), "movies"}.
+        self._no_space = {}
         self._thread = None
 
     # -- control ----------------------------------------------------------------------
@@ -217,6 +243,7 @@ class Watcher:
                             for candidate in scan(folder, self.recursive):
                                 self._consider(candidate, store)
                     self._drain_events(store)
+                    self._check_space()
                     ready = self._next_ready(store)
                     if ready is not None:
                         self._process(ready.candidate, store, ready.signature)
@@ -305,7 +332,9 @@ class Watcher:
             for folder in self.folders:
                 observer.schedule(Handler(), str(folder), recursive=self.recursive)
             observer.start()
-        except OSError as error:
+        except (OSError, RecursionError) as error:  # RecursionError: watchdog walking a very deep tree
+            with contextlib.suppress(Exception):
+                observer.stop()
             self.log.event("error", "", f"file events unavailable ({error}); finding files by rescans only")
             return None
         return observer
@@ -347,8 +376,19 @@ class Watcher:
     def _consider(self, candidate, store):
         """A candidate was seen (scan or event): start tracking it if it has work left."""
         key = candidate.path
-        if key in self._done or key in self._pending:
+        if key in self._pending:
             return
+        if key in self._done:
+            signature = candidate.signature()
+            if signature is None or signature == self._done[key]:
+                return
+            # Grown or replaced after it was localized (an acquisition that paused longer
+            # than the settle time): every output is redone from the new content.
+            del self._done[key]
+            self._redo[key] = {locs for _, locs in self._outputs(candidate)}
+            self.log.event("changed", key, "changed after it was localized; its outputs are redone")
+        if any(key in paused["movies"] for paused in self._no_space.values()):
+            return  # retried when its disk has space again
         if key in self._failed:
             if candidate.signature() == self._failed[key]:
                 return
@@ -357,18 +397,79 @@ class Watcher:
         else:
             outputs = [locs for _, locs in self._outputs(candidate)]
             statuses = [store.status(locs) for locs in outputs]
-            if self.retry_failed and "failed" in statuses:
+            if "failed" in statuses and (
+                self.retry_failed
+                or any(NO_SPACE in (store.reason(locs) or "") for s, locs in zip(statuses, outputs) if s == "failed")
+            ):
+                # A full disk is no fault of the movie: a new watcher tries it again (and,
+                # if the disk is still full, pauses as the last one did).
                 self._retry.add(key)
             elif None not in statuses and not any(
                 status == "ok" and store.pending_commands(locs) for status, locs in zip(statuses, outputs)
             ):
-                self._done.add(key)
-                return
+                changed = self._changed_since_recorded(candidate, store, outputs, statuses)
+                if not changed:
+                    self._done[key] = candidate.signature()
+                    return
+                self._redo[key] = changed
+                self.log.event(
+                    "changed",
+                    key,
+                    f"differs from what {len(changed)} recorded output(s) were localized from; redoing them",
+                )
         signature = candidate.signature()
         if signature is None:
             return
         self._pending[key] = _Pending(candidate, signature, time.monotonic())
         self.log.event("found", key, f"{candidate.kind}, {len(candidate.members())} file(s)")
+
+    def _changed_since_recorded(self, candidate, store, outputs, statuses):
+        """The ``ok`` outputs whose movie has changed since they were recorded (a set).
+
+        Their rows record the movie's files (size, mtime) as localized; rows without
+        (earlier versions, outputs recorded as found) are compared by frame count.
+        """
+        now = candidate.signature()
+        if now is None:
+            return set()
+        changed = set()
+        frames = None
+        for locs, status in zip(outputs, statuses):
+            if status != "ok":
+                continue
+            recorded = store.movie_signature(locs)
+            if recorded is not None:
+                if recorded != now:
+                    changed.add(locs)
+                continue
+            recorded_frames = store.frames(locs)
+            if recorded_frames is None:
+                continue
+            if frames is None:
+                frames = self._movie_frames(candidate)
+            if frames is not None and int(recorded_frames) != frames:
+                changed.add(locs)
+        return changed
+
+    @staticmethod
+    def _written_from(locs_path, movie_path):
+        """Whether napari-picasso wrote ``locs_path`` from ``movie_path`` (its ``_locs.yaml`` says so)."""
+        try:
+            info = load_info(locs_path)
+        except Exception:  # noqa: BLE001  (unreadable: not recognisably ours)
+            return False
+        movie = info[0] if info else {}
+        made = info[1] if len(info) > 1 else {}
+        return str(made.get("Generated by", "")).startswith("napari-picasso") and Path(
+            str(movie.get("File", ""))
+        ) == Path(movie_path)
+
+    def _movie_frames(self, candidate):
+        try:
+            with open_movie(candidate.path, **self.choices) as movie:
+                return int(movie.shape[0])
+        except Exception:  # noqa: BLE001  (a movie that does not open is dealt with when it is tried)
+            return None
 
     def _next_ready(self, store):
         """The first pending candidate that is complete and opens (its :class:`_Pending`), or None."""
@@ -391,6 +492,8 @@ class Watcher:
                     )
                 continue
             if now - state.changed_at < self.settle_seconds:
+                continue
+            if self._no_space and self._paused(state.candidate):
                 continue
             problem = self._open_problem(state.candidate, self.choices)
             if problem is None:
@@ -455,13 +558,28 @@ class Watcher:
                 self._remove(locs_path, "an output without its .yaml (interrupted run); localizing it again")
             elif status is None and locs_path.exists() and locs_path not in redo:
                 # Never overwrite a finished output (an earlier Picasso run, or a watcher
-                # killed between renaming it into place and recording it): record it.
+                # killed between renaming it into place and recording it): record it. One
+                # this watcher's pipeline wrote from this movie lost its row, not its
+                # commands: they are recorded as pending and run.
+                ours = self.commands and self._written_from(locs_path, key)
                 try:
-                    store.record_localization(locs_path)
+                    store.record_localization(
+                        locs_path,
+                        pending_commands=self.commands if ours else None,
+                        movie_signature=settled if ours else None,
+                    )
                 except Exception as error:
                     self.log.event("error", locs_path, f"exists but cannot be recorded: {_reason(error)}")
-                else:
-                    self.log.event("skipped", key, f"{locs_path.name} exists already; recorded it, not overwritten")
+                    continue
+                self.log.event("skipped", key, f"{locs_path.name} exists already; recorded it, not overwritten")
+                if ours:
+                    self.log.event(
+                        "resumed",
+                        locs_path,
+                        f"written before an interrupted watcher recorded it: running its {len(self.commands)} "
+                        "command(s)",
+                    )
+                    self._run_commands(key, locs_path, self.commands, store)
                 continue
             label = f"group {group}/{n_groups}" if n_groups > 1 else "localizing"
             self.log.event("started", key, f"{label} -> {locs_path.name}")
@@ -491,6 +609,9 @@ class Watcher:
                 self.counts["failed"] += 1
                 self.log.event("failed", key, f"{label}: {reason}")
                 store.record_failure(key, locs_path, reason, parameters)
+                if isinstance(error, OutputWriteError) and error.disk_full:
+                    self._wait_for_space(candidate, error.folder)
+                    return
                 continue
             finally:
                 self.current = None
@@ -501,7 +622,7 @@ class Watcher:
             try:
                 # The commands are recorded as pending with the row: a watcher killed before
                 # they have all run leaves them to the next one.
-                store.record_localization(locs_path, pending_commands=self.commands)
+                store.record_localization(locs_path, pending_commands=self.commands, movie_signature=settled)
             except Exception as error:  # the output exists; say why it is not in the database
                 self.log.event("error", locs_path, f"localized but not recorded: {_reason(error)}")
             self.counts["finished"] += 1
@@ -512,11 +633,13 @@ class Watcher:
                 f"{label}: {result.n_locs} localizations in {result.n_frames} frames, "
                 f"{result.seconds:.2f} s ({rate:,.0f} frames/s) -> {locs_path}",
             )
+            for text in getattr(result, "warnings", ()):
+                self.log.event("warning", key, text)
             self._run_commands(key, locs_path, self.commands, store)
         if any_failed:
             self._failed[key] = candidate.signature()
         else:
-            self._done.add(key)
+            self._done[key] = settled
 
     def _changed(self, candidate, settled, outputs, store):
         """If the movie changed since ``settled``: discard ``outputs`` made from it, queue it again.
@@ -546,6 +669,43 @@ class Watcher:
             self._pending[candidate.path] = _Pending(candidate, now, time.monotonic())
         return True
 
+    # -- a full disk ------------------------------------------------------------------
+    def _wait_for_space(self, candidate, folder):
+        """Pause the movies writing to ``folder``'s disk; ``candidate`` is retried when space returns."""
+        device = _device(folder)
+        paused = self._no_space.setdefault(device, {"folder": folder, "free": free_bytes(folder), "movies": {}})
+        paused["movies"][candidate.path] = candidate
+        self._retry.add(candidate.path)
+        if len(paused["movies"]) == 1:
+            self.log.event(
+                "paused",
+                folder,
+                f"no space left on {folder}: localizations writing there wait until space is freed, "
+                f"then {candidate.path.name} is tried again",
+            )
+
+    def _paused(self, candidate):
+        """Whether an output of ``candidate`` goes to a disk that is full."""
+        return any(_device(locs.parent) in self._no_space for _, locs in self._outputs(candidate))
+
+    def _check_space(self):
+        """Resume the movies of a full disk once space has been freed on it."""
+        for device, paused in list(self._no_space.items()):
+            free = free_bytes(paused["folder"])
+            if free is None or paused["free"] is None or free < paused["free"] + SPACE_MARGIN_BYTES:
+                continue
+            del self._no_space[device]
+            self.log.event(
+                "resumed",
+                paused["folder"],
+                f"space freed ({free / 2**20:,.1f} MiB free); retrying {len(paused['movies'])} movie(s)",
+            )
+            now = time.monotonic()
+            for key, candidate in paused["movies"].items():
+                signature = candidate.signature()
+                if signature is not None:
+                    self._pending[key] = _Pending(candidate, signature, now - self.settle_seconds)
+
     def _progressed(self, done, total):
         self.progress = (done, total)
 
@@ -558,10 +718,20 @@ class Watcher:
         when a watcher is killed while it runs: commands should tolerate that).
         """
         left = list(commands)
+        if not self._wait_for_orphan(movie_path, locs_path, left, store):
+            return
         while left:
             if self._stop.is_set():
                 return
             template = left[0]
+
+            def started(process, locs_path=locs_path):
+                running = {"pid": process.pid, "pgid": process.pid, "arguments": list(process.args)}
+                try:
+                    store.set_running_command(locs_path, running)
+                except Exception as error:  # noqa: BLE001  (it runs anyway)
+                    self.log.event("error", locs_path, f"command running but not recorded: {_reason(error)}")
+
             # Stopping the watcher kills a running command (its whole process group).
             result = run_followup(
                 template,
@@ -570,6 +740,7 @@ class Watcher:
                 cwd=Path(locs_path).parent,
                 timeout_s=self.command_timeout_s,
                 cancel=self._stop,
+                on_start=started if os.name != "nt" else None,
             )
             output = result.output.rstrip()
             if result.timed_out:
@@ -590,10 +761,46 @@ class Watcher:
             if result.cancelled:
                 return
             left.pop(0)
+            self._record_command_done(locs_path, left, store)
+
+    def _record_command_done(self, locs_path, left, store):
+        try:
+            store.set_pending_commands(locs_path, left)
+            store.set_running_command(locs_path, None)
+        except Exception as error:  # it ran; the next watcher would run it again
+            self.log.event("error", locs_path, f"command ran but is not recorded as run: {_reason(error)}")
+
+    def _wait_for_orphan(self, movie_path, locs_path, left, store):
+        """Wait for a command an earlier (killed) watcher left running; False when stopped.
+
+        Its record names its process group: while any of it lives the command is not
+        started again beside it; once it has ended it counts as run (taken off ``left``).
+        """
+        try:
+            running = store.running_command(locs_path)
+        except Exception:  # noqa: BLE001  (unreadable: nothing known to wait for)
+            return True
+        if not running or not group_alive(running.get("pgid")):
+            return True
+        self.log.event(
+            "waiting",
+            locs_path,
+            f"command {running.get('arguments')!r} of an interrupted watcher still runs (process group "
+            f"{running.get('pgid')}); not starting it again, waiting for it to end",
+        )
+        while group_alive(running.get("pgid")):
+            if self._stop.wait(self._poll_seconds()):
+                return False
+        self.log.event("command", locs_path, f"ended (run by an interrupted watcher): {running.get('arguments')!r}")
+        if left:
             try:
-                store.set_pending_commands(locs_path, left)
-            except Exception as error:  # it ran; the next watcher would run it again
-                self.log.event("error", locs_path, f"command ran but is not recorded as run: {_reason(error)}")
+                expected = command_arguments(left[0], locs_path, movie_path)
+            except ValueError:
+                expected = None
+            if expected == running.get("arguments"):
+                left.pop(0)
+        self._record_command_done(locs_path, left, store)
+        return True
 
 
 def _reason(error, path=None):

@@ -42,13 +42,47 @@ class WatcherStore:
                 return row["status"]
         return None
 
-    def record_localization(self, locs_path, pending_commands=None):
+    def reason(self, locs_path):
+        """Why an output is ``failed`` or ``missing`` (its row's reason), or None."""
+        locs_path = str(Path(locs_path).absolute())
+        family, _ = database.family_of(locs_path)
+        for row in database.query_rows(self._db, family=family, columns=["locs_path", "reason"]):
+            if row["locs_path"] == locs_path:
+                return row["reason"]
+        return None
+
+    def record_localization(self, locs_path, pending_commands=None, movie_signature=None):
         """Record a finished output (its row, parameters and quality metrics); the row id.
 
         ``pending_commands``: the follow-up commands still to run on it, recorded with the
         row in one transaction (:meth:`set_pending_commands` takes them off as they finish).
+        ``movie_signature``: the movie's files as localized (:meth:`movie_signature`).
         """
-        return database.record_localization(self._db, locs_path, pending_commands=pending_commands)
+        return database.record_localization(
+            self._db, locs_path, pending_commands=pending_commands, movie_signature=movie_signature
+        )
+
+    def movie_signature(self, locs_path):
+        """The movie's ``((name, size, mtime_ns), ...)`` when the output was recorded, or None."""
+        found = database.movie_signature(self._db, locs_path)
+        return tuple(tuple(member) for member in found) if found is not None else None
+
+    def frames(self, locs_path):
+        """The movie frames the output's row records (its YAML ``Frames``), or None."""
+        locs_path = str(Path(locs_path).absolute())
+        family, _ = database.family_of(locs_path)
+        for row in database.query_rows(self._db, family=family, columns=["locs_path", "frames"]):
+            if row["locs_path"] == locs_path:
+                return row["frames"]
+        return None
+
+    def running_command(self, locs_path):
+        """The command a watcher recorded as running on the output (pid, pgid, arguments), or None."""
+        return database.running_command(self._db, locs_path)
+
+    def set_running_command(self, locs_path, running):
+        """Record the command now running on the output (a dict), or None when it ended."""
+        database.set_running_command(self._db, locs_path, running)
 
     def pending_commands(self, locs_path):
         """The follow-up commands not yet run on a recorded output, in order."""

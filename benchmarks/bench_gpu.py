@@ -1,0 +1,131 @@
+"""GPU fits against this project's CPU path and Picasso 0.11.3's GPU fit, on one machine.
+
+Short by design (a GPU machine may be lent for minutes): simulated 7x7 spots (1500
+photons on 50 per pixel, sigma 1 px, +-1 px offsets) are fitted by
+
+- ``mle`` and ``lq`` on the GPU (:mod:`napari_picasso.core.gpu`, Numba-CUDA),
+- the same on the CPU (:mod:`napari_picasso.core.gaussfit`, numba, every core),
+- Picasso 0.11.3's ``localize.fit_spots_gauss_gpu`` (LQ and MLE) where it is installed
+  and finds the GPU,
+
+each after a warm-up call (compilation excluded), printing fits/s, ratios and the
+largest position difference from the CPU's result. Then the whole ``pipeline.localize``
+(read, identify, fit, CRLB) runs on a 2048x2048 movie with ``--device gpu`` and
+``cpu``: end-to-end frames/s.
+
+    python benchmarks/bench_gpu.py [--spots 1000000] [--frames 20] [--cpu-spots 200000]
+
+The CPU path is timed on ``--cpu-spots`` spots (fits/s does not depend on the count)
+so that the run stays short. Without a GPU the GPU rows are skipped and said so.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from napari_picasso.core import gaussfit, gpu
+from napari_picasso.pipeline import LocalizeParameters, localize_file
+from napari_picasso.simulate import CameraModel, isolated_spots, write_movie
+
+BOX = 7
+
+
+def simulated_spots(n, seed=0):
+    """``(n, 7, 7)`` Poisson spots, the emitter within 1 px of the centre."""
+    rng = np.random.default_rng(seed)
+    grid = np.arange(BOX) - BOX // 2
+    out = np.empty((n, BOX, BOX), np.float32)
+    for start in range(0, n, 100_000):
+        stop = min(n, start + 100_000)
+        x0 = rng.uniform(-1, 1, stop - start)[:, None, None]
+        y0 = rng.uniform(-1, 1, stop - start)[:, None, None]
+        mean = 50 + 1500 / (2 * np.pi) * np.exp(
+            -((grid[None, :, None] - y0) ** 2 + (grid[None, None, :] - x0) ** 2) / 2
+        )
+        out[start:stop] = rng.poisson(mean)
+    return out
+
+
+def timed(function, *args, **kwargs):
+    function(args[0][:64], *args[1:], **kwargs)  # warm-up: compilation excluded
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def fit_rates(n_spots, n_cpu_spots):
+    spots = simulated_spots(n_spots)
+    rows = []
+    cpu = {}
+    for name in ("mle", "lq"):
+        result, seconds = timed(getattr(gaussfit, f"fit_{name}"), spots[:n_cpu_spots])
+        cpu[name] = (result, n_cpu_spots / seconds)
+        rows.append((f"{name}, this project, CPU", n_cpu_spots / seconds, None))
+    if gpu.cuda_available():
+        for name in ("mle", "lq"):
+            result, seconds = timed(getattr(gpu, f"fit_{name}"), spots)
+            reference = cpu[name][0]
+            diff = max(np.abs(result[k][:n_cpu_spots] - reference[k]).max() for k in ("x", "y"))
+            rows.append((f"{name}, this project, GPU", n_spots / seconds, diff))
+        rows += picasso_gpu_rates(spots)
+    else:
+        print("no CUDA GPU found by numba: the GPU rows are skipped")
+    print(f"\n{'fit':<34} {'fits/s':>14} {'vs CPU':>8} {'max |dx| vs CPU (px)':>22}")
+    for label, rate, diff in rows:
+        base = cpu[label.split(",")[0]][1] if label.split(",")[0] in cpu else None
+        ratio = f"{rate / base:8.1f}" if base else " " * 8
+        print(f"{label:<34} {rate:14,.0f} {ratio} {'' if diff is None else f'{diff:22.2e}'}")
+
+
+def picasso_gpu_rates(spots):
+    try:
+        from picasso import localize as picasso_localize
+    except ImportError:
+        print("Picasso is not installed: its GPU row is skipped")
+        return []
+    rows = []
+    for name, mle in (("lq", False), ("mle", True)):
+        try:
+            picasso_localize.fit_spots_gauss_gpu(spots[:64], mle=mle)
+            start = time.perf_counter()
+            picasso_localize.fit_spots_gauss_gpu(spots, mle=mle)
+            rows.append((f"{name}, Picasso 0.11 GPU", len(spots) / (time.perf_counter() - start), None))
+        except Exception as error:  # its CUDA packages may not install beside ours
+            print(f"Picasso's GPU {name} fit did not run: {type(error).__name__}: {error}")
+    return rows
+
+
+def end_to_end(n_frames, folder):
+    camera = CameraModel(baseline=100, sensitivity=0.5, em_gain=1, read_noise_e=1.5)
+    truth = isolated_spots(n_frames, 2048, 2048, spacing_px=16, photons=1500, sigma_px=1.0, seed=1)
+    movie = write_movie(Path(folder) / "large.raw", truth, n_frames, 2048, 2048, bg_photons=50, camera=camera)
+    print(f"\nend to end, {n_frames} frames of 2048x2048, {len(truth) // n_frames} spots per frame")
+    devices = ("cpu", "gpu") if gpu.cuda_available() else ("cpu",)
+    for device in devices:
+        parameters = LocalizeParameters(
+            box=BOX, min_net_gradient=2000, baseline=100, sensitivity=0.5, pixelsize_nm=130, device=device
+        )
+        localize_file(movie, parameters, Path(folder) / f"warm_{device}_locs.hdf5", chunk_frames=2)
+        start = time.perf_counter()
+        result = localize_file(movie, parameters, Path(folder) / f"{device}_locs.hdf5")
+        seconds = time.perf_counter() - start
+        print(f"  {device}: {n_frames / seconds:8.1f} frames/s, {result.n_locs / seconds:12,.0f} locs/s")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spots", type=int, default=1_000_000)
+    parser.add_argument("--cpu-spots", type=int, default=200_000)
+    parser.add_argument("--frames", type=int, default=20)
+    args = parser.parse_args()
+    print(f"GPU: {gpu.device_name() or 'none'}")
+    fit_rates(args.spots, min(args.cpu_spots, args.spots))
+    with tempfile.TemporaryDirectory() as folder:
+        end_to_end(args.frames, folder)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Identification and Gaussian fits on an NVIDIA GPU (Numba-CUDA).
+
+The device code is the CPU kernels' own source: every function of
+:mod:`~napari_picasso.core.identify` and :mod:`~napari_picasso.core.gaussfit` that a
+GPU kernel reaches is compiled a second time, for CUDA, from the same Python function,
+with its calls pointing at the CUDA versions (:func:`_retarget`). The GPU therefore runs
+the same net gradient, the same Levenberg-Marquardt steps and the same Cramer-Rao
+bounds; results differ from the CPU's only by floating-point rounding (the CPU kernels
+re-associate sums). One GPU thread fits one spot in local scratch arrays; one thread
+scores one pixel.
+
+Nothing here imports ``numba.cuda`` until a kernel is needed: :func:`cuda_available`
+looks for the NVIDIA device files first, so a machine without a GPU pays nothing.
+``NUMBA_ENABLE_CUDASIM=1`` runs every kernel in numba's CUDA simulator on the CPU (the
+tests do, on small inputs).
+"""
+
+import functools
+import os
+
+import numpy as np
+
+from . import gaussfit, identify
+
+# Spots per launch; two launches in flight on two streams, so one batch's transfers
+# overlap the other's fits.
+BATCH_SPOTS = 1 << 17
+_FIT_THREADS = 64
+_PIXEL_THREADS = (32, 8, 1)
+
+
+def _simulated():
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "") not in ("", "0")
+
+
+@functools.cache
+def cuda_available():
+    """True when numba finds a usable CUDA GPU (or its simulator is switched on).
+
+    Examples
+    --------
+    >>> from napari_picasso.core import gpu
+    >>> isinstance(gpu.cuda_available(), bool)
+    True
+    """
+    if not _simulated() and not os.path.exists("/dev/nvidiactl") and os.name != "nt":
+        return False
+    try:
+        from numba import cuda
+
+        return bool(cuda.is_available())
+    except Exception:  # a driver or toolkit that does not load is no GPU
+        return False
+
+
+def device_name():
+    """The GPU's name as the driver gives it, ``"CUDA simulator"``, or None."""
+    if not cuda_available():
+        return None
+    if _simulated():
+        return "CUDA simulator"
+    from numba import cuda
+
+    name = cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+@functools.cache
+def _kernels():
+    from numba import cuda
+
+    from . import _cuda_kernels
+
+    return cuda, _cuda_kernels
+
+
+def identify_frames(frames, min_net_gradient, box=7, roi=None):
+    """:func:`napari_picasso.core.identify.identify` on the GPU: the same candidates.
+
+    Parameters and returns as there. One thread scores one pixel; the candidates are
+    gathered on the host in frame, row, column order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_picasso.core import gpu
+    >>> frames = np.zeros((1, 32, 32), np.float32)
+    >>> frames[0, 16, 16] = 1000.0
+    >>> if gpu.cuda_available():
+    ...     frame, y, x, ng = gpu.identify_frames(frames, 100.0)
+    """
+    identify.check_box(box)
+    frames = np.asarray(frames)
+    if frames.ndim == 2:
+        frames = frames[np.newaxis]
+    frames = np.ascontiguousarray(frames, dtype=np.float32)
+    n_frames, height, width = frames.shape
+    y0, x0, y1, x1 = roi if roi is not None else (0, 0, height, width)
+    uy, ux = identify.unit_vectors_to_centre(box)
+    cuda, kernels = _kernels()
+    if n_frames == 0:
+        empty = np.zeros(0, np.int32)
+        return np.zeros(0, np.int64), empty, empty.copy(), np.zeros(0, np.float32)
+    scores = cuda.device_array(frames.shape, dtype=np.float32)
+    blocks = tuple(-(-size // threads) for size, threads in zip((width, height, n_frames), _PIXEL_THREADS))
+    kernels.score_pixels[blocks, _PIXEL_THREADS](
+        cuda.to_device(frames),
+        int(box) // 2,
+        np.float32(min_net_gradient),
+        int(y0),
+        int(x0),
+        int(y1),
+        int(x1),
+        cuda.to_device(uy),
+        cuda.to_device(ux),
+        scores,
+    )
+    scores = scores.copy_to_host()
+    frame_index, y, x = np.nonzero(np.isfinite(scores))
+    return frame_index.astype(np.int64), y.astype(np.int32), x.astype(np.int32), scores[frame_index, y, x]
+
+
+def _fit_spots(spots, n_params, poisson, max_iterations, tolerance, extras, has_extra):
+    """The GPU twin of ``gaussfit._fit_spots``: batches on two alternating streams."""
+    cuda, kernels = _kernels()
+    n, box, _ = spots.shape
+    if box > kernels.MAX_BOX:
+        raise ValueError(f"GPU fits take boxes up to {kernels.MAX_BOX} px; got {box} (use the CPU)")
+    theta = np.empty((n, n_params), np.float64)
+    crlb = np.empty((n, n_params), np.float64)
+    iterations = np.empty(n, np.int32)
+    objective = np.empty(n, np.float64)
+    streams = (cuda.stream(), cuda.stream())
+    pending = []
+    d_extras_shared = None if has_extra else cuda.to_device(extras)
+    for k, start in enumerate(range(0, n, BATCH_SPOTS)):
+        stop = min(start + BATCH_SPOTS, n)
+        stream = streams[k % 2]
+        count = stop - start
+        d_spots = cuda.to_device(spots[start:stop], stream=stream)
+        d_extras = cuda.to_device(extras[start:stop], stream=stream) if has_extra else d_extras_shared
+        out = (
+            cuda.device_array((count, n_params), np.float64, stream=stream),
+            cuda.device_array((count, n_params), np.float64, stream=stream),
+            cuda.device_array(count, np.int32, stream=stream),
+            cuda.device_array(count, np.float64, stream=stream),
+        )
+        blocks = -(-count // _FIT_THREADS)
+        kernels.fit_spots[blocks, _FIT_THREADS, stream](
+            d_spots, n_params, poisson, max_iterations, tolerance, d_extras, has_extra, *out
+        )
+        pending.append((start, stop, stream, out))
+        if len(pending) == 2:
+            _collect(pending.pop(0), theta, crlb, iterations, objective)
+    for item in pending:
+        _collect(item, theta, crlb, iterations, objective)
+    return theta, crlb, iterations, objective
+
+
+def _collect(item, theta, crlb, iterations, objective):
+    start, stop, stream, (d_theta, d_crlb, d_iterations, d_objective) = item
+    theta[start:stop] = d_theta.copy_to_host(stream=stream)
+    crlb[start:stop] = d_crlb.copy_to_host(stream=stream)
+    iterations[start:stop] = d_iterations.copy_to_host(stream=stream)
+    objective[start:stop] = d_objective.copy_to_host(stream=stream)
+    stream.synchronize()
+
+
+def fit_mle(spots, max_iterations=100, tolerance_px=1e-3, shared_sigma=False, extra_variance=None):
+    """:func:`napari_picasso.core.gaussfit.fit_mle` on the GPU (same inputs and outputs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_picasso.core import gpu
+    >>> spots = np.full((2, 7, 7), 10.0, np.float32)
+    >>> spots[:, 3, 3] += 500.0
+    >>> if gpu.cuda_available():
+    ...     fit = gpu.fit_mle(spots)
+    """
+    return gaussfit.fit_spots_with(
+        _fit_spots, spots, max_iterations, tolerance_px, shared_sigma, poisson=True, extra_variance=extra_variance
+    )
+
+
+def fit_lq(spots, max_iterations=100, tolerance_px=1e-3, shared_sigma=False):
+    """:func:`napari_picasso.core.gaussfit.fit_lq` on the GPU (same inputs and outputs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_picasso.core import gpu
+    >>> spots = np.full((2, 7, 7), 10.0, np.float32)
+    >>> spots[:, 3, 3] += 500.0
+    >>> if gpu.cuda_available():
+    ...     fit = gpu.fit_lq(spots)
+    """
+    return gaussfit.fit_spots_with(_fit_spots, spots, max_iterations, tolerance_px, shared_sigma, poisson=False)

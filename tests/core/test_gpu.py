@@ -1,0 +1,138 @@
+"""The CUDA kernels against the CPU kernels, in numba's CUDA simulator (no GPU needed).
+
+The simulator must be switched on before numba is imported, so each check runs in a
+new process with ``NUMBA_ENABLE_CUDASIM=1``. Inputs stay small: the simulator runs every
+GPU thread as Python.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+
+from napari_picasso.simulate import CameraModel, isolated_spots, write_movie
+
+SIMULATOR = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+
+
+def run_simulated(script):
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], env=SIMULATOR, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_kernels_match_cpu_in_simulator():
+    out = run_simulated(
+        """
+        import numpy as np
+        from napari_picasso.core import gaussfit, gpu, identify
+
+        assert gpu.cuda_available() and gpu.device_name() == "CUDA simulator"
+        rng = np.random.default_rng(3)
+        grid = np.arange(7.0)
+
+        def spots(n, box=7):
+            c = box // 2
+            g = np.arange(box, dtype=float)
+            x0 = c + rng.uniform(-1, 1, n)
+            y0 = c + rng.uniform(-1, 1, n)
+            mean = 15 + rng.uniform(300, 3000, n)[:, None, None] * np.exp(
+                -((g[None, :, None] - y0[:, None, None]) ** 2 + (g[None, None, :] - x0[:, None, None]) ** 2)
+                / (2 * 1.1**2)
+            ) / (2 * np.pi * 1.1**2)
+            return rng.poisson(mean).astype(np.float32)
+
+        for box in (5, 7, 9):
+            s = spots(12, box)
+            for shared in (False, True):
+                for name in ("fit_mle", "fit_lq"):
+                    a = getattr(gpu, name)(s, shared_sigma=shared)
+                    b = getattr(gaussfit, name)(s, shared_sigma=shared)
+                    assert np.abs(a["x"] - b["x"]).max() < 1e-4, (name, box, shared)
+                    assert np.abs(a["y"] - b["y"]).max() < 1e-4
+                    assert np.abs(a["photons"] / b["photons"] - 1).max() < 1e-4
+                    assert np.abs(a["bg"] / b["bg"] - 1).max() < 1e-4
+                    if name == "fit_mle":
+                        assert np.abs(a["crlb_x"] / b["crlb_x"] - 1).max() < 1e-4
+                        assert np.abs(a["log_likelihood"] - b["log_likelihood"]).max() < 1e-2
+        s = spots(10)
+        extra = rng.uniform(0, 5, s.shape).astype(np.float32)
+        a, b = gpu.fit_mle(s, extra_variance=extra), gaussfit.fit_mle(s, extra_variance=extra)
+        assert np.abs(a["x"] - b["x"]).max() < 1e-4 and np.abs(a["photons"] / b["photons"] - 1).max() < 1e-4
+
+        frames = rng.poisson(40, size=(3, 36, 44)).astype(np.float32)
+        for f, y, x in ((0, 18, 20), (1, 9, 30), (2, 25, 12), (2, 27, 14)):
+            frames[f, y, x] += 1500
+            frames[f, y + 1, x] += 600
+        for box in (5, 7):
+            for roi in (None, (2, 3, 34, 40)):
+                a = gpu.identify_frames(frames, 500.0, box, roi)
+                b = identify.identify(frames, 500.0, box, roi)
+                assert len(b[0]) >= 3
+                for u, v in zip(a[:3], b[:3]):
+                    assert np.array_equal(u, v) and u.dtype == v.dtype
+                assert np.allclose(a[3], b[3], rtol=1e-6) and a[3].dtype == b[3].dtype
+        print("kernels ok")
+        """
+    )
+    assert "kernels ok" in out
+
+
+@pytest.fixture(scope="module")
+def small_movie(tmp_path_factory):
+    camera = CameraModel(baseline=100.0, sensitivity=0.5, em_gain=1.0, read_noise_e=1.5)
+    truth = isolated_spots(3, 40, 40, spacing_px=12, photons=1500, sigma_px=1.0, seed=4)
+    folder = tmp_path_factory.mktemp("gpu")
+    return write_movie(folder / "spots.raw", truth, 3, 40, 40, bg_photons=30, camera=camera, seed=4)
+
+
+def _localize(movie, device, fit, env, tag=""):
+    folder = movie.parent / f"{device}_{fit}{tag}"
+    folder.mkdir(exist_ok=True)
+    out = folder / "spots_locs.hdf5"
+    args = ["localize", str(movie), "--box", "7", "--gradient", "1000", "--fit", fit, "--device", device]
+    args += ["--baseline", "100", "--sensitivity", "0.5", "--pixelsize", "130", "--no-db", "--out", str(folder)]
+    done = subprocess.run(
+        [sys.executable, "-m", "napari_picasso", *args], env=env, capture_output=True, text=True, timeout=900
+    )
+    return done, out
+
+
+@pytest.mark.parametrize("fit", ["mle", "lq"])
+def test_localize_on_simulated_gpu_matches_cpu(small_movie, fit):
+    done, gpu_out = _localize(small_movie, "gpu", fit, SIMULATOR)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done, cpu_out = _localize(small_movie, "cpu", fit, os.environ)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with h5py.File(gpu_out) as g, h5py.File(cpu_out) as c:
+        a, b = g["locs"][...], c["locs"][...]
+    assert len(a) == len(b) >= 9
+    assert np.array_equal(a["frame"], b["frame"])
+    for field in ("x", "y"):
+        assert np.abs(a[field] - b[field]).max() < 1e-4
+    assert np.abs(a["photons"] / b["photons"] - 1).max() < 1e-4
+    assert np.abs(a["lpx"] / b["lpx"] - 1).max() < 1e-4
+    assert "Device: gpu" in gpu_out.with_suffix(".yaml").read_text()
+
+
+def test_device_gpu_refused_without_one(small_movie):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    if os.path.exists("/dev/nvidiactl"):
+        pytest.skip("this machine has an NVIDIA device")
+    done, out = _localize(small_movie, "gpu", "mle", env, tag="_refused")
+    assert done.returncode == 2
+    assert "--device gpu: numba finds no CUDA GPU" in done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
+
+
+def test_cpu_only_method_refused_on_gpu(small_movie):
+    done, out = _localize(small_movie, "gpu", "avg", SIMULATOR, tag="_refused")
+    assert done.returncode != 0
+    assert "the avg fit method runs on the CPU only" in done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
