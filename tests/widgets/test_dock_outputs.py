@@ -32,7 +32,7 @@ def _copy_movie(path, folder):
 def _localize(qtbot, widget):
     """Click Localize and wait for the run; the path written."""
     widget.fit.localize.native.click()
-    qtbot.waitUntil(lambda: not widget.localize_busy, timeout=60000)
+    qtbot.waitUntil(lambda: not widget.localize_busy, timeout=240000)  # a first run compiles
     assert widget.last_output is not None and not widget.last_output["cancelled"], widget.fit.status.value
     return Path(widget.last_output["result"].locs_path)
 

@@ -114,7 +114,7 @@ def test_roi_field_text_never_raises_preview_and_localize_agree(dock, qtbot):
         found = _preview_of(qtbot, widget)
         assert len(found["y"]) and np.all(_inside(found["y"], found["x"], RECT))
         widget.fit.localize.native.click()
-        qtbot.waitUntil(lambda: not widget.localize_busy, timeout=60000)
+        qtbot.waitUntil(lambda: not widget.localize_busy, timeout=240000)  # a first run compiles
     assert not exceptions, exceptions
     locs, info = load_locs(path.with_name("blinking_locs.hdf5"))
     assert info[1]["ROI"] == list(RECT)
