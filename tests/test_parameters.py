@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from napari_picasso import fitters, parameters
+from napari_picasso.calibrate.psf import calibration_from_volume
 from napari_picasso.cli import build_parser, main
 from napari_picasso.core import zfit
 from napari_picasso.fitters.base import Fitter
@@ -19,6 +20,7 @@ from napari_picasso.io.camera_maps import save_camera_maps
 from napari_picasso.io.channels import map_document, save_channels
 from napari_picasso.io.errors import ParameterError
 from napari_picasso.io.locs import load_info, load_locs, save_locs
+from napari_picasso.io.psf_calib import save_psf_calibration
 from napari_picasso.io.zcalib import save_calibration
 from napari_picasso.parameters import SCHEMA, LocalizeParameters, Parameter
 from napari_picasso.simulate import scmos_camera
@@ -40,9 +42,13 @@ def files(tmp_path_factory):
         "splitter": "left-right",
     }
     channels.update(camera_width=32, camera_height=16)
+    yy, xx = np.mgrid[-3:4, -3:4]
+    volume = np.stack([np.exp(-(xx**2 / w + yy**2 * w) / 2) for w in np.linspace(0.5, 2.0, 9)])
+    psf = calibration_from_volume(volume, step_nm=50.0, pixelsize_nm=parameters.parameter("pixelsize_nm").default)
     return {
         "channels": save_channels(folder / "beads_channels.yaml", {**channels, "flip": False}),
         "channels_flip": save_channels(folder / "flipped_channels.yaml", {**channels, "flip": True}),
+        "psf": save_psf_calibration(folder / "beads_spline_calib.hdf5", psf),
         "zcalib": save_calibration(folder / "beads_3d_calib.yaml", calibration),
         "maps": save_camera_maps(folder / "maps.hdf5", chip.offset_map, chip.variance_map, chip.gain_map),
     }
@@ -71,6 +77,7 @@ def example_value(item, files):
         "splitter": "left-right",
         "channels": str(files["channels"]),
         "colours": "red:0:0.45 far-red:0.45:1",
+        "psf": str(files["psf"]),
     }
     if item.name in special:
         return special[item.name]
@@ -89,6 +96,8 @@ def run_with(item, value, files=None):
     if item.name in ("splitter", "splitter_flip", "channels", "colours") and files is not None:
         values.update(fit_method="mle-ratio", splitter="left-right")
         values.setdefault("channels", str(files["channels_flip" if item.name == "splitter_flip" else "channels"]))
+    if item.name == "psf":
+        values["fit_method"] = "spline-mle"
     if item.scope == "fit" and item.name != "shared_sigma":
         users = [name for name in fitters.names() if fitters.get(name).uses(item.name)]
         values.setdefault("fit_method", "mle-3d" if "mle-3d" in users else users[0])

@@ -192,9 +192,12 @@ def test_picasso_locs_open_as_points(make_napari_viewer, shared_data):
     locs, info = load_locs(path)
     viewer = make_napari_viewer()
     layers = viewer.open(path, plugin=PLUGIN)
-    assert len(layers) == 1
-    layer = layers[0]
+    assert len(layers) == 2  # the points and, as Picasso Render shows it, the rendering
+    layer, render = layers
     assert layer._type_string == "points" and layer.name == "testdata_locs.hdf5"
+    assert render._type_string == "image" and render.metadata[_reader.LAYER_KEY]["role"] == "render"
+    # The slider spans the movie's 1000 frames, not the 11 .. 990 that have localizations.
+    assert (viewer.dims.range[0].start, viewer.dims.range[0].stop) == (0, info[0]["Frames"] - 1) == (0, 999)
     assert layer.data.shape == (564, 3)
     np.testing.assert_array_equal(layer.data[:, 0], locs["frame"])
     np.testing.assert_allclose(layer.data[:, 1], locs["y"])
@@ -267,7 +270,10 @@ def test_default_dialogs_build_and_answer(qtbot, monkeypatch, shared_data, tmp_p
 
     def accept(dialog):
         shown.append([w.name for w in dialog])
+        titles.append(dialog.native.windowTitle())
         return True
+
+    titles = []
 
     monkeypatch.setattr(Dialog, "exec", accept)
     path = tmp_path / "movie.raw"
@@ -282,6 +288,14 @@ def test_default_dialogs_build_and_answer(qtbot, monkeypatch, shared_data, tmp_p
     with open_movie(shared_data / "nd2" / "cluster.nd2", z=0, channel="5-FAM/pH 9.0") as movie:
         np.testing.assert_array_equal(movie[:], nd2.imread(shared_data / "nd2" / "cluster.nd2")[:, 0, 0])
     assert len(shown) == 3
+    # Every dialog has a window title, naming the file (the nd2 axis dialog had none).
+    assert titles == [
+        "napari-picasso: Describe movie.raw",
+        "napari-picasso: Open one movie of movie.raw",
+        "napari-picasso: Open one movie of movie.raw",
+    ]
+    assert _reader.ask_pixelsize(path) == _reader.DEFAULT_PIXELSIZE_NM
+    assert titles[-1] == "napari-picasso: Camera pixel size of movie.raw"
 
 
 def _write_3d_locs(path, pixelsize_nm):

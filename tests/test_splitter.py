@@ -13,6 +13,7 @@ import tifffile
 import yaml
 
 from napari_picasso import simulate as S
+from napari_picasso.calibrate.channels import calibrate_frames
 from napari_picasso.cli import main
 from napari_picasso.core.channelmap import apply_map
 from napari_picasso.core.matching import match_to_truth
@@ -21,6 +22,7 @@ from napari_picasso.groups import load_groups
 from napari_picasso.io.channels import load_channels, map_coefficients, save_channels
 from napari_picasso.io.locs import load_info, load_locs, save_locs
 from napari_picasso.parameters import LocalizeParameters, validate_parameters
+from napari_picasso.pipeline import localize
 
 PIXELSIZE_NM = 130.0
 N_FRAMES = 300
@@ -219,3 +221,27 @@ def test_groups_yaml_and_cluster_blocks_take_the_splitter(two_colour, calibratio
         close_open_movies()
     in_block = (serial["frame"] >= block.start) & (serial["frame"] < block.stop)
     assert rows.tobytes() == serial[in_block].tobytes()
+
+
+def test_top_bottom_with_a_mirrored_channel():
+    optics = S.SplitterOptics(height=48, width=64)
+    beads = S.splitter_movie(S.splitter_beads_truth(10, optics), 10, optics, splitter="top-bottom", flip=True)
+    calibration, _ = calibrate_frames(beads, LocalizeParameters(), splitter="top-bottom", flip=True)
+    assert calibration["rms_residual_nm"] <= 5.0 and (calibration["camera_height"], calibration["camera_width"]) == (
+        96,
+        64,
+    )
+    truth = S.splitter_truth(60, optics, n_sites=15, seed=5)
+    movie = S.splitter_movie(truth, 60, optics, splitter="top-bottom", flip=True, seed=5)
+    parameters = LocalizeParameters(
+        min_net_gradient=1500,
+        fit_method="mle-ratio",
+        splitter="top-bottom",
+        splitter_flip=True,
+        channels=calibration,
+        colours="A:0:0.475 B:0.475:1",
+    )
+    locs = localize(movie, parameters)
+    li, ti = match_to_truth(locs, truth, radius_px=1.0)
+    assert len(li) / (len(locs) + len(truth) - len(li)) >= 0.98
+    assert np.mean(locs["colour"][li] == truth["dye"][ti]) >= 0.99

@@ -37,7 +37,8 @@ def test_table_opens_as_points_layer(make_napari_viewer, pixelsize_answer):
     viewer = make_napari_viewer()
     layers = viewer.open(THUNDERSTORM, plugin=PLUGIN)
     assert asked == ["storm_table.csv"]  # a ThunderSTORM CSV does not say its pixel size
-    (layer,) = layers
+    layer, render = layers  # the points, then the rendering (as for a _locs.hdf5)
+    assert render.name == "storm_table render" and render.metadata["napari_picasso"]["role"] == "render"
     locs, info = read_table(THUNDERSTORM, pixelsize_nm=100)
     assert layer.name == "storm_table.csv" and len(layer.data) == 48
     np.testing.assert_allclose(layer.data[:, 0], locs["frame"])
@@ -52,7 +53,7 @@ def test_table_opens_as_points_layer(make_napari_viewer, pixelsize_answer):
 def test_table_with_its_own_pixel_size_asks_nothing(make_napari_viewer, pixelsize_answer):
     asked = pixelsize_answer(None)
     viewer = make_napari_viewer()
-    (layer,) = viewer.open(ELYRA, plugin=PLUGIN)
+    layer = viewer.open(ELYRA, plugin=PLUGIN)[0]
     assert asked == [] and len(layer.data) == 43
 
 

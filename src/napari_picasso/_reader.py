@@ -8,7 +8,9 @@ Layer contract (the dock widgets rely on it):
   "choices": {...}}}`` (``open_movie(path, **choices)`` reopens the same movie, e.g. in a
   worker) and contrast limits from a few sampled frames (napari never scans the movie);
 - ``*_locs.hdf5``: a points layer with data columns (frame, y, x), every other locs field
-  as a feature, and ``metadata={"napari_picasso": {"locs_path": str(path), "info": docs}}``;
+  as a feature, and ``metadata={"napari_picasso": {"locs_path": str(path), "info": docs}}``,
+  then (2D files) its Gaussian rendering (:func:`render_layer`, role ``render``), the frame
+  slider spanning the file's ``Frames``;
   other tools' tables (ThunderSTORM/ONI ``.csv``, rapidSTORM/Elyra ``.txt``, ``.smlm``,
   DECODE ``.h5``, SMAP ``.mat``, PYME ``.h5r``) open the same way, converted to the
   Picasso layout (:func:`~napari_picasso.io.tables.read_table`; ``info`` is the
@@ -43,13 +45,30 @@ LAYER_KEY = "napari_picasso"
 
 
 # -- questions to the user (replaceable) ------------------------------------------------
+WINDOW_TITLE = "napari-picasso"
+
+
+def request_values(title, **fields):
+    """A modal form of ``fields`` (as :func:`magicgui.widgets.request_values` takes them)
+    with ``title`` above it and in its window's title bar; the values, or None on cancel.
+
+    (magicgui's own ``title`` is only a line in the dialog: the window had no title.)
+    """
+    from magicgui.widgets import Dialog, Label, create_widget
+
+    widgets = [Label(value=title)]
+    for name, spec in fields.items():
+        widgets.append(create_widget(**{"name": name, **spec}))
+    dialog = Dialog(widgets=widgets)
+    dialog.native.setWindowTitle(f"{WINDOW_TITLE}: {title}")
+    return dialog.asdict() if dialog.exec() else None
+
+
 def ask_raw_info(path):
     """Ask for a ``.raw`` movie's Width/Height/Frames/Data Type/Byte Order in a dialog.
 
     Returns a dict with those keys, or None when the user cancels.
     """
-    from magicgui.widgets import request_values
-
     size = Path(path).stat().st_size
     side = 256  # a common camera ROI; Frames follows from the file size for 16-bit counts
     values = request_values(
@@ -80,8 +99,6 @@ def ask_pixelsize(path):
 
     Returns the size, or None when the user cancels.
     """
-    from magicgui.widgets import request_values
-
     values = request_values(
         title=f"Camera pixel size of {Path(path).name}",
         pixelsize_nm={
@@ -111,8 +128,6 @@ def ask_axis_choices(path, axes, frame_axis, defaults=None):
     dict or None
         Keyword choices for ``open_movie`` (``{"channel": "DAPI", ...}``), None on cancel.
     """
-    from magicgui.widgets import request_values
-
     fields = {}
     if frame_axis is None:
         fields["frame_axis"] = {"annotation": str, "widget_type": "ComboBox", "options": {"choices": list(axes)}}
@@ -310,6 +325,39 @@ def locs_layer(locs, info, path):
     )
 
 
+def render_layer(locs, info, path):
+    """The ``(data, kwargs, "image")`` tuple of a 2D table's rendering, as Picasso Render shows it.
+
+    For a table with localization precisions (``lpx``, ``lpy``, which set the blur). A
+    Gaussian render (:func:`napari_picasso.db.compare.render_preview`) over the camera
+    frame, contrast from its lit pixels (:func:`napari_picasso.plots.contrast_limits`).
+    The same image stands at every frame: it is given as two views of one image placed
+    at frame 0 and the file's last frame, so that, opened alone, the frame slider spans
+    the movie's frames (``Frames`` of the file), not only those with localizations.
+    """
+    from .db.compare import render_preview
+    from .plots import contrast_limits
+
+    preview = render_preview(locs, info)
+    image = preview["image"]
+    movie = info[0] if info else {}
+    n_frames = int(movie.get("Frames") or (int(np.max(locs["frame"])) + 1 if len(locs) else 1))
+    kwargs = {
+        "name": f"{Path(path).stem} render",
+        "colormap": "magma",
+        "blending": "additive",
+        "contrast_limits": contrast_limits(image),
+        "metadata": {LAYER_KEY: {"locs_path": str(path), "role": "render"}},
+    }
+    if n_frames > 1:
+        data = np.broadcast_to(image, (2, *image.shape))  # no copy
+        kwargs.update(scale=(n_frames - 1, *preview["image_scale"]), translate=(0.0, *preview["image_translate"]))
+    else:
+        data = image
+        kwargs.update(scale=preview["image_scale"], translate=preview["image_translate"])
+    return data, kwargs, "image"
+
+
 # Picasso Render's default when a file does not say its pixel size.
 DEFAULT_PIXELSIZE_NM = 130.0
 
@@ -354,6 +402,13 @@ def read_locs(path):
         locs, info = load_locs(p) if is_locs_file(p) or not is_localization_table(p) else read_localization_table(p)
         layer = locs_layer(locs, info, p)
         layers.append(layer)
+        if "z" not in locs.dtype.names and len(locs) and {"lpx", "lpy"} <= set(locs.dtype.names):
+            # Added blended: the points stay visible through its dark (zero) pixels; the
+            # points layer stays the first one of the file.
+            try:
+                layers.append(render_layer(locs, info, p))
+            except (ValueError, TypeError, OverflowError):
+                pass  # a damaged header (Frames, Width): the points open without their rendering
         if "z" in locs.dtype.names and len(locs):
             # shown hidden: its frame axis would share the 3D view's z axis
             layer[1]["visible"] = False

@@ -22,11 +22,11 @@ from .core import gpu
 from .core.background import estimate_background, frames_needed
 from .core.camera import excess_noise_factor
 from .core.frames import frames_as_float32
-from .core.identify import identify
+from .core.identify import gaussian_smooth, identify
 from .core.snr_detect import net_gradients, snr_identify
 from .io.camera_maps import check_against_movie, crop_to_movie, load_camera_maps
 from .io.errors import ParameterError
-from .parameters import DETECTORS, check_background_frames, validate_parameters
+from .parameters import DETECTORS, check_background_frames, fitter_of, validate_parameters
 from .splitter import is_split, split_for_detection
 
 
@@ -209,6 +209,9 @@ def detect(frames, parameters, roi, background=None, noise=None):
         # The fixed pattern of sCMOS offsets is not signal: remove it (net gradients do
         # not depend on a uniform offset, so Picasso's scale is kept).
         counts = frames - (noise.offset - noise.offset.mean())
+    sigma = fitter_of(parameters).detection_smoothing_px
+    if sigma > 0:
+        counts = gaussian_smooth(counts, sigma)
     find = gpu.identify_frames if on_gpu(parameters) else identify
     fi, y, x, ng = _in_rois(find(counts, parameters.min_net_gradient, parameters.box, roi), parameters)
     return fi, y, x, ng, ng

@@ -119,3 +119,24 @@ def colour_layer_data(locs, names, name="localizations", point_size_px=0.5):
         }
         out.append((coords, kwargs, "points"))
     return out
+
+
+def overlay_rgb(channel0, channel1, percentile=99.5):
+    """An RGB image of two registered channels: channel 0 magenta, channel 1 green.
+
+    Each channel is scaled to its ``percentile``; where the registration is right the
+    spots are white, a shifted spot shows a magenta and a green edge.
+
+    Examples
+    --------
+    >>> overlay_rgb(np.ones((2, 2)), np.zeros((2, 2))).shape
+    (2, 2, 3)
+    """
+
+    def scaled(image):
+        image = np.asarray(image, dtype=np.float32)
+        top = np.percentile(image, percentile) if image.size else 1.0
+        return np.clip(image / (top if top > 0 else 1.0), 0.0, 1.0)
+
+    a, b = scaled(channel0), scaled(channel1)
+    return np.stack([a, b, a], axis=-1)

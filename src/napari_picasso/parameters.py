@@ -974,6 +974,17 @@ SCHEMA = [
         step=0.001,
         decimals=4,
     ),
+    Parameter(
+        "psf",
+        None,
+        "path",
+        "cubic-spline PSF calibration (_spline_calib.hdf5 from calibrate-psf or Picasso 0.11)",
+        "--psf",
+        "PSF calibration",
+        metavar="CALIB.hdf5",
+        label="PSF calibration",
+        scope="fit",
+    ),
 ]
 
 
@@ -1102,7 +1113,8 @@ def fitter_of(parameters):
 def detection_only(parameters):
     """The parameters with the fit's options at their defaults: what detection reads (a
     preview before a 3D calibration is chosen, for example)."""
-    default_fit = parameter("fit_method").default
+    # The splitter's detection is its own (the registered sum): it keeps its fit method.
+    default_fit = "mle-ratio" if is_split(parameters) else parameter("fit_method").default
     return parameters.replace(
         fit_method=default_fit, **{item.name: item.default_value() for item in SCHEMA if item.scope == "fit"}
     )

@@ -164,6 +164,17 @@ def split_for_detection(frames, parameters, background=None):
     return halves, summed, background
 
 
+def registered_channels(frames, parameters):
+    """``(channel 0, channel 1 resampled onto channel 0)`` in counts above the baseline.
+
+    What the dock's preview overlays to show the registration (float32, ``(n, h, w)``).
+    """
+    first, second = split_frames(np.asarray(frames, np.float32), parameters.splitter, parameters.splitter_flip)
+    x1, y1 = channel1_grid(parameters.channels, *first.shape[-2:])
+    baseline = float(parameters.baseline)
+    return first - np.float32(baseline), warp_bilinear(second, x1, y1, fill=baseline) - np.float32(baseline)
+
+
 @dataclasses.dataclass
 class SpotPairs:
     """Spot pairs of the joint fit: ``spots`` ``(n, 2, box, box)`` photons, ``offsets``

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QApplication, QMessageBox
 from test_dock_roi import type_text
 from test_localize_widget import _dock, _private_settings, _set_camera, movie_layer  # noqa: F401
@@ -65,7 +65,7 @@ def test_save_in_folder_belongs_to_one_movie(two_movies, qtbot, tmp_path):
     expected = chosen / "blinking_locs.hdf5"
     # The whole output path, elided in the middle (the tooltip and the text keep all of it).
     assert fit.output_path.text() == f"\u2192 {expected}" and fit.output_path.toolTip() == str(expected)
-    assert fit.output_path.elideMode() == localize_module.Qt.TextElideMode.ElideMiddle
+    assert fit.output_path.elideMode() == Qt.TextElideMode.ElideMiddle
     assert _localize(qtbot, widget) == expected and expected.exists()
     # The result line names the full output path.
     assert str(expected) in fit.status.value.replace("\n", "")

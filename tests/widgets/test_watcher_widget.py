@@ -158,3 +158,81 @@ def test_watcher_widget_lists_a_command_line_watcher_and_sees_it_killed(make_nap
     widget.refresh_others()
     assert widget.other_list.item(0).text().startswith("stopped (process gone), 0 done")
     assert widget.watchers == []  # only listed: not one of the panel's own
+
+
+def _answer_question(qtbot, button_text):
+    """Click ``button_text`` in the next modal question (as the user would)."""
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication, QMessageBox
+
+    asked = []
+
+    def click():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        asked.append((box.windowTitle(), box.text()))
+        next(b for b in box.buttons() if b.text() == button_text).click()
+
+    QTimer.singleShot(0, click)
+    return asked
+
+
+def _deleted(widget):
+    try:
+        widget.objectName()
+    except RuntimeError:
+        return True
+    return False
+
+
+def test_closing_the_watcher_dock_asks_and_a_reopened_dock_stops_it(make_napari_viewer, qtbot, tmp_path):
+    from napari_picasso._widgets import watcher as watcher_dock
+
+    viewer = make_napari_viewer(show=True)
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Watcher")
+    widget.add_folder(tmp_path)
+    widget.db_path.setText(str(tmp_path / "db.sqlite"))
+    widget.log_path.setText(str(tmp_path / "watcher.log"))
+    widget.start_button.click()
+    watcher = widget.watchers[0]
+    qtbot.waitUntil(lambda: watcher.running, timeout=5000)
+
+    # The x of the dock: the user keeps the watcher running.
+    asked = _answer_question(qtbot, watcher_dock.KEEP_TEXT)
+    dock.title.close_button.click()
+    qtbot.waitUntil(lambda: bool(asked), timeout=5000)
+    assert asked[0][0] == "Close the Watcher panel" and asked[0][1] == "1 watcher is running."
+    assert not widget._timer.isActive() and not widget._others_timer.isActive()  # timers stop with it
+    qtbot.waitUntil(lambda: _deleted(widget), timeout=5000)
+    qtbot.wait(700)  # two ticks of the old refresh timer: nothing touches the deleted panel
+    assert watcher.running and watcher_dock.KEPT_WATCHERS == [watcher]
+
+    # Reopened, the dock lists it as running, with Stop.
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Watcher")
+    assert watcher_dock.KEPT_WATCHERS == [] and widget.watchers == [watcher]
+    qtbot.waitUntil(lambda: widget.watcher_list.item(0).text().startswith("running"), timeout=5000)
+    assert widget.tabs.tabText(1) == "Watchers (1)" and widget.stop_button.isEnabled()
+    widget.stop_button.click()
+    qtbot.waitUntil(lambda: not watcher.running, timeout=10000)
+    qtbot.waitUntil(lambda: widget.watcher_list.item(0).text().startswith("stopped"), timeout=5000)
+
+    # Another one, and this time the user stops it on closing.
+    widget.add_folder(tmp_path)
+    widget.db_path.setText(str(tmp_path / "db.sqlite"))
+    widget.log_path.setText(str(tmp_path / "watcher2.log"))
+    second = widget.start_watcher()
+    qtbot.waitUntil(lambda: second.running, timeout=5000)
+    asked = _answer_question(qtbot, watcher_dock.STOP_TEXT)
+    dock.title.close_button.click()
+    qtbot.waitUntil(lambda: bool(asked), timeout=5000)
+    qtbot.waitUntil(lambda: not second.running, timeout=10000)
+    assert watcher_dock.KEPT_WATCHERS == []
+
+    # Nothing to ask when no watcher runs; the viewer closes without errors.
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-picassosr", "Watcher")
+    assert widget.watchers == []
+    dock.title.close_button.click()
+    qtbot.waitUntil(lambda: _deleted(widget), timeout=5000)
+    viewer.close()

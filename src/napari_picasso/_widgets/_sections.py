@@ -28,6 +28,7 @@ from ..io.camera_config import CameraConfig, camera_settings, config_path, load_
 from ..io.errors import InputFileError
 from ..parameters import SCHEMA, parameter
 from ._fields import field_setting, make_field, read_field, show_value, whole_numbers
+from ._layout import wrapping_label
 
 MANUAL = "Manual"
 RESULT_FEATURES = ("photons", "net_gradient", "lpx", "lpy", "sx", "sy", "bg", "frame", "ellipticity")
@@ -298,6 +299,16 @@ class PhotonSection(ParameterSection):
         self.em_gain.value = settings["em_gain"] if self.em_on.value else 1.0
         self.pixelsize_nm = settings["pixelsize_nm"]
 
+    def show_stated(self, stated):
+        """Put camera values a movie states (:func:`~napari_picasso.io.metadata.stated_camera`)
+        into the manual fields."""
+        for name in ("baseline", "sensitivity"):
+            if name in stated:
+                show_value(self.items[name], self.fields[name], stated[name])
+        if "em_gain" in stated:
+            self.em_gain.value = stated["em_gain"]
+            self.em_on.value = stated["em_gain"] > 1
+
     def chosen_categories(self):
         return [w.value for w in self.categories]
 
@@ -356,10 +367,16 @@ class FitSection(ParameterSection):
         self.color_by = ComboBox(label="colour by", choices=list(RESULT_FEATURES), value="photons")
         self.blur = ComboBox(label="render", choices=["gaussian", "histogram"], value="gaussian")
         self.oversampling = FloatSpinBox(label="oversampling", value=10, min=1, max=50, step=1)
+        # Localize, Cancel and the result summary: the dock keeps them in sight below its
+        # scrolled form (:attr:`actions`), not in this section.
         self.localize = PushButton(text="Localize")
         self.cancel = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
-        self.status.native.setWordWrap(True)  # a long output path wraps (anywhere) in the dock
+        wrapping_label(self.status)
+        self.actions = Container(
+            widgets=[Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status],
+            labels=False,
+        )
         widgets = []
         for name, widget in fields.items():
             widgets.append(widget)
@@ -367,8 +384,7 @@ class FitSection(ParameterSection):
                 widgets.append(self.zcalib_message)
         super().__init__(
             widgets=[*widgets, self.out_folder, self.all_movies, output_line, self.color_by, self.blur]
-            + [self.oversampling]
-            + [Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status],
+            + [self.oversampling],
             labels=True,
         )
         self.z_calibration.changed.connect(self._calibration_note)

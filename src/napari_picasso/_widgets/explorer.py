@@ -34,6 +34,7 @@ from .. import db as database
 from .. import plots
 from ..db import compare, views
 from ..io.errors import InputFileError
+from ._layout import CANVAS_MIN_HEIGHT_PX, scrolled, tab_with_other_docks
 
 try:
     from napari.qt.threading import create_worker
@@ -131,10 +132,10 @@ class BarDelegate(QStyledItemDelegate):
 
 
 def _canvas(n_axes=1):
-    figure = Figure(figsize=(5, 3.2 * n_axes), layout="constrained")
+    figure = Figure(figsize=(5, 2.4 * n_axes), layout="constrained")
     axes = [figure.add_subplot(n_axes, 1, i + 1) for i in range(n_axes)]
     canvas = FigureCanvasQTAgg(figure)
-    canvas.setMinimumHeight(260 * n_axes)
+    canvas.setMinimumHeight(CANVAS_MIN_HEIGHT_PX * n_axes)
     return canvas, axes
 
 
@@ -230,13 +231,20 @@ class ExplorerWidget(QWidget):
         )
         self.tabs.addTab(self._page(self.drift_message, self.drift_canvas), "Drift")
 
-        layout = QVBoxLayout(self)
+        # Everything scrolls inside the dock: it never makes the window taller than the screen.
+        content = QWidget()
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        layout = QVBoxLayout(content)
         layout.addWidget(self.path_label)
         layout.addLayout(_row(self.open_button, self.add_files_button, self.add_folder_button, self.check_button))
         layout.addLayout(_row(self.add_group_edit, self.add_status))
         layout.addLayout(_row(self.filter_edit, self.group_combo))
         layout.addWidget(self.count_label)
-        layout.addWidget(self.tabs)
+        layout.addWidget(self.tabs, stretch=1)
+        outer.addWidget(scrolled(content))
+        self.setMinimumWidth(380)
+        tab_with_other_docks(self)
 
         self.open_button.clicked.connect(self._choose_database)
         self.add_files_button.clicked.connect(self._choose_files)

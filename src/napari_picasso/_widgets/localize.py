@@ -19,26 +19,32 @@ from matplotlib.figure import Figure
 from napari.layers import Image, Shapes
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
-from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import QMessageBox, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QMessageBox, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
-from .. import fitters
+from .. import fitters, plots
 from ..core.colours import parse_colours
+from ..core.nena import nena
 from ..core.render import render
 from ..db import record_file
 from ..detection import detect_frame, load_maps
 from ..distributed.cluster import ComputeSession
 from ..io.errors import InputFileError, ParameterError
 from ..io.locs import existing_outputs, free_locs_path, load_locs, locs_path_for, movie_locs_path
+from ..io.metadata import stated_camera
 from ..io.movie import LayerMovie, Movie
 from ..io.movies import open_movie
-from ..layer_data import colour_layer_data, z_layer_data
+from ..kernel_cache import compile_kernels, first_run_notice
+from ..layer_data import colour_layer_data, overlay_rgb, z_layer_data
 from ..output_folders import OutputFolders, movie_key
 from ..parameters import LocalizeParameters, detection_only, roi_keywords, validate_parameters
 from ..pipeline import LocalizationCancelled, chunk_frames_for, localize, localize_file
 from ..plots import ratio_histogram
+from ..splitter import is_split, registered_channels
+from ._colourbar import ColourBar
 from ._compute import ComputeSection
+from ._layout import align_labels, scrolled, tab_with_other_docks
 from ._roi import format_rectangles, parse_rectangles, rectangle_to_vertices, shapes_to_rectangles
 from ._sections import FitSection, IdentificationSection, PhotonSection, PreviewSection
 from ._settings import load_settings, save_settings
@@ -61,8 +67,15 @@ def preview_spots(movie, frame_number, parameters):
     except (ParameterError, InputFileError) as error:
         # Bad input (a background slice being typed, a camera-maps file): said in the dock.
         return {"frame": frame_number, "error": str(error)}
+    overlay = None
+    if is_split(parameters):  # the halves overlaid through the channel calibration
+        stop = frame_number + 1
+        frames = movie.read_frames(frame_number, stop) if hasattr(movie, "read_frames") else movie[frame_number:stop]
+        first, second = registered_channels(frames, parameters)
+        overlay = overlay_rgb(first[0], second[0])
     found = {
         "frame": frame_number,
+        "overlay": overlay,
         "y": rows["y"],
         "x": rows["x"],
         "net_gradient": rows["net_gradient"],
@@ -95,15 +108,52 @@ def result_display(locs, image, with_frames=True, color_by="photons"):
 
     columns = ["frame", "y", "x"] if with_frames else ["y", "x"]
     features = pd.DataFrame({name: locs[name] for name in locs.dtype.names})
-    # A 1 % sample is plenty for the top of the render's contrast range.
-    sample = image.ravel()[:: max(1, image.size // 200_000)]
-    top = float(np.percentile(sample, 99.9)) if sample.size else 1.0
     return {
         "points": np.column_stack([locs[c] for c in columns]).astype(float),
         "features": features,
         "limits": {color_by: _feature_limits(features[color_by])} if color_by in features else {},
-        "render_limits": (0.0, max(top, 1e-6)),
+        # From the lit pixels only: sparse localizations are not saturated by the empty ones.
+        "render_limits": plots.contrast_limits(image),
     }
+
+
+def result_figures(locs, pixelsize_nm, database):
+    """The summary of a result: median photons, median precision (nm) and NeNA (nm).
+
+    NeNA is the database row's (:func:`napari_picasso.core.quality.quality_metrics`), or
+    :func:`napari_picasso.core.nena.nena`'s when no row was written; NaN where there is
+    too little to say.
+    """
+    if not len(locs):
+        return {}
+    nena_nm = database.get("nena_nm") if not database.get("error") else None
+    if nena_nm is None:
+        try:
+            nena_nm = nena(locs, pixelsize_nm).s_nm
+        except (ValueError, RuntimeError):
+            nena_nm = math.nan
+    precision = np.concatenate([locs["lpx"], locs["lpy"]]) if "lpy" in locs.dtype.names else locs["lpx"]
+    return {
+        "median_photons": float(np.median(locs["photons"])),
+        "median_precision_nm": float(np.median(precision)) * float(pixelsize_nm),
+        "nena_nm": float(nena_nm) if nena_nm is not None else math.nan,
+    }
+
+
+def figures_note(figures):
+    """A result's figures as a line of the dock's summary."""
+    if not figures:
+        return ""
+    nena_text = f"{figures['nena_nm']:.1f} nm" if np.isfinite(figures["nena_nm"]) else "n/a"
+    return (
+        f"median {figures['median_photons']:.0f} photons, precision "
+        f"{figures['median_precision_nm']:.1f} nm, NeNA {nena_text}\n"
+    )
+
+
+def plural(count, noun):
+    """``1 spot``, ``2 spots``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def run_localization(
@@ -168,6 +218,7 @@ def run_localization(
     # The render covers the camera pixels exactly (pixel centres at integers).
     image, _ = render(locs, oversampling, viewport=(-0.5, -0.5, height - 0.5, width - 0.5), blur=blur)
     display = result_display(locs, image, with_frames, color_by)
+    figures = result_figures(locs, parameters.pixelsize_nm, database)
     # 3D fits: the z views (3D points, z-coloured render) are prepared here, off the GUI thread.
     movie_name = Path(str(result.locs_path)).stem
     z_layers = (
@@ -187,6 +238,7 @@ def run_localization(
         "display": display,
         "z_layers": z_layers,
         "database": database,
+        "figures": figures,
         "worker_seconds": time.perf_counter() - started,
         "thread": threading.current_thread().name,
     }
@@ -311,15 +363,17 @@ class LocalizeWidget(QWidget):
         self.ratio_canvas.hide()
         layout.addWidget(self.ratio_canvas)
         layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         inner.setMinimumWidth(340)
         self.setMinimumWidth(360)
-        scroll.setWidget(inner)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        # The sections scroll; Localize, Cancel and the result summary stay in sight below.
+        outer.addWidget(scrolled(inner), stretch=1)
+        outer.addWidget(self.fit.actions.native)
+        self.colour_bar = ColourBar()  # of "colour by", shown with a result
+        outer.addWidget(self.colour_bar)
+        self.align_labels()
+        tab_with_other_docks(self)
 
         settings = load_settings()
         self.photons.load_config(settings.get("config_file") or None)
@@ -361,6 +415,57 @@ class LocalizeWidget(QWidget):
             event.connect(self.reset_choices)
         self.viewer.dims.events.current_step.connect(self._frame_changed)
         self.reset_choices()
+        self._kernel_worker = None
+        self.prepare_kernels()
+
+    def align_labels(self):
+        """Fields of every section in one column (again when napari's style is applied)."""
+        return align_labels(self.identification, self.photons, self.fit, self.compute)
+
+    def showEvent(self, event):  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        self.align_labels()
+
+    # -- numba's first run ---------------------------------------------------------------------
+    def _kernel_parameters(self):
+        try:
+            return LocalizeParameters(**{**self.identification.values(), **self.photons.values(), **self.fit.values()})
+        except (ParameterError, InputFileError, ValueError, TypeError):
+            return LocalizeParameters(fit_method=self.fit.fit_method.value)
+
+    def prepare_kernels(self):
+        """On a fresh install numba compiles the kernels on first use (tens of seconds of
+        nothing happening): compile them now in a worker thread, and say so meanwhile.
+
+        Returns the worker, or None when the kernels are compiled already.
+        """
+        parameters = self._kernel_parameters()
+        notice = first_run_notice(parameters)
+        if notice is None:
+            return None
+        self.kernel_notice = notice
+        for status in (self.preview.status, self.fit.status):
+            status.value = notice
+        worker = create_worker(compile_kernels, parameters, _start_thread=False)
+        worker.errored.connect(self._kernels_failed)
+        worker.finished.connect(self._kernels_ready)
+        self._kernel_worker = worker
+        worker.start()
+        return worker
+
+    def _kernels_failed(self, error):
+        pass  # best effort: the first preview or run compiles what is missing (and says why it fails)
+
+    def _kernels_ready(self):
+        self._kernel_worker = None
+        for status in (self.preview.status, self.fit.status):
+            if status.value == self.kernel_notice:
+                status.value = ""
+        self.request_preview()
+
+    @property
+    def kernels_busy(self):
+        return self._kernel_worker is not None
 
     # -- layers ------------------------------------------------------------------------------
     def _movie_choices(self, widget=None):
@@ -424,9 +529,22 @@ class LocalizeWidget(QWidget):
         if self.photons.cameras:
             self.photons.match_movie(movie_metadata(layer))
             self._camera_pixelsize()
+        self._stated_camera(layer)
         self._show_folder()
         self._text_to_shapes()
         self.request_preview()
+
+    def _stated_camera(self, layer):
+        """A movie whose metadata states its camera (the sample movie, simulations): those
+        values, unless a camera of ``config.yaml`` is chosen."""
+        stated = stated_camera(movie_metadata(layer))
+        if not stated or self.photons.camera_config() is not None:
+            return stated
+        self.photons.show_stated(stated)
+        if "pixelsize_nm" in stated:
+            self.fit.pixelsize_nm.value = stated["pixelsize_nm"]
+        self.photons.message.value = f"camera values from {layer.name}'s metadata"
+        return stated
 
     def _camera_pixelsize(self, *_):
         if self.photons.camera_config() is not None and self.photons.pixelsize_nm:
@@ -622,6 +740,8 @@ class LocalizeWidget(QWidget):
                 self.preview_layer.data = np.empty((0, 2))
             return
         frame_number = self.current_frame()
+        if self._kernel_worker is not None:
+            self.preview.status.value = self.kernel_notice
         worker = create_worker(
             preview_spots, self._preview_source(layer), frame_number, parameters, _start_thread=False
         )
@@ -668,7 +788,7 @@ class LocalizeWidget(QWidget):
         layer = self.movie_layer()
         name = f"{layer.name} preview" if layer is not None else "preview"
         emitters = found.get("emitters")
-        status = f"frame {found['frame']}: {len(data)} spots"
+        status = f"frame {found['frame']}: {plural(len(data), 'spot')}"
         if emitters is not None:
             status += f", {len(emitters)} emitters"
         status += f" ({found['seconds'] * 1e3:.1f} ms)"
@@ -701,6 +821,7 @@ class LocalizeWidget(QWidget):
             self.preview_layer.data = data
             self.preview_layer.size = found["box"]
             self.preview_layer.border_color = "yellow"
+        self._show_overlay(layer, found.get("overlay"))
         self.preview_result = found
         self._show_preview_emitters(emitters, layer)
         self.preview.status.value = status
@@ -740,6 +861,27 @@ class LocalizeWidget(QWidget):
             self.viewer.layers.selection.active = self.movie_layer() or self.preview_layer
         else:
             layer.data = data
+
+    def _show_overlay(self, layer, rgb):
+        """Splitter: channel 0 (magenta) and the registered channel 1 (green) over channel 0."""
+        overlay = self._find_result(f"{layer.name} channels overlay", "overlay") if layer is not None else None
+        if rgb is None or layer is None:
+            if overlay is not None:
+                self.viewer.layers.remove(overlay)
+            return
+        if overlay is None:
+            overlay = self.viewer.add_image(
+                rgb,
+                rgb=True,
+                name=f"{layer.name} channels overlay",
+                blending="additive",
+                scale=layer.scale[-2:],
+                translate=layer.translate[-2:],
+                metadata={PLUGIN_KEY: {"role": "overlay"}},
+            )
+            self.viewer.layers.selection.active = layer
+        else:
+            overlay.data = rgb
 
     @property
     def preview_busy(self):
@@ -882,7 +1024,8 @@ class LocalizeWidget(QWidget):
         self._progress = napari_progress(total=stop - first, desc=f"Localize {layer.name}")
         self.fit.localize.enabled = False
         self.fit.cancel.enabled = True
-        self.fit.status.value = f"localizing {layer.name} ..."
+        notice = first_run_notice(parameters)
+        self.fit.status.value = f"{notice}; localizing {layer.name} ..." if notice else f"localizing {layer.name} ..."
         self._save_settings()
         self.prepare_result_layers(layer)
         self._progress_timer.start()
@@ -958,8 +1101,9 @@ class LocalizeWidget(QWidget):
         result = out["result"]
         replaced = " (replaced the earlier file)" if self._replacing is not None else ""
         self.fit.status.value = (
-            f"{result.n_locs} localizations in {result.n_frames} frames "
-            f"({time.perf_counter() - self._started:.1f} s)\nsaved {result.locs_path}{replaced}"
+            f"{plural(result.n_locs, 'localization')} in {plural(result.n_frames, 'frame')} "
+            f"({time.perf_counter() - self._started:.1f} s)\n{figures_note(out.get('figures'))}"
+            f"saved {result.locs_path}{replaced}"
             f"{_d_zcalib_note(out['locs'])}{_database_note(out['database'])}"
         )
         self.fit.status.tooltip = str(result.locs_path)
@@ -1041,6 +1185,7 @@ class LocalizeWidget(QWidget):
         if len(points.data) and color_by in points.features:
             points.face_color = color_by
             points.face_contrast_limits = self._limits.get(color_by) or _feature_limits(points.features[color_by])
+            self.colour_bar.show_colormap(color_by, points.face_contrast_limits, points.face_colormap)
         return points, render
 
     def show_ratio_histogram(self, locs, colours=None):
@@ -1074,6 +1219,7 @@ class LocalizeWidget(QWidget):
             layer.face_color = feature
             limits = self._limits.setdefault(feature, _feature_limits(layer.features[feature]))
             layer.face_contrast_limits = limits
+            self.colour_bar.show_colormap(feature, limits, layer.face_colormap)
 
 
 def _d_zcalib_note(locs):

@@ -24,6 +24,7 @@ from ..io.errors import InputFileError
 from ..io.picks import load_fiducial_picks, save_fiducial_picks
 from ..postprocess import describe_undrift, undrift_file
 from ._fields import whole_numbers
+from ._layout import CANVAS_MIN_HEIGHT_PX, align_labels, scroll_form, tab_with_other_docks, wrapping_label
 
 PICKS_LAYER = "fiducial picks"
 LAYER_KEY = "napari_picasso"
@@ -68,11 +69,13 @@ class UndriftWidget(Container):
         self.record = CheckBox(text="add the result to the database", value=True)
         self.run_button = PushButton(text="Undrift")
         self.status = Label(value="")
+        wrapping_label(self.status)
         self.figure = Figure(figsize=(4.5, 2.8), tight_layout=True)
         self.axes = self.figure.add_subplot(1, 1, 1)
         self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(220)
-        super().__init__(
+        self.canvas.setMinimumHeight(CANVAS_MIN_HEIGHT_PX)
+        # The form scrolls; the Undrift button and its result stay in sight below it.
+        self.form = Container(
             widgets=[
                 self.file,
                 self.from_layer,
@@ -84,11 +87,14 @@ class UndriftWidget(Container):
                 self.load_picks,
                 self.save_picks,
                 self.record,
-                self.run_button,
-                self.status,
             ]
         )
-        self.native.layout().addWidget(self.canvas)
+        self.form.native.layout().addWidget(self.canvas)
+        super().__init__(widgets=[], labels=False)
+        scroll_form(self, self.form, self.run_button, self.status)
+        align_labels(self.form)
+        self.native.setMinimumWidth(320)
+        tab_with_other_docks(self)
         self.outcome = None
         self._worker = None
         self.from_layer.changed.connect(self.use_selected_layer)

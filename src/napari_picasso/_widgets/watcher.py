@@ -6,11 +6,13 @@ responsive, the watcher keeps running while the user works). A timer reads the s
 watcher's log file as it grows.
 """
 
+import atexit
 import threading
 from pathlib import Path
 
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
+    QApplication,
     QCheckBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -19,6 +21,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QTabWidget,
@@ -33,10 +36,23 @@ from ..watcher import Watcher
 from ..watcher.log import default_log_path, parse_line
 from ..watcher.status import log_folders, watchers_of
 from ._compute import ComputeSection
+from ._layout import scrolled, tab_with_other_docks
 
 LOCALIZE_WIDGET_NAMES = ("Localize", "Localize (napari-picasso)")
 MAX_LOG_CHARS = 200_000
 OTHERS_REFRESH_MS = 2000
+STOP_TEXT, KEEP_TEXT = "Stop watching", "Keep running"
+# Watchers the user kept running when closing the panel: a reopened panel lists them
+# (with Stop); the ones still running when the program ends are stopped then.
+KEPT_WATCHERS = []
+
+
+@atexit.register
+def _stop_kept_watchers():
+    for watcher in KEPT_WATCHERS:
+        watcher.stop(wait=False)
+    for watcher in KEPT_WATCHERS:
+        watcher.stop(wait=True, timeout=5)
 
 
 class WatcherWidget(QWidget):
@@ -110,17 +126,22 @@ class WatcherWidget(QWidget):
         self.message = QLabel()
         self.message.setWordWrap(True)
 
-        setup = QWidget()
-        setup_layout = QVBoxLayout(setup)
+        form_page = QWidget()
+        setup_layout = QVBoxLayout(form_page)
         setup_layout.addWidget(QLabel("Folders"))
         setup_layout.addWidget(self.folder_list)
         setup_layout.addLayout(folder_buttons)
         setup_layout.addWidget(self.recursive)
         setup_layout.addLayout(form)
         setup_layout.addWidget(self.compute.native)
-        setup_layout.addWidget(self.start_button)
-        setup_layout.addWidget(self.message)
         setup_layout.addStretch(1)
+        # The form scrolls (the dock fits a small screen); Start and its message stay in sight.
+        setup = QWidget()
+        setup_outer = QVBoxLayout(setup)
+        setup_outer.setContentsMargins(0, 0, 0, 0)
+        setup_outer.addWidget(scrolled(form_page), stretch=1)
+        setup_outer.addWidget(self.start_button)
+        setup_outer.addWidget(self.message)
 
         # -- running watchers ----------------------------------------------------------
         self.watcher_list = QListWidget()
@@ -150,25 +171,30 @@ class WatcherWidget(QWidget):
         self.setMinimumWidth(380)
         self.tabs = QTabWidget()
         self.tabs.addTab(setup, "New watcher")
-        self.tabs.addTab(running, "Watchers")
+        self.tabs.addTab(scrolled(running), "Watchers")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
+        tab_with_other_docks(self)
 
         self._timer = QTimer(self)
         self._timer.setInterval(300)
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
-        self.destroyed.connect(self._timer.stop)
         self._others_timer = QTimer(self)
         self._others_timer.setInterval(OTHERS_REFRESH_MS)
         self._others_worker = None
         self._others_timer.timeout.connect(self.refresh_others_in_background)
         self._others_timer.start()
-        self.destroyed.connect(self._others_timer.stop)
-        # Closing the viewer destroys the panel: its watchers stop with it (no Qt in the lambda).
+        # Closing the viewer destroys the panel: its watchers stop with it (no Qt in the
+        # lambda); its timers are its children and go with it.
         self.destroyed.connect(lambda *_, watchers=self.watchers: [w.stop(wait=False) for w in watchers])
+        self._docked = False
+        self._closed = False
         self._update_groups_label()
+        # The watchers an earlier panel kept running: listed here, with Stop.
+        while KEPT_WATCHERS:
+            self._list_watcher(KEPT_WATCHERS.pop(0))
 
     # -- inputs ----------------------------------------------------------------------
     def folders(self):
@@ -244,6 +270,10 @@ class WatcherWidget(QWidget):
             compute=self.compute.choice(),
         )
         watcher.start()
+        self._list_watcher(watcher)
+        return watcher
+
+    def _list_watcher(self, watcher):
         self.watchers.append(watcher)
         self._log_offsets[id(watcher)] = 0
         self.watcher_list.addItem(self._describe(watcher))
@@ -251,7 +281,6 @@ class WatcherWidget(QWidget):
         self.watcher_list.setCurrentRow(len(self.watchers) - 1)
         self.tabs.setCurrentIndex(1)
         self.tabs.setTabText(1, f"Watchers ({len(self.watchers)})")
-        return watcher
 
     def _start_clicked(self):
         try:
@@ -387,6 +416,8 @@ class WatcherWidget(QWidget):
         self._others_worker = None
 
     def _show_others(self, found):
+        if self._closed:
+            return
         own = {str(w.log_path) for w in self.watchers if w.log_path is not None}
         states = [state for state in found if state["log"] not in own]
         selected = self.other_list.currentRow()
@@ -426,7 +457,52 @@ class WatcherWidget(QWidget):
         self.log_view.setPlainText("\n".join(lines))
         self.log_view.moveCursor(self.log_view.textCursor().MoveOperation.End)
 
-    def closeEvent(self, event):
+    # -- closing ----------------------------------------------------------------------
+    def event(self, event):
+        # Napari's x on the dock takes the panel out of the window (its parent becomes None):
+        # that is the user closing it; the viewer closing destroys it instead.
+        if event.type() == QEvent.Type.ParentChange:
+            if self.parent() is not None:
+                self._docked = True
+            elif self._docked and not self._closed:
+                QTimer.singleShot(0, self.closed_by_user)
+        return super().event(event)
+
+    def running_watchers(self):
+        return [w for w in self.watchers if w.running and not w.stopping]
+
+    def ask_keep_running(self, count):
+        """Ask whether the running watchers go on without the panel; True: keep them."""
+        box = QMessageBox(QApplication.activeWindow())
+        box.setWindowTitle("Close the Watcher panel")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setText(f"{count} watcher{'s are' if count != 1 else ' is'} running.")
+        box.setInformativeText(
+            "Stop watching now, or keep watching in the background? Reopen the Watcher panel "
+            "(Plugins menu) to see it and stop it."
+        )
+        stop = box.addButton(STOP_TEXT, QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(KEEP_TEXT, QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(stop)
+        box.exec()
+        return box.clickedButton() is not stop
+
+    def closed_by_user(self):
+        """The panel was closed: ask about its running watchers, stop its timers, go."""
+        if self._closed:
+            return
+        self._closed = True
+        self._timer.stop()
+        self._others_timer.stop()
+        running = self.running_watchers()
+        if running and self.ask_keep_running(len(running)):
+            KEPT_WATCHERS.extend(running)
+            # Not this panel's any more: its destruction does not stop them.
+            self.watchers[:] = [w for w in self.watchers if w not in running]
+        self.stop_all(wait=False)
+        self.deleteLater()
+
+    def closeEvent(self, event):  # noqa: N802
         self.stop_all(wait=False)
         super().closeEvent(event)
 

@@ -15,6 +15,7 @@ from ..io.errors import ParameterError
 from ..io.zcalib import calibration_path_for, save_calibration
 from ..parameters import LocalizeParameters, parameter
 from ._fields import make_field, read_field
+from ._layout import CANVAS_MIN_HEIGHT_PX, align_labels, scroll_form, tab_with_other_docks, wrapping_label
 
 
 class CalibrateZWidget(Container):
@@ -34,9 +35,14 @@ class CalibrateZWidget(Container):
         self.fields["box"].value = 9  # beads are bright and wide: a larger box than for blinks
         self.button = PushButton(text="Calibrate")
         self.status = Label(value="")
-        super().__init__(
-            widgets=[self.movie, self.step_nm, self.magnification, *self.fields.values(), self.button, self.status]
-        )
+        wrapping_label(self.status)
+        # The form (and the plot once calibrated) scrolls; Calibrate and its result stay in sight.
+        self.form = Container(widgets=[self.movie, self.step_nm, self.magnification, *self.fields.values()])
+        super().__init__(widgets=[], labels=False)
+        scroll_form(self, self.form, self.button, self.status)
+        align_labels(self.form)
+        self.native.setMinimumWidth(320)
+        tab_with_other_docks(self)
         self.button.changed.connect(self.run)
         self.calibration = None
         self.curves = None
@@ -100,11 +106,11 @@ class CalibrateZWidget(Container):
 
         self.calibration, self.curves, self.calibration_path = calibration, curves, path
         if self.canvas is not None:
-            self.native.layout().removeWidget(self.canvas)
+            self.form.native.layout().removeWidget(self.canvas)
             self.canvas.deleteLater()
         self.canvas = calibration_canvas(calibration, curves, float(self.pixelsize_nm.value))
-        self.canvas.setMinimumSize(320, 240)
-        self.native.layout().addWidget(self.canvas)
+        self.canvas.setMinimumSize(280, CANVAS_MIN_HEIGHT_PX)
+        self.form.native.layout().addWidget(self.canvas)
         lo, hi = calibration[zfit.RANGE_KEY]
         where = f"Saved {path}. " if path is not None else ""
         self.status.value = f"{where}{len(curves['z_nm'])} z steps, range {lo:.0f} .. {hi:.0f} nm."

@@ -7,6 +7,7 @@ code).
 
 from . import (
     calibrate_channels,
+    calibrate_psf,
     calibrate_z,
     camera_calibrate,
     convert,
@@ -31,6 +32,7 @@ COMMAND_MODULES = [
     calibrate_z,
     calibrate_channels,
     register,
+    calibrate_psf,
     convert,
     db,
     watch,

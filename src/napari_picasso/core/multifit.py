@@ -43,6 +43,10 @@ MAX_EMITTERS = 10
 # A single fit this elliptical ((max - min) / max of sx, sy) is tried with more emitters even
 # when the X^2 test accepts it: free widths absorb a pair along an axis.
 ELONGATION = 0.2
+# Such a fit is also split in two along its long axis (a second start of the two-emitter fit)
+# when the pair it suggests is this close (px, half the separation); wider elongations are a
+# neighbour's tail at the box edge, which the residual peak finds.
+_SPLIT_MAX_PX = 1.25
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _LL_TOLERANCE = 1e-4
 
@@ -277,6 +281,31 @@ def _add_at_residual_peak(spot, box, theta, k, ns, work):
 
 
 @numba.njit(cache=True, nogil=True)
+def _split_distance(theta):
+    """Half the separation of the pair an elongated single fit (sx, sy free) suggests."""
+    short = min(theta[1], theta[2])
+    return math.sqrt(max(max(theta[1], theta[2]) ** 2 - short * short, 0.0))
+
+
+@numba.njit(cache=True, nogil=True)
+def _split_along_long_axis(theta, ns, out):
+    """Two emitters from one elongated one (``ns == 2``): half the photons each, +-d along the
+    long axis with d^2 = long^2 - short^2, both widths the short one."""
+    off = 1 + ns
+    long_axis = 0 if theta[1] >= theta[2] else 1
+    short = min(theta[1], theta[2])
+    d = _split_distance(theta)
+    out[0] = theta[0]
+    out[1] = short
+    out[2] = short
+    for e in range(2):
+        out[off + 3 * e] = theta[off]
+        out[off + 3 * e + 1] = theta[off + 1]
+        out[off + 3 * e + long_axis] += d if e == 0 else -d
+        out[off + 3 * e + 2] = 0.5 * theta[off + 2]
+
+
+@numba.njit(cache=True, nogil=True)
 def _fit_window(
     spot,
     box,
@@ -349,6 +378,7 @@ def _fit_window(
     current[off + 1] = theta1[1]
     current[off + 2] = theta1[2]
     candidate = np.empty(n_max)
+    alternative = np.empty(n_max)
     k = 1
     best_objective = objective
     while k < max_emitters:
@@ -359,6 +389,17 @@ def _fit_window(
             spot, box, candidate, k + 1, ns, max_iterations, tolerance, bg_min, extra, has_extra, scratch
         )
         iterations += it
+        if k == 1 and elongated and _split_distance(current) <= _SPLIT_MAX_PX:
+            # Also the single emitter split in two along its long axis; the better start wins.
+            _split_along_long_axis(current, ns, alternative)
+            it, obj_split = _multi_lm(
+                spot, box, alternative, 2, ns, max_iterations, tolerance, bg_min, extra, has_extra, scratch
+            )
+            iterations += it
+            if obj_split > obj:
+                obj = obj_split
+                for a in range(off + 6):
+                    candidate[a] = alternative[a]
         if not 2.0 * (obj - best_objective) / excess > lrt_limit:
             break
         k += 1

@@ -170,6 +170,58 @@ def preview_oversampling(width_px, height_px, oversampling, max_side_px=MAX_PREV
     return min(float(oversampling), max_side_px / largest_px)
 
 
+def render_preview(locs, info, oversampling=8.0, max_side_px=MAX_PREVIEW_SIDE_PX):
+    """A Gaussian render of a table's localizations over its camera frame, for a preview.
+
+    Parameters
+    ----------
+    locs : mapping or numpy.ndarray
+        ``x``, ``y`` (camera px), ``lpx``, ``lpy``.
+    info : list of dict
+        The file's YAML documents; the first gives ``Width`` and ``Height`` (else the
+        localizations' extent).
+    oversampling : float
+        Output pixels per camera pixel asked for (reduced by :func:`preview_oversampling`).
+
+    Returns
+    -------
+    dict
+        ``image``, ``oversampling`` (used) and ``requested_oversampling``, ``image_scale``
+        and ``image_translate`` (put the image on camera px), ``width_px``, ``height_px``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> locs = {"x": np.array([5.0]), "y": np.array([3.0]), "lpx": np.array([0.1]), "lpy": np.array([0.1])}
+    >>> render_preview(locs, [{"Width": 16, "Height": 8}], oversampling=4)["image"].shape
+    (32, 64)
+    """
+    x, y = np.asarray(locs["x"]), np.asarray(locs["y"])
+    movie = info[0] if info else {}
+    width = int(movie.get("Width") or (np.ceil(x.max() + 1) if len(x) else 1))
+    height = int(movie.get("Height") or (np.ceil(y.max() + 1) if len(y) else 1))
+    used = preview_oversampling(width, height, oversampling, max_side_px)
+    image, _ = render(
+        locs,
+        oversampling=used,
+        viewport=(-0.5, -0.5, height - 0.5, width - 0.5),
+        blur="gaussian",
+        min_blur_px=1.0 / used,
+    )
+    # The viewport starts at the camera frame's edge (-0.5: pixel centres are integers);
+    # output pixel j starts at -0.5 + j / oversampling, its centre half a pixel later.
+    offset = -0.5 + 0.5 / used
+    return {
+        "image": image,
+        "oversampling": used,
+        "requested_oversampling": float(oversampling),
+        "image_scale": (1.0 / used, 1.0 / used),
+        "image_translate": (offset, offset),
+        "width_px": width,
+        "height_px": height,
+    }
+
+
 def preview_data(
     path, oversampling=8.0, max_points=100_000, seed=0, progress=None, with_points=True, max_side_px=MAX_PREVIEW_SIDE_PX
 ):
@@ -191,30 +243,10 @@ def preview_data(
     """
     fields = read_fields(path, ["x", "y", "lpx", "lpy"], progress)
     info = load_info(path)
-    width = int(info[0].get("Width") or np.ceil(fields["x"].max() + 1))
-    height = int(info[0].get("Height") or np.ceil(fields["y"].max() + 1))
-    pixelsize = info_pixelsize_nm(info[1:])
     n = len(fields["x"])
-    used = preview_oversampling(width, height, oversampling, max_side_px)
-    image, _ = render(
-        fields,
-        oversampling=used,
-        viewport=(-0.5, -0.5, height - 0.5, width - 0.5),
-        blur="gaussian",
-        min_blur_px=1.0 / used,
-    )
-    # The viewport starts at the camera frame's edge (-0.5: pixel centres are integers);
-    # output pixel j starts at -0.5 + j / oversampling, its centre half a pixel later.
-    offset = -0.5 + 0.5 / used
     data = {
-        "image": image,
-        "oversampling": used,
-        "requested_oversampling": float(oversampling),
-        "image_scale": (1.0 / used, 1.0 / used),
-        "image_translate": (offset, offset),
-        "pixelsize_nm": pixelsize,
-        "width_px": width,
-        "height_px": height,
+        **render_preview(fields, info, oversampling, max_side_px),
+        "pixelsize_nm": info_pixelsize_nm(info[1:]),
         "n_locs": n,
         "name": Path(path).stem,
     }

@@ -22,16 +22,18 @@ def column_kinds(db):
 
 
 def display_columns(db):
-    """Columns for a table view: leading file columns, then metrics, then parameters, then the rest."""
+    """Columns for a table view: leading file columns, the other file details, then metrics,
+    then parameters, then the rest (what a file is comes before how good it is)."""
     columns = [c for c in table_columns(db) if c not in HIDDEN_COLUMNS]
     kinds = column_kinds(db)
     leading = [c for c in LEADING_COLUMNS if c in columns]
+    details = [c for c in columns if kinds.get(c) == "file" and c not in leading]
     # A metric renamed for clashing with a file column repeats a file fact (n_locs, width):
     # it goes after the other metrics.
     metrics = sorted((c for c in columns if kinds.get(c) == "metric"), key=lambda c: c.startswith("m_"))
     parameters = [c for c in columns if kinds.get(c) == "parameter"]
-    rest = [c for c in columns if c not in leading and c not in metrics and c not in parameters]
-    return leading + metrics + parameters + rest
+    shown = set(leading + details + metrics + parameters)
+    return leading + details + metrics + parameters + [c for c in columns if c not in shown]
 
 
 def numeric_columns(db, with_time=False):

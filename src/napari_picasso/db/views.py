@@ -56,7 +56,13 @@ def bar_fraction(value, maximum):
 
 
 def format_value(value):
-    """A cell's text: numbers to 4 significant digits, None as empty."""
+    """A cell's text: counts whole, other numbers to 4 significant digits, None as empty.
+
+    Examples
+    --------
+    >>> format_value(39459.0), format_value(12.3456), format_value(None)
+    ('39459', '12.35', '')
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -66,8 +72,16 @@ def format_value(value):
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
+        if value.is_integer() and abs(value) < 1e15:  # a count stored as REAL: every digit
+            return str(int(value))
         return f"{value:.4g}" if abs(value) < 1e6 else f"{value:.3e}"
     return str(value)
+
+
+def is_whole_column(rows, column):
+    """True when every value of ``column`` is a whole number (a count: shown without rounding)."""
+    values = [row.get(column) for row in rows if row.get(column) is not None]
+    return bool(values) and all(is_number(v) and float(v).is_integer() for v in values)
 
 
 def scatter_with_trend(rows, x_column, y_column):

@@ -11,11 +11,11 @@ its parameters declared in :data:`napari_picasso.parameters.SCHEMA` (scope ``"fi
 """
 
 from ..io.errors import ParameterError
-from . import astigmatic, gaussian, multi, ratio
+from . import astigmatic, gaussian, multi, ratio, spline
 from .base import Fitter
 
 # In the order the fit menu and the --fit help list them.
-FAMILIES = (gaussian, astigmatic, multi, ratio)
+FAMILIES = (gaussian, astigmatic, spline, multi, ratio)
 
 _REGISTRY = {fitter.name: fitter for family in FAMILIES for fitter in family.FITTERS}
 

@@ -43,6 +43,10 @@ class Fitter:
         ``spot``, the index of the spot each row comes from (zero, one or several rows per
         spot, ordered by spot); the pipeline gives each row its spot's frame, box centre
         and net gradient, and ``x``, ``y`` stay relative to that box centre.
+    detection_smoothing_px : float
+        Gaussian sigma (px) of the smoothing the gradient detector applies before it looks
+        for maxima and measures net gradients (0: none). PSFs that open into rings and
+        lobes need it: the smoothed spot has one maximum, at its centre.
     """
 
     name: str
@@ -54,6 +58,7 @@ class Fitter:
     check: Callable | None = None
     gpu_fit: Callable | None = None
     rows_per_spot: bool = False
+    detection_smoothing_px: float = 0.0
 
     @property
     def dtype(self):

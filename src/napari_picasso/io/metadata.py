@@ -115,3 +115,41 @@ def micromanager_metadata(*sources):
             except (TypeError, ValueError):
                 pass
     return metadata
+
+
+# The camera document napari-picasso's simulations write beside a movie (and the sample
+# movie carries): its keys and the parameters they give.
+SIMULATION_KEY = "Simulation"
+_STATED_CAMERA = {
+    "Baseline": "baseline",
+    "Sensitivity": "sensitivity",
+    "EM Gain": "em_gain",
+    "Pixelsize": "pixelsize_nm",
+}
+
+
+def stated_camera(metadata):
+    """The camera values a movie's metadata states outright (a simulated movie's).
+
+    Returns
+    -------
+    dict
+        ``baseline``, ``sensitivity``, ``em_gain``, ``pixelsize_nm``: those present
+        (empty when the metadata states none; a real camera's are matched through
+        ``config.yaml`` instead).
+
+    Examples
+    --------
+    >>> stated_camera({"Simulation": {"Baseline": 100.0, "Sensitivity": 0.5}})
+    {'baseline': 100.0, 'sensitivity': 0.5}
+    >>> stated_camera({"Camera": "Andor"})
+    {}
+    """
+    document = (metadata or {}).get(SIMULATION_KEY)
+    if not isinstance(document, dict):
+        return {}
+    return {
+        name: float(document[key])
+        for key, name in _STATED_CAMERA.items()
+        if isinstance(document.get(key), (int, float)) and not isinstance(document.get(key), bool)
+    }

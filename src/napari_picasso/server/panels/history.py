@@ -35,8 +35,10 @@ def table_frame(rows, columns):
     config = {}
     for column in bar_columns:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
+        # Counts in full (39459, not 3.946e+04 or 39,460); other figures to 4 digits.
+        number_format = "%d" if views.is_whole_column(rows, column) else "%.4g"
         config[column] = st.column_config.ProgressColumn(
-            column, min_value=0.0, max_value=maxima.get(column) or 1.0, format="%.4g"
+            column, min_value=0.0, max_value=maxima.get(column) or 1.0, format=number_format
         )
     return frame, config
 
