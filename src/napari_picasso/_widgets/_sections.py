@@ -22,6 +22,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QSizePolicy
 from superqt import QElidingLabel
 
 from ..io.camera_config import CameraConfig, camera_settings, config_path, load_cameras
@@ -129,7 +130,6 @@ class IdentificationSection(ParameterSection):
             label=roi.label, value="", tooltip="y0, x0, y1, x1; ... (end exclusive); empty: whole frame"
         )
         self.roi_message = Label(value="")
-        self.roi_message.native.setWordWrap(True)
         widgets = [self.movie]
         for name, widget in fields.items():
             widgets.append(widget)
@@ -172,7 +172,6 @@ class PreviewSection(Container):
     def __init__(self):
         self.preview = CheckBox(text="Preview spots on the current frame", value=False)
         self.status = Label(value="")
-        self.status.native.setWordWrap(True)
         super().__init__(widgets=[self.preview, self.status], labels=False)
 
 
@@ -357,11 +356,15 @@ class FitSection(ParameterSection):
             value="",
             tooltip="folder for this movie's _locs.hdf5/.yaml pair; empty: beside the movie",
         )
-        self.all_movies = CheckBox(text="use this folder for all movies", value=False)
+        self.all_movies = CheckBox(
+            text="for all movies", value=False, tooltip="use this folder for every movie (remembered)"
+        )
         # The whole output path, elided in the middle (the field itself shows only a part).
         self.output_path = QElidingLabel("")
         self.output_path.setElideMode(Qt.TextElideMode.ElideMiddle)
         self.output_path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Its width comes from the dock, never from the path (a long path would widen the dock).
+        self.output_path.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         output_line = Container(widgets=[], labels=False)
         output_line.native.layout().addWidget(self.output_path)
         self.color_by = ComboBox(label="colour by", choices=list(RESULT_FEATURES), value="photons")
