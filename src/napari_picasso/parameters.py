@@ -942,7 +942,7 @@ SCHEMA = [
             {} if not p.colours else {"Colour windows": p.colours, "Colours": list(parse_colours(p.colours)[0])}
         ),
         read=lambda info: info.get("Colour windows"),
-        label="colours (NAME:LO:HI ...)",
+        label="colour windows",
         omit_default=True,
         many=True,
     ),
@@ -969,7 +969,7 @@ SCHEMA = [
         "Multi-emitter p-value",
         metavar="P",
         check=_check_p_value,
-        label="multi-emitter p-value",
+        label="multi p-value",
         scope="fit",
         step=0.001,
         decimals=4,
