@@ -376,6 +376,8 @@ class FitSection(ParameterSection):
         self.cancel = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
         wrapping_label(self.status)
+        # A long output path in the summary wraps instead of widening the dock.
+        self.status.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
         self.actions = Container(
             widgets=[Container(widgets=[self.localize, self.cancel], layout="horizontal", labels=False), self.status],
             labels=False,
