@@ -33,7 +33,7 @@ LAYERS = [
         "splitter",
     },
     {"watcher", "distributed"},
-    {"server", "layer_data", "_reader", "_writer", "_sample_data"},
+    {"server", "layer_data", "output_folders", "_reader", "_writer", "_sample_data"},
     {"commands", "cli", "__main__", "_widgets"},
 ]
 # Who may import these (besides themselves).

@@ -1146,12 +1146,71 @@ def parse_rectangles(text):
             continue
         try:
             values = [int(float(v)) for v in part.replace(",", " ").split()]
-        except ValueError:
+        except (ValueError, OverflowError):  # words, nan; inf and 1e400
             raise ValueError(f"ROI {part!r} is not four numbers y0, x0, y1, x1.") from None
-        if len(values) != 4 or not (values[0] < values[2] and values[1] < values[3]):
-            raise ValueError(f"ROI {part!r} must be y0, x0, y1, x1 with y0 < y1 and x0 < x1.")
+        if len(values) != 4:
+            raise ValueError(f"ROI {part!r} is not four numbers y0, x0, y1, x1.")
+        if not (values[0] < values[2] and values[1] < values[3]):
+            y0, y1 = sorted(values[0::2])
+            x0, x1 = sorted(values[1::2])
+            hint = f" (write {y0}, {x0}, {y1}, {x1})" if y0 < y1 and x0 < x1 else ""
+            raise ValueError(f"ROI {part!r} must be y0, x0, y1, x1 with y0 < y1 and x0 < x1{hint}.")
         rectangles.append(tuple(values))
     return rectangles
+
+
+def roi_keywords(text, height, width, *, box=None):
+    """The ROI of typed rectangles, checked against a frame: the one reading of the dock's
+    ROI field, for its preview and its Localize alike.
+
+    Parameters
+    ----------
+    text : str
+        ``"y0, x0, y1, x1; ..."`` in camera pixels, end exclusive; empty: the whole frame.
+    height, width : int
+        The movie's frame size.
+    box : int, optional
+        Box size: a single rectangle smaller than one box is refused (as
+        :func:`validate_parameters` does).
+
+    Returns
+    -------
+    dict
+        :class:`LocalizeParameters` keywords: ``{}`` (the whole frame), ``{"roi": rect}``
+        (one rectangle) or ``{"rois": (rect, ...)}`` (several).
+
+    Raises
+    ------
+    ParameterError
+        Saying which rectangle is wrong and how to write it.
+
+    Examples
+    --------
+    >>> roi_keywords("4, 4, 30, 30", 64, 64)
+    {'roi': (4, 4, 30, 30)}
+    >>> roi_keywords(" ", 64, 64)
+    {}
+    >>> roi_keywords("4, 4, 30, 30; 34, 30, 60, 60", 64, 64)["rois"]
+    ((4, 4, 30, 30), (34, 30, 60, 60))
+    """
+    empty = "; leave the field empty for the whole frame."
+    try:
+        rectangles = parse_rectangles(text)
+    except ValueError as error:
+        raise ParameterError(str(error).rstrip(".") + empty) from None
+    for rect in rectangles:
+        y0, x0, y1, x1 = rect
+        if not (0 <= y0 < y1 <= height and 0 <= x0 < x1 <= width):
+            raise ParameterError(
+                f"ROI {format_rectangles([rect])} lies outside the {height}x{width} frame; "
+                f"use 0 <= y0 < y1 <= {height} and 0 <= x0 < x1 <= {width}{empty}"
+            )
+    if len(rectangles) == 1:
+        y0, x0, y1, x1 = rectangles[0]
+        if box is not None and (y1 - y0 < box or x1 - x0 < box):
+            raise ParameterError(f"ROI {format_rectangles(rectangles)} is smaller than one box ({box} px).")
+        return {"roi": rectangles[0]}
+    return {"rois": tuple(rectangles)} if rectangles else {}
 
 
 # -- checks -----------------------------------------------------------------------------------

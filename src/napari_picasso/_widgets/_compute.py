@@ -10,6 +10,7 @@ from magicgui.widgets import ComboBox, Container, LineEdit, SpinBox
 
 from ..distributed.cluster import ComputeChoice, available_cores
 from ..io.errors import ParameterError
+from ._fields import whole_numbers
 
 MODES = (("this process (threads)", "threads"), ("local cluster", "local-cluster"), ("Dask scheduler", "scheduler"))
 
@@ -24,12 +25,14 @@ class ComputeSection(Container):
             value="threads",
             tooltip="local cluster / scheduler need dask[distributed] (the 'distributed' extra)",
         )
-        self.workers = SpinBox(
-            label="workers",
-            value=max(1, available_cores()),
-            min=1,
-            max=1024,
-            tooltip="worker processes of the local cluster",
+        self.workers = whole_numbers(
+            SpinBox(
+                label="workers",
+                value=max(1, available_cores()),
+                min=1,
+                max=1024,
+                tooltip="worker processes of the local cluster",
+            )
         )
         self.address = LineEdit(
             label="scheduler",

@@ -8,6 +8,7 @@ the parameter's value; :func:`show_value` puts a value (or a remembered setting)
 import math
 
 from magicgui.widgets import CheckBox, ComboBox, FileEdit, FloatSpinBox, LineEdit, SpinBox
+from qtpy.QtCore import QEvent, QObject, Qt
 
 from ..parameters import format_rectangles
 
@@ -22,17 +23,46 @@ def _decimals(item):
     return max(2, -math.floor(math.log10(step)))
 
 
+class _WholeNumberGuard(QObject):
+    """Puts a whole-number box's value back when Enter or leaving it would read text that is
+    no whole number: superqt's QLargeIntSpinBox (magicgui's ``SpinBox``) raises ValueError
+    on a lone ``-`` or ``+``, which its validator lets through while typing."""
+
+    def eventFilter(self, box, event):
+        kind = event.type()
+        finishing = kind == QEvent.Type.FocusOut or (
+            kind == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Enter, Qt.Key.Key_Return)
+        )
+        if finishing:
+            text = box.lineEdit().displayText()
+            try:
+                int(text or "0")
+            except ValueError:
+                box.lineEdit().setText(str(box.value()))
+        return False
+
+
+def whole_numbers(spin_box):
+    """``spin_box`` (a magicgui ``SpinBox``), guarded against half-typed numbers (see
+    :class:`_WholeNumberGuard`)."""
+    guard = _WholeNumberGuard(spin_box.native)
+    spin_box.native.installEventFilter(guard)
+    return spin_box
+
+
 def make_field(item):
     """A magicgui widget for the parameter ``item``, showing its default."""
     common = {"label": item.label or item.name, "tooltip": item.help}
     kind = item.kind
     if kind == "int":
-        return SpinBox(
-            value=item.default,
-            min=int(item.minimum if item.minimum is not None else 0),
-            max=int(item.maximum if item.maximum is not None else _WHOLE_MAX),
-            step=int(item.step or 1),
-            **common,
+        return whole_numbers(
+            SpinBox(
+                value=item.default,
+                min=int(item.minimum if item.minimum is not None else 0),
+                max=int(item.maximum if item.maximum is not None else _WHOLE_MAX),
+                step=int(item.step or 1),
+                **common,
+            )
         )
     if kind == "float":
         decimals = _decimals(item)
@@ -84,7 +114,7 @@ def read_field(item, widget):
         value = float(widget.value)
         return value if value > 0 else None
     if item.kind in ("path", "file"):
-        value = str(widget.value)
+        value = str(widget.line_edit.value).strip()
         return None if value in ("", ".") else value
     if item.kind in ("text", "pair", "rectangle", "rectangles"):
         return str(widget.value).strip() or None

@@ -8,6 +8,8 @@ Each section turns its fields into :class:`~napari_picasso.parameters.LocalizePa
 values (:meth:`values`); :mod:`napari_picasso._widgets.localize` wires them to the viewer.
 """
 
+from pathlib import Path
+
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -19,11 +21,14 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QSizePolicy
+from superqt import QElidingLabel
 
 from ..io.camera_config import CameraConfig, camera_settings, config_path, load_cameras
 from ..io.errors import InputFileError
 from ..parameters import SCHEMA, parameter
-from ._fields import field_setting, make_field, read_field, show_value
+from ._fields import field_setting, make_field, read_field, show_value, whole_numbers
 from ._layout import wrapping_label
 
 MANUAL = "Manual"
@@ -103,9 +108,15 @@ class IdentificationSection(ParameterSection):
         self.movie = ComboBox(label="movie", choices=layer_choices, nullable=True)
         fields = self._make_fields()
         self.box_hint = Label(value="")
-        self.first_frame = SpinBox(label="first frame", value=0, min=0, max=10**9)
-        self.last_frame = SpinBox(
-            label="last frame", value=0, min=0, max=10**9, tooltip="inclusive; the movie's last frame means to the end"
+        self.first_frame = whole_numbers(SpinBox(label="first frame", value=0, min=0, max=10**9))
+        self.last_frame = whole_numbers(
+            SpinBox(
+                label="last frame",
+                value=0,
+                min=0,
+                max=10**9,
+                tooltip="inclusive; the movie's last frame means to the end",
+            )
         )
         roi = parameter("roi")
         self.roi_layer = ComboBox(
@@ -340,8 +351,22 @@ class FitSection(ParameterSection):
         fields = self._make_fields()
         self.zcalib_message = Label(value="")
         self.out_folder = FileEdit(
-            label="save in", mode="d", value="", tooltip="folder for the _locs.hdf5/.yaml pair; empty: beside the movie"
+            label="save in",
+            mode="d",
+            value="",
+            tooltip="folder for this movie's _locs.hdf5/.yaml pair; empty: beside the movie",
         )
+        self.all_movies = CheckBox(
+            text="for all movies", value=False, tooltip="use this folder for every movie (remembered)"
+        )
+        # The whole output path, elided in the middle (the field itself shows only a part).
+        self.output_path = QElidingLabel("")
+        self.output_path.setElideMode(Qt.TextElideMode.ElideMiddle)
+        self.output_path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Its width comes from the dock, never from the path (a long path would widen the dock).
+        self.output_path.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        output_line = Container(widgets=[], labels=False)
+        output_line.native.layout().addWidget(self.output_path)
         self.color_by = ComboBox(label="colour by", choices=list(RESULT_FEATURES), value="photons")
         self.blur = ComboBox(label="render", choices=["gaussian", "histogram"], value="gaussian")
         self.oversampling = FloatSpinBox(label="oversampling", value=10, min=1, max=50, step=1)
@@ -357,6 +382,8 @@ class FitSection(ParameterSection):
         )
         self.status = Label(value="")
         wrapping_label(self.status)
+        # A long output path in the summary wraps instead of widening the dock.
+        self.status.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
         self.actions = Container(
             widgets=[
                 Container(widgets=[self.localize, self.cancel, self.live], layout="horizontal", labels=False),
@@ -370,7 +397,8 @@ class FitSection(ParameterSection):
             if name == "z_calibration":
                 widgets.append(self.zcalib_message)
         super().__init__(
-            widgets=[*widgets, self.out_folder, self.color_by, self.blur, self.oversampling],
+            widgets=[*widgets, self.out_folder, self.all_movies, output_line, self.color_by, self.blur]
+            + [self.oversampling],
             labels=True,
         )
         self.z_calibration.changed.connect(self._calibration_note)
@@ -385,13 +413,26 @@ class FitSection(ParameterSection):
         self._calibration_note()
 
     def output_folder(self):
-        value = str(self.out_folder.value)
-        return None if value in ("", ".") else value
+        """The folder typed or chosen in "save in"; None when empty (beside the movie).
+
+        Read from the text: magicgui's ``FileEdit.value`` turns an empty field into the
+        current working directory.
+        """
+        value = str(self.out_folder.line_edit.value).strip()
+        return None if value in ("", ".") else str(Path(value).expanduser())
+
+    def show_output_path(self, text, tooltip=""):
+        """The line under "save in": where the outputs go (the full path, elided in the middle)."""
+        self.output_path.setText(text)
+        self.output_path.setToolTip(tooltip or text)
 
     def settings(self):
+        # The folder is remembered only when it is for all movies: one movie's folder
+        # must not redirect the next session's movies.
         return {
             **self.field_settings(),
-            "out_folder": self.output_folder() or "",
+            "out_folder": (self.output_folder() or "") if self.all_movies.value else "",
+            "out_folder_all_movies": bool(self.all_movies.value),
             "color_by": self.color_by.value,
             "blur": self.blur.value,
             "oversampling": float(self.oversampling.value),
@@ -405,8 +446,9 @@ class FitSection(ParameterSection):
                     widget.value = settings[key]
                 except (ValueError, TypeError):
                     pass  # a remembered value this version no longer offers
-        if settings.get("out_folder"):
+        if settings.get("out_folder") and settings.get("out_folder_all_movies"):
             self.out_folder.value = settings["out_folder"]
+            self.all_movies.value = True
 
 
 def _wrap(text, width=48):

@@ -21,7 +21,7 @@ from napari.layers import Image, Shapes
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtWidgets import QMessageBox, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from .. import fitters, plots
@@ -33,13 +33,14 @@ from ..detection import detect_frame, load_maps
 from ..distributed.cluster import ComputeSession
 from ..io.errors import InputFileError, ParameterError
 from ..io.follow import follow_movie
-from ..io.locs import load_locs, locs_path_for, movie_locs_path
+from ..io.locs import existing_outputs, free_locs_path, load_locs, locs_path_for, movie_locs_path
 from ..io.metadata import stated_camera
 from ..io.movie import LayerMovie, Movie
 from ..io.movies import open_movie
 from ..kernel_cache import compile_kernels, first_run_notice
 from ..layer_data import colour_layer_data, overlay_rgb, z_layer_data
-from ..parameters import LocalizeParameters, detection_only, validate_parameters
+from ..output_folders import OutputFolders, movie_key
+from ..parameters import LocalizeParameters, detection_only, roi_keywords, validate_parameters
 from ..pipeline import LocalizationCancelled, chunk_frames_for, localize, localize_file
 from ..plots import ratio_histogram
 from ..splitter import is_split, registered_channels
@@ -306,6 +307,32 @@ def _movie_shape(layer):
     return (1,) + shape if len(shape) == 2 else shape
 
 
+def ask_about_existing(parent, locs_path, existing):
+    """Ask what to do with the earlier output at ``locs_path`` (``existing``: its files).
+
+    Returns
+    -------
+    str
+        ``"replace"``, ``"keep"`` (write the new output under :func:`free_locs_path`'s
+        name, beside it) or ``"cancel"``. Tests replace this function, or click the box.
+    """
+    written = time.strftime("%Y-%m-%d %H:%M", time.localtime(max(p.stat().st_mtime for p in existing)))
+    kept = free_locs_path(locs_path)
+    box = QMessageBox(parent)
+    box.setObjectName("napari_picasso_existing_outputs")
+    box.setWindowTitle("Earlier localizations")
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setText(f"{Path(locs_path).name} already exists (written {written}) in\n{Path(locs_path).parent}")
+    box.setInformativeText(f"Replace it, keep it and write {kept.name} beside it, or cancel?")
+    replace = box.addButton("Replace", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep it, write a new file", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(keep)
+    box.exec()
+    clicked = box.clickedButton()
+    return "replace" if clicked is replace else "keep" if clicked is keep else "cancel"
+
+
 def movie_metadata(layer):
     """The movie's metadata: from the reader's layer metadata, else from a Movie's."""
     meta = (layer.metadata or {}).get(PLUGIN_KEY) or {}
@@ -348,6 +375,10 @@ class LocalizeWidget(QWidget):
         self.chunk_frames = None  # None: gui_chunk_frames(); tests set small chunks
         self._roi_layer = None
         self._syncing_roi = False
+        self._watched_shapes = set()  # ids of the Shapes layers whose drawing is followed
+        self.output_folders = OutputFolders()
+        self._showing_folder = False
+        self._replacing = None  # the earlier output a running localization replaces
         self._preview_worker = None
         self._preview_pending = False
         self._preview_movie = (None, None)  # (layer, its reader used only by preview workers)
@@ -406,6 +437,8 @@ class LocalizeWidget(QWidget):
         self.identification.apply_settings(settings)
         self.photons.apply_settings(settings)
         self.fit.apply_settings(settings)
+        if self.fit.all_movies.value:
+            self.output_folders.all_movies = self.fit.output_folder()
         self.compute.apply_settings(settings)
         self._restoring = False
 
@@ -414,6 +447,9 @@ class LocalizeWidget(QWidget):
         ident.roi_layer.changed.connect(self._roi_layer_changed)
         ident.roi_text.changed.connect(self._text_to_shapes)
         ident.new_roi_layer.clicked.connect(self.add_roi_layer)
+        ident.box.changed.connect(self._check_roi)
+        self.fit.out_folder.changed.connect(self._folder_chosen)
+        self.fit.all_movies.changed.connect(self._folder_chosen)
         # Detection reads the identification and camera fields: each change re-runs the preview.
         for section in (ident, self.photons):
             section.changed.connect(self.request_preview)
@@ -513,6 +549,29 @@ class LocalizeWidget(QWidget):
         movie = self.identification.movie
         if movie.value is None and movie.choices:
             movie.value = movie.choices[-1]
+        self._follow_shapes()
+
+    def _follow_shapes(self):
+        """Follow drawing in every Shapes layer; link the only one when none is linked."""
+        shapes = [layer for _, layer in self._shapes_choices()]
+        for layer in shapes:
+            if id(layer) not in self._watched_shapes:
+                self._watched_shapes.add(id(layer))
+                layer.events.data.connect(self._shapes_drawn)
+        roi_layer = self.identification.roi_layer
+        if self._roi_layer is not None and self._roi_layer not in self.viewer.layers:
+            self._roi_layer_changed(None)  # the linked layer was removed
+        if roi_layer.value is None and len(shapes) == 1:
+            roi_layer.value = shapes[0]
+
+    def _shapes_drawn(self, event):
+        """A rectangle drawn in a Shapes layer that is not the linked one: link it (the
+        last drawn layer is the ROI)."""
+        layer = getattr(event, "source", None)
+        if self._syncing_roi or layer is None or layer is self._roi_layer or layer not in self.viewer.layers:
+            return
+        if str(getattr(event, "action", "added")) == "added" and len(layer.data):
+            self.identification.roi_layer.value = layer
 
     def movie_layer(self):
         return self.identification.movie.value
@@ -533,6 +592,7 @@ class LocalizeWidget(QWidget):
             self.photons.match_movie(movie_metadata(layer))
             self._camera_pixelsize()
         self._stated_camera(layer)
+        self._show_folder()
         self._text_to_shapes()
         self.request_preview()
 
@@ -561,15 +621,25 @@ class LocalizeWidget(QWidget):
         return layer
 
     def _roi_layer_changed(self, layer):
-        if self._roi_layer is not None:
+        previous = self._roi_layer
+        if previous is not None:
             try:
-                self._roi_layer.events.data.disconnect(self._shapes_to_text)
+                previous.events.data.disconnect(self._shapes_to_text)
             except (TypeError, ValueError, RuntimeError):
                 pass
         self._roi_layer = layer
         if layer is not None:
             layer.events.data.connect(self._shapes_to_text)
-            self._shapes_to_text()
+            keywords = self._check_roi()
+            if not len(layer.data) and keywords:
+                self._draw_rectangles(keywords)  # an empty layer shows the typed rectangles
+            else:
+                self._shapes_to_text()
+        elif previous is not None and previous not in self.viewer.layers:
+            # The ROI layer was deleted: its rectangles go with it.
+            self._set_roi_text("")
+            self.identification.roi_message.value = "ROI layer removed: the whole frame"
+            self.request_preview()
 
     def _frame_size(self):
         layer = self.movie_layer()
@@ -577,39 +647,75 @@ class LocalizeWidget(QWidget):
             return None
         return _movie_shape(layer)[1:]
 
+    def _set_roi_text(self, text):
+        self._syncing_roi = True
+        try:
+            self.identification.roi_text.value = text
+        finally:
+            self._syncing_roi = False
+
     def _shapes_to_text(self, *_):
         if self._syncing_roi or self._roi_layer is None or self._frame_size() is None:
             return
-        rectangles = shapes_to_rectangles(self._roi_layer.data, *self._frame_size())
-        self._syncing_roi = True
-        try:
-            self.identification.roi_text.value = format_rectangles(rectangles)
-            self.identification.roi_message.value = ""
-        finally:
-            self._syncing_roi = False
+        self._set_roi_text(format_rectangles(shapes_to_rectangles(self._roi_layer.data, *self._frame_size())))
+        self._check_roi()
         self.request_preview()
 
     def _text_to_shapes(self, *_):
         if self._syncing_roi:
             return
-        try:
-            rectangles = parse_rectangles(self.identification.roi_text.value)
-        except ValueError as error:
-            self.identification.roi_message.value = str(error)
+        keywords = self._check_roi()
+        if keywords is not None:
+            self._draw_rectangles(keywords)
+        # Bad text: the layer keeps its rectangles, preview and Localize both refuse (the
+        # message says why), so neither uses another ROI than the other.
+        self.request_preview()
+
+    def _draw_rectangles(self, keywords):
+        """Put the rectangles of ``keywords`` (:func:`roi_keywords`) into the linked layer."""
+        rectangles = list(keywords.get("rois") or ([keywords["roi"]] if "roi" in keywords else []))
+        layer = self._roi_layer
+        if layer is None and rectangles:
+            layer = self.add_roi_layer()
+            layer.mode = "pan_zoom"
+        if layer is None:
             return
-        self.identification.roi_message.value = ""
+        # A Shapes layer made with napari's own button has the viewer's dimensions: the
+        # rectangles go on the current frame.
+        lead = np.asarray(self.viewer.dims.point, float)[: max(0, layer.ndim - 2)]
+        lead = np.concatenate([np.zeros(max(0, layer.ndim - 2 - len(lead))), lead])
+        shapes = [(np.column_stack([np.tile(lead, (4, 1)), rectangle_to_vertices(r)]), "rectangle") for r in rectangles]
         self._syncing_roi = True
         try:
-            layer = self._roi_layer
-            if layer is None and rectangles:
-                layer = self.add_roi_layer()
-                layer.mode = "pan_zoom"
-            if layer is not None:
-                layer.data = [rectangle_to_vertices(r) for r in rectangles]
-                layer.shape_type = ["rectangle"] * len(rectangles)
+            if shapes:
+                layer.data = shapes
+            elif len(layer.data):
+                layer.selected_data = set(range(len(layer.data)))
+                layer.remove_selected()
         finally:
             self._syncing_roi = False
-        self.request_preview()
+
+    def roi_keywords(self):
+        """The ROI that the preview and Localize both use: the ROI field read against the
+        movie's frame (:func:`~napari_picasso.parameters.roi_keywords`).
+
+        Raises
+        ------
+        ParameterError
+            When the field is not rectangles inside the frame.
+        """
+        height, width = self._frame_size() or (10**9, 10**9)
+        return roi_keywords(self.identification.roi_text.value, height, width, box=int(self.identification.box.value))
+
+    def _check_roi(self, *_):
+        """Say next to the ROI field what is wrong with it; the keywords, or None."""
+        try:
+            keywords = self.roi_keywords()
+        except ParameterError as error:
+            self.identification.roi_message.value = str(error)
+            return None
+        self.identification.roi_message.value = ""
+        return keywords
 
     def rectangles(self):
         """The ROI rectangles ``(y0, x0, y1, x1)`` shown in the dock."""
@@ -622,26 +728,19 @@ class LocalizeWidget(QWidget):
         Raises
         ------
         ParameterError
-            When no movie layer is chosen or the ROI text is not rectangles.
+            When no movie layer is chosen or the ROI text is not rectangles in the frame.
         """
         layer = self.movie_layer()
         if layer is None:
             raise ParameterError("choose a movie layer (open a movie first).")
         n_frames = _movie_shape(layer)[0]
-        try:
-            rectangles = self.rectangles()
-        except ValueError as error:
-            raise ParameterError(str(error)) from None
+        roi = self.roi_keywords()
         try:
             kwargs = {**self.identification.values(), **self.photons.values(), **self.fit.values()}
         except InputFileError as error:  # a calibration or maps file that cannot be read
             raise ParameterError(str(error)) from None
         kwargs["frame_range"] = self.identification.frame_range(n_frames)
-        if len(rectangles) == 1:
-            kwargs["roi"] = rectangles[0]
-        elif rectangles:
-            kwargs["rois"] = tuple(rectangles)
-        return LocalizeParameters(**kwargs)
+        return LocalizeParameters(**kwargs, **roi)
 
     def _show_applicable(self, *_):
         """Show the fields the chosen fit method and detector read."""
@@ -696,7 +795,11 @@ class LocalizeWidget(QWidget):
         try:
             parameters = self.parameters()
         except ParameterError as error:
+            # Localize would refuse these parameters: the preview shows no stale squares.
             self.preview.status.value = str(error)
+            self.preview_result = {"frame": self.current_frame(), "error": str(error)}
+            if self._preview_layer_shown():
+                self.preview_layer.data = np.empty((0, 2))
             return
         frame_number = self.current_frame()
         if self._kernel_worker is not None:
@@ -746,6 +849,18 @@ class LocalizeWidget(QWidget):
         data = np.column_stack([found["y"], found["x"]]).astype(float)
         layer = self.movie_layer()
         name = f"{layer.name} preview" if layer is not None else "preview"
+        emitters = found.get("emitters")
+        status = f"frame {found['frame']}: {plural(len(data), 'spot')}"
+        if emitters is not None:
+            status += f", {plural(len(emitters), 'emitter')}"
+        status += f" ({found['seconds'] * 1e3:.1f} ms)"
+        shown = self.preview_layer is not None and self.preview_layer in self.viewer.layers
+        if shown and not self.preview_layer.visible:
+            # Hidden by the user: napari cannot update a hidden Points layer's data (its
+            # view indices are stale: IndexError); the squares are redrawn when shown.
+            self.preview_result = found
+            self.preview.status.value = f"{status}; preview layer hidden"
+            return
         if self.preview_layer is None or self.preview_layer not in self.viewer.layers:
             self.preview_layer = self.viewer.add_points(
                 data,
@@ -762,6 +877,7 @@ class LocalizeWidget(QWidget):
             if layer is not None:
                 self.preview_layer.scale = layer.scale[-2:]
                 self.preview_layer.translate = layer.translate[-2:]
+            self.preview_layer.events.visible.connect(self._preview_layer_shown_again)
             self.viewer.layers.selection.active = self.movie_layer() or self.preview_layer
         else:
             self.preview_layer.data = data
@@ -769,16 +885,22 @@ class LocalizeWidget(QWidget):
             self.preview_layer.border_color = "yellow"
         self._show_overlay(layer, found.get("overlay"))
         self.preview_result = found
-        message = f"frame {found['frame']}: {plural(len(data), 'spot')}"
-        emitters = found.get("emitters")
         self._show_preview_emitters(emitters, layer)
-        if emitters is not None:
-            message += f", {plural(len(emitters), 'emitter')}"
-        self.preview.status.value = f"{message} ({found['seconds'] * 1e3:.1f} ms)"
+        self.preview.status.value = status
+
+    def _preview_layer_shown(self):
+        layer = self.preview_layer
+        return layer is not None and layer in self.viewer.layers and layer.visible
+
+    def _preview_layer_shown_again(self, *_):
+        if self._preview_layer_shown():
+            self.request_preview()
 
     def _show_preview_emitters(self, emitters, movie_layer):
         """Crosses at the emitters of a multi-emitter preview (hidden for other fit methods)."""
         layer = self.preview_emitters_layer
+        if layer is not None and layer in self.viewer.layers and not layer.visible:
+            return  # hidden: napari cannot update it (IndexError); redrawn when shown
         if emitters is None:
             if layer is not None and layer in self.viewer.layers:
                 layer.data = np.zeros((0, 2))
@@ -797,6 +919,7 @@ class LocalizeWidget(QWidget):
             if movie_layer is not None:
                 self.preview_emitters_layer.scale = movie_layer.scale[-2:]
                 self.preview_emitters_layer.translate = movie_layer.translate[-2:]
+            self.preview_emitters_layer.events.visible.connect(self._preview_layer_shown_again)
             self.viewer.layers.selection.active = self.movie_layer() or self.preview_layer
         else:
             layer.data = data
@@ -826,11 +949,57 @@ class LocalizeWidget(QWidget):
     def preview_busy(self):
         return self._preview_worker is not None
 
+    # -- where outputs go ------------------------------------------------------------------
+    def _movie_key(self, layer):
+        meta = (layer.metadata or {}).get(PLUGIN_KEY) or {}
+        path = meta.get("path")
+        if path is None and isinstance(layer.data, Movie) and layer.data.path.is_file():
+            path = layer.data.path
+        return movie_key(path, meta.get("choices"), layer.name)
+
+    def _folder_chosen(self, *_):
+        """The user set "save in" (or "all movies"): for this movie only, unless ticked."""
+        if self._showing_folder or self._restoring:
+            return
+        layer = self.movie_layer()
+        key = self._movie_key(layer) if layer is not None else None
+        folder = self.fit.output_folder()
+        if self.fit.all_movies.value:
+            self.output_folders.choose(key, folder, all_movies=True)
+        else:
+            self.output_folders.all_movies = None
+            self.output_folders.choose(key, folder)
+        self._show_output_path()
+
+    def _show_folder(self):
+        """Show the chosen movie's folder in "save in" (empty: beside the movie)."""
+        layer = self.movie_layer()
+        if layer is not None:
+            self._showing_folder = True
+            try:
+                # Through the text: magicgui's FileEdit turns "" into the working directory.
+                self.fit.out_folder.line_edit.value = self.output_folders.folder_for(self._movie_key(layer)) or ""
+            finally:
+                self._showing_folder = False
+        self._show_output_path()
+
+    def _show_output_path(self):
+        layer = self.movie_layer()
+        if layer is None:
+            self.fit.show_output_path("")
+            return
+        try:
+            _, locs_path, _ = self._source(layer)
+        except (ParameterError, InputFileError, OSError, ValueError) as error:
+            self.fit.show_output_path(f"no output: {error}")
+            return
+        self.fit.show_output_path(f"\u2192 {locs_path}", str(locs_path))
+
     # -- localize ----------------------------------------------------------------------------
     def _source(self, layer):
         """(movie source for the worker, locs path, reader choices)."""
         meta = (layer.metadata or {}).get(PLUGIN_KEY) or {}
-        folder = self.fit.output_folder()
+        folder = self.output_folders.folder_for(self._movie_key(layer))
         path = meta.get("path")
         if path is None and isinstance(layer.data, Movie) and layer.data.path.is_file():
             path = layer.data.path
@@ -874,6 +1043,17 @@ class LocalizeWidget(QWidget):
         except (ParameterError, InputFileError) as error:
             self.fit.status.value = str(error)
             return None
+        self._replacing = None
+        existing = existing_outputs(locs_path)
+        if existing:
+            answer = ask_about_existing(self, locs_path, existing)
+            if answer == "cancel":
+                self.fit.status.value = f"not started: {Path(locs_path).name} kept as it was"
+                return None
+            if answer == "keep":
+                locs_path = free_locs_path(locs_path)
+            else:
+                self._replacing = Path(locs_path)
         first, stop = parameters.frame_range or (0, shape[0])
         chunk = self.chunk_frames or gui_chunk_frames(shape, stop - first)
         self._cancel = threading.Event()
@@ -1030,12 +1210,15 @@ class LocalizeWidget(QWidget):
         self.show_ratio_histogram(out["locs"], colours)
         out["layers_seconds"] = time.perf_counter() - shown
         result = out["result"]
+        replaced = " (replaced the earlier file)" if self._replacing is not None else ""
         self.fit.status.value = (
             f"{plural(result.n_locs, 'localization')} in {plural(result.n_frames, 'frame')} "
             f"({time.perf_counter() - self._started:.1f} s)\n{figures_note(out.get('figures'))}"
-            f"{result.locs_path.name}"
+            f"saved {result.locs_path}{replaced}"
             f"{_d_zcalib_note(out['locs'])}{_database_note(out['database'])}"
         )
+        self.fit.status.tooltip = str(result.locs_path)
+        self._show_output_path()
 
     # -- results -------------------------------------------------------------------------------
     def _find_result(self, name, role):

@@ -23,6 +23,7 @@ from ..db import record_file
 from ..io.errors import InputFileError
 from ..io.picks import load_fiducial_picks, save_fiducial_picks
 from ..postprocess import describe_undrift, undrift_file
+from ._fields import whole_numbers
 from ._layout import CANVAS_MIN_HEIGHT_PX, align_labels, scroll_form, tab_with_other_docks, wrapping_label
 
 PICKS_LAYER = "fiducial picks"
@@ -49,8 +50,14 @@ class UndriftWidget(Container):
         self.file = FileEdit(label="Localizations", mode="r", filter="*.hdf5")
         self.from_layer = PushButton(text="Use selected layer's file")
         self.method = ComboBox(label="Method", choices=list(METHODS), value="rcc")
-        self.segment = SpinBox(
-            label="Segment (frames)", value=0, min=0, max=10**7, tooltip="0: the method's default (RCC 1000, AIM 100)"
+        self.segment = whole_numbers(
+            SpinBox(
+                label="Segment (frames)",
+                value=0,
+                min=0,
+                max=10**7,
+                tooltip="0: the method's default (RCC 1000, AIM 100)",
+            )
         )
         self.bin_nm = FloatSpinBox(label="AIM bin (nm)", value=20.0, min=1.0, max=1000.0, step=1.0)
         self.radius = FloatSpinBox(

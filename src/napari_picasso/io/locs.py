@@ -164,6 +164,40 @@ def yaml_path_for(locs_path):
     return Path(locs_path).with_suffix(".yaml")
 
 
+def existing_outputs(locs_path):
+    """The files of an earlier output at ``locs_path`` (its ``.hdf5`` and ``.yaml``) that exist.
+
+    Examples
+    --------
+    >>> existing_outputs("/nowhere/movie_locs.hdf5")
+    []
+    """
+    return [path for path in (Path(locs_path), yaml_path_for(locs_path)) if path.exists()]
+
+
+def free_locs_path(locs_path):
+    """A name beside ``locs_path`` for a new output that keeps the earlier one: the first of
+    ``<stem>-2_locs.hdf5``, ``-3``, ... whose ``.hdf5`` and ``.yaml`` both do not exist
+    (the ``_locs`` ending stays last, where Picasso looks for it).
+
+    Examples
+    --------
+    >>> free_locs_path("/nowhere/movie_locs.hdf5").name
+    'movie-2_locs.hdf5'
+    >>> free_locs_path("/nowhere/movie_pg_2.hdf5").name
+    'movie_pg_2-2.hdf5'
+    """
+    locs_path = Path(locs_path)
+    stem = locs_path.stem
+    head, ending = (stem[: -len("_locs")], "_locs") if stem.endswith("_locs") else (stem, "")
+    number = 2
+    while True:
+        candidate = locs_path.with_name(f"{head}-{number}{ending}{locs_path.suffix}")
+        if not existing_outputs(candidate):
+            return candidate
+        number += 1
+
+
 def _partial_name(path):
     return path.with_name(path.name + ".part")
 
