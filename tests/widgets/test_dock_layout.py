@@ -55,7 +55,7 @@ def test_all_docks_fit_a_1366x768_screen_and_localize_is_reachable(make_napari_v
         docks[name] = viewer.window.add_plugin_dock_widget("napari-picassosr", name)
         qtbot.wait(50)
         assert _fits(window), f"after opening {name}: {window.frameGeometry()} on {SCREEN}"
-    assert len(docks) == 5
+    assert len(docks) == 6
 
     # The frame slider and the status bar stay on the screen.
     assert _on_screen(viewer.window._qt_viewer.dims)

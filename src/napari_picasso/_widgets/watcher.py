@@ -39,6 +39,20 @@ from ._compute import ComputeSection
 from ._layout import scrolled, tab_with_other_docks
 
 LOCALIZE_WIDGET_NAMES = ("Localize", "Localize (napari-picasso)")
+
+
+def localize_panel(viewer):
+    """The viewer's docked Localize widget, or None when it is not open."""
+    try:
+        docked = viewer.window.dock_widgets
+    except AttributeError:
+        return None
+    for name, widget in docked.items():
+        if any(name.startswith(n) for n in LOCALIZE_WIDGET_NAMES) and callable(getattr(widget, "parameters", None)):
+            return widget
+    return None
+
+
 MAX_LOG_CHARS = 200_000
 OTHERS_REFRESH_MS = 2000
 STOP_TEXT, KEEP_TEXT = "Stop watching", "Keep running"
@@ -220,14 +234,7 @@ class WatcherWidget(QWidget):
 
     def _localize_panel(self):
         """The docked Localize widget (if any): its ``parameters()`` are the current ones."""
-        try:
-            docked = self.viewer.window.dock_widgets
-        except AttributeError:
-            return None
-        for name, widget in docked.items():
-            if any(name.startswith(n) for n in LOCALIZE_WIDGET_NAMES) and callable(getattr(widget, "parameters", None)):
-                return widget
-        return None
+        return localize_panel(self.viewer)
 
     def groups(self):
         """The parameter groups a new watcher would use (raises InputFileError for a bad file)."""

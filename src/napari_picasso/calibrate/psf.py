@@ -319,6 +319,22 @@ def calibrate_psf(
     return calibration, report
 
 
+def psf_sections(template, gap_px=1):
+    """The PSF's x-z and y-z sections through its centre, side by side: ``(n_z, 2 * side + gap)``.
+
+    Row ``i`` is slice ``i`` of the template (the top of the scan first); the gap between
+    the sections is 0 (dark, as the PSF's floor).
+
+    Examples
+    --------
+    >>> psf_sections(np.ones((5, 3, 3))).shape
+    (5, 7)
+    """
+    centre = template.shape[1] // 2
+    gap = np.zeros((template.shape[0], gap_px), dtype=np.float32)
+    return np.hstack([template[:, centre, :], gap, template[:, :, centre]]).astype(np.float32)
+
+
 def calibration_figure(report, pixelsize_nm):
     """The PSF's x-z and y-z sections through its centre and the beads' agreement (a Figure)."""
     from matplotlib.figure import Figure
