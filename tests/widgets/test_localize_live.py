@@ -127,6 +127,9 @@ def test_live_dock_latency_256_at_100_frames_per_second(make_napari_viewer, qtbo
     assert out is not None and not out["cancelled"], widget.fit.status.value
     assert layer.data.shape == frames.shape
     live = load_locs(out["result"].locs_path, with_info=False)
+    parameters = LocalizeParameters(baseline=100, sensitivity=1, em_gain=1, min_net_gradient=1000)
+    reference = localize_file(layer.metadata["napari_picasso"]["path"], parameters, tmp_path / "reference_locs.hdf5")
+    assert np.array_equal(live, load_locs(reference.locs_path, with_info=False))
     assert np.array_equal(
         widget.points_layer.data, np.column_stack([live["frame"], live["y"], live["x"]]).astype(float)
     )

@@ -54,6 +54,8 @@ from ._settings import load_settings, save_settings
 PLUGIN_KEY = "napari_picasso"
 # The dock's Live run: the movie has ended when it has not grown for this long.
 LIVE_IDLE_S = 10.0
+# A Live run's poll of the worker's rows: 10 Hz (a frame's points within 1 s, issue 24).
+LIVE_POLL_MS = 100
 
 
 # -- work done in threads (no Qt) ----------------------------------------------------------
@@ -403,7 +405,7 @@ class LocalizeWidget(QWidget):
         self._polling = False
         self._end_after_poll = False
         self._progress_timer = QTimer(self)
-        self._progress_timer.setInterval(250)  # 4 Hz: smooth enough, little repainting
+        self._progress_timer.setInterval(250)  # 4 Hz: smooth enough, little repainting (Live: LIVE_POLL_MS)
         self._progress_timer.timeout.connect(self._poll_progress)
         self._restoring = True
 
@@ -1114,7 +1116,7 @@ class LocalizeWidget(QWidget):
         points, _ = self.prepare_result_layers(layer)
         if live is not None:
             points.data = np.empty((0, points.ndim))
-        self._progress_timer.start()
+        self._progress_timer.start(LIVE_POLL_MS if live is not None else 250)
         worker.start()
         self.start_seconds = time.perf_counter() - self._started
         return worker
