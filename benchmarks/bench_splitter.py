@@ -83,7 +83,8 @@ def truth_crlb(truth, locs, calibration, optics, box):
             truth["sx"] * optics.sigma_ratio,
         ]
     )
-    crlb = crlb_two_channels(theta, offsets, jacobians, box)
+    # The simulated camera's read noise counts in the bound, as it does in the fit.
+    crlb = crlb_two_channels(theta, offsets, jacobians, box, read_variance=S.CameraModel().read_noise_e ** 2)
     return crlb[:, 0], crlb[:, 1]
 
 
@@ -91,6 +92,7 @@ def colour_table(optics, calibration, frames, seed=7):
     truth = S.splitter_truth(frames, optics, n_sites=30, seed=seed)
     movie = S.splitter_movie(truth, frames, optics, seed=seed)
     parameters = LocalizeParameters(
+        read_noise_e=S.CameraModel().read_noise_e,
         min_net_gradient=1500,
         pixelsize_nm=PIXELSIZE_NM,
         fit_method="mle-ratio",

@@ -170,7 +170,7 @@ def calibration_from_volume(
     Examples
     --------
     >>> yy, xx = np.mgrid[-3:4, -3:4]
-    >>> vol = np.stack([np.exp(-(xx**2 + yy**2) / (2 * s**2)) for s in (1.4, 1.1, 1.0, 1.1, 1.4)])
+    >>> vol = np.stack([np.exp(-(xx**2 + yy**2) / (2 * s**2)) / s**2 for s in (1.4, 1.1, 1.0, 1.1, 1.4)])
     >>> cal = calibration_from_volume(vol, step_nm=50.0, pixelsize_nm=110.0)
     >>> cal["coefficients"].shape, cal["z_init"], cal["z_center"]
     ((64, 6, 6, 4), 2.0, 2.0)

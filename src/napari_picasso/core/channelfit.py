@@ -33,7 +33,7 @@ _SIGMA_MIN_PX = 0.2
 
 
 @numba.njit(cache=True, nogil=True)
-def _evaluate(spot, box, theta, offset, jac, work, d, grad, curv):
+def _evaluate(spot, box, theta, offset, jac, work, d, grad, curv, variance):
     for a in range(N_PARAMS):
         grad[a] = 0.0
         for b in range(N_PARAMS):
@@ -58,10 +58,11 @@ def _evaluate(spot, box, theta, offset, jac, work, d, grad, curv):
             for i in range(box):
                 ex = work[base, i]
                 g = ex * ey
-                mu = N * g + bg
+                # Read noise as a Poisson-like variance added to model and data (Huang 2013).
+                mu = N * g + bg + variance
                 if mu < _MU_MIN:
                     mu = _MU_MIN
-                k = spot[c, j, i]
+                k = spot[c, j, i] + variance
                 objective += k * math.log(mu) - mu
                 w = 1.0 / mu
                 r = k * w - 1.0
@@ -126,7 +127,7 @@ def _start(spot, box, offset, jac, theta):
 
 
 @numba.njit(cache=True, nogil=True)
-def _fit_one(spot, box, offset, jac, max_iterations, tolerance, theta, crlb_out):
+def _fit_one(spot, box, offset, jac, max_iterations, tolerance, theta, crlb_out, variance):
     n = N_PARAMS
     work = np.empty((12, box), dtype=np.float64)
     d = np.empty(n)
@@ -139,7 +140,7 @@ def _fit_one(spot, box, offset, jac, max_iterations, tolerance, theta, crlb_out)
     L = np.zeros((n, n))
     delta = np.empty(n)
     _start(spot, box, offset, jac, theta)
-    objective = _evaluate(spot, box, theta, offset, jac, work, d, grad, curv)
+    objective = _evaluate(spot, box, theta, offset, jac, work, d, grad, curv, variance)
     lam = 1e-3
     iterations = 0
     while iterations < max_iterations:
@@ -159,7 +160,7 @@ def _fit_one(spot, box, offset, jac, max_iterations, tolerance, theta, crlb_out)
         for a in range(n):
             trial[a] = theta[a] + delta[a]
         _constrain(trial, box)
-        objective_t = _evaluate(spot, box, trial, offset, jac, work, d, grad_t, curv_t)
+        objective_t = _evaluate(spot, box, trial, offset, jac, work, d, grad_t, curv_t, variance)
         if objective_t >= objective:
             step = max(abs(trial[0] - theta[0]), abs(trial[1] - theta[1]))
             for a in range(n):
@@ -188,7 +189,7 @@ def _fit_one(spot, box, offset, jac, max_iterations, tolerance, theta, crlb_out)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _fit_all(spots, offsets, jacs, max_iterations, tolerance):
+def _fit_all(spots, offsets, jacs, max_iterations, tolerance, variance):
     n = spots.shape[0]
     box = spots.shape[2]
     theta = np.empty((n, N_PARAMS))
@@ -196,7 +197,7 @@ def _fit_all(spots, offsets, jacs, max_iterations, tolerance):
     iterations = np.empty(n, dtype=np.int32)
     objective = np.empty(n)
     for s in prange(n):
-        it, obj = _fit_one(spots[s], box, offsets[s], jacs[s], max_iterations, tolerance, theta[s], crlb[s])
+        it, obj = _fit_one(spots[s], box, offsets[s], jacs[s], max_iterations, tolerance, theta[s], crlb[s], variance)
         iterations[s] = it
         objective[s] = obj
     return theta, crlb, iterations, objective
@@ -229,7 +230,7 @@ def _geometry(n, offsets, jacobians):
     return offsets, jacobians
 
 
-def fit_two_channels(spots, offsets, jacobians, *, max_iterations=100, tolerance_px=1e-3):
+def fit_two_channels(spots, offsets, jacobians, *, max_iterations=100, tolerance_px=1e-3, read_variance=0.0):
     """Joint MLE of ``(n, 2, box, box)`` photon spot pairs with a shared position.
 
     Parameters
@@ -243,6 +244,9 @@ def fit_two_channels(spots, offsets, jacobians, *, max_iterations=100, tolerance
         ``(n, 2, 2)`` ``[[du/dx, du/dy], [dv/dx, dv/dy]]`` of the channel-0 -> channel-1 map.
     max_iterations, tolerance_px
         As in :func:`~napari_picasso.core.gaussfit.fit_mle`.
+    read_variance : float
+        The camera's read-noise variance in photons^2 per pixel (read noise / EM gain)^2,
+        added to model and data as the plain MLE does; 0 for the Poisson-only fit.
 
     Returns
     -------
@@ -270,7 +274,7 @@ def fit_two_channels(spots, offsets, jacobians, *, max_iterations=100, tolerance
         iterations, objective = np.zeros(0, np.int32), np.zeros(0)
     else:
         theta, crlb, iterations, objective = _fit_all(
-            spots, offsets, jacobians, int(max_iterations), float(tolerance_px)
+            spots, offsets, jacobians, int(max_iterations), float(tolerance_px), float(read_variance)
         )
     out = {name: theta[:, i] for i, name in enumerate(NAMES)}
     out.update({"crlb_" + name: crlb[:, i] for i, name in enumerate(NAMES)})
@@ -293,7 +297,7 @@ def expected_spots(theta, offsets, jacobians, box):
     return _expected(theta, offsets, jacobians, int(box))
 
 
-def crlb_two_channels(theta, offsets, jacobians, box):
+def crlb_two_channels(theta, offsets, jacobians, box, read_variance=0.0):
     """Cramer-Rao bounds (variances, ``(n, 8)``) of the joint model at ``theta``.
 
     Examples
@@ -304,11 +308,11 @@ def crlb_two_channels(theta, offsets, jacobians, box):
     """
     theta = np.ascontiguousarray(theta, dtype=np.float64)
     offsets, jacobians = _geometry(len(theta), offsets, jacobians)
-    return _crlb_all(theta, offsets, jacobians, int(box))
+    return _crlb_all(theta, offsets, jacobians, int(box), float(read_variance))
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _crlb_all(theta, offsets, jacobians, box):
+def _crlb_all(theta, offsets, jacobians, box, variance):
     n = theta.shape[0]
     out = np.empty((n, N_PARAMS))
     for s in prange(n):
@@ -333,7 +337,7 @@ def _crlb_all(theta, offsets, jacobians, box):
             for j in range(box):
                 for i in range(box):
                     mu[c, j, i] = theta[s, 2 + c] * work[6 * c, i] * work[6 * c + 3, j] + theta[s, 4 + c]
-        _evaluate(mu, box, theta[s], offsets[s], jacobians[s], work, d, grad, curv)
+        _evaluate(mu, box, theta[s], offsets[s], jacobians[s], work, d, grad, curv, variance)
         if _cholesky(curv, N_PARAMS, L):
             for k in range(N_PARAMS):
                 for a in range(N_PARAMS):

@@ -6,7 +6,8 @@ and width. The pipeline hands it spot pairs (:class:`napari_picasso.splitter.Spo
 instead of single spots. Rows: ``photons`` = ``photons_0 + photons_1``, ``bg`` =
 ``bg_0 + bg_1`` (photons per pixel of the registered sum), ``sx = sy`` = channel 0's
 width, ``lpx``/``lpy`` from the joint Fisher matrix, ``ratio = photons_1 / photons`` and
-``colour``, the index of the ``--colour`` window the ratio falls in (-1: none).
+``colour``, the index of the ``--colour`` window the ratio falls in (-1: none). The
+camera's read noise enters the likelihood and the Fisher matrix as in ``mle``.
 """
 
 import numpy as np
@@ -37,6 +38,7 @@ def _fit(pairs, parameters, extra_variance):
         pairs.jacobians,
         max_iterations=parameters.max_iterations,
         tolerance_px=parameters.tolerance_px,
+        read_variance=(parameters.read_noise_e / parameters.em_gain) ** 2,
     )
     fit["photons"] = fit["photons_0"] + fit["photons_1"]
     fit["bg"] = fit["bg_0"] + fit["bg_1"]
