@@ -266,11 +266,12 @@ def run_localization(
     }
 
 
-def _follow_layer(source, choices, live):
+def _follow_layer(source, choices):
     """A second follower of a Live run's movie, for its layer (the GUI thread's own file
-    handles); None where the file cannot be followed (the worker then says why)."""
+    handles); None where the file cannot be followed (the worker then says why). It is only
+    refreshed, never waited on: no idle wait here, the GUI never blocks."""
     try:
-        return follow_movie(source, idle_seconds=live.idle_seconds, **(choices or {}))
+        return follow_movie(source, idle_seconds=0, **(choices or {}))
     except InputFileError:
         return None
 
@@ -1104,7 +1105,7 @@ class LocalizeWidget(QWidget):
         # All GUI work before the start: creating layers or the progress bar may process
         # events, and with them a fast worker's result, which must find everything set up.
         self._live, self._live_image, self.live_locs = live, None, 0
-        self._live_movie = _follow_layer(source, choices, live) if live is not None else None
+        self._live_movie = _follow_layer(source, choices) if live is not None else None
         if live is None:  # a Live run has no total: its counter is the status line
             self._progress = napari_progress(total=stop - first, desc=f"Localize {layer.name}")
         self.fit.localize.enabled = False
