@@ -54,6 +54,8 @@ from ._settings import load_settings, save_settings
 PLUGIN_KEY = "napari_picasso"
 # The dock's Live run: the movie has ended when it has not grown for this long.
 LIVE_IDLE_S = 10.0
+# A Live run's poll of the worker's rows: 10 Hz (a frame's points within 1 s, issue 24).
+LIVE_POLL_MS = 100
 
 
 # -- work done in threads (no Qt) ----------------------------------------------------------
@@ -264,6 +266,16 @@ def run_localization(
     }
 
 
+def _follow_layer(source, choices):
+    """A second follower of a Live run's movie, for its layer (the GUI thread's own file
+    handles); None where the file cannot be followed (the worker then says why). It is only
+    refreshed, never waited on: no idle wait here, the GUI never blocks."""
+    try:
+        return follow_movie(source, idle_seconds=0, **(choices or {}))
+    except InputFileError:
+        return None
+
+
 class LiveFeed:
     """Rows of a live run and their render, handed from the worker to the dock.
 
@@ -389,11 +401,12 @@ class LocalizeWidget(QWidget):
         self.frames_total = 0  # a Live run: the frames written so far
         self._live = None  # a Live run's LiveFeed
         self._live_image = None
+        self._live_movie = None  # a Live run: the movie layer's own follower of the file
         self.live_locs = 0  # localizations added to the layers by a Live run
         self._polling = False
         self._end_after_poll = False
         self._progress_timer = QTimer(self)
-        self._progress_timer.setInterval(250)  # 4 Hz: smooth enough, little repainting
+        self._progress_timer.setInterval(250)  # 4 Hz: smooth enough, little repainting (Live: LIVE_POLL_MS)
         self._progress_timer.timeout.connect(self._poll_progress)
         self._restoring = True
 
@@ -1029,7 +1042,7 @@ class LocalizeWidget(QWidget):
             load_maps(parameters, shape, None, layer.name, movie_metadata(layer))
             source, locs_path, choices = self._source(layer)
             compute = self.compute.choice()
-            live = LiveFeed() if self.fit.live.value else None
+            live = LiveFeed(LIVE_IDLE_S) if self.fit.live.value else None
             if live is not None and (not isinstance(source, str) or compute.mode != "threads"):
                 raise ParameterError(
                     f"Live follows a movie file as it is written, in this process: open "
@@ -1092,6 +1105,7 @@ class LocalizeWidget(QWidget):
         # All GUI work before the start: creating layers or the progress bar may process
         # events, and with them a fast worker's result, which must find everything set up.
         self._live, self._live_image, self.live_locs = live, None, 0
+        self._live_movie = _follow_layer(source, choices) if live is not None else None
         if live is None:  # a Live run has no total: its counter is the status line
             self._progress = napari_progress(total=stop - first, desc=f"Localize {layer.name}")
         self.fit.localize.enabled = False
@@ -1103,7 +1117,7 @@ class LocalizeWidget(QWidget):
         points, _ = self.prepare_result_layers(layer)
         if live is not None:
             points.data = np.empty((0, points.ndim))
-        self._progress_timer.start()
+        self._progress_timer.start(LIVE_POLL_MS if live is not None else 250)
         worker.start()
         self.start_seconds = time.perf_counter() - self._started
         return worker
@@ -1131,9 +1145,24 @@ class LocalizeWidget(QWidget):
             top = float(np.percentile(self._live_image.ravel()[:: max(1, self._live_image.size // 200_000)], 99.9))
             render_layer.contrast_limits = (0.0, max(top, 1e-6))
             self.live_locs += len(rows)
+        self._grow_movie_layer()
         self.fit.status.value = (
             f"live: {self.frames_done} frames localized, {self.frames_behind} behind, {self.live_locs} localizations"
         )
+
+    def _grow_movie_layer(self, final=False):
+        """A Live run: the movie layer reaches the frames written so far (same lazy reader,
+        a longer frame axis; the slider stays where it is)."""
+        movie, layer = self._live_movie, self._localizing_layer
+        if movie is None or layer is None or layer.ndim != 3:
+            return
+        if not final and self.frames_total <= layer.data.shape[0]:
+            return  # the worker has seen no new frame: no look at the file
+        frames = movie.refresh(final=final)
+        if frames > layer.data.shape[0]:
+            step = self.viewer.dims.current_step
+            layer.data = movie
+            self.viewer.dims.current_step = step
 
     @property
     def frames_behind(self):
@@ -1188,6 +1217,9 @@ class LocalizeWidget(QWidget):
     def _localize_finished(self):
         self._end_progress()
         self._live = None
+        if self._live_movie is not None:
+            self._grow_movie_layer(final=True)  # the last frames, which the worker saw at its end
+            self._live_movie = None  # the layer keeps it (and its file handles) as its data
         self._localize_worker = None
         self._cancel = None
         self.fit.localize.enabled = True
