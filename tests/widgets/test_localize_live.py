@@ -7,7 +7,7 @@ import numpy as np
 import tifffile
 
 from napari_picasso.io.locs import load_locs
-from napari_picasso.pipeline import LocalizeParameters, localize_file
+from napari_picasso.pipeline import LocalizeParameters, localize_file, localize_frames
 from napari_picasso.simulate import acquire_movie, acquired_movie_path, simulate_movie
 
 
@@ -18,6 +18,12 @@ def test_live_switch_grows_points_and_render_in_place(make_napari_viewer, qtbot,
     monkeypatch.setenv("NAPARI_PICASSO_CONFIG", str(tmp_path / "settings" / "no-config.yaml"))
     monkeypatch.setattr(dock, "LIVE_IDLE_S", 1.5)
     frames = simulate_movie(160, 40, 40, seed=3)[0]
+    # Compile the kernels first: on a fresh machine numba's first run outlasts the writer,
+    # and the checks below look at points arriving while the movie is still being written.
+    localize_frames(
+        frames[:10].astype("float32"),
+        LocalizeParameters(min_net_gradient=1000, baseline=100, sensitivity=1, em_gain=1),
+    )
     paused, go = threading.Event(), threading.Event()
 
     written = {}  # frame -> time.time() it was on disk
