@@ -123,7 +123,9 @@ def database_recorder(args, stream=None):
 
             db = open_database(getattr(args, "db", None))
             try:
-                record_failure(db, outcome.movie, outcome.error, outcome.locs_path, group=getattr(args, "group", None))
+                record_failure(
+                    db, outcome.movie, outcome.error, locs_path=outcome.locs_path, group=getattr(args, "group", None)
+                )
             finally:
                 db.close()
 

@@ -53,7 +53,7 @@ def histogram_fields(path):
     return [f for f in PREFERRED_FIELDS if f in fields] + [f for f in fields if f not in PREFERRED_FIELDS]
 
 
-def read_fields(path, fields, progress=None):
+def read_fields(path, fields, *, progress=None):
     """Selected fields of a localization file, read in blocks: ``{field: array}``."""
     fields = list(fields)
     with _open_locs(path) as handle:
@@ -83,7 +83,7 @@ def n_frames_of(path, frames=None):
         return int(frames.max()) + 1 if frames is not None and len(frames) else 0
 
 
-def locs_per_frame(path, bin_frames=None, max_points=500, progress=None):
+def locs_per_frame(path, *, bin_frames=None, max_points=500, progress=None):
     """Localizations per frame over time, averaged in bins of frames.
 
     Parameters
@@ -98,7 +98,7 @@ def locs_per_frame(path, bin_frames=None, max_points=500, progress=None):
     dict
         ``frame`` (bin centres), ``locs_per_frame`` (mean per frame in each bin), ``bin_frames``.
     """
-    frame = read_fields(path, ["frame"], progress)["frame"]
+    frame = read_fields(path, ["frame"], progress=progress)["frame"]
     n_frames = max(n_frames_of(path, frame), int(frame.max()) + 1 if len(frame) else 0)
     counts = np.bincount(frame.astype(np.int64), minlength=n_frames)[: max(n_frames, 1)] if n_frames else np.zeros(1)
     if bin_frames is None:
@@ -112,7 +112,7 @@ def locs_per_frame(path, bin_frames=None, max_points=500, progress=None):
     return {"frame": centres, "locs_per_frame": sums / widths, "bin_frames": bin_frames}
 
 
-def field_histograms(paths, field, bins=60, value_range=None, percentile=99.5, progress=None):
+def field_histograms(paths, field, *, bins=60, value_range=None, percentile=99.5, progress=None):
     """Histograms of one field for several files on common bins.
 
     ``value_range`` defaults to 0..the ``percentile`` of all files (non-negative fields) or
@@ -125,7 +125,7 @@ def field_histograms(paths, field, bins=60, value_range=None, percentile=99.5, p
         ``edges`` and ``counts`` (one array per path, in order), ``density`` (counts / n).
     """
     values = [
-        read_fields(p, [field], None if progress is None else (lambda done, n, p=p: progress(p, done, n)))[
+        read_fields(p, [field], progress=None if progress is None else (lambda done, n, p=p: progress(p, done, n)))[
             field
         ].astype(np.float64)
         for p in paths
@@ -170,7 +170,7 @@ def preview_oversampling(width_px, height_px, oversampling, max_side_px=MAX_PREV
     return min(float(oversampling), max_side_px / largest_px)
 
 
-def render_preview(locs, info, oversampling=8.0, max_side_px=MAX_PREVIEW_SIDE_PX):
+def render_preview(locs, info, *, oversampling=8.0, max_side_px=MAX_PREVIEW_SIDE_PX):
     """A Gaussian render of a table's localizations over its camera frame, for a preview.
 
     Parameters
@@ -241,11 +241,11 @@ def preview_data(
         on camera px), ``width_px`` and ``height_px`` (the camera frame), ``pixelsize_nm``,
         ``n_locs``, ``name``.
     """
-    fields = read_fields(path, ["x", "y", "lpx", "lpy"], progress)
+    fields = read_fields(path, ["x", "y", "lpx", "lpy"], progress=progress)
     info = load_info(path)
     n = len(fields["x"])
     data = {
-        **render_preview(fields, info, oversampling, max_side_px),
+        **render_preview(fields, info, oversampling=oversampling, max_side_px=max_side_px),
         "pixelsize_nm": info_pixelsize_nm(info[1:]),
         "n_locs": n,
         "name": Path(path).stem,

@@ -36,7 +36,7 @@ def display_columns(db):
     return leading + details + metrics + parameters + [c for c in columns if c not in shown]
 
 
-def numeric_columns(db, with_time=False):
+def numeric_columns(db, *, with_time=False):
     """Columns holding numbers in at least one row (for plots): metrics first.
 
     ``with_time`` appends the time columns (``file_created``, ``entered``) for a scatter axis.
@@ -56,7 +56,7 @@ def numeric_columns(db, with_time=False):
     return numeric
 
 
-def filter_clause(text=None, group=None, status=None, family=None, since=None, until=None):
+def filter_clause(*, text=None, group=None, status=None, family=None, since=None, until=None):
     """The SQL conditions and their values of the row filters (see :func:`query_rows`).
 
     Every query that filters rows builds its ``WHERE`` here, so that the table, the
@@ -98,6 +98,7 @@ def filter_clause(text=None, group=None, status=None, family=None, since=None, u
 
 def query_rows(
     db,
+    *,
     text=None,
     group=None,
     status=None,
@@ -174,7 +175,7 @@ def groups(db):
     ]
 
 
-def families(db, min_files=1, text=None, group=None):
+def families(db, *, min_files=1, text=None, group=None):
     """Families (files of one movie) with their number of files: ``[(family, n)]``, most recent first.
 
     Only ``ok`` rows that pass the filters count, as in :func:`query_rows` (``text``: a
@@ -193,7 +194,7 @@ def families(db, min_files=1, text=None, group=None):
     ]
 
 
-def family_rows(db, family, text=None, group=None):
+def family_rows(db, family, *, text=None, group=None):
     """The ``ok`` rows of one family that pass the filters, by parameter group then name.
 
     ``text`` and ``group`` filter as in :func:`query_rows`: Compare offers only the files

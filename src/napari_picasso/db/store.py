@@ -260,7 +260,7 @@ def _pending_value(commands):
 
 
 def record_localization(
-    db, locs_path, metrics=None, group=None, locs=None, info=None, pending_commands=None, movie_signature=None
+    db, locs_path, *, metrics=None, group=None, locs=None, info=None, pending_commands=None, movie_signature=None
 ):
     """Write (or update) the row of one localization file.
 
@@ -339,7 +339,7 @@ def record_localization(
         return _upsert(db, row, keep_group=True)
 
 
-def record_file(locs_path, db_path=None, group=None):
+def record_file(locs_path, db_path=None, *, group=None):
     """Write the row of a newly written file into the database at ``db_path``; the row.
 
     Opens the database (default :func:`~.schema.default_database_path`), records the file
@@ -365,7 +365,7 @@ def record_file(locs_path, db_path=None, group=None):
             db.close()
 
 
-def record_table(db, path, group=None, pixelsize_nm=None):
+def record_table(db, path, *, group=None, pixelsize_nm=None):
     """Write the row of another tool's localization table (ThunderSTORM, SMLM, DECODE ...).
 
     ``pixelsize_nm`` is used where the table is in nm and does not say its pixel size.
@@ -407,7 +407,7 @@ def set_pending_commands(db, locs_path, commands):
         )
 
 
-def record_failure(db, movie_path, reason, locs_path=None, group=None, parameters=None):
+def record_failure(db, movie_path, reason, *, locs_path=None, group=None, parameters=None):
     """Record a movie that could not be localized (status ``failed`` with ``reason``).
 
     The row is keyed by the output it would have had (``locs_path``, default
@@ -453,7 +453,7 @@ def localization_files(folder):
     )
 
 
-def add_paths(db, paths, group=None, refresh=False, progress=None, pixelsize_nm=None):
+def add_paths(db, paths, *, group=None, refresh=False, progress=None, pixelsize_nm=None):
     """Import existing localization files, or every ``*_locs*.hdf5`` in folders (recursive).
 
     Files named one by one may also be other tools' tables (ThunderSTORM CSV, rapidSTORM,
@@ -477,7 +477,7 @@ def add_paths(db, paths, group=None, refresh=False, progress=None, pixelsize_nm=
             progress(done, total)
 
 
-def iter_add_paths(db, paths, group=None, refresh=False, pixelsize_nm=None):
+def iter_add_paths(db, paths, *, group=None, refresh=False, pixelsize_nm=None):
     """:func:`add_paths` as a generator: yields ``(files done, files)`` after each file and
     returns the :class:`AddResult` (a worker thread's progress: ``yield from``)."""
     files = []
