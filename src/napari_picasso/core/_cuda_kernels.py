@@ -25,6 +25,8 @@ _FIT_FUNCTIONS = (
     "_objective",
     "_cholesky",
     "_cholesky_solve",
+    "damped_solve",
+    "inverse_diagonal",
     "_initial_theta",
     "_constrain",
     "_fit_into",

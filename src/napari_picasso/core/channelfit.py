@@ -23,7 +23,7 @@ import numpy as np
 from numba import prange
 
 from . import _parallel  # noqa: F401
-from .gaussfit import _axis_terms, _cholesky, _cholesky_solve, _initial_theta
+from .gaussfit import _axis_terms, _initial_theta, damped_solve, inverse_diagonal
 
 N_PARAMS = 8
 NAMES = ("x", "y", "photons_0", "photons_1", "bg_0", "bg_1", "s_0", "s_1")
@@ -145,16 +145,11 @@ def _fit_one(spot, box, offset, jac, max_iterations, tolerance, theta, crlb_out,
     iterations = 0
     while iterations < max_iterations:
         iterations += 1
-        for a in range(n):
-            for b in range(n):
-                A[a, b] = curv[a, b]
-            A[a, a] *= 1.0 + lam
-        if not _cholesky(A, n, L):
+        if not damped_solve(curv, grad, n, lam, A, L, delta):
             lam *= 10.0
             if lam > 1e12:
                 break
             continue
-        _cholesky_solve(L, n, grad, delta)
         for a in range(2):
             delta[a] = min(max(delta[a], -1.0), 1.0)
         for a in range(n):
@@ -176,15 +171,7 @@ def _fit_one(spot, box, offset, jac, max_iterations, tolerance, theta, crlb_out,
             lam *= 10.0
             if lam > 1e12:
                 break
-    if _cholesky(curv, n, L):
-        for k in range(n):
-            for a in range(n):
-                grad_t[a] = 1.0 if a == k else 0.0
-            _cholesky_solve(L, n, grad_t, delta)
-            crlb_out[k] = delta[k]
-    else:
-        for k in range(n):
-            crlb_out[k] = np.nan
+    inverse_diagonal(curv, n, L, grad_t, delta, crlb_out)
     return iterations, objective
 
 
@@ -338,13 +325,5 @@ def _crlb_all(theta, offsets, jacobians, box, variance):
                 for i in range(box):
                     mu[c, j, i] = theta[s, 2 + c] * work[6 * c, i] * work[6 * c + 3, j] + theta[s, 4 + c]
         _evaluate(mu, box, theta[s], offsets[s], jacobians[s], work, d, grad, curv, variance)
-        if _cholesky(curv, N_PARAMS, L):
-            for k in range(N_PARAMS):
-                for a in range(N_PARAMS):
-                    e[a] = 1.0 if a == k else 0.0
-                _cholesky_solve(L, N_PARAMS, e, sol)
-                out[s, k] = sol[k]
-        else:
-            for k in range(N_PARAMS):
-                out[s, k] = np.nan
+        inverse_diagonal(curv, N_PARAMS, L, e, sol, out[s])
     return out

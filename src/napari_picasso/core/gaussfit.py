@@ -354,6 +354,38 @@ def _cholesky_solve(L, n, b, out):
 
 
 @numba.njit(cache=True, nogil=True)
+def damped_solve(curv, grad, n, lam, A, L, delta):
+    """One Levenberg-Marquardt system: ``(C + lam diag C) delta = grad`` for the first ``n``
+    parameters, in the scratch ``A``, ``L``; False when it is not positive definite.
+
+    Every fitter of the package (Gaussian, multi-emitter, spline, two-channel) steps with it.
+    """
+    for a in range(n):
+        for b in range(n):
+            A[a, b] = curv[a, b]
+        A[a, a] *= 1.0 + lam
+    if not _cholesky(A, n, L):
+        return False
+    _cholesky_solve(L, n, grad, delta)
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def inverse_diagonal(matrix, n, L, unit, column, out):
+    """The diagonal of ``matrix^-1`` (the Cramer-Rao bounds of a Fisher matrix) into ``out``;
+    NaN where the matrix is not positive definite. ``L``, ``unit``, ``column``: scratch."""
+    if _cholesky(matrix, n, L):
+        for k in range(n):
+            for a in range(n):
+                unit[a] = 1.0 if a == k else 0.0
+            _cholesky_solve(L, n, unit, column)
+            out[k] = column[k]
+    else:
+        for k in range(n):
+            out[k] = math.nan
+
+
+@numba.njit(cache=True, nogil=True)
 def _initial_theta(spot, box, theta, n_params):
     """Start: background from the dimmest 3x3 mean, centroid, second moments."""
     r = box // 2
@@ -466,16 +498,11 @@ def _fit_into(
     iterations = 0
     while iterations < max_iterations:
         iterations += 1
-        for a in range(n_params):
-            for b in range(n_params):
-                A[a, b] = curv[a, b]
-            A[a, a] *= 1.0 + lam
-        if not _cholesky(A, n_params, L):
+        if not damped_solve(curv, grad, n_params, lam, A, L, delta):
             lam *= 10.0
             if lam > 1e12:
                 break
             continue
-        _cholesky_solve(L, n_params, grad, delta)
         for a in range(2):  # no jump by more than a pixel per step
             if delta[a] > 1.0:
                 delta[a] = 1.0
@@ -512,15 +539,7 @@ def _fit_into(
         theta_out[a] = theta[a]
     # CRLB: diagonal of the inverse of the curvature at the optimum. For the Poisson
     # objective the curvature is the Fisher information, so these are the MLE's CRLB.
-    if _cholesky(curv, n_params, L):
-        for k in range(n_params):
-            for a in range(n_params):
-                grad_t[a] = 1.0 if a == k else 0.0
-            _cholesky_solve(L, n_params, grad_t, delta)
-            crlb_out[k] = delta[k]
-    else:
-        for k in range(n_params):
-            crlb_out[k] = math.nan
+    inverse_diagonal(curv, n_params, L, grad_t, delta, crlb_out)
     return iterations, objective
 
 

@@ -35,7 +35,7 @@ import numpy as np
 from numba import prange
 
 from . import _parallel  # noqa: F401
-from .gaussfit import _BG_MIN_MLE, _MU_MIN, _SIGMA_MIN_PX, _axis_terms, _cholesky, _cholesky_solve, _fit_one
+from .gaussfit import _BG_MIN_MLE, _MU_MIN, _SIGMA_MIN_PX, _axis_terms, _fit_one, damped_solve, inverse_diagonal
 
 # A joint model's emitter is kept when photons >= PHOTON_SIGNIFICANCE * sqrt(CRLB(photons)).
 PHOTON_SIGNIFICANCE = 3.0
@@ -154,16 +154,11 @@ def _multi_lm(spot, box, theta, k, ns, max_iterations, tolerance, bg_min, extra,
     iterations = 0
     while iterations < max_iterations:
         iterations += 1
-        for a in range(n_par):
-            for b in range(n_par):
-                A[a, b] = curv[a, b]
-            A[a, a] *= 1.0 + lam
-        if not _cholesky(A, n_par, L):
+        if not damped_solve(curv, grad, n_par, lam, A, L, delta):
             lam *= 10.0
             if lam > 1e12:
                 break
             continue
-        _cholesky_solve(L, n_par, grad, delta)
         step = 0.0
         for e in range(k):
             for a in range(2):
@@ -414,13 +409,8 @@ def _fit_window(
     work_, jac, grad, grad_unused, curv, curv_unused, a_unused, L, delta, unit = scratch
     _multi_evaluate(spot, box, current, k, ns, work_, jac, grad, curv, extra, has_extra)
     n_par = off + 3 * k
-    variances = np.full(n_par, np.nan)
-    if _cholesky(curv, n_par, L):
-        for q in range(n_par):
-            for a in range(n_par):
-                unit[a] = 1.0 if a == q else 0.0
-            _cholesky_solve(L, n_par, unit, delta)
-            variances[q] = delta[q]
+    variances = np.empty(n_par)
+    inverse_diagonal(curv, n_par, L, unit, delta, variances)
     common_out[0] = current[0]
     crlb_common_out[0] = variances[0]
     common_out[1] = current[1]

@@ -31,7 +31,7 @@ import numpy as np
 from numba import prange
 
 from . import _parallel  # noqa: F401
-from .gaussfit import _cholesky, _cholesky_solve
+from .gaussfit import damped_solve, inverse_diagonal
 
 N_STARTS = 2
 MIN_START_SEPARATION = 10
@@ -252,16 +252,11 @@ def _fit_from(spot, extra, coeff, start, n_params, scale, poisson, max_iteration
     iterations = 0
     while iterations < max_iterations:
         iterations += 1
-        for a in range(n_params):
-            for b in range(n_params):
-                A[a, b] = fisher[a, b]
-            A[a, a] *= 1.0 + lam
-        if not _cholesky(A, n_params, L):
+        if not damped_solve(fisher, grad, n_params, lam, A, L, delta):
             lam *= 10.0
             if lam > 1e12:
                 break
             continue
-        _cholesky_solve(L, n_params, grad, delta)
         _pack(theta, n_params, p)
         for a in range(n_params):
             step = delta[a]
@@ -307,13 +302,8 @@ def _crlb(spot, extra, coeff, theta, n_params, scale, out):
     unit = np.empty(n_params)
     col = np.empty(n_params)
     _terms(spot, extra, coeff, theta, n_params, scale, True, work, grad, fisher)
-    diag = np.full(n_params, np.nan)
-    if _cholesky(fisher, n_params, L):
-        for k in range(n_params):
-            for a in range(n_params):
-                unit[a] = 1.0 if a == k else 0.0
-            _cholesky_solve(L, n_params, unit, col)
-            diag[k] = col[k]
+    diag = np.empty(n_params)
+    inverse_diagonal(fisher, n_params, L, unit, col, diag)
     _unpack(diag, n_params, np.nan, out)
 
 
