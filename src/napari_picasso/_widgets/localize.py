@@ -52,6 +52,20 @@ from ._sections import FitSection, IdentificationSection, PhotonSection, Preview
 from ._settings import load_settings, save_settings
 
 PLUGIN_KEY = "napari_picasso"
+
+
+def movie_file(layer):
+    """The file an image layer was opened from (our reader's record, the lazy movie's path or
+    napari's source), or None for a layer made in memory."""
+    meta = (layer.metadata or {}).get(PLUGIN_KEY) or {}
+    if meta.get("path"):
+        return Path(meta["path"])
+    if isinstance(layer.data, Movie) and layer.data.path.is_file():
+        return Path(layer.data.path)
+    source = getattr(getattr(layer, "source", None), "path", None)
+    return Path(source) if source else None
+
+
 # The dock's Live run: the movie has ended when it has not grown for this long.
 LIVE_IDLE_S = 10.0
 # A Live run's poll of the worker's rows: 10 Hz (a frame's points within 1 s, issue 24).
@@ -832,9 +846,7 @@ class LocalizeWidget(QWidget):
         if self._preview_movie[0] is layer:
             return self._preview_movie[1]
         meta = (layer.metadata or {}).get(PLUGIN_KEY) or {}
-        path = meta.get("path")
-        if path is None and isinstance(layer.data, Movie) and layer.data.path.is_file():
-            path = layer.data.path
+        path = movie_file(layer)
         if path is not None:
             source = open_movie(path, **dict(meta.get("choices") or {}))
         else:
@@ -965,10 +977,7 @@ class LocalizeWidget(QWidget):
     # -- where outputs go ------------------------------------------------------------------
     def _movie_key(self, layer):
         meta = (layer.metadata or {}).get(PLUGIN_KEY) or {}
-        path = meta.get("path")
-        if path is None and isinstance(layer.data, Movie) and layer.data.path.is_file():
-            path = layer.data.path
-        return movie_key(path, meta.get("choices"), layer.name)
+        return movie_key(movie_file(layer), meta.get("choices"), layer.name)
 
     def _folder_chosen(self, *_):
         """The user set "save in" (or "all movies"): for this movie only, unless ticked."""
@@ -1013,9 +1022,7 @@ class LocalizeWidget(QWidget):
         """(movie source for the worker, locs path, reader choices)."""
         meta = (layer.metadata or {}).get(PLUGIN_KEY) or {}
         folder = self.output_folders.folder_for(self._movie_key(layer))
-        path = meta.get("path")
-        if path is None and isinstance(layer.data, Movie) and layer.data.path.is_file():
-            path = layer.data.path
+        path = movie_file(layer)
         if path is not None:
             # The worker opens its own reader: the viewer keeps reading the layer's.
             choices = dict(meta.get("choices") or {})

@@ -14,27 +14,14 @@ from napari.layers import Image
 from .. import __version__
 from ..calibrate.psf import calibrate_psf, psf_sections
 from ..io.errors import InputFileError, ParameterError
-from ..io.movie import Movie
 from ..io.psf_calib import MODELS, psf_path_for, save_psf_calibration
 from ..parameters import parameter
 from ._fields import make_field, read_field, show_value
 from ._layout import align_labels, scroll_form, tab_with_other_docks, wrapping_label
-from .localize import PLUGIN_KEY
+from .localize import PLUGIN_KEY, movie_file
 from .watcher import localize_panel
 
 SECTIONS_ROLE = "psf-sections"
-
-
-def movie_file(layer):
-    """The file an image layer was opened from, or None (a layer made in memory)."""
-    meta = (layer.metadata or {}).get(PLUGIN_KEY) or {}
-    if meta.get("path"):
-        return Path(meta["path"])
-    data = layer.data
-    if isinstance(data, Movie) and data.path.is_file():
-        return Path(data.path)
-    source = getattr(getattr(layer, "source", None), "path", None)
-    return Path(source) if source else None
 
 
 class CalibratePSFWidget(Container):
