@@ -35,7 +35,7 @@ import numpy as np
 from numba import prange
 
 from . import _parallel  # noqa: F401
-from .gaussfit import _BG_MIN_MLE, _MU_MIN, _SIGMA_MIN_PX, _axis_terms, _fit_one, damped_solve, inverse_diagonal
+from .gaussfit import _BG_MIN_MLE, _MU_MIN, _SIGMA_MIN_PX, _axis_terms, _fit_into, damped_solve, inverse_diagonal
 
 # A joint model's emitter is kept when photons >= PHOTON_SIGNIFICANCE * sqrt(CRLB(photons)).
 PHOTON_SIGNIFICANCE = 3.0
@@ -240,14 +240,14 @@ def _joint_pearson(spot, box, theta, k, ns, work, extra, has_extra):
 
 
 @numba.njit(cache=True, nogil=True)
-def _add_at_residual_peak(spot, box, theta, k, ns, work):
-    """Append an emitter (x, y, N) at the peak of the 3x3 sums of data - model."""
+def _add_at_residual_peak(spot, box, theta, k, ns, work, residual):
+    """Append an emitter (x, y, N) at the peak of the 3x3 sums of data - model (``residual``:
+    scratch of at least ``(box, box)``)."""
     off = 1 + ns
     r = box // 2
     sx = theta[1]
     sy = theta[1] if ns == 1 else theta[2]
     _emitter_terms(box, theta, k, ns, work)
-    residual = np.empty((box, box))
     for j in range(box):
         for i in range(box):
             mu = theta[0]
@@ -313,19 +313,32 @@ def _fit_window(
     excess,
     extra,
     has_extra,
+    extra_min,
     emitters_out,
     crlb_out,
     common_out,
     crlb_common_out,
     keep_out,
+    scratch,
+    vectors,
+    residual,
 ):
-    """Fit one window; returns (emitters, iterations, log-likelihood without factorials)."""
+    """Fit one window; returns (emitters, iterations, log-likelihood without factorials).
+
+    The caller allocates every scratch array (the CUDA kernel's are local): ``scratch``
+    as :func:`_multi_lm` takes it, sized for ``max_emitters``, ``L`` zeroed; ``vectors``
+    (theta1, crlb1, current, candidate, alternative, variances) of at least
+    ``1 + ns + 3 * max_emitters``; ``residual`` at least ``(box, box)``. ``extra_min``:
+    the smallest of ``extra`` (0 without).
+    """
     n_single = 4 + ns
-    theta1 = np.empty(n_single)
-    crlb1 = np.empty(n_single)
-    iterations, objective = _fit_one(
-        spot, box, n_single, True, max_iterations, tolerance, theta1, crlb1, extra, has_extra
-    )
+    theta1, crlb1, current, candidate, alternative, variances = vectors
+    work, jac, grad, grad_t, curv, curv_t, A, L, delta, trial = scratch
+    # The single fit, in the joint fit's scratch (``current`` as its working theta).
+    iterations, objective = _fit_into(
+        spot, box, n_single, True, max_iterations, tolerance, theta1, crlb1, extra, has_extra, extra_min,
+        work[0], current, trial, grad, grad_t, curv, curv_t, A, L, delta,
+    )  # fmt: skip
     # The single fit, as mle reports it.
     emitters_out[0, 0] = theta1[0]
     emitters_out[0, 1] = theta1[1]
@@ -344,26 +357,11 @@ def _fit_window(
         return 1, iterations, objective
     larger = max(theta1[4], theta1[4 + ns - 1])
     elongated = abs(theta1[4] - theta1[4 + ns - 1]) > ELONGATION * larger
-    work = np.empty((max_emitters, 6, box))
     if not elongated and _pearson(spot, box, theta1, ns, work[0], extra, has_extra) / excess <= gof_limits[1]:
         return 1, iterations, objective
-    n_max = 1 + ns + 3 * max_emitters
-    scratch = (
-        work,
-        np.empty(n_max),
-        np.empty(n_max),
-        np.empty(n_max),
-        np.empty((n_max, n_max)),
-        np.empty((n_max, n_max)),
-        np.empty((n_max, n_max)),
-        np.zeros((n_max, n_max)),
-        np.empty(n_max),
-        np.empty(n_max),
-    )
     bg_min = _BG_MIN_MLE
     if has_extra:
-        bg_min = _BG_MIN_MLE - extra.min()
-    current = np.empty(n_max)
+        bg_min = _BG_MIN_MLE - extra_min
     current[0] = theta1[3]
     current[1] = theta1[4]
     if ns == 2:
@@ -372,14 +370,12 @@ def _fit_window(
     current[off] = theta1[0]
     current[off + 1] = theta1[1]
     current[off + 2] = theta1[2]
-    candidate = np.empty(n_max)
-    alternative = np.empty(n_max)
     k = 1
     best_objective = objective
     while k < max_emitters:
         for a in range(off + 3 * k):
             candidate[a] = current[a]
-        _add_at_residual_peak(spot, box, candidate, k, ns, work)
+        _add_at_residual_peak(spot, box, candidate, k, ns, work, residual)
         it, obj = _multi_lm(
             spot, box, candidate, k + 1, ns, max_iterations, tolerance, bg_min, extra, has_extra, scratch
         )
@@ -409,7 +405,6 @@ def _fit_window(
     work_, jac, grad, grad_unused, curv, curv_unused, a_unused, L, delta, unit = scratch
     _multi_evaluate(spot, box, current, k, ns, work_, jac, grad, curv, extra, has_extra)
     n_par = off + 3 * k
-    variances = np.empty(n_par)
     inverse_diagonal(curv, n_par, L, unit, delta, variances)
     common_out[0] = current[0]
     crlb_common_out[0] = variances[0]
@@ -439,8 +434,24 @@ def _fit_windows(spots, ns, max_emitters, max_iterations, tolerance, gof_limits,
     count = np.empty(n, dtype=np.int32)
     iterations = np.empty(n, dtype=np.int32)
     objective = np.empty(n)
+    n_max = 1 + ns + 3 * max_emitters
     for s in prange(n):
         extra = extras[s] if has_extra else extras[0]
+        extra_min = extra.min() if has_extra else 0.0
+        # Every scratch array of the window, here only (the CUDA kernel's are local).
+        scratch = (
+            np.empty((max_emitters, 6, box)),
+            np.empty(n_max),
+            np.empty(n_max),
+            np.empty(n_max),
+            np.empty((n_max, n_max)),
+            np.empty((n_max, n_max)),
+            np.empty((n_max, n_max)),
+            np.zeros((n_max, n_max)),
+            np.empty(n_max),
+            np.empty(n_max),
+        )
+        vectors = (np.empty(n_max), np.empty(n_max), np.empty(n_max), np.empty(n_max), np.empty(n_max), np.empty(n_max))
         k, it, obj = _fit_window(
             spots[s],
             box,
@@ -453,11 +464,15 @@ def _fit_windows(spots, ns, max_emitters, max_iterations, tolerance, gof_limits,
             excess,
             extra,
             has_extra,
+            extra_min,
             emitters[s],
             crlb[s],
             common[s],
             crlb_common[s],
             keep[s],
+            scratch,
+            vectors,
+            np.empty((box, box)),
         )
         count[s] = k
         iterations[s] = it
