@@ -101,3 +101,84 @@ def fit_spots(spots, n_params, poisson, max_iterations, tolerance, extras, has_e
     )  # fmt: skip
     iters[s] = it
     obj[s] = objective
+
+
+# --- mle-multi (core.multifit): one thread fits one window -----------------------------
+
+from . import multifit  # noqa: E402  (kept in this block: the blocks of the module stay apart)
+
+# Each thread's scratch holds the largest model: background, sx, sy, then x, y, N of
+# multifit.MAX_EMITTERS emitters.
+MAX_EMITTERS = multifit.MAX_EMITTERS
+MAX_MULTI_PARAMS = 3 + 3 * MAX_EMITTERS
+_MULTI_FUNCTIONS = (
+    "_emitter_terms",
+    "_multi_evaluate",
+    "_multi_constrain",
+    "_multi_lm",
+    "_pearson",
+    "_joint_pearson",
+    "_add_at_residual_peak",
+    "_split_distance",
+    "_split_along_long_axis",
+    "_fit_window",
+)
+_multi = _retarget(multifit, _MULTI_FUNCTIONS)
+# multifit calls gaussfit's functions by the names it imported them under: those names too
+# must reach the CUDA versions (the clones look them up when the kernel compiles).
+_multi.update({name: _fits[name] for name in ("_axis_terms", "_fit_into", "damped_solve", "inverse_diagonal")})
+_fit_window = _multi["_fit_window"]
+
+
+@cuda.jit
+def fit_windows(
+    spots, ns, max_emitters, max_iterations, tolerance, gof_limits, lrt_limit, excess, extras, has_extra,
+    emitters, crlb, common, crlb_common, keep, count, iterations, objective,
+):  # fmt: skip
+    s = cuda.grid(1)
+    if s >= spots.shape[0]:
+        return
+    box = spots.shape[1]
+    work = cuda.local.array((MAX_EMITTERS, 6, MAX_BOX), float64)
+    jac = cuda.local.array(MAX_MULTI_PARAMS, float64)
+    grad = cuda.local.array(MAX_MULTI_PARAMS, float64)
+    grad_t = cuda.local.array(MAX_MULTI_PARAMS, float64)
+    curv = cuda.local.array((MAX_MULTI_PARAMS, MAX_MULTI_PARAMS), float64)
+    curv_t = cuda.local.array((MAX_MULTI_PARAMS, MAX_MULTI_PARAMS), float64)
+    a = cuda.local.array((MAX_MULTI_PARAMS, MAX_MULTI_PARAMS), float64)
+    lower = cuda.local.array((MAX_MULTI_PARAMS, MAX_MULTI_PARAMS), float64)
+    delta = cuda.local.array(MAX_MULTI_PARAMS, float64)
+    trial = cuda.local.array(MAX_MULTI_PARAMS, float64)
+    theta1 = cuda.local.array(MAX_MULTI_PARAMS, float64)
+    crlb1 = cuda.local.array(MAX_MULTI_PARAMS, float64)
+    current = cuda.local.array(MAX_MULTI_PARAMS, float64)
+    candidate = cuda.local.array(MAX_MULTI_PARAMS, float64)
+    alternative = cuda.local.array(MAX_MULTI_PARAMS, float64)
+    variances = cuda.local.array(MAX_MULTI_PARAMS, float64)
+    residual = cuda.local.array((MAX_BOX, MAX_BOX), float64)
+    for i in range(MAX_MULTI_PARAMS):
+        for j in range(MAX_MULTI_PARAMS):
+            lower[i, j] = 0.0
+    # The CPU kernel's outputs start as NaN rows, none kept.
+    for e in range(max_emitters):
+        for c in range(3):
+            emitters[s, e, c] = math.nan
+            crlb[s, e, c] = math.nan
+        keep[s, e] = False
+    extra = extras[s] if has_extra else extras[0]
+    extra_min = 0.0
+    if has_extra:
+        extra_min = math.inf
+        for j in range(box):
+            for i in range(box):
+                extra_min = min(extra_min, extra[j, i])
+    k, it, obj = _fit_window(
+        spots[s], box, ns, max_emitters, max_iterations, tolerance, gof_limits, lrt_limit, excess, extra, has_extra,
+        extra_min, emitters[s], crlb[s], common[s], crlb_common[s], keep[s],
+        (work, jac, grad, grad_t, curv, curv_t, a, lower, delta, trial),
+        (theta1, crlb1, current, candidate, alternative, variances),
+        residual,
+    )  # fmt: skip
+    count[s] = k
+    iterations[s] = it
+    objective[s] = obj

@@ -196,3 +196,91 @@ def fit_lq(spots, max_iterations=100, tolerance_px=1e-3, shared_sigma=False):
     ...     fit = gpu.fit_lq(spots)
     """
     return gaussfit.fit_spots_with(_fit_spots, spots, max_iterations, tolerance_px, shared_sigma, poisson=False)
+
+
+# --- mle-multi: multi-emitter windows (core.multifit) ---------------------------------
+
+
+def _fit_windows(spots, ns, max_emitters, max_iterations, tolerance, gof_limits, lrt_limit, excess, extras, has_extra):
+    """The GPU twin of ``multifit._fit_windows``: batches on two alternating streams."""
+    cuda, kernels = _kernels()
+    n, box, _ = spots.shape
+    if box > kernels.MAX_BOX:
+        raise ValueError(f"GPU fits take boxes up to {kernels.MAX_BOX} px; got {box} (use the CPU)")
+    results = (
+        np.empty((n, max_emitters, 3), np.float64),  # emitters
+        np.empty((n, max_emitters, 3), np.float64),  # crlb
+        np.empty((n, 3), np.float64),  # common
+        np.empty((n, 3), np.float64),  # crlb_common
+        np.empty((n, max_emitters), np.bool_),  # keep
+        np.empty(n, np.int32),  # count
+        np.empty(n, np.int32),  # iterations
+        np.empty(n, np.float64),  # objective
+    )
+    streams = (cuda.stream(), cuda.stream())
+    pending = []
+    d_gof = cuda.to_device(np.ascontiguousarray(gof_limits, np.float64))
+    d_extras_shared = None if has_extra else cuda.to_device(extras)
+    for k, start in enumerate(range(0, n, BATCH_SPOTS)):
+        stop = min(start + BATCH_SPOTS, n)
+        stream = streams[k % 2]
+        count = stop - start
+        d_spots = cuda.to_device(spots[start:stop], stream=stream)
+        d_extras = cuda.to_device(extras[start:stop], stream=stream) if has_extra else d_extras_shared
+        out = tuple(cuda.device_array((count, *r.shape[1:]), r.dtype, stream=stream) for r in results)
+        blocks = -(-count // _FIT_THREADS)
+        kernels.fit_windows[blocks, _FIT_THREADS, stream](
+            d_spots, ns, max_emitters, max_iterations, tolerance, d_gof, lrt_limit, excess, d_extras, has_extra, *out
+        )
+        pending.append((start, stop, stream, out))
+        if len(pending) == 2:
+            _collect_all(pending.pop(0), results)
+    for item in pending:
+        _collect_all(item, results)
+    return results
+
+
+def _collect_all(item, results):
+    start, stop, stream, device_arrays = item
+    for host, device in zip(results, device_arrays):
+        host[start:stop] = device.copy_to_host(stream=stream)
+    stream.synchronize()
+
+
+def fit_multi(
+    spots,
+    *,
+    max_emitters=5,
+    p_value=0.002,
+    max_iterations=100,
+    tolerance_px=1e-3,
+    shared_sigma=False,
+    extra_variance=None,
+    excess_noise=1.0,
+):
+    """:func:`napari_picasso.core.multifit.fit_multi` on the GPU (same inputs and outputs).
+
+    One thread fits one window (single fit, tests, joint fits) in local scratch sized for
+    :data:`~napari_picasso.core.multifit.MAX_EMITTERS` emitters; boxes up to 31 px.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_picasso.core import gpu
+    >>> spots = np.random.default_rng(0).poisson(50.0, (2, 7, 7)).astype(np.float32)
+    >>> if gpu.cuda_available():
+    ...     fit = gpu.fit_multi(spots, max_emitters=2)
+    """
+    from . import multifit
+
+    return multifit.fit_multi_with(
+        _fit_windows,
+        spots,
+        max_emitters=max_emitters,
+        p_value=p_value,
+        max_iterations=max_iterations,
+        tolerance_px=tolerance_px,
+        shared_sigma=shared_sigma,
+        extra_variance=extra_variance,
+        excess_noise=excess_noise,
+    )

@@ -596,6 +596,34 @@ def fit_multi(
     >>> sorted(fit_multi(spots, max_emitters=2))[:3]
     ['bg', 'crlb_bg', 'crlb_photons']
     """
+    return fit_multi_with(
+        _fit_windows,
+        spots,
+        max_emitters=max_emitters,
+        p_value=p_value,
+        max_iterations=max_iterations,
+        tolerance_px=tolerance_px,
+        shared_sigma=shared_sigma,
+        extra_variance=extra_variance,
+        excess_noise=excess_noise,
+    )
+
+
+def fit_multi_with(
+    fit_windows,
+    spots,
+    *,
+    max_emitters=5,
+    p_value=0.002,
+    max_iterations=100,
+    tolerance_px=1e-3,
+    shared_sigma=False,
+    extra_variance=None,
+    excess_noise=1.0,
+):
+    """Check the windows, run ``fit_windows`` (this module's kernel or the GPU's, with the
+    arguments and results of ``_fit_windows``) and name its outputs as :func:`fit_multi`
+    returns them."""
     from .gaussfit import _log_factorial_sums
 
     spots = np.ascontiguousarray(spots, dtype=np.float32)
@@ -625,7 +653,7 @@ def fit_multi(
         count = iterations = np.zeros(0, np.int32)
         objective = np.zeros(0)
     else:
-        emitters, crlb, common, crlb_common, keep, count, iterations, objective = _fit_windows(
+        emitters, crlb, common, crlb_common, keep, count, iterations, objective = fit_windows(
             spots,
             ns,
             max_emitters,

@@ -8,6 +8,7 @@ candidates overlap: an emitter is written once, by the window whose centre is ne
 
 import numpy as np
 
+from ..core import gpu
 from ..core.camera import excess_noise_factor
 from ..core.localizations import MLE_FIELDS
 from ..core.multifit import fit_multi, owned_rows
@@ -15,9 +16,8 @@ from .base import Fitter
 from .gaussian import ITERATIVE, crlb_columns
 
 
-def _fit(spots, parameters, extra_variance):
-    return fit_multi(
-        spots,
+def _options(parameters, extra_variance):
+    return dict(
         max_emitters=parameters.max_emitters,
         p_value=parameters.multi_threshold,
         max_iterations=parameters.max_iterations,
@@ -26,6 +26,14 @@ def _fit(spots, parameters, extra_variance):
         extra_variance=extra_variance,
         excess_noise=excess_noise_factor(parameters.em_gain),
     )
+
+
+def _fit(spots, parameters, extra_variance):
+    return fit_multi(spots, **_options(parameters, extra_variance))
+
+
+def _fit_gpu(spots, parameters, extra_variance):
+    return gpu.fit_multi(spots, **_options(parameters, extra_variance))
 
 
 def multi_columns(locs, fit, parameters):
@@ -45,6 +53,7 @@ MLE_MULTI = Fitter(
     parameters=(*ITERATIVE, "max_emitters", "multi_threshold"),
     fit=_fit,
     columns=multi_columns,
+    gpu_fit=_fit_gpu,
     rows_per_spot=True,
 )
 
