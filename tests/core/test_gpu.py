@@ -136,3 +136,60 @@ def test_cpu_only_method_refused_on_gpu(small_movie):
     assert done.returncode != 0
     assert "the avg fit method runs on the CPU only" in done.stderr
     assert "Traceback" not in done.stderr and not out.exists()
+
+
+# --- Spline PSF and two-channel (mle-ratio) fits ----------------------------------------
+
+SPLINE_BOX = 7
+SPLINE_STEP_NM = 40.0
+
+
+def test_spline_and_two_channel_kernels_match_cpu_in_simulator():
+    out = run_simulated(
+        f"""
+        import numpy as np
+        from napari_picasso.core import channelfit, gpu, psf_spline
+        from napari_picasso.simulate import PupilPSF
+
+        box = {SPLINE_BOX}
+        z = np.arange(400.0, -400.1, -{SPLINE_STEP_NM})
+        volume = PupilPSF().images(np.zeros(len(z)), np.zeros(len(z)), z, box + 2)
+        focus = len(z) // 2
+        volume /= volume[focus].max()
+        coeff = psf_spline.coefficients(volume)
+        rng = np.random.default_rng(1)
+        n = 3
+        dx, dy = rng.uniform(-0.7, 0.7, (2, n))
+        spots = rng.poisson(PupilPSF().images(dx, dy, rng.uniform(-300, 300, n), box) * 2000 + 20).astype(float)
+        variance = rng.uniform(0, 5, spots.shape)
+        for options in ({{}}, {{"mle": False}}, {{"three_d": False}}, {{"extra_variance": variance}}):
+            a = gpu.fit_spline(spots, coeff, photon_scale=volume[focus].sum(), z_focus=focus, **options)
+            b = psf_spline.fit_spline(spots, coeff, photon_scale=volume[focus].sum(), z_focus=focus, **options)
+            assert a.keys() == b.keys()
+            for key in ("x", "y", "z"):
+                assert np.abs(a[key] - b[key]).max() < 1e-4, (key, options)
+            for key in ("photons", "bg", "crlb_x", "crlb_z", "crlb_photons"):  # crlb_z: NaN in 2-D
+                np.testing.assert_allclose(a[key], b[key], rtol=1e-4, err_msg=f"{{key}} {{options}}")
+            assert np.abs(a["log_likelihood"] - b["log_likelihood"]).max() < 1e-2
+        big = np.zeros((1, 23, 23))
+        try:
+            gpu.fit_spline(big, psf_spline.coefficients(np.ones((3, 23, 23))))
+        except ValueError as error:
+            assert "boxes up to 21 px" in str(error)
+        else:
+            raise AssertionError("a box beyond the GPU scratch was taken")
+
+        theta = np.array([[0.3, -0.4, 2000, 600, 20, 10, 1.0, 1.2], [-0.6, 0.2, 400, 1500, 5, 15, 1.1, 1.0]], float)
+        offsets = rng.uniform(-0.5, 0.5, (2, 2))
+        jacobians = np.eye(2)[None] + rng.normal(0, 0.01, (2, 2, 2))
+        pairs = rng.poisson(channelfit.expected_spots(theta, offsets, jacobians, 7)).astype(np.float32)
+        a = gpu.fit_two_channels(pairs, offsets, jacobians, read_variance=2.0)
+        b = channelfit.fit_two_channels(pairs, offsets, jacobians, read_variance=2.0)
+        assert a.keys() == b.keys()
+        assert max(np.abs(a[key] - b[key]).max() for key in ("x", "y")) < 1e-4
+        for key in ("photons_0", "photons_1", "bg_0", "bg_1", "s_0", "s_1", "crlb_x", "crlb_photons_1"):
+            assert np.abs(a[key] / b[key] - 1).max() < 1e-4, key
+        print("spline and two-channel kernels ok")
+        """
+    )
+    assert "spline and two-channel kernels ok" in out
