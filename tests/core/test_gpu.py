@@ -193,3 +193,69 @@ def test_spline_and_two_channel_kernels_match_cpu_in_simulator():
         """
     )
     assert "spline and two-channel kernels ok" in out
+
+
+@pytest.fixture(scope="module")
+def spline_movie(tmp_path_factory):
+    """A pupil-PSF movie (2 frames of 40x40, 8 emitters) and a spline calibration of that PSF."""
+    from napari_picasso.core import psf_spline
+    from napari_picasso.io.psf_calib import save_psf_calibration, stored_coefficients
+    from napari_picasso.simulate import PupilPSF, pupil_spots
+
+    folder = tmp_path_factory.mktemp("gpu_spline")
+    psf = PupilPSF()
+    z = np.arange(400.0, -400.1, -SPLINE_STEP_NM)
+    size = SPLINE_BOX + 2
+    volume = psf.images(np.zeros(len(z)), np.zeros(len(z)), z, size)
+    focus = len(z) // 2
+    volume /= volume[focus].max()
+    coeff = psf_spline.coefficients(volume)
+    calibration = save_psf_calibration(
+        folder / "beads_spline_calib.hdf5",
+        {
+            "model": "spline-3d",
+            "coefficients": stored_coefficients(coeff, "spline-3d"),
+            "n_data": [size, size, len(z)],
+            "n_intervals": [size - 1, size - 1, len(z) - 1],
+            "z_center": float(focus),
+            "z_init": float(focus),
+            "z_step_nm": SPLINE_STEP_NM,
+            "magnification_factor": 1.0,
+            "effective_sigma": 1.0,
+            "photon_scale": float(volume[focus, 1:-1, 1:-1].sum()),
+            "box": SPLINE_BOX,
+            "pixelsize": psf.pixelsize_nm,
+        },
+    )
+    camera = CameraModel(baseline=100.0, sensitivity=0.5, em_gain=1.0, read_noise_e=1.5)
+    truth = pupil_spots(2, 40, 40, spacing_px=12, photons=3000.0, z_range_nm=(-300.0, 300.0), seed=6)
+    movie = write_movie(
+        folder / "spline.raw", truth, 2, 40, 40, bg_photons=20, camera=camera, seed=6, pixelsize_nm=110, psf=psf
+    )
+    return movie, calibration
+
+
+@pytest.mark.parametrize("fit", ["spline-mle"])
+def test_spline_localize_on_simulated_gpu_matches_cpu(spline_movie, fit):
+    movie, calibration = spline_movie
+    tables = {}
+    for device, env in (("gpu", SIMULATOR), ("cpu", os.environ)):
+        folder = movie.parent / f"{device}_{fit}"
+        args = ["localize", str(movie), "--box", str(SPLINE_BOX), "--gradient", "300", "--fit", fit]
+        args += ["--psf", str(calibration), "--device", device, "--baseline", "100", "--sensitivity", "0.5"]
+        args += ["--pixelsize", "110", "--no-db", "--out", str(folder)]
+        done = subprocess.run(
+            [sys.executable, "-m", "napari_picasso", *args], env=env, capture_output=True, text=True, timeout=900
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        with h5py.File(folder / "spline_locs.hdf5") as f:
+            tables[device] = f["locs"][...]
+    a, b = tables["gpu"], tables["cpu"]
+    assert len(a) == len(b) >= 6
+    assert np.array_equal(a["frame"], b["frame"]) and np.array_equal(a["iterations"], b["iterations"])
+    for field in ("x", "y"):
+        assert np.abs(a[field] - b[field]).max() < 1e-4
+    assert np.abs(a["z"] - b["z"]).max() < 1e-2  # nm: 2.5e-4 slices
+    for field in ("photons", "bg", "lpx", "lpz"):
+        np.testing.assert_allclose(a[field], b[field], rtol=1e-4, err_msg=field)
+    assert "Device: gpu" in (movie.parent / f"gpu_{fit}" / "spline_locs.yaml").read_text()
