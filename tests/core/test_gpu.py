@@ -380,3 +380,38 @@ def test_spline_localize_on_simulated_gpu_matches_cpu(spline_movie, fit):
     for field in ("photons", "bg", "lpx", "lpz"):
         np.testing.assert_allclose(a[field], b[field], rtol=1e-4, err_msg=field)
     assert "Device: gpu" in (movie.parent / f"gpu_{fit}" / "spline_locs.yaml").read_text()
+
+
+def test_spline_beyond_the_gpu_scratch(tmp_path):
+    """--device gpu refuses a spline calibration too large for a GPU thread; auto fits it on the CPU."""
+    from napari_picasso.core import psf_spline
+    from napari_picasso.fitters import get
+    from napari_picasso.io.errors import ParameterError
+    from napari_picasso.io.psf_calib import save_psf_calibration, stored_coefficients
+    from napari_picasso.pipeline import LocalizeParameters
+
+    box = 23
+    coeff = psf_spline.coefficients(np.ones((3, box + 2, box + 2)))
+    path = save_psf_calibration(
+        tmp_path / "wide_spline_calib.hdf5",
+        {
+            "model": "spline-3d",
+            "coefficients": stored_coefficients(coeff, "spline-3d"),
+            "n_data": [box + 2, box + 2, 3],
+            "n_intervals": [box + 1, box + 1, 2],
+            "z_center": 1.0,
+            "z_init": 1.0,
+            "z_step_nm": 50.0,
+            "photon_scale": float(box * box),
+            "box": box,
+            "pixelsize": 110.0,
+        },
+    )
+    parameters = LocalizeParameters(box=box, fit_method="spline-mle", pixelsize_nm=110.0).replace(psf=str(path))
+    fitter = get("spline-mle")
+    with pytest.raises(ParameterError, match="boxes up to 21 px"):
+        fitter.check(parameters.replace(device="gpu"))
+    fitter.check(parameters.replace(device="auto"))
+    spots = np.full((2, box, box), 10.0)
+    fit = fitter.gpu_fit(spots, parameters.replace(device="auto"), None)  # the CPU's fit: no CUDA touched
+    assert len(fit["x"]) == 2 and np.isfinite(fit["photons"]).all()

@@ -191,10 +191,7 @@ def fit_windows(
 from numba import boolean, int64  # noqa: E402
 
 from . import channelfit, psf_spline  # noqa: E402
-
-# Largest spline fit a GPU thread holds in its scratch: box (px) and template slices.
-MAX_SPLINE_BOX = 21
-MAX_SPLINE_SLICES = 256
+from ._gpu_limits import MAX_SPLINE_BOX, MAX_SPLINE_SLICES  # noqa: E402
 
 # The Gaussian kernel's building blocks that the spline and two-channel fits call.
 _SHARED = ("_axis_terms", "_initial_theta", "damped_solve", "inverse_diagonal")

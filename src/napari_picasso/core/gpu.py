@@ -290,6 +290,20 @@ def fit_multi(
 # A block of its own, so that ports of other fitters merge beside it.
 
 from . import channelfit, psf_spline  # noqa: E402
+from ._gpu_limits import MAX_SPLINE_BOX, MAX_SPLINE_SLICES  # noqa: E402
+
+
+def spline_fits_on_gpu(box, n_slices):
+    """True when spline fits of ``box`` px with a template of ``n_slices`` slices fit a
+    GPU thread's scratch (no CUDA import: the fitters ask before choosing the device).
+
+    Examples
+    --------
+    >>> from napari_picasso.core import gpu
+    >>> gpu.spline_fits_on_gpu(13, 161), gpu.spline_fits_on_gpu(25, 161)
+    (True, False)
+    """
+    return box <= MAX_SPLINE_BOX and n_slices <= MAX_SPLINE_SLICES
 
 
 class _PerSpot:
@@ -341,10 +355,10 @@ def _fit_spline_spots(spots, extras, has_extra, coeff, knots, scale, z_focus, n_
     """The GPU twin of ``psf_spline._fit_spots``."""
     _, kernels = _kernels()
     n, box, _ = spots.shape
-    if box > kernels.MAX_SPLINE_BOX or len(knots) > kernels.MAX_SPLINE_SLICES:
+    if not spline_fits_on_gpu(box, len(knots)):
         raise ValueError(
-            f"GPU spline fits take boxes up to {kernels.MAX_SPLINE_BOX} px and templates of up to "
-            f"{kernels.MAX_SPLINE_SLICES} slices; got {box} px, {len(knots)} slices (use the CPU)"
+            f"GPU spline fits take boxes up to {MAX_SPLINE_BOX} px and templates of up to "
+            f"{MAX_SPLINE_SLICES} slices; got {box} px, {len(knots)} slices (use the CPU)"
         )
     knot_sums = psf_spline._knot_sums(knots, box)
     theta, crlb, objective, iterations = _launch_batched(
@@ -360,7 +374,7 @@ def _fit_spline_spots(spots, extras, has_extra, coeff, knots, scale, z_focus, n_
 def fit_spline(spots, coeff, **options):
     """:func:`napari_picasso.core.psf_spline.fit_spline` on the GPU (same inputs and outputs).
 
-    Boxes up to ``MAX_SPLINE_BOX`` (21) px, templates of up to ``MAX_SPLINE_SLICES`` (256)
+    Boxes up to :data:`MAX_SPLINE_BOX` (21) px, templates of up to :data:`MAX_SPLINE_SLICES` (256)
     slices (the size of each thread's scratch); larger ones raise ValueError.
 
     Examples

@@ -102,6 +102,12 @@ def check_psf(parameters, three_d=None):
             f"{parameters.pixelsize_nm:g} nm; set --pixelsize {float(pixelsize):g} if that is the camera's, "
             "or calibrate with beads imaged on this setup."
         )
+    if parameters.device == "gpu" and not gpu.spline_fits_on_gpu(model["box"], len(model["knots"])):
+        raise ParameterError(
+            f"--device gpu fits spline PSFs with boxes up to {gpu.MAX_SPLINE_BOX} px and calibrations of up to "
+            f"{gpu.MAX_SPLINE_SLICES} z slices; {parameters.psf} has a {model['box']}-px box and "
+            f"{len(model['knots'])} slices: use --device cpu (or auto)."
+        )
     if three_d and not model["three_d"]:
         raise ParameterError(
             f"the PSF calibration {parameters.psf} is a 2-D model (spline-2d); fit it with "
@@ -109,11 +115,16 @@ def check_psf(parameters, three_d=None):
         )
 
 
-def _fitter(three_d, mle, fit_spline=psf_spline.fit_spline):
-    """The fit of a spline method with ``fit_spline`` (the CPU's or :func:`napari_picasso.core.gpu.fit_spline`)."""
+def _fitter(three_d, mle, on_gpu=False):
+    """The fit of a spline method, on the CPU or (``on_gpu``) the GPU: there when the box and
+    the calibration fit a GPU thread's scratch (``--device auto`` else fits on the CPU;
+    ``--device gpu`` is refused by :func:`check_psf`)."""
 
     def fit(spots, parameters, extra_variance):
         model = psf_model(parameters.psf)
+        fit_spline = psf_spline.fit_spline
+        if on_gpu and gpu.spline_fits_on_gpu(np.shape(spots)[-1], len(model["knots"])):
+            fit_spline = gpu.fit_spline
         out = fit_spline(
             spots,
             model["coeff"],
@@ -159,7 +170,7 @@ SPLINE_MLE = Fitter(
     fit=_fitter(True, True),
     columns=_columns(True),
     check=functools.partial(check_psf, three_d=True),
-    gpu_fit=_fitter(True, True, gpu.fit_spline),
+    gpu_fit=_fitter(True, True, on_gpu=True),
     detection_smoothing_px=DETECTION_SMOOTHING_PX,
 )
 SPLINE_LQ = Fitter(
@@ -170,7 +181,7 @@ SPLINE_LQ = Fitter(
     fit=_fitter(True, False),
     columns=_columns(True),
     check=functools.partial(check_psf, three_d=True),
-    gpu_fit=_fitter(True, False, gpu.fit_spline),
+    gpu_fit=_fitter(True, False, on_gpu=True),
     detection_smoothing_px=DETECTION_SMOOTHING_PX,
 )
 SPLINE_2D = Fitter(
@@ -181,7 +192,7 @@ SPLINE_2D = Fitter(
     fit=_fitter(False, True),
     columns=_columns(False),
     check=check_psf,
-    gpu_fit=_fitter(False, True, gpu.fit_spline),
+    gpu_fit=_fitter(False, True, on_gpu=True),
     detection_smoothing_px=DETECTION_SMOOTHING_PX,
 )
 
