@@ -307,10 +307,14 @@ def spline_fits_on_gpu(box, n_slices):
 
 
 class _PerSpot:
-    """A kernel input with one entry per spot: sent to the GPU batch by batch."""
+    """A kernel input with one entry per spot: sent to the GPU batch by batch (as ``dtype``)."""
 
-    def __init__(self, array):
+    def __init__(self, array, dtype=None):
         self.array = array
+        self.dtype = array.dtype if dtype is None else np.dtype(dtype)
+
+    def batch(self, start, stop):
+        return np.ascontiguousarray(self.array[start:stop], dtype=self.dtype)
 
 
 def _launch_batched(kernel, n, inputs, outputs):
@@ -331,7 +335,7 @@ def _launch_batched(kernel, n, inputs, outputs):
         stream = streams[k % 2]
         count = stop - start
         arguments = [
-            cuda.to_device(item.array[start:stop], stream=stream) if isinstance(item, _PerSpot) else item
+            cuda.to_device(item.batch(start, stop), stream=stream) if isinstance(item, _PerSpot) else item
             for item in shared
         ]
         out = [cuda.device_array((count, *tail), dtype, stream=stream) for tail, dtype in outputs]
@@ -397,11 +401,13 @@ def _fit_channel_pairs(spots, offsets, jacobians, max_iterations, tolerance, var
     if box > kernels.MAX_BOX:
         raise ValueError(f"GPU fits take boxes up to {kernels.MAX_BOX} px; got {box} (use the CPU)")
     n_params = channelfit.N_PARAMS
+    # float64 pixels (exact): the arithmetic is the CPU's float64 either way, and the CUDA
+    # simulator, which follows NumPy's rules (float32 * Python float -> float32), then agrees.
     return tuple(
         _launch_batched(
             kernels.fit_channel_pairs,
             n,
-            (_PerSpot(spots), _PerSpot(offsets), _PerSpot(jacobians), max_iterations, tolerance, variance),
+            (_PerSpot(spots, np.float64), _PerSpot(offsets), _PerSpot(jacobians), max_iterations, tolerance, variance),
             (((n_params,), np.float64), ((n_params,), np.float64), ((), np.int32), ((), np.float64)),
         )
     )
