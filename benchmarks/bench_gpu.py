@@ -11,11 +11,15 @@ photons on 50 per pixel, sigma 1 px, +-1 px offsets) are fitted by
 each after a warm-up call (compilation excluded), printing fits/s, ratios and the
 largest position difference from the CPU's result. ``mle-multi`` (windows of one to three
 emitters, up to 5 per window) is timed the same way on both devices; its rows count windows
-per second. Then the whole ``pipeline.localize`` (read, identify, fit, CRLB) runs on a 2048x2048 movie with ``--device gpu`` and
-``cpu``: end-to-end frames/s.
+per second. The same for ``spline-mle`` (13x13 pupil-PSF spots, 3000 photons on 20 per
+pixel, z in +-600 nm, a template of 161 slices: +-800 nm in 10 nm steps, as
+``bench_spline.py``) and ``mle-ratio`` (7x7 spot pairs of both splitter channels). Then the
+whole ``pipeline.localize`` (read, identify, fit, CRLB) runs on a 2048x2048 movie with
+``--device gpu`` and ``cpu``: end-to-end frames/s.
 
     python benchmarks/bench_gpu.py [--spots 1000000] [--frames 20] [--cpu-spots 200000]
-                                   [--windows 200000] [--cpu-windows 20000]
+        [--windows 200000] [--cpu-windows 20000]
+        [--spline-spots 200000] [--cpu-spline-spots 5000] [--ratio-spots 500000] [--cpu-ratio-spots 50000]
 
 The CPU path is timed on ``--cpu-spots`` spots and ``--cpu-windows`` windows (fits/s does
 not depend on the count) so that the run stays short. Without a GPU the GPU rows are skipped and said so.
@@ -28,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_picasso.core import gaussfit, gpu, multifit
+from napari_picasso.core import channelfit, gaussfit, gpu, multifit, psf_spline
 from napari_picasso.pipeline import LocalizeParameters, localize_file
-from napari_picasso.simulate import CameraModel, isolated_spots, write_movie
+from napari_picasso.simulate import CameraModel, PupilPSF, isolated_spots, write_movie
 
 BOX = 7
 
@@ -142,6 +146,71 @@ def fit_rates(n_spots, n_cpu_spots):
         print(f"{label:<34} {rate:14,.0f} {ratio} {'' if diff is None else f'{diff:22.2e}'}")
 
 
+def print_rows(rows, cpu_rate):
+    """Rows of (label, fits/s, max position difference from the CPU or None)."""
+    print(f"\n{'fit':<34} {'fits/s':>14} {'vs CPU':>8} {'max |dx| vs CPU (px)':>22}")
+    for label, rate, diff in rows:
+        print(f"{label:<34} {rate:14,.0f} {rate / cpu_rate:8.1f} {'' if diff is None else f'{diff:22.2e}'}")
+
+
+def spline_rates(n_spots, n_cpu_spots, seed=0):
+    """``spline-mle`` (3D) fits/s on the CPU and the GPU, same spots."""
+    rng = np.random.default_rng(seed)
+    psf = PupilPSF()
+    box = 13
+    z = np.arange(800.0, -800.1, -10.0)
+    volume = psf.images(np.zeros(len(z)), np.zeros(len(z)), z, box + 2)
+    focus = len(z) // 2
+    volume /= volume[focus].max()
+    coeff = psf_spline.coefficients(volume)
+    options = {"photon_scale": float(volume[focus, 1:-1, 1:-1].sum()), "z_focus": focus}
+    # A pool of noise-free spots (the pupil PSF is slow to draw), new Poisson noise per copy.
+    pool = 2000
+    dx, dy = rng.uniform(-0.8, 0.8, (2, pool))
+    mean = psf.images(dx, dy, rng.uniform(-600, 600, pool), box) * 3000 + 20
+    spots = np.empty((n_spots, box, box))
+    for start in range(0, n_spots, pool):
+        stop = min(n_spots, start + pool)
+        spots[start:stop] = rng.poisson(mean[: stop - start])
+    cpu, seconds = timed(psf_spline.fit_spline, spots[:n_cpu_spots], coeff, **options)
+    rows = [("spline-mle, this project, CPU", n_cpu_spots / seconds, None)]
+    if gpu.cuda_available():
+        result, seconds = timed(gpu.fit_spline, spots, coeff, **options)
+        diff = max(np.abs(result[k][:n_cpu_spots] - cpu[k]).max() for k in ("x", "y"))
+        rows.append(("spline-mle, this project, GPU", n_spots / seconds, diff))
+    print_rows(rows, rows[0][1])
+
+
+def ratio_rates(n_spots, n_cpu_spots, seed=0):
+    """``mle-ratio`` (joint fit of both splitter channels) fits/s on the CPU and the GPU."""
+    rng = np.random.default_rng(seed)
+    theta = np.column_stack(
+        [
+            rng.uniform(-1, 1, (n_spots, 2)),
+            rng.uniform(500, 2500, (n_spots, 2)),
+            np.full((n_spots, 2), 30.0),
+            np.full((n_spots, 2), 1.1),
+        ]
+    )
+    offsets = rng.uniform(-0.5, 0.5, (n_spots, 2))
+    jacobians = np.broadcast_to(np.eye(2), (n_spots, 2, 2))
+    pairs = rng.poisson(channelfit.expected_spots(theta, offsets, jacobians, BOX)).astype(np.float32)
+
+    def fit(function, count):
+        function(pairs[:64], offsets[:64], jacobians[:64], read_variance=1.0)  # warm-up: compilation excluded
+        start = time.perf_counter()
+        result = function(pairs[:count], offsets[:count], jacobians[:count], read_variance=1.0)
+        return result, time.perf_counter() - start
+
+    cpu, seconds = fit(channelfit.fit_two_channels, n_cpu_spots)
+    rows = [("mle-ratio, this project, CPU", n_cpu_spots / seconds, None)]
+    if gpu.cuda_available():
+        result, seconds = fit(gpu.fit_two_channels, n_spots)
+        diff = max(np.abs(result[k][:n_cpu_spots] - cpu[k]).max() for k in ("x", "y"))
+        rows.append(("mle-ratio, this project, GPU", n_spots / seconds, diff))
+    print_rows(rows, rows[0][1])
+
+
 def picasso_gpu_rates(spots):
     try:
         from picasso import localize as picasso_localize
@@ -184,10 +253,16 @@ def main():
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--windows", type=int, default=200_000)
     parser.add_argument("--cpu-windows", type=int, default=20_000)
+    parser.add_argument("--spline-spots", type=int, default=200_000)
+    parser.add_argument("--cpu-spline-spots", type=int, default=5_000)
+    parser.add_argument("--ratio-spots", type=int, default=500_000)
+    parser.add_argument("--cpu-ratio-spots", type=int, default=50_000)
     args = parser.parse_args()
     print(f"GPU: {gpu.device_name() or 'none'}")
     fit_rates(args.spots, min(args.cpu_spots, args.spots))
     multi_rates(args.windows, min(args.cpu_windows, args.windows))
+    spline_rates(args.spline_spots, min(args.cpu_spline_spots, args.spline_spots))
+    ratio_rates(args.ratio_spots, min(args.cpu_ratio_spots, args.ratio_spots))
     with tempfile.TemporaryDirectory() as folder:
         end_to_end(args.frames, folder)
 

@@ -257,3 +257,126 @@ def test_localize_multi_on_simulated_gpu_matches_cpu():
         )
     )
     assert "localize multi ok" in out
+
+
+# --- Spline PSF and two-channel (mle-ratio) fits ----------------------------------------
+
+SPLINE_BOX = 7
+SPLINE_STEP_NM = 40.0
+
+
+def test_spline_and_two_channel_kernels_match_cpu_in_simulator():
+    out = run_simulated(
+        f"""
+        import numpy as np
+        from napari_picasso.core import channelfit, gpu, psf_spline
+        from napari_picasso.simulate import PupilPSF
+
+        box = {SPLINE_BOX}
+        z = np.arange(400.0, -400.1, -{SPLINE_STEP_NM})
+        volume = PupilPSF().images(np.zeros(len(z)), np.zeros(len(z)), z, box + 2)
+        focus = len(z) // 2
+        volume /= volume[focus].max()
+        coeff = psf_spline.coefficients(volume)
+        rng = np.random.default_rng(1)
+        n = 3
+        dx, dy = rng.uniform(-0.7, 0.7, (2, n))
+        spots = rng.poisson(PupilPSF().images(dx, dy, rng.uniform(-300, 300, n), box) * 2000 + 20).astype(float)
+        variance = rng.uniform(0, 5, spots.shape)
+        for options in ({{}}, {{"mle": False}}, {{"three_d": False}}, {{"extra_variance": variance}}):
+            a = gpu.fit_spline(spots, coeff, photon_scale=volume[focus].sum(), z_focus=focus, **options)
+            b = psf_spline.fit_spline(spots, coeff, photon_scale=volume[focus].sum(), z_focus=focus, **options)
+            assert a.keys() == b.keys()
+            for key in ("x", "y", "z"):
+                assert np.abs(a[key] - b[key]).max() < 1e-4, (key, options)
+            for key in ("photons", "bg", "crlb_x", "crlb_z", "crlb_photons"):  # crlb_z: NaN in 2-D
+                np.testing.assert_allclose(a[key], b[key], rtol=1e-4, err_msg=f"{{key}} {{options}}")
+            assert np.abs(a["log_likelihood"] - b["log_likelihood"]).max() < 1e-2
+        big = np.zeros((1, 23, 23))
+        try:
+            gpu.fit_spline(big, psf_spline.coefficients(np.ones((3, 23, 23))))
+        except ValueError as error:
+            assert "boxes up to 21 px" in str(error)
+        else:
+            raise AssertionError("a box beyond the GPU scratch was taken")
+
+        theta = np.array([[0.3, -0.4, 2000, 600, 20, 10, 1.0, 1.2], [-0.6, 0.2, 400, 1500, 5, 15, 1.1, 1.0]], float)
+        offsets = rng.uniform(-0.5, 0.5, (2, 2))
+        jacobians = np.eye(2)[None] + rng.normal(0, 0.01, (2, 2, 2))
+        pairs = rng.poisson(channelfit.expected_spots(theta, offsets, jacobians, 7)).astype(np.float32)
+        a = gpu.fit_two_channels(pairs, offsets, jacobians, read_variance=2.0)
+        b = channelfit.fit_two_channels(pairs, offsets, jacobians, read_variance=2.0)
+        assert a.keys() == b.keys()
+        assert max(np.abs(a[key] - b[key]).max() for key in ("x", "y")) < 1e-4
+        for key in ("photons_0", "photons_1", "bg_0", "bg_1", "s_0", "s_1", "crlb_x", "crlb_photons_1"):
+            assert np.abs(a[key] / b[key] - 1).max() < 1e-4, key
+        print("spline and two-channel kernels ok")
+        """
+    )
+    assert "spline and two-channel kernels ok" in out
+
+
+@pytest.fixture(scope="module")
+def spline_movie(tmp_path_factory):
+    """A pupil-PSF movie (2 frames of 40x40, 8 emitters) and a spline calibration of that PSF."""
+    from napari_picasso.core import psf_spline
+    from napari_picasso.io.psf_calib import save_psf_calibration, stored_coefficients
+    from napari_picasso.simulate import PupilPSF, pupil_spots
+
+    folder = tmp_path_factory.mktemp("gpu_spline")
+    psf = PupilPSF()
+    z = np.arange(400.0, -400.1, -SPLINE_STEP_NM)
+    size = SPLINE_BOX + 2
+    volume = psf.images(np.zeros(len(z)), np.zeros(len(z)), z, size)
+    focus = len(z) // 2
+    volume /= volume[focus].max()
+    coeff = psf_spline.coefficients(volume)
+    calibration = save_psf_calibration(
+        folder / "beads_spline_calib.hdf5",
+        {
+            "model": "spline-3d",
+            "coefficients": stored_coefficients(coeff, "spline-3d"),
+            "n_data": [size, size, len(z)],
+            "n_intervals": [size - 1, size - 1, len(z) - 1],
+            "z_center": float(focus),
+            "z_init": float(focus),
+            "z_step_nm": SPLINE_STEP_NM,
+            "magnification_factor": 1.0,
+            "effective_sigma": 1.0,
+            "photon_scale": float(volume[focus, 1:-1, 1:-1].sum()),
+            "box": SPLINE_BOX,
+            "pixelsize": psf.pixelsize_nm,
+        },
+    )
+    camera = CameraModel(baseline=100.0, sensitivity=0.5, em_gain=1.0, read_noise_e=1.5)
+    truth = pupil_spots(2, 40, 40, spacing_px=12, photons=3000.0, z_range_nm=(-300.0, 300.0), seed=6)
+    movie = write_movie(
+        folder / "spline.raw", truth, 2, 40, 40, bg_photons=20, camera=camera, seed=6, pixelsize_nm=110, psf=psf
+    )
+    return movie, calibration
+
+
+@pytest.mark.parametrize("fit", ["spline-mle"])
+def test_spline_localize_on_simulated_gpu_matches_cpu(spline_movie, fit):
+    movie, calibration = spline_movie
+    tables = {}
+    for device, env in (("gpu", SIMULATOR), ("cpu", os.environ)):
+        folder = movie.parent / f"{device}_{fit}"
+        args = ["localize", str(movie), "--box", str(SPLINE_BOX), "--gradient", "300", "--fit", fit]
+        args += ["--psf", str(calibration), "--device", device, "--baseline", "100", "--sensitivity", "0.5"]
+        args += ["--pixelsize", "110", "--no-db", "--out", str(folder)]
+        done = subprocess.run(
+            [sys.executable, "-m", "napari_picasso", *args], env=env, capture_output=True, text=True, timeout=900
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        with h5py.File(folder / "spline_locs.hdf5") as f:
+            tables[device] = f["locs"][...]
+    a, b = tables["gpu"], tables["cpu"]
+    assert len(a) == len(b) >= 6
+    assert np.array_equal(a["frame"], b["frame"]) and np.array_equal(a["iterations"], b["iterations"])
+    for field in ("x", "y"):
+        assert np.abs(a[field] - b[field]).max() < 1e-4
+    assert np.abs(a["z"] - b["z"]).max() < 1e-2  # nm: 2.5e-4 slices
+    for field in ("photons", "bg", "lpx", "lpz"):
+        np.testing.assert_allclose(a[field], b[field], rtol=1e-4, err_msg=field)
+    assert "Device: gpu" in (movie.parent / f"gpu_{fit}" / "spline_locs.yaml").read_text()

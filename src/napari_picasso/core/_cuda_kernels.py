@@ -182,3 +182,111 @@ def fit_windows(
     count[s] = k
     iterations[s] = it
     objective[s] = obj
+
+
+# --- Spline PSF and two-channel (splitter) fits ----------------------------------------
+# Kept in a block of its own (below the Gaussian kernels) so that ports of other fitters
+# merge beside it.
+
+from numba import boolean, int64  # noqa: E402
+
+from . import channelfit, psf_spline  # noqa: E402
+
+# Largest spline fit a GPU thread holds in its scratch: box (px) and template slices.
+MAX_SPLINE_BOX = 21
+MAX_SPLINE_SLICES = 256
+
+# The Gaussian kernel's building blocks that the spline and two-channel fits call.
+_SHARED = ("_axis_terms", "_initial_theta", "damped_solve", "inverse_diagonal")
+_SPLINE_FUNCTIONS = (
+    "_powers",
+    "_evaluate_into",
+    "_terms",
+    "_pack",
+    "_unpack",
+    "_fit_from",
+    "_crlb",
+    "near",
+    "_z_starts",
+    "_centroid",
+    "_fit_spot",
+)
+_CHANNEL_FUNCTIONS = ("_evaluate", "_constrain", "_start", "_fit_into")
+
+
+def _retarget_onto(module, names, devices):
+    """:func:`_retarget` with the names ``devices`` (already device functions) in scope:
+    the functions ``module`` imported from :mod:`~napari_picasso.core.gaussfit`."""
+    namespace = dict(vars(module))
+    namespace.update(devices)
+    for name in names:
+        function = getattr(module, name).py_func
+        clone = types.FunctionType(function.__code__, namespace, name, function.__defaults__, function.__closure__)
+        namespace[name] = cuda.jit(clone, device=True)
+    return namespace
+
+
+_shared = {name: _fits[name] for name in _SHARED}
+_fit_spline_spot = _retarget_onto(psf_spline, _SPLINE_FUNCTIONS, _shared)["_fit_spot"]
+_fit_channel_pair = _retarget_onto(channelfit, _CHANNEL_FUNCTIONS, _shared)["_fit_into"]
+_N_STARTS = psf_spline.N_STARTS
+_N_CHANNEL = channelfit.N_PARAMS
+
+
+@cuda.jit
+def fit_spline_spots(
+    spots, extras, has_extra, coeff, knots, knot_sums, scale, z_focus, n_params, poisson, max_iterations, tolerance,
+    theta, crlb, objective, iterations,
+):  # fmt: skip
+    s = cuda.grid(1)
+    if s >= spots.shape[0]:
+        return
+    box = spots.shape[1]
+    starts = cuda.local.array((3, _N_STARTS), float64)
+    profile = cuda.local.array((3, MAX_SPLINE_SLICES), float64)
+    used = cuda.local.array(MAX_SPLINE_SLICES, boolean)
+    work = cuda.local.array((4, MAX_SPLINE_BOX, MAX_SPLINE_BOX), float64)
+    vectors5 = cuda.local.array((5, 5), float64)
+    vectors = cuda.local.array((4, 5), float64)
+    matrices = cuda.local.array((4, 5, 5), float64)
+    powers = cuda.local.array((3, MAX_SPLINE_BOX, 2, 4), float64)
+    index = cuda.local.array((2, MAX_SPLINE_BOX), int64)
+    for i in range(5):
+        for j in range(5):
+            matrices[3, i, j] = 0.0
+    extra = extras[s] if has_extra else extras[0]
+    bg_min = 1e-3
+    if has_extra:
+        extra_min = math.inf
+        for j in range(box):
+            for i in range(box):
+                extra_min = min(extra_min, extra[j, i])
+        bg_min = 1e-3 - extra_min
+    best, total = _fit_spline_spot(
+        spots[s], extra, bg_min, coeff, knots, knot_sums, scale, z_focus, n_params, poisson, max_iterations,
+        tolerance, theta[s], crlb[s], starts, profile, used, work, vectors5, vectors, matrices, powers, index,
+    )  # fmt: skip
+    objective[s] = best
+    iterations[s] = total
+
+
+@cuda.jit
+def fit_channel_pairs(
+    spots, offsets, jacobians, max_iterations, tolerance, variance, theta, crlb, iterations, objective
+):
+    s = cuda.grid(1)
+    if s >= spots.shape[0]:
+        return
+    box = spots.shape[2]
+    work = cuda.local.array((12, MAX_BOX), float64)
+    vectors = cuda.local.array((6, _N_CHANNEL), float64)
+    matrices = cuda.local.array((4, _N_CHANNEL, _N_CHANNEL), float64)
+    for i in range(_N_CHANNEL):
+        for j in range(_N_CHANNEL):
+            matrices[3, i, j] = 0.0
+    it, obj = _fit_channel_pair(
+        spots[s], box, offsets[s], jacobians[s], max_iterations, tolerance, theta[s], crlb[s], variance, work,
+        vectors, matrices,
+    )  # fmt: skip
+    iterations[s] = it
+    objective[s] = obj

@@ -105,8 +105,8 @@ def _constrain(theta, box):
 
 
 @numba.njit(cache=True, nogil=True)
-def _start(spot, box, offset, jac, theta):
-    one = np.empty(5)
+def _start(spot, box, offset, jac, theta, one):
+    """Start of the joint fit from each channel's Gaussian start (``one``: scratch of 5)."""
     _initial_theta(spot[0], box, one, 5)
     theta[0] = one[0]
     theta[1] = one[1]
@@ -127,19 +127,22 @@ def _start(spot, box, offset, jac, theta):
 
 
 @numba.njit(cache=True, nogil=True)
-def _fit_one(spot, box, offset, jac, max_iterations, tolerance, theta, crlb_out, variance):
+def _fit_into(spot, box, offset, jac, max_iterations, tolerance, theta, crlb_out, variance, work, vectors, matrices):
+    """One spot pair's fit in scratch the caller provides (the CUDA kernel's is thread-local):
+    ``work`` ``(12, box)``, ``vectors`` ``(6, N_PARAMS)``, ``matrices`` ``(4, N_PARAMS,
+    N_PARAMS)`` whose last one starts zeroed (its upper triangle is never written).
+    Returns (iterations, objective)."""
     n = N_PARAMS
-    work = np.empty((12, box), dtype=np.float64)
-    d = np.empty(n)
-    trial = np.empty(n)
-    grad = np.empty(n)
-    grad_t = np.empty(n)
-    curv = np.empty((n, n))
-    curv_t = np.empty((n, n))
-    A = np.empty((n, n))
-    L = np.zeros((n, n))
-    delta = np.empty(n)
-    _start(spot, box, offset, jac, theta)
+    d = vectors[0]
+    trial = vectors[1]
+    grad = vectors[2]
+    grad_t = vectors[3]
+    delta = vectors[4]
+    curv = matrices[0]
+    curv_t = matrices[1]
+    A = matrices[2]
+    L = matrices[3]
+    _start(spot, box, offset, jac, theta, vectors[5])
     objective = _evaluate(spot, box, theta, offset, jac, work, d, grad, curv, variance)
     lam = 1e-3
     iterations = 0
@@ -184,7 +187,11 @@ def _fit_all(spots, offsets, jacs, max_iterations, tolerance, variance):
     iterations = np.empty(n, dtype=np.int32)
     objective = np.empty(n)
     for s in prange(n):
-        it, obj = _fit_one(spots[s], box, offsets[s], jacs[s], max_iterations, tolerance, theta[s], crlb[s], variance)
+        # the pair's scratch: allocated here once, the inner functions only fill it
+        it, obj = _fit_into(
+            spots[s], box, offsets[s], jacs[s], max_iterations, tolerance, theta[s], crlb[s], variance,
+            np.empty((12, box)), np.empty((6, N_PARAMS)), np.zeros((4, N_PARAMS, N_PARAMS)),
+        )  # fmt: skip
         iterations[s] = it
         objective[s] = obj
     return theta, crlb, iterations, objective
@@ -251,6 +258,27 @@ def fit_two_channels(spots, offsets, jacobians, *, max_iterations=100, tolerance
     >>> np.round([fit["x"][0], fit["y"][0], fit["photons_1"][0]], [3, 3, 0][0]).tolist()[:2]
     [0.2, -0.1]
     """
+    return fit_two_channels_with(
+        _fit_all, spots, offsets, jacobians, max_iterations=max_iterations, tolerance_px=tolerance_px,
+        read_variance=read_variance,
+    )  # fmt: skip
+
+
+def fit_two_channels_with(
+    fit_all, spots, offsets, jacobians, *, max_iterations=100, tolerance_px=1e-3, read_variance=0.0
+):
+    """:func:`fit_two_channels` with the kernel ``fit_all`` (this module's or the GPU's).
+
+    ``fit_all(spots, offsets, jacobians, max_iterations, tolerance, variance) -> (theta,
+    crlb, iterations, objective)`` fits the checked arrays; this function checks the
+    inputs and names the outputs.
+
+    Examples
+    --------
+    >>> fit = fit_two_channels_with(_fit_all, np.zeros((0, 2, 7, 7)), np.zeros(2), np.eye(2))
+    >>> len(fit["x"])
+    0
+    """
     spots = np.ascontiguousarray(spots, dtype=np.float32)
     if spots.ndim != 4 or spots.shape[1] != 2 or spots.shape[2] != spots.shape[3]:
         raise ValueError(f"spot pairs must be (n, 2, box, box); got {spots.shape}")
@@ -260,7 +288,7 @@ def fit_two_channels(spots, offsets, jacobians, *, max_iterations=100, tolerance
         theta, crlb = np.zeros((0, N_PARAMS)), np.zeros((0, N_PARAMS))
         iterations, objective = np.zeros(0, np.int32), np.zeros(0)
     else:
-        theta, crlb, iterations, objective = _fit_all(
+        theta, crlb, iterations, objective = fit_all(
             spots, offsets, jacobians, int(max_iterations), float(tolerance_px), float(read_variance)
         )
     out = {name: theta[:, i] for i, name in enumerate(NAMES)}

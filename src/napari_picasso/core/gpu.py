@@ -284,3 +284,126 @@ def fit_multi(
         extra_variance=extra_variance,
         excess_noise=excess_noise,
     )
+
+
+# --- Spline PSF and two-channel (splitter) fits ----------------------------------------
+# A block of its own, so that ports of other fitters merge beside it.
+
+from . import channelfit, psf_spline  # noqa: E402
+
+
+class _PerSpot:
+    """A kernel input with one entry per spot: sent to the GPU batch by batch."""
+
+    def __init__(self, array):
+        self.array = array
+
+
+def _launch_batched(kernel, n, inputs, outputs):
+    """Run ``kernel(*inputs, *outputs)`` over ``n`` spots in batches on two alternating
+    streams (one batch's transfers overlap the other's fits), as :func:`_fit_spots` does.
+
+    ``inputs``: :class:`_PerSpot` arrays (sliced per batch), arrays (sent once) or scalars;
+    ``outputs``: ``(shape after the spot axis, dtype)`` of each per-spot result.
+    Returns the host arrays of the outputs.
+    """
+    cuda, _ = _kernels()
+    results = [np.empty((n, *tail), dtype) for tail, dtype in outputs]
+    shared = [cuda.to_device(item) if isinstance(item, np.ndarray) else item for item in inputs]
+    streams = (cuda.stream(), cuda.stream())
+    pending = []
+    for k, start in enumerate(range(0, n, BATCH_SPOTS)):
+        stop = min(start + BATCH_SPOTS, n)
+        stream = streams[k % 2]
+        count = stop - start
+        arguments = [
+            cuda.to_device(item.array[start:stop], stream=stream) if isinstance(item, _PerSpot) else item
+            for item in shared
+        ]
+        out = [cuda.device_array((count, *tail), dtype, stream=stream) for tail, dtype in outputs]
+        kernel[-(-count // _FIT_THREADS), _FIT_THREADS, stream](*arguments, *out)
+        pending.append((start, stop, stream, out))
+        if len(pending) == 2:
+            _collect_into(pending.pop(0), results)
+    for item in pending:
+        _collect_into(item, results)
+    return results
+
+
+def _collect_into(item, results):
+    start, stop, stream, out = item
+    for host, device in zip(results, out):
+        host[start:stop] = device.copy_to_host(stream=stream)
+    stream.synchronize()
+
+
+def _fit_spline_spots(spots, extras, has_extra, coeff, knots, scale, z_focus, n_params, poisson, max_iterations, tol):
+    """The GPU twin of ``psf_spline._fit_spots``."""
+    _, kernels = _kernels()
+    n, box, _ = spots.shape
+    if box > kernels.MAX_SPLINE_BOX or len(knots) > kernels.MAX_SPLINE_SLICES:
+        raise ValueError(
+            f"GPU spline fits take boxes up to {kernels.MAX_SPLINE_BOX} px and templates of up to "
+            f"{kernels.MAX_SPLINE_SLICES} slices; got {box} px, {len(knots)} slices (use the CPU)"
+        )
+    knot_sums = psf_spline._knot_sums(knots, box)
+    theta, crlb, objective, iterations = _launch_batched(
+        kernels.fit_spline_spots,
+        n,
+        (_PerSpot(spots), _PerSpot(extras) if has_extra else extras, has_extra, coeff, knots, knot_sums, scale,
+         z_focus, n_params, poisson, max_iterations, tol),
+        (((5,), np.float64), ((5,), np.float64), ((), np.float64), ((), np.int32)),
+    )  # fmt: skip
+    return theta, crlb, objective, iterations
+
+
+def fit_spline(spots, coeff, **options):
+    """:func:`napari_picasso.core.psf_spline.fit_spline` on the GPU (same inputs and outputs).
+
+    Boxes up to ``MAX_SPLINE_BOX`` (21) px, templates of up to ``MAX_SPLINE_SLICES`` (256)
+    slices (the size of each thread's scratch); larger ones raise ValueError.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_picasso.core import gpu, psf_spline
+    >>> yy, xx = np.mgrid[-3:4, -3:4]
+    >>> vol = np.stack([np.exp(-(xx**2 + yy**2 * w) / 2) for w in (0.5, 0.7, 1.0, 1.4, 2.0)])
+    >>> spot = 1000 * vol[2] / vol[2].sum() + 10
+    >>> if gpu.cuda_available():
+    ...     out = gpu.fit_spline(spot[None], psf_spline.coefficients(vol), photon_scale=vol[2].sum())
+    """
+    return psf_spline.fit_spline_with(_fit_spline_spots, spots, coeff, **options)
+
+
+def _fit_channel_pairs(spots, offsets, jacobians, max_iterations, tolerance, variance):
+    """The GPU twin of ``channelfit._fit_all``."""
+    _, kernels = _kernels()
+    n, box = spots.shape[0], spots.shape[2]
+    if box > kernels.MAX_BOX:
+        raise ValueError(f"GPU fits take boxes up to {kernels.MAX_BOX} px; got {box} (use the CPU)")
+    n_params = channelfit.N_PARAMS
+    return tuple(
+        _launch_batched(
+            kernels.fit_channel_pairs,
+            n,
+            (_PerSpot(spots), _PerSpot(offsets), _PerSpot(jacobians), max_iterations, tolerance, variance),
+            (((n_params,), np.float64), ((n_params,), np.float64), ((), np.int32), ((), np.float64)),
+        )
+    )
+
+
+def fit_two_channels(spots, offsets, jacobians, **options):
+    """:func:`napari_picasso.core.channelfit.fit_two_channels` on the GPU (same inputs and
+    outputs); boxes up to 31 px.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_picasso.core import channelfit, gpu
+    >>> theta = np.array([[0.2, -0.1, 1500.0, 500.0, 20.0, 20.0, 1.0, 1.0]])
+    >>> o, J = np.zeros((1, 2)), np.eye(2)[None]
+    >>> if gpu.cuda_available():
+    ...     fit = gpu.fit_two_channels(channelfit.expected_spots(theta, o, J, 9), o, J)
+    """
+    return channelfit.fit_two_channels_with(_fit_channel_pairs, spots, offsets, jacobians, **options)

@@ -112,20 +112,38 @@ def _powers(pos, n_intervals, out):
     return i
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, nogil=True)
 def evaluate(coeff, box, x, y, z, phi, dx, dy, dz):
-    """Template value and derivatives (w.r.t. x, y, z of the emitter) on a ``box x box`` window."""
+    """Template value and derivatives (w.r.t. x, y, z of the emitter) on a ``box x box`` window.
+
+    Examples
+    --------
+    >>> c = coefficients(np.ones((3, 5, 5)))
+    >>> phi, dx, dy, dz = np.empty((4, 3, 3))
+    >>> evaluate(c, 3, 0.0, 0.0, 1.0, phi, dx, dy, dz)
+    >>> round(float(phi.min()), 9), round(float(abs(dx).max()), 9)
+    (1.0, 0.0)
+    """
+    powers = np.empty((3, box, 2, 4))
+    index = np.empty((2, box), dtype=np.int64)
+    _evaluate_into(coeff, box, x, y, z, phi, dx, dy, dz, powers, index)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _evaluate_into(coeff, box, x, y, z, phi, dx, dy, dz, powers, index):
+    """:func:`evaluate` in scratch the caller provides: ``powers`` ``(3, >= box, 2, 4)``
+    (x, y, z powers of each pixel), ``index`` ``(2, >= box)`` int64 (intervals)."""
     niz, niy, nix = coeff.shape[0], coeff.shape[1], coeff.shape[2]
     centre = 0.5 * (nix - 0.0)  # template centre: (n_data - 1) / 2 = n_intervals / 2
     centre_y = 0.5 * niy
     offset_x = centre - 0.5 * (box - 1)
     offset_y = centre_y - 0.5 * (box - 1)
-    pw_z = np.empty((2, 4))
+    pw_z = powers[2, 0]
     zi = _powers(z, niz, pw_z)
-    pw_x = np.empty((box, 2, 4))
-    xi = np.empty(box, dtype=np.int64)
-    pw_y = np.empty((box, 2, 4))
-    yi = np.empty(box, dtype=np.int64)
+    pw_x = powers[0]
+    xi = index[0]
+    pw_y = powers[1]
+    yi = index[1]
     for i in range(box):
         xi[i] = _powers(i - x + offset_x, nix, pw_x[i])
         yi[i] = _powers(i - y + offset_y, niy, pw_y[i])
@@ -160,13 +178,15 @@ def evaluate(coeff, box, x, y, z, phi, dx, dy, dz):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _terms(spot, extra, coeff, theta, n_params, scale, poisson, work, grad, fisher):
-    """Objective (log-likelihood or -chi^2, up to constants), gradient and Fisher information."""
+def _terms(spot, extra, coeff, theta, n_params, scale, poisson, work, grad, fisher, jac, powers, index):
+    """Objective (log-likelihood or -chi^2, up to constants), gradient and Fisher information.
+
+    Scratch: ``work`` ``(4, box, box)``, ``jac`` (5), ``powers`` and ``index`` (:func:`_evaluate_into`).
+    """
     box = spot.shape[0]
     phi = work[0]
-    evaluate(coeff, box, theta[0], theta[1], theta[2], phi, work[1], work[2], work[3])
+    _evaluate_into(coeff, box, theta[0], theta[1], theta[2], phi, work[1], work[2], work[3], powers, index)
     amp = theta[3] / scale
-    jac = np.empty(5)
     for a in range(n_params):
         grad[a] = 0.0
         for b in range(n_params):
@@ -232,22 +252,34 @@ def _unpack(p, n_params, z_fixed, out):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _fit_from(spot, extra, coeff, start, n_params, scale, poisson, max_iterations, tolerance, z_max, bg_min, out):
-    """One Levenberg-Marquardt fit from ``start`` (x, y, z, photons, bg); returns (objective, iterations)."""
+def _fit_from(
+    spot, extra, coeff, start, n_params, scale, poisson, max_iterations, tolerance, z_max, bg_min, out,
+    work, vectors5, vectors, matrices, powers, index,
+):  # fmt: skip
+    """One Levenberg-Marquardt fit from ``start`` (x, y, z, photons, bg); returns (objective, iterations).
+
+    Scratch the caller provides (the CUDA kernel's is thread-local): ``work`` ``(4, box,
+    box)``, ``vectors5`` ``(>= 3, 5)``, ``vectors`` ``(4, n_params)``, ``matrices`` ``(4,
+    n_params, n_params)`` whose last one starts zeroed (its upper triangle is never
+    written), ``powers`` and ``index`` (:func:`_evaluate_into`).
+    """
     box = spot.shape[0]
     half = 0.5 * box
-    work = np.empty((4, box, box))
-    theta = start.copy()
-    trial = start.copy()
-    p = np.empty(n_params)
-    delta = np.empty(n_params)
-    grad = np.empty(n_params)
-    grad_t = np.empty(n_params)
-    fisher = np.empty((n_params, n_params))
-    fisher_t = np.empty((n_params, n_params))
-    A = np.empty((n_params, n_params))
-    L = np.zeros((n_params, n_params))
-    objective = _terms(spot, extra, coeff, theta, n_params, scale, poisson, work, grad, fisher)
+    theta = vectors5[0]
+    trial = vectors5[1]
+    jac = vectors5[2]
+    for a in range(5):
+        theta[a] = start[a]
+        trial[a] = start[a]
+    p = vectors[0]
+    delta = vectors[1]
+    grad = vectors[2]
+    grad_t = vectors[3]
+    fisher = matrices[0]
+    fisher_t = matrices[1]
+    A = matrices[2]
+    L = matrices[3]
+    objective = _terms(spot, extra, coeff, theta, n_params, scale, poisson, work, grad, fisher, jac, powers, index)
     lam = 1e-3
     iterations = 0
     while iterations < max_iterations:
@@ -270,7 +302,9 @@ def _fit_from(spot, extra, coeff, start, n_params, scale, poisson, max_iteration
         trial[3] = max(trial[3], 1.0)
         trial[4] = max(trial[4], bg_min)
         moved = max(abs(trial[0] - theta[0]), abs(trial[1] - theta[1]), abs(trial[2] - theta[2]))
-        objective_t = _terms(spot, extra, coeff, trial, n_params, scale, poisson, work, grad_t, fisher_t)
+        objective_t = _terms(
+            spot, extra, coeff, trial, n_params, scale, poisson, work, grad_t, fisher_t, jac, powers, index
+        )
         if objective_t >= objective:
             for a in range(5):
                 theta[a] = trial[a]
@@ -292,17 +326,19 @@ def _fit_from(spot, extra, coeff, start, n_params, scale, poisson, max_iteration
 
 
 @numba.njit(cache=True, nogil=True)
-def _crlb(spot, extra, coeff, theta, n_params, scale, out):
-    """Diagonal of the inverse Poisson Fisher matrix at ``theta`` (x, y, z, photons, bg order)."""
-    box = spot.shape[0]
-    work = np.empty((4, box, box))
-    grad = np.empty(n_params)
-    fisher = np.empty((n_params, n_params))
-    L = np.zeros((n_params, n_params))
-    unit = np.empty(n_params)
-    col = np.empty(n_params)
-    _terms(spot, extra, coeff, theta, n_params, scale, True, work, grad, fisher)
-    diag = np.empty(n_params)
+def _crlb(spot, extra, coeff, theta, n_params, scale, out, work, jac, vectors, matrices, powers, index):
+    """Diagonal of the inverse Poisson Fisher matrix at ``theta`` (x, y, z, photons, bg order).
+
+    Scratch as :func:`_fit_from`'s (``jac``: 5); the last of ``matrices`` has a zero upper
+    triangle.
+    """
+    grad = vectors[0]
+    unit = vectors[1]
+    col = vectors[2]
+    diag = vectors[3]
+    fisher = matrices[0]
+    L = matrices[3]
+    _terms(spot, extra, coeff, theta, n_params, scale, True, work, grad, fisher, jac, powers, index)
     inverse_diagonal(fisher, n_params, L, unit, col, diag)
     _unpack(diag, n_params, np.nan, out)
 
@@ -316,11 +352,12 @@ def near(k, starts, found):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _z_starts(spot, knots, knot_sums, n_starts, starts_z, starts_photons, starts_bg, scale):
+def _z_starts(spot, knots, knot_sums, n_starts, starts_z, starts_photons, starts_bg, scale, profile, used):
     """Best local minima of the least-squares match of the spot to each template slice.
 
     ``knot_sums[k] = (sum t, sum t^2)`` of slice ``k``; the residual of the linear fit
     ``spot ~ a t + b`` is ``S_dd - a S_td - b S_d`` (no second pass over the pixels).
+    Scratch: ``profile`` ``(3, >= nz)``, ``used`` (bool, ``>= nz``).
     """
     nz, box, _ = knots.shape
     n = box * box
@@ -330,10 +367,11 @@ def _z_starts(spot, knots, knot_sums, n_starts, starts_z, starts_photons, starts
         for i in range(box):
             sd += spot[j, i]
             sdd += spot[j, i] * spot[j, i]
-    chi = np.empty(nz)
-    amps = np.empty(nz)
-    offs = np.empty(nz)
+    chi = profile[0]
+    amps = profile[1]
+    offs = profile[2]
     for k in range(nz):
+        used[k] = False
         std = 0.0
         for j in range(box):
             for i in range(box):
@@ -348,7 +386,6 @@ def _z_starts(spot, knots, knot_sums, n_starts, starts_z, starts_photons, starts
         amps[k] = a
         offs[k] = b
     found = 0
-    used = np.zeros(nz, dtype=np.bool_)
     while found < n_starts:
         best = -1
         for k in range(nz):
@@ -401,6 +438,80 @@ def _centroid(spot):
     return sx / total, sy / total
 
 
+@numba.njit(cache=True, nogil=True)
+def _knot_sums(knots, box):
+    """``(sum t, sum t^2)`` of each slice's box-sized window, for every whole-pixel shift:
+    ``(shifts, shifts, nz, 2)``."""
+    nz = knots.shape[0]
+    shifts = knots.shape[1] - box + 1
+    knot_sums = np.empty((shifts, shifts, nz, 2))
+    for a in range(shifts):
+        for b in range(shifts):
+            for k in range(nz):
+                window = knots[k, a : a + box, b : b + box]
+                knot_sums[a, b, k, 0] = window.sum()
+                knot_sums[a, b, k, 1] = (window * window).sum()
+    return knot_sums
+
+
+@numba.njit(cache=True, nogil=True)
+def _fit_spot(
+    spot, extra, bg_min, coeff, knots, knot_sums, scale, z_focus, n_params, poisson, max_iterations, tolerance,
+    theta_out, crlb_out, starts, profile, used, work, vectors5, vectors, matrices, powers, index,
+):  # fmt: skip
+    """One spot: z starts, a fit from each, the best one's parameters and CRLB into
+    ``theta_out``, ``crlb_out``; returns (objective, iterations of all starts).
+
+    Scratch the caller provides (the CUDA kernel's is thread-local): ``starts`` ``(3,
+    N_STARTS)``, ``profile`` and ``used`` (:func:`_z_starts`), ``vectors5`` ``(5, 5)``, the
+    rest as :func:`_fit_from` takes them.
+    """
+    box = spot.shape[0]
+    z_max = float(knots.shape[0] - 1)
+    margin = (knots.shape[1] - box) // 2
+    sz = starts[0]
+    sp = starts[1]
+    sb = starts[2]
+    # lateral start: the centroid; the slice match at its whole-pixel shift (within the
+    # template's margin beyond the box)
+    cx, cy = _centroid(spot)
+    ix = min(margin, max(-margin, int(round(cx))))
+    iy = min(margin, max(-margin, int(round(cy))))
+    a = margin - iy
+    b = margin - ix
+    window = knots[:, a : a + box, b : b + box]
+    if n_params == 5:
+        found = _z_starts(spot, window, knot_sums[a, b], N_STARTS, sz, sp, sb, scale, profile, used)
+    else:
+        found = _z_starts(
+            spot, window[z_focus : z_focus + 1], knot_sums[a, b, z_focus : z_focus + 1], 1, sz, sp, sb, scale,
+            profile, used,
+        )  # fmt: skip
+        sz[0] = z_focus
+    start = vectors5[3]
+    result = vectors5[4]
+    best = -np.inf
+    total = 0
+    half = 0.5 * box - 1.0
+    for t in range(found):
+        start[0] = min(half, max(-half, cx))
+        start[1] = min(half, max(-half, cy))
+        start[2] = sz[t]
+        start[3] = sp[t]
+        start[4] = max(sb[t], bg_min)
+        obj, it = _fit_from(
+            spot, extra, coeff, start, n_params, scale, poisson, max_iterations, tolerance, z_max, bg_min, result,
+            work, vectors5, vectors, matrices, powers, index,
+        )  # fmt: skip
+        total += it
+        if obj > best or t == 0:
+            best = obj
+            for c in range(5):
+                theta_out[c] = result[c]
+    _crlb(spot, extra, coeff, theta_out, n_params, scale, crlb_out, work, vectors5[2], vectors, matrices, powers, index)
+    return best, total
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _fit_spots(spots, extras, has_extra, coeff, knots, scale, z_focus, n_params, poisson, max_iterations, tolerance):
     n, box, _ = spots.shape
@@ -409,61 +520,19 @@ def _fit_spots(spots, extras, has_extra, coeff, knots, scale, z_focus, n_params,
     objective = np.empty(n)
     iterations = np.empty(n, dtype=np.int32)
     nz = knots.shape[0]
-    z_max = float(nz - 1)
-    margin = (knots.shape[1] - box) // 2
-    shifts = 2 * margin + 1
-    # (sum t, sum t^2) of each slice's box-sized window, for every whole-pixel shift
-    knot_sums = np.empty((shifts, shifts, nz, 2))
-    for a in range(shifts):
-        for b in range(shifts):
-            for k in range(nz):
-                window = knots[k, a : a + box, b : b + box]
-                knot_sums[a, b, k, 0] = window.sum()
-                knot_sums[a, b, k, 1] = (window * window).sum()
+    knot_sums = _knot_sums(knots, box)
     for s in prange(n):
-        spot = spots[s]
         extra = extras[s] if has_extra else extras[0]
         bg_min = 1e-3 - extra.min() if has_extra else 1e-3
-        sz = np.empty(N_STARTS)
-        sp = np.empty(N_STARTS)
-        sb = np.empty(N_STARTS)
-        # lateral start: the centroid; the slice match at its whole-pixel shift (within the
-        # template's margin beyond the box)
-        cx, cy = _centroid(spot)
-        ix = min(margin, max(-margin, int(round(cx))))
-        iy = min(margin, max(-margin, int(round(cy))))
-        a = margin - iy
-        b = margin - ix
-        window = knots[:, a : a + box, b : b + box]
-        if n_params == 5:
-            found = _z_starts(spot, window, knot_sums[a, b], N_STARTS, sz, sp, sb, scale)
-        else:
-            found = _z_starts(
-                spot, window[z_focus : z_focus + 1], knot_sums[a, b, z_focus : z_focus + 1], 1, sz, sp, sb, scale
-            )
-            sz[0] = z_focus
-        start = np.empty(5)
-        result = np.empty(5)
-        best = -np.inf
-        total = 0
-        half = 0.5 * box - 1.0
-        for t in range(found):
-            start[0] = min(half, max(-half, cx))
-            start[1] = min(half, max(-half, cy))
-            start[2] = sz[t]
-            start[3] = sp[t]
-            start[4] = max(sb[t], bg_min)
-            obj, it = _fit_from(
-                spot, extra, coeff, start, n_params, scale, poisson, max_iterations, tolerance, z_max, bg_min, result
-            )
-            total += it
-            if obj > best or t == 0:
-                best = obj
-                for c in range(5):
-                    theta[s, c] = result[c]
+        # the spot's scratch: allocated here once, the inner functions only fill it
+        best, total = _fit_spot(
+            spots[s], extra, bg_min, coeff, knots, knot_sums, scale, z_focus, n_params, poisson, max_iterations,
+            tolerance, theta[s], crlb[s], np.empty((3, N_STARTS)), np.empty((3, nz)), np.empty(nz, dtype=np.bool_),
+            np.empty((4, box, box)), np.empty((5, 5)), np.empty((4, n_params)),
+            np.zeros((4, n_params, n_params)), np.empty((3, box, 2, 4)), np.empty((2, box), dtype=np.int64),
+        )  # fmt: skip
         objective[s] = best
         iterations[s] = total
-        _crlb(spot, extra, coeff, theta[s], n_params, scale, crlb[s])
     return theta, crlb, objective, iterations
 
 
@@ -548,6 +617,48 @@ def fit_spline(
     >>> round(float(out["z"][0]), 3), round(float(out["photons"][0]))
     (2.0, 1000)
     """
+    return fit_spline_with(
+        _fit_spots,
+        spots,
+        coeff,
+        photon_scale=photon_scale,
+        z_focus=z_focus,
+        three_d=three_d,
+        mle=mle,
+        max_iterations=max_iterations,
+        tolerance=tolerance,
+        extra_variance=extra_variance,
+        knots=knots,
+    )
+
+
+def fit_spline_with(
+    fit_spots,
+    spots,
+    coeff,
+    *,
+    photon_scale=1.0,
+    z_focus=0,
+    three_d=True,
+    mle=True,
+    max_iterations=100,
+    tolerance=1e-3,
+    extra_variance=None,
+    knots=None,
+):
+    """:func:`fit_spline` with the kernel ``fit_spots`` (this module's or the GPU's).
+
+    ``fit_spots(spots, extras, has_extra, coeff, knots, scale, z_focus, n_params, poisson,
+    max_iterations, tolerance) -> (theta, crlb, objective, iterations)`` fits the checked
+    float64 arrays; this function checks the inputs and names the outputs.
+
+    Examples
+    --------
+    >>> vol = np.ones((3, 5, 5))
+    >>> out = fit_spline_with(_fit_spots, np.zeros((0, 5, 5)), coefficients(vol))
+    >>> len(out["x"])
+    0
+    """
     spots = np.ascontiguousarray(spots, dtype=np.float64)
     if spots.ndim != 3 or spots.shape[1] != spots.shape[2]:
         raise ValueError("spots must be (n, box, box)")
@@ -571,7 +682,7 @@ def fit_spline(
         objective = np.empty(0)
         iterations = np.empty(0, dtype=np.int32)
     else:
-        theta, crlb, objective, iterations = _fit_spots(
+        theta, crlb, objective, iterations = fit_spots(
             spots,
             extras,
             has_extra,

@@ -10,8 +10,11 @@ width, ``lpx``/``lpy`` from the joint Fisher matrix, ``ratio = photons_1 / photo
 camera's read noise enters the likelihood and the Fisher matrix as in ``mle``.
 """
 
+import functools
+
 import numpy as np
 
+from ..core import gpu
 from ..core.camera import excess_noise_factor
 from ..core.channelfit import fit_two_channels
 from ..core.colours import colour_index, parse_colours
@@ -31,7 +34,7 @@ RATIO_FIELDS = (
 )
 
 
-def _fit(pairs, parameters, extra_variance):
+def _fit(pairs, parameters, extra_variance, fit_two_channels=fit_two_channels):
     fit = fit_two_channels(
         pairs.spots,
         pairs.offsets,
@@ -77,6 +80,7 @@ MLE_RATIO = Fitter(
     fit=_fit,
     columns=_columns,
     check=_check,
+    gpu_fit=functools.partial(_fit, fit_two_channels=gpu.fit_two_channels),
 )
 
 FITTERS = (MLE_RATIO,)

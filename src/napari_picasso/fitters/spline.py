@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from ..core import psf_spline
+from ..core import gpu, psf_spline
 from ..core.camera import excess_noise_factor
 from ..io.errors import InputFileError, ParameterError
 from ..io.psf_calib import internal_coefficients, load_psf_calibration
@@ -109,10 +109,12 @@ def check_psf(parameters, three_d=None):
         )
 
 
-def _fitter(three_d, mle):
+def _fitter(three_d, mle, fit_spline=psf_spline.fit_spline):
+    """The fit of a spline method with ``fit_spline`` (the CPU's or :func:`napari_picasso.core.gpu.fit_spline`)."""
+
     def fit(spots, parameters, extra_variance):
         model = psf_model(parameters.psf)
-        out = psf_spline.fit_spline(
+        out = fit_spline(
             spots,
             model["coeff"],
             photon_scale=model["photon_scale"],
@@ -157,6 +159,7 @@ SPLINE_MLE = Fitter(
     fit=_fitter(True, True),
     columns=_columns(True),
     check=functools.partial(check_psf, three_d=True),
+    gpu_fit=_fitter(True, True, gpu.fit_spline),
     detection_smoothing_px=DETECTION_SMOOTHING_PX,
 )
 SPLINE_LQ = Fitter(
@@ -167,6 +170,7 @@ SPLINE_LQ = Fitter(
     fit=_fitter(True, False),
     columns=_columns(True),
     check=functools.partial(check_psf, three_d=True),
+    gpu_fit=_fitter(True, False, gpu.fit_spline),
     detection_smoothing_px=DETECTION_SMOOTHING_PX,
 )
 SPLINE_2D = Fitter(
@@ -177,6 +181,7 @@ SPLINE_2D = Fitter(
     fit=_fitter(False, True),
     columns=_columns(False),
     check=check_psf,
+    gpu_fit=_fitter(False, True, gpu.fit_spline),
     detection_smoothing_px=DETECTION_SMOOTHING_PX,
 )
 
