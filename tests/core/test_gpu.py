@@ -380,3 +380,33 @@ def test_spline_localize_on_simulated_gpu_matches_cpu(spline_movie, fit):
     for field in ("photons", "bg", "lpx", "lpz"):
         np.testing.assert_allclose(a[field], b[field], rtol=1e-4, err_msg=field)
     assert "Device: gpu" in (movie.parent / f"gpu_{fit}" / "spline_locs.yaml").read_text()
+
+
+def test_multi_device_code_calls_device_functions_only():
+    # The simulator runs any Python, so it cannot see a CPU numba function or a numpy
+    # allocation reached from the CUDA kernel (the real GPU refuses both). Walk what the
+    # kernel's _fit_window reaches and check: a multifit function added to the window fit
+    # must be added to _cuda_kernels._MULTI_FUNCTIONS, and scratch comes from the caller.
+    out = run_simulated(
+        """
+        from numba.core.registry import CPUDispatcher
+        from napari_picasso.core import _cuda_kernels
+
+        allocations = {"empty", "zeros", "ones", "full", "empty_like", "zeros_like", "copy"}
+        seen, todo = set(), [_cuda_kernels._fit_window]
+        while todo:
+            function = todo.pop().fn
+            if function in seen:
+                continue
+            seen.add(function)
+            assert not allocations & set(function.__code__.co_names), function.__name__
+            for name in function.__code__.co_names:
+                value = function.__globals__.get(name)
+                assert not isinstance(value, CPUDispatcher), f"{function.__name__} calls CPU code {name}"
+                if hasattr(value, "fn"):
+                    todo.append(value)
+        assert len(seen) >= 15, len(seen)
+        print("device only", len(seen))
+        """
+    )
+    assert "device only" in out
