@@ -202,49 +202,22 @@ def fit_lq(spots, max_iterations=100, tolerance_px=1e-3, shared_sigma=False):
 
 
 def _fit_windows(spots, ns, max_emitters, max_iterations, tolerance, gof_limits, lrt_limit, excess, extras, has_extra):
-    """The GPU twin of ``multifit._fit_windows``: batches on two alternating streams."""
-    cuda, kernels = _kernels()
+    """The GPU twin of ``multifit._fit_windows`` (batches as :func:`_launch_batched`)."""
+    _, kernels = _kernels()
     n, box, _ = spots.shape
     if box > kernels.MAX_BOX:
         raise ValueError(f"GPU fits take boxes up to {kernels.MAX_BOX} px; got {box} (use the CPU)")
-    results = (
-        np.empty((n, max_emitters, 3), np.float64),  # emitters
-        np.empty((n, max_emitters, 3), np.float64),  # crlb
-        np.empty((n, 3), np.float64),  # common
-        np.empty((n, 3), np.float64),  # crlb_common
-        np.empty((n, max_emitters), np.bool_),  # keep
-        np.empty(n, np.int32),  # count
-        np.empty(n, np.int32),  # iterations
-        np.empty(n, np.float64),  # objective
-    )
-    streams = (cuda.stream(), cuda.stream())
-    pending = []
-    d_gof = cuda.to_device(np.ascontiguousarray(gof_limits, np.float64))
-    d_extras_shared = None if has_extra else cuda.to_device(extras)
-    for k, start in enumerate(range(0, n, BATCH_SPOTS)):
-        stop = min(start + BATCH_SPOTS, n)
-        stream = streams[k % 2]
-        count = stop - start
-        d_spots = cuda.to_device(spots[start:stop], stream=stream)
-        d_extras = cuda.to_device(extras[start:stop], stream=stream) if has_extra else d_extras_shared
-        out = tuple(cuda.device_array((count, *r.shape[1:]), r.dtype, stream=stream) for r in results)
-        blocks = -(-count // _FIT_THREADS)
-        kernels.fit_windows[blocks, _FIT_THREADS, stream](
-            d_spots, ns, max_emitters, max_iterations, tolerance, d_gof, lrt_limit, excess, d_extras, has_extra, *out
+    per_emitter = ((max_emitters, 3), np.float64)
+    return tuple(
+        _launch_batched(
+            kernels.fit_windows,
+            n,
+            (_PerSpot(spots), ns, max_emitters, max_iterations, tolerance, np.asarray(gof_limits, np.float64),
+             lrt_limit, excess, _PerSpot(extras) if has_extra else extras, has_extra),
+            (per_emitter, per_emitter, ((3,), np.float64), ((3,), np.float64), ((max_emitters,), np.bool_),
+             ((), np.int32), ((), np.int32), ((), np.float64)),
         )
-        pending.append((start, stop, stream, out))
-        if len(pending) == 2:
-            _collect_all(pending.pop(0), results)
-    for item in pending:
-        _collect_all(item, results)
-    return results
-
-
-def _collect_all(item, results):
-    start, stop, stream, device_arrays = item
-    for host, device in zip(results, device_arrays):
-        host[start:stop] = device.copy_to_host(stream=stream)
-    stream.synchronize()
+    )  # fmt: skip
 
 
 def fit_multi(

@@ -623,7 +623,16 @@ def fit_multi_with(
 ):
     """Check the windows, run ``fit_windows`` (this module's kernel or the GPU's, with the
     arguments and results of ``_fit_windows``) and name its outputs as :func:`fit_multi`
-    returns them."""
+    returns them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> spots = np.random.default_rng(0).poisson(50.0, (2, 7, 7)).astype(np.float32)
+    >>> fit = fit_multi_with(_fit_windows, spots, max_emitters=2)
+    >>> fit.keys() == fit_multi(spots, max_emitters=2).keys()
+    True
+    """
     from .gaussfit import _log_factorial_sums
 
     spots = np.ascontiguousarray(spots, dtype=np.float32)
