@@ -209,11 +209,13 @@ def detect(frames, parameters, roi, background=None, noise=None):
         # The fixed pattern of sCMOS offsets is not signal: remove it (net gradients do
         # not depend on a uniform offset, so Picasso's scale is kept).
         counts = frames - (noise.offset - noise.offset.mean())
-    sigma = fitter_of(parameters).detection_smoothing_px
-    if sigma > 0:
-        counts = gaussian_smooth(counts, sigma)
+    fitter = fitter_of(parameters)
+    if fitter.detection_smoothing_px > 0:
+        counts = gaussian_smooth(counts, fitter.detection_smoothing_px)
     find = gpu.identify_frames if on_gpu(parameters) else identify
-    fi, y, x, ng = _in_rois(find(counts, parameters.min_net_gradient, parameters.box, roi), parameters)
+    radius = None if fitter.maximum_radius_px is None else min(fitter.maximum_radius_px, parameters.box // 2)
+    found = find(counts, parameters.min_net_gradient, parameters.box, roi, maximum_radius_px=radius)
+    fi, y, x, ng = _in_rois(found, parameters)
     return fi, y, x, ng, ng
 
 

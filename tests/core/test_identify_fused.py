@@ -15,7 +15,7 @@ from napari_picasso.core.identify import _is_box_maximum, _net_gradient, identif
 
 
 @numba.njit(cache=False)
-def _reference(frames, box, min_net_gradient, y0, x0, y1, x1, uy, ux):
+def _reference(frames, box, rm, min_net_gradient, y0, x0, y1, x1, uy, ux):
     r = box // 2
     n_frames, height, width = frames.shape
     out_f = np.empty(n_frames * height * width, np.int64)
@@ -27,7 +27,7 @@ def _reference(frames, box, min_net_gradient, y0, x0, y1, x1, uy, ux):
         frame = frames[f]
         for y in range(y0 + r, y1 - r):
             for x in range(x0 + r, x1 - r):
-                if _is_box_maximum(frame, y, x, r):
+                if _is_box_maximum(frame, y, x, rm):
                     ng = _net_gradient(frame, y, x, r, uy, ux)
                     if ng > min_net_gradient:
                         out_f[n], out_y[n], out_x[n], out_ng[n] = f, y, x, ng
@@ -35,13 +35,14 @@ def _reference(frames, box, min_net_gradient, y0, x0, y1, x1, uy, ux):
     return out_f[:n], out_y[:n], out_x[:n], out_ng[:n]
 
 
-def reference(frames, min_net_gradient, box, roi=None):
+def reference(frames, min_net_gradient, box, roi=None, rm=None):
     frames = np.ascontiguousarray(frames, dtype=np.float32)
     if frames.ndim == 2:
         frames = frames[np.newaxis]
     y0, x0, y1, x1 = roi if roi is not None else (0, 0, *frames.shape[1:])
     uy, ux = unit_vectors_to_centre(box)
-    return _reference(frames, box, np.float32(min_net_gradient), y0, x0, y1, x1, uy, ux)
+    rm = box // 2 if rm is None else rm
+    return _reference(frames, box, rm, np.float32(min_net_gradient), y0, x0, y1, x1, uy, ux)
 
 
 def assert_same(found, expected):
@@ -86,3 +87,30 @@ def test_flat_plateaus_keep_their_first_pixel():
     assert_same(identify(frame, -1e9, box=5), reference(frame, -1e9, 5))
     _, y, x, _ = identify(frame, -1e9, box=5)
     assert (5, 5) in set(zip(y.tolist(), x.tolist())) and (6, 6) not in set(zip(y.tolist(), x.tolist()))
+
+
+@pytest.mark.parametrize("box, radius", [(5, 1), (7, 1), (7, 2), (9, 2), (9, 3), (11, 4)])
+@pytest.mark.parametrize("kind", ["counts", "float", "nan"])
+def test_a_smaller_maximum_neighbourhood_follows_the_same_rule(box, radius, kind):
+    rng = np.random.default_rng(box * 11 + radius)
+    frames = random_frames(kind, (4, 31, 35), rng)
+    for roi in [None, (2, 3, 28, 30)]:
+        found = identify(frames, 0.0, box=box, roi=roi, maximum_radius_px=radius)
+        assert_same(found, reference(frames, 0.0, box, roi, rm=radius))
+
+
+def test_a_spot_three_pixels_from_a_brighter_one_gets_its_own_box():
+    frame = np.full((30, 30), 10.0, np.float32)
+    yy, xx = np.mgrid[:30, :30]
+    for y, x, height in ((15, 12, 300.0), (15, 15, 250.0)):
+        frame += height * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 2.0)
+    _, y_box, x_box, _ = identify(frame, 100.0, box=7)
+    _, y_five, x_five, _ = identify(frame, 100.0, box=7, maximum_radius_px=2)
+    assert list(zip(y_box, x_box)) == [(15, 12)]
+    assert list(zip(y_five, x_five)) == [(15, 12), (15, 15)]
+
+
+@pytest.mark.parametrize("radius", [0, 4, 1.5])
+def test_a_maximum_radius_outside_the_box_is_refused(radius):
+    with pytest.raises(ValueError, match="maximum_radius_px must be a whole number from 1 to 3"):
+        identify(np.zeros((20, 20), np.float32), 0.0, box=7, maximum_radius_px=radius)

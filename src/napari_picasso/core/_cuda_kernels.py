@@ -55,14 +55,14 @@ _fit_into = _fits["_fit_into"]
 
 
 @cuda.jit
-def score_pixels(frames, r, min_net_gradient, y0, x0, y1, x1, uy, ux, out):
+def score_pixels(frames, r, rm, min_net_gradient, y0, x0, y1, x1, uy, ux, out):
     x, y, f = cuda.grid(3)
     if f >= frames.shape[0] or y >= frames.shape[1] or x >= frames.shape[2]:
         return
     score = -math.inf
     if y0 + r <= y < y1 - r and x0 + r <= x < x1 - r:
         frame = frames[f]
-        if _is_box_maximum(frame, y, x, r):
+        if _is_box_maximum(frame, y, x, rm):
             ng = _net_gradient(frame, y, x, r, uy, ux)
             if ng > min_net_gradient:
                 score = ng

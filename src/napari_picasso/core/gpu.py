@@ -74,7 +74,7 @@ def _kernels():
     return cuda, _cuda_kernels
 
 
-def identify_frames(frames, min_net_gradient, box=7, roi=None):
+def identify_frames(frames, min_net_gradient, box=7, roi=None, *, maximum_radius_px=None):
     """:func:`napari_picasso.core.identify.identify` on the GPU: the same candidates.
 
     Parameters and returns as there. One thread scores one pixel; the candidates are
@@ -97,6 +97,7 @@ def identify_frames(frames, min_net_gradient, box=7, roi=None):
     n_frames, height, width = frames.shape
     y0, x0, y1, x1 = roi if roi is not None else (0, 0, height, width)
     uy, ux = identify.unit_vectors_to_centre(box)
+    rm = identify.maximum_radius(box, maximum_radius_px)
     cuda, kernels = _kernels()
     if n_frames == 0:
         empty = np.zeros(0, np.int32)
@@ -106,6 +107,7 @@ def identify_frames(frames, min_net_gradient, box=7, roi=None):
     kernels.score_pixels[blocks, _PIXEL_THREADS](
         cuda.to_device(frames),
         int(box) // 2,
+        rm,
         np.float32(min_net_gradient),
         int(y0),
         int(x0),

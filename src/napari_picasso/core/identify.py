@@ -3,7 +3,9 @@
 Works on raw camera counts so that a lab's ``min_net_gradient`` carries over from
 Picasso. A pixel is a candidate when it is the maximum of the ``box x box``
 neighbourhood centred on it (ties: the first maximum in row-major order wins) and the
-box lies inside the region of interest. Its score is the net gradient: over every box
+box lies inside the region of interest. A fit method that models several emitters per box
+asks for a smaller neighbourhood (``maximum_radius_px``): a spot half a box from a
+brighter one then gets a box of its own. Its score is the net gradient: over every box
 pixel but the centre, the component of the intensity gradient (central differences, not
 halved) along the unit vector pointing from that pixel to the centre, summed.
 """
@@ -129,12 +131,13 @@ def _box_rows_maximum(frame, r, y0, x0, y1, n_columns, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def _frame_candidates(frame, r, min_net_gradient, y0, x0, y1, x1, uy, ux, ys, xs, ngs):
+def _frame_candidates(frame, r, rm, min_net_gradient, y0, x0, y1, x1, uy, ux, ys, xs, ngs):
     """Candidates of one frame into ``ys, xs, ngs``; their number.
 
-    One pass: the box maximum of every pixel, separably (rows, then columns of row
-    maxima, kept in cache), then the first-maximum check and the net gradient only at
-    the pixels equal to their box maximum.
+    ``r``: half the box side; ``rm`` (<= r): half the side of the neighbourhood whose
+    maximum a candidate is. One pass: the neighbourhood maximum of every pixel, separably
+    (rows, then columns of row maxima, kept in cache), then the first-maximum check and
+    the net gradient only at the pixels equal to their neighbourhood maximum.
     """
     n_columns = x1 - x0 - 2 * r
     if n_columns <= 0 or y1 - y0 - 2 * r <= 0:
@@ -142,14 +145,14 @@ def _frame_candidates(frame, r, min_net_gradient, y0, x0, y1, x1, uy, ux, ys, xs
     capacity = len(ys)
     height, width = frame.shape
     rows_max = np.empty((y1 - y0, n_columns), dtype=frame.dtype)
-    _box_rows_maximum(frame, r, y0, x0, y1, n_columns, rows_max)
+    _box_rows_maximum(frame, rm, y0, x0 + r - rm, y1, n_columns, rows_max)
     box_max = np.empty(n_columns, dtype=frame.dtype)
     n = 0
     for y in range(y0 + r, y1 - r):
         for c in range(n_columns):
             box_max[c] = -np.inf
-        for dy in range(2 * r + 1):
-            line = rows_max[y - r - y0 + dy]
+        for dy in range(2 * rm + 1):
+            line = rows_max[y - rm - y0 + dy]
             for c in range(n_columns):
                 if line[c] > box_max[c]:
                     box_max[c] = line[c]
@@ -157,7 +160,7 @@ def _frame_candidates(frame, r, min_net_gradient, y0, x0, y1, x1, uy, ux, ys, xs
         for c in range(n_columns):
             x = x0 + r + c
             v = row[x]
-            if v == box_max[c] and _first_of_box_maximum(frame, y, x, r, v):
+            if v == box_max[c] and _first_of_box_maximum(frame, y, x, rm, v):
                 if r < y < height - 1 - r and r < x < width - 1 - r:
                     ng = _net_gradient_inside(frame, y, x, r, uy, ux)
                 else:
@@ -171,16 +174,16 @@ def _frame_candidates(frame, r, min_net_gradient, y0, x0, y1, x1, uy, ux, ys, xs
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _identify_frames(frames, box, min_net_gradient, y0, x0, y1, x1, uy, ux):
+def _identify_frames(frames, box, rm, min_net_gradient, y0, x0, y1, x1, uy, ux):
     n_frames, height, width = frames.shape
     r = box // 2
-    capacity = _capacity_per_frame(y1 - y0, x1 - x0, r)
+    capacity = _capacity_per_frame(y1 - y0, x1 - x0, rm)
     ys = np.empty((n_frames, capacity), dtype=np.int32)
     xs = np.empty((n_frames, capacity), dtype=np.int32)
     ngs = np.empty((n_frames, capacity), dtype=np.float32)
     counts = np.zeros(n_frames, dtype=np.int64)
     for f in prange(n_frames):
-        counts[f] = _frame_candidates(frames[f], r, min_net_gradient, y0, x0, y1, x1, uy, ux, ys[f], xs[f], ngs[f])
+        counts[f] = _frame_candidates(frames[f], r, rm, min_net_gradient, y0, x0, y1, x1, uy, ux, ys[f], xs[f], ngs[f])
     return compact_candidates(counts, ys, xs, ngs)
 
 
@@ -208,7 +211,7 @@ def compact_candidates(counts, ys, xs, scores):
     return out_frame, out_y, out_x, out_score
 
 
-def identify(frames, min_net_gradient, box=7, roi=None):
+def identify(frames, min_net_gradient, box=7, roi=None, *, maximum_radius_px=None):
     """Identify spots in a stack of frames.
 
     Parameters
@@ -222,6 +225,10 @@ def identify(frames, min_net_gradient, box=7, roi=None):
     roi : tuple of int, optional
         ``(y0, x0, y1, x1)`` in camera pixels (end exclusive); the whole box of a spot
         lies inside it.
+    maximum_radius_px : int, optional
+        A candidate is the maximum of the ``(2 r + 1)^2`` neighbourhood centred on it;
+        default ``box // 2`` (the box itself, Picasso's rule). Smaller values (1 or more)
+        give spots close to a brighter one a box of their own (multi-emitter fits).
 
     Returns
     -------
@@ -238,7 +245,20 @@ def identify(frames, min_net_gradient, box=7, roi=None):
     _, height, width = frames.shape
     y0, x0, y1, x1 = roi if roi is not None else (0, 0, height, width)
     uy, ux = unit_vectors_to_centre(box)
-    return _identify_frames(frames, int(box), np.float32(min_net_gradient), int(y0), int(x0), int(y1), int(x1), uy, ux)
+    rm = maximum_radius(box, maximum_radius_px)
+    return _identify_frames(
+        frames, int(box), rm, np.float32(min_net_gradient), int(y0), int(x0), int(y1), int(x1), uy, ux
+    )
+
+
+def maximum_radius(box, maximum_radius_px=None):
+    """The radius of the neighbourhood a candidate is the maximum of: ``box // 2`` by
+    default, else ``maximum_radius_px`` (1 to ``box // 2``; ``ValueError`` otherwise)."""
+    if maximum_radius_px is None:
+        return int(box) // 2
+    if int(maximum_radius_px) != maximum_radius_px or not 1 <= maximum_radius_px <= int(box) // 2:
+        raise ValueError(f"maximum_radius_px must be a whole number from 1 to {int(box) // 2}; got {maximum_radius_px}")
+    return int(maximum_radius_px)
 
 
 def gaussian_smooth(frames, sigma_px):

@@ -47,6 +47,11 @@ class Fitter:
         Gaussian sigma (px) of the smoothing the gradient detector applies before it looks
         for maxima and measures net gradients (0: none). PSFs that open into rings and
         lobes need it: the smoothed spot has one maximum, at its centre.
+    maximum_radius_px : int or None
+        The gradient detector's candidates are maxima of the ``(2 r + 1)^2`` neighbourhood
+        (None: the box, Picasso's rule). A method that fits several emitters per box
+        takes a smaller one, so that a spot half a box from a brighter one gets a box
+        of its own.
     """
 
     name: str
@@ -59,6 +64,7 @@ class Fitter:
     gpu_fit: Callable | None = None
     rows_per_spot: bool = False
     detection_smoothing_px: float = 0.0
+    maximum_radius_px: int | None = None
 
     @property
     def dtype(self):
