@@ -8,12 +8,16 @@ Every window is first fitted with one integrated Gaussian exactly as ``mle`` doe
 (chi-square distributed under the Poisson model for counts of a few photons and more)
 with data and model plus the extra variance of the Huang et al. 2013 sCMOS / read-noise
 term, above the chi-square critical value of ``box^2 - parameters`` degrees of freedom, or where
-its sx and sy differ by more than :data:`ELONGATION` (free widths absorb a pair), an
-emitter is added at the peak of the residual (3x3 sums) and all emitters are refitted
-jointly: one background, one PSF width (sx, sy, or one sigma) and x, y, N of each,
-Levenberg-Marquardt with Fisher scoring on the Poisson log-likelihood. The larger model is
-kept when the likelihood-ratio statistic 2 (log L_k - log L_(k-1)) beats the chi-square
-critical value of 3 degrees of freedom at the p-value divided by the box's pixels (the new
+its sx and sy differ by more than :data:`ELONGATION_Z` standard errors (free widths absorb
+a pair along an axis), the window goes on with joint models of one round PSF width: a round
+single emitter first, then an emitter added at the peak of the residual (3x3 sums; for an
+elongated fit the X^2 test accepts, instead the single emitter split in two along its long
+axis) and all emitters refitted jointly: one background, one sigma and x, y, N of each,
+Levenberg-Marquardt with Fisher scoring on the Poisson log-likelihood. One round width is
+what resolves close pairs: free widths let one emitter stretch over two (at 1.5 sigma
+apart, 49 % of pairs split with free widths, 94 % with one). The larger model is kept
+when the likelihood-ratio statistic 2 (log L_k - log L_(k-1)) beats the chi-square critical
+value of 3 degrees of freedom at the p-value divided by the box's pixels (the new
 emitter's position is searched over them); adding stops at the first rejected emitter, at a
 fit the X^2 test accepts, or at ``max_emitters``. Both statistics are divided by the EM
 excess-noise factor (the variance of an EMCCD's data is twice the Poisson one).
@@ -40,15 +44,16 @@ from .gaussfit import _BG_MIN_MLE, _MU_MIN, _SIGMA_MIN_PX, _axis_terms, _fit_int
 # A joint model's emitter is kept when photons >= PHOTON_SIGNIFICANCE * sqrt(CRLB(photons)).
 PHOTON_SIGNIFICANCE = 3.0
 MAX_EMITTERS = 10
-# A single fit this elliptical ((max - min) / max of sx, sy) is tried with more emitters even
-# when the X^2 test accepts it: free widths absorb a pair along an axis.
-ELONGATION = 0.2
+# A single fit whose sx and sy differ by more than this many standard errors is tried with
+# more emitters even when the X^2 test accepts it: free widths absorb a pair along an axis.
+ELONGATION_Z = 2.5
 # Such a fit is also split in two along its long axis (a second start of the two-emitter fit)
 # when the pair it suggests is this close (px, half the separation); wider elongations are a
 # neighbour's tail at the box edge, which the residual peak finds.
 _SPLIT_MAX_PX = 1.25
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _LL_TOLERANCE = 1e-4
+_WINDOWS_PER_BLOCK = 16
 
 
 @numba.njit(cache=True, nogil=True, inline="always", fastmath=_FASTMATH)
@@ -276,28 +281,28 @@ def _add_at_residual_peak(spot, box, theta, k, ns, work, residual):
 
 
 @numba.njit(cache=True, nogil=True)
-def _split_distance(theta):
-    """Half the separation of the pair an elongated single fit (sx, sy free) suggests."""
-    short = min(theta[1], theta[2])
-    return math.sqrt(max(max(theta[1], theta[2]) ** 2 - short * short, 0.0))
+def _split_distance(sx, sy):
+    """Half the separation of the pair an elongated single fit (widths sx, sy) suggests."""
+    short = min(sx, sy)
+    return math.sqrt(max(max(sx, sy) ** 2 - short * short, 0.0))
 
 
 @numba.njit(cache=True, nogil=True)
-def _split_along_long_axis(theta, ns, out):
-    """Two emitters from one elongated one (``ns == 2``): half the photons each, +-d along the
-    long axis with d^2 = long^2 - short^2, both widths the short one."""
-    off = 1 + ns
-    long_axis = 0 if theta[1] >= theta[2] else 1
-    short = min(theta[1], theta[2])
-    d = _split_distance(theta)
-    out[0] = theta[0]
-    out[1] = short
-    out[2] = short
+def _split_along_long_axis(single, out):
+    """Two round emitters (joint layout: bg, sigma, then x, y, N each) from the elongated
+    single fit ``single`` (x, y, N, bg, sx, sy): half the photons each, +-d along the long
+    axis with d^2 = long^2 - short^2, the width the short one."""
+    sx = single[4]
+    sy = single[5]
+    long_axis = 0 if sx >= sy else 1
+    d = _split_distance(sx, sy)
+    out[0] = single[3]
+    out[1] = min(sx, sy)
     for e in range(2):
-        out[off + 3 * e] = theta[off]
-        out[off + 3 * e + 1] = theta[off + 1]
-        out[off + 3 * e + long_axis] += d if e == 0 else -d
-        out[off + 3 * e + 2] = 0.5 * theta[off + 2]
+        out[2 + 3 * e] = single[0]
+        out[2 + 3 * e + 1] = single[1]
+        out[2 + 3 * e + long_axis] += d if e == 0 else -d
+        out[2 + 3 * e + 2] = 0.5 * single[2]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -355,36 +360,47 @@ def _fit_window(
     keep_out[0] = True
     if max_emitters == 1:
         return 1, iterations, objective
-    larger = max(theta1[4], theta1[4 + ns - 1])
-    elongated = abs(theta1[4] - theta1[4 + ns - 1]) > ELONGATION * larger
-    if not elongated and _pearson(spot, box, theta1, ns, work[0], extra, has_extra) / excess <= gof_limits[1]:
+    elongated = False
+    if ns == 2:
+        elongated = abs(theta1[4] - theta1[5]) > ELONGATION_Z * math.sqrt(crlb1[4] + crlb1[5])
+    split = elongated and _split_distance(theta1[4], theta1[5]) <= _SPLIT_MAX_PX
+    poor = _pearson(spot, box, theta1, ns, work[0], extra, has_extra) / excess > gof_limits[1]
+    if not poor and not elongated:
         return 1, iterations, objective
+    # The joint models have one round PSF width: free widths would let one emitter stretch
+    # over a close pair (the single fit above keeps mle's widths).
+    nj = 1
     bg_min = _BG_MIN_MLE
     if has_extra:
         bg_min = _BG_MIN_MLE - extra_min
     current[0] = theta1[3]
-    current[1] = theta1[4]
-    if ns == 2:
-        current[2] = theta1[5]
-    off = 1 + ns
+    current[1] = math.sqrt(theta1[4] * theta1[4 + ns - 1])
+    off = 1 + nj
     current[off] = theta1[0]
     current[off + 1] = theta1[1]
     current[off + 2] = theta1[2]
+    # The likelihood ratios compare round models: the single emitter refitted round first.
+    it, best_objective = _multi_lm(
+        spot, box, current, 1, nj, max_iterations, tolerance, bg_min, extra, has_extra, scratch
+    )
+    iterations += it
     k = 1
-    best_objective = objective
     while k < max_emitters:
-        for a in range(off + 3 * k):
-            candidate[a] = current[a]
-        _add_at_residual_peak(spot, box, candidate, k, ns, work, residual)
-        it, obj = _multi_lm(
-            spot, box, candidate, k + 1, ns, max_iterations, tolerance, bg_min, extra, has_extra, scratch
-        )
-        iterations += it
-        if k == 1 and elongated and _split_distance(current) <= _SPLIT_MAX_PX:
-            # Also the single emitter split in two along its long axis; the better start wins.
-            _split_along_long_axis(current, ns, alternative)
+        obj = -np.inf
+        if k > 1 or poor or not split:
+            for a in range(off + 3 * k):
+                candidate[a] = current[a]
+            _add_at_residual_peak(spot, box, candidate, k, nj, work, residual)
+            it, obj = _multi_lm(
+                spot, box, candidate, k + 1, nj, max_iterations, tolerance, bg_min, extra, has_extra, scratch
+            )
+            iterations += it
+        if k == 1 and split:
+            # The single emitter split in two along its long axis (the only start for a fit
+            # the X^2 test accepts: its elongation is the one sign of a pair); the better wins.
+            _split_along_long_axis(theta1, alternative)
             it, obj_split = _multi_lm(
-                spot, box, alternative, 2, ns, max_iterations, tolerance, bg_min, extra, has_extra, scratch
+                spot, box, alternative, 2, nj, max_iterations, tolerance, bg_min, extra, has_extra, scratch
             )
             iterations += it
             if obj_split > obj:
@@ -397,21 +413,21 @@ def _fit_window(
         best_objective = obj
         for a in range(off + 3 * k):
             current[a] = candidate[a]
-        if _joint_pearson(spot, box, current, k, ns, work, extra, has_extra) / excess <= gof_limits[k]:
+        if _joint_pearson(spot, box, current, k, nj, work, extra, has_extra) / excess <= gof_limits[k]:
             break
     if k == 1:
         return 1, iterations, objective
     # The joint model's bounds: the inverse of its Fisher information.
     work_, jac, grad, grad_unused, curv, curv_unused, a_unused, L, delta, unit = scratch
-    _multi_evaluate(spot, box, current, k, ns, work_, jac, grad, curv, extra, has_extra)
+    _multi_evaluate(spot, box, current, k, nj, work_, jac, grad, curv, extra, has_extra)
     n_par = off + 3 * k
     inverse_diagonal(curv, n_par, L, unit, delta, variances)
     common_out[0] = current[0]
     crlb_common_out[0] = variances[0]
     common_out[1] = current[1]
     crlb_common_out[1] = variances[1]
-    common_out[2] = current[ns]
-    crlb_common_out[2] = variances[ns]
+    common_out[2] = current[1]
+    crlb_common_out[2] = variances[1]
     edge = box // 2 + 0.5 - 1e-6
     for e in range(k):
         for c in range(3):
@@ -435,10 +451,10 @@ def _fit_windows(spots, ns, max_emitters, max_iterations, tolerance, gof_limits,
     iterations = np.empty(n, dtype=np.int32)
     objective = np.empty(n)
     n_max = 1 + ns + 3 * max_emitters
-    for s in prange(n):
-        extra = extras[s] if has_extra else extras[0]
-        extra_min = extra.min() if has_extra else 0.0
-        # Every scratch array of the window, here only (the CUDA kernel's are local).
+    n_blocks = (n + _WINDOWS_PER_BLOCK - 1) // _WINDOWS_PER_BLOCK
+    for b in prange(n_blocks):
+        # The scratch arrays of a block of windows (the CUDA kernel's are local): allocating
+        # them per window costs a sparse movie, whose windows are one mle fit each, ~10 %.
         scratch = (
             np.empty((max_emitters, 6, box)),
             np.empty(n_max),
@@ -452,31 +468,35 @@ def _fit_windows(spots, ns, max_emitters, max_iterations, tolerance, gof_limits,
             np.empty(n_max),
         )
         vectors = (np.empty(n_max), np.empty(n_max), np.empty(n_max), np.empty(n_max), np.empty(n_max), np.empty(n_max))
-        k, it, obj = _fit_window(
-            spots[s],
-            box,
-            ns,
-            max_emitters,
-            max_iterations,
-            tolerance,
-            gof_limits,
-            lrt_limit,
-            excess,
-            extra,
-            has_extra,
-            extra_min,
-            emitters[s],
-            crlb[s],
-            common[s],
-            crlb_common[s],
-            keep[s],
-            scratch,
-            vectors,
-            np.empty((box, box)),
-        )
-        count[s] = k
-        iterations[s] = it
-        objective[s] = obj
+        residual = np.empty((box, box))
+        for s in range(b * _WINDOWS_PER_BLOCK, min(n, (b + 1) * _WINDOWS_PER_BLOCK)):
+            extra = extras[s] if has_extra else extras[0]
+            extra_min = extra.min() if has_extra else 0.0
+            k, it, obj = _fit_window(
+                spots[s],
+                box,
+                ns,
+                max_emitters,
+                max_iterations,
+                tolerance,
+                gof_limits,
+                lrt_limit,
+                excess,
+                extra,
+                has_extra,
+                extra_min,
+                emitters[s],
+                crlb[s],
+                common[s],
+                crlb_common[s],
+                keep[s],
+                scratch,
+                vectors,
+                residual,
+            )
+            count[s] = k
+            iterations[s] = it
+            objective[s] = obj
     return emitters, crlb, common, crlb_common, keep, count, iterations, objective
 
 
@@ -652,7 +672,10 @@ def fit_multi_with(
         extras = np.zeros((1, box, box), dtype=np.float32)
     ns = 1 if shared_sigma else 2
     max_emitters = int(max_emitters)
-    gof = np.array([np.inf] + [chi2_critical(max(1, box * box - (1 + ns + 3 * k)), p_value) for k in range(1, 11)])
+    # Degrees of freedom: the single fit has mle's widths, the joint models one width.
+    gof = [np.inf, chi2_critical(box * box - (1 + ns + 3), p_value)]
+    gof += [chi2_critical(max(1, box * box - (2 + 3 * k)), p_value) for k in range(2, MAX_EMITTERS + 1)]
+    gof = np.array(gof)
     # The added emitter's position is searched over the box: Bonferroni over its pixels.
     lrt = chi2_critical(3, p_value / (box * box))
     if n == 0:
@@ -746,3 +769,55 @@ def emitters_crlb(x_px, y_px, photons, *, bg, sx_px, sy_px=None, box=7, extra_va
     )
     variances = np.diag(np.linalg.inv(curv))
     return variances[1 + ns :].reshape(k, 3)
+
+
+def neighbourhood_crlb(frame, x_px, y_px, photons, *, bg, sigma_px, box=7):
+    """Each emitter's CRLB in the joint model of the emitters around it: the bound ``mle-multi``
+    can reach (the benchmarks' and tests' yardstick for dense frames).
+
+    The model is the one the joint fits use: a ``box x box`` window centred on the emitter's
+    pixel, one round width, one background, and every emitter of the same frame whose
+    centre lies within one pixel of the window (their light falls into it); an emitter
+    alone there gets the bound of ``mle``'s model (sx and sy free).
+
+    Parameters
+    ----------
+    frame, x_px, y_px, photons : array_like
+        The true emitters.
+    bg : float
+        Background, photons per pixel.
+    sigma_px : float
+        PSF width.
+    box : int
+        Window side.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 2)`` variances of x and y (px^2).
+
+    Examples
+    --------
+    >>> v = neighbourhood_crlb([0, 0, 1], [10.0, 11.0, 10.0], [10.0, 10.0, 10.0], [1500.0] * 3,
+    ...                        bg=50.0, sigma_px=1.0)
+    >>> bool(v[0, 0] > 2 * v[2, 0])  # a neighbour 1 px away: a larger bound than alone
+    True
+    """
+    frame = np.asarray(frame)
+    x_px, y_px, photons = (np.asarray(a, np.float64) for a in (x_px, y_px, photons))
+    order = np.argsort(frame, kind="stable")
+    starts = np.searchsorted(frame[order], frame[order], side="left")
+    stops = np.searchsorted(frame[order], frame[order], side="right")
+    reach = box // 2 + 1.5
+    out = np.empty((len(x_px), 2))
+    for rank, i in enumerate(order):
+        same = order[starts[rank] : stops[rank]]
+        cx, cy = np.rint(x_px[i]), np.rint(y_px[i])
+        near = same[(np.abs(x_px[same] - cx) < reach) & (np.abs(y_px[same] - cy) < reach) & (same != i)]
+        group = np.r_[i, near]
+        shared = None if len(near) else sigma_px
+        variances = emitters_crlb(
+            x_px[group] - cx, y_px[group] - cy, photons[group], bg=bg, sx_px=sigma_px, sy_px=shared, box=box
+        )
+        out[i] = variances[0, :2]
+    return out

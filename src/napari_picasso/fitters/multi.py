@@ -15,6 +15,10 @@ from ..core.multifit import fit_multi, owned_rows
 from .base import Fitter
 from .gaussian import ITERATIVE, crlb_columns
 
+# Candidates are maxima of their 5x5 neighbourhood, not of the whole box: a spot 3 px from
+# a brighter one gets a window of its own (the joint fits model the neighbour's tail).
+MAXIMUM_RADIUS_PX = 2
+
 
 def _options(parameters, extra_variance):
     return dict(
@@ -55,6 +59,7 @@ MLE_MULTI = Fitter(
     columns=multi_columns,
     gpu_fit=_fit_gpu,
     rows_per_spot=True,
+    maximum_radius_px=MAXIMUM_RADIUS_PX,
 )
 
 FITTERS = (MLE_MULTI,)
