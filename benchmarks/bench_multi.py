@@ -209,7 +209,7 @@ def pairs(frames):
         truth = emitter_pairs(frames, separation, SIZE, SIZE, photons=PHOTONS, seed=int(10 * separation))
         movie = render_movie(truth, frames, SIZE, SIZE, bg_photons=BG, camera=CAMERA, seed=int(10 * separation))
         h = separation / 2
-        crlb = emitters_crlb([-h, h], [0.0, 0.0], [PHOTONS, PHOTONS], bg=BG, sx_px=1.0, sy_px=1.0)
+        crlb = emitters_crlb([-h, h], [0.0, 0.0], [PHOTONS, PHOTONS], bg=BG, sx_px=1.0)  # one round width, as fitted
         bound = math.sqrt((crlb[0, 0] + crlb[0, 1]) / 2)  # orientation-averaged
         for method in ("mle", "mle-multi"):
             locs = localize(movie, parameters(method, gradient))

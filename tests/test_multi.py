@@ -9,7 +9,7 @@ from napari_picasso import fitters
 from napari_picasso.cli import main
 from napari_picasso.core.gaussfit import fit_mle
 from napari_picasso.core.matching import match_to_truth
-from napari_picasso.core.multifit import emitters_crlb, fit_multi, neighbourhood_crlb
+from napari_picasso.core.multifit import emitters_crlb, fit_multi, neighbourhood_crlb, psf_aspect
 from napari_picasso.core.spots import extract_spots
 from napari_picasso.detection import detect, noise_model
 from napari_picasso.io.errors import ParameterError
@@ -139,6 +139,21 @@ def test_pairs_one_and_a_half_sigma_apart_are_resolved():
         found[ti] = True
         resolved[method] = np.mean(found[0::2] & found[1::2])
     assert resolved["mle"] < 0.05 and resolved["mle-multi"] >= 0.85, resolved
+
+
+def test_an_elliptical_psf_is_not_taken_for_pairs():
+    """Joint models keep the PSF's aspect ratio (the chunk's median sy / sx), not a round one."""
+    truth = isolated_spots(10, 128, 128, spacing_px=12, photons=5000, seed=5)
+    truth["sx"] = 1.2  # astigmatism of a real objective: sx 20 % above sy
+    movie = render_movie(truth, 10, 128, 128, bg_photons=50, camera=CAMERA, seed=5)
+    single, multi = run(movie, "mle"), run(movie, "mle-multi")
+    assert len(multi) == len(single) == len(truth)
+    assert np.all(multi["n_emitters"] == 1)
+    assert psf_aspect(extract_spots(movie.astype(np.float32) - 100, *truth_boxes(truth), 7, 0, 1, 1)) == 0.84
+
+
+def truth_boxes(truth):
+    return truth["frame"].astype(np.int64), np.rint(truth["y"]).astype(np.int32), np.rint(truth["x"]).astype(np.int32)
 
 
 @pytest.mark.parametrize(

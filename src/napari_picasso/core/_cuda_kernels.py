@@ -132,7 +132,7 @@ _fit_window = _multi["_fit_window"]
 
 @cuda.jit
 def fit_windows(
-    spots, ns, max_emitters, max_iterations, tolerance, gof_limits, lrt_limit, excess, extras, has_extra,
+    spots, ns, aspect, max_emitters, max_iterations, tolerance, gof_limits, lrt_limit, excess, extras, has_extra,
     emitters, crlb, common, crlb_common, keep, count, iterations, objective,
 ):  # fmt: skip
     s = cuda.grid(1)
@@ -173,8 +173,8 @@ def fit_windows(
             for i in range(box):
                 extra_min = min(extra_min, extra[j, i])
     k, it, obj = _fit_window(
-        spots[s], box, ns, max_emitters, max_iterations, tolerance, gof_limits, lrt_limit, excess, extra, has_extra,
-        extra_min, emitters[s], crlb[s], common[s], crlb_common[s], keep[s],
+        spots[s], box, ns, aspect, max_emitters, max_iterations, tolerance, gof_limits, lrt_limit, excess, extra,
+        has_extra, extra_min, emitters[s], crlb[s], common[s], crlb_common[s], keep[s],
         (work, jac, grad, grad_t, curv, curv_t, a, lower, delta, trial),
         (theta1, crlb1, current, candidate, alternative, variances),
         residual,

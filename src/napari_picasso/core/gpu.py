@@ -203,7 +203,9 @@ def fit_lq(spots, max_iterations=100, tolerance_px=1e-3, shared_sigma=False):
 # --- mle-multi: multi-emitter windows (core.multifit) ---------------------------------
 
 
-def _fit_windows(spots, ns, max_emitters, max_iterations, tolerance, gof_limits, lrt_limit, excess, extras, has_extra):
+def _fit_windows(
+    spots, ns, aspect, max_emitters, max_iterations, tolerance, gof_limits, lrt_limit, excess, extras, has_extra
+):
     """The GPU twin of ``multifit._fit_windows`` (batches as :func:`_launch_batched`)."""
     _, kernels = _kernels()
     n, box, _ = spots.shape
@@ -214,7 +216,7 @@ def _fit_windows(spots, ns, max_emitters, max_iterations, tolerance, gof_limits,
         _launch_batched(
             kernels.fit_windows,
             n,
-            (_PerSpot(spots), ns, max_emitters, max_iterations, tolerance, np.asarray(gof_limits, np.float64),
+            (_PerSpot(spots), ns, aspect, max_emitters, max_iterations, tolerance, np.asarray(gof_limits, np.float64),
              lrt_limit, excess, _PerSpot(extras) if has_extra else extras, has_extra),
             (per_emitter, per_emitter, ((3,), np.float64), ((3,), np.float64), ((max_emitters,), np.bool_),
              ((), np.int32), ((), np.int32), ((), np.float64)),
@@ -232,6 +234,7 @@ def fit_multi(
     shared_sigma=False,
     extra_variance=None,
     excess_noise=1.0,
+    psf_aspect=None,
 ):
     """:func:`napari_picasso.core.multifit.fit_multi` on the GPU (same inputs and outputs).
 
@@ -258,6 +261,7 @@ def fit_multi(
         shared_sigma=shared_sigma,
         extra_variance=extra_variance,
         excess_noise=excess_noise,
+        psf_aspect=psf_aspect,
     )
 
 

@@ -57,26 +57,26 @@ _WINDOWS_PER_BLOCK = 16
 
 
 @numba.njit(cache=True, nogil=True, inline="always", fastmath=_FASTMATH)
-def _emitter_terms(box, theta, k, ns, work):
+def _emitter_terms(box, theta, k, ns, aspect, work):
     """``work[e]``: the axis integrals and derivatives of emitter ``e`` (layout of ``theta``:
-    background, sx[, sy], then x, y, N per emitter)."""
+    background, sx[, sy], then x, y, N per emitter; with one width, sy = aspect * sx)."""
     off = 1 + ns
     sx = theta[1]
-    sy = theta[1] if ns == 1 else theta[2]
+    sy = aspect * theta[1] if ns == 1 else theta[2]
     for e in range(k):
         _axis_terms(box, theta[off + 3 * e], sx, work[e, 0], work[e, 1], work[e, 2])
         _axis_terms(box, theta[off + 3 * e + 1], sy, work[e, 3], work[e, 4], work[e, 5])
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _multi_evaluate(spot, box, theta, k, ns, work, jac, grad, curv, extra, has_extra):
+def _multi_evaluate(spot, box, theta, k, ns, aspect, work, jac, grad, curv, extra, has_extra):
     """Log-likelihood (without the data's factorial term) of ``k`` emitters at ``theta``.
 
     ``theta``: background, sx (and sy when ``ns == 2``), then x, y, N per emitter. Fills
     ``grad`` and the Fisher information ``curv`` (full matrix)."""
     off = 1 + ns
     n_par = off + 3 * k
-    _emitter_terms(box, theta, k, ns, work)
+    _emitter_terms(box, theta, k, ns, aspect, work)
     for a in range(n_par):
         grad[a] = 0.0
         for b in range(n_par):
@@ -100,7 +100,7 @@ def _multi_evaluate(spot, box, theta, k, ns, work, jac, grad, curv, extra, has_e
                 jsx += n_e * work[e, 2, i] * ey
                 jsy += n_e * ex * work[e, 5, j]
             if ns == 1:
-                jac[1] = jsx + jsy
+                jac[1] = jsx + aspect * jsy
             else:
                 jac[1] = jsx
                 jac[2] = jsy
@@ -147,14 +147,14 @@ def _multi_constrain(theta, k, ns, box, bg_min):
 
 
 @numba.njit(cache=True, nogil=True)
-def _multi_lm(spot, box, theta, k, ns, max_iterations, tolerance, bg_min, extra, has_extra, scratch):
+def _multi_lm(spot, box, theta, k, ns, aspect, max_iterations, tolerance, bg_min, extra, has_extra, scratch):
     """Levenberg-Marquardt on ``k`` emitters from ``theta`` (changed in place).
 
     Returns (iterations, log-likelihood); ``scratch`` rows hold the work arrays."""
     work, jac, grad, grad_t, curv, curv_t, A, L, delta, trial = scratch
     n_par = 1 + ns + 3 * k
     off = 1 + ns
-    objective = _multi_evaluate(spot, box, theta, k, ns, work, jac, grad, curv, extra, has_extra)
+    objective = _multi_evaluate(spot, box, theta, k, ns, aspect, work, jac, grad, curv, extra, has_extra)
     lam = 1e-3
     iterations = 0
     while iterations < max_iterations:
@@ -179,7 +179,7 @@ def _multi_lm(spot, box, theta, k, ns, max_iterations, tolerance, bg_min, extra,
             for a in range(2):
                 p = off + 3 * e + a
                 step = max(step, abs(trial[p] - theta[p]))
-        objective_t = _multi_evaluate(spot, box, trial, k, ns, work, jac, grad_t, curv_t, extra, has_extra)
+        objective_t = _multi_evaluate(spot, box, trial, k, ns, aspect, work, jac, grad_t, curv_t, extra, has_extra)
         if objective_t >= objective:
             # A heavily damped step gains little without being near the optimum.
             gain = objective_t - objective if lam <= 1e-3 else np.inf
@@ -224,10 +224,10 @@ def _pearson(spot, box, theta, ns, work, extra, has_extra):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _joint_pearson(spot, box, theta, k, ns, work, extra, has_extra):
+def _joint_pearson(spot, box, theta, k, ns, aspect, work, extra, has_extra):
     """Pearson's X^2 of the joint model of ``k`` emitters."""
     off = 1 + ns
-    _emitter_terms(box, theta, k, ns, work)
+    _emitter_terms(box, theta, k, ns, aspect, work)
     total = 0.0
     for j in range(box):
         for i in range(box):
@@ -245,14 +245,14 @@ def _joint_pearson(spot, box, theta, k, ns, work, extra, has_extra):
 
 
 @numba.njit(cache=True, nogil=True)
-def _add_at_residual_peak(spot, box, theta, k, ns, work, residual):
+def _add_at_residual_peak(spot, box, theta, k, ns, aspect, work, residual):
     """Append an emitter (x, y, N) at the peak of the 3x3 sums of data - model (``residual``:
     scratch of at least ``(box, box)``)."""
     off = 1 + ns
     r = box // 2
     sx = theta[1]
-    sy = theta[1] if ns == 1 else theta[2]
-    _emitter_terms(box, theta, k, ns, work)
+    sy = aspect * theta[1] if ns == 1 else theta[2]
+    _emitter_terms(box, theta, k, ns, aspect, work)
     for j in range(box):
         for i in range(box):
             mu = theta[0]
@@ -288,14 +288,17 @@ def _split_distance(sx, sy):
 
 
 @numba.njit(cache=True, nogil=True)
-def _split_along_long_axis(single, out):
-    """Two round emitters (joint layout: bg, sigma, then x, y, N each) from the elongated
-    single fit ``single`` (x, y, N, bg, sx, sy): half the photons each, +-d along the long
-    axis with d^2 = long^2 - short^2, the width the short one."""
+def _split_along_long_axis(single, aspect, out):
+    """Two emitters of the joint layout (bg, sigma with sy = aspect * sigma, then x, y, N
+    each) from the elongated single fit ``single`` (x, y, N, bg, sx, sy): half the photons
+    each, +-d along the long axis with d^2 = long^2 - short^2 in units where the PSF is
+    round, the width the short one."""
     sx = single[4]
-    sy = single[5]
+    sy = single[5] / aspect
     long_axis = 0 if sx >= sy else 1
     d = _split_distance(sx, sy)
+    if long_axis == 1:
+        d *= aspect
     out[0] = single[3]
     out[1] = min(sx, sy)
     for e in range(2):
@@ -310,6 +313,7 @@ def _fit_window(
     spot,
     box,
     ns,
+    aspect,
     max_emitters,
     max_iterations,
     tolerance,
@@ -362,26 +366,28 @@ def _fit_window(
         return 1, iterations, objective
     elongated = False
     if ns == 2:
-        elongated = abs(theta1[4] - theta1[5]) > ELONGATION_Z * math.sqrt(crlb1[4] + crlb1[5])
-    split = elongated and _split_distance(theta1[4], theta1[5]) <= _SPLIT_MAX_PX
+        # Elongated beyond the PSF's own aspect ratio (sy / sx of the chunk's fits).
+        deviation = theta1[5] - aspect * theta1[4]
+        elongated = abs(deviation) > ELONGATION_Z * math.sqrt(crlb1[5] + aspect * aspect * crlb1[4])
+    split = elongated and _split_distance(theta1[4], theta1[5] / aspect) <= _SPLIT_MAX_PX
     poor = _pearson(spot, box, theta1, ns, work[0], extra, has_extra) / excess > gof_limits[1]
     if not poor and not elongated:
         return 1, iterations, objective
-    # The joint models have one round PSF width: free widths would let one emitter stretch
-    # over a close pair (the single fit above keeps mle's widths).
+    # The joint models have one PSF width (sy = aspect * sx): free widths would let one
+    # emitter stretch over a close pair (the single fit above keeps mle's widths).
     nj = 1
     bg_min = _BG_MIN_MLE
     if has_extra:
         bg_min = _BG_MIN_MLE - extra_min
     current[0] = theta1[3]
-    current[1] = math.sqrt(theta1[4] * theta1[4 + ns - 1])
+    current[1] = math.sqrt(theta1[4] * theta1[4 + ns - 1] / aspect)
     off = 1 + nj
     current[off] = theta1[0]
     current[off + 1] = theta1[1]
     current[off + 2] = theta1[2]
     # The likelihood ratios compare round models: the single emitter refitted round first.
     it, best_objective = _multi_lm(
-        spot, box, current, 1, nj, max_iterations, tolerance, bg_min, extra, has_extra, scratch
+        spot, box, current, 1, nj, aspect, max_iterations, tolerance, bg_min, extra, has_extra, scratch
     )
     iterations += it
     k = 1
@@ -390,17 +396,17 @@ def _fit_window(
         if k > 1 or poor or not split:
             for a in range(off + 3 * k):
                 candidate[a] = current[a]
-            _add_at_residual_peak(spot, box, candidate, k, nj, work, residual)
+            _add_at_residual_peak(spot, box, candidate, k, nj, aspect, work, residual)
             it, obj = _multi_lm(
-                spot, box, candidate, k + 1, nj, max_iterations, tolerance, bg_min, extra, has_extra, scratch
+                spot, box, candidate, k + 1, nj, aspect, max_iterations, tolerance, bg_min, extra, has_extra, scratch
             )
             iterations += it
         if k == 1 and split:
             # The single emitter split in two along its long axis (the only start for a fit
             # the X^2 test accepts: its elongation is the one sign of a pair); the better wins.
-            _split_along_long_axis(theta1, alternative)
+            _split_along_long_axis(theta1, aspect, alternative)
             it, obj_split = _multi_lm(
-                spot, box, alternative, 2, nj, max_iterations, tolerance, bg_min, extra, has_extra, scratch
+                spot, box, alternative, 2, nj, aspect, max_iterations, tolerance, bg_min, extra, has_extra, scratch
             )
             iterations += it
             if obj_split > obj:
@@ -413,21 +419,21 @@ def _fit_window(
         best_objective = obj
         for a in range(off + 3 * k):
             current[a] = candidate[a]
-        if _joint_pearson(spot, box, current, k, nj, work, extra, has_extra) / excess <= gof_limits[k]:
+        if _joint_pearson(spot, box, current, k, nj, aspect, work, extra, has_extra) / excess <= gof_limits[k]:
             break
     if k == 1:
         return 1, iterations, objective
     # The joint model's bounds: the inverse of its Fisher information.
     work_, jac, grad, grad_unused, curv, curv_unused, a_unused, L, delta, unit = scratch
-    _multi_evaluate(spot, box, current, k, nj, work_, jac, grad, curv, extra, has_extra)
+    _multi_evaluate(spot, box, current, k, nj, aspect, work_, jac, grad, curv, extra, has_extra)
     n_par = off + 3 * k
     inverse_diagonal(curv, n_par, L, unit, delta, variances)
     common_out[0] = current[0]
     crlb_common_out[0] = variances[0]
     common_out[1] = current[1]
     crlb_common_out[1] = variances[1]
-    common_out[2] = current[1]
-    crlb_common_out[2] = variances[1]
+    common_out[2] = aspect * current[1]
+    crlb_common_out[2] = aspect * aspect * variances[1]
     edge = box // 2 + 0.5 - 1e-6
     for e in range(k):
         for c in range(3):
@@ -440,7 +446,9 @@ def _fit_window(
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _fit_windows(spots, ns, max_emitters, max_iterations, tolerance, gof_limits, lrt_limit, excess, extras, has_extra):
+def _fit_windows(
+    spots, ns, aspect, max_emitters, max_iterations, tolerance, gof_limits, lrt_limit, excess, extras, has_extra
+):
     n, box, _ = spots.shape
     emitters = np.full((n, max_emitters, 3), np.nan)
     crlb = np.full((n, max_emitters, 3), np.nan)
@@ -476,6 +484,7 @@ def _fit_windows(spots, ns, max_emitters, max_iterations, tolerance, gof_limits,
                 spots[s],
                 box,
                 ns,
+                aspect,
                 max_emitters,
                 max_iterations,
                 tolerance,
@@ -585,6 +594,7 @@ def fit_multi(
     shared_sigma=False,
     extra_variance=None,
     excess_noise=1.0,
+    psf_aspect=None,
 ):
     """Multi-emitter MLE of box windows (see the module docstring).
 
@@ -600,6 +610,9 @@ def fit_multi(
         As :func:`~napari_picasso.core.gaussfit.fit_mle`.
     excess_noise : float
         EM excess-noise factor (2 with EM gain): divides the test statistics.
+    psf_aspect : float, optional
+        sy / sx of the PSF, which the joint models keep (one width); default: estimated
+        from the windows (:func:`psf_aspect`), 1 with ``shared_sigma``.
 
     Returns
     -------
@@ -626,7 +639,41 @@ def fit_multi(
         shared_sigma=shared_sigma,
         extra_variance=extra_variance,
         excess_noise=excess_noise,
+        psf_aspect=psf_aspect,
     )
+
+
+def psf_aspect(spots, *, extra_variance=None, max_windows=256):
+    """The PSF's aspect ratio sy / sx: the median over ``mle`` fits of (up to
+    ``max_windows``, evenly spaced) windows, rounded to 0.02 (1 with fewer than 16 fits).
+
+    Joint models keep it: a slightly elliptical PSF (aberrations) is then not taken for a
+    pair. Pairs in the windows are elongated in every direction alike and leave the median
+    alone; the rounding makes chunks of one movie agree.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_picasso.simulate import isolated_spots, render_movie
+    >>> truth = isolated_spots(2, 64, 64, spacing_px=12, seed=0)
+    >>> truth["sy"] = 1.2
+    >>> movie = render_movie(truth, 2, 64, 64, bg_photons=20.0).astype(np.float32) - 100.0
+    >>> spots = np.stack([movie[f, int(round(y)) - 3 : int(round(y)) + 4, int(round(x)) - 3 : int(round(x)) + 4]
+    ...                   for f, x, y in zip(truth["frame"], truth["x"], truth["y"])])
+    >>> psf_aspect(spots)
+    1.2
+    """
+    from .gaussfit import fit_mle
+
+    n = len(spots)
+    pick = np.unique(np.linspace(0, n - 1, min(n, max_windows)).astype(np.int64)) if n else np.zeros(0, np.int64)
+    extra = None if extra_variance is None else np.asarray(extra_variance)[pick]
+    fit = fit_mle(np.asarray(spots)[pick], extra_variance=extra)
+    ratio = fit["sy"] / fit["sx"]
+    ratio = ratio[np.isfinite(ratio) & (fit["photons"] > 0)]
+    if len(ratio) < 16:
+        return 1.0
+    return round(round(float(np.median(ratio)) / 0.02) * 0.02, 2)
 
 
 def fit_multi_with(
@@ -640,6 +687,7 @@ def fit_multi_with(
     shared_sigma=False,
     extra_variance=None,
     excess_noise=1.0,
+    psf_aspect=None,
 ):
     """Check the windows, run ``fit_windows`` (this module's kernel or the GPU's, with the
     arguments and results of ``_fit_windows``) and name its outputs as :func:`fit_multi`
@@ -671,6 +719,8 @@ def fit_multi_with(
     else:
         extras = np.zeros((1, box, box), dtype=np.float32)
     ns = 1 if shared_sigma else 2
+    if psf_aspect is None:
+        psf_aspect = 1.0 if shared_sigma else globals()["psf_aspect"](spots, extra_variance=extra_variance)
     max_emitters = int(max_emitters)
     # Degrees of freedom: the single fit has mle's widths, the joint models one width.
     gof = [np.inf, chi2_critical(box * box - (1 + ns + 3), p_value)]
@@ -688,6 +738,7 @@ def fit_multi_with(
         emitters, crlb, common, crlb_common, keep, count, iterations, objective = fit_windows(
             spots,
             ns,
+            float(psf_aspect),
             max_emitters,
             int(max_iterations),
             float(tolerance_px),
@@ -760,6 +811,7 @@ def emitters_crlb(x_px, y_px, photons, *, bg, sx_px, sy_px=None, box=7, extra_va
         theta,
         k,
         ns,
+        1.0,
         np.empty((k, 6, box)),
         np.empty(n_par),
         np.empty(n_par),
