@@ -9,13 +9,15 @@ Every window is first fitted with one integrated Gaussian exactly as ``mle`` doe
 with data and model plus the extra variance of the Huang et al. 2013 sCMOS / read-noise
 term, above the chi-square critical value of ``box^2 - parameters`` degrees of freedom, or where
 its sx and sy differ by more than :data:`ELONGATION_Z` standard errors (free widths absorb
-a pair along an axis), the window goes on with joint models of one round PSF width: a round
-single emitter first, then an emitter added at the peak of the residual (3x3 sums; for an
-elongated fit the X^2 test accepts, instead the single emitter split in two along its long
-axis) and all emitters refitted jointly: one background, one sigma and x, y, N of each,
-Levenberg-Marquardt with Fisher scoring on the Poisson log-likelihood. One round width is
-what resolves close pairs: free widths let one emitter stretch over two (at 1.5 sigma
-apart, 49 % of pairs split with free widths, 94 % with one). The larger model is kept
+a pair along an axis), the window goes on with joint models of one PSF width whose aspect
+ratio sy / sx is the PSF's (:func:`psf_aspect`, from the chunk's windows): the single
+emitter refitted with it first, then an emitter added at the peak of the residual (3x3
+sums; for an elongated fit the X^2 test accepts, instead the single emitter split in two
+along its long axis) and all emitters refitted jointly: one background, one width and x, y,
+N of each, Levenberg-Marquardt with Fisher scoring on the Poisson log-likelihood. One width
+is what resolves close pairs: free widths let one emitter stretch over two (at 1.5 sigma
+apart, 48 % of pairs split with free widths, 98 % with one); the kept aspect ratio keeps a
+slightly elliptical PSF from passing for a pair. The larger model is kept
 when the likelihood-ratio statistic 2 (log L_k - log L_(k-1)) beats the chi-square critical
 value of 3 degrees of freedom at the p-value divided by the box's pixels (the new
 emitter's position is searched over them); adding stops at the first rejected emitter, at a
