@@ -1,13 +1,15 @@
-"""Identification and Gaussian fits on an NVIDIA GPU (Numba-CUDA).
+"""Identification and fits (Gaussian, multi-emitter, spline, two-channel) on an NVIDIA GPU.
 
 The device code is the CPU kernels' own source: every function of
-:mod:`~napari_picasso.core.identify` and :mod:`~napari_picasso.core.gaussfit` that a
-GPU kernel reaches is compiled a second time, for CUDA, from the same Python function,
-with its calls pointing at the CUDA versions (:func:`_retarget`). The GPU therefore runs
+:mod:`~napari_picasso.core.identify`, :mod:`~napari_picasso.core.gaussfit`,
+:mod:`~napari_picasso.core.multifit`, :mod:`~napari_picasso.core.psf_spline` and
+:mod:`~napari_picasso.core.channelfit` that a GPU kernel reaches is compiled a second
+time, for CUDA (Numba-CUDA), from the same Python function, with its calls pointing at
+the CUDA versions (``_cuda_kernels._retarget``). The GPU therefore runs
 the same net gradient, the same Levenberg-Marquardt steps and the same Cramer-Rao
 bounds; results differ from the CPU's only by floating-point rounding (the CPU kernels
-re-associate sums). One GPU thread fits one spot in local scratch arrays; one thread
-scores one pixel.
+re-associate sums). One GPU thread fits one spot (or one multi-emitter window) in local
+scratch arrays; one thread scores one pixel.
 
 Nothing here imports ``numba.cuda`` until a kernel is needed: :func:`cuda_available`
 looks for the NVIDIA device files first, so a machine without a GPU pays nothing.

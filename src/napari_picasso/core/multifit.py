@@ -387,7 +387,7 @@ def _fit_window(
     current[off] = theta1[0]
     current[off + 1] = theta1[1]
     current[off + 2] = theta1[2]
-    # The likelihood ratios compare round models: the single emitter refitted round first.
+    # The likelihood ratios compare one-width models: the single emitter refitted first.
     it, best_objective = _multi_lm(
         spot, box, current, 1, nj, aspect, max_iterations, tolerance, bg_min, extra, has_extra, scratch
     )
