@@ -19,6 +19,7 @@ import numpy as np
 from numba import prange
 
 from .core import _parallel  # noqa: F401
+from .io.atomic import replacing
 from .io.locs import save_locs
 from .io.raw import write_raw_info
 
@@ -367,26 +368,25 @@ def write_movie(
     camera = camera or CameraModel()
     metadata = movie_metadata(camera, bg_photons, pixelsize_nm)
     suffix = path.suffix.lower()
-    part = path.with_name(path.name + ".part")
-    if suffix == ".raw":
-        with open(part, "wb") as f:
-            for start in range(0, n_frames, chunk_frames):
-                stop = min(n_frames, start + chunk_frames)
-                frames = render_movie(truth, stop - start, height, width, bg_photons, camera, seed, start, psf)
-                frames.astype("<u2").tofile(f)
-        write_raw_info(path, width, height, n_frames, "uint16", "<", **metadata)
-    elif suffix in (".tif", ".tiff"):
-        import tifffile
+    with replacing(path) as part:
+        if suffix == ".raw":
+            with open(part, "wb") as f:
+                for start in range(0, n_frames, chunk_frames):
+                    stop = min(n_frames, start + chunk_frames)
+                    frames = render_movie(truth, stop - start, height, width, bg_photons, camera, seed, start, psf)
+                    frames.astype("<u2").tofile(f)
+            write_raw_info(path, width, height, n_frames, "uint16", "<", **metadata)
+        elif suffix in (".tif", ".tiff"):
+            import tifffile
 
-        with tifffile.TiffWriter(part, bigtiff=n_frames * height * width * 2 > 2**31) as tif:
-            for start in range(0, n_frames, chunk_frames):
-                stop = min(n_frames, start + chunk_frames)
-                frames = render_movie(truth, stop - start, height, width, bg_photons, camera, seed, start, psf)
-                for frame in frames:
-                    tif.write(frame, contiguous=True, photometric="minisblack")
-    else:
-        raise ValueError(f"{path}: simulated movies are written as .raw or .tif")
-    part.replace(path)
+            with tifffile.TiffWriter(part, bigtiff=n_frames * height * width * 2 > 2**31) as tif:
+                for start in range(0, n_frames, chunk_frames):
+                    stop = min(n_frames, start + chunk_frames)
+                    frames = render_movie(truth, stop - start, height, width, bg_photons, camera, seed, start, psf)
+                    for frame in frames:
+                        tif.write(frame, contiguous=True, photometric="minisblack")
+        else:
+            raise ValueError(f"{path}: simulated movies are written as .raw or .tif")
     write_truth(path, truth, n_frames, height, width, metadata)
     return path
 
@@ -1225,9 +1225,8 @@ def write_splitter_movie(path, truth, n_frames, optics=None, *, camera=None, pix
     path = Path(path)
     camera = camera or CameraModel()
     movie = splitter_movie(truth, n_frames, optics, camera=camera, **options)
-    part = path.with_name(path.name + ".part")
-    tifffile.imwrite(part, movie, photometric="minisblack")
-    part.replace(path)
+    with replacing(path) as part:
+        tifffile.imwrite(part, movie, photometric="minisblack")
     optics = optics or SplitterOptics()
     metadata = movie_metadata(camera, options.get("bg_photons", 20.0), pixelsize_nm)
     write_truth(path, truth, n_frames, optics.height, optics.width, metadata)

@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+from ..io.atomic import replacing
 from ..io.camera_config import user_config_dir
 
 SETTINGS_ENV = "NAPARI_PICASSO_SETTINGS"
@@ -35,8 +36,6 @@ def save_settings(settings, path=None):
     """Store ``settings`` (JSON-serialisable values) for the next session."""
     path = Path(path) if path is not None else settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    with open(part, "w") as f:
+    with replacing(path) as part, open(part, "w") as f:
         json.dump(settings, f, indent=1, sort_keys=True)
-    os.replace(part, path)
     return path

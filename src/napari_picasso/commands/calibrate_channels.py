@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..calibrate.channels import MODELS, calibrate_movie, residual_figure
+from ..io.atomic import replacing
 from ..io.channels import channels_path_for, save_channels
 from ..io.errors import InputFileError, ParameterError
 from ..parameters import add_arguments, from_arguments
@@ -69,8 +70,7 @@ def run(args):
     )
     if not args.no_plot:
         png = path.with_suffix(".png")
-        part = png.with_name(png.name + ".part")
-        residual_figure(calibration, beads).savefig(part, dpi=100, format="png")
-        part.replace(png)
+        with replacing(png) as part:
+            residual_figure(calibration, beads).savefig(part, dpi=100, format="png")
         print(f"{png}: residual field")
     return 0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..calibrate.psf import calibrate_psf, calibration_figure
+from ..io.atomic import replacing
 from ..io.errors import InputFileError, ParameterError
 from ..io.psf_calib import MODELS, psf_path_for, save_psf_calibration
 
@@ -75,8 +76,7 @@ def run(args):
     )
     if not args.no_plot:
         png = path.with_suffix(".png")
-        part = png.with_name(png.name + ".part")
-        calibration_figure(report, args.pixelsize).savefig(part, dpi=100, format="png")
-        part.replace(png)
+        with replacing(png) as part:
+            calibration_figure(report, args.pixelsize).savefig(part, dpi=100, format="png")
         print(f"{png}: PSF sections and bead agreement")
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..calibrate.astigmatism import BEAD_FIT_METHODS, calibrate_movie
 from ..core import zfit
+from ..io.atomic import replacing
 from ..io.errors import InputFileError, ParameterError
 from ..io.zcalib import calibration_path_for, save_calibration
 from ..parameters import add_arguments, from_arguments
@@ -71,8 +72,7 @@ def run(args):
         from ..zplot import calibration_figure
 
         png = path.with_suffix(".png")
-        part = png.with_name(png.name + ".part")
-        calibration_figure(calibration, curves, parameters.pixelsize_nm).savefig(part, dpi=100, format="png")
-        part.replace(png)
+        with replacing(png) as part:
+            calibration_figure(calibration, curves, parameters.pixelsize_nm).savefig(part, dpi=100, format="png")
         print(f"{png}: calibration plot")
     return 0

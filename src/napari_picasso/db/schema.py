@@ -15,6 +15,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from ..io.atomic import replacing
 from ..io.errors import InputFileError
 
 
@@ -89,10 +90,8 @@ def set_database_setting(path):
     else:
         settings[SETTING_KEY] = str(Path(path).expanduser().absolute())
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    with open(part, "w") as f:
+    with replacing(target) as part, open(part, "w") as f:
         yaml.safe_dump(settings, f, sort_keys=True)
-    os.replace(part, target)
     return target
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import replacing
 from .errors import InputFileError
 
 MAP_NAMES = ("offset", "variance", "gain")
@@ -322,17 +323,11 @@ def save_camera_maps(path, offset, variance, gain=None, metadata=None):
     import h5py
 
     path = Path(path)
-    part = path.with_name(path.name + ".part")
-    try:
-        with h5py.File(part, "w") as f:
-            for name, values in (("offset", offset), ("variance", variance), ("gain", gain)):
-                if values is not None:
-                    f.create_dataset(name, data=np.ascontiguousarray(values, dtype=np.float32))
-            f.attrs["metadata"] = json.dumps(metadata or {}, default=_json_default)
-        part.replace(path)
-    finally:
-        if part.exists():
-            part.unlink()
+    with replacing(path) as part, h5py.File(part, "w") as f:
+        for name, values in (("offset", offset), ("variance", variance), ("gain", gain)):
+            if values is not None:
+                f.create_dataset(name, data=np.ascontiguousarray(values, dtype=np.float32))
+        f.attrs["metadata"] = json.dumps(metadata or {}, default=_json_default)
     return path
 
 

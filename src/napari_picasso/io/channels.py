@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from ..core.channelmap import TERMS
+from .atomic import replacing
 from .errors import InputFileError
 from .metadata import plain
 
@@ -69,14 +70,8 @@ def map_coefficients(calibration):
 def save_channels(path, calibration):
     """Write a channel calibration (a dict in the layout above) to ``path``."""
     path = Path(path)
-    part = path.with_name(path.name + ".part")
-    try:
-        with open(part, "w", encoding="utf-8") as f:
-            yaml.safe_dump(plain(calibration), f, default_flow_style=None, sort_keys=False)
-        part.replace(path)
-    finally:
-        if part.exists():
-            part.unlink()
+    with replacing(path) as part, open(part, "w", encoding="utf-8") as f:
+        yaml.safe_dump(plain(calibration), f, default_flow_style=None, sort_keys=False)
     return path
 
 

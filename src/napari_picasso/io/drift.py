@@ -5,11 +5,11 @@ The layout Picasso reads and writes: plain text, space-separated, no header, one
 per frame (frame 0 first). Written to a temporary name and renamed when complete.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import replacing
 from .errors import InputFileError
 
 
@@ -25,10 +25,8 @@ def save_drift(path, drift_px):
     drift_px = np.asarray(drift_px, dtype=np.float64)
     if drift_px.ndim != 2 or drift_px.shape[1] not in (2, 3):
         raise ValueError(f"drift must be (n_frames, 2) or (n_frames, 3), got {drift_px.shape}")
-    part = path.with_name(path.name + ".part")
-    with open(part, "wb") as f:
+    with replacing(path) as part, open(part, "wb") as f:
         np.savetxt(f, drift_px, fmt="%.6e", newline="\r\n")
-    os.replace(part, path)
     return path
 
 

@@ -6,12 +6,12 @@ a mapping with ``Centers`` (``[x, y]`` px) and ``Diameter (nm)`` (with the pixel
 or ``Diameter`` (px, older files). Written to a temporary name and renamed.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from .atomic import replacing
 from .errors import InputFileError
 
 
@@ -117,8 +117,6 @@ def save_fiducial_picks(path, picks_px):
     """Write ``(n, 3)`` x, y, r (px) as our picks YAML; returns the path."""
     path = Path(path)
     picks = [{"x": float(x), "y": float(y), "r": float(r)} for x, y, r in np.asarray(picks_px).reshape(-1, 3)]
-    part = path.with_name(path.name + ".part")
-    with open(part, "w") as f:
+    with replacing(path) as part, open(part, "w") as f:
         yaml.safe_dump(picks, f, sort_keys=False, default_flow_style=None)
-    os.replace(part, path)
     return path

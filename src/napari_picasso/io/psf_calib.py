@@ -16,6 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .atomic import replacing
 from .errors import InputFileError
 
 PSF_SUFFIX = "_spline_calib"
@@ -48,16 +49,10 @@ def _plain(value):
 def save_psf_calibration(path, calibration):
     """Write a calibration dict (``coefficients`` + JSON-serialisable keys) to ``path``."""
     path = Path(path)
-    part = path.with_name(path.name + ".part")
     metadata = {key: _plain(value) for key, value in calibration.items() if key != "coefficients"}
-    try:
-        with h5py.File(part, "w") as f:
-            f.create_dataset("coefficients", data=np.ascontiguousarray(calibration["coefficients"], dtype=np.float32))
-            f.attrs["metadata"] = json.dumps(metadata)
-        part.replace(path)
-    finally:
-        if part.exists():
-            part.unlink()
+    with replacing(path) as part, h5py.File(part, "w") as f:
+        f.create_dataset("coefficients", data=np.ascontiguousarray(calibration["coefficients"], dtype=np.float32))
+        f.attrs["metadata"] = json.dumps(metadata)
     return path
 
 

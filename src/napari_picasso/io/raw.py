@@ -1,12 +1,12 @@
 """Picasso's ``.raw`` movies: headerless frames described by a ``.yaml`` beside them."""
 
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from .atomic import replacing
 from .axes import resolve_axes
 from .errors import InputFileError
 from .movie import Movie
@@ -56,10 +56,8 @@ def write_raw_info(path, width, height, frames, data_type="uint16", byte_order="
         **extra,
     }
     target = raw_info_path(path)
-    tmp = target.with_name(target.name + ".part")
-    with open(tmp, "w") as f:
+    with replacing(target) as part, open(part, "w") as f:
         yaml.safe_dump(info, f, sort_keys=False)
-    os.replace(tmp, target)
     return target
 
 

@@ -22,12 +22,12 @@ Writing: one table, every column float32 (what the ShareLoc viewer reads), lengt
 
 import datetime
 import json
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import replacing
 from .errors import InputFileError
 from .table_layout import (
     NM_FIELDS,
@@ -300,17 +300,14 @@ def write_smlm(path, locs, *, pixelsize_nm, name=None, description=None):
         "date": datetime.date.today().isoformat(),
         "generated_by": f"napari-picasso {__version__}",
     }
-    part = path.with_name(path.name + ".part")
-    try:
-        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-            archive.writestr(MANIFEST, json.dumps(manifest, indent=2))
-            with archive.open("localizations.bin", "w", force_zip64=True) as stream:
-                for start in range(0, len(locs), CHUNK_ROWS):
-                    stream.write(_records(locs[start : start + CHUNK_ROWS], columns, record, pixelsize_nm).tobytes())
-        os.replace(part, path)
-    finally:
-        if part.exists():
-            part.unlink()
+    with (
+        replacing(path) as part,
+        zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
+    ):
+        archive.writestr(MANIFEST, json.dumps(manifest, indent=2))
+        with archive.open("localizations.bin", "w", force_zip64=True) as stream:
+            for start in range(0, len(locs), CHUNK_ROWS):
+                stream.write(_records(locs[start : start + CHUNK_ROWS], columns, record, pixelsize_nm).tobytes())
     return path
 
 

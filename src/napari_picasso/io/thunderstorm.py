@@ -22,13 +22,13 @@ other field by its name, so that reading the file back gives the same rows.
 """
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ._text_tables import first_lines, numeric_columns, sample_table, table_chunks
+from .atomic import replacing
 from .errors import InputFileError
 from .table_layout import (
     NM_FIELDS,
@@ -205,17 +205,11 @@ def write_thunderstorm_csv(path, locs, *, pixelsize_nm):
         raise InputFileError(
             path, "ThunderSTORM coordinates are in nm and no camera pixel size is known.", fix="give --pixelsize NM."
         )
-    part = path.with_name(path.name + ".part")
-    try:
-        with open(part, "w", newline="") as f:
-            header = list(csv_columns(locs[:0], pixelsize_nm))
-            f.write(",".join(f'"{h}"' for h in header) + "\n")
-            for start in range(0, len(locs), WRITE_ROWS):
-                chunk = csv_columns(locs[start : start + WRITE_ROWS], pixelsize_nm, first_id=start + 1)
-                frame = pd.DataFrame({k: _text(v) for k, v in chunk.items()}, copy=False)
-                frame.to_csv(f, header=False, index=False, lineterminator="\n")
-        os.replace(part, path)
-    finally:
-        if part.exists():
-            part.unlink()
+    with replacing(path) as part, open(part, "w", newline="") as f:
+        header = list(csv_columns(locs[:0], pixelsize_nm))
+        f.write(",".join(f'"{h}"' for h in header) + "\n")
+        for start in range(0, len(locs), WRITE_ROWS):
+            chunk = csv_columns(locs[start : start + WRITE_ROWS], pixelsize_nm, first_id=start + 1)
+            frame = pd.DataFrame({k: _text(v) for k, v in chunk.items()}, copy=False)
+            frame.to_csv(f, header=False, index=False, lineterminator="\n")
     return path

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from .atomic import replacing
 from .errors import InputFileError
 from .metadata import plain
 
@@ -28,14 +29,8 @@ def calibration_path_for(movie_path, folder=None):
 def save_calibration(path, calibration):
     """Write a calibration dict (see :mod:`napari_picasso.core.zfit`) to ``path``."""
     path = Path(path)
-    part = path.with_name(path.name + ".part")
-    try:
-        with open(part, "w", encoding="utf-8") as f:
-            yaml.safe_dump(plain(calibration), f, default_flow_style=False, sort_keys=False)
-        part.replace(path)
-    finally:
-        if part.exists():
-            part.unlink()
+    with replacing(path) as part, open(part, "w", encoding="utf-8") as f:
+        yaml.safe_dump(plain(calibration), f, default_flow_style=False, sort_keys=False)
     return path
 
 
