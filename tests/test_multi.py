@@ -9,7 +9,7 @@ from napari_picasso import fitters
 from napari_picasso.cli import main
 from napari_picasso.core.gaussfit import fit_mle
 from napari_picasso.core.matching import match_to_truth
-from napari_picasso.core.multifit import emitters_crlb, fit_multi, neighbourhood_crlb, psf_aspect
+from napari_picasso.core.multifit import emitters_crlb, estimate_psf_aspect, fit_multi, neighbourhood_crlb
 from napari_picasso.core.spots import extract_spots
 from napari_picasso.detection import detect, noise_model
 from napari_picasso.io.errors import ParameterError
@@ -149,7 +149,7 @@ def test_an_elliptical_psf_is_not_taken_for_pairs():
     single, multi = run(movie, "mle"), run(movie, "mle-multi")
     assert len(multi) == len(single) == len(truth)
     assert np.all(multi["n_emitters"] == 1)
-    assert psf_aspect(extract_spots(movie.astype(np.float32) - 100, *truth_boxes(truth), 7, 0, 1, 1)) == 0.84
+    assert estimate_psf_aspect(extract_spots(movie.astype(np.float32) - 100, *truth_boxes(truth), 7, 0, 1, 1)) == 0.84
 
 
 def truth_boxes(truth):

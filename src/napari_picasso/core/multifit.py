@@ -10,7 +10,7 @@ with data and model plus the extra variance of the Huang et al. 2013 sCMOS / rea
 term, above the chi-square critical value of ``box^2 - parameters`` degrees of freedom, or where
 its sx and sy differ by more than :data:`ELONGATION_Z` standard errors (free widths absorb
 a pair along an axis), the window goes on with joint models of one PSF width whose aspect
-ratio sy / sx is the PSF's (:func:`psf_aspect`, from the chunk's windows): the single
+ratio sy / sx is the PSF's (:func:`estimate_psf_aspect`, from the chunk's windows): the single
 emitter refitted with it first, then an emitter added at the peak of the residual (3x3
 sums; for an elongated fit the X^2 test accepts, instead the single emitter split in two
 along its long axis) and all emitters refitted jointly: one background, one width and x, y,
@@ -614,7 +614,7 @@ def fit_multi(
         EM excess-noise factor (2 with EM gain): divides the test statistics.
     psf_aspect : float, optional
         sy / sx of the PSF, which the joint models keep (one width); default: estimated
-        from the windows (:func:`psf_aspect`), 1 with ``shared_sigma``.
+        from the windows (:func:`estimate_psf_aspect`), 1 with ``shared_sigma``.
 
     Returns
     -------
@@ -645,7 +645,7 @@ def fit_multi(
     )
 
 
-def psf_aspect(spots, *, extra_variance=None, max_windows=256):
+def estimate_psf_aspect(spots, *, extra_variance=None, max_windows=256):
     """The PSF's aspect ratio sy / sx: the median over ``mle`` fits of (up to
     ``max_windows``, evenly spaced) windows, rounded to 0.02 (1 with fewer than 16 fits).
 
@@ -662,7 +662,7 @@ def psf_aspect(spots, *, extra_variance=None, max_windows=256):
     >>> movie = render_movie(truth, 2, 64, 64, bg_photons=20.0).astype(np.float32) - 100.0
     >>> spots = np.stack([movie[f, int(round(y)) - 3 : int(round(y)) + 4, int(round(x)) - 3 : int(round(x)) + 4]
     ...                   for f, x, y in zip(truth["frame"], truth["x"], truth["y"])])
-    >>> psf_aspect(spots)
+    >>> estimate_psf_aspect(spots)
     1.2
     """
     from .gaussfit import fit_mle
@@ -722,7 +722,7 @@ def fit_multi_with(
         extras = np.zeros((1, box, box), dtype=np.float32)
     ns = 1 if shared_sigma else 2
     if psf_aspect is None:
-        psf_aspect = 1.0 if shared_sigma else globals()["psf_aspect"](spots, extra_variance=extra_variance)
+        psf_aspect = 1.0 if shared_sigma else estimate_psf_aspect(spots, extra_variance=extra_variance)
     max_emitters = int(max_emitters)
     # Degrees of freedom: the single fit has mle's widths, the joint models one width.
     gof = [np.inf, chi2_critical(box * box - (1 + ns + 3), p_value)]
@@ -858,20 +858,44 @@ def neighbourhood_crlb(frame, x_px, y_px, photons, *, bg, sigma_px, box=7):
     True
     """
     frame = np.asarray(frame)
-    x_px, y_px, photons = (np.asarray(a, np.float64) for a in (x_px, y_px, photons))
+    x_px, y_px, photons = (np.ascontiguousarray(a, np.float64) for a in (x_px, y_px, photons))
     order = np.argsort(frame, kind="stable")
     starts = np.searchsorted(frame[order], frame[order], side="left")
     stops = np.searchsorted(frame[order], frame[order], side="right")
+    return _neighbourhood_crlb(order, starts, stops, x_px, y_px, photons, float(bg), float(sigma_px), int(box))
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _neighbourhood_crlb(order, starts, stops, x, y, photons, bg, sigma, box):
     reach = box // 2 + 1.5
-    out = np.empty((len(x_px), 2))
-    for rank, i in enumerate(order):
-        same = order[starts[rank] : stops[rank]]
-        cx, cy = np.rint(x_px[i]), np.rint(y_px[i])
-        near = same[(np.abs(x_px[same] - cx) < reach) & (np.abs(y_px[same] - cy) < reach) & (same != i)]
-        group = np.r_[i, near]
-        shared = None if len(near) else sigma_px
-        variances = emitters_crlb(
-            x_px[group] - cx, y_px[group] - cy, photons[group], bg=bg, sx_px=sigma_px, sy_px=shared, box=box
-        )
-        out[i] = variances[0, :2]
+    out = np.empty((len(x), 2))
+    blank = np.zeros((box, box), np.float32)
+    for rank in prange(len(order)):
+        i = order[rank]
+        cx = np.rint(x[i])
+        cy = np.rint(y[i])
+        group = np.empty(stops[rank] - starts[rank], np.int64)
+        group[0] = i
+        k = 1
+        for other in order[starts[rank] : stops[rank]]:
+            if other != i and abs(x[other] - cx) < reach and abs(y[other] - cy) < reach:
+                group[k] = other
+                k += 1
+        ns = 1 if k > 1 else 2  # the joint models' one width; alone, mle's sx and sy
+        n_par = 1 + ns + 3 * k
+        theta = np.empty(n_par)
+        theta[0] = bg
+        theta[1] = sigma
+        theta[ns] = sigma
+        for e in range(k):
+            theta[1 + ns + 3 * e] = x[group[e]] - cx
+            theta[2 + ns + 3 * e] = y[group[e]] - cy
+            theta[3 + ns + 3 * e] = photons[group[e]]
+        curv = np.empty((n_par, n_par))
+        vector = np.empty(n_par)
+        _multi_evaluate(blank, box, theta, k, ns, 1.0, np.empty((k, 6, box)), vector, vector.copy(), curv, blank, False)
+        variances = np.empty(n_par)
+        inverse_diagonal(curv, n_par, np.zeros((n_par, n_par)), vector, np.empty(n_par), variances)
+        out[i, 0] = variances[1 + ns]
+        out[i, 1] = variances[2 + ns]
     return out
